@@ -1,0 +1,137 @@
+// Package account is account-service's domain: accounts, deposits,
+// withdrawals and transfers, the requests that change them and the rules
+// those requests must pass. Storage and HTTP live in the mysql and httpapi
+// packages.
+package account
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/problem"
+)
+
+// Status is an account's lifecycle state.
+type Status string
+
+// Account statuses. Frozen accounts neither send nor receive; closed ones are
+// final.
+const (
+	Active Status = "active"
+	Frozen Status = "frozen"
+	Closed Status = "closed"
+)
+
+// Account is a wallet account as its shard stores it.
+type Account struct {
+	ID        string
+	OwnerID   string
+	Currency  string
+	Balance   decimal.Decimal
+	Status    Status
+	Version   int64 // increases by one with each balance change
+	Shard     int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// CanMoveMoney returns the problem that stops money leaving or entering a,
+// or nil.
+func (a Account) CanMoveMoney() error {
+	switch a.Status {
+	case Frozen:
+		return problem.New(problem.AccountFrozen, "account %s is frozen", a.ID)
+	case Closed:
+		return problem.New(problem.AccountClosed, "account %s is closed", a.ID)
+	}
+	return nil
+}
+
+// CheckCurrency returns currency_mismatch unless amt is in a's currency.
+func (a Account) CheckCurrency(amt money.Amount) error {
+	if amt.Currency() != a.Currency {
+		return problem.New(problem.CurrencyMismatch, "account %s holds %s, not %s", a.ID, a.Currency, amt.Currency())
+	}
+	return nil
+}
+
+// CheckFunds returns insufficient_funds unless a can pay amt.
+func (a Account) CheckFunds(amt money.Amount) error {
+	if a.Balance.LessThan(amt.Decimal()) {
+		return problem.New(problem.InsufficientFunds, "account %s cannot pay %s %s", a.ID, amt, a.Currency).
+			With("available", money.Format(a.Balance, a.Currency)).
+			With("requested", amt.String())
+	}
+	return nil
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidID reports whether id may name an account.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// OpenRequest asks for a new account.
+type OpenRequest struct {
+	AccountID string // optional: a UUID is assigned when empty
+	OwnerID   string
+	Currency  string
+}
+
+// Validate checks the request and fills in a missing account id.
+func (r *OpenRequest) Validate() error {
+	if r.AccountID == "" {
+		r.AccountID = uuid.NewString()
+	}
+	if !ValidID(r.AccountID) {
+		return problem.New(problem.InvalidRequest, "account_id must match ^[A-Za-z0-9_-]{1,64}$")
+	}
+	if !ValidID(r.OwnerID) {
+		return problem.New(problem.InvalidRequest, "owner_id is required and must match ^[A-Za-z0-9_-]{1,64}$")
+	}
+	if !money.ValidCurrency(r.Currency) {
+		return problem.New(problem.InvalidRequest, "currency %q is not an ISO 4217 code", r.Currency)
+	}
+	return nil
+}
+
+// ParseAmount turns the API's amount and currency strings into an Amount,
+// mapping every failure to invalid_amount (or invalid_request for the
+// currency).
+func ParseAmount(amount, currency string) (money.Amount, error) {
+	if !money.ValidCurrency(currency) {
+		return money.Amount{}, problem.New(problem.InvalidRequest, "currency %q is not an ISO 4217 code", currency)
+	}
+	if amount == "" {
+		return money.Amount{}, problem.New(problem.InvalidAmount, "amount is required")
+	}
+	a, err := money.Parse(amount, currency)
+	if err != nil {
+		return money.Amount{}, problem.New(problem.InvalidAmount, "amount %q: %v", amount, err)
+	}
+	return a, nil
+}
+
+// ValidTransactionID checks an idempotency key: a UUID in canonical form.
+func ValidTransactionID(id string) error {
+	u, err := uuid.Parse(id)
+	if err != nil || u.String() != id {
+		return problem.New(problem.InvalidRequest, "transaction_id must be a lower-case UUID, got %q", id)
+	}
+	return nil
+}
+
+// hashOf is the idempotency fingerprint: sha256 of the canonical JSON of v.
+func hashOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs of strings are hashed
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,66 @@
+package account
+
+import (
+	"time"
+
+	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/problem"
+)
+
+// TransferStatus is where a transfer stands.
+type TransferStatus string
+
+// Transfer statuses. A same-shard transfer is completed at once; a
+// cross-shard one is pending until its saga ends.
+const (
+	Pending   TransferStatus = "pending"
+	Completed TransferStatus = "completed"
+	Failed    TransferStatus = "failed"
+)
+
+// TransferRequest is the body of POST /v1/wallet/balance_transfer, parsed.
+type TransferRequest struct {
+	TransactionID string
+	From, To      string
+	Amount        money.Amount
+}
+
+// Validate checks what can be checked without the accounts.
+func (r TransferRequest) Validate() error {
+	if err := ValidTransactionID(r.TransactionID); err != nil {
+		return err
+	}
+	if !ValidID(r.From) || !ValidID(r.To) {
+		return problem.New(problem.InvalidRequest, "from_account and to_account must match ^[A-Za-z0-9_-]{1,64}$")
+	}
+	if r.From == r.To {
+		return problem.New(problem.SameAccount, "from_account and to_account are both %s", r.From)
+	}
+	return nil
+}
+
+// Hash fingerprints the request for idempotency.
+func (r TransferRequest) Hash() string {
+	return hashOf(struct{ T, F, To, Amt, C string }{r.TransactionID, r.From, r.To, r.Amount.String(), r.Amount.Currency()})
+}
+
+// Step is one saga step as recorded on a shard.
+type Step struct {
+	Name  string
+	Shard int
+	At    time.Time
+}
+
+// Transfer is a transfer as its source shard records it.
+type Transfer struct {
+	TransactionID string
+	From, To      string
+	Amount        money.Amount
+	FromShard     int
+	ToShard       int
+	Status        TransferStatus
+	Reason        problem.Code // set when failed
+	Steps         []Step
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}

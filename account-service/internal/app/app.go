@@ -1,0 +1,111 @@
+// Package app wires account-service from its configuration: shard pools,
+// migrations, NATS, the HTTP API. cmd/account-service and end-to-end tests
+// both boot the service through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/account-service/internal/httpapi"
+	"github.com/walletco/wallet/account-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/web"
+)
+
+// App is a running account-service.
+type App struct {
+	log    *slog.Logger
+	shards []*sqlx.DB
+	nc     *nats.Conn
+	srv    *http.Server
+	ln     net.Listener
+}
+
+// New connects to the shards and NATS, migrates the shard schemas, declares
+// the stream and binds the HTTP listener. Close releases what it opened.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+	a := &App{log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for i, dsn := range cfg.Shards {
+		db, err := database.Open(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+		a.shards = append(a.shards, db)
+		if err := database.WaitReady(startCtx, db); err != nil {
+			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	store, err := mysql.New(a.shards)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(startCtx); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if a.nc, err = stream.Connect(cfg.NATS.URL, "account-service", log); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := stream.Ensure(startCtx, js, stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}); err != nil {
+		return nil, err
+	}
+	ready := func(ctx context.Context) error {
+		if st := a.nc.Status(); st != nats.CONNECTED {
+			return fmt.Errorf("nats is %s", st)
+		}
+		return store.Ping(ctx)
+	}
+	h, err := httpapi.New(store, log, ready)
+	if err != nil {
+		return nil, err
+	}
+	a.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	if a.ln, err = net.Listen("tcp", cfg.Account.Addr); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Account.Addr, err)
+	}
+	return a, nil
+}
+
+// Addr is the bound HTTP address (useful when configured as :0).
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (a *App) Run(ctx context.Context) error {
+	a.log.Info("account-service listening", "addr", a.Addr())
+	return web.Serve(ctx, a.srv, a.ln)
+}
+
+// Close releases connections; safe after a failed New.
+func (a *App) Close() {
+	if a.nc != nil {
+		a.nc.Close()
+	}
+	var errs []error
+	for _, db := range a.shards {
+		errs = append(errs, db.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		a.log.Warn("close shards", "err", err)
+	}
+}

@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/web"
+)
+
+type accountJSON struct {
+	AccountID string    `json:"account_id"`
+	OwnerID   string    `json:"owner_id"`
+	Currency  string    `json:"currency"`
+	Balance   string    `json:"balance"`
+	Status    string    `json:"status"`
+	Version   int64     `json:"version"`
+	Shard     int       `json:"shard"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func toAccountJSON(a account.Account) accountJSON {
+	return accountJSON{AccountID: a.ID, OwnerID: a.OwnerID, Currency: a.Currency,
+		Balance: money.Format(a.Balance, a.Currency), Status: string(a.Status), Version: a.Version,
+		Shard: a.Shard, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+}
+
+// openAccount: 201 with the new account, 200 when the same account already
+// exists (a safe retry), 409 account_exists when it differs.
+func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		AccountID string `json:"account_id"`
+		OwnerID   string `json:"owner_id"`
+		Currency  string `json:"currency"`
+	}
+	if err := web.DecodeJSON(w, r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req := account.OpenRequest{AccountID: body.AccountID, OwnerID: body.OwnerID, Currency: body.Currency}
+	if err := req.Validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, created, err := s.store.Open(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/v1/accounts/"+a.ID)
+	}
+	web.JSON(w, status, toAccountJSON(a))
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := s.store.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, toAccountJSON(a))
+}
+
+type movementJSON struct {
+	TransactionID string `json:"transaction_id"`
+	Type          string `json:"type"`
+	AccountID     string `json:"account_id"`
+	Amount        string `json:"amount"`
+	Currency      string `json:"currency"`
+	BalanceAfter  string `json:"balance_after"`
+	Version       int64  `json:"version"`
+}
+
+// move handles deposits and withdrawals: 200 with the movement, the same
+// answer again for a retry with the same transaction_id and body.
+func (s *Server) move(kind account.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var body struct {
+			Amount        string `json:"amount"`
+			Currency      string `json:"currency"`
+			TransactionID string `json:"transaction_id"`
+		}
+		if err := web.DecodeJSON(w, r, &body); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		req, err := parseMovement(kind, id, body.Amount, body.Currency, body.TransactionID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		m, err := s.store.Move(r.Context(), req)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		web.JSON(w, http.StatusOK, movementJSON{TransactionID: m.TransactionID, Type: string(m.Kind),
+			AccountID: m.AccountID, Amount: m.Amount.String(), Currency: m.Amount.Currency(),
+			BalanceAfter: money.Format(m.BalanceAfter, m.Amount.Currency()), Version: m.Version})
+	}
+}
+
+func parseMovement(kind account.Kind, id, amount, currency, txID string) (account.MovementRequest, error) {
+	if err := account.ValidTransactionID(txID); err != nil {
+		return account.MovementRequest{}, err
+	}
+	amt, err := account.ParseAmount(amount, currency)
+	if err != nil {
+		return account.MovementRequest{}, err
+	}
+	return account.MovementRequest{Kind: kind, AccountID: id, TransactionID: txID, Amount: amt}, nil
+}

@@ -1,0 +1,149 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/account-service/internal/httpapi"
+	"github.com/walletco/wallet/account-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/shard"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+const shards = 4
+
+type env struct {
+	t      *testing.T
+	url    string
+	shards []*sqlx.DB
+}
+
+// mustEnv boots the real handler over 4 fresh shard schemas.
+func mustEnv(t *testing.T) *env {
+	t.Helper()
+	var dbs []*sqlx.DB
+	for _, dsn := range testenv.Databases(t, shards) {
+		dbs = append(dbs, testenv.MustOpen(t, dsn))
+	}
+	store, err := mysql.New(dbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h, err := httpapi.New(store, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Ping)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{t: t, url: srv.URL, shards: dbs}
+}
+
+// idOn returns a fresh account id that lives on shard sh.
+func idOn(sh int) string {
+	for {
+		id := "acc-" + uuid.NewString()[:8]
+		if shard.Of(id, shards) == sh {
+			return id
+		}
+	}
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+func (e *env) do(method, path, contentType, body string) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, bytes.NewBufferString(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	_ = json.Unmarshal(raw, &out.Body)
+	return out
+}
+
+func (e *env) post(path string, body any) response {
+	e.t.Helper()
+	b, ok := body.(string)
+	if !ok {
+		raw, _ := json.Marshal(body)
+		b = string(raw)
+	}
+	return e.do(http.MethodPost, path, "application/json", b)
+}
+
+func (e *env) mustOpen(id, currency string) {
+	e.t.Helper()
+	if r := e.post("/v1/accounts", map[string]string{"account_id": id, "owner_id": "owner", "currency": currency}); r.Status != http.StatusCreated {
+		e.t.Fatalf("open %s: %d %s", id, r.Status, r.Raw)
+	}
+}
+
+func (e *env) mustDeposit(id, amount, currency string) {
+	e.t.Helper()
+	r := e.post("/v1/accounts/"+id+"/deposits", map[string]string{"amount": amount, "currency": currency, "transaction_id": uuid.NewString()})
+	if r.Status != http.StatusOK {
+		e.t.Fatalf("deposit %s: %d %s", id, r.Status, r.Raw)
+	}
+}
+
+func (e *env) balance(id string) string {
+	e.t.Helper()
+	r := e.do(http.MethodGet, "/v1/accounts/"+id, "", "")
+	if r.Status != http.StatusOK {
+		e.t.Fatalf("get %s: %d %s", id, r.Status, r.Raw)
+	}
+	return r.Body["balance"].(string)
+}
+
+// snapshot is everything a rejected request must leave unchanged.
+func (e *env) snapshot() string {
+	e.t.Helper()
+	var out string
+	for i, db := range e.shards {
+		var n struct {
+			Accounts, Outbox, Transfers, Movements int
+			Sum                                    string
+		}
+		err := db.QueryRowx(`SELECT (SELECT COUNT(*) FROM accounts), (SELECT COUNT(*) FROM outbox),
+			(SELECT COUNT(*) FROM transfers), (SELECT COUNT(*) FROM movements),
+			(SELECT COALESCE(SUM(balance),0) FROM accounts)`).Scan(&n.Accounts, &n.Outbox, &n.Transfers, &n.Movements, &n.Sum)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out += fmt.Sprintf("shard%d:%+v ", i, n)
+	}
+	return out
+}
+
+func wantProblem(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.Status != status || r.Header.Get("Content-Type") != "application/problem+json" || r.Body["code"] != code {
+		t.Fatalf("got %d %s %s, want %d problem %s", r.Status, r.Header.Get("Content-Type"), r.Raw, status, code)
+	}
+}

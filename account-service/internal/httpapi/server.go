@@ -1,0 +1,62 @@
+// Package httpapi is account-service's HTTP adapter: routes, JSON shapes and
+// the mapping of requests onto the account store. Errors become RFC 9457
+// problems through problem.Write, the one place codes meet HTTP statuses.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/problem"
+	"github.com/walletco/wallet/pkg/web"
+)
+
+// Store is what the handlers need from storage. Methods return
+// *problem.Error values for every expected failure.
+type Store interface {
+	Open(ctx context.Context, req account.OpenRequest) (account.Account, bool, error)
+	Get(ctx context.Context, id string) (account.Account, error)
+	Move(ctx context.Context, req account.MovementRequest) (account.Movement, error)
+	Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error)
+	GetTransfer(ctx context.Context, txID string) (account.Transfer, error)
+}
+
+// Server routes account-service's API.
+type Server struct {
+	store Store
+	log   *slog.Logger
+}
+
+// New returns the service's handler, health endpoints included. ready
+// reports whether the shards and NATS are reachable.
+func New(store Store, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
+	if store == nil || log == nil || ready == nil {
+		return nil, errors.New("httpapi: store, logger and readiness check are required")
+	}
+	s := &Server{store: store, log: log}
+	r := web.NewRouter(log)
+	web.Health(r, log, ready)
+	r.HandleFunc("/v1/accounts", s.openAccount).Methods(http.MethodPost)
+	r.HandleFunc("/v1/accounts/{id}", s.getAccount).Methods(http.MethodGet)
+	r.HandleFunc("/v1/accounts/{id}/deposits", s.move(account.Deposit)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/accounts/{id}/withdrawals", s.move(account.Withdrawal)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/wallet/balance_transfer", s.transfer).Methods(http.MethodPost)
+	r.HandleFunc("/v1/wallet/transfers/{transaction_id}", s.getTransfer).Methods(http.MethodGet)
+	return r, nil
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	problem.Write(w, r, s.log, err)
+}
+
+func pathID(r *http.Request) (string, error) {
+	id := mux.Vars(r)["id"]
+	if !account.ValidID(id) {
+		return "", problem.New(problem.InvalidRequest, "account id must match ^[A-Za-z0-9_-]{1,64}$")
+	}
+	return id, nil
+}

@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/problem"
+	"github.com/walletco/wallet/pkg/web"
+)
+
+type transferResultJSON struct {
+	Status        string `json:"status"`
+	TransactionID string `json:"transaction_id"`
+	FromAccount   string `json:"from_account"`
+	ToAccount     string `json:"to_account"`
+	Amount        string `json:"amount"`
+	Currency      string `json:"currency"`
+}
+
+// transfer handles POST /v1/wallet/balance_transfer with the seed's body.
+func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		FromAccount   string `json:"from_account"`
+		ToAccount     string `json:"to_account"`
+		Amount        string `json:"amount"`
+		Currency      string `json:"currency"`
+		TransactionID string `json:"transaction_id"`
+	}
+	if err := web.DecodeJSON(w, r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req := account.TransferRequest{TransactionID: body.TransactionID, From: body.FromAccount, To: body.ToAccount}
+	if err := req.Validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	amt, err := account.ParseAmount(body.Amount, body.Currency)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req.Amount = amt
+	t, err := s.store.Transfer(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeOutcome(w, r, t)
+}
+
+// writeOutcome answers a transfer request from the transfer's state: 200
+// success, the failure's problem, or 202 pending with a Location to poll.
+func (s *Server) writeOutcome(w http.ResponseWriter, r *http.Request, t account.Transfer) {
+	res := transferResultJSON{TransactionID: t.TransactionID, FromAccount: t.From, ToAccount: t.To,
+		Amount: t.Amount.String(), Currency: t.Amount.Currency()}
+	switch t.Status {
+	case account.Completed:
+		res.Status = "success"
+		web.JSON(w, http.StatusOK, res)
+	case account.Failed:
+		s.fail(w, r, problem.New(t.Reason, "transfer %s failed: %s", t.TransactionID, t.Reason).
+			With("transaction_id", t.TransactionID))
+	default:
+		res.Status = "pending"
+		w.Header().Set("Location", "/v1/wallet/transfers/"+t.TransactionID)
+		web.JSON(w, http.StatusAccepted, res)
+	}
+}
+
+type stepJSON struct {
+	Step  string    `json:"step"`
+	Shard int       `json:"shard"`
+	At    time.Time `json:"at"`
+}
+
+type transferJSON struct {
+	TransactionID string     `json:"transaction_id"`
+	Status        string     `json:"status"`
+	Reason        string     `json:"reason,omitempty"`
+	FromAccount   string     `json:"from_account"`
+	ToAccount     string     `json:"to_account"`
+	Amount        string     `json:"amount"`
+	Currency      string     `json:"currency"`
+	FromShard     int        `json:"from_shard"`
+	ToShard       int        `json:"to_shard"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	Steps         []stepJSON `json:"steps"`
+}
+
+func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request) {
+	txID := mux.Vars(r)["transaction_id"]
+	if err := account.ValidTransactionID(txID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, err := s.store.GetTransfer(r.Context(), txID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := transferJSON{TransactionID: t.TransactionID, Status: string(t.Status), Reason: string(t.Reason),
+		FromAccount: t.From, ToAccount: t.To, Amount: t.Amount.String(), Currency: t.Amount.Currency(),
+		FromShard: t.FromShard, ToShard: t.ToShard, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+		Steps: make([]stepJSON, 0, len(t.Steps))}
+	for _, st := range t.Steps {
+		out.Steps = append(out.Steps, stepJSON{Step: st.Name, Shard: st.Shard, At: st.At})
+	}
+	web.JSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,166 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+func TestTransferSameShard(t *testing.T) {
+	e := mustEnv(t)
+	a, b := idOn(1), idOn(1)
+	e.mustOpen(a, "USD")
+	e.mustOpen(b, "USD")
+	e.mustDeposit(a, "100.00", "USD")
+
+	body := map[string]string{"from_account": a, "to_account": b, "amount": "30.25", "currency": "USD", "transaction_id": uuid.NewString()}
+	first := e.post("/v1/wallet/balance_transfer", body)
+	if first.Status != http.StatusOK || first.Body["status"] != "success" || first.Body["transaction_id"] != body["transaction_id"] {
+		t.Fatalf("transfer: %d %s", first.Status, first.Raw)
+	}
+	if got := e.balance(a); got != "69.75" {
+		t.Fatalf("source balance %s, want 69.75", got)
+	}
+	if got := e.balance(b); got != "30.25" {
+		t.Fatalf("destination balance %s, want 30.25", got)
+	}
+
+	// A retry replays the outcome and moves nothing.
+	before := e.snapshot()
+	again := e.post("/v1/wallet/balance_transfer", body)
+	if again.Status != first.Status || again.Raw != first.Raw {
+		t.Fatalf("retry answered %d %s, want %d %s", again.Status, again.Raw, first.Status, first.Raw)
+	}
+	if after := e.snapshot(); after != before {
+		t.Fatalf("retry changed state:\n%s\n%s", before, after)
+	}
+
+	// The same key with another body is a conflict.
+	body["amount"] = "1.00"
+	wantProblem(t, e.post("/v1/wallet/balance_transfer", body), http.StatusUnprocessableEntity, "idempotency_conflict")
+
+	tr := e.do(http.MethodGet, "/v1/wallet/transfers/"+body["transaction_id"], "", "")
+	if tr.Status != http.StatusOK || tr.Body["status"] != "completed" || tr.Body["amount"] != "30.25" {
+		t.Fatalf("get transfer: %d %s", tr.Status, tr.Raw)
+	}
+	if steps, _ := tr.Body["steps"].([]any); len(steps) != 1 {
+		t.Fatalf("steps = %v", tr.Body["steps"])
+	}
+}
+
+func TestTransferRejectionsChangeNothing(t *testing.T) {
+	e := mustEnv(t)
+	a, b, eur, frozen := idOn(2), idOn(2), idOn(2), idOn(2)
+	e.mustOpen(a, "USD")
+	e.mustOpen(b, "USD")
+	e.mustOpen(eur, "EUR")
+	e.mustDeposit(a, "10.00", "USD")
+	other := idOn(3)
+	e.mustOpen(other, "USD")
+	_ = frozen
+
+	tx := func(from, to, amount, cur string) map[string]string {
+		return map[string]string{"from_account": from, "to_account": to, "amount": amount, "currency": cur, "transaction_id": uuid.NewString()}
+	}
+	tests := []struct {
+		name   string
+		body   any
+		status int
+		code   string
+	}{
+		{"malformed JSON", `{"from_account": "x",`, 400, "invalid_request"},
+		{"not an object", `[1,2]`, 400, "invalid_request"},
+		{"unknown field", `{"from_account":"a","bogus":1}`, 400, "invalid_request"},
+		{"two objects", `{} {}`, 400, "invalid_request"},
+		{"unknown source", tx("nobody", b, "1.00", "USD"), 404, "account_not_found"},
+		{"unknown destination", tx(a, "nobody-"+idOn(2), "1.00", "USD"), 404, "account_not_found"},
+		{"insufficient funds", tx(a, b, "10.01", "USD"), 422, "insufficient_funds"},
+		{"non-numeric amount", tx(a, b, "ten", "USD"), 400, "invalid_amount"},
+		{"amount as JSON number", `{"from_account":"` + a + `","to_account":"` + b + `","amount":5,"currency":"USD","transaction_id":"` + uuid.NewString() + `"}`, 400, "invalid_amount"},
+		{"negative amount", tx(a, b, "-1.00", "USD"), 400, "invalid_amount"},
+		{"zero amount", tx(a, b, "0", "USD"), 400, "invalid_amount"},
+		{"too many decimals", tx(a, b, "1.001", "USD"), 400, "invalid_amount"},
+		{"huge amount", tx(a, b, "99999999999999999999999", "USD"), 400, "invalid_amount"},
+		{"unknown currency", tx(a, b, "1.00", "XYZ"), 400, "invalid_request"},
+		{"currency mismatch", tx(a, eur, "1.00", "USD"), 422, "currency_mismatch"},
+		{"same account", tx(a, a, "1.00", "USD"), 400, "same_account"},
+		{"transaction id not a UUID", map[string]string{"from_account": a, "to_account": b, "amount": "1", "currency": "USD", "transaction_id": "abc"}, 400, "invalid_request"},
+		{"cross-shard", tx(a, other, "1.00", "USD"), 501, "cross_shard_unsupported"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.snapshot()
+			wantProblem(t, e.post("/v1/wallet/balance_transfer", tt.body), tt.status, tt.code)
+			if after := e.snapshot(); after != before {
+				t.Fatalf("rejected request changed state:\n%s\n%s", before, after)
+			}
+		})
+	}
+	r := e.post("/v1/wallet/balance_transfer", tx(a, b, "10.01", "USD"))
+	if r.Body["available"] != "10.00" || r.Body["requested"] != "10.01" {
+		t.Fatalf("insufficient_funds must carry available and requested: %s", r.Raw)
+	}
+}
+
+func TestTransferConcurrentSameKeyMovesOnce(t *testing.T) {
+	e := mustEnv(t)
+	a, b := idOn(0), idOn(0)
+	e.mustOpen(a, "KRW")
+	e.mustOpen(b, "KRW")
+	e.mustDeposit(a, "1000", "KRW")
+	body := map[string]string{"from_account": a, "to_account": b, "amount": "700", "currency": "KRW", "transaction_id": uuid.NewString()}
+
+	var wg sync.WaitGroup
+	results := make([]response, 10)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = e.post("/v1/wallet/balance_transfer", body)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Status != http.StatusOK || r.Raw != results[0].Raw {
+			t.Fatalf("request %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	if e.balance(a) != "300" || e.balance(b) != "700" {
+		t.Fatalf("balances %s / %s, want 300 / 700", e.balance(a), e.balance(b))
+	}
+}
+
+func TestConcurrentTransfersKeepMoney(t *testing.T) {
+	e := mustEnv(t)
+	ids := []string{idOn(3), idOn(3), idOn(3), idOn(3)}
+	for _, id := range ids {
+		e.mustOpen(id, "USD")
+		e.mustDeposit(id, "50.00", "USD")
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			from, to := ids[i%4], ids[(i*3+1)%4]
+			if from == to {
+				return
+			}
+			r := e.post("/v1/wallet/balance_transfer", map[string]string{"from_account": from, "to_account": to,
+				"amount": "7.00", "currency": "USD", "transaction_id": uuid.NewString()})
+			if r.Status != http.StatusOK && r.Body["code"] != "insufficient_funds" {
+				t.Errorf("transfer %d: %d %s", i, r.Status, r.Raw)
+			}
+		}()
+	}
+	wg.Wait()
+	var sum, negatives int
+	if err := e.shards[3].QueryRow("SELECT CAST(SUM(balance) AS SIGNED), SUM(balance < 0) FROM accounts").Scan(&sum, &negatives); err != nil {
+		t.Fatal(err)
+	}
+	if sum != 200 || negatives != 0 {
+		t.Fatalf("sum %d negatives %d, want 200 and 0", sum, negatives)
+	}
+}

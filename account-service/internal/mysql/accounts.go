@@ -1,0 +1,148 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/problem"
+)
+
+type accountRow struct {
+	ID        string          `db:"account_id"`
+	OwnerID   string          `db:"owner_id"`
+	Currency  string          `db:"currency"`
+	Balance   decimal.Decimal `db:"balance"`
+	Status    string          `db:"status"`
+	Version   int64           `db:"version"`
+	CreatedAt time.Time       `db:"created_at"`
+	UpdatedAt time.Time       `db:"updated_at"`
+}
+
+func (r accountRow) toAccount(shard int) account.Account {
+	return account.Account{ID: r.ID, OwnerID: r.OwnerID, Currency: r.Currency, Balance: r.Balance,
+		Status: account.Status(r.Status), Version: r.Version, Shard: shard, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+const accountColumns = "account_id, owner_id, currency, balance, status, version, created_at, updated_at"
+
+// Open creates an account and emits account.opened. Opening an id that exists
+// with the same owner and currency returns it with created false; with other
+// values it fails with account_exists.
+func (s *Store) Open(ctx context.Context, req account.OpenRequest) (acc account.Account, created bool, err error) {
+	sh := s.ShardOf(req.AccountID)
+	now := s.now()
+	acc = account.Account{ID: req.AccountID, OwnerID: req.OwnerID, Currency: req.Currency,
+		Balance: decimal.Zero, Status: account.Active, Shard: sh, CreatedAt: now, UpdatedAt: now}
+	err = database.InTx(ctx, s.shards[sh], func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, 0, ?, 0, ?, ?)`,
+			acc.ID, acc.OwnerID, acc.Currency, acc.Status, now, now)
+		if err != nil {
+			return err
+		}
+		return s.outbox.Append(ctx, tx, s.accountEvent(events.AccountOpened, acc))
+	})
+	if database.IsDuplicate(err) {
+		existing, gerr := s.Get(ctx, req.AccountID)
+		if gerr != nil {
+			return account.Account{}, false, gerr
+		}
+		if existing.OwnerID != req.OwnerID || existing.Currency != req.Currency {
+			return account.Account{}, false, problem.New(problem.AccountExists,
+				"account %s already exists with another owner or currency", req.AccountID)
+		}
+		return existing, false, nil
+	}
+	if err != nil {
+		return account.Account{}, false, fmt.Errorf("open account: %w", err)
+	}
+	return acc, true, nil
+}
+
+func (s *Store) accountEvent(typ string, a account.Account) events.Event {
+	data, _ := json.Marshal(events.Account{AccountID: a.ID, OwnerID: a.OwnerID, Currency: a.Currency,
+		Status: string(a.Status), BalanceAfter: money.Format(a.Balance, a.Currency), Version: a.Version, Shard: a.Shard})
+	return s.event(a.Shard, typ, a.ID, a.Shard, data)
+}
+
+// Get returns an account or account_not_found.
+func (s *Store) Get(ctx context.Context, id string) (account.Account, error) {
+	sh := s.ShardOf(id)
+	var r accountRow
+	err := s.shards[sh].GetContext(ctx, &r, "SELECT "+accountColumns+" FROM accounts WHERE account_id = ?", id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return account.Account{}, problem.New(problem.AccountNotFound, "account %s does not exist", id)
+	}
+	if err != nil {
+		return account.Account{}, fmt.Errorf("get account: %w", err)
+	}
+	return r.toAccount(sh), nil
+}
+
+// lockAccounts locks the accounts of ids on one shard with SELECT … FOR
+// UPDATE and returns them by id; missing ids are absent from the map.
+//
+// Lock order: every transaction that locks several accounts locks them in
+// ascending account_id order, in one statement, so no two transactions wait
+// on each other in a cycle. Idempotency and inbox rows are written before.
+func lockAccounts(ctx context.Context, tx *sqlx.Tx, shard int, ids ...string) (map[string]account.Account, error) {
+	sorted := append([]string(nil), ids...)
+	sort.Strings(sorted)
+	q := "SELECT " + accountColumns + " FROM accounts WHERE account_id IN (?" +
+		strings.Repeat(",?", len(sorted)-1) + ") ORDER BY account_id FOR UPDATE"
+	args := make([]any, len(sorted))
+	for i, id := range sorted {
+		args[i] = id
+	}
+	var rows []accountRow
+	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, fmt.Errorf("lock accounts: %w", err)
+	}
+	out := make(map[string]account.Account, len(rows))
+	for _, r := range rows {
+		out[r.ID] = r.toAccount(shard)
+	}
+	return out, nil
+}
+
+// lockAccount locks one account or returns account_not_found.
+func lockAccount(ctx context.Context, tx *sqlx.Tx, shard int, id string) (account.Account, error) {
+	m, err := lockAccounts(ctx, tx, shard, id)
+	if err != nil {
+		return account.Account{}, err
+	}
+	a, ok := m[id]
+	if !ok {
+		return account.Account{}, problem.New(problem.AccountNotFound, "account %s does not exist", id)
+	}
+	return a, nil
+}
+
+// addBalance changes a locked account's balance by delta, bumps its version
+// and returns the account as it is now.
+func addBalance(ctx context.Context, tx *sqlx.Tx, a account.Account, delta decimal.Decimal, now time.Time) (account.Account, error) {
+	a.Balance = a.Balance.Add(delta)
+	a.Version++
+	a.UpdatedAt = now
+	_, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = ?, version = ?, updated_at = ? WHERE account_id = ?",
+		a.Balance, a.Version, now, a.ID)
+	if err != nil {
+		return account.Account{}, fmt.Errorf("update balance of %s: %w", a.ID, err)
+	}
+	return a, nil
+}
+
+func sortSteps(steps []account.Step) {
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].At.Before(steps[j].At) })
+}

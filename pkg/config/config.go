@@ -1,0 +1,179 @@
+// Package config loads the wallet configuration: defaults, then config.yaml,
+// then WALLET_* environment variables (WALLET_NATS_URL for nats.url). Every
+// service reads the same file and uses the sections it needs.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// Config is the whole configuration. Field docs give unit and default.
+type Config struct {
+	// Shards are the DSNs of the shard databases, in shard order. The order is
+	// part of the data: an account's shard is FNV-1a(id) mod len(Shards).
+	// Default: four schemas wallet_shard_0..3 on the local MariaDB.
+	Shards []string `mapstructure:"shards"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string        `mapstructure:"log_level"`
+	NATS     NATSConfig    `mapstructure:"nats"`
+	Account  AccountConfig `mapstructure:"account"`
+	Ledger   LedgerConfig  `mapstructure:"ledger"`
+	Relay    RelayConfig   `mapstructure:"relay"`
+}
+
+// NATSConfig locates the broker and shapes the WALLET stream.
+type NATSConfig struct {
+	// URL of the NATS server(s), comma separated. Default nats://127.0.0.1:4222.
+	URL string `mapstructure:"url"`
+	// Replicas of the WALLET stream: 1 locally, 3 in a cluster. Default 1.
+	Replicas int `mapstructure:"replicas"`
+	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values; it
+	// must outlast the relay's retry horizon. Default 24h.
+	DuplicateWindow time.Duration `mapstructure:"duplicate_window"`
+}
+
+// AccountConfig is account-service's section.
+type AccountConfig struct {
+	// Addr is the HTTP listen address. Default :8080.
+	Addr string `mapstructure:"addr"`
+	// TransferWait is how long a cross-shard transfer request waits for the
+	// saga's outcome before answering 202. Default 2s.
+	TransferWait time.Duration `mapstructure:"transfer_wait"`
+}
+
+// LedgerConfig is ledger-service's section.
+type LedgerConfig struct {
+	// Addr is the HTTP listen address. Default :8081.
+	Addr string `mapstructure:"addr"`
+	// DSN of the ledger database. Default the wallet_ledger schema locally.
+	DSN string `mapstructure:"dsn"`
+}
+
+// RelayConfig is outbox-relay's section.
+type RelayConfig struct {
+	// Addr serves /healthz, /readyz and /metrics. Default :8082.
+	Addr string `mapstructure:"addr"`
+	// PollInterval is the pause after an empty poll of a shard. Default 20ms.
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// BatchSize is the number of outbox rows read per poll. Default 500.
+	BatchSize int `mapstructure:"batch_size"`
+	// TestStallAfterPublish makes the relay hang after JetStream acknowledged
+	// a batch and before it marks the rows published, so crash tests can
+	// SIGKILL it at the worst moment. Never set it in production. Default false.
+	TestStallAfterPublish bool `mapstructure:"test_stall_after_publish"`
+}
+
+const localDSN = "wallet:wallet@tcp(127.0.0.1:3307)/"
+
+func setDefaults(v *viper.Viper) {
+	shards := make([]string, 4)
+	for i := range shards {
+		shards[i] = fmt.Sprintf("%swallet_shard_%d", localDSN, i)
+	}
+	v.SetDefault("shards", shards)
+	v.SetDefault("log_level", "info")
+	v.SetDefault("nats.url", "nats://127.0.0.1:4222")
+	v.SetDefault("nats.replicas", 1)
+	v.SetDefault("nats.duplicate_window", 24*time.Hour)
+	v.SetDefault("account.addr", ":8080")
+	v.SetDefault("account.transfer_wait", 2*time.Second)
+	v.SetDefault("ledger.addr", ":8081")
+	v.SetDefault("ledger.dsn", localDSN+"wallet_ledger")
+	v.SetDefault("relay.addr", ":8082")
+	v.SetDefault("relay.poll_interval", 20*time.Millisecond)
+	v.SetDefault("relay.batch_size", 500)
+	v.SetDefault("relay.test_stall_after_publish", false)
+}
+
+// Load reads the configuration. The file is WALLET_CONFIG if set, else
+// ./config.yaml if it exists; a missing default file is not an error.
+func Load() (Config, error) {
+	v := viper.New()
+	setDefaults(v)
+	v.SetEnvPrefix("WALLET")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	path, explicit := os.LookupEnv("WALLET_CONFIG")
+	if !explicit {
+		path = "config.yaml"
+	}
+	v.SetConfigFile(path)
+	if err := v.ReadInConfig(); err != nil {
+		if explicit || !errors.Is(err, os.ErrNotExist) {
+			return Config{}, fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+
+	var c Config
+	hook := mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	)
+	if err := v.Unmarshal(&c, viper.DecodeHook(hook)); err != nil {
+		return Config{}, fmt.Errorf("decode config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks the values a service cannot run without.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Shards) == 0 {
+		errs = append(errs, errors.New("shards: at least one shard DSN is required"))
+	}
+	for i, dsn := range c.Shards {
+		if _, err := mysql.ParseDSN(dsn); err != nil {
+			errs = append(errs, fmt.Errorf("shards[%d]: %w", i, err))
+		}
+	}
+	if _, err := mysql.ParseDSN(c.Ledger.DSN); err != nil {
+		errs = append(errs, fmt.Errorf("ledger.dsn: %w", err))
+	}
+	if c.NATS.URL == "" {
+		errs = append(errs, errors.New("nats.url is required"))
+	}
+	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("nats.replicas: %d is not in 1..5", c.NATS.Replicas))
+	}
+	if c.Account.TransferWait < 0 {
+		errs = append(errs, errors.New("account.transfer_wait must not be negative"))
+	}
+	if c.Relay.BatchSize < 1 || c.Relay.PollInterval <= 0 {
+		errs = append(errs, errors.New("relay.batch_size and relay.poll_interval must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Masked returns a copy safe to log: passwords in DSNs are replaced.
+func (c Config) Masked() Config {
+	m := c
+	m.Shards = make([]string, len(c.Shards))
+	for i, dsn := range c.Shards {
+		m.Shards[i] = maskDSN(dsn)
+	}
+	m.Ledger.DSN = maskDSN(c.Ledger.DSN)
+	return m
+}
+
+func maskDSN(dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "<invalid>"
+	}
+	if cfg.Passwd != "" {
+		cfg.Passwd = "***"
+	}
+	return cfg.FormatDSN()
+}

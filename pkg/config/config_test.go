@@ -1,0 +1,64 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadLayers(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "wallet.yaml")
+	yaml := "nats:\n  url: nats://file:4222\naccount:\n  transfer_wait: 5s\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WALLET_CONFIG", file)
+	t.Setenv("WALLET_NATS_URL", "nats://env:4222")
+	t.Setenv("WALLET_SHARDS", "u:p@tcp(h:1)/a,u:p@tcp(h:1)/b")
+
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NATS.URL != "nats://env:4222" {
+		t.Errorf("env must override file: nats.url = %q", c.NATS.URL)
+	}
+	if c.Account.TransferWait != 5*time.Second {
+		t.Errorf("file must override default: transfer_wait = %v", c.Account.TransferWait)
+	}
+	if len(c.Shards) != 2 || c.Shards[1] != "u:p@tcp(h:1)/b" {
+		t.Errorf("shards from env = %v", c.Shards)
+	}
+	if c.Ledger.Addr != ":8081" {
+		t.Errorf("default ledger.addr = %q", c.Ledger.Addr)
+	}
+	if m := c.Masked(); strings.Contains(m.Shards[0], ":p@") {
+		t.Errorf("Masked leaks the password: %s", m.Shards[0])
+	}
+}
+
+func TestLoadDefaultsWithoutFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Shards) != 4 || c.Account.TransferWait != 2*time.Second {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestLoadRejectsBadValues(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("WALLET_NATS_REPLICAS", "9")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "replicas") {
+		t.Fatalf("Load() error = %v, want a replicas error", err)
+	}
+	t.Setenv("WALLET_CONFIG", filepath.Join(t.TempDir(), "missing.yaml"))
+	if _, err := Load(); err == nil {
+		t.Fatal("an explicit missing config file must be an error")
+	}
+}

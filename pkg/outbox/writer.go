@@ -1,0 +1,44 @@
+// Package outbox implements the transactional outbox: Writer appends events in
+// the caller's transaction, Relay publishes committed events to JetStream.
+package outbox
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/pkg/events"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the outbox table's migrations.
+func Migrations() embed.FS { return migrations }
+
+// Writer appends events to the outbox table. It never owns a connection: the
+// events commit or roll back with the caller's state change.
+type Writer struct{}
+
+// Append inserts evts in one statement inside tx.
+func (Writer) Append(ctx context.Context, tx *sqlx.Tx, evts ...events.Event) error {
+	if len(evts) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString("INSERT INTO outbox (event_id, event_type, topic, source, subject, data, occurred_at) VALUES ")
+	args := make([]any, 0, 7*len(evts))
+	for i, e := range evts {
+		if i > 0 {
+			q.WriteString(",")
+		}
+		q.WriteString("(?,?,?,?,?,?,?)")
+		args = append(args, e.ID, e.Type, e.Topic, e.Source, e.Subject, string(e.Data), e.Time.UTC())
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("outbox append: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+package problem
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+)
+
+// The codes are a wire contract: this list may only grow at the end.
+func TestCodesArePinned(t *testing.T) {
+	want := []Code{"insufficient_funds", "account_not_found", "account_frozen", "account_closed",
+		"currency_mismatch", "invalid_amount", "invalid_request", "same_account", "idempotency_conflict",
+		"unauthorized", "forbidden", "not_found", "method_not_allowed", "payload_too_large",
+		"unsupported_media_type", "account_not_empty", "cross_shard_unsupported", "unavailable", "internal", "account_exists"}
+	got := Codes()
+	if len(got) < len(want) {
+		t.Fatalf("codes shrank: %v", got)
+	}
+	for i, c := range want {
+		if got[i] != c {
+			t.Fatalf("code %d = %q, want %q", i, got[i], c)
+		}
+		if _, ok := statuses[c]; !ok {
+			t.Fatalf("code %q has no HTTP status", c)
+		}
+	}
+}
+
+func TestBody(t *testing.T) {
+	err := fmt.Errorf("transfer: %w", New(InsufficientFunds, "not enough").With("available", "1.00"))
+	status, body := Body(err, "/x")
+	if status != http.StatusUnprocessableEntity || body["code"] != InsufficientFunds || body["available"] != "1.00" {
+		t.Fatalf("Body = %d %v", status, body)
+	}
+	status, body = Body(fmt.Errorf("boom"), "")
+	if status != 500 || body["code"] != Internal || body["detail"] != "internal error" {
+		t.Fatalf("Body(internal) = %d %v", status, body)
+	}
+}

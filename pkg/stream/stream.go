@@ -1,0 +1,59 @@
+// Package stream connects to NATS and declares the WALLET JetStream stream.
+package stream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/events"
+)
+
+// Name is the stream every wallet event goes to.
+const Name = "WALLET"
+
+// Connect dials url and keeps reconnecting forever: a service outlives broker
+// restarts instead of exiting. name shows in the server's connection list.
+func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("nats reconnected", "url", c.ConnectedUrl())
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("nats connect %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// Config shapes the WALLET stream.
+type Config struct {
+	Replicas        int
+	DuplicateWindow time.Duration
+}
+
+// Ensure creates the WALLET stream or updates it to cfg.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       Name,
+		Subjects:   []string{events.StreamSubjects},
+		Storage:    jetstream.FileStorage,
+		Replicas:   cfg.Replicas,
+		Duplicates: cfg.DuplicateWindow,
+		Retention:  jetstream.LimitsPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", Name, err)
+	}
+	return s, nil
+}
