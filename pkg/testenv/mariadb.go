@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +47,12 @@ func Main(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "testenv: start mariadb: %v\n%s", err, out)
 		os.Exit(2)
 	}
+	// If the test binary dies without cleaning up (a -timeout panic), a
+	// watchdog stops the server so it does not outlive the run.
+	watchdog := exec.Command("sh", "-c", `while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop "$3"; rm -rf "$3"`,
+		"watchdog", strconv.Itoa(os.Getpid()), script, dir)
+	watchdog.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	_ = watchdog.Start()
 	os.Setenv(EnvMySQL, fmt.Sprintf("wallet:wallet@tcp(127.0.0.1:%d)/", port))
 	code := m.Run()
 	_ = exec.Command(script, "stop", dir).Run()

@@ -1,0 +1,96 @@
+package database_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/inbox"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func mustDB(t *testing.T) *sqlx.DB {
+	t.Helper()
+	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	m := fstest.MapFS{"0001_t.sql": {Data: []byte("-- rows to fight over\nCREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO t VALUES (1, 0), (2, 0);\n")}}
+	for i := 0; i < 2; i++ { // the second run must be a no-op
+		if err := database.Migrate(context.Background(), db, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
+// Two transactions lock the same rows in opposite order: MySQL kills one with
+// a deadlock, and InTx must run it again so both effects land.
+func TestInTxRetriesDeadlocks(t *testing.T) {
+	db := mustDB(t)
+	ctx := context.Background()
+	var attempts atomic.Int32
+	var wg sync.WaitGroup
+	var held sync.WaitGroup
+	held.Add(2)
+	release := make(chan struct{})
+	for _, order := range [][2]int{{1, 2}, {2, 1}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			err := database.InTx(ctx, db, func(tx *sqlx.Tx) error {
+				attempts.Add(1)
+				if _, err := tx.Exec("UPDATE t SET n = n + 1 WHERE id = ?", order[0]); err != nil {
+					return err
+				}
+				if first {
+					first = false
+					held.Done() // hold the first lock until both do
+					<-release
+				}
+				_, err := tx.Exec("UPDATE t SET n = n + 1 WHERE id = ?", order[1])
+				return err
+			})
+			if err != nil {
+				t.Errorf("InTx: %v", err)
+			}
+		}()
+	}
+	held.Wait()
+	close(release)
+	wg.Wait()
+	var sum int
+	if err := db.Get(&sum, "SELECT SUM(n) FROM t"); err != nil {
+		t.Fatal(err)
+	}
+	if sum != 4 || attempts.Load() < 3 {
+		t.Fatalf("sum %d after %d attempts, want 4 after at least 3", sum, attempts.Load())
+	}
+}
+
+func TestInboxRecordDetectsDuplicates(t *testing.T) {
+	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	ctx := context.Background()
+	if err := database.Migrate(ctx, db, sub(t, inbox.Migrations())); err != nil {
+		t.Fatal(err)
+	}
+	record := func(consumer, id string) bool {
+		var dup bool
+		err := database.InTx(ctx, db, func(tx *sqlx.Tx) error {
+			var err error
+			dup, err = inbox.Record(ctx, tx, consumer, id)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dup
+	}
+	if record("ledger", "e1") || !record("ledger", "e1") || record("saga", "e1") {
+		t.Fatal("want first delivery new, second duplicate, other consumer new")
+	}
+}
