@@ -75,7 +75,7 @@ func TestInTxRetriesDeadlocks(t *testing.T) {
 func TestInboxRecordDetectsDuplicates(t *testing.T) {
 	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
 	ctx := context.Background()
-	if err := database.Migrate(ctx, db, sub(t, inbox.Migrations())); err != nil {
+	if err := database.Migrate(ctx, db, inbox.Migrations()); err != nil {
 		t.Fatal(err)
 	}
 	record := func(consumer, id string) bool {

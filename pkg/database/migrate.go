@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -46,6 +47,9 @@ func Migrate(ctx context.Context, db *sqlx.DB, migrations fs.FS) error {
 	names, err := fs.Glob(migrations, "*.sql")
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(names) == 0 {
+		return errors.New("migrate: no *.sql files at the root of the migrations FS")
 	}
 	sort.Strings(names)
 	for _, name := range names {

@@ -7,18 +7,20 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"io/fs"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/pkg/database"
 )
 
-// Migrations creates the inbox table; apply it with database.Migrate.
-//
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations returns the inbox table's migrations.
-func Migrations() embed.FS { return migrations }
+// Migrations returns the inbox table's migrations, for database.Migrate.
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
+}
 
 // Record inserts (consumer, eventID) inside tx. dup is true when the event was
 // already processed: the caller then skips its effect and acknowledges.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"testing"
 	"time"
@@ -31,8 +30,7 @@ type fixture struct {
 func mustFixture(t *testing.T) fixture {
 	t.Helper()
 	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
-	migrations, _ := fs.Sub(outbox.Migrations(), "migrations")
-	if err := database.Migrate(context.Background(), db, migrations); err != nil {
+	if err := database.Migrate(context.Background(), db, outbox.Migrations()); err != nil {
 		t.Fatal(err)
 	}
 	nc, err := nats.Connect(testenv.NATS(t).ClientURL())

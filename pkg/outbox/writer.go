@@ -6,6 +6,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -15,8 +16,11 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations returns the outbox table's migrations.
-func Migrations() embed.FS { return migrations }
+// Migrations returns the outbox table's migrations, for database.Migrate.
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
+}
 
 // Writer appends events to the outbox table. It never owns a connection: the
 // events commit or roll back with the caller's state change.

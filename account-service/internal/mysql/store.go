@@ -54,10 +54,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ob, _ := fs.Sub(outbox.Migrations(), "migrations")
-	ib, _ := fs.Sub(inbox.Migrations(), "migrations")
 	for i, db := range s.shards {
-		for _, m := range []fs.FS{own, ob, ib} {
+		for _, m := range []fs.FS{own, outbox.Migrations(), inbox.Migrations()} {
 			if err := database.Migrate(ctx, db, m); err != nil {
 				return fmt.Errorf("shard %d: %w", i, err)
 			}

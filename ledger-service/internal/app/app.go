@@ -1,0 +1,112 @@
+// Package app wires ledger-service from its configuration: the ledger
+// database, NATS, the JetStream consumer and the HTTP API. cmd/ledger-service
+// and end-to-end tests both boot the service through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/ledger-service/internal/consumer"
+	"github.com/walletco/wallet/ledger-service/internal/httpapi"
+	"github.com/walletco/wallet/ledger-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/stream"
+)
+
+// App is ledger-service: New binds its resources without waiting for any
+// server, Run brings it up and serves until its context ends.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	db       *sqlx.DB
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	store    *mysql.Store
+	consumer *consumer.Consumer
+	srv      *http.Server
+	ln       net.Listener
+	// started is set once the schema is migrated and the stream declared;
+	// /readyz reports not ready before.
+	started atomic.Bool
+}
+
+// New opens the database pool, starts connecting to NATS (in the background
+// if the broker is down) and binds the HTTP listener on cfg.Ledger.Addr, so
+// Addr is known before Run. Close releases what New opened.
+func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
+	if log == nil {
+		return nil, errors.New("app: logger is required")
+	}
+	a := &App{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.db, err = database.Open(cfg.Ledger.DSN); err != nil {
+		return nil, fmt.Errorf("ledger db: %w", err)
+	}
+	if a.store, err = mysql.New(a.db); err != nil {
+		return nil, err
+	}
+	if a.nc, err = stream.Connect(cfg.NATS.URL, "ledger-service", log); err != nil {
+		return nil, err
+	}
+	if a.js, err = jetstream.New(a.nc); err != nil {
+		return nil, err
+	}
+	if a.consumer, err = consumer.New(a.js, a.store, log); err != nil {
+		return nil, err
+	}
+	h, err := httpapi.New(a.store, log, a.ready)
+	if err != nil {
+		return nil, err
+	}
+	a.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	if a.ln, err = net.Listen("tcp", cfg.Ledger.Addr); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Ledger.Addr, err)
+	}
+	return a, nil
+}
+
+// Addr is the bound HTTP address, e.g. 127.0.0.1:54321 when configured as :0.
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// ready backs /readyz: started, database answering, NATS connected.
+func (a *App) ready(ctx context.Context) error {
+	if !a.started.Load() {
+		return errors.New("starting: migrating or declaring the stream")
+	}
+	if st := a.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("nats is %s", st)
+	}
+	return a.store.Ping(ctx)
+}
+
+// Close releases the NATS connection and the database pool; safe after a
+// failed New and after Run.
+func (a *App) Close() {
+	if a.ln != nil {
+		_ = a.ln.Close() // already closed when Run served
+	}
+	if a.nc != nil {
+		a.nc.Close()
+	}
+	if a.db != nil {
+		if err := a.db.Close(); err != nil {
+			a.log.Warn("close ledger db", "err", err)
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/ledger-service/internal/app"
+	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
+	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// getJSON fetches url into v and returns the status code.
+func getJSON(url string, v any) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+}
+
+// The real wiring: boot on :0, become ready, apply published events, serve
+// them, shut down when the context ends.
+func TestAppBootsAndServes(t *testing.T) {
+	natsSrv := testenv.NATS(t)
+	cfg := config.Config{
+		LogLevel: "warn",
+		NATS:     config.NATSConfig{URL: natsSrv.ClientURL(), Replicas: 1, DuplicateWindow: time.Minute},
+		Ledger:   config.LedgerConfig{Addr: "127.0.0.1:0", DSN: testenv.Databases(t, 1)[0]},
+	}
+	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	base := "http://" + a.Addr()
+
+	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+		var body map[string]any
+		if code, err := getJSON(base+"/readyz", &body); err != nil || code != http.StatusOK {
+			return fmt.Errorf("readyz %d %v %v", code, body, err)
+		}
+		return nil
+	})
+
+	nc, err := nats.Connect(cfg.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []events.Event{ledgertest.Opened("alice", "JPY"), ledgertest.Deposited("alice", "1500", "JPY")} {
+		if _, err := js.PublishMsg(ctx, e.Msg()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		var b struct{ AccountID, Currency, Balance string }
+		code, err := getJSON(base+"/v1/ledger/accounts/alice/balance", &b)
+		if err != nil || code != http.StatusOK || b.Balance != "1500" || b.Currency != "JPY" {
+			return fmt.Errorf("balance %d %+v %v", code, b, err)
+		}
+		return nil
+	})
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}

@@ -1,0 +1,80 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/web"
+)
+
+// retryEvery is the pause between attempts to reach a server that is down
+// at start-up.
+const retryEvery = time.Second
+
+// Run serves HTTP at once (/healthz answers while the rest starts), waits for
+// the database, migrates it, declares the stream, then consumes events until
+// ctx ends. It then stops the consumer after its current event and shuts the
+// HTTP server down gracefully. An error from either half stops both.
+func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.log.Info("ledger-service listening", "addr", a.Addr())
+	errc := make(chan error, 2)
+	go func() { errc <- web.Serve(ctx, a.srv, a.ln) }()
+	go func() { errc <- a.consume(ctx) }()
+	err := <-errc
+	cancel()
+	return errors.Join(err, <-errc)
+}
+
+func (a *App) consume(ctx context.Context) error {
+	err := a.start(ctx)
+	if err == nil {
+		err = retry(ctx, a, "start consumer", a.consumer.Run)
+	}
+	if ctx.Err() != nil {
+		return nil // shut down while starting: not a failure
+	}
+	return err
+}
+
+// start prepares the database and the stream; only a failed migration is
+// fatal, servers that are down are waited for.
+func (a *App) start(ctx context.Context) error {
+	if err := database.WaitReady(ctx, a.db); err != nil {
+		return err
+	}
+	if err := a.store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	cfg := stream.Config{Replicas: a.cfg.NATS.Replicas, DuplicateWindow: a.cfg.NATS.DuplicateWindow}
+	err := retry(ctx, a, "declare stream", func(ctx context.Context) error {
+		_, err := stream.Ensure(ctx, a.js, cfg)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a.started.Store(true)
+	return nil
+}
+
+// retry calls fn until it succeeds or ctx ends, logging each failure.
+func retry(ctx context.Context, a *App, what string, fn func(context.Context) error) error {
+	for {
+		err := fn(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		a.log.Warn(what+" failed, retrying", "err", err, "in", retryEvery.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(retryEvery):
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/walletco/wallet/ledger-service/internal/ledger"
+	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
+	"github.com/walletco/wallet/ledger-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// mustRun starts a JetStream server and the consumer over store; both stop
+// when the test ends, the consumer first.
+func mustRun(t *testing.T, store Applier) jetstream.JetStream {
+	t.Helper()
+	srv := testenv.NATS(t)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(js, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return js
+}
+
+func mustPublish(t *testing.T, js jetstream.JetStream, m *nats.Msg) {
+	t.Helper()
+	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatalf("publish %s: %v", m.Subject, err)
+	}
+}
+
+// drained reports whether the consumer has settled every message.
+func drained(js jetstream.JetStream) error {
+	c, err := js.Consumer(context.Background(), stream.Name, Name)
+	if err != nil {
+		return err
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		return err
+	}
+	if info.NumPending != 0 || info.NumAckPending != 0 {
+		return fmt.Errorf("pending %d, awaiting ack %d", info.NumPending, info.NumAckPending)
+	}
+	return nil
+}
+
+func balanceIs(s *mysql.Store, account, want string) func() error {
+	return func() error {
+		b, err := s.Balance(context.Background(), account, time.Time{})
+		if err != nil {
+			return err
+		}
+		if got := b.Balance.StringFixed(2); got != want {
+			return fmt.Errorf("balance of %s = %s, want %s", account, got, want)
+		}
+		return nil
+	}
+}
+
+func TestConsumeDedupesAndSetsPoisonAside(t *testing.T) {
+	store, db := ledgertest.MustStore(t)
+	js := mustRun(t, store)
+	poison0 := testutil.ToFloat64(poisonTotal)
+
+	dep := ledgertest.Deposited("alice", "10.00", "USD")
+	again := dep.Msg() // the same event re-published past the duplicate window
+	again.Header.Set(nats.MsgIdHdr, "republished-"+dep.ID)
+	garbage := nats.NewMsg("wallet.account.deposited.0")
+	garbage.Data = []byte(`{"account_id":"alice","amount":"1000000.00","currency":"USD"}`)
+	badPayload := ledgertest.Deposited("alice", "1.00", "USD")
+	badPayload.Data = []byte(`{"amount": 12}`)
+
+	for _, m := range []*nats.Msg{ledgertest.Opened("alice", "USD").Msg(), dep.Msg(), again, garbage,
+		badPayload.Msg(), ledgertest.Deposited("alice", "2.50", "USD").Msg()} {
+		mustPublish(t, js, m)
+	}
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, balanceIs(store, "alice", "12.50"))
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error { return drained(js) })
+
+	if got := testutil.ToFloat64(poisonTotal) - poison0; got != 2 {
+		t.Errorf("poison counter rose by %v, want 2", got)
+	}
+	var journals int
+	if err := db.Get(&journals, "SELECT COUNT(*) FROM journal_transactions"); err != nil {
+		t.Fatal(err)
+	}
+	if journals != 2 {
+		t.Errorf("%d journal transactions, want 2 (the re-published deposit must be skipped)", journals)
+	}
+}
+
+// flaky fails its first calls like a database that is down, then applies.
+type flaky struct {
+	Applier
+	failures atomic.Int32
+}
+
+func (f *flaky) Apply(ctx context.Context, eff ledger.Effect) (bool, error) {
+	if f.failures.Add(-1) >= 0 {
+		return false, errors.New("dial tcp: connection refused")
+	}
+	return f.Applier.Apply(ctx, eff)
+}
+
+func TestConsumeRetriesTransientFailures(t *testing.T) {
+	store, _ := ledgertest.MustStore(t)
+	f := &flaky{Applier: store}
+	f.failures.Store(3)
+	js := mustRun(t, f)
+	retries0 := testutil.ToFloat64(retryTotal)
+
+	mustPublish(t, js, ledgertest.Deposited("bob", "7.00", "USD").Msg())
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, balanceIs(store, "bob", "7.00"))
+	testenv.Eventually(t, 5*time.Second, 20*time.Millisecond, func() error { return drained(js) })
+	if got := testutil.ToFloat64(retryTotal) - retries0; got != 3 {
+		t.Errorf("retry counter rose by %v, want 3", got)
+	}
+}
+
+func TestPermanentErrors(t *testing.T) {
+	if _, err := events.FromMsg("x", nats.Header{}, nil); !permanent(err) {
+		t.Errorf("a message without CloudEvents headers must be permanent: %v", err)
+	}
+	if permanent(errors.New("connection refused")) {
+		t.Error("an unknown error must be transient")
+	}
+}

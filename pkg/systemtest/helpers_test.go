@@ -1,0 +1,99 @@
+package systemtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/shard"
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+// idOn returns a fresh account id that lives on shard sh of 4.
+func idOn(sh int) string {
+	for {
+		id := "acc-" + uuid.NewString()[:8]
+		if shard.Of(id, 4) == sh {
+			return id
+		}
+	}
+}
+
+func (s *System) mustOpen(id, currency string) {
+	s.t.Helper()
+	if code, body := s.Do("POST", s.URL("account-service")+"/v1/accounts",
+		map[string]string{"account_id": id, "owner_id": "owner-1", "currency": currency}); code != http.StatusCreated {
+		s.t.Fatalf("open %s: %d %v", id, code, body)
+	}
+}
+
+func (s *System) mustMove(kind, id, amount, currency string) {
+	s.t.Helper()
+	if code, body := s.Do("POST", s.URL("account-service")+"/v1/accounts/"+id+"/"+kind,
+		map[string]string{"amount": amount, "currency": currency, "transaction_id": uuid.NewString()}); code != http.StatusOK {
+		s.t.Fatalf("%s %s: %d %v", kind, id, code, body)
+	}
+}
+
+func (s *System) balance(id string) string {
+	s.t.Helper()
+	code, body := s.Do("GET", s.URL("account-service")+"/v1/accounts/"+id, nil)
+	if code != http.StatusOK {
+		s.t.Fatalf("get %s: %d %v", id, code, body)
+	}
+	return body["balance"].(string)
+}
+
+// waitLedgerAgrees waits until the ledger's balance of every account equals
+// account-service's.
+func (s *System) waitLedgerAgrees(ids ...string) {
+	s.t.Helper()
+	testenv.Eventually(s.t, 20*time.Second, 50*time.Millisecond, func() error {
+		for _, id := range ids {
+			want := s.balance(id)
+			code, body := s.Do("GET", s.URL("ledger-service")+"/v1/ledger/accounts/"+id+"/balance", nil)
+			if code != http.StatusOK || body["balance"] != want {
+				return fmt.Errorf("account %s: shard balance %s, ledger answered %d %v", id, want, code, body)
+			}
+		}
+		return nil
+	})
+}
+
+// streamMsgs returns how many messages the WALLET stream holds.
+func (s *System) streamMsgs() uint64 {
+	s.t.Helper()
+	nc, err := nats.Connect(s.NATS.ClientURL())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(context.Background(), stream.Name)
+	if err != nil {
+		return 0
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// outboxRows counts all and unpublished outbox rows over the shards.
+func (s *System) outboxRows() (total, unpublished int) {
+	s.t.Helper()
+	for _, db := range s.Shards {
+		var t, u int
+		if err := db.QueryRow("SELECT COUNT(*), COALESCE(SUM(published_at IS NULL),0) FROM outbox").Scan(&t, &u); err != nil {
+			s.t.Fatal(err)
+		}
+		total, unpublished = total+t, unpublished+u
+	}
+	return total, unpublished
+}

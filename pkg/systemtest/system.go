@@ -1,0 +1,208 @@
+package systemtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+// Binaries are the service commands the system is made of.
+var Binaries = []string{"account-service", "outbox-relay", "ledger-service"}
+
+// Build compiles the services into dir. Call it once, from TestMain.
+func Build(dir string) error {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	for _, b := range Binaries {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", b, err, out)
+		}
+	}
+	return nil
+}
+
+// System is one running wallet: shared databases and broker, and the
+// service processes, which tests start, kill and restart.
+type System struct {
+	t        *testing.T
+	bin      string
+	logs     string
+	env      []string
+	procs    map[string]*proc
+	addrs    map[string]string
+	NATS     *server.Server
+	Shards   []*sqlx.DB
+	Ledger   *sqlx.DB
+	shardDSN []string
+}
+
+// New prepares 4 shard schemas, a ledger schema and a JetStream server; no
+// service runs yet.
+func New(t *testing.T, bin string) *System {
+	t.Helper()
+	dsns := testenv.Databases(t, 5)
+	s := &System{t: t, bin: bin, logs: t.TempDir(), procs: map[string]*proc{}, addrs: map[string]string{},
+		NATS: testenv.NATS(t), shardDSN: dsns[:4]}
+	for _, dsn := range dsns[:4] {
+		s.Shards = append(s.Shards, testenv.MustOpen(t, dsn))
+	}
+	s.Ledger = testenv.MustOpen(t, dsns[4])
+	s.env = append(os.Environ(),
+		"WALLET_SHARDS="+strings.Join(dsns[:4], ","),
+		"WALLET_LEDGER_DSN="+dsns[4],
+		"WALLET_NATS_URL="+s.NATS.ClientURL(),
+		"WALLET_LOG_LEVEL=info",
+		"WALLET_RELAY_POLL_INTERVAL=10ms",
+	)
+	for _, b := range Binaries {
+		s.addrs[b] = freeAddr(t)
+	}
+	t.Cleanup(s.stopAll)
+	return s
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+var addrKey = map[string]string{
+	"account-service": "WALLET_ACCOUNT_ADDR",
+	"ledger-service":  "WALLET_LEDGER_ADDR",
+	"outbox-relay":    "WALLET_RELAY_ADDR",
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Start runs a service with extra environment and waits until /readyz is 200.
+func (s *System) Start(name string, env ...string) {
+	s.t.Helper()
+	logf, err := os.OpenFile(filepath.Join(s.logs, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(s.bin, name))
+	cmd.Env = append(append(append([]string{}, s.env...), addrKey[name]+"="+s.addrs[name]), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	s.procs[name] = p
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get("http://" + s.addrs[name] + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) || p.exited() {
+			s.t.Fatalf("%s not ready: %v\n%s", name, err, s.Log(name))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill sends SIGKILL to a service and waits for it to die.
+func (s *System) Kill(name string) { s.signal(name, syscall.SIGKILL) }
+
+// Stop sends SIGTERM (graceful shutdown) and waits for the exit.
+func (s *System) Stop(name string) { s.signal(name, syscall.SIGTERM) }
+
+func (s *System) signal(name string, sig syscall.Signal) {
+	s.t.Helper()
+	p := s.procs[name]
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	delete(s.procs, name)
+}
+
+func (s *System) stopAll() {
+	for name := range s.procs {
+		s.Stop(name)
+	}
+	if s.t.Failed() {
+		for _, b := range Binaries {
+			s.t.Logf("--- %s log (tail) ---\n%s", b, s.Log(b))
+		}
+	}
+}
+
+// Log returns the last lines a service logged.
+func (s *System) Log(name string) string {
+	b, _ := os.ReadFile(filepath.Join(s.logs, name+".log"))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// URL returns the base URL of a service.
+func (s *System) URL(name string) string { return "http://" + s.addrs[name] }
+
+// Do sends a JSON request to a service and decodes the JSON answer.
+func (s *System) Do(method, url string, body any) (int, map[string]any) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), method, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
