@@ -47,6 +47,12 @@ type AccountConfig struct {
 	// TransferWait is how long a cross-shard transfer request waits for the
 	// saga's outcome before answering 202. Default 2s.
 	TransferWait time.Duration `mapstructure:"transfer_wait"`
+	// SagaMaxDeliver bounds JetStream deliveries of one saga event. Default 50
+	// (about 20 minutes of back-off); past it the redriver takes over.
+	SagaMaxDeliver int `mapstructure:"saga_max_deliver"`
+	// SagaRedriveAfter is how long a cross-shard transfer may stay pending
+	// before its debit event is sent again. Default 30s.
+	SagaRedriveAfter time.Duration `mapstructure:"saga_redrive_after"`
 }
 
 // LedgerConfig is ledger-service's section.
@@ -85,6 +91,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("nats.duplicate_window", 24*time.Hour)
 	v.SetDefault("account.addr", ":8080")
 	v.SetDefault("account.transfer_wait", 2*time.Second)
+	v.SetDefault("account.saga_max_deliver", 50)
+	v.SetDefault("account.saga_redrive_after", 30*time.Second)
 	v.SetDefault("ledger.addr", ":8081")
 	v.SetDefault("ledger.dsn", localDSN+"wallet_ledger")
 	v.SetDefault("relay.addr", ":8082")
@@ -149,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.Account.TransferWait < 0 {
 		errs = append(errs, errors.New("account.transfer_wait must not be negative"))
+	}
+	if c.Account.SagaMaxDeliver < 1 || c.Account.SagaRedriveAfter <= 0 {
+		errs = append(errs, errors.New("account.saga_max_deliver and account.saga_redrive_after must be positive"))
 	}
 	if c.Relay.BatchSize < 1 || c.Relay.PollInterval <= 0 {
 		errs = append(errs, errors.New("relay.batch_size and relay.poll_interval must be positive"))

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/account-service/internal/httpapi"
 	"github.com/walletco/wallet/account-service/internal/mysql"
+	"github.com/walletco/wallet/account-service/internal/saga"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/stream"
@@ -30,6 +31,8 @@ type App struct {
 	nc     *nats.Conn
 	srv    *http.Server
 	ln     net.Listener
+	saga   *saga.Runner
+	waiter *saga.Waiter
 }
 
 // New connects to the shards and NATS, migrates the shard schemas, declares
@@ -76,7 +79,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		}
 		return store.Ping(ctx)
 	}
-	h, err := httpapi.New(store, log, ready)
+	if a.waiter, err = saga.NewWaiter(a.nc); err != nil {
+		return nil, err
+	}
+	if a.saga, err = saga.NewRunner(js, store, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
+		RedriveAfter: cfg.Account.SagaRedriveAfter}, log); err != nil {
+		return nil, err
+	}
+	h, err := httpapi.New(store, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait}, log, ready)
 	if err != nil {
 		return nil, err
 	}
@@ -90,16 +100,32 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 // Addr is the bound HTTP address (useful when configured as :0).
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
-// Run serves until ctx ends, then shuts down gracefully.
+// Run serves HTTP and runs the saga consumers until ctx ends, then shuts
+// down gracefully: HTTP first, then the consumers finish their message.
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("account-service listening", "addr", a.Addr())
-	return web.Serve(ctx, a.srv, a.ln)
+	// Whichever stops first stops the other: a service whose saga consumers
+	// died must exit and be restarted, not keep answering 202s.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sagaErr := make(chan error, 1)
+	go func() {
+		err := a.saga.Run(ctx)
+		cancel()
+		sagaErr <- err
+	}()
+	err := web.Serve(ctx, a.srv, a.ln)
+	cancel()
+	return errors.Join(err, <-sagaErr)
 }
 
 // Close releases connections; safe after a failed New.
 func (a *App) Close() {
+	if a.waiter != nil {
+		a.waiter.Close()
+	}
 	if a.nc != nil {
-		a.nc.Close()
+		_ = a.nc.Drain()
 	}
 	var errs []error
 	for _, db := range a.shards {

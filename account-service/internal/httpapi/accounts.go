@@ -6,6 +6,7 @@ import (
 
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/problem"
 	"github.com/walletco/wallet/pkg/web"
 )
 
@@ -64,6 +65,33 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := s.store.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, toAccountJSON(a))
+}
+
+// patchAccount changes an account's status: active, frozen or closed.
+func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var body struct {
+		Status string `json:"status"`
+	}
+	if err := web.DecodeJSON(w, r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	to := account.Status(body.Status)
+	if to != account.Active && to != account.Frozen && to != account.Closed {
+		s.fail(w, r, problem.New(problem.InvalidRequest, "status must be active, frozen or closed, got %q", body.Status))
+		return
+	}
+	a, err := s.store.SetStatus(r.Context(), id, to)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -41,7 +41,7 @@ func mustEnv(t *testing.T) *env {
 	if err := store.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h, err := httpapi.New(store, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Ping)
+	h, err := httpapi.New(store, noWaiter{}, httpapi.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Ping)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +49,12 @@ func mustEnv(t *testing.T) *env {
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, shards: dbs}
 }
+
+// noWaiter never signals: these tests run no saga consumers, so cross-shard
+// transfers stay pending (saga tests live in pkg/systemtest).
+type noWaiter struct{}
+
+func (noWaiter) Watch(string) (<-chan struct{}, func()) { return nil, func() {} }
 
 // idOn returns a fresh account id that lives on shard sh.
 func idOn(sh int) string {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/walletco/wallet/account-service/internal/account"
@@ -23,25 +24,42 @@ type Store interface {
 	Move(ctx context.Context, req account.MovementRequest) (account.Movement, error)
 	Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error)
 	GetTransfer(ctx context.Context, txID string) (account.Transfer, error)
+	Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error)
+	SetStatus(ctx context.Context, id string, to account.Status) (account.Account, error)
+}
+
+// Waiter tells when a transfer's saga may have ended (see saga.Waiter).
+type Waiter interface {
+	Watch(txID string) (<-chan struct{}, func())
+}
+
+// Options tune the handlers.
+type Options struct {
+	// TransferWait is how long a cross-shard transfer request waits for the
+	// saga's outcome before answering 202 pending.
+	TransferWait time.Duration
 }
 
 // Server routes account-service's API.
 type Server struct {
-	store Store
-	log   *slog.Logger
+	store  Store
+	waiter Waiter
+	opts   Options
+	log    *slog.Logger
 }
 
 // New returns the service's handler, health endpoints included. ready
 // reports whether the shards and NATS are reachable.
-func New(store Store, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
-	if store == nil || log == nil || ready == nil {
-		return nil, errors.New("httpapi: store, logger and readiness check are required")
+func New(store Store, waiter Waiter, opts Options, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
+	if store == nil || waiter == nil || log == nil || ready == nil {
+		return nil, errors.New("httpapi: store, waiter, logger and readiness check are required")
 	}
-	s := &Server{store: store, log: log}
+	s := &Server{store: store, waiter: waiter, opts: opts, log: log}
 	r := web.NewRouter(log)
 	web.Health(r, log, ready)
 	r.HandleFunc("/v1/accounts", s.openAccount).Methods(http.MethodPost)
 	r.HandleFunc("/v1/accounts/{id}", s.getAccount).Methods(http.MethodGet)
+	r.HandleFunc("/v1/accounts/{id}", s.patchAccount).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/accounts/{id}/deposits", s.move(account.Deposit)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/accounts/{id}/withdrawals", s.move(account.Withdrawal)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/wallet/balance_transfer", s.transfer).Methods(http.MethodPost)

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -44,11 +46,56 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Amount = amt
 	t, err := s.store.Transfer(r.Context(), req)
+	if err == nil && !respondAsync(r) {
+		t, err = s.await(r.Context(), t)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.writeOutcome(w, r, t)
+}
+
+// respondAsync reports an RFC 7240 "Prefer: respond-async" header.
+func respondAsync(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "respond-async") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// await waits up to TransferWait for a pending transfer's saga to end. It
+// re-reads the transfer when the Waiter signals an end, and every 100ms in
+// case a signal was missed.
+func (s *Server) await(ctx context.Context, t account.Transfer) (account.Transfer, error) {
+	if t.Status != account.Pending || s.opts.TransferWait <= 0 {
+		return t, nil
+	}
+	done, stop := s.waiter.Watch(t.TransactionID)
+	defer stop()
+	timeout := time.NewTimer(s.opts.TransferWait)
+	defer timeout.Stop()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-done:
+			done = nil // closed: stop selecting it
+		case <-poll.C:
+		case <-timeout.C:
+			return t, nil
+		case <-ctx.Done():
+			return t, nil
+		}
+		now, err := s.store.Refresh(ctx, t)
+		if err != nil || now.Status != account.Pending {
+			return now, err
+		}
+	}
 }
 
 // writeOutcome answers a transfer request from the transfer's state: 200
@@ -61,8 +108,8 @@ func (s *Server) writeOutcome(w http.ResponseWriter, r *http.Request, t account.
 		res.Status = "success"
 		web.JSON(w, http.StatusOK, res)
 	case account.Failed:
-		s.fail(w, r, problem.New(t.Reason, "transfer %s failed: %s", t.TransactionID, t.Reason).
-			With("transaction_id", t.TransactionID))
+		s.fail(w, r, problem.New(t.Reason, "transfer %s failed (%s); the debit was refunded", t.TransactionID, t.Reason).
+			With("transaction_id", t.TransactionID).With("status", "failed"))
 	default:
 		res.Status = "pending"
 		w.Header().Set("Location", "/v1/wallet/transfers/"+t.TransactionID)

@@ -87,7 +87,6 @@ func TestTransferRejectionsChangeNothing(t *testing.T) {
 		{"currency mismatch", tx(a, eur, "1.00", "USD"), 422, "currency_mismatch"},
 		{"same account", tx(a, a, "1.00", "USD"), 400, "same_account"},
 		{"transaction id not a UUID", map[string]string{"from_account": a, "to_account": b, "amount": "1", "currency": "USD", "transaction_id": "abc"}, 400, "invalid_request"},
-		{"cross-shard", tx(a, other, "1.00", "USD"), 501, "cross_shard_unsupported"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

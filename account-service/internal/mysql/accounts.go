@@ -146,3 +146,11 @@ func addBalance(ctx context.Context, tx *sqlx.Tx, a account.Account, delta decim
 func sortSteps(steps []account.Step) {
 	sort.SliceStable(steps, func(i, j int) bool { return steps[i].At.Before(steps[j].At) })
 }
+
+func decimalOf(s string) (decimal.Decimal, error) {
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return decimal.Decimal{}, fmt.Errorf("stored decimal %q: %w", s, err)
+	}
+	return d, nil
+}

@@ -47,7 +47,8 @@ func (r transferRow) toTransfer() (account.Transfer, error) {
 
 // Transfer moves money between two accounts. On one shard it is one
 // transaction: lock both accounts, check, debit, credit, record the transfer
-// completed and emit transfer.completed. A repeat of a recorded transfer
+// completed and emit transfer.completed. Across shards it is the first saga
+// step (see debit) and the transfer is returned pending. A repeat of a recorded transfer
 // returns it as stored; a different request with the same transaction_id
 // fails with idempotency_conflict. Rejections store nothing.
 func (s *Store) Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error) {
@@ -56,14 +57,14 @@ func (s *Store) Transfer(ctx context.Context, req account.TransferRequest) (acco
 	if t, found, err := replayTransfer(ctx, db, req); found || err != nil {
 		return t, err
 	}
-	if from != to {
-		return account.Transfer{}, problem.New(problem.CrossShardTransfer,
-			"accounts %s (shard %d) and %s (shard %d) are on different shards", req.From, from, req.To, to)
-	}
 	var out account.Transfer
 	err := database.InTx(ctx, db, func(tx *sqlx.Tx) error {
 		var err error
-		out, err = s.transferLocal(ctx, tx, from, req)
+		if from == to {
+			out, err = s.transferLocal(ctx, tx, from, req)
+		} else {
+			out, err = s.debit(ctx, tx, from, to, req)
+		}
 		return err
 	})
 	if errors.Is(err, errReplay) || database.IsDuplicate(err) {

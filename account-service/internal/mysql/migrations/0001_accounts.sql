@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS transfers (
   reason         VARCHAR(64)   NULL,
   created_at     DATETIME(6)   NOT NULL,
   updated_at     DATETIME(6)   NOT NULL,
-  KEY transfers_status (status, created_at)
+  KEY transfers_status (status, created_at),
+  KEY transfers_from (from_account, status)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- Saga steps with their time, on the shard that took them.
