@@ -3,9 +3,9 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"time"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/account-service/internal/account"
