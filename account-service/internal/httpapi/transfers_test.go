@@ -163,3 +163,72 @@ func TestConcurrentTransfersKeepMoney(t *testing.T) {
 		t.Fatalf("sum %d negatives %d, want 200 and 0", sum, negatives)
 	}
 }
+
+func TestCrossShardTransferStartsSaga(t *testing.T) {
+	e := mustEnv(t)
+	a, b := idOn(0), idOn(1)
+	e.mustOpen(a, "USD")
+	e.mustOpen(b, "USD")
+	e.mustDeposit(a, "20.00", "USD")
+	body := map[string]string{"from_account": a, "to_account": b, "amount": "5.00", "currency": "USD", "transaction_id": uuid.NewString()}
+	r := e.post("/v1/wallet/balance_transfer", body)
+	if r.Status != http.StatusAccepted || r.Body["status"] != "pending" || r.Header.Get("Location") != "/v1/wallet/transfers/"+body["transaction_id"] {
+		t.Fatalf("cross-shard transfer: %d %v %s", r.Status, r.Header, r.Raw)
+	}
+	// The debit is visible at once, as money in flight.
+	if got := e.balance(a); got != "15.00" {
+		t.Fatalf("source balance %s, want 15.00", got)
+	}
+	var topic string
+	if err := e.shards[0].Get(&topic, "SELECT topic FROM outbox WHERE event_type = 'transfer.debited'"); err != nil || topic != "wallet.transfer.debited.1" {
+		t.Fatalf("debited event topic %q (%v), want the destination shard's", topic, err)
+	}
+	tr := e.do(http.MethodGet, "/v1/wallet/transfers/"+body["transaction_id"], "", "")
+	if tr.Status != http.StatusOK || tr.Body["status"] != "pending" || tr.Body["from_shard"] != float64(0) || tr.Body["to_shard"] != float64(1) {
+		t.Fatalf("get transfer: %d %s", tr.Status, tr.Raw)
+	}
+	// A retry while pending answers pending again and debits nothing more.
+	if again := e.post("/v1/wallet/balance_transfer", body); again.Status != http.StatusAccepted || again.Raw != r.Raw {
+		t.Fatalf("retry: %d %s", again.Status, again.Raw)
+	}
+	if got := e.balance(a); got != "15.00" {
+		t.Fatalf("source balance after retry %s", got)
+	}
+	// A frozen source is refused before any saga starts.
+	if p := e.do(http.MethodPatch, "/v1/accounts/"+a, "application/json", `{"status":"frozen"}`); p.Status != 200 || p.Body["status"] != "frozen" {
+		t.Fatalf("freeze: %d %s", p.Status, p.Raw)
+	}
+	body["transaction_id"] = uuid.NewString()
+	wantProblem(t, e.post("/v1/wallet/balance_transfer", body), 422, "account_frozen")
+}
+
+func TestAccountLifecycle(t *testing.T) {
+	e := mustEnv(t)
+	a := idOn(2)
+	e.mustOpen(a, "EUR")
+	e.mustDeposit(a, "1.00", "EUR")
+	patch := func(status string) response {
+		return e.do(http.MethodPatch, "/v1/accounts/"+a, "application/json", `{"status":"`+status+`"}`)
+	}
+	if r := patch("frozen"); r.Status != 200 || r.Body["status"] != "frozen" {
+		t.Fatalf("freeze: %d %s", r.Status, r.Raw)
+	}
+	dep := map[string]string{"amount": "1", "currency": "EUR", "transaction_id": uuid.NewString()}
+	wantProblem(t, e.post("/v1/accounts/"+a+"/deposits", dep), 422, "account_frozen")
+	if r := patch("active"); r.Status != 200 || r.Body["status"] != "active" {
+		t.Fatalf("unfreeze: %d %s", r.Status, r.Raw)
+	}
+	wantProblem(t, patch("closed"), 409, "account_not_empty")
+	wantProblem(t, patch("gone"), 400, "invalid_request")
+	e.post("/v1/accounts/"+a+"/withdrawals", map[string]string{"amount": "1.00", "currency": "EUR", "transaction_id": uuid.NewString()})
+	if r := patch("closed"); r.Status != 200 || r.Body["status"] != "closed" {
+		t.Fatalf("close: %d %s", r.Status, r.Raw)
+	}
+	wantProblem(t, patch("active"), 422, "account_closed")
+	wantProblem(t, e.post("/v1/accounts/"+a+"/deposits", dep), 422, "account_closed")
+	wantProblem(t, e.do(http.MethodPatch, "/v1/accounts/ghost", "application/json", `{"status":"frozen"}`), 404, "account_not_found")
+	var events int
+	if err := e.shards[2].Get(&events, "SELECT COUNT(*) FROM outbox WHERE event_type = 'account.status_changed'"); err != nil || events != 3 {
+		t.Fatalf("status_changed events = %d (%v), want 3", events, err)
+	}
+}

@@ -1,0 +1,290 @@
+package mysql_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/account-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/shard"
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type fixture struct {
+	t      *testing.T
+	store  *mysql.Store
+	shards []*sqlx.DB
+}
+
+func mustFixture(t *testing.T) *fixture {
+	t.Helper()
+	var dbs []*sqlx.DB
+	for _, dsn := range testenv.Databases(t, 4) {
+		dbs = append(dbs, testenv.MustOpen(t, dsn))
+	}
+	s, err := mysql.New(dbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, store: s, shards: dbs}
+}
+
+func idOn(sh int) string {
+	for {
+		if id := "acc-" + uuid.NewString()[:8]; shard.Of(id, 4) == sh {
+			return id
+		}
+	}
+}
+
+func (f *fixture) open(id string, deposit string) {
+	f.t.Helper()
+	ctx := context.Background()
+	if _, _, err := f.store.Open(ctx, account.OpenRequest{AccountID: id, OwnerID: "o", Currency: "USD"}); err != nil {
+		f.t.Fatal(err)
+	}
+	if deposit != "" {
+		amt, _ := money.Parse(deposit, "USD")
+		if _, err := f.store.Move(ctx, account.MovementRequest{Kind: account.Deposit, AccountID: id, TransactionID: uuid.NewString(), Amount: amt}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+func (f *fixture) transfer(from, to, amount string) account.Transfer {
+	f.t.Helper()
+	amt, _ := money.Parse(amount, "USD")
+	tr, err := f.store.Transfer(context.Background(), account.TransferRequest{TransactionID: uuid.NewString(), From: from, To: to, Amount: amt})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tr
+}
+
+// lastEvent reads the newest outbox event of a type about txID on shard sh.
+func (f *fixture) lastEvent(sh int, typ, txID string) events.Event {
+	f.t.Helper()
+	var r struct {
+		ID      string    `db:"event_id"`
+		Topic   string    `db:"topic"`
+		Data    string    `db:"data"`
+		Time    time.Time `db:"occurred_at"`
+		Subject string    `db:"subject"`
+	}
+	err := f.shards[sh].Get(&r, `SELECT event_id, topic, data, occurred_at, subject FROM outbox
+		WHERE event_type = ? AND subject = ? ORDER BY id DESC LIMIT 1`, typ, txID)
+	if err != nil {
+		f.t.Fatalf("no %s event for %s on shard %d: %v", typ, txID, sh, err)
+	}
+	return events.Event{ID: r.ID, Type: typ, Topic: r.Topic, Subject: r.Subject, Time: r.Time, Data: []byte(r.Data)}
+}
+
+func (f *fixture) balance(id string) string {
+	f.t.Helper()
+	a, err := f.store.Get(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return a.Balance.StringFixed(2)
+}
+
+func (f *fixture) status(tr account.Transfer) account.Transfer {
+	f.t.Helper()
+	got, err := f.store.GetTransfer(context.Background(), tr.TransactionID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return got
+}
+
+func TestSagaCompletesOnceUnderRedelivery(t *testing.T) {
+	f := mustFixture(t)
+	ctx := context.Background()
+	a, b := idOn(0), idOn(1)
+	f.open(a, "50.00")
+	f.open(b, "")
+	tr := f.transfer(a, b, "20.00")
+	if tr.Status != account.Pending || f.balance(a) != "30.00" {
+		t.Fatalf("after debit: %s, source %s", tr.Status, f.balance(a))
+	}
+
+	debited := f.lastEvent(0, events.TransferDebited, tr.TransactionID)
+	redriven := debited
+	redriven.ID = uuid.NewString() // the same debit sent again by the redriver
+	for _, e := range []events.Event{debited, debited, redriven} {
+		if err := f.store.Credit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.balance(b) != "20.00" {
+		t.Fatalf("destination %s after three deliveries, want 20.00", f.balance(b))
+	}
+
+	credited := f.lastEvent(1, events.TransferCredited, tr.TransactionID)
+	for _, e := range []events.Event{credited, credited} {
+		if err := f.store.Settle(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A late rejection for a transfer that completed must not refund it.
+	late := credited
+	late.ID, late.Type = uuid.NewString(), events.TransferCreditRejected
+	if err := f.store.Settle(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	got := f.status(tr)
+	if got.Status != account.Completed || f.balance(a) != "30.00" || f.balance(b) != "20.00" {
+		t.Fatalf("status %s, balances %s / %s", got.Status, f.balance(a), f.balance(b))
+	}
+	var names []string
+	for _, s := range got.Steps {
+		names = append(names, s.Name)
+	}
+	if len(names) != 3 || names[0] != "debited" || names[1] != "credited" || names[2] != "completed" {
+		t.Fatalf("steps %v", names)
+	}
+}
+
+func TestSagaRefundsRejectedCredits(t *testing.T) {
+	tests := []struct {
+		name   string
+		setup  func(f *fixture) string // returns the destination id
+		reason string
+	}{
+		{"frozen", func(f *fixture) string {
+			d := idOn(1)
+			f.open(d, "")
+			if _, err := f.store.SetStatus(context.Background(), d, account.Frozen); err != nil {
+				f.t.Fatal(err)
+			}
+			return d
+		}, "account_frozen"},
+		{"closed", func(f *fixture) string {
+			d := idOn(1)
+			f.open(d, "")
+			if _, err := f.store.SetStatus(context.Background(), d, account.Closed); err != nil {
+				f.t.Fatal(err)
+			}
+			return d
+		}, "account_closed"},
+		{"not found", func(*fixture) string { return idOn(1) }, "account_not_found"},
+		{"currency", func(f *fixture) string {
+			d := idOn(1)
+			if _, _, err := f.store.Open(context.Background(), account.OpenRequest{AccountID: d, OwnerID: "o", Currency: "EUR"}); err != nil {
+				f.t.Fatal(err)
+			}
+			return d
+		}, "currency_mismatch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := mustFixture(t)
+			ctx := context.Background()
+			a := idOn(0)
+			f.open(a, "10.00")
+			tr := f.transfer(a, tt.setup(f), "4.00")
+			if err := f.store.Credit(ctx, f.lastEvent(0, events.TransferDebited, tr.TransactionID)); err != nil {
+				t.Fatal(err)
+			}
+			rejected := f.lastEvent(1, events.TransferCreditRejected, tr.TransactionID)
+			for range 2 {
+				if err := f.store.Settle(ctx, rejected); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := f.status(tr)
+			if got.Status != account.Failed || string(got.Reason) != tt.reason || f.balance(a) != "10.00" {
+				t.Fatalf("status %s reason %s source %s, want failed %s 10.00", got.Status, got.Reason, f.balance(a), tt.reason)
+			}
+			failed := f.lastEvent(0, events.TransferFailed, tr.TransactionID)
+			p, _ := events.Decode[events.Transfer](failed)
+			if p.Reason != tt.reason || len(p.Balances) != 1 || p.Balances[0].BalanceAfter != "10.00" {
+				t.Fatalf("transfer.failed payload %+v", p)
+			}
+		})
+	}
+}
+
+// A transaction_id the destination shard already used for a transfer of its
+// own is rejected there, and the source is refunded.
+func TestSagaRejectsReusedTransactionID(t *testing.T) {
+	f := mustFixture(t)
+	ctx := context.Background()
+	a, b, c, d := idOn(0), idOn(1), idOn(1), idOn(1)
+	f.open(a, "10.00")
+	f.open(b, "10.00")
+	f.open(c, "")
+	f.open(d, "")
+	txID := uuid.NewString()
+	amt, _ := money.Parse("1.00", "USD")
+	if _, err := f.store.Transfer(ctx, account.TransferRequest{TransactionID: txID, From: b, To: c, Amount: amt}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := f.store.Transfer(ctx, account.TransferRequest{TransactionID: txID, From: a, To: d, Amount: amt})
+	if err != nil || tr.Status != account.Pending {
+		t.Fatalf("cross-shard transfer: %v %v", tr.Status, err)
+	}
+	if err := f.store.Credit(ctx, f.lastEvent(0, events.TransferDebited, txID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Settle(ctx, f.lastEvent(1, events.TransferCreditRejected, txID)); err != nil {
+		t.Fatal(err)
+	}
+	if f.balance(d) != "0.00" || f.balance(a) != "10.00" {
+		t.Fatalf("balances d %s a %s", f.balance(d), f.balance(a))
+	}
+}
+
+func TestSagaPoisonIsPermanent(t *testing.T) {
+	f := mustFixture(t)
+	ctx := context.Background()
+	bad := []events.Event{
+		{ID: uuid.NewString(), Type: events.TransferDebited, Data: []byte(`{not json`)},
+		{ID: uuid.NewString(), Type: events.TransferDebited, Data: []byte(`{"transaction_id":"x","from_account":"a","to_account":"b","amount":"ten","currency":"USD"}`)},
+		{ID: uuid.NewString(), Type: events.TransferDebited, Data: []byte(`{"transaction_id":"x","from_account":"a","to_account":"b","amount":"1","currency":"USD","to_shard":9}`)},
+	}
+	for i, e := range bad {
+		err := f.store.Credit(ctx, e)
+		if !errors.Is(err, stream.ErrPermanent) && !errors.Is(err, events.ErrMalformed) {
+			t.Errorf("event %d: err %v, want a permanent error", i, err)
+		}
+	}
+	unknown := events.Event{ID: uuid.NewString(), Type: events.TransferCredited,
+		Data: []byte(`{"transaction_id":"` + uuid.NewString() + `","from_account":"` + idOn(2) + `","to_account":"b","amount":"1","currency":"USD","from_shard":2}`)}
+	if err := f.store.Settle(ctx, unknown); !errors.Is(err, stream.ErrPermanent) {
+		t.Errorf("settle of an unknown transfer: %v, want permanent", err)
+	}
+}
+
+func TestRedriveResendsStuckDebits(t *testing.T) {
+	f := mustFixture(t)
+	ctx := context.Background()
+	a, b := idOn(0), idOn(3)
+	f.open(a, "5.00")
+	f.open(b, "")
+	tr := f.transfer(a, b, "5.00")
+	if n, err := f.store.Redrive(ctx, 0, time.Hour); err != nil || n != 0 {
+		t.Fatalf("fresh transfer redriven: %d %v", n, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n, err := f.store.Redrive(ctx, 0, 10*time.Millisecond); err != nil || n != 1 {
+		t.Fatalf("stuck transfer: redrove %d, err %v; want 1", n, err)
+	}
+	var debits int
+	_ = f.shards[0].Get(&debits, "SELECT COUNT(*) FROM outbox WHERE event_type = 'transfer.debited' AND subject = ?", tr.TransactionID)
+	if debits != 2 {
+		t.Fatalf("%d debited events, want the original and one redrive", debits)
+	}
+}
