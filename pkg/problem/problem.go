@@ -30,7 +30,6 @@ const (
 	PayloadTooLarge     Code = "payload_too_large"
 	UnsupportedMedia    Code = "unsupported_media_type"
 	AccountNotEmpty     Code = "account_not_empty"
-	CrossShardTransfer  Code = "cross_shard_unsupported"
 	Unavailable         Code = "unavailable"
 	Internal            Code = "internal"
 	AccountExists       Code = "account_exists"
@@ -54,7 +53,6 @@ var statuses = map[Code]int{
 	PayloadTooLarge:     http.StatusRequestEntityTooLarge,
 	UnsupportedMedia:    http.StatusUnsupportedMediaType,
 	AccountNotEmpty:     http.StatusConflict,
-	CrossShardTransfer:  http.StatusNotImplemented,
 	Unavailable:         http.StatusServiceUnavailable,
 	Internal:            http.StatusInternalServerError,
 	AccountExists:       http.StatusConflict,
@@ -65,7 +63,7 @@ func Codes() []Code {
 	return []Code{InsufficientFunds, AccountNotFound, AccountFrozen, AccountClosed,
 		CurrencyMismatch, InvalidAmount, InvalidRequest, SameAccount, IdempotencyConflict,
 		Unauthorized, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge,
-		UnsupportedMedia, AccountNotEmpty, CrossShardTransfer, Unavailable, Internal, AccountExists}
+		UnsupportedMedia, AccountNotEmpty, Unavailable, Internal, AccountExists}
 }
 
 // Status returns the HTTP status for a code, 500 for unknown ones.
