@@ -111,15 +111,18 @@ func TestConcurrentTransfersWithAccountServiceRestart(t *testing.T) {
 		t.Skip("crash test")
 	}
 	s := New(t, binDir)
+	// A short redrive period makes the redriver repeat debits of sagas that
+	// are merely slow: every consumer must absorb the repeats.
+	redrive := "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=300ms"
 	for _, b := range Binaries {
-		s.Start(b)
+		s.Start(b, redrive)
 	}
 	b := newBank(t, s, 24)
 	b.run(50, 12, func() {
 		time.Sleep(300 * time.Millisecond)
 		s.Kill("account-service")
 		time.Sleep(500 * time.Millisecond)
-		s.Start("account-service")
+		s.Start("account-service", redrive)
 	})
 	b.check()
 	fmt.Println("requests retried after errors:", b.retries.Load())

@@ -57,6 +57,9 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, eff ledger.Effect) error
 		return nil
 	}
 	journalID, err := insertJournal(ctx, tx, eff, now)
+	if database.IsDuplicate(err) {
+		return nil // this transaction's step is journaled already
+	}
 	if err != nil || len(eff.Postings) == 0 {
 		return err
 	}

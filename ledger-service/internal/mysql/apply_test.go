@@ -207,3 +207,21 @@ func assertBalanceAfter(t *testing.T, db *sqlx.DB) {
 		}
 	}
 }
+
+// A saga step repeated under a new event id (the account-service redriver)
+// is the same business event: the ledger journals it once.
+func TestApplyRepeatedStepUnderNewEventID(t *testing.T) {
+	s, db := ledgertest.MustStore(t)
+	mustApply(t, s, ledgertest.Opened("alice", "USD"))
+	mustApply(t, s, ledgertest.Deposited("alice", "10", "USD"))
+	first := ledgertest.Transfer(events.TransferDebited, "t9", "alice", "bob", "4", "USD", 0, 1)
+	mustApply(t, s, first)
+	again := first
+	again.ID = ledgertest.NewID()
+	mustApply(t, s, again)
+	if got := count(t, db, "journal_transactions"); got != 2 {
+		t.Fatalf("%d journal transactions, want 2 (deposit, one debit)", got)
+	}
+	assertBalance(t, s, "alice", "6")
+	assertBalance(t, s, ledger.InFlight("USD"), "4")
+}

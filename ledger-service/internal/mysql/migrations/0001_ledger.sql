@@ -9,7 +9,9 @@ CREATE TABLE IF NOT EXISTS ledger_accounts (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- One row per applied money event. event_id is unique as a second guard
--- behind the inbox: an event can never be journaled twice.
+-- behind the inbox: an event can never be journaled twice. (transaction_id,
+-- event_type) is unique too: a saga step repeated under a new event id (a
+-- redrive) is the same business event and is journaled once.
 CREATE TABLE IF NOT EXISTS journal_transactions (
   id             BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   event_id       CHAR(36)        NOT NULL,
@@ -18,7 +20,7 @@ CREATE TABLE IF NOT EXISTS journal_transactions (
   occurred_at    DATETIME(6)     NOT NULL,
   recorded_at    DATETIME(6)     NOT NULL,
   UNIQUE KEY journal_transactions_event (event_id),
-  KEY journal_transactions_tx (transaction_id)
+  UNIQUE KEY journal_transactions_business (transaction_id, event_type)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- The entries of each journal transaction; they sum to zero per currency.
