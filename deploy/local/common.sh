@@ -1,0 +1,95 @@
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
+# Shared by run.sh and stop.sh (sourced, not executed): the layout of the
+# local stack under .run/ and the pid-file helpers.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUN_DIR=$ROOT/.run
+LOG_DIR=$RUN_DIR/logs
+BIN_DIR=$ROOT/bin
+MARIADB_DIR=$RUN_DIR/mariadb
+MARIADB_PORT=3307
+NATS_DIR=$RUN_DIR/nats
+NATS_PORT=4222
+NATS_MONITOR_PORT=8222
+SERVICES=(account-service ledger-service outbox-relay)
+SCHEMAS=(wallet_shard_0 wallet_shard_1 wallet_shard_2 wallet_shard_3 wallet_ledger)
+
+export PATH="/usr/local/go/bin:$PATH"
+
+# alive PID succeeds while PID runs (a zombie waiting to be reaped does not count).
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	case "$(ps -o stat= -p "$1" 2>/dev/null)" in
+	Z* | "") return 1 ;;
+	esac
+}
+
+# pid_of NAME prints the pid recorded in .run/NAME.pid if that process is
+# alive and is still NAME (a recycled pid is not ours); fails otherwise.
+pid_of() {
+	local name=$1 file=$RUN_DIR/$1.pid pid
+	[ -f "$file" ] || return 1
+	pid=$(cat "$file" 2>/dev/null) || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	alive "$pid" || return 1
+	case "$(ps -o args= -p "$pid" 2>/dev/null)" in
+	*"$name"*) echo "$pid" ;;
+	*) return 1 ;;
+	esac
+}
+
+# start_detached NAME CMD ARGS... runs CMD in its own session (it survives the
+# shell and make that started it, and ^C in that terminal), with stdin from
+# /dev/null, output appended to .run/logs/NAME.log and its pid in .run/NAME.pid.
+start_detached() {
+	local name=$1 pidfile=$RUN_DIR/$1.pid
+	shift
+	rm -f "$pidfile"
+	# The inner shell records its own pid, then exec turns into CMD, so the pid
+	# file names CMD whether or not setsid had to fork.
+	# shellcheck disable=SC2016 # $$ and $@ expand in the inner shell
+	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
+		</dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+	for _ in $(seq 1 50); do
+		[ -s "$pidfile" ] && return 0
+		sleep 0.1
+	done
+	echo "could not start $name; see $LOG_DIR/$name.log" >&2
+	return 1
+}
+
+# stop_pids NAME... sends SIGTERM to each running NAME, waits up to 30 s for
+# all of them to exit, then SIGKILLs the rest; removes their pid files.
+stop_pids() {
+	local name pid pids=() names=()
+	for name in "$@"; do
+		if pid=$(pid_of "$name"); then
+			echo "stopping $name (pid $pid)"
+			kill -TERM "$pid" 2>/dev/null || true
+			pids+=("$pid")
+			names+=("$name")
+		fi
+	done
+	local i left
+	for _ in $(seq 1 300); do
+		left=0
+		for pid in "${pids[@]}"; do
+			alive "$pid" && left=1
+		done
+		[ "$left" -eq 0 ] && break
+		sleep 0.1
+	done
+	for i in "${!pids[@]}"; do
+		if alive "${pids[$i]}"; then
+			echo "${names[$i]} (pid ${pids[$i]}) did not exit after 30 s; killing it" >&2
+			kill -KILL "${pids[$i]}" 2>/dev/null || true
+			for _ in $(seq 1 50); do
+				alive "${pids[$i]}" || break
+				sleep 0.1
+			done
+		fi
+	done
+	for name in "$@"; do
+		rm -f "$RUN_DIR/$name.pid"
+	done
+}
