@@ -41,7 +41,9 @@ func Body(err error, instance string) (int, map[string]any) {
 		body["instance"] = instance
 	}
 	for k, v := range e.Extra {
-		body[k] = v
+		if _, standard := body[k]; !standard { // extensions never replace RFC 9457 members
+			body[k] = v
+		}
 	}
 	return status, body
 }

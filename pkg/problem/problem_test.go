@@ -32,6 +32,10 @@ func TestBody(t *testing.T) {
 	if status != http.StatusUnprocessableEntity || body["code"] != InsufficientFunds || body["available"] != "1.00" {
 		t.Fatalf("Body = %d %v", status, body)
 	}
+	_, body = Body(New(AccountFrozen, "x").With("status", "failed"), "")
+	if body["status"] != http.StatusUnprocessableEntity {
+		t.Fatalf("an extension replaced the status member: %v", body)
+	}
 	status, body = Body(fmt.Errorf("boom"), "")
 	if status != 500 || body["code"] != Internal || body["detail"] != "internal error" {
 		t.Fatalf("Body(internal) = %d %v", status, body)

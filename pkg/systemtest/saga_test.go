@@ -34,7 +34,8 @@ func TestCrossShardSaga(t *testing.T) {
 	failID := uuid.NewString()
 	code, body = s.Do("POST", s.URL("account-service")+"/v1/wallet/balance_transfer", map[string]string{
 		"from_account": src, "to_account": frozen, "amount": "10.00", "currency": "USD", "transaction_id": failID})
-	if code != http.StatusUnprocessableEntity || body["code"] != "account_frozen" || body["transaction_id"] != failID {
+	if code != http.StatusUnprocessableEntity || body["code"] != "account_frozen" || body["transaction_id"] != failID ||
+		body["status"] != float64(422) || body["transfer_status"] != "failed" {
 		t.Fatalf("transfer to a frozen account: %d %v", code, body)
 	}
 	if s.balance(src) != "70.00" || s.balance(dst) != "30.00" || s.balance(frozen) != "0.00" {

@@ -109,7 +109,7 @@ func (s *Server) writeOutcome(w http.ResponseWriter, r *http.Request, t account.
 		web.JSON(w, http.StatusOK, res)
 	case account.Failed:
 		s.fail(w, r, problem.New(t.Reason, "transfer %s failed (%s); the debit was refunded", t.TransactionID, t.Reason).
-			With("transaction_id", t.TransactionID).With("status", "failed"))
+			With("transaction_id", t.TransactionID).With("transfer_status", "failed"))
 	default:
 		res.Status = "pending"
 		w.Header().Set("Location", "/v1/wallet/transfers/"+t.TransactionID)
