@@ -85,6 +85,20 @@ func (s *System) streamMsgs() uint64 {
 	return info.State.Msgs
 }
 
+// publishRaw publishes data as is to subject on the WALLET stream.
+func (s *System) publishRaw(subject string, data []byte) {
+	s.t.Helper()
+	nc, err := nats.Connect(s.NATS.ClientURL())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.Publish(context.Background(), subject, data); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // outboxRows counts all and unpublished outbox rows over the shards.
 func (s *System) outboxRows() (total, unpublished int) {
 	s.t.Helper()

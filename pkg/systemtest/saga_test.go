@@ -25,6 +25,10 @@ func TestCrossShardSaga(t *testing.T) {
 		t.Fatalf("freeze: %d %v", code, body)
 	}
 
+	// A message nobody can decode, addressed to the destination's saga
+	// consumer, must be set aside without blocking the transfer behind it.
+	s.publishRaw("wallet.transfer.debited.1", []byte("not a cloudevent"))
+
 	okID := uuid.NewString()
 	code, body := s.Do("POST", s.URL("account-service")+"/v1/wallet/balance_transfer", map[string]string{
 		"from_account": src, "to_account": dst, "amount": "30.00", "currency": "USD", "transaction_id": okID})
@@ -54,6 +58,27 @@ func TestCrossShardSaga(t *testing.T) {
 	steps, _ := body["steps"].([]any)
 	if code != 200 || body["status"] != "failed" || body["reason"] != "account_frozen" || len(steps) != 3 {
 		t.Fatalf("failed transfer record: %d %v", code, body)
+	}
+
+	// Replays answer the stored outcome, after the saga ended too.
+	for _, id := range []string{okID, failID} {
+		to, amount := dst, "30.00"
+		if id == failID {
+			to, amount = frozen, "10.00"
+		}
+		c1, b1 := s.Do("GET", s.URL("account-service")+"/v1/wallet/transfers/"+id, nil)
+		c2, b2 := s.Do("POST", s.URL("account-service")+"/v1/wallet/balance_transfer", map[string]string{
+			"from_account": src, "to_account": to, "amount": amount, "currency": "USD", "transaction_id": id})
+		if c1 != 200 || (id == okID && (c2 != 200 || b2["status"] != "success")) || (id == failID && (c2 != 422 || b2["code"] != "account_frozen")) {
+			t.Fatalf("replay of %s (%v): %d %v", id, b1["status"], c2, b2)
+		}
+	}
+	if s.balance(src) != "70.00" {
+		t.Fatalf("replays moved money: source %s", s.balance(src))
+	}
+	var dead int
+	if err := s.Shards[1].Get(&dead, "SELECT COUNT(*) FROM dead_letters WHERE consumer = 'saga-shard-1'"); err != nil || dead != 1 {
+		t.Fatalf("dead letters on shard 1: %d (%v), want the poison message", dead, err)
 	}
 
 	s.waitLedgerAgrees(src, dst, frozen)
