@@ -70,7 +70,9 @@ func TestConsumeRetriesTransientAndTerminatesPoison(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cfg := jetstream.ConsumerConfig{Durable: "test", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 10}
-	go func() { done <- stream.Consume(ctx, js, cfg, h, poison, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() {
+		done <- stream.Consume(ctx, js, cfg, h, poison, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
 
 	select {
 	case subj := <-poisoned:
