@@ -55,6 +55,23 @@ func Open(dsn string) (*sqlx.DB, error) {
 	return db, nil
 }
 
+// OpenAll opens one pool per DSN, in order; on error it closes the ones
+// already open.
+func OpenAll(dsns []string) ([]*sqlx.DB, error) {
+	dbs := make([]*sqlx.DB, 0, len(dsns))
+	for i, dsn := range dsns {
+		db, err := Open(dsn)
+		if err != nil {
+			for _, d := range dbs {
+				d.Close()
+			}
+			return nil, fmt.Errorf("database %d: %w", i, err)
+		}
+		dbs = append(dbs, db)
+	}
+	return dbs, nil
+}
+
 // WaitReady pings db until it answers or ctx ends, so services can start
 // before their database.
 func WaitReady(ctx context.Context, db *sqlx.DB) error {

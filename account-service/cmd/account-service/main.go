@@ -1,38 +1,18 @@
-// Command account-service serves the wallet's account and transfer API.
+// Command account-service serves the wallet's account and transfer API and
+// runs its side of the cross-shard transfer saga.
 package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
 	"github.com/walletco/wallet/account-service/internal/app"
 	"github.com/walletco/wallet/pkg/config"
-	"github.com/walletco/wallet/pkg/web"
+	"github.com/walletco/wallet/pkg/service"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "account-service:", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	log := web.NewLogger("account-service", cfg.LogLevel)
-	log.Info("starting", "config", cfg.Masked())
-	a, err := app.New(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	return a.Run(ctx)
+	service.Main("account-service", func(ctx context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
+		return app.New(ctx, cfg, log)
+	})
 }

@@ -30,25 +30,22 @@ func toAccountJSON(a account.Account) accountJSON {
 
 // openAccount: 201 with the new account, 200 when the same account already
 // exists (a safe retry), 409 account_exists when it differs.
-func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) {
+func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		AccountID string `json:"account_id"`
 		OwnerID   string `json:"owner_id"`
 		Currency  string `json:"currency"`
 	}
 	if err := web.DecodeJSON(w, r, &body); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	req := account.OpenRequest{AccountID: body.AccountID, OwnerID: body.OwnerID, Currency: body.Currency}
 	if err := req.Validate(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	a, created, err := s.store.Open(r.Context(), req)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	status := http.StatusOK
 	if created {
@@ -56,47 +53,44 @@ func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", "/v1/accounts/"+a.ID)
 	}
 	web.JSON(w, status, toAccountJSON(a))
+	return nil
 }
 
-func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	a, err := s.store.Get(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	web.JSON(w, http.StatusOK, toAccountJSON(a))
+	return nil
 }
 
 // patchAccount changes an account's status: active, frozen or closed.
-func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request) {
+func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var body struct {
 		Status string `json:"status"`
 	}
 	if err := web.DecodeJSON(w, r, &body); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	to := account.Status(body.Status)
 	if to != account.Active && to != account.Frozen && to != account.Closed {
-		s.fail(w, r, problem.New(problem.InvalidRequest, "status must be active, frozen or closed, got %q", body.Status))
-		return
+		return problem.New(problem.InvalidRequest, "status must be active, frozen or closed, got %q", body.Status)
 	}
 	a, err := s.store.SetStatus(r.Context(), id, to)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	web.JSON(w, http.StatusOK, toAccountJSON(a))
+	return nil
 }
 
 type movementJSON struct {
@@ -111,12 +105,11 @@ type movementJSON struct {
 
 // move handles deposits and withdrawals: 200 with the movement, the same
 // answer again for a retry with the same transaction_id and body.
-func (s *Server) move(kind account.Kind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) move(kind account.Kind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := pathID(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		var body struct {
 			Amount        string `json:"amount"`
@@ -124,22 +117,20 @@ func (s *Server) move(kind account.Kind) http.HandlerFunc {
 			TransactionID string `json:"transaction_id"`
 		}
 		if err := web.DecodeJSON(w, r, &body); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		req, err := parseMovement(kind, id, body.Amount, body.Currency, body.TransactionID)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		m, err := s.store.Move(r.Context(), req)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		web.JSON(w, http.StatusOK, movementJSON{TransactionID: m.TransactionID, Type: string(m.Kind),
 			AccountID: m.AccountID, Amount: m.Amount.String(), Currency: m.Amount.Currency(),
 			BalanceAfter: money.Format(m.BalanceAfter, m.Amount.Currency()), Version: m.Version})
+		return nil
 	}
 }
 

@@ -57,18 +57,24 @@ func New(store Store, waiter Waiter, opts Options, log *slog.Logger, ready func(
 	s := &Server{store: store, waiter: waiter, opts: opts, log: log}
 	r := web.NewRouter(log)
 	web.Health(r, log, ready)
-	r.HandleFunc("/v1/accounts", s.openAccount).Methods(http.MethodPost)
-	r.HandleFunc("/v1/accounts/{id}", s.getAccount).Methods(http.MethodGet)
-	r.HandleFunc("/v1/accounts/{id}", s.patchAccount).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/accounts/{id}/deposits", s.move(account.Deposit)).Methods(http.MethodPost)
-	r.HandleFunc("/v1/accounts/{id}/withdrawals", s.move(account.Withdrawal)).Methods(http.MethodPost)
-	r.HandleFunc("/v1/wallet/balance_transfer", s.transfer).Methods(http.MethodPost)
-	r.HandleFunc("/v1/wallet/transfers/{transaction_id}", s.getTransfer).Methods(http.MethodGet)
+	r.HandleFunc("/v1/accounts", s.handle(s.openAccount)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/accounts/{id}", s.handle(s.getAccount)).Methods(http.MethodGet)
+	r.HandleFunc("/v1/accounts/{id}", s.handle(s.patchAccount)).Methods(http.MethodPatch)
+	r.HandleFunc("/v1/accounts/{id}/deposits", s.handle(s.move(account.Deposit))).Methods(http.MethodPost)
+	r.HandleFunc("/v1/accounts/{id}/withdrawals", s.handle(s.move(account.Withdrawal))).Methods(http.MethodPost)
+	r.HandleFunc("/v1/wallet/balance_transfer", s.handle(s.transfer)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/wallet/transfers/{transaction_id}", s.handle(s.getTransfer)).Methods(http.MethodGet)
 	return r, nil
 }
 
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	problem.Write(w, r, s.log, err)
+// handle adapts a handler that returns its error: every error becomes a
+// problem response here, in one place.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			problem.Write(w, r, s.log, err)
+		}
+	}
 }
 
 func pathID(r *http.Request) (string, error) {

@@ -22,7 +22,7 @@ type transferResultJSON struct {
 }
 
 // transfer handles POST /v1/wallet/balance_transfer with the seed's body.
-func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
+func (s *Server) transfer(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		FromAccount   string `json:"from_account"`
 		ToAccount     string `json:"to_account"`
@@ -31,18 +31,15 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
 		TransactionID string `json:"transaction_id"`
 	}
 	if err := web.DecodeJSON(w, r, &body); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	req := account.TransferRequest{TransactionID: body.TransactionID, From: body.FromAccount, To: body.ToAccount}
 	if err := req.Validate(); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	amt, err := account.ParseAmount(body.Amount, body.Currency)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	req.Amount = amt
 	t, err := s.store.Transfer(r.Context(), req)
@@ -50,10 +47,9 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
 		t, err = s.await(r.Context(), t)
 	}
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	s.writeOutcome(w, r, t)
+	return writeOutcome(w, t)
 }
 
 // respondAsync reports an RFC 7240 "Prefer: respond-async" header.
@@ -100,7 +96,7 @@ func (s *Server) await(ctx context.Context, t account.Transfer) (account.Transfe
 
 // writeOutcome answers a transfer request from the transfer's state: 200
 // success, the failure's problem, or 202 pending with a Location to poll.
-func (s *Server) writeOutcome(w http.ResponseWriter, r *http.Request, t account.Transfer) {
+func writeOutcome(w http.ResponseWriter, t account.Transfer) error {
 	res := transferResultJSON{TransactionID: t.TransactionID, FromAccount: t.From, ToAccount: t.To,
 		Amount: t.Amount.String(), Currency: t.Amount.Currency()}
 	switch t.Status {
@@ -108,13 +104,14 @@ func (s *Server) writeOutcome(w http.ResponseWriter, r *http.Request, t account.
 		res.Status = "success"
 		web.JSON(w, http.StatusOK, res)
 	case account.Failed:
-		s.fail(w, r, problem.New(t.Reason, "transfer %s failed (%s); the debit was refunded", t.TransactionID, t.Reason).
-			With("transaction_id", t.TransactionID).With("transfer_status", "failed"))
+		return problem.New(t.Reason, "transfer %s failed (%s); the debit was refunded", t.TransactionID, t.Reason).
+			With("transaction_id", t.TransactionID).With("transfer_status", "failed")
 	default:
 		res.Status = "pending"
 		w.Header().Set("Location", "/v1/wallet/transfers/"+t.TransactionID)
 		web.JSON(w, http.StatusAccepted, res)
 	}
+	return nil
 }
 
 type stepJSON struct {
@@ -138,16 +135,14 @@ type transferJSON struct {
 	Steps         []stepJSON `json:"steps"`
 }
 
-func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request) error {
 	txID := mux.Vars(r)["transaction_id"]
 	if err := account.ValidTransactionID(txID); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	t, err := s.store.GetTransfer(r.Context(), txID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := transferJSON{TransactionID: t.TransactionID, Status: string(t.Status), Reason: string(t.Reason),
 		FromAccount: t.From, ToAccount: t.To, Amount: t.Amount.String(), Currency: t.Amount.Currency(),
@@ -157,4 +152,5 @@ func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request) {
 		out.Steps = append(out.Steps, stepJSON{Step: st.Name, Shard: st.Shard, At: st.At})
 	}
 	web.JSON(w, http.StatusOK, out)
+	return nil
 }

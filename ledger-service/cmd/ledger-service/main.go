@@ -5,37 +5,15 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
 	"github.com/walletco/wallet/ledger-service/internal/app"
 	"github.com/walletco/wallet/pkg/config"
-	"github.com/walletco/wallet/pkg/web"
+	"github.com/walletco/wallet/pkg/service"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ledger-service:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context) error {
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	log := web.NewLogger("ledger-service", cfg.LogLevel)
-	log.Info("starting", "config", cfg.Masked())
-	a, err := app.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	return a.Run(ctx)
+	service.Main("ledger-service", func(_ context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
+		return app.New(cfg, log)
+	})
 }

@@ -42,12 +42,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	}()
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	for i, dsn := range cfg.Shards {
-		db, err := database.Open(dsn)
-		if err != nil {
-			return nil, fmt.Errorf("shard %d: %w", i, err)
-		}
-		a.shards = append(a.shards, db)
+	if a.shards, err = database.OpenAll(cfg.Shards); err != nil {
+		return nil, fmt.Errorf("shards: %w", err)
 	}
 	if a.nc, err = stream.Connect(cfg.NATS.URL, "outbox-relay", log); err != nil {
 		return nil, err
