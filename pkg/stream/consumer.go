@@ -13,7 +13,9 @@ import (
 	"github.com/walletco/wallet/pkg/events"
 )
 
-var settled = promauto.NewCounterVec(prometheus.CounterOpts{
+// Messages counts messages settled by durable consumers, by consumer and
+// outcome: acked, retried (nak with delay) or poison (terminated).
+var Messages = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "wallet_consumer_messages_total",
 	Help: "Messages settled by durable consumers: acked, retried (nak with delay) or terminated as poison.",
 }, []string{"consumer", "outcome"})
@@ -78,13 +80,13 @@ func handle(ctx context.Context, m jetstream.Msg, name string, h Handler, poison
 	}
 	switch {
 	case err == nil:
-		settled.WithLabelValues(name, "acked").Inc()
+		Messages.WithLabelValues(name, "acked").Inc()
 		if err := m.Ack(); err != nil {
 			// The effect is committed; a redelivery is skipped by the inbox.
 			log.Warn("ack failed", "subject", m.Subject(), "err", err)
 		}
 	case errors.Is(err, ErrPermanent) || errors.Is(err, events.ErrMalformed):
-		settled.WithLabelValues(name, "poison").Inc()
+		Messages.WithLabelValues(name, "poison").Inc()
 		log.Error("poison message terminated", "subject", m.Subject(), "headers", m.Headers(), "err", err)
 		if poison != nil {
 			poison(hctx, m, err)
@@ -93,7 +95,7 @@ func handle(ctx context.Context, m jetstream.Msg, name string, h Handler, poison
 			log.Warn("term failed", "subject", m.Subject(), "err", err)
 		}
 	default:
-		settled.WithLabelValues(name, "retried").Inc()
+		Messages.WithLabelValues(name, "retried").Inc()
 		delay := RetryDelay(m)
 		log.Warn("handler failed, will retry", "subject", m.Subject(), "delay", delay.String(), "err", err)
 		if err := m.NakWithDelay(delay); err != nil {

@@ -1,7 +1,8 @@
 // Package consumer feeds the ledger from the WALLET JetStream stream through
 // the durable pull consumer "ledger". Each event is applied in one database
 // transaction together with its inbox row and acknowledged after the commit,
-// so delivery is at least once and the effect exactly once.
+// so delivery is at least once and the effect exactly once. The loop itself
+// (ack, nak with back-off, terminate poison) is stream.Consume.
 package consumer
 
 import (
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
@@ -20,9 +23,16 @@ import (
 // Name is the durable consumer's name on the WALLET stream.
 const Name = "ledger"
 
-// applyTimeout bounds one event's transaction. It stays below AckWait so
-// JetStream never redelivers an event still in progress.
-const applyTimeout = 20 * time.Second
+var (
+	appliedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "wallet_ledger_events_applied_total",
+		Help: "Events applied to the ledger, by event type.",
+	}, []string{"type"})
+	duplicateTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "wallet_ledger_events_duplicate_total",
+		Help: "Redelivered events the inbox recognised and skipped, by event type.",
+	}, []string{"type"})
+)
 
 // Applier applies an event's effect to the ledger exactly once. applied is
 // false for an event applied before. Errors wrapping ledger.ErrConflict are
@@ -73,20 +83,28 @@ func Config() jetstream.ConsumerConfig {
 // Run creates or updates the durable consumer and applies events until ctx
 // ends. The event being applied then finishes before Run returns.
 func (c *Consumer) Run(ctx context.Context) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, stream.Name, Config())
-	if err != nil {
-		return fmt.Errorf("create consumer %s: %w", Name, err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { c.handle(ctx, m) },
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			c.log.Warn("ledger consumer", "err", err)
-		}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", Name, err)
-	}
 	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
-	<-ctx.Done()
-	cc.Stop()
-	<-cc.Closed()
-	return nil
+	return stream.Consume(ctx, c.js, Config(), c.apply, nil, c.log)
+}
+
+// apply maps an event to its ledger effect and applies it. A conflict is
+// permanent: retrying cannot make a posting fit its account.
+func (c *Consumer) apply(ctx context.Context, e events.Event) error {
+	eff, err := ledger.FromEvent(e)
+	if err == nil {
+		var applied bool
+		applied, err = c.store.Apply(ctx, eff)
+		if err == nil {
+			if applied {
+				appliedTotal.WithLabelValues(eff.EventType).Inc()
+			} else {
+				duplicateTotal.WithLabelValues(eff.EventType).Inc()
+			}
+			return nil
+		}
+	}
+	if errors.Is(err, ledger.ErrConflict) {
+		return fmt.Errorf("%w: %w", stream.ErrPermanent, err)
+	}
+	return err
 }

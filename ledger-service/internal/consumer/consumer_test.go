@@ -16,7 +16,6 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
-	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -96,7 +95,8 @@ func balanceIs(s *mysql.Store, account, want string) func() error {
 func TestConsumeDedupesAndSetsPoisonAside(t *testing.T) {
 	store, db := ledgertest.MustStore(t)
 	js := mustRun(t, store)
-	poison0 := testutil.ToFloat64(poisonTotal)
+	poison := stream.Messages.WithLabelValues(Name, "poison")
+	poison0 := testutil.ToFloat64(poison)
 
 	dep := ledgertest.Deposited("alice", "10.00", "USD")
 	again := dep.Msg() // the same event re-published past the duplicate window
@@ -113,7 +113,7 @@ func TestConsumeDedupesAndSetsPoisonAside(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, balanceIs(store, "alice", "12.50"))
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error { return drained(js) })
 
-	if got := testutil.ToFloat64(poisonTotal) - poison0; got != 2 {
+	if got := testutil.ToFloat64(poison) - poison0; got != 2 {
 		t.Errorf("poison counter rose by %v, want 2", got)
 	}
 	var journals int
@@ -143,21 +143,26 @@ func TestConsumeRetriesTransientFailures(t *testing.T) {
 	f := &flaky{Applier: store}
 	f.failures.Store(3)
 	js := mustRun(t, f)
-	retries0 := testutil.ToFloat64(retryTotal)
+	retried := stream.Messages.WithLabelValues(Name, "retried")
+	retries0 := testutil.ToFloat64(retried)
 
 	mustPublish(t, js, ledgertest.Deposited("bob", "7.00", "USD").Msg())
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, balanceIs(store, "bob", "7.00"))
 	testenv.Eventually(t, 5*time.Second, 20*time.Millisecond, func() error { return drained(js) })
-	if got := testutil.ToFloat64(retryTotal) - retries0; got != 3 {
+	if got := testutil.ToFloat64(retried) - retries0; got != 3 {
 		t.Errorf("retry counter rose by %v, want 3", got)
 	}
 }
 
-func TestPermanentErrors(t *testing.T) {
-	if _, err := events.FromMsg("x", nats.Header{}, nil); !permanent(err) {
-		t.Errorf("a message without CloudEvents headers must be permanent: %v", err)
+func TestConflictsArePermanent(t *testing.T) {
+	c := &Consumer{store: conflicting{}}
+	if err := c.apply(context.Background(), ledgertest.Deposited("x", "1.00", "USD")); !errors.Is(err, stream.ErrPermanent) {
+		t.Errorf("a ledger conflict must be permanent: %v", err)
 	}
-	if permanent(errors.New("connection refused")) {
-		t.Error("an unknown error must be transient")
-	}
+}
+
+type conflicting struct{}
+
+func (conflicting) Apply(context.Context, ledger.Effect) (bool, error) {
+	return false, fmt.Errorf("posting: %w", ledger.ErrConflict)
 }
