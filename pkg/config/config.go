@@ -71,6 +71,9 @@ type RelayConfig struct {
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	// BatchSize is the number of outbox rows read per poll. Default 500.
 	BatchSize int `mapstructure:"batch_size"`
+	// LeaseTTL is how long a relay's claim on a shard lasts unrenewed; after
+	// it another relay takes the shard over. Default 10s.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
 	// TestStallAfterPublish makes the relay hang after JetStream acknowledged
 	// a batch and before it marks the rows published, so crash tests can
 	// SIGKILL it at the worst moment. Never set it in production. Default false.
@@ -98,6 +101,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("relay.addr", ":8082")
 	v.SetDefault("relay.poll_interval", 20*time.Millisecond)
 	v.SetDefault("relay.batch_size", 500)
+	v.SetDefault("relay.lease_ttl", 10*time.Second)
 	v.SetDefault("relay.test_stall_after_publish", false)
 }
 
@@ -161,8 +165,8 @@ func (c Config) Validate() error {
 	if c.Account.SagaMaxDeliver < 1 || c.Account.SagaRedriveAfter <= 0 {
 		errs = append(errs, errors.New("account.saga_max_deliver and account.saga_redrive_after must be positive"))
 	}
-	if c.Relay.BatchSize < 1 || c.Relay.PollInterval <= 0 {
-		errs = append(errs, errors.New("relay.batch_size and relay.poll_interval must be positive"))
+	if c.Relay.BatchSize < 1 || c.Relay.PollInterval <= 0 || c.Relay.LeaseTTL <= 0 {
+		errs = append(errs, errors.New("relay.batch_size, relay.poll_interval and relay.lease_ttl must be positive"))
 	}
 	return errors.Join(errs...)
 }

@@ -23,6 +23,10 @@ var (
 		Name: "wallet_outbox_published_total",
 		Help: "Outbox events published to JetStream and marked published.",
 	}, []string{"shard"})
+	leaseHeld = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wallet_outbox_lease_held",
+		Help: "1 while this relay holds the shard's lease and publishes it.",
+	}, []string{"shard"})
 	publishErrors = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "wallet_outbox_publish_errors_total",
 		Help: "Failed polls or publishes; the rows stay unpublished and are retried.",
@@ -33,6 +37,10 @@ var (
 type RelayConfig struct {
 	BatchSize    int           // rows per poll
 	PollInterval time.Duration // pause after an empty poll
+	// Owner names this relay instance in the lease table; LeaseTTL is how
+	// long its lease on a shard lasts without renewal.
+	Owner    string
+	LeaseTTL time.Duration
 	// BeforeMark, if set, runs after a batch is acknowledged by JetStream and
 	// before its rows are marked published. Crash tests use it to stop the
 	// relay at the worst moment; production leaves it nil.
@@ -54,8 +62,8 @@ func NewRelay(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *s
 	if len(shards) == 0 || js == nil || log == nil {
 		return nil, errors.New("outbox relay: shards, jetstream and logger are required")
 	}
-	if cfg.BatchSize < 1 || cfg.PollInterval <= 0 {
-		return nil, errors.New("outbox relay: batch size and poll interval must be positive")
+	if cfg.BatchSize < 1 || cfg.PollInterval <= 0 || cfg.LeaseTTL <= 0 || cfg.Owner == "" {
+		return nil, errors.New("outbox relay: batch size, poll interval, lease TTL and owner are required")
 	}
 	return &Relay{shards: shards, js: js, cfg: cfg, log: log}, nil
 }
@@ -76,9 +84,18 @@ func (r *Relay) Run(ctx context.Context) error {
 
 func (r *Relay) runShard(ctx context.Context, shard int) {
 	label := strconv.Itoa(shard)
+	l := &lease{db: r.shards[shard], owner: r.cfg.Owner, ttl: r.cfg.LeaseTTL}
+	defer l.release(context.WithoutCancel(ctx))
 	failures := 0
 	for ctx.Err() == nil {
-		n, err := r.RelayOnce(ctx, shard)
+		held, err := l.hold(ctx)
+		n := 0
+		if held && err == nil {
+			leaseHeld.WithLabelValues(label).Set(1)
+			n, err = r.RelayOnce(ctx, shard)
+		} else {
+			leaseHeld.WithLabelValues(label).Set(0)
+		}
 		wait := time.Duration(0)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -86,6 +103,8 @@ func (r *Relay) runShard(ctx context.Context, shard int) {
 			failures++
 			wait = min(time.Duration(failures)*100*time.Millisecond, 5*time.Second)
 			r.log.Warn("outbox relay", "shard", shard, "err", err, "retry_in", wait)
+		case !held:
+			wait = r.cfg.LeaseTTL / 4 // another relay publishes this shard
 		case n == 0:
 			failures = 0
 			wait = r.cfg.PollInterval

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func newRelay(t *testing.T, f fixture, cfg outbox.RelayConfig) *outbox.Relay {
 func TestRelayPublishesInOrderAndMarks(t *testing.T) {
 	f := mustFixture(t)
 	ids := f.append(t, 25)
-	r := newRelay(t, f, outbox.RelayConfig{BatchSize: 10, PollInterval: time.Millisecond})
+	r := newRelay(t, f, outbox.RelayConfig{BatchSize: 10, PollInterval: time.Millisecond, Owner: "t", LeaseTTL: time.Second})
 	total := 0
 	for {
 		n, err := r.RelayOnce(context.Background(), 0)
@@ -121,7 +122,7 @@ func TestRelayPublishesInOrderAndMarks(t *testing.T) {
 func TestRelayRepublishIsDeduplicated(t *testing.T) {
 	f := mustFixture(t)
 	f.append(t, 5)
-	crash := newRelay(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: time.Millisecond,
+	crash := newRelay(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: time.Millisecond, Owner: "t", LeaseTTL: time.Second,
 		BeforeMark: func() { panic("crash before mark") }})
 	func() {
 		defer func() { _ = recover() }()
@@ -130,7 +131,7 @@ func TestRelayRepublishIsDeduplicated(t *testing.T) {
 	if f.count(t) != 5 {
 		t.Fatalf("stream holds %d after the first publish, want 5", f.count(t))
 	}
-	n, err := newRelay(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: time.Millisecond}).RelayOnce(context.Background(), 0)
+	n, err := newRelay(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: time.Millisecond, Owner: "t", LeaseTTL: time.Second}).RelayOnce(context.Background(), 0)
 	if err != nil || n != 5 {
 		t.Fatalf("second relay marked %d, err %v", n, err)
 	}
@@ -154,7 +155,7 @@ func TestRelayPublishesLateCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.append(t, 3) // higher ids, committed first
-	r := newRelay(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: time.Millisecond})
+	r := newRelay(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: time.Millisecond, Owner: "t", LeaseTTL: time.Second})
 	if n, err := r.RelayOnce(ctx, 0); err != nil || n != 3 {
 		t.Fatalf("first pass marked %d, err %v", n, err)
 	}
@@ -166,5 +167,52 @@ func TestRelayPublishesLateCommits(t *testing.T) {
 	}
 	if f.count(t) != 4 {
 		t.Fatalf("stream holds %d, want 4", f.count(t))
+	}
+}
+
+// Two relays on one shard: only the lease holder publishes; when it stops,
+// the other takes over and publishes what came after.
+func TestRelayLeaseHandsOver(t *testing.T) {
+	f := mustFixture(t)
+	var published [2]atomic.Int64
+	cfg := func(name string, i int) outbox.RelayConfig {
+		return outbox.RelayConfig{BatchSize: 100, PollInterval: 5 * time.Millisecond, Owner: name,
+			LeaseTTL: 300 * time.Millisecond, BeforeMark: func() { published[i].Add(1) }}
+	}
+	ctxA, stopA := context.WithCancel(context.Background())
+	ctxB, stopB := context.WithCancel(context.Background())
+	defer stopB()
+	doneA := make(chan error, 1)
+	go func() { doneA <- newRelay(t, f, cfg("a", 0)).Run(ctxA) }()
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		f.append(t, 1)
+		if published[0].Load() == 0 {
+			return fmt.Errorf("relay a has not published yet")
+		}
+		return nil
+	})
+	go func() { _ = newRelay(t, f, cfg("b", 1)).Run(ctxB) }()
+	f.append(t, 5)
+	time.Sleep(200 * time.Millisecond)
+	if published[1].Load() != 0 {
+		t.Fatal("relay b published while a held the lease")
+	}
+	stopA()
+	<-doneA
+	f.append(t, 3)
+	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		var unpublished int
+		if err := f.db.Get(&unpublished, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"); err != nil {
+			return err
+		}
+		if unpublished != 0 || published[1].Load() == 0 {
+			return fmt.Errorf("%d rows unpublished, relay b published %d batches", unpublished, published[1].Load())
+		}
+		return nil
+	})
+	var total int
+	_ = f.db.Get(&total, "SELECT COUNT(*) FROM outbox")
+	if got := f.count(t); got != uint64(total) {
+		t.Fatalf("stream holds %d messages for %d rows", got, total)
 	}
 }

@@ -71,6 +71,8 @@ func New(t *testing.T, bin string) *System {
 		"WALLET_NATS_URL="+s.NATS.ClientURL(),
 		"WALLET_LOG_LEVEL=info",
 		"WALLET_RELAY_POLL_INTERVAL=10ms",
+		// A killed relay's lease lapses quickly, so its successor takes over.
+		"WALLET_RELAY_LEASE_TTL=1s",
 	)
 	for _, b := range Binaries {
 		s.addrs[b] = freeAddr(t)

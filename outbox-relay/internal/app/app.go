@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -55,7 +56,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if _, err := stream.Ensure(startCtx, js, stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}); err != nil {
 		return nil, err
 	}
-	rc := outbox.RelayConfig{BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval}
+	host, _ := os.Hostname()
+	rc := outbox.RelayConfig{BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
+		LeaseTTL: cfg.Relay.LeaseTTL, Owner: fmt.Sprintf("%s/%d", host, os.Getpid())}
 	if cfg.Relay.TestStallAfterPublish {
 		rc.BeforeMark = func() {
 			log.Warn("test hook: stalled after publish, before marking rows published")
