@@ -21,18 +21,22 @@ command -v go >/dev/null 2>&1 || { echo "run.sh: go not found (expected in /usr/
 command -v curl >/dev/null 2>&1 || { echo "run.sh: curl is required" >&2; exit 1; }
 mkdir -p "$BIN_DIR" "$LOG_DIR" "$NATS_DIR"
 
-# --- build -------------------------------------------------------------------
-echo "building ${SERVICES[*]}"
+# --- build, while MariaDB installs ---------------------------------------------
+# On a fresh machine the OS package install and the first compile are the
+# slow parts; they use different resources, so they run side by side.
+"$ROOT/deploy/local/mariadb.sh" install &
+install_pid=$!
+
 pkgs=()
 for svc in "${SERVICES[@]}"; do pkgs+=("./$svc/cmd/$svc"); done
-go build -o "$BIN_DIR/" "${pkgs[@]}"
-
 if [ "$BIN_DIR/nats-server" -nt pkg/go.sum ]; then
-	echo "nats-server is up to date"
+	echo "building ${SERVICES[*]} (nats-server is up to date)"
 else
-	echo "building nats-server from its pinned module"
-	(cd pkg && go build -o "$BIN_DIR/nats-server" github.com/nats-io/nats-server/v2)
+	echo "building ${SERVICES[*]} and nats-server (from its pinned module)"
+	pkgs+=(github.com/nats-io/nats-server/v2)
 fi
+go build -o "$BIN_DIR/" "${pkgs[@]}"
+wait "$install_pid" || { echo "run.sh: MariaDB could not be installed" >&2; exit 1; }
 
 # --- MariaDB -----------------------------------------------------------------
 echo "MariaDB on 127.0.0.1:$MARIADB_PORT (data in .run/mariadb)"
