@@ -232,3 +232,34 @@ func TestAccountLifecycle(t *testing.T) {
 		t.Fatalf("status_changed events = %d (%v), want 3", events, err)
 	}
 }
+
+func TestCrossShardConcurrentSameKeyDebitsOnce(t *testing.T) {
+	e := mustEnv(t)
+	a, b := idOn(3), idOn(2)
+	e.mustOpen(a, "JPY")
+	e.mustOpen(b, "JPY")
+	e.mustDeposit(a, "1000", "JPY")
+	body := map[string]string{"from_account": a, "to_account": b, "amount": "600", "currency": "JPY", "transaction_id": uuid.NewString()}
+	var wg sync.WaitGroup
+	results := make([]response, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = e.post("/v1/wallet/balance_transfer", body)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Status != http.StatusAccepted || r.Raw != results[0].Raw {
+			t.Fatalf("request %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	var debits int
+	if err := e.shards[3].Get(&debits, "SELECT COUNT(*) FROM outbox WHERE event_type = 'transfer.debited'"); err != nil || debits != 1 {
+		t.Fatalf("%d debited events (%v), want 1", debits, err)
+	}
+	if got := e.balance(a); got != "400" {
+		t.Fatalf("source balance %s, want 400", got)
+	}
+}
