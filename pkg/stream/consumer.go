@@ -43,11 +43,22 @@ const (
 	AckWait = 30 * time.Second
 )
 
+// Options shape how Consume settles messages.
+type Options struct {
+	// Poison, if set, records a terminated message for an operator.
+	Poison PoisonHandler
+	// InOrder retries a transient failure in place, with back-off, holding
+	// back the messages behind it: for consumers whose results depend on
+	// order (the ledger's balance_after history). Otherwise the message is
+	// nak'd with a delay and later ones go ahead (the saga steps).
+	InOrder bool
+}
+
 // Consume creates or updates the durable consumer cfg on the WALLET stream
 // and feeds its messages to h until ctx ends. A message that cannot be
-// decoded, or whose handler fails permanently, is passed to poison and
+// decoded, or whose handler fails permanently, is passed to opts.Poison and
 // terminated, so it never blocks the messages behind it.
-func Consume(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h Handler, poison PoisonHandler, log *slog.Logger) error {
+func Consume(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h Handler, opts Options, log *slog.Logger) error {
 	if cfg.AckWait == 0 {
 		cfg.AckWait = AckWait
 	}
@@ -56,7 +67,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg jetstream.Consumer
 		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
 	}
 	log = log.With("consumer", cfg.Durable)
-	cc, err := cons.Consume(func(m jetstream.Msg) { handle(ctx, m, cfg.Durable, h, poison, log) },
+	cc, err := cons.Consume(func(m jetstream.Msg) { handle(ctx, m, cfg.Durable, h, opts, log) },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.Warn("consume", "err", err)
 		}))
@@ -69,15 +80,24 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg jetstream.Consumer
 	return nil
 }
 
-func handle(ctx context.Context, m jetstream.Msg, name string, h Handler, poison PoisonHandler, log *slog.Logger) {
-	// The transaction outlives a shutdown signal: cutting it off would only
-	// turn a nearly done event into a redelivery.
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
-	defer cancel()
+func handle(ctx context.Context, m jetstream.Msg, name string, h Handler, opts Options, log *slog.Logger) {
 	e, err := events.FromMsg(m.Subject(), m.Headers(), m.Data())
 	if err == nil {
-		err = h(hctx, e)
+		err = call(ctx, h, e)
 	}
+	for delay := minRetry; opts.InOrder && transient(err) && ctx.Err() == nil; delay = min(2*delay, maxRetry) {
+		Messages.WithLabelValues(name, "retried").Inc()
+		log.Warn("handler failed, retrying in place", "subject", m.Subject(), "delay", delay.String(), "err", err)
+		_ = m.InProgress() // hold the ack deadline while we wait
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+			_ = m.InProgress()
+			err = call(ctx, h, e)
+		}
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
+	defer cancel()
 	switch {
 	case err == nil:
 		Messages.WithLabelValues(name, "acked").Inc()
@@ -85,11 +105,11 @@ func handle(ctx context.Context, m jetstream.Msg, name string, h Handler, poison
 			// The effect is committed; a redelivery is skipped by the inbox.
 			log.Warn("ack failed", "subject", m.Subject(), "err", err)
 		}
-	case errors.Is(err, ErrPermanent) || errors.Is(err, events.ErrMalformed):
+	case !transient(err):
 		Messages.WithLabelValues(name, "poison").Inc()
 		log.Error("poison message terminated", "subject", m.Subject(), "headers", m.Headers(), "err", err)
-		if poison != nil {
-			poison(hctx, m, err)
+		if opts.Poison != nil {
+			opts.Poison(hctx, m, err)
 		}
 		if err := m.Term(); err != nil {
 			log.Warn("term failed", "subject", m.Subject(), "err", err)
@@ -102,6 +122,19 @@ func handle(ctx context.Context, m jetstream.Msg, name string, h Handler, poison
 			log.Warn("nak failed", "subject", m.Subject(), "err", err)
 		}
 	}
+}
+
+// call runs h with its own time limit. The transaction outlives a shutdown
+// signal: cutting it off would only turn a nearly done event into a
+// redelivery.
+func call(ctx context.Context, h Handler, e events.Event) error {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
+	defer cancel()
+	return h(hctx, e)
+}
+
+func transient(err error) bool {
+	return err != nil && !errors.Is(err, ErrPermanent) && !errors.Is(err, events.ErrMalformed)
 }
 
 // RetryDelay doubles with each delivery of m, from 250ms up to 30s.

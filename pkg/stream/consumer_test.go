@@ -71,7 +71,7 @@ func TestConsumeRetriesTransientAndTerminatesPoison(t *testing.T) {
 	done := make(chan error, 1)
 	cfg := jetstream.ConsumerConfig{Durable: "test", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 10}
 	go func() {
-		done <- stream.Consume(ctx, js, cfg, h, poison, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- stream.Consume(ctx, js, cfg, h, stream.Options{Poison: poison}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 
 	select {
@@ -102,5 +102,42 @@ func TestConsumeRetriesTransientAndTerminatesPoison(t *testing.T) {
 	info, _ := c.Info(context.Background())
 	if info.NumAckPending != 0 || info.NumPending != 0 {
 		t.Fatalf("consumer still holds %d unacked, %d pending", info.NumAckPending, info.NumPending)
+	}
+}
+
+// InOrder retries a failing message in place: the one behind it waits.
+func TestConsumeInOrderHoldsBackLaterMessages(t *testing.T) {
+	js := mustJetStream(t)
+	var mu sync.Mutex
+	var handled []string
+	failures := 2
+	h := func(_ context.Context, e events.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if e.ID == "first" && failures > 0 {
+			failures--
+			return errors.New("database down")
+		}
+		handled = append(handled, e.ID)
+		return nil
+	}
+	publish(t, js, "first")
+	publish(t, js, "second")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := jetstream.ConsumerConfig{Durable: "ordered", AckPolicy: jetstream.AckExplicitPolicy}
+	go func() {
+		_ = stream.Consume(ctx, js, cfg, h, stream.Options{InOrder: true}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(handled) < 2 {
+			return errors.New("waiting")
+		}
+		return nil
+	})
+	if handled[0] != "first" || handled[1] != "second" {
+		t.Fatalf("handled %v, want first before second", handled)
 	}
 }

@@ -87,7 +87,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[sh] = stream.Consume(ctx, r.js, ConsumerConfig(sh, r.cfg.MaxDeliver), r.handle, r.poison(sh), r.log)
+			errs[sh] = stream.Consume(ctx, r.js, ConsumerConfig(sh, r.cfg.MaxDeliver), r.handle, stream.Options{Poison: r.poison(sh)}, r.log)
 		}()
 	}
 	wg.Add(1)

@@ -84,7 +84,7 @@ func Config() jetstream.ConsumerConfig {
 // ends. The event being applied then finishes before Run returns.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
-	return stream.Consume(ctx, c.js, Config(), c.apply, nil, c.log)
+	return stream.Consume(ctx, c.js, Config(), c.apply, stream.Options{InOrder: true}, c.log)
 }
 
 // apply maps an event to its ledger effect and applies it. A conflict is

@@ -27,7 +27,12 @@ type Effect struct {
 	// every money event, even one without entries.
 	Journal       bool
 	TransactionID string
-	Postings      []Posting
+	// Origin is the account whose operation this is: the account of a
+	// deposit or withdrawal, the source of a transfer. transaction_id keys
+	// are unique per origin (per source shard in account-service), so
+	// (TransactionID, EventType, Origin) names one business event.
+	Origin   string
+	Postings []Posting
 }
 
 // Opening is an account to create with a zero balance.
@@ -88,7 +93,7 @@ func (eff *Effect) movement(e events.Event) error {
 	if err != nil {
 		return err
 	}
-	eff.Journal, eff.TransactionID = true, p.TransactionID
+	eff.Journal, eff.TransactionID, eff.Origin = true, p.TransactionID, p.AccountID
 	if e.Type == events.AccountDeposited {
 		eff.move(World(p.Currency), p.AccountID, a)
 	} else {
@@ -106,7 +111,7 @@ func (eff *Effect) transfer(e events.Event) error {
 	if err != nil {
 		return err
 	}
-	eff.Journal, eff.TransactionID = true, p.TransactionID
+	eff.Journal, eff.TransactionID, eff.Origin = true, p.TransactionID, p.FromAccount
 	switch {
 	case e.Type == events.TransferCompleted && p.FromShard == p.ToShard:
 		eff.move(p.FromAccount, p.ToAccount, a)

@@ -120,13 +120,13 @@ func lockAccounts(ctx context.Context, tx *sqlx.Tx, currencies map[string]string
 }
 
 func insertJournal(ctx context.Context, tx *sqlx.Tx, eff ledger.Effect, now time.Time) (int64, error) {
-	var txID *string
+	var txID, origin *string
 	if eff.TransactionID != "" {
-		txID = &eff.TransactionID
+		txID, origin = &eff.TransactionID, &eff.Origin
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO journal_transactions
-		(event_id, event_type, transaction_id, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?)`,
-		eff.EventID, eff.EventType, txID, eff.OccurredAt, now)
+		(event_id, event_type, transaction_id, origin_account, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		eff.EventID, eff.EventType, txID, origin, eff.OccurredAt, now)
 	if err != nil {
 		return 0, fmt.Errorf("insert journal transaction: %w", err)
 	}

@@ -225,3 +225,40 @@ func TestApplyRepeatedStepUnderNewEventID(t *testing.T) {
 	assertBalance(t, s, "alice", "6")
 	assertBalance(t, s, ledger.InFlight("USD"), "4")
 }
+
+// Two sources that used one transaction_id on different shards are two
+// business events: both are journaled.
+func TestApplySameTransactionIDFromTwoSources(t *testing.T) {
+	s, db := ledgertest.MustStore(t)
+	mustApply(t, s, ledgertest.Transfer(events.TransferDebited, "t1", "alice", "carol", "3", "USD", 0, 1))
+	mustApply(t, s, ledgertest.Transfer(events.TransferDebited, "t1", "bob", "carol", "4", "USD", 2, 1))
+	if got := count(t, db, "journal_transactions"); got != 2 {
+		t.Fatalf("%d journal transactions, want 2", got)
+	}
+	assertBalance(t, s, ledger.InFlight("USD"), "7")
+}
+
+// As-of balances do not depend on the order events were applied in: a
+// deposit retried after a later one still counts at its own time.
+func TestAsOfIgnoresApplyOrder(t *testing.T) {
+	s, _ := ledgertest.MustStore(t)
+	noon := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	early := ledgertest.Deposited("dana", "100", "USD")
+	early.Time = noon
+	late := ledgertest.Deposited("dana", "5", "USD")
+	late.Time = noon.Add(time.Hour)
+	mustApply(t, s, late)
+	mustApply(t, s, early)
+	for _, tt := range []struct {
+		at   time.Time
+		want string
+	}{{noon.Add(-time.Minute), "0.00"}, {noon.Add(time.Minute), "100.00"}, {noon.Add(2 * time.Hour), "105.00"}} {
+		b, err := s.Balance(context.Background(), "dana", tt.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.Balance.StringFixed(2); got != tt.want {
+			t.Errorf("as of %s: %s, want %s", tt.at.Format(time.TimeOnly), got, tt.want)
+		}
+	}
+}

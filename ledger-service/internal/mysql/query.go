@@ -55,17 +55,16 @@ func (s *Store) Balance(ctx context.Context, accountID string, asOf time.Time) (
 	// Entry times are stored to the microsecond, so comparing with asOf
 	// truncated alike is exact (and the driver would send nanoseconds).
 	b.AsOf = asOf.UTC().Truncate(time.Microsecond)
-	// Latest by event time, id breaking ties. balance_after follows arrival
-	// order, so this is exact while an account's events arrive in time order:
-	// true of customer accounts, whose every change is an event of their own
-	// shard relayed in order; system accounts mix shards, off by clock skew.
-	var after decimal.Decimal // zero when the account had no entries yet
-	err = s.db.GetContext(ctx, &after, `SELECT balance_after FROM journal_entries
-		WHERE account_id = ? AND occurred_at <= ? ORDER BY occurred_at DESC, id DESC LIMIT 1`, accountID, b.AsOf)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	// The sum of the entries that occurred by then: unlike balance_after,
+	// which follows the order events were applied in, it does not depend on
+	// delivery order (a retried event, events of several shards).
+	var sum decimal.Decimal
+	err = s.db.GetContext(ctx, &sum, `SELECT COALESCE(SUM(amount), 0) FROM journal_entries
+		WHERE account_id = ? AND occurred_at <= ?`, accountID, b.AsOf)
+	if err != nil {
 		return ledger.Balance{}, fmt.Errorf("read balance as of %s: %w", b.AsOf, err)
 	}
-	b.Balance = after
+	b.Balance = sum
 	return b, nil
 }
 

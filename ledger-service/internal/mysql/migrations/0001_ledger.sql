@@ -10,17 +10,20 @@ CREATE TABLE IF NOT EXISTS ledger_accounts (
 
 -- One row per applied money event. event_id is unique as a second guard
 -- behind the inbox: an event can never be journaled twice. (transaction_id,
--- event_type) is unique too: a saga step repeated under a new event id (a
--- redrive) is the same business event and is journaled once.
+-- event_type, origin_account) is unique too: a saga step repeated under a new
+-- event id (a redrive) is the same business event and is journaled once.
+-- origin_account (the deposit's account, the transfer's source) is part of
+-- the key because transaction ids are unique per source shard, not globally.
 CREATE TABLE IF NOT EXISTS journal_transactions (
   id             BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   event_id       CHAR(36)        NOT NULL,
   event_type     VARCHAR(64)     NOT NULL,
   transaction_id VARCHAR(64)     NULL,
+  origin_account VARCHAR(64)     NULL,
   occurred_at    DATETIME(6)     NOT NULL,
   recorded_at    DATETIME(6)     NOT NULL,
   UNIQUE KEY journal_transactions_event (event_id),
-  UNIQUE KEY journal_transactions_business (transaction_id, event_type)
+  UNIQUE KEY journal_transactions_business (transaction_id, event_type, origin_account)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- The entries of each journal transaction; they sum to zero per currency.
