@@ -88,8 +88,13 @@ func (s *Server) await(ctx context.Context, t account.Transfer) (account.Transfe
 			return t, nil
 		}
 		now, err := s.store.Refresh(ctx, t)
-		if err != nil || now.Status != account.Pending {
-			return now, err
+		if err != nil {
+			// The debit is committed: answer pending rather than fail.
+			s.log.WarnContext(ctx, "read transfer while waiting", "transaction_id", t.TransactionID, "err", err)
+			return t, nil
+		}
+		if now.Status != account.Pending {
+			return now, nil
 		}
 	}
 }

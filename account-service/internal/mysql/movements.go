@@ -84,7 +84,10 @@ func (s *Store) Move(ctx context.Context, req account.MovementRequest) (account.
 	})
 	if errors.Is(err, errReplay) || database.IsDuplicate(err) {
 		// A concurrent request with the same key won: answer with its outcome.
-		m, _, rerr := replayMovement(ctx, db, req)
+		m, found, rerr := replayMovement(ctx, db, req)
+		if !found && rerr == nil {
+			rerr = fmt.Errorf("%s %s: key taken but no movement recorded: %w", req.Kind, req.TransactionID, err)
+		}
 		return m, rerr
 	}
 	if err != nil {

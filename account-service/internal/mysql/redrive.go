@@ -18,43 +18,63 @@ import (
 // of shard sh pending for longer than olderThan, and returns how many. The
 // destination answers from its credit record, so a redriven debit never
 // credits twice. Downstream consumers see the repeat and must dedupe
-// transfer events by (transaction_id, type), as the ledger does.
+// transfer events by (transaction_id, type, source), as the ledger does.
+//
+// A transfer whose last debit is still in the outbox is left alone (the
+// relay, not the saga, is behind), and each redrive of a transfer doubles
+// the wait before the next one, up to 64 times olderThan, so an outage does
+// not flood the stream. One failing transfer does not stop the others.
 func (s *Store) Redrive(ctx context.Context, sh int, olderThan time.Duration) (int, error) {
-	cutoff := s.now().Add(-olderThan)
 	var ids []string
 	if err := s.shards[sh].SelectContext(ctx, &ids, `SELECT transaction_id FROM transfers
-		WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at LIMIT 100`, cutoff); err != nil {
+		WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at LIMIT 100`, s.now().Add(-olderThan)); err != nil {
 		return 0, fmt.Errorf("find pending transfers: %w", err)
 	}
 	n := 0
+	var errs []error
 	for _, id := range ids {
-		sent := false
-		err := database.InTx(ctx, s.shards[sh], func(tx *sqlx.Tx) error {
-			var r transferRow
-			err := tx.GetContext(ctx, &r, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? FOR UPDATE", id)
-			sent = false
-			if err != nil || r.Status != string(account.Pending) || !r.UpdatedAt.Before(cutoff) {
-				return err
-			}
-			t, err := r.toTransfer()
-			if err != nil {
-				return err
-			}
-			// Touching updated_at spaces the next redrive of this transfer.
-			if _, err := tx.ExecContext(ctx, "UPDATE transfers SET updated_at = ? WHERE transaction_id = ?", s.now(), id); err != nil {
-				return err
-			}
-			sent = true
-			return s.outbox.Append(ctx, tx, s.event(sh, events.TransferDebited, id, t.ToShard, transferPayload(t)))
-		})
+		sent, err := s.redriveOne(ctx, sh, id, olderThan)
 		if err != nil {
-			return n, fmt.Errorf("redrive %s: %w", id, err)
+			errs = append(errs, fmt.Errorf("redrive %s: %w", id, err))
 		}
 		if sent {
 			n++
 		}
 	}
-	return n, nil
+	return n, errors.Join(errs...)
+}
+
+func (s *Store) redriveOne(ctx context.Context, sh int, id string, olderThan time.Duration) (sent bool, err error) {
+	err = database.InTx(ctx, s.shards[sh], func(tx *sqlx.Tx) error {
+		sent = false
+		var r struct {
+			transferRow
+			Redrives int `db:"redrives"`
+		}
+		err := tx.GetContext(ctx, &r, "SELECT "+transferColumns+", redrives FROM transfers WHERE transaction_id = ? FOR UPDATE", id)
+		if err != nil {
+			return err
+		}
+		due := r.UpdatedAt.Add(olderThan << min(r.Redrives, 6))
+		if r.Status != string(account.Pending) || s.now().Before(due) {
+			return nil
+		}
+		var queued int
+		if err := tx.GetContext(ctx, &queued, `SELECT COUNT(*) FROM outbox WHERE published_at IS NULL
+			AND subject = ? AND event_type = ?`, id, events.TransferDebited); err != nil || queued > 0 {
+			return err
+		}
+		t, err := r.toTransfer()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE transfers SET updated_at = ?, redrives = redrives + 1 WHERE transaction_id = ?", s.now(), id); err != nil {
+			return err
+		}
+		sent = true
+		return s.outbox.Append(ctx, tx, s.event(sh, events.TransferDebited, id, t.ToShard, transferPayload(t)))
+	})
+	return sent, err
 }
 
 // Refresh re-reads a transfer from its source shard.

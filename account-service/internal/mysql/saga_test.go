@@ -275,16 +275,33 @@ func TestRedriveResendsStuckDebits(t *testing.T) {
 	f.open(a, "5.00")
 	f.open(b, "")
 	tr := f.transfer(a, b, "5.00")
-	if n, err := f.store.Redrive(ctx, 0, time.Hour); err != nil || n != 0 {
-		t.Fatalf("fresh transfer redriven: %d %v", n, err)
+	redrive := func(olderThan time.Duration, want int) {
+		t.Helper()
+		if n, err := f.store.Redrive(ctx, 0, olderThan); err != nil || n != want {
+			t.Fatalf("redrove %d (err %v), want %d", n, err, want)
+		}
 	}
-	time.Sleep(20 * time.Millisecond)
-	if n, err := f.store.Redrive(ctx, 0, 10*time.Millisecond); err != nil || n != 1 {
-		t.Fatalf("stuck transfer: redrove %d, err %v; want 1", n, err)
+	relayed := func() { // what the relay does
+		t.Helper()
+		if _, err := f.shards[0].Exec("UPDATE outbox SET published_at = NOW(6) WHERE published_at IS NULL"); err != nil {
+			t.Fatal(err)
+		}
 	}
+	const after = 200 * time.Millisecond
+	redrive(time.Hour, 0) // not stuck yet
+	time.Sleep(after + 50*time.Millisecond)
+	redrive(after, 0) // its debit still waits for the relay
+	relayed()
+	redrive(after, 1)
+	relayed()
+	time.Sleep(after + 50*time.Millisecond)
+	redrive(after, 0) // the second redrive waits twice as long
+	time.Sleep(after)
+	redrive(after, 1)
+
 	var debits int
 	_ = f.shards[0].Get(&debits, "SELECT COUNT(*) FROM outbox WHERE event_type = 'transfer.debited' AND subject = ?", tr.TransactionID)
-	if debits != 2 {
-		t.Fatalf("%d debited events, want the original and one redrive", debits)
+	if debits != 3 {
+		t.Fatalf("%d debited events, want the original and two redrives", debits)
 	}
 }

@@ -68,7 +68,10 @@ func (s *Store) Transfer(ctx context.Context, req account.TransferRequest) (acco
 		return err
 	})
 	if errors.Is(err, errReplay) || database.IsDuplicate(err) {
-		t, _, rerr := replayTransfer(ctx, db, req)
+		t, found, rerr := replayTransfer(ctx, db, req)
+		if !found && rerr == nil {
+			rerr = fmt.Errorf("transfer %s: key taken but no transfer recorded: %w", req.TransactionID, err)
+		}
 		return t, rerr
 	}
 	if err != nil {

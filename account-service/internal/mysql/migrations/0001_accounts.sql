@@ -38,9 +38,10 @@ CREATE TABLE IF NOT EXISTS transfers (
   to_shard       INT           NOT NULL,
   status         VARCHAR(16)   NOT NULL,
   reason         VARCHAR(64)   NULL,
+  redrives       INT           NOT NULL DEFAULT 0,
   created_at     DATETIME(6)   NOT NULL,
   updated_at     DATETIME(6)   NOT NULL,
-  KEY transfers_status (status, created_at),
+  KEY transfers_status (status, updated_at),
   KEY transfers_from (from_account, status)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
