@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -60,19 +59,6 @@ func closable(ctx context.Context, tx *sqlx.Tx, a account.Account) error {
 	return nil
 }
 
-// DeadLetter keeps a message a consumer terminated, for an operator.
-type DeadLetter struct {
-	Consumer string
-	Subject  string
-	Headers  map[string][]string
-	Data     []byte
-	Err      error
-}
-
-// RecordDeadLetter stores d on shard sh.
-func (s *Store) RecordDeadLetter(ctx context.Context, sh int, d DeadLetter) error {
-	h, _ := json.Marshal(d.Headers)
-	_, err := s.shards[sh].ExecContext(ctx, `INSERT INTO dead_letters (consumer, subject, headers, data, error, recorded_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, d.Consumer, d.Subject, string(h), string(d.Data), d.Err.Error(), s.now())
-	return err
-}
+// Shard returns the pool of shard sh, for components that keep their own
+// tables there (dead letters).
+func (s *Store) Shard(sh int) *sqlx.DB { return s.shards[sh] }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/outbox"
@@ -55,7 +56,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return err
 	}
 	for i, db := range s.shards {
-		for _, m := range []fs.FS{own, outbox.Migrations(), inbox.Migrations()} {
+		for _, m := range []fs.FS{own, outbox.Migrations(), inbox.Migrations(), deadletter.Migrations()} {
 			if err := database.Migrate(ctx, db, m); err != nil {
 				return fmt.Errorf("shard %d: %w", i, err)
 			}

@@ -14,8 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/walletco/wallet/account-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
 )
@@ -25,7 +26,7 @@ import (
 type Store interface {
 	Credit(ctx context.Context, e events.Event) error
 	Settle(ctx context.Context, e events.Event) error
-	RecordDeadLetter(ctx context.Context, shard int, d mysql.DeadLetter) error
+	Shard(shard int) *sqlx.DB
 	Redrive(ctx context.Context, shard int, olderThan time.Duration) (int, error)
 	Shards() int
 }
@@ -87,7 +88,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[sh] = stream.Consume(ctx, r.js, ConsumerConfig(sh, r.cfg.MaxDeliver), r.handle, stream.Options{Poison: r.poison(sh)}, r.log)
+			errs[sh] = stream.Consume(ctx, r.js, ConsumerConfig(sh, r.cfg.MaxDeliver), r.handle, stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), ConsumerConfig(sh, 0).Durable, r.log)}, r.log)
 		}()
 	}
 	wg.Add(1)
@@ -107,15 +108,6 @@ func (r *Runner) handle(ctx context.Context, e events.Event) error {
 		return r.store.Settle(ctx, e)
 	default:
 		return fmt.Errorf("%w: saga cannot handle %s", stream.ErrPermanent, e.Type)
-	}
-}
-
-func (r *Runner) poison(sh int) stream.PoisonHandler {
-	return func(ctx context.Context, m jetstream.Msg, err error) {
-		d := mysql.DeadLetter{Consumer: ConsumerConfig(sh, 0).Durable, Subject: m.Subject(), Headers: m.Headers(), Data: m.Data(), Err: err}
-		if rerr := r.store.RecordDeadLetter(ctx, sh, d); rerr != nil {
-			r.log.Error("record dead letter", "shard", sh, "err", rerr)
-		}
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -66,7 +67,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		return nil, err
 	}
-	if a.consumer, err = consumer.New(a.js, a.store, log); err != nil {
+	if a.consumer, err = consumer.New(a.js, a.store, deadletter.Handler(a.db, consumer.Name, log), log); err != nil {
 		return nil, err
 	}
 	h, err := httpapi.New(a.store, log, a.ready)

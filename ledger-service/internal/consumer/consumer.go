@@ -43,17 +43,19 @@ type Applier interface {
 
 // Consumer applies the stream's events to the ledger.
 type Consumer struct {
-	js    jetstream.JetStream
-	store Applier
-	log   *slog.Logger
+	js     jetstream.JetStream
+	store  Applier
+	poison stream.PoisonHandler
+	log    *slog.Logger
 }
 
-// New returns a consumer reading js into store.
-func New(js jetstream.JetStream, store Applier, log *slog.Logger) (*Consumer, error) {
-	if js == nil || store == nil || log == nil {
-		return nil, errors.New("consumer: jetstream, store and logger are required")
+// New returns a consumer reading js into store; poison records the events
+// it terminates (see package deadletter).
+func New(js jetstream.JetStream, store Applier, poison stream.PoisonHandler, log *slog.Logger) (*Consumer, error) {
+	if js == nil || store == nil || poison == nil || log == nil {
+		return nil, errors.New("consumer: jetstream, store, poison handler and logger are required")
 	}
-	return &Consumer{js: js, store: store, log: log}, nil
+	return &Consumer{js: js, store: store, poison: poison, log: log}, nil
 }
 
 // Config is the durable consumer's configuration.
@@ -84,7 +86,7 @@ func Config() jetstream.ConsumerConfig {
 // ends. The event being applied then finishes before Run returns.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
-	return stream.Consume(ctx, c.js, Config(), c.apply, stream.Options{InOrder: true}, c.log)
+	return stream.Consume(ctx, c.js, Config(), c.apply, stream.Options{InOrder: true, Poison: c.poison}, c.log)
 }
 
 // apply maps an event to its ledger effect and applies it. A conflict is

@@ -16,6 +16,7 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // mustRun starts a JetStream server and the consumer over store; both stop
 // when the test ends, the consumer first.
-func mustRun(t *testing.T, store Applier) jetstream.JetStream {
+func mustRun(t *testing.T, store Applier, poison stream.PoisonHandler) jetstream.JetStream {
 	t.Helper()
 	srv := testenv.NATS(t)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -41,7 +42,7 @@ func mustRun(t *testing.T, store Applier) jetstream.JetStream {
 	if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(js, store, log)
+	c, err := New(js, store, poison, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func balanceIs(s *mysql.Store, account, want string) func() error {
 
 func TestConsumeDedupesAndSetsPoisonAside(t *testing.T) {
 	store, db := ledgertest.MustStore(t)
-	js := mustRun(t, store)
+	js := mustRun(t, store, deadletter.Handler(db, Name, slog.Default()))
 	poison := stream.Messages.WithLabelValues(Name, "poison")
 	poison0 := testutil.ToFloat64(poison)
 
@@ -123,6 +124,10 @@ func TestConsumeDedupesAndSetsPoisonAside(t *testing.T) {
 	if journals != 2 {
 		t.Errorf("%d journal transactions, want 2 (the re-published deposit must be skipped)", journals)
 	}
+	var dead int
+	if err := db.Get(&dead, "SELECT COUNT(*) FROM dead_letters WHERE consumer = ?", Name); err != nil || dead != 2 {
+		t.Errorf("%d dead letters (%v), want the 2 poison messages", dead, err)
+	}
 }
 
 // flaky fails its first calls like a database that is down, then applies.
@@ -142,7 +147,7 @@ func TestConsumeRetriesTransientFailures(t *testing.T) {
 	store, _ := ledgertest.MustStore(t)
 	f := &flaky{Applier: store}
 	f.failures.Store(3)
-	js := mustRun(t, f)
+	js := mustRun(t, f, func(context.Context, jetstream.Msg, error) {})
 	retried := stream.Messages.WithLabelValues(Name, "retried")
 	retries0 := testutil.ToFloat64(retried)
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/inbox"
 )
 
@@ -43,7 +44,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range []fs.FS{own, inbox.Migrations()} {
+	for _, m := range []fs.FS{own, inbox.Migrations(), deadletter.Migrations()} {
 		if err := database.Migrate(ctx, s.db, m); err != nil {
 			return err
 		}

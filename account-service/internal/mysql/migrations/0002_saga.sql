@@ -15,15 +15,3 @@ CREATE TABLE IF NOT EXISTS credits (
   version        BIGINT        NULL,
   created_at     DATETIME(6)   NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
--- Messages a consumer terminated because they can never be processed, kept
--- for an operator to inspect.
-CREATE TABLE IF NOT EXISTS dead_letters (
-  id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  consumer    VARCHAR(64)  NOT NULL,
-  subject     VARCHAR(255) NOT NULL,
-  headers     TEXT         NOT NULL,
-  data        MEDIUMTEXT   NOT NULL,
-  error       TEXT         NOT NULL,
-  recorded_at DATETIME(6)  NOT NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
