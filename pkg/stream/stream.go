@@ -57,3 +57,21 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.
 	}
 	return s, nil
 }
+
+// Open connects to cfg.URL as name and creates or updates the WALLET stream,
+// returning the connection (the caller drains it) and its JetStream context.
+func Open(ctx context.Context, url, name string, cfg Config, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := Connect(url, name, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err == nil {
+		_, err = Ensure(ctx, js, cfg)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}

@@ -61,14 +61,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if err := store.Migrate(startCtx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	if a.nc, err = stream.Connect(cfg.NATS.URL, "account-service", log); err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(a.nc)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := stream.Ensure(startCtx, js, stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}); err != nil {
+	var js jetstream.JetStream
+	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "account-service", stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}, log); err != nil {
 		return nil, err
 	}
 	ready := func(ctx context.Context) error {

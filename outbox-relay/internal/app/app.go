@@ -46,14 +46,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if a.shards, err = database.OpenAll(cfg.Shards); err != nil {
 		return nil, fmt.Errorf("shards: %w", err)
 	}
-	if a.nc, err = stream.Connect(cfg.NATS.URL, "outbox-relay", log); err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(a.nc)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := stream.Ensure(startCtx, js, stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}); err != nil {
+	var js jetstream.JetStream
+	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "outbox-relay",
+		stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}, log); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
