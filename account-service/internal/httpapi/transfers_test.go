@@ -209,9 +209,9 @@ func TestAccountLifecycle(t *testing.T) {
 // shards, and all get the same answer.
 func TestConcurrentSameKeyMovesOnce(t *testing.T) {
 	tests := []struct {
-		name             string
+		name               string
 		fromShard, toShard int
-		status           int
+		status             int
 	}{
 		{"same shard", 0, 0, http.StatusOK},
 		{"cross-shard", 3, 2, http.StatusAccepted}, // no saga consumers here: it stays pending
