@@ -42,7 +42,7 @@ func Build(dir string) error {
 // System is one running wallet: shared databases and broker, and the
 // service processes, which tests start, kill and restart.
 type System struct {
-	t        *testing.T
+	t        testing.TB
 	bin      string
 	logs     string
 	env      []string
@@ -56,7 +56,7 @@ type System struct {
 
 // New prepares 4 shard schemas, a ledger schema and a JetStream server; no
 // service runs yet.
-func New(t *testing.T, bin string) *System {
+func New(t testing.TB, bin string) *System {
 	t.Helper()
 	dsns := testenv.Databases(t, 5)
 	s := &System{t: t, bin: bin, logs: t.TempDir(), procs: map[string]*proc{}, addrs: map[string]string{},
@@ -81,7 +81,7 @@ func New(t *testing.T, bin string) *System {
 	return s
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
