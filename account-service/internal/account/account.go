@@ -71,6 +71,24 @@ func (a Account) CheckFunds(amt money.Amount) error {
 	return nil
 }
 
+// CanSend returns the first rule that stops a paying amt: its status, its
+// currency, its funds.
+func (a Account) CanSend(amt money.Amount) error {
+	if err := a.CanReceive(amt); err != nil {
+		return err
+	}
+	return a.CheckFunds(amt)
+}
+
+// CanReceive returns the first rule that stops a receiving amt: its status,
+// its currency.
+func (a Account) CanReceive(amt money.Amount) error {
+	if err := a.CanMoveMoney(); err != nil {
+		return err
+	}
+	return a.CheckCurrency(amt)
+}
+
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // ValidID reports whether id may name an account.

@@ -97,16 +97,10 @@ func (s *Store) Move(ctx context.Context, req account.MovementRequest) (account.
 }
 
 func movable(a account.Account, req account.MovementRequest) error {
-	if err := a.CanMoveMoney(); err != nil {
-		return err
-	}
-	if err := a.CheckCurrency(req.Amount); err != nil {
-		return err
-	}
 	if req.Kind == account.Withdrawal {
-		return a.CheckFunds(req.Amount)
+		return a.CanSend(req.Amount)
 	}
-	return nil
+	return a.CanReceive(req.Amount)
 }
 
 func replayMovement(ctx context.Context, q sqlx.QueryerContext, req account.MovementRequest) (account.Movement, bool, error) {

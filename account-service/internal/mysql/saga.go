@@ -50,11 +50,8 @@ func (s *Store) debit(ctx context.Context, tx *sqlx.Tx, from, to int, req accoun
 	if _, found, err := replayTransfer(ctx, tx, req); found || err != nil {
 		return account.Transfer{}, errors.Join(errReplay, err)
 	}
-	for _, check := range []func() error{src.CanMoveMoney, func() error { return src.CheckCurrency(req.Amount) },
-		func() error { return src.CheckFunds(req.Amount) }} {
-		if err := check(); err != nil {
-			return account.Transfer{}, err
-		}
+	if err := src.CanSend(req.Amount); err != nil {
+		return account.Transfer{}, err
 	}
 	now := s.now()
 	if src, err = addBalance(ctx, tx, src, req.Amount.Decimal().Neg(), now); err != nil {
@@ -140,10 +137,7 @@ func (s *Store) tryCredit(ctx context.Context, tx *sqlx.Tx, t account.Transfer, 
 	if err != nil {
 		return dst, "", err
 	}
-	if err := dst.CanMoveMoney(); err != nil {
-		return dst, problem.CodeOf(err), nil
-	}
-	if err := dst.CheckCurrency(t.Amount); err != nil {
+	if err := dst.CanReceive(t.Amount); err != nil {
 		return dst, problem.CodeOf(err), nil
 	}
 	dst, err = addBalance(ctx, tx, dst, t.Amount.Decimal(), now)

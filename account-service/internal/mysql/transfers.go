@@ -124,15 +124,10 @@ func checkTransfer(accs map[string]account.Account, req account.TransferRequest)
 	if !ok {
 		return src, dst, problem.New(problem.AccountNotFound, "account %s does not exist", req.To)
 	}
-	for _, a := range []account.Account{src, dst} {
-		if err := a.CanMoveMoney(); err != nil {
-			return src, dst, err
-		}
-		if err := a.CheckCurrency(req.Amount); err != nil {
-			return src, dst, err
-		}
+	if err := src.CanSend(req.Amount); err != nil {
+		return src, dst, err
 	}
-	return src, dst, src.CheckFunds(req.Amount)
+	return src, dst, dst.CanReceive(req.Amount)
 }
 
 func insertTransfer(ctx context.Context, tx *sqlx.Tx, t account.Transfer, hash string) error {
