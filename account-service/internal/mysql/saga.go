@@ -112,14 +112,19 @@ func (s *Store) credit(ctx context.Context, tx *sqlx.Tx, t account.Transfer) (cr
 	if err != nil {
 		return creditRow{}, err
 	}
-	if used {
-		c.Status, c.Reason = StepCreditRejected, problem.IdempotencyConflict
-	} else if dst, reason, err := s.tryCredit(ctx, tx, t, now); err != nil {
-		return creditRow{}, err
-	} else if reason != "" {
+	reason := problem.IdempotencyConflict // this shard used the id for a transfer of its own
+	if !used {
+		var dst account.Account
+		if dst, reason, err = s.tryCredit(ctx, tx, t, now); err != nil {
+			return creditRow{}, err
+		}
+		if reason == "" {
+			b := balanceOf(dst)
+			c.Balance = &b
+		}
+	}
+	if reason != "" {
 		c.Status, c.Reason = StepCreditRejected, reason
-	} else {
-		c.Balance = &events.Balance{AccountID: dst.ID, BalanceAfter: balanceOf(dst).BalanceAfter, Version: dst.Version}
 	}
 	if err := insertCredit(ctx, tx, t, c, now); err != nil {
 		return creditRow{}, err
