@@ -157,28 +157,25 @@ func TestSagaCompletesOnceUnderRedelivery(t *testing.T) {
 	}
 }
 
+// destination opens an account on shard 1 and gives it status st.
+func (f *fixture) destination(st account.Status) string {
+	f.t.Helper()
+	d := idOn(1)
+	f.open(d, "")
+	if _, err := f.store.SetStatus(context.Background(), d, st); err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
 func TestSagaRefundsRejectedCredits(t *testing.T) {
 	tests := []struct {
 		name   string
 		setup  func(f *fixture) string // returns the destination id
 		reason string
 	}{
-		{"frozen", func(f *fixture) string {
-			d := idOn(1)
-			f.open(d, "")
-			if _, err := f.store.SetStatus(context.Background(), d, account.Frozen); err != nil {
-				f.t.Fatal(err)
-			}
-			return d
-		}, "account_frozen"},
-		{"closed", func(f *fixture) string {
-			d := idOn(1)
-			f.open(d, "")
-			if _, err := f.store.SetStatus(context.Background(), d, account.Closed); err != nil {
-				f.t.Fatal(err)
-			}
-			return d
-		}, "account_closed"},
+		{"frozen", func(f *fixture) string { return f.destination(account.Frozen) }, "account_frozen"},
+		{"closed", func(f *fixture) string { return f.destination(account.Closed) }, "account_closed"},
 		{"not found", func(*fixture) string { return idOn(1) }, "account_not_found"},
 		{"currency", func(f *fixture) string {
 			d := idOn(1)
