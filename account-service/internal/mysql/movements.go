@@ -44,17 +44,15 @@ func (r movementRow) toMovement() (account.Movement, error) {
 func (s *Store) Move(ctx context.Context, req account.MovementRequest) (account.Movement, error) {
 	sh := s.ShardOf(req.AccountID)
 	db := s.shards[sh]
-	if m, found, err := replayMovement(ctx, db, req); found || err != nil {
-		return m, err
-	}
 	var out account.Movement
 	err := database.InTx(ctx, db, func(tx *sqlx.Tx) error {
 		a, err := lockAccount(ctx, tx, sh, req.AccountID)
 		if err != nil {
 			return err
 		}
-		// A concurrent request with the same key held this lock until it
-		// committed: look again now, or this one would be applied twice.
+		// The key is looked up under the account lock, which a concurrent
+		// request with the same key holds until it commits: the one that
+		// comes second sees the first's outcome and replays it.
 		if _, found, err := replayMovement(ctx, tx, req); found || err != nil {
 			return errors.Join(errReplay, err)
 		}

@@ -54,9 +54,6 @@ func (r transferRow) toTransfer() (account.Transfer, error) {
 func (s *Store) Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error) {
 	from, to := s.ShardOf(req.From), s.ShardOf(req.To)
 	db := s.shards[from]
-	if t, found, err := replayTransfer(ctx, db, req); found || err != nil {
-		return t, err
-	}
 	var out account.Transfer
 	err := database.InTx(ctx, db, func(tx *sqlx.Tx) error {
 		var err error
@@ -85,8 +82,9 @@ func (s *Store) transferLocal(ctx context.Context, tx *sqlx.Tx, sh int, req acco
 	if err != nil {
 		return account.Transfer{}, err
 	}
-	// A concurrent request with the same key held these locks until it
-	// committed: look again now, or this one would be judged afresh.
+	// The key is looked up under the account locks, which a concurrent
+	// request with the same key holds until it commits: the one that comes
+	// second sees the first's outcome and replays it.
 	if _, found, err := replayTransfer(ctx, tx, req); found || err != nil {
 		return account.Transfer{}, errors.Join(errReplay, err)
 	}
