@@ -17,19 +17,13 @@ import (
 
 // MySQL error numbers the wallet reacts to.
 const (
-	errDuplicate   = 1062
-	errDeadlock    = 1213
-	errLockWait    = 1205
-	errNoSuchTable = 1146
-	errUnknownDB   = 1049
+	errDuplicate = 1062
+	errDeadlock  = 1213
+	errLockWait  = 1205
 )
 
-// ErrDuplicate is returned (wrapped) for unique-key violations, which mean
-// "already done" for idempotency keys and dedupe rows.
-var ErrDuplicate = errors.New("duplicate key")
-
 // Open parses dsn, forces the session settings the wallet relies on and
-// returns a pool. It does not wait for the server: see Ping.
+// returns a pool. It does not wait for the server: see WaitReady.
 func Open(dsn string) (*sqlx.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -88,16 +82,9 @@ func WaitReady(ctx context.Context, db *sqlx.DB) error {
 	}
 }
 
-// IsDuplicate reports a unique-key violation.
-func IsDuplicate(err error) bool {
-	return errors.Is(err, ErrDuplicate) || mysqlErr(err) == errDuplicate
-}
-
-// IsMissingTable reports that a table or schema does not exist (yet).
-func IsMissingTable(err error) bool {
-	n := mysqlErr(err)
-	return n == errNoSuchTable || n == errUnknownDB
-}
+// IsDuplicate reports a unique-key violation, which means "already done"
+// for idempotency keys and dedupe rows.
+func IsDuplicate(err error) bool { return mysqlErr(err) == errDuplicate }
 
 func isRetryable(err error) bool {
 	n := mysqlErr(err)

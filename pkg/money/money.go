@@ -136,9 +136,6 @@ func (a Amount) Currency() string { return a.currency }
 // String formats the amount with exactly the currency's number of decimals.
 func (a Amount) String() string { return Format(a.value, a.currency) }
 
-// IsZero reports whether a is the zero Amount (not built by Parse or New).
-func (a Amount) IsZero() bool { return a.currency == "" }
-
 // Format prints d with the currency's number of decimals, as the API shows
 // balances. Unknown currencies print as decimal's shortest form.
 func Format(d decimal.Decimal, currency string) string {
