@@ -10,7 +10,7 @@ cd "$ROOT"
 export PATH="/usr/local/go/bin:$PATH"
 
 DIR=$ROOT/.run/testdb
-PORT=3308
+PORT=${WALLET_TEST_MARIADB_PORT:-3308} # another port lets two checkouts test at once
 MODULES=(pkg account-service ledger-service outbox-relay)
 
 mkdir -p "$ROOT/.run"
