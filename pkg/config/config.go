@@ -53,6 +53,12 @@ type AccountConfig struct {
 	// SagaRedriveAfter is how long a cross-shard transfer may stay pending
 	// before its debit event is sent again. Default 30s.
 	SagaRedriveAfter time.Duration `mapstructure:"saga_redrive_after"`
+	// MaxBatch bounds the operations one group-commit transaction applies on
+	// a shard. Default 256.
+	MaxBatch int `mapstructure:"max_batch"`
+	// QueueDepth bounds the operations waiting for a shard's writer; beyond
+	// it requests are refused with 503 and Retry-After. Default 4096.
+	QueueDepth int `mapstructure:"queue_depth"`
 }
 
 // LedgerConfig is ledger-service's section.
@@ -96,6 +102,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("account.transfer_wait", 2*time.Second)
 	v.SetDefault("account.saga_max_deliver", 50)
 	v.SetDefault("account.saga_redrive_after", 30*time.Second)
+	v.SetDefault("account.max_batch", 256)
+	v.SetDefault("account.queue_depth", 4096)
 	v.SetDefault("ledger.addr", ":8081")
 	v.SetDefault("ledger.dsn", localDSN+"wallet_ledger")
 	v.SetDefault("relay.addr", ":8082")
@@ -161,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.Account.TransferWait < 0 {
 		errs = append(errs, errors.New("account.transfer_wait must not be negative"))
+	}
+	if c.Account.MaxBatch < 1 || c.Account.QueueDepth < 1 {
+		errs = append(errs, errors.New("account.max_batch and account.queue_depth must be positive"))
 	}
 	if c.Account.SagaMaxDeliver < 1 || c.Account.SagaRedriveAfter <= 0 {
 		errs = append(errs, errors.New("account.saga_max_deliver and account.saga_redrive_after must be positive"))

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // ContentType is the media type of RFC 9457 problem documents.
@@ -54,6 +56,10 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	status, body := Body(err, r.URL.Path)
 	if status >= 500 && log != nil {
 		log.ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path)
+	}
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, e.RetryAfter.Round(time.Second))/time.Second)))
 	}
 	w.Header().Set("Content-Type", ContentType)
 	w.WriteHeader(status)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Code is a stable, machine-readable error code.
@@ -80,6 +81,9 @@ type Error struct {
 	Code   Code
 	Detail string
 	Extra  map[string]any
+	// RetryAfter, if set, is sent as the Retry-After header (whole seconds,
+	// at least 1): for unavailable and rate-limited answers.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Detail }
@@ -97,6 +101,13 @@ func (e *Error) With(key string, value any) *Error {
 		c.Extra[k] = v
 	}
 	c.Extra[key] = value
+	return &c
+}
+
+// WithRetryAfter returns a copy of e that tells the client when to retry.
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	c := *e
+	c.RetryAfter = d
 	return &c
 }
 

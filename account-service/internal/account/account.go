@@ -153,3 +153,26 @@ func hashOf(v any) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// ChangeStatus decides a status change: setting the current status again
+// changes nothing (changed false), closed is final (account_closed), and
+// closing needs a zero balance and no outgoing transfer in flight
+// (pendingOut), since a refund may still come back (account_not_empty).
+func (a Account) ChangeStatus(to Status, pendingOut int, now time.Time) (_ Account, changed bool, _ error) {
+	if a.Status == to {
+		return a, false, nil
+	}
+	if a.Status == Closed {
+		return a, false, problem.New(problem.AccountClosed, "account %s is closed", a.ID)
+	}
+	if to == Closed {
+		if !a.Balance.IsZero() {
+			return a, false, problem.New(problem.AccountNotEmpty, "account %s still holds %s %s", a.ID, money.Format(a.Balance, a.Currency), a.Currency)
+		}
+		if pendingOut > 0 {
+			return a, false, problem.New(problem.AccountNotEmpty, "account %s has %d outgoing transfer(s) in flight", a.ID, pendingOut)
+		}
+	}
+	a.Status, a.UpdatedAt = to, now
+	return a, true, nil
+}

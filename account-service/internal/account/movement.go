@@ -1,6 +1,8 @@
 package account
 
 import (
+	"time"
+
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/pkg/money"
 )
@@ -30,9 +32,11 @@ func (r MovementRequest) Hash() string {
 // Movement is a committed deposit or withdrawal.
 type Movement struct {
 	TransactionID string
+	Hash          string // the request's fingerprint, for idempotency
 	Kind          Kind
 	AccountID     string
 	Amount        money.Amount
 	BalanceAfter  decimal.Decimal
 	Version       int64
+	CreatedAt     time.Time
 }

@@ -54,6 +54,7 @@ type Step struct {
 // Transfer is a transfer as its source shard records it.
 type Transfer struct {
 	TransactionID string
+	Hash          string // the request's fingerprint, for idempotency
 	From, To      string
 	Amount        money.Amount
 	FromShard     int

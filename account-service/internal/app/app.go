@@ -15,6 +15,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/httpapi"
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/account-service/internal/saga"
@@ -33,6 +35,7 @@ type App struct {
 	ln     net.Listener
 	saga   *saga.Runner
 	waiter *saga.Waiter
+	writer *groupcommit.Writer
 }
 
 // New connects to the shards and NATS, migrates the shard schemas, declares
@@ -74,11 +77,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if a.waiter, err = saga.NewWaiter(a.nc); err != nil {
 		return nil, err
 	}
-	if a.saga, err = saga.NewRunner(js, store, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
+	if a.writer, err = groupcommit.New(store, store.Shards(), groupcommit.Config{MaxBatch: cfg.Account.MaxBatch,
+		QueueDepth: cfg.Account.QueueDepth}, a.committed, log); err != nil {
+		return nil, err
+	}
+	if a.saga, err = saga.NewRunner(js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
 		RedriveAfter: cfg.Account.SagaRedriveAfter}, log); err != nil {
 		return nil, err
 	}
-	h, err := httpapi.New(store, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait}, log, ready)
+	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait}, log, ready)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +94,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, fmt.Errorf("listen %s: %w", cfg.Account.Addr, err)
 	}
 	return a, nil
+}
+
+// committed runs after each group commit: requests waiting for a saga that
+// this batch settled wake at once instead of at their next poll.
+func (a *App) committed(_ int, ops []account.Op) {
+	for _, op := range ops {
+		if op.Kind == account.OpSettle {
+			a.waiter.Ended(op.Event.Transfer.TransactionID)
+		}
+	}
 }
 
 // Addr is the bound HTTP address (useful when configured as :0).
@@ -111,8 +128,13 @@ func (a *App) Run(ctx context.Context) error {
 	return errors.Join(err, <-sagaErr)
 }
 
-// Close releases connections; safe after a failed New.
+// Close releases connections; safe after a failed New. The group-commit
+// writer closes after Run returned, when nothing offers it work any more,
+// and commits what is still queued.
 func (a *App) Close() {
+	if a.writer != nil {
+		a.writer.Close()
+	}
 	if a.waiter != nil {
 		a.waiter.Close()
 	}

@@ -123,7 +123,7 @@ func (s *Server) move(kind account.Kind) func(http.ResponseWriter, *http.Request
 		if err != nil {
 			return err
 		}
-		m, err := s.store.Move(r.Context(), req)
+		m, err := s.money.Move(r.Context(), req)
 		if err != nil {
 			return err
 		}

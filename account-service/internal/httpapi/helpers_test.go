@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,10 +12,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/account-service/internal/accounttest"
+	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/httpapi"
-	"github.com/walletco/wallet/account-service/internal/mysql"
-	"github.com/walletco/wallet/pkg/shard"
-	"github.com/walletco/wallet/pkg/testenv"
 )
 
 const shards = 4
@@ -30,24 +28,14 @@ type env struct {
 // mustEnv boots the real handler over 4 fresh shard schemas.
 func mustEnv(t *testing.T) *env {
 	t.Helper()
-	var dbs []*sqlx.DB
-	for _, dsn := range testenv.Databases(t, shards) {
-		dbs = append(dbs, testenv.MustOpen(t, dsn))
-	}
-	store, err := mysql.New(dbs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	h, err := httpapi.New(store, noWaiter{}, httpapi.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), store.Ping)
+	f := accounttest.MustStore(t, groupcommit.Config{})
+	h, err := httpapi.New(f.Store, f.Writer, noWaiter{}, httpapi.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), f.Store.Ping)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, shards: dbs}
+	return &env{t: t, url: srv.URL, shards: f.DBs}
 }
 
 // noWaiter never signals: these tests run no saga consumers, so cross-shard
@@ -57,14 +45,7 @@ type noWaiter struct{}
 func (noWaiter) Watch(string) (<-chan struct{}, func()) { return nil, func() {} }
 
 // idOn returns a fresh account id that lives on shard sh.
-func idOn(sh int) string {
-	for {
-		id := "acc-" + uuid.NewString()[:8]
-		if shard.Of(id, shards) == sh {
-			return id
-		}
-	}
-}
+func idOn(sh int) string { return accounttest.IDOn(sh) }
 
 type response struct {
 	Status int

@@ -21,11 +21,17 @@ import (
 type Store interface {
 	Open(ctx context.Context, req account.OpenRequest) (account.Account, bool, error)
 	Get(ctx context.Context, id string) (account.Account, error)
-	Move(ctx context.Context, req account.MovementRequest) (account.Movement, error)
-	Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error)
 	GetTransfer(ctx context.Context, txID string) (account.Transfer, error)
 	Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error)
 	SetStatus(ctx context.Context, id string, to account.Status) (account.Account, error)
+}
+
+// Money moves money: transfers, deposits and withdrawals, through the
+// shards' group commit (groupcommit.Writer). Expected failures are
+// *problem.Error values; a full queue is unavailable with a Retry-After.
+type Money interface {
+	Move(ctx context.Context, req account.MovementRequest) (account.Movement, error)
+	Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error)
 }
 
 // Waiter tells when a transfer's saga may have ended (see saga.Waiter).
@@ -43,6 +49,7 @@ type Options struct {
 // Server routes account-service's API.
 type Server struct {
 	store  Store
+	money  Money
 	waiter Waiter
 	opts   Options
 	log    *slog.Logger
@@ -50,11 +57,11 @@ type Server struct {
 
 // New returns the service's handler, health endpoints included. ready
 // reports whether the shards and NATS are reachable.
-func New(store Store, waiter Waiter, opts Options, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
-	if store == nil || waiter == nil || log == nil || ready == nil {
-		return nil, errors.New("httpapi: store, waiter, logger and readiness check are required")
+func New(store Store, money Money, waiter Waiter, opts Options, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
+	if store == nil || money == nil || waiter == nil || log == nil || ready == nil {
+		return nil, errors.New("httpapi: store, money, waiter, logger and readiness check are required")
 	}
-	s := &Server{store: store, waiter: waiter, opts: opts, log: log}
+	s := &Server{store: store, money: money, waiter: waiter, opts: opts, log: log}
 	r := web.NewRouter(log)
 	web.Health(r, log, ready)
 	r.HandleFunc("/v1/accounts", s.handle(s.openAccount)).Methods(http.MethodPost)

@@ -42,7 +42,7 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.Amount = amt
-	t, err := s.store.Transfer(r.Context(), req)
+	t, err := s.money.Transfer(r.Context(), req)
 	if err == nil && !respondAsync(r) {
 		t, err = s.await(r.Context(), t)
 	}

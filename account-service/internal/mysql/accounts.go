@@ -3,7 +3,6 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -15,7 +14,6 @@ import (
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
-	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/problem"
 )
 
@@ -51,7 +49,7 @@ func (s *Store) Open(ctx context.Context, req account.OpenRequest) (acc account.
 		if err != nil {
 			return err
 		}
-		return s.outbox.Append(ctx, tx, s.accountEvent(events.AccountOpened, acc))
+		return s.outbox.Append(ctx, tx, accountEvent(events.AccountOpened, acc))
 	})
 	if database.IsDuplicate(err) {
 		existing, gerr := s.Get(ctx, req.AccountID)
@@ -70,10 +68,8 @@ func (s *Store) Open(ctx context.Context, req account.OpenRequest) (acc account.
 	return acc, true, nil
 }
 
-func (s *Store) accountEvent(typ string, a account.Account) events.Event {
-	data, _ := json.Marshal(events.Account{AccountID: a.ID, OwnerID: a.OwnerID, Currency: a.Currency,
-		Status: string(a.Status), BalanceAfter: money.Format(a.Balance, a.Currency), Version: a.Version, Shard: a.Shard})
-	return s.event(a.Shard, typ, a.ID, a.Shard, data)
+func accountEvent(typ string, a account.Account) events.Event {
+	return account.NewEvent(a.Shard, typ, a.ID, a.Shard, account.AccountPayload(a), a.UpdatedAt)
 }
 
 // Get returns an account or account_not_found.
@@ -95,7 +91,8 @@ func (s *Store) Get(ctx context.Context, id string) (account.Account, error) {
 //
 // Lock order: every transaction that locks several accounts locks them in
 // ascending account_id order, in one statement, so no two transactions wait
-// on each other in a cycle. Idempotency and inbox rows are written before.
+// on each other in a cycle. A batch locks its accounts before any other row
+// (see load).
 func lockAccounts(ctx context.Context, tx *sqlx.Tx, shard int, ids ...string) (map[string]account.Account, error) {
 	sorted := append([]string(nil), ids...)
 	sort.Strings(sorted)
@@ -129,28 +126,23 @@ func lockAccount(ctx context.Context, tx *sqlx.Tx, shard int, id string) (accoun
 	return a, nil
 }
 
-// addBalance changes a locked account's balance by delta, bumps its version
-// and returns the account as it is now.
-func addBalance(ctx context.Context, tx *sqlx.Tx, a account.Account, delta decimal.Decimal, now time.Time) (account.Account, error) {
-	a.Balance = a.Balance.Add(delta)
-	a.Version++
-	a.UpdatedAt = now
-	_, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = ?, version = ?, updated_at = ? WHERE account_id = ?",
-		a.Balance, a.Version, now, a.ID)
-	if err != nil {
-		return account.Account{}, fmt.Errorf("update balance of %s: %w", a.ID, err)
+// saveBalances stores the balance and version of every account the batch
+// changed, in one statement.
+func saveBalances(ctx context.Context, tx *sqlx.Tx, b *account.Batch) error {
+	ids := b.Changes.Accounts
+	if len(ids) == 0 {
+		return nil
 	}
-	return a, nil
-}
-
-func sortSteps(steps []account.Step) {
-	sort.SliceStable(steps, func(i, j int) bool { return steps[i].At.Before(steps[j].At) })
-}
-
-func decimalOf(s string) (decimal.Decimal, error) {
-	d, err := decimal.NewFromString(s)
-	if err != nil {
-		return decimal.Decimal{}, fmt.Errorf("stored decimal %q: %w", s, err)
+	var args []any
+	balance := caseWhen("account_id", len(ids), func(i int) (any, any) { return ids[i], b.Accounts[ids[i]].Balance }, &args)
+	version := caseWhen("account_id", len(ids), func(i int) (any, any) { return ids[i], b.Accounts[ids[i]].Version }, &args)
+	args = append(args, b.Now)
+	for _, id := range ids {
+		args = append(args, id)
 	}
-	return d, nil
+	q := "UPDATE accounts SET balance = " + balance + ", version = " + version + ", updated_at = ? WHERE account_id IN (" + placeholders(len(ids)) + ")"
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("update %d balances: %w", len(ids), err)
+	}
+	return nil
 }

@@ -3,115 +3,83 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/problem"
-	"github.com/walletco/wallet/pkg/stream"
 )
 
-// creditRow is the destination shard's record of step 2.
 type creditRow struct {
-	TransactionID string
-	RequestHash   string
-	Status        string          // StepCredited or StepCreditRejected
-	Reason        problem.Code    // set when rejected
-	Balance       *events.Balance // the destination after the credit
+	TransactionID string          `db:"transaction_id"`
+	RequestHash   string          `db:"request_hash"`
+	From          string          `db:"from_account"`
+	To            string          `db:"to_account"`
+	Amount        decimal.Decimal `db:"amount"`
+	Currency      string          `db:"currency"`
+	FromShard     int             `db:"from_shard"`
+	Status        string          `db:"status"`
+	Reason        sql.NullString  `db:"reason"`
+	BalanceAfter  sql.NullString  `db:"balance_after"`
+	Version       sql.NullInt64   `db:"version"`
+	CreatedAt     time.Time       `db:"created_at"`
 }
 
-// lockCredit reads and locks the credit row of a transaction id.
-func lockCredit(ctx context.Context, tx *sqlx.Tx, txID string) (creditRow, bool, error) {
-	var r struct {
-		TransactionID string         `db:"transaction_id"`
-		RequestHash   string         `db:"request_hash"`
-		To            string         `db:"to_account"`
-		Currency      string         `db:"currency"`
-		Status        string         `db:"status"`
-		Reason        sql.NullString `db:"reason"`
-		BalanceAfter  sql.NullString `db:"balance_after"`
-		Version       sql.NullInt64  `db:"version"`
-	}
-	err := tx.GetContext(ctx, &r, `SELECT transaction_id, request_hash, to_account, currency, status, reason,
-		balance_after, version FROM credits WHERE transaction_id = ? FOR UPDATE`, txID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return creditRow{}, false, nil
-	}
+const creditColumns = `transaction_id, request_hash, from_account, to_account, amount, currency, from_shard,
+	status, reason, balance_after, version, created_at`
+
+func (r creditRow) toCredit() (account.Credit, error) {
+	amt, err := money.New(r.Amount, r.Currency)
 	if err != nil {
-		return creditRow{}, false, fmt.Errorf("read credit: %w", err)
+		return account.Credit{}, fmt.Errorf("credit %s: stored amount: %w", r.TransactionID, err)
 	}
-	c := creditRow{TransactionID: r.TransactionID, RequestHash: r.RequestHash, Status: r.Status, Reason: problem.Code(r.Reason.String)}
+	c := account.Credit{TransactionID: r.TransactionID, RequestHash: r.RequestHash, From: r.From, To: r.To, Amount: amt,
+		FromShard: r.FromShard, Status: r.Status, Reason: problem.Code(r.Reason.String), CreatedAt: r.CreatedAt}
 	if r.BalanceAfter.Valid {
-		d, err := decimalOf(r.BalanceAfter.String)
+		d, err := decimal.NewFromString(r.BalanceAfter.String)
 		if err != nil {
-			return creditRow{}, false, err
+			return account.Credit{}, fmt.Errorf("credit %s: stored balance %q: %w", r.TransactionID, r.BalanceAfter.String, err)
 		}
 		c.Balance = &events.Balance{AccountID: r.To, BalanceAfter: money.Format(d, r.Currency), Version: r.Version.Int64}
 	}
-	return c, true, nil
+	return c, nil
 }
 
-func insertCredit(ctx context.Context, tx *sqlx.Tx, t account.Transfer, c creditRow, now time.Time) error {
-	var reason, balance, version any
-	if c.Reason != "" {
-		reason = string(c.Reason)
+// loadCredits locks and reads this shard's credit records under ids.
+func loadCredits(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
+	if len(ids) == 0 {
+		return nil
 	}
-	if c.Balance != nil {
-		balance, version = c.Balance.BalanceAfter, c.Balance.Version
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO credits (transaction_id, request_hash, from_account, to_account,
-		amount, currency, from_shard, status, reason, balance_after, version, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.TransactionID, c.RequestHash, t.From, t.To, t.Amount.Decimal(), t.Amount.Currency(), t.FromShard,
-		c.Status, reason, balance, version, now)
+	q, args, err := sqlx.In("SELECT "+creditColumns+" FROM credits WHERE transaction_id IN (?) ORDER BY transaction_id FOR UPDATE", ids)
 	if err != nil {
-		return fmt.Errorf("record credit: %w", err)
+		return err
+	}
+	var rows []creditRow
+	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
+		return fmt.Errorf("read credits: %w", err)
+	}
+	for _, r := range rows {
+		c, err := r.toCredit()
+		if err != nil {
+			return err
+		}
+		b.Credits[c.TransactionID] = &c
 	}
 	return nil
 }
 
-// usedAsSource reports whether this shard already recorded a transfer
-// (same-shard, or sent from here) under txID.
-func usedAsSource(ctx context.Context, tx *sqlx.Tx, txID string) (bool, error) {
-	var n int
-	if err := tx.GetContext(ctx, &n, "SELECT COUNT(*) FROM transfers WHERE transaction_id = ?", txID); err != nil {
-		return false, fmt.Errorf("check transaction id: %w", err)
-	}
-	return n > 0, nil
-}
-
-func setTransferStatus(ctx context.Context, tx *sqlx.Tx, txID string, st account.TransferStatus, reason problem.Code, now time.Time) error {
-	var r any
-	if reason != "" {
-		r = string(reason)
-	}
-	_, err := tx.ExecContext(ctx, "UPDATE transfers SET status = ?, reason = ?, updated_at = ? WHERE transaction_id = ?", st, r, now, txID)
-	if err != nil {
-		return fmt.Errorf("set transfer %s %s: %w", txID, st, err)
-	}
-	return nil
-}
-
-// transferFromEvent reads a transfer.* payload; a payload that does not hold
-// a valid transfer is permanent.
-func transferFromEvent(e events.Event) (account.Transfer, error) {
-	p, err := events.Decode[events.Transfer](e)
-	if err != nil {
-		return account.Transfer{}, err
-	}
-	amt, err := money.Parse(p.Amount, p.Currency)
-	if err != nil || p.TransactionID == "" || p.FromAccount == "" || p.ToAccount == "" {
-		return account.Transfer{}, fmt.Errorf("%w: %s %s: invalid transfer payload (%v)", stream.ErrPermanent, e.Type, e.ID, err)
-	}
-	return account.Transfer{TransactionID: p.TransactionID, From: p.FromAccount, To: p.ToAccount, Amount: amt,
-		FromShard: p.FromShard, ToShard: p.ToShard, Reason: problem.Code(p.Reason)}, nil
-}
-
-// requestOf is the request a transfer was made with, for its hash.
-func requestOf(t account.Transfer) account.TransferRequest {
-	return account.TransferRequest{TransactionID: t.TransactionID, From: t.From, To: t.To, Amount: t.Amount}
+func insertCredits(ctx context.Context, tx *sqlx.Tx, cs []account.Credit) error {
+	return insertRows(ctx, tx, "credits", creditColumns, len(cs), func(i int) []any {
+		c := cs[i]
+		var balance, version any
+		if c.Balance != nil {
+			balance, version = c.Balance.BalanceAfter, c.Balance.Version
+		}
+		return []any{c.TransactionID, c.RequestHash, c.From, c.To, c.Amount.Decimal(), c.Amount.Currency(), c.FromShard,
+			c.Status, nullable(string(c.Reason)), balance, version, c.CreatedAt}
+	})
 }

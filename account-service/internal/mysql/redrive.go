@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
-	"github.com/walletco/wallet/pkg/problem"
 )
 
 // Redrive emits transfer.debited again, under a new event id, for transfers
@@ -51,41 +49,24 @@ func (s *Store) redriveOne(ctx context.Context, sh int, id string, olderThan tim
 			transferRow
 			Redrives int `db:"redrives"`
 		}
-		err := tx.GetContext(ctx, &r, "SELECT "+transferColumns+", redrives FROM transfers WHERE transaction_id = ? FOR UPDATE", id)
-		if err != nil {
+		if err := tx.GetContext(ctx, &r, "SELECT "+transferColumns+", redrives FROM transfers WHERE transaction_id = ? FOR UPDATE", id); err != nil {
 			return err
 		}
-		due := r.UpdatedAt.Add(olderThan << min(r.Redrives, 6))
-		if r.Status != string(account.Pending) || s.now().Before(due) {
-			return nil
+		t, err := r.toTransfer()
+		if err != nil || !account.RedriveDue(t, r.Redrives, olderThan, s.now()) {
+			return err
 		}
 		var queued int
 		if err := tx.GetContext(ctx, &queued, `SELECT COUNT(*) FROM outbox WHERE published_at IS NULL
 			AND subject = ? AND event_type = ?`, id, events.TransferDebited); err != nil || queued > 0 {
 			return err
 		}
-		t, err := r.toTransfer()
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE transfers SET updated_at = ?, redrives = redrives + 1 WHERE transaction_id = ?", s.now(), id); err != nil {
+		now := s.now()
+		if _, err := tx.ExecContext(ctx, "UPDATE transfers SET updated_at = ?, redrives = redrives + 1 WHERE transaction_id = ?", now, id); err != nil {
 			return err
 		}
 		sent = true
-		return s.outbox.Append(ctx, tx, s.event(sh, events.TransferDebited, id, t.ToShard, transferPayload(t)))
+		return s.outbox.Append(ctx, tx, account.NewEvent(sh, events.TransferDebited, id, t.ToShard, account.TransferPayload(t), now))
 	})
 	return sent, err
-}
-
-// Refresh re-reads a transfer from its source shard.
-func (s *Store) Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error) {
-	var r transferRow
-	err := s.shards[t.FromShard].GetContext(ctx, &r, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ?", t.TransactionID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return account.Transfer{}, problem.New(problem.NotFound, "transfer %s does not exist", t.TransactionID)
-	}
-	if err != nil {
-		return account.Transfer{}, fmt.Errorf("refresh transfer: %w", err)
-	}
-	return r.toTransfer()
 }

@@ -9,17 +9,18 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/account-service/internal/accounttest"
+	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/money"
-	"github.com/walletco/wallet/pkg/shard"
-	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 type fixture struct {
+	*accounttest.Fixture
 	t      *testing.T
 	store  *mysql.Store
 	shards []*sqlx.DB
@@ -27,50 +28,27 @@ type fixture struct {
 
 func mustFixture(t *testing.T) *fixture {
 	t.Helper()
-	var dbs []*sqlx.DB
-	for _, dsn := range testenv.Databases(t, 4) {
-		dbs = append(dbs, testenv.MustOpen(t, dsn))
-	}
-	s, err := mysql.New(dbs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{t: t, store: s, shards: dbs}
+	f := accounttest.MustStore(t, groupcommit.Config{})
+	return &fixture{Fixture: f, t: t, store: f.Store, shards: f.DBs}
 }
 
-func idOn(sh int) string {
-	for {
-		if id := "acc-" + uuid.NewString()[:8]; shard.Of(id, 4) == sh {
-			return id
-		}
-	}
-}
+func idOn(sh int) string { return accounttest.IDOn(sh) }
 
-func (f *fixture) open(id string, deposit string) {
-	f.t.Helper()
-	ctx := context.Background()
-	if _, _, err := f.store.Open(ctx, account.OpenRequest{AccountID: id, OwnerID: "o", Currency: "USD"}); err != nil {
-		f.t.Fatal(err)
-	}
-	if deposit != "" {
-		amt, _ := money.Parse(deposit, "USD")
-		if _, err := f.store.Move(ctx, account.MovementRequest{Kind: account.Deposit, AccountID: id, TransactionID: uuid.NewString(), Amount: amt}); err != nil {
-			f.t.Fatal(err)
-		}
-	}
-}
+func (f *fixture) open(id string, deposit string) { f.t.Helper(); f.MustOpen(id, deposit) }
 
 func (f *fixture) transfer(from, to, amount string) account.Transfer {
 	f.t.Helper()
-	amt, _ := money.Parse(amount, "USD")
-	tr, err := f.store.Transfer(context.Background(), account.TransferRequest{TransactionID: uuid.NewString(), From: from, To: to, Amount: amt})
+	return f.MustTransfer(from, to, amount)
+}
+
+// step applies a saga event on the shard that must act on it, as the saga
+// consumer does.
+func (f *fixture) step(e events.Event) error {
+	op, sh, err := account.OpFor(e)
 	if err != nil {
-		f.t.Fatal(err)
+		return err
 	}
-	return tr
+	return f.Writer.Do(context.Background(), sh, []account.Op{op})[0].Err
 }
 
 // lastEvent reads the newest outbox event of a type about txID on shard sh.
@@ -111,7 +89,6 @@ func (f *fixture) status(tr account.Transfer) account.Transfer {
 
 func TestSagaCompletesOnceUnderRedelivery(t *testing.T) {
 	f := mustFixture(t)
-	ctx := context.Background()
 	a, b := idOn(0), idOn(1)
 	f.open(a, "50.00")
 	f.open(b, "")
@@ -124,7 +101,7 @@ func TestSagaCompletesOnceUnderRedelivery(t *testing.T) {
 	redriven := debited
 	redriven.ID = uuid.NewString() // the same debit sent again by the redriver
 	for _, e := range []events.Event{debited, debited, redriven} {
-		if err := f.store.Credit(ctx, e); err != nil {
+		if err := f.step(e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,14 +111,14 @@ func TestSagaCompletesOnceUnderRedelivery(t *testing.T) {
 
 	credited := f.lastEvent(1, events.TransferCredited, tr.TransactionID)
 	for _, e := range []events.Event{credited, credited} {
-		if err := f.store.Settle(ctx, e); err != nil {
+		if err := f.step(e); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A late rejection for a transfer that completed must not refund it.
 	late := credited
 	late.ID, late.Type = uuid.NewString(), events.TransferCreditRejected
-	if err := f.store.Settle(ctx, late); err != nil {
+	if err := f.step(late); err != nil {
 		t.Fatal(err)
 	}
 	got := f.status(tr)
@@ -188,16 +165,15 @@ func TestSagaRefundsRejectedCredits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := mustFixture(t)
-			ctx := context.Background()
 			a := idOn(0)
 			f.open(a, "10.00")
 			tr := f.transfer(a, tt.setup(f), "4.00")
-			if err := f.store.Credit(ctx, f.lastEvent(0, events.TransferDebited, tr.TransactionID)); err != nil {
+			if err := f.step(f.lastEvent(0, events.TransferDebited, tr.TransactionID)); err != nil {
 				t.Fatal(err)
 			}
 			rejected := f.lastEvent(1, events.TransferCreditRejected, tr.TransactionID)
 			for range 2 {
-				if err := f.store.Settle(ctx, rejected); err != nil {
+				if err := f.step(rejected); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -226,17 +202,17 @@ func TestSagaRejectsReusedTransactionID(t *testing.T) {
 	f.open(d, "")
 	txID := uuid.NewString()
 	amt, _ := money.Parse("1.00", "USD")
-	if _, err := f.store.Transfer(ctx, account.TransferRequest{TransactionID: txID, From: b, To: c, Amount: amt}); err != nil {
+	if _, err := f.Writer.Transfer(ctx, account.TransferRequest{TransactionID: txID, From: b, To: c, Amount: amt}); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := f.store.Transfer(ctx, account.TransferRequest{TransactionID: txID, From: a, To: d, Amount: amt})
+	tr, err := f.Writer.Transfer(ctx, account.TransferRequest{TransactionID: txID, From: a, To: d, Amount: amt})
 	if err != nil || tr.Status != account.Pending {
 		t.Fatalf("cross-shard transfer: %v %v", tr.Status, err)
 	}
-	if err := f.store.Credit(ctx, f.lastEvent(0, events.TransferDebited, txID)); err != nil {
+	if err := f.step(f.lastEvent(0, events.TransferDebited, txID)); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.Settle(ctx, f.lastEvent(1, events.TransferCreditRejected, txID)); err != nil {
+	if err := f.step(f.lastEvent(1, events.TransferCreditRejected, txID)); err != nil {
 		t.Fatal(err)
 	}
 	if f.balance(d) != "0.00" || f.balance(a) != "10.00" {
@@ -246,21 +222,20 @@ func TestSagaRejectsReusedTransactionID(t *testing.T) {
 
 func TestSagaPoisonIsPermanent(t *testing.T) {
 	f := mustFixture(t)
-	ctx := context.Background()
 	bad := []events.Event{
 		{ID: uuid.NewString(), Type: events.TransferDebited, Data: []byte(`{not json`)},
 		{ID: uuid.NewString(), Type: events.TransferDebited, Data: []byte(`{"transaction_id":"x","from_account":"a","to_account":"b","amount":"ten","currency":"USD"}`)},
 		{ID: uuid.NewString(), Type: events.TransferDebited, Data: []byte(`{"transaction_id":"x","from_account":"a","to_account":"b","amount":"1","currency":"USD","to_shard":9}`)},
 	}
 	for i, e := range bad {
-		err := f.store.Credit(ctx, e)
-		if !errors.Is(err, stream.ErrPermanent) && !errors.Is(err, events.ErrMalformed) {
+		err := f.step(e)
+		if !errors.Is(err, account.ErrMisrouted) && !errors.Is(err, events.ErrMalformed) {
 			t.Errorf("event %d: err %v, want a permanent error", i, err)
 		}
 	}
 	unknown := events.Event{ID: uuid.NewString(), Type: events.TransferCredited,
 		Data: []byte(`{"transaction_id":"` + uuid.NewString() + `","from_account":"` + idOn(2) + `","to_account":"b","amount":"1","currency":"USD","from_shard":2}`)}
-	if err := f.store.Settle(ctx, unknown); !errors.Is(err, stream.ErrPermanent) {
+	if err := f.step(unknown); !errors.Is(err, account.ErrUnknownTransfer) {
 		t.Errorf("settle of an unknown transfer: %v, want permanent", err)
 	}
 }

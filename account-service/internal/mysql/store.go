@@ -1,6 +1,7 @@
-// Package mysql stores accounts on their shard databases. Every exported
-// method that changes money runs one transaction on one shard that writes the
-// change and its outbox events together.
+// Package mysql stores accounts on their shard databases. Money moves
+// through Apply: one transaction per batch of operations on one shard, which
+// locks and loads their rows, lets account.Batch decide, and writes the
+// changes and their outbox events together.
 package mysql
 
 import (
@@ -9,14 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
-	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/outbox"
 	"github.com/walletco/wallet/pkg/shard"
@@ -24,10 +22,6 @@ import (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
-
-// errReplay aborts a transaction that found its idempotency key already
-// recorded: the caller rolls back and answers with the stored outcome.
-var errReplay = errors.New("idempotency key already recorded")
 
 // Store is the account store over all shards; shards[i] is shard i.
 type Store struct {
@@ -79,18 +73,4 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// event builds an outbox event emitted by shard about subject, routed to the
-// shard that must act next.
-func (s *Store) event(fromShard int, typ, subject string, toShard int, payload []byte) events.Event {
-	return events.Event{
-		ID:      uuid.Must(uuid.NewV7()).String(),
-		Type:    typ,
-		Source:  "/account-service/shard/" + strconv.Itoa(fromShard),
-		Subject: subject,
-		Topic:   events.Topic(typ, toShard),
-		Time:    s.now(),
-		Data:    payload,
-	}
 }

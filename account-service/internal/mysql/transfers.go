@@ -3,16 +3,14 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/account-service/internal/account"
-	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/problem"
 )
@@ -40,143 +38,82 @@ func (r transferRow) toTransfer() (account.Transfer, error) {
 	if err != nil {
 		return account.Transfer{}, fmt.Errorf("transfer %s: stored amount: %w", r.TransactionID, err)
 	}
-	return account.Transfer{TransactionID: r.TransactionID, From: r.From, To: r.To, Amount: amt,
+	return account.Transfer{TransactionID: r.TransactionID, Hash: r.RequestHash, From: r.From, To: r.To, Amount: amt,
 		FromShard: r.FromShard, ToShard: r.ToShard, Status: account.TransferStatus(r.Status),
 		Reason: problem.Code(r.Reason.String), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, nil
 }
 
-// Transfer moves money between two accounts. On one shard it is one
-// transaction: lock both accounts, check, debit, credit, record the transfer
-// completed and emit transfer.completed. Across shards it is the first saga
-// step (see debit) and the transfer is returned pending. A repeat of a recorded transfer
-// returns it as stored; a different request with the same transaction_id
-// fails with idempotency_conflict. Rejections store nothing.
-func (s *Store) Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error) {
-	from, to := s.ShardOf(req.From), s.ShardOf(req.To)
-	db := s.shards[from]
-	var out account.Transfer
-	err := database.InTx(ctx, db, func(tx *sqlx.Tx) error {
-		var err error
-		if from == to {
-			out, err = s.transferLocal(ctx, tx, from, req)
-		} else {
-			out, err = s.debit(ctx, tx, from, to, req)
-		}
+// loadTransfers locks and reads the transfers this shard recorded under ids.
+func loadTransfers(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	q, args, err := sqlx.In("SELECT "+transferColumns+" FROM transfers WHERE transaction_id IN (?) ORDER BY transaction_id FOR UPDATE", ids)
+	if err != nil {
 		return err
-	})
-	if errors.Is(err, errReplay) || database.IsDuplicate(err) {
-		t, found, rerr := replayTransfer(ctx, db, req)
-		if !found && rerr == nil {
-			rerr = fmt.Errorf("transfer %s: key taken but no transfer recorded: %w", req.TransactionID, err)
+	}
+	var rows []transferRow
+	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
+		return fmt.Errorf("read transfers: %w", err)
+	}
+	for _, r := range rows {
+		t, err := r.toTransfer()
+		if err != nil {
+			return err
 		}
-		return t, rerr
-	}
-	if err != nil {
-		return account.Transfer{}, fmt.Errorf("transfer: %w", err)
-	}
-	return out, nil
-}
-
-func (s *Store) transferLocal(ctx context.Context, tx *sqlx.Tx, sh int, req account.TransferRequest) (account.Transfer, error) {
-	accs, err := lockAccounts(ctx, tx, sh, req.From, req.To)
-	if err != nil {
-		return account.Transfer{}, err
-	}
-	// The key is looked up under the account locks, which a concurrent
-	// request with the same key holds until it commits: the one that comes
-	// second sees the first's outcome and replays it.
-	if _, found, err := replayTransfer(ctx, tx, req); found || err != nil {
-		return account.Transfer{}, errors.Join(errReplay, err)
-	}
-	src, dst, err := checkTransfer(accs, req)
-	if err != nil {
-		return account.Transfer{}, err
-	}
-	now := s.now()
-	if src, err = addBalance(ctx, tx, src, req.Amount.Decimal().Neg(), now); err != nil {
-		return account.Transfer{}, err
-	}
-	if dst, err = addBalance(ctx, tx, dst, req.Amount.Decimal(), now); err != nil {
-		return account.Transfer{}, err
-	}
-	t := account.Transfer{TransactionID: req.TransactionID, From: req.From, To: req.To, Amount: req.Amount,
-		FromShard: sh, ToShard: sh, Status: account.Completed, CreatedAt: now, UpdatedAt: now,
-		Steps: []account.Step{{Name: "completed", Shard: sh, At: now}}}
-	if err := insertTransfer(ctx, tx, t, req.Hash()); err != nil {
-		return account.Transfer{}, err
-	}
-	if err := insertStep(ctx, tx, t.TransactionID, t.Steps[0]); err != nil {
-		return account.Transfer{}, err
-	}
-	data := transferPayload(t, balanceOf(src), balanceOf(dst))
-	return t, s.outbox.Append(ctx, tx, s.event(sh, events.TransferCompleted, t.TransactionID, sh, data))
-}
-
-// checkTransfer applies the rules to the locked accounts of a transfer.
-func checkTransfer(accs map[string]account.Account, req account.TransferRequest) (src, dst account.Account, err error) {
-	src, ok := accs[req.From]
-	if !ok {
-		return src, dst, problem.New(problem.AccountNotFound, "account %s does not exist", req.From)
-	}
-	dst, ok = accs[req.To]
-	if !ok {
-		return src, dst, problem.New(problem.AccountNotFound, "account %s does not exist", req.To)
-	}
-	if err := src.CanSend(req.Amount); err != nil {
-		return src, dst, err
-	}
-	return src, dst, dst.CanReceive(req.Amount)
-}
-
-func insertTransfer(ctx context.Context, tx *sqlx.Tx, t account.Transfer, hash string) error {
-	var reason any
-	if t.Reason != "" {
-		reason = string(t.Reason)
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO transfers (`+transferColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.TransactionID, hash, t.From, t.To, t.Amount.Decimal(), t.Amount.Currency(), t.FromShard, t.ToShard,
-		t.Status, reason, t.CreatedAt, t.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("record transfer: %w", err)
+		b.Transfers[t.TransactionID] = &t
 	}
 	return nil
 }
 
-func insertStep(ctx context.Context, tx *sqlx.Tx, txID string, st account.Step) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO transfer_steps (transaction_id, step, shard, at) VALUES (?, ?, ?, ?)",
-		txID, st.Name, st.Shard, st.At)
-	if err != nil {
-		return fmt.Errorf("record step %s: %w", st.Name, err)
+func insertTransfers(ctx context.Context, tx *sqlx.Tx, ts []*account.Transfer) error {
+	return insertRows(ctx, tx, "transfers", transferColumns, len(ts), func(i int) []any {
+		t := ts[i]
+		return []any{t.TransactionID, t.Hash, t.From, t.To, t.Amount.Decimal(), t.Amount.Currency(), t.FromShard, t.ToShard,
+			t.Status, nullable(string(t.Reason)), t.CreatedAt, t.UpdatedAt}
+	})
+}
+
+// saveSettled stores the new status of transfers whose saga ended; those
+// created in the same batch were inserted as they are already.
+func saveSettled(ctx context.Context, tx *sqlx.Tx, created, settled []*account.Transfer, b *account.Batch) error {
+	var ts []*account.Transfer
+	for _, t := range settled {
+		if !containsTransfer(created, t) && !containsTransfer(ts, t) {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return nil
+	}
+	var args []any
+	status := caseWhen("transaction_id", len(ts), func(i int) (any, any) { return ts[i].TransactionID, ts[i].Status }, &args)
+	reason := caseWhen("transaction_id", len(ts), func(i int) (any, any) { return ts[i].TransactionID, nullable(string(ts[i].Reason)) }, &args)
+	args = append(args, b.Now)
+	for _, t := range ts {
+		args = append(args, t.TransactionID)
+	}
+	q := "UPDATE transfers SET status = " + status + ", reason = " + reason + ", updated_at = ? WHERE transaction_id IN (" + placeholders(len(ts)) + ")"
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("end %d transfers: %w", len(ts), err)
 	}
 	return nil
 }
 
-func balanceOf(a account.Account) events.Balance {
-	return events.Balance{AccountID: a.ID, BalanceAfter: money.Format(a.Balance, a.Currency), Version: a.Version}
+func containsTransfer(ts []*account.Transfer, t *account.Transfer) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
 }
 
-func transferPayload(t account.Transfer, balances ...events.Balance) []byte {
-	data, _ := json.Marshal(events.Transfer{TransactionID: t.TransactionID, FromAccount: t.From, ToAccount: t.To,
-		Amount: t.Amount.String(), Currency: t.Amount.Currency(), FromShard: t.FromShard, ToShard: t.ToShard,
-		Reason: string(t.Reason), Balances: balances})
-	return data
-}
-
-func replayTransfer(ctx context.Context, q sqlx.QueryerContext, req account.TransferRequest) (account.Transfer, bool, error) {
-	var r transferRow
-	err := sqlx.GetContext(ctx, q, &r, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ?", req.TransactionID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return account.Transfer{}, false, nil
-	}
-	if err != nil {
-		return account.Transfer{}, false, fmt.Errorf("read transfer: %w", err)
-	}
-	if r.RequestHash != req.Hash() {
-		return account.Transfer{}, true, problem.New(problem.IdempotencyConflict,
-			"transaction_id %s was already used with a different request", req.TransactionID)
-	}
-	t, err := r.toTransfer()
-	return t, true, err
+func insertSteps(ctx context.Context, tx *sqlx.Tx, steps []account.StepRecord) error {
+	return insertRows(ctx, tx, "transfer_steps", "transaction_id, step, shard, at", len(steps), func(i int) []any {
+		s := steps[i]
+		return []any{s.TransactionID, s.Name, s.Shard, s.At}
+	})
 }
 
 // GetTransfer returns a transfer with its steps, looking on every shard
@@ -201,6 +138,19 @@ func (s *Store) GetTransfer(ctx context.Context, txID string) (account.Transfer,
 	return account.Transfer{}, problem.New(problem.NotFound, "transfer %s does not exist", txID)
 }
 
+// Refresh re-reads a transfer from its source shard.
+func (s *Store) Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error) {
+	var r transferRow
+	err := s.shards[t.FromShard].GetContext(ctx, &r, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ?", t.TransactionID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return account.Transfer{}, problem.New(problem.NotFound, "transfer %s does not exist", t.TransactionID)
+	}
+	if err != nil {
+		return account.Transfer{}, fmt.Errorf("refresh transfer: %w", err)
+	}
+	return r.toTransfer()
+}
+
 // steps collects a transfer's saga steps from its shards, oldest first.
 func (s *Store) steps(ctx context.Context, txID string, shards ...int) ([]account.Step, error) {
 	var out []account.Step
@@ -223,6 +173,6 @@ func (s *Store) steps(ctx context.Context, txID string, shards ...int) ([]accoun
 			out = append(out, account.Step{Name: r.Step, Shard: r.Shard, At: r.At})
 		}
 	}
-	sortSteps(out)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out, nil
 }

@@ -16,19 +16,24 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
-// Store is the saga's storage: the steps and the operator's record of
+// Store is the saga's storage: redrives and the operator's record of
 // poison messages.
 type Store interface {
-	Credit(ctx context.Context, e events.Event) error
-	Settle(ctx context.Context, e events.Event) error
 	Shard(shard int) *sqlx.DB
 	Redrive(ctx context.Context, shard int, olderThan time.Duration) (int, error)
 	Shards() int
+}
+
+// Steps applies saga steps in a shard's next group commit
+// (groupcommit.Writer.Do).
+type Steps interface {
+	Do(ctx context.Context, shard int, ops []account.Op) []account.Result
 }
 
 // Config tunes the saga consumers.
@@ -45,19 +50,20 @@ type Config struct {
 type Runner struct {
 	js    jetstream.JetStream
 	store Store
+	steps Steps
 	cfg   Config
 	log   *slog.Logger
 }
 
 // NewRunner checks its dependencies.
-func NewRunner(js jetstream.JetStream, store Store, cfg Config, log *slog.Logger) (*Runner, error) {
-	if js == nil || store == nil || log == nil {
-		return nil, errors.New("saga: jetstream, store and logger are required")
+func NewRunner(js jetstream.JetStream, store Store, steps Steps, cfg Config, log *slog.Logger) (*Runner, error) {
+	if js == nil || store == nil || steps == nil || log == nil {
+		return nil, errors.New("saga: jetstream, store, steps and logger are required")
 	}
 	if cfg.MaxDeliver == 0 || cfg.RedriveAfter <= 0 {
 		return nil, errors.New("saga: MaxDeliver and RedriveAfter must be set")
 	}
-	return &Runner{js: js, store: store, cfg: cfg, log: log}, nil
+	return &Runner{js: js, store: store, steps: steps, cfg: cfg, log: log}, nil
 }
 
 // ConsumerConfig is shard's durable consumer: the saga events addressed to it.
@@ -75,7 +81,7 @@ func ConsumerConfig(shard, maxDeliver int) jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       stream.AckWait,
 		MaxDeliver:    maxDeliver,
-		MaxAckPending: 1000,
+		MaxAckPending: 4096,
 	}
 }
 
@@ -88,7 +94,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[sh] = stream.Consume(ctx, r.js, ConsumerConfig(sh, r.cfg.MaxDeliver), r.handle, stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), ConsumerConfig(sh, 0).Durable, r.log)}, r.log)
+			cfg := ConsumerConfig(sh, r.cfg.MaxDeliver)
+			opts := stream.BatchOptions{Options: stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), cfg.Durable, r.log)}, MaxBatch: 256}
+			errs[sh] = stream.ConsumeBatch(ctx, r.js, cfg, r.handler(sh), opts, r.log)
 		}()
 	}
 	wg.Add(1)
@@ -100,15 +108,40 @@ func (r *Runner) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (r *Runner) handle(ctx context.Context, e events.Event) error {
-	switch e.Type {
-	case events.TransferDebited:
-		return r.store.Credit(ctx, e)
-	case events.TransferCredited, events.TransferCreditRejected:
-		return r.store.Settle(ctx, e)
-	default:
-		return fmt.Errorf("%w: saga cannot handle %s", stream.ErrPermanent, e.Type)
+// handler applies a batch of shard's saga events in one group commit. An
+// event that can never apply (malformed, misrouted, for a transfer the
+// shard never recorded) is permanent and terminated; the others are acked
+// after their batch committed.
+func (r *Runner) handler(sh int) stream.BatchHandler {
+	return func(ctx context.Context, evts []events.Event) []error {
+		errs := make([]error, len(evts))
+		ops := make([]account.Op, 0, len(evts))
+		idx := make([]int, 0, len(evts))
+		for i, e := range evts {
+			op, to, err := account.OpFor(e)
+			if err == nil && to != sh {
+				err = fmt.Errorf("%w: shard %d consumed a step for shard %d", account.ErrMisrouted, sh, to)
+			}
+			if err != nil {
+				errs[i] = permanent(err)
+				continue
+			}
+			ops = append(ops, op)
+			idx = append(idx, i)
+		}
+		for j, res := range r.steps.Do(ctx, sh, ops) {
+			errs[idx[j]] = permanent(res.Err)
+		}
+		return errs
 	}
+}
+
+// permanent marks the domain's "can never apply" errors for the stream.
+func permanent(err error) error {
+	if errors.Is(err, account.ErrMisrouted) || errors.Is(err, account.ErrUnknownTransfer) {
+		return fmt.Errorf("%w: %w", stream.ErrPermanent, err)
+	}
+	return err
 }
 
 // redrive re-sends the debit of transfers pending for longer than

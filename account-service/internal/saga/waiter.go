@@ -30,8 +30,11 @@ func NewWaiter(nc *nats.Conn) (*Waiter, error) {
 	return w, nil
 }
 
-func (w *Waiter) notify(m *nats.Msg) {
-	txID := m.Header.Get("ce-subject")
+func (w *Waiter) notify(m *nats.Msg) { w.Ended(m.Header.Get("ce-subject")) }
+
+// Ended wakes the requests waiting for txID: its saga was seen ending, in
+// this process (after the settle step's commit) or on the stream.
+func (w *Waiter) Ended(txID string) {
 	w.mu.Lock()
 	chans := w.waiting[txID]
 	delete(w.waiting, txID)

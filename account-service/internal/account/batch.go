@@ -1,0 +1,142 @@
+package account
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/problem"
+)
+
+// OpKind tells the operations a shard's batch can hold apart.
+type OpKind int
+
+// Operation kinds. Transfer is a same-shard transfer or, when the
+// destination lives elsewhere, the saga's debit step; Credit and Settle are
+// the saga's steps 2 and 3, taken for an event.
+const (
+	OpTransfer OpKind = iota + 1
+	OpMove
+	OpCredit
+	OpSettle
+)
+
+// Op is one operation for a shard's batch.
+type Op struct {
+	Kind     OpKind
+	Transfer TransferRequest // OpTransfer
+	Movement MovementRequest // OpMove
+	Event    SagaEvent       // OpCredit, OpSettle
+}
+
+// Result is the outcome of one Op. Err is a rejection of this operation
+// alone (a *problem.Error, or ErrUnknownTransfer / ErrMisrouted for saga
+// events); the batch's other operations are not affected by it.
+type Result struct {
+	Transfer Transfer
+	Movement Movement
+	Err      error
+}
+
+// Batch decides a run of operations on one shard, in arrival order, against
+// the state loaded for them under their locks. Each operation sees the
+// effects of the ones before it: a hot account's debits and credits apply in
+// order against its running balance, and a transaction_id used twice in one
+// batch replays the first outcome. Decide changes only the Batch; the
+// adapter then saves Changes in the same transaction that loaded the state.
+type Batch struct {
+	Shard  int
+	Shards int // how many shards there are, to check where accounts live
+	Now    time.Time
+
+	// Loaded state, keyed by id. Absent means "not on this shard".
+	Accounts  map[string]*Account
+	Transfers map[string]*Transfer // as recorded by this shard as source
+	Movements map[string]*Movement
+	Credits   map[string]*Credit // this shard's record of saga step 2
+	Seen      map[string]bool    // saga event ids already applied
+
+	Changes Changes
+}
+
+// Changes is what a batch writes.
+type Changes struct {
+	Accounts   []string    // ids of accounts whose balance changed, first change first
+	Transfers  []*Transfer // new transfers, as they are at the end of the batch
+	Settled    []*Transfer // recorded transfers whose saga ended in this batch
+	Steps      []StepRecord
+	Movements  []Movement
+	Credits    []Credit
+	Inbox      []string // saga event ids applied
+	Events     []events.Event
+	changedSet map[string]bool
+}
+
+// StepRecord is a saga step of one transfer, as stored.
+type StepRecord struct {
+	TransactionID string
+	Step
+}
+
+// NewBatch returns an empty batch for shard at now.
+func NewBatch(shard, shards int, now time.Time) *Batch {
+	return &Batch{Shard: shard, Shards: shards, Now: now,
+		Accounts: map[string]*Account{}, Transfers: map[string]*Transfer{}, Movements: map[string]*Movement{},
+		Credits: map[string]*Credit{}, Seen: map[string]bool{}}
+}
+
+// Decide applies ops in order and returns one Result each.
+func (b *Batch) Decide(ops []Op) []Result {
+	out := make([]Result, len(ops))
+	for i, op := range ops {
+		switch op.Kind {
+		case OpTransfer:
+			out[i].Transfer, out[i].Err = b.transfer(op.Transfer)
+		case OpMove:
+			out[i].Movement, out[i].Err = b.move(op.Movement)
+		case OpCredit:
+			out[i].Err = b.credit(op.Event)
+		case OpSettle:
+			out[i].Err = b.settle(op.Event)
+		}
+	}
+	return out
+}
+
+// account returns a loaded account or account_not_found.
+func (b *Batch) account(id string) (*Account, error) {
+	if a, ok := b.Accounts[id]; ok {
+		return a, nil
+	}
+	return nil, problem.New(problem.AccountNotFound, "account %s does not exist", id)
+}
+
+// add changes a loaded account's balance by delta and bumps its version.
+func (b *Batch) add(a *Account, delta decimal.Decimal) {
+	a.Balance = a.Balance.Add(delta)
+	a.Version++
+	a.UpdatedAt = b.Now
+	if b.Changes.changedSet == nil {
+		b.Changes.changedSet = map[string]bool{}
+	}
+	if !b.Changes.changedSet[a.ID] {
+		b.Changes.changedSet[a.ID] = true
+		b.Changes.Accounts = append(b.Changes.Accounts, a.ID)
+	}
+}
+
+func (b *Batch) step(txID, name string) {
+	b.Changes.Steps = append(b.Changes.Steps, StepRecord{TransactionID: txID, Step: Step{Name: name, Shard: b.Shard, At: b.Now}})
+}
+
+func (b *Batch) emit(e events.Event) { b.Changes.Events = append(b.Changes.Events, e) }
+
+// replay answers a request whose key is already recorded: the stored
+// outcome when the request is the same, idempotency_conflict otherwise.
+// Deposits, withdrawals and transfers all go through here.
+func replay(storedHash, hash, txID string) error {
+	if storedHash != hash {
+		return problem.New(problem.IdempotencyConflict, "transaction_id %s was already used with a different request", txID)
+	}
+	return nil
+}

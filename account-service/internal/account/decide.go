@@ -1,0 +1,196 @@
+package account
+
+import (
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/problem"
+	"github.com/walletco/wallet/pkg/shard"
+)
+
+// transfer decides a transfer whose source lives on this shard: at once when
+// the destination does too, else the saga's first step (debit).
+func (b *Batch) transfer(req TransferRequest) (Transfer, error) {
+	hash := req.Hash()
+	if t, ok := b.Transfers[req.TransactionID]; ok {
+		return *t, replay(t.Hash, hash, req.TransactionID)
+	}
+	src, err := b.account(req.From)
+	if err != nil {
+		return Transfer{}, err
+	}
+	to := shard.Of(req.To, b.Shards)
+	if to != b.Shard {
+		return b.debit(req, src, to)
+	}
+	dst, err := b.account(req.To)
+	if err != nil {
+		return Transfer{}, err
+	}
+	if err := src.CanSend(req.Amount); err != nil {
+		return Transfer{}, err
+	}
+	if err := dst.CanReceive(req.Amount); err != nil {
+		return Transfer{}, err
+	}
+	b.add(src, req.Amount.Decimal().Neg())
+	b.add(dst, req.Amount.Decimal())
+	t := b.record(req, hash, b.Shard, Completed, StepCompleted)
+	b.emit(NewEvent(b.Shard, events.TransferCompleted, t.TransactionID, b.Shard,
+		TransferPayload(t, BalanceOf(*src), BalanceOf(*dst)), b.Now))
+	return t, nil
+}
+
+// debit is saga step 1: debit the source, record the transfer pending and
+// send transfer.debited to the destination's shard.
+func (b *Batch) debit(req TransferRequest, src *Account, to int) (Transfer, error) {
+	if err := src.CanSend(req.Amount); err != nil {
+		return Transfer{}, err
+	}
+	b.add(src, req.Amount.Decimal().Neg())
+	t := b.record(req, req.Hash(), to, Pending, StepDebited)
+	b.emit(NewEvent(b.Shard, events.TransferDebited, t.TransactionID, to, TransferPayload(t, BalanceOf(*src)), b.Now))
+	return t, nil
+}
+
+func (b *Batch) record(req TransferRequest, hash string, to int, st TransferStatus, step string) Transfer {
+	t := &Transfer{TransactionID: req.TransactionID, Hash: hash, From: req.From, To: req.To, Amount: req.Amount,
+		FromShard: b.Shard, ToShard: to, Status: st, CreatedAt: b.Now, UpdatedAt: b.Now,
+		Steps: []Step{{Name: step, Shard: b.Shard, At: b.Now}}}
+	b.Transfers[t.TransactionID] = t
+	b.Changes.Transfers = append(b.Changes.Transfers, t)
+	b.step(t.TransactionID, step)
+	return *t
+}
+
+// move decides a deposit or withdrawal.
+func (b *Batch) move(req MovementRequest) (Movement, error) {
+	a, err := b.account(req.AccountID)
+	if err != nil {
+		return Movement{}, err
+	}
+	hash := req.Hash()
+	if m, ok := b.Movements[req.TransactionID]; ok {
+		return *m, replay(m.Hash, hash, req.TransactionID)
+	}
+	delta, typ := req.Amount.Decimal(), events.AccountDeposited
+	if req.Kind == Withdrawal {
+		if err := a.CanSend(req.Amount); err != nil {
+			return Movement{}, err
+		}
+		delta, typ = delta.Neg(), events.AccountWithdrawn
+	} else if err := a.CanReceive(req.Amount); err != nil {
+		return Movement{}, err
+	}
+	b.add(a, delta)
+	m := &Movement{TransactionID: req.TransactionID, Hash: hash, Kind: req.Kind, AccountID: a.ID, Amount: req.Amount,
+		BalanceAfter: a.Balance, Version: a.Version, CreatedAt: b.Now}
+	b.Movements[m.TransactionID] = m
+	b.Changes.Movements = append(b.Changes.Movements, *m)
+	b.emit(NewEvent(b.Shard, typ, a.ID, b.Shard, MovementPayload(*m, a.Currency), b.Now))
+	return *m, nil
+}
+
+// credit is saga step 2 on the destination shard, for transfer.debited: it
+// credits the destination and emits transfer.credited, or emits
+// transfer.credit_rejected with the reason. A debit seen again (a
+// redelivery, or a redrive under a new event id) gets the same answer and
+// moves no money.
+func (b *Batch) credit(e SagaEvent) error {
+	t := e.Transfer
+	if t.ToShard != b.Shard || shard.Of(t.To, b.Shards) != b.Shard {
+		return ErrMisrouted
+	}
+	if b.Seen[e.ID] {
+		return nil
+	}
+	b.seen(e.ID)
+	c := b.decideCredit(t)
+	if c.Status == StepCredited {
+		var balances []events.Balance
+		if c.Balance != nil {
+			balances = append(balances, *c.Balance)
+		}
+		b.emit(NewEvent(b.Shard, events.TransferCredited, t.TransactionID, t.FromShard, TransferPayload(t, balances...), b.Now))
+		return nil
+	}
+	t.Reason = c.Reason
+	b.emit(NewEvent(b.Shard, events.TransferCreditRejected, t.TransactionID, t.FromShard, TransferPayload(t), b.Now))
+	return nil
+}
+
+func (b *Batch) decideCredit(t Transfer) Credit {
+	hash := requestOf(t).Hash()
+	if c, ok := b.Credits[t.TransactionID]; ok {
+		if c.RequestHash == hash {
+			return *c
+		}
+		// Another transfer was credited under this id: reject, keep its record.
+		return Credit{Status: StepCreditRejected, Reason: problem.IdempotencyConflict}
+	}
+	c := &Credit{TransactionID: t.TransactionID, RequestHash: hash, From: t.From, To: t.To, Amount: t.Amount,
+		FromShard: t.FromShard, Status: StepCredited, CreatedAt: b.Now}
+	if _, used := b.Transfers[t.TransactionID]; used {
+		c.Status, c.Reason = StepCreditRejected, problem.IdempotencyConflict // this shard used the id itself
+	} else if dst, err := b.account(t.To); err != nil {
+		c.Status, c.Reason = StepCreditRejected, problem.AccountNotFound
+	} else if err := dst.CanReceive(t.Amount); err != nil {
+		c.Status, c.Reason = StepCreditRejected, problem.CodeOf(err)
+	} else {
+		b.add(dst, t.Amount.Decimal())
+		bal := BalanceOf(*dst)
+		c.Balance = &bal
+	}
+	b.Credits[c.TransactionID] = c
+	b.Changes.Credits = append(b.Changes.Credits, *c)
+	b.step(c.TransactionID, c.Status)
+	return *c
+}
+
+// settle is saga step 3 on the source shard, for transfer.credited (mark
+// completed) and transfer.credit_rejected (refund the source, mark failed).
+// An outcome for a transfer that already ended changes nothing.
+func (b *Batch) settle(e SagaEvent) error {
+	t := e.Transfer
+	if t.FromShard != b.Shard || shard.Of(t.From, b.Shards) != b.Shard {
+		return ErrMisrouted
+	}
+	if b.Seen[e.ID] {
+		return nil
+	}
+	rec, ok := b.Transfers[t.TransactionID]
+	if !ok || rec.Hash != requestOf(t).Hash() {
+		return ErrUnknownTransfer
+	}
+	if rec.Status != Pending {
+		b.seen(e.ID) // ended already: a late or repeated outcome changes nothing
+		return nil
+	}
+	if e.Type == events.TransferCredited {
+		b.seen(e.ID)
+		b.end(rec, Completed, "", StepCompleted)
+		t.Reason = ""
+		b.emit(NewEvent(b.Shard, events.TransferCompleted, t.TransactionID, b.Shard, TransferPayload(t), b.Now))
+		return nil
+	}
+	// The money left the source for this transfer and comes back whatever
+	// the source's status is now.
+	src, err := b.account(t.From)
+	if err != nil {
+		return err
+	}
+	b.seen(e.ID)
+	b.add(src, t.Amount.Decimal())
+	b.end(rec, Failed, t.Reason, StepRefunded)
+	b.emit(NewEvent(b.Shard, events.TransferFailed, t.TransactionID, b.Shard, TransferPayload(t, BalanceOf(*src)), b.Now))
+	return nil
+}
+
+func (b *Batch) end(t *Transfer, st TransferStatus, reason problem.Code, step string) {
+	t.Status, t.Reason, t.UpdatedAt = st, reason, b.Now
+	b.Changes.Settled = append(b.Changes.Settled, t)
+	b.step(t.TransactionID, step)
+}
+
+func (b *Batch) seen(eventID string) {
+	b.Seen[eventID] = true
+	b.Changes.Inbox = append(b.Changes.Inbox, eventID)
+}

@@ -1,0 +1,280 @@
+// Package groupcommit gathers concurrent money operations per shard into
+// micro-batches, each applied as one database transaction: one writer per
+// shard takes whatever requests queued while the previous batch committed
+// (up to MaxBatch), so a lone request is a batch of one with no added wait,
+// and under load one commit — one fsync — settles hundreds of requests.
+// Each request is answered only after its batch committed.
+//
+// One writer per shard means batches never wait on each other's row locks,
+// and a hot account is locked once per batch, not once per transfer.
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/problem"
+)
+
+var (
+	batchSize = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "wallet_groupcommit_batch_size",
+		Help:    "Operations per group-commit transaction.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+	})
+	refused = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "wallet_groupcommit_refused_total",
+		Help: "Requests refused with 503 because their shard's queue was full.",
+	})
+)
+
+// Applier applies a batch of operations on one shard in one transaction
+// (mysql.Store.Apply). An error means nothing was applied.
+type Applier interface {
+	Apply(ctx context.Context, shard int, ops []account.Op) ([]account.Result, error)
+}
+
+// Config tunes the writers.
+type Config struct {
+	// MaxBatch bounds the operations in one transaction. Default 256.
+	MaxBatch int
+	// QueueDepth bounds the operations waiting per shard; requests beyond
+	// it are refused at once (503 with Retry-After) instead of piling up.
+	// Default 4096.
+	QueueDepth int
+	// ApplyTimeout bounds one batch's transaction. Default 10s.
+	ApplyTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 256
+	}
+	if c.QueueDepth <= 0 {
+		c.QueueDepth = 4096
+	}
+	if c.ApplyTimeout <= 0 {
+		c.ApplyTimeout = 10 * time.Second
+	}
+}
+
+// ErrStopped answers operations offered after the writer closed.
+var ErrStopped = problem.New(problem.Unavailable, "the service is shutting down; retry with the same transaction_id").WithRetryAfter(time.Second)
+
+// errOverloaded answers requests refused because their shard's queue is full.
+var errOverloaded = problem.New(problem.Unavailable, "too many requests in flight; retry with the same transaction_id").WithRetryAfter(time.Second)
+
+// Writer owns one queue and one writer goroutine per shard.
+type Writer struct {
+	store    Applier
+	cfg      Config
+	onCommit func(shard int, ops []account.Op)
+	log      *slog.Logger
+
+	mu     sync.RWMutex // guards closed against sends on closed queues
+	closed bool
+	queues []chan *pending
+	wg     sync.WaitGroup
+}
+
+type pending struct {
+	ctx  context.Context
+	op   account.Op
+	done chan account.Result
+}
+
+// New starts a writer for shards shards; Close stops it. onCommit, if set,
+// runs after each batch commits (to wake the outbox relay, and requests
+// waiting for a saga to end); it must not block.
+func New(store Applier, shards int, cfg Config, onCommit func(shard int, ops []account.Op), log *slog.Logger) (*Writer, error) {
+	if store == nil || log == nil || shards < 1 {
+		return nil, errors.New("groupcommit: store, logger and at least one shard are required")
+	}
+	cfg.setDefaults()
+	w := &Writer{store: store, cfg: cfg, onCommit: onCommit, log: log}
+	for sh := range shards {
+		q := make(chan *pending, cfg.QueueDepth)
+		w.queues = append(w.queues, q)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.loop(sh, q)
+		}()
+	}
+	return w, nil
+}
+
+// Close refuses new operations, applies the ones already queued and waits
+// for the last batch to commit.
+func (w *Writer) Close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		for _, q := range w.queues {
+			close(q)
+		}
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+// offer queues p unless the writer is closed or p's queue is full.
+func (w *Writer) offer(shard int, p *pending) (queued bool, err error) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return false, ErrStopped
+	}
+	if shard < 0 || shard >= len(w.queues) {
+		return false, fmt.Errorf("%w: there is no shard %d", account.ErrMisrouted, shard)
+	}
+	select {
+	case w.queues[shard] <- p:
+		return true, nil
+	default:
+		return false, nil
+	}
+}
+
+// Try queues op on shard and waits for its result; when the shard's queue
+// is full it refuses at once with 503 unavailable. For requests.
+func (w *Writer) Try(ctx context.Context, shard int, op account.Op) account.Result {
+	p := &pending{ctx: ctx, op: op, done: make(chan account.Result, 1)}
+	queued, err := w.offer(shard, p)
+	if err != nil {
+		return account.Result{Err: err}
+	}
+	if !queued {
+		refused.Inc()
+		return account.Result{Err: errOverloaded}
+	}
+	return <-p.done
+}
+
+// Do queues ops on shard, waiting for room in the queue, and returns their
+// results in order. For consumers, which hold back their stream instead of
+// refusing. A queued operation is always answered by its batch, even if ctx
+// ends meanwhile, so nothing is left half known.
+func (w *Writer) Do(ctx context.Context, shard int, ops []account.Op) []account.Result {
+	out := make([]account.Result, len(ops))
+	ps := make([]*pending, 0, len(ops))
+	var err error
+	for _, op := range ops {
+		p := &pending{ctx: ctx, op: op, done: make(chan account.Result, 1)}
+		for err == nil {
+			var queued bool
+			if queued, err = w.offer(shard, p); queued {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				err = ctx.Err()
+			case <-time.After(time.Millisecond): // the queue is full: wait for room
+			}
+		}
+		if err != nil {
+			break
+		}
+		ps = append(ps, p)
+	}
+	for i := range out {
+		if i < len(ps) {
+			out[i] = <-ps[i].done
+		} else {
+			out[i].Err = err
+		}
+	}
+	return out
+}
+
+// loop takes the first waiting operation, then whatever else is already
+// queued up to MaxBatch, applies them as one batch, and starts over; it
+// ends when the queue is closed and empty.
+func (w *Writer) loop(sh int, q chan *pending) {
+	batch := make([]*pending, 0, w.cfg.MaxBatch)
+	for p := range q {
+		batch = append(batch[:0], p)
+	gather:
+		for len(batch) < w.cfg.MaxBatch {
+			select {
+			case p, ok := <-q:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, p)
+			default:
+				break gather
+			}
+		}
+		w.run(sh, batch)
+	}
+}
+
+// run applies one batch and answers its requests. Requests whose caller
+// gave up before the batch started are answered without running: nothing
+// was done for them, so a retry is judged afresh. If the batch fails as a
+// whole, its operations run again one by one, so one operation that can
+// never apply fails alone instead of taking its batch with it.
+func (w *Writer) run(sh int, batch []*pending) {
+	live := batch[:0:0]
+	for _, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- account.Result{Err: err}
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return
+	}
+	batchSize.Observe(float64(len(live)))
+	res, err := w.apply(sh, live)
+	if err != nil && len(live) > 1 {
+		w.log.Warn("batch failed, applying its operations one by one", "shard", sh, "size", len(live), "err", err)
+		for _, p := range live {
+			r, err := w.apply(sh, []*pending{p})
+			if err != nil {
+				p.done <- account.Result{Err: err}
+				continue
+			}
+			p.done <- r[0]
+		}
+		return
+	}
+	for i, p := range live {
+		if err != nil {
+			p.done <- account.Result{Err: err}
+			continue
+		}
+		p.done <- res[i]
+	}
+}
+
+func (w *Writer) apply(sh int, ps []*pending) ([]account.Result, error) {
+	ops := make([]account.Op, len(ps))
+	for i, p := range ps {
+		ops[i] = p.op
+	}
+	// The batch's own time limit, not a caller's: one caller leaving must
+	// not cut off the others' transaction.
+	actx, cancel := context.WithTimeout(context.Background(), w.cfg.ApplyTimeout)
+	defer cancel()
+	res, err := w.store.Apply(actx, sh, ops)
+	if err != nil {
+		return nil, fmt.Errorf("group commit: %w", err)
+	}
+	if len(res) != len(ops) {
+		return nil, fmt.Errorf("group commit: %d results for %d operations", len(res), len(ops))
+	}
+	if w.onCommit != nil {
+		w.onCommit(sh, ops)
+	}
+	return res, nil
+}

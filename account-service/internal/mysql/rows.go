@@ -1,0 +1,62 @@
+package mysql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// insertRows inserts n rows into table in one statement; row(i) returns the
+// values of row i in the order of cols.
+func insertRows(ctx context.Context, tx *sqlx.Tx, table, cols string, n int, row func(i int) []any) error {
+	if n == 0 {
+		return nil
+	}
+	var q strings.Builder
+	args := make([]any, 0, n*(strings.Count(cols, ",")+1))
+	q.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
+	for i := range n {
+		vals := row(i)
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?" + strings.Repeat(",?", len(vals)-1) + ")")
+		args = append(args, vals...)
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("insert %d into %s: %w", n, table, err)
+	}
+	return nil
+}
+
+// caseWhen builds "CASE key WHEN ? THEN ? … END" over n rows; pair(i)
+// returns row i's key and value.
+func caseWhen(key string, n int, pair func(i int) (any, any), args *[]any) string {
+	var q strings.Builder
+	q.WriteString("CASE " + key)
+	for i := range n {
+		k, v := pair(i)
+		q.WriteString(" WHEN ? THEN ?")
+		*args = append(*args, k, v)
+	}
+	q.WriteString(" END")
+	return q.String()
+}
+
+// placeholders returns "?,?,…" for n values.
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func insertInbox(ctx context.Context, tx *sqlx.Tx, ids []string) error {
+	return insertRows(ctx, tx, "inbox", "consumer, event_id", len(ids), func(i int) []any {
+		return []any{sagaInbox, ids[i]}
+	})
+}
