@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -14,7 +13,8 @@ import (
 )
 
 // Messages counts messages settled by durable consumers, by consumer and
-// outcome: acked, retried (nak with delay) or poison (terminated).
+// outcome: acked, retried (nak with delay, or retried in place) or poison
+// (terminated).
 var Messages = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "wallet_consumer_messages_total",
 	Help: "Messages settled by durable consumers: acked, retried (nak with delay) or terminated as poison.",
@@ -55,82 +55,19 @@ type Options struct {
 }
 
 // Consume creates or updates the durable consumer cfg on the WALLET stream
-// and feeds its messages to h until ctx ends. A message that cannot be
-// decoded, or whose handler fails permanently, is passed to opts.Poison and
-// terminated, so it never blocks the messages behind it.
+// and feeds its messages to h, one at a time, until ctx ends. A message that
+// cannot be decoded, or whose handler fails permanently, is passed to
+// opts.Poison and terminated, so it never blocks the messages behind it.
+// It is ConsumeBatch with batches of one.
 func Consume(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h Handler, opts Options, log *slog.Logger) error {
-	if cfg.AckWait == 0 {
-		cfg.AckWait = AckWait
-	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, Name, cfg)
-	if err != nil {
-		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
-	}
-	log = log.With("consumer", cfg.Durable)
-	cc, err := cons.Consume(func(m jetstream.Msg) { handle(ctx, m, cfg.Durable, h, opts, log) },
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			log.Warn("consume", "err", err)
-		}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
-	}
-	<-ctx.Done()
-	cc.Stop()
-	<-cc.Closed()
-	return nil
-}
-
-func handle(ctx context.Context, m jetstream.Msg, name string, h Handler, opts Options, log *slog.Logger) {
-	e, err := events.FromMsg(m.Subject(), m.Headers(), m.Data())
-	if err == nil {
-		err = call(ctx, h, e)
-	}
-	for delay := minRetry; opts.InOrder && transient(err) && ctx.Err() == nil; delay = min(2*delay, maxRetry) {
-		Messages.WithLabelValues(name, "retried").Inc()
-		log.Warn("handler failed, retrying in place", "subject", m.Subject(), "delay", delay.String(), "err", err)
-		_ = m.InProgress() // hold the ack deadline while we wait
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-			_ = m.InProgress()
-			err = call(ctx, h, e)
+	one := func(ctx context.Context, evts []events.Event) []error {
+		errs := make([]error, len(evts))
+		for i, e := range evts {
+			errs[i] = h(ctx, e)
 		}
+		return errs
 	}
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
-	defer cancel()
-	switch {
-	case err == nil:
-		Messages.WithLabelValues(name, "acked").Inc()
-		if err := m.Ack(); err != nil {
-			// The effect is committed; a redelivery is skipped by the inbox.
-			log.Warn("ack failed", "subject", m.Subject(), "err", err)
-		}
-	case !transient(err):
-		Messages.WithLabelValues(name, "poison").Inc()
-		log.Error("poison message terminated", "subject", m.Subject(), "headers", m.Headers(), "err", err)
-		if opts.Poison != nil {
-			opts.Poison(hctx, m, err)
-		}
-		if err := m.Term(); err != nil {
-			log.Warn("term failed", "subject", m.Subject(), "err", err)
-		}
-	default:
-		Messages.WithLabelValues(name, "retried").Inc()
-		delay := RetryDelay(m)
-		log.Warn("handler failed, will retry", "subject", m.Subject(), "delay", delay.String(), "err", err)
-		if err := m.NakWithDelay(delay); err != nil {
-			log.Warn("nak failed", "subject", m.Subject(), "err", err)
-		}
-	}
-}
-
-// call runs h with its own time limit. The transaction outlives a shutdown
-// signal: cutting it off would only turn a nearly done event into a
-// redelivery.
-func call(ctx context.Context, h Handler, e events.Event) error {
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
-	defer cancel()
-	return h(hctx, e)
+	return ConsumeBatch(ctx, js, cfg, one, BatchOptions{Options: opts, MaxBatch: 1}, log)
 }
 
 func transient(err error) bool {

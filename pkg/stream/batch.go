@@ -1,0 +1,246 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/walletco/wallet/pkg/events"
+)
+
+// BatchSize observes how many messages each handler call of a consumer
+// gathered: 1 at low load, growing toward MaxBatch under load.
+var BatchSize = promauto.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "wallet_consumer_batch_size",
+	Help:    "Messages gathered per handler call of a durable consumer.",
+	Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000},
+}, []string{"consumer"})
+
+// BatchHandler applies evts together, typically in one transaction, and
+// returns one error per event, in order: nil to acknowledge, an error
+// wrapping ErrPermanent or events.ErrMalformed to terminate (opts.Poison
+// records it), any other error to retry.
+type BatchHandler func(ctx context.Context, evts []events.Event) []error
+
+// BatchOptions shape ConsumeBatch.
+type BatchOptions struct {
+	Options      // Poison, InOrder as for Consume
+	MaxBatch int // events per handler call; 0 means 500
+}
+
+// defaultMaxBatch is MaxBatch when BatchOptions leave it 0.
+const defaultMaxBatch = 500
+
+// ConsumeBatch creates or updates the durable consumer cfg on the WALLET
+// stream and feeds its messages to h in batches until ctx ends; the batch
+// being handled then settles before ConsumeBatch returns.
+//
+// A batch is what has arrived: ConsumeBatch waits for one message, then
+// takes whatever else is already buffered, up to MaxBatch, without waiting
+// longer. At low load a message goes through alone and at once; under load
+// batches grow by themselves. To let them grow, cfg.MaxAckPending must cover
+// one batch being handled, one gathered behind it and the pull buffer
+// (2×MaxBatch, at least 500): 4×MaxBatch is enough.
+//
+// A message that cannot be decoded is terminated (and given to opts.Poison)
+// without reaching h. The others are acknowledged, terminated or retried as
+// h's result says, only after h returned. A transient failure is retried in
+// place with opts.InOrder (see inOrder), else nak'd with RetryDelay while
+// the other messages are acknowledged.
+func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h BatchHandler, opts BatchOptions, log *slog.Logger) error {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = defaultMaxBatch
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = AckWait
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, Name, cfg)
+	if err != nil {
+		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+	}
+	b := &batcher{name: cfg.Durable, h: h, opts: opts, log: log.With("consumer", cfg.Durable)}
+	// The client library calls the callback for one message at a time; it
+	// only hands messages over, so the batch loop below can see everything
+	// that is waiting.
+	buf := make(chan jetstream.Msg, opts.MaxBatch)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case buf <- m:
+		case <-ctx.Done():
+			_ = m.Nak() // shutting down: redeliver it now, not after AckWait
+		}
+	}, jetstream.PullMaxMessages(max(2*opts.MaxBatch, 500)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			b.log.Warn("consume", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
+	}
+	for batch := gather(ctx, buf, opts.MaxBatch); batch != nil; batch = gather(ctx, buf, opts.MaxBatch) {
+		b.handle(ctx, batch)
+	}
+	cc.Stop()
+	<-cc.Closed()
+	for {
+		select {
+		case m := <-buf:
+			_ = m.Nak()
+		default:
+			return nil
+		}
+	}
+}
+
+// gather waits for a message, then takes the ones already buffered behind
+// it, up to limit. It returns nil once ctx ends.
+func gather(ctx context.Context, buf <-chan jetstream.Msg, limit int) []jetstream.Msg {
+	var batch []jetstream.Msg
+	select {
+	case <-ctx.Done():
+		return nil
+	case m := <-buf:
+		batch = append(batch, m)
+	}
+	for len(batch) < limit {
+		select {
+		case m := <-buf:
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// batcher settles the batches of one durable consumer.
+type batcher struct {
+	name string
+	h    BatchHandler
+	opts BatchOptions
+	log  *slog.Logger
+}
+
+// handle decodes msgs, terminates the undecodable ones, passes the rest to
+// the handler and settles them by its results.
+func (b *batcher) handle(ctx context.Context, msgs []jetstream.Msg) {
+	BatchSize.WithLabelValues(b.name).Observe(float64(len(msgs)))
+	evts := make([]events.Event, 0, len(msgs))
+	ok := make([]jetstream.Msg, 0, len(msgs))
+	for _, m := range msgs {
+		e, err := events.FromMsg(m.Subject(), m.Headers(), m.Data())
+		if err != nil {
+			b.settle(ctx, m, err)
+			continue
+		}
+		evts, ok = append(evts, e), append(ok, m)
+	}
+	if len(evts) == 0 {
+		return
+	}
+	errs := b.call(ctx, evts)
+	if b.opts.InOrder {
+		b.inOrder(ctx, ok, evts, errs)
+		return
+	}
+	for i, m := range ok {
+		b.settle(ctx, m, errs[i])
+	}
+}
+
+// inOrder settles the messages before the first transient failure and
+// hands that one and every one behind it to the handler again, with capped
+// exponential back-off, while InProgress holds their ack deadline: nothing
+// behind a failure is acknowledged before it. (The handler may see an event
+// again that it applied already behind the failure; handlers are idempotent,
+// and one that relies on order applies nothing behind a failure anyway.)
+// When ctx ends meanwhile, the rest is nak'd for a later delivery.
+func (b *batcher) inOrder(ctx context.Context, msgs []jetstream.Msg, evts []events.Event, errs []error) {
+	for delay := minRetry; ; delay = min(2*delay, maxRetry) {
+		i := 0
+		for i < len(msgs) && !transient(errs[i]) {
+			b.settle(ctx, msgs[i], errs[i])
+			i++
+		}
+		if i == len(msgs) {
+			return
+		}
+		msgs, evts, errs = msgs[i:], evts[i:], errs[i:]
+		if ctx.Err() != nil {
+			for j, m := range msgs {
+				b.settle(ctx, m, errs[j])
+			}
+			return
+		}
+		Messages.WithLabelValues(b.name, "retried").Add(float64(len(msgs)))
+		b.log.Warn("handler failed, retrying in place", "subject", msgs[0].Subject(), "messages", len(msgs),
+			"delay", delay.String(), "err", errs[0])
+		hold(msgs)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+			hold(msgs)
+			errs = b.call(ctx, evts)
+		}
+	}
+}
+
+// hold resets the ack deadline of messages that are waiting for a retry.
+func hold(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.InProgress()
+	}
+}
+
+// call runs the handler with its own time limit. The transaction outlives a
+// shutdown signal: cutting it off would only turn a nearly done batch into
+// a redelivery. A handler that answers for the wrong number of events has
+// applied nobody knows what: every event is retried.
+func (b *batcher) call(ctx context.Context, evts []events.Event) []error {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
+	defer cancel()
+	errs := b.h(hctx, evts)
+	if len(errs) != len(evts) {
+		err := fmt.Errorf("stream: handler returned %d results for %d events", len(errs), len(evts))
+		b.log.Error("bad batch handler", "err", err)
+		errs = make([]error, len(evts))
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// settle acknowledges m (err nil), terminates it (a permanent err) or nak's
+// it with RetryDelay.
+func (b *batcher) settle(ctx context.Context, m jetstream.Msg, err error) {
+	switch {
+	case err == nil:
+		Messages.WithLabelValues(b.name, "acked").Inc()
+		if err := m.Ack(); err != nil {
+			// The effect is committed; a redelivery is skipped by the inbox.
+			b.log.Warn("ack failed", "subject", m.Subject(), "err", err)
+		}
+	case !transient(err):
+		Messages.WithLabelValues(b.name, "poison").Inc()
+		b.log.Error("poison message terminated", "subject", m.Subject(), "headers", m.Headers(), "err", err)
+		if b.opts.Poison != nil {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
+			b.opts.Poison(pctx, m, err)
+			cancel()
+		}
+		if err := m.Term(); err != nil {
+			b.log.Warn("term failed", "subject", m.Subject(), "err", err)
+		}
+	default:
+		Messages.WithLabelValues(b.name, "retried").Inc()
+		delay := RetryDelay(m)
+		b.log.Warn("handler failed, will retry", "subject", m.Subject(), "delay", delay.String(), "err", err)
+		if err := m.NakWithDelay(delay); err != nil {
+			b.log.Warn("nak failed", "subject", m.Subject(), "err", err)
+		}
+	}
+}
