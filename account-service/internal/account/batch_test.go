@@ -1,0 +1,235 @@
+package account
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/problem"
+	"github.com/walletco/wallet/pkg/shard"
+)
+
+const testShards = 4
+
+// idOn returns an account id on shard sh (ids are fixed so the test reads the same every run).
+func idOn(sh int, n int) string {
+	for i := 0; ; i++ {
+		id := "acc-" + string(rune('a'+n)) + "-" + decimal.NewFromInt(int64(i)).String()
+		if shard.Of(id, testShards) == sh {
+			return id
+		}
+	}
+}
+
+func usd(s string) money.Amount { a, _ := money.Parse(s, "USD"); return a }
+
+func newBatch(accs ...*Account) *Batch {
+	b := NewBatch(0, testShards, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	for _, a := range accs {
+		b.Accounts[a.ID] = a
+	}
+	return b
+}
+
+func acc(id, balance string) *Account {
+	return &Account{ID: id, Currency: "USD", Balance: decimal.RequireFromString(balance), Status: Active, Version: 1}
+}
+
+func transferOp(txID, from, to, amount string) Op {
+	return Op{Kind: OpTransfer, Transfer: TransferRequest{TransactionID: txID, From: from, To: to, Amount: usd(amount)}}
+}
+
+func codeOf(err error) problem.Code {
+	if err == nil {
+		return ""
+	}
+	return problem.CodeOf(err)
+}
+
+// A hot account's debits apply in order against its running balance: the
+// one that no longer fits fails alone, the ones after it still go through.
+func TestBatchDecidesInArrivalOrder(t *testing.T) {
+	hot, a, b := acc(idOn(0, 0), "10.00"), acc(idOn(0, 1), "0"), acc(idOn(0, 2), "0")
+	bt := newBatch(hot, a, b)
+	res := bt.Decide([]Op{
+		transferOp("00000000-0000-4000-8000-000000000001", hot.ID, a.ID, "6.00"),
+		transferOp("00000000-0000-4000-8000-000000000002", hot.ID, b.ID, "6.00"), // 4.00 left: refused
+		transferOp("00000000-0000-4000-8000-000000000003", a.ID, hot.ID, "1.00"),
+		transferOp("00000000-0000-4000-8000-000000000004", hot.ID, b.ID, "5.00"), // 5.00 left: fits
+	})
+	want := []problem.Code{"", problem.InsufficientFunds, "", ""}
+	for i, r := range res {
+		if codeOf(r.Err) != want[i] {
+			t.Errorf("op %d: %v, want %q", i, r.Err, want[i])
+		}
+	}
+	if hot.Balance.String() != "0" || a.Balance.String() != "5" || b.Balance.String() != "5" {
+		t.Errorf("balances hot %s a %s b %s, want 0 5 5", hot.Balance, a.Balance, b.Balance)
+	}
+	// Versions rise by one per change, and each event carries the balance
+	// right after its own change.
+	if hot.Version != 4 {
+		t.Errorf("hot version %d, want 4 (1 + three changes)", hot.Version)
+	}
+	var hotAfter []string
+	for _, e := range bt.Changes.Events {
+		p, _ := events.Decode[events.Transfer](e)
+		for _, bal := range p.Balances {
+			if bal.AccountID == hot.ID {
+				hotAfter = append(hotAfter, bal.BalanceAfter+"@"+decimal.NewFromInt(bal.Version).String())
+			}
+		}
+	}
+	if got := len(hotAfter); got != 3 || hotAfter[0] != "4.00@2" || hotAfter[1] != "5.00@3" || hotAfter[2] != "0.00@4" {
+		t.Errorf("hot balances in events %v, want [4.00@2 5.00@3 0.00@4]", hotAfter)
+	}
+	if len(bt.Changes.Transfers) != 3 || len(bt.Changes.Accounts) != 3 {
+		t.Errorf("%d transfers, %d accounts changed; want 3 and 3", len(bt.Changes.Transfers), len(bt.Changes.Accounts))
+	}
+}
+
+// The same transaction_id twice in one batch: the second replays the first;
+// with another body it is a conflict; a refused first try stores nothing,
+// so a retry is judged afresh.
+func TestBatchSameKeyTwice(t *testing.T) {
+	src, dst := acc(idOn(0, 0), "5.00"), acc(idOn(0, 1), "0")
+	bt := newBatch(src, dst)
+	k1, k2 := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
+	res := bt.Decide([]Op{
+		transferOp(k1, src.ID, dst.ID, "2.00"),
+		transferOp(k1, src.ID, dst.ID, "2.00"),
+		transferOp(k1, src.ID, dst.ID, "3.00"),
+		transferOp(k2, src.ID, dst.ID, "9.00"), // refused
+		transferOp(k2, src.ID, dst.ID, "3.00"), // same key, judged afresh
+	})
+	want := []problem.Code{"", "", problem.IdempotencyConflict, problem.InsufficientFunds, ""}
+	for i, r := range res {
+		if codeOf(r.Err) != want[i] {
+			t.Errorf("op %d: %v, want %q", i, r.Err, want[i])
+		}
+	}
+	if res[1].Transfer.TransactionID != k1 || res[1].Transfer.Status != Completed {
+		t.Errorf("replay answered %+v", res[1].Transfer)
+	}
+	if src.Balance.String() != "0" || len(bt.Changes.Transfers) != 2 || len(bt.Changes.Events) != 2 {
+		t.Errorf("source %s, %d transfers, %d events; want 0, 2, 2", src.Balance, len(bt.Changes.Transfers), len(bt.Changes.Events))
+	}
+}
+
+func TestBatchMovementsAndRules(t *testing.T) {
+	a, frozen := acc(idOn(0, 0), "1.00"), acc(idOn(0, 1), "1.00")
+	frozen.Status = Frozen
+	bt := newBatch(a, frozen)
+	move := func(kind Kind, id, txID, amount string) Op {
+		return Op{Kind: OpMove, Movement: MovementRequest{Kind: kind, AccountID: id, TransactionID: txID, Amount: usd(amount)}}
+	}
+	res := bt.Decide([]Op{
+		move(Withdrawal, a.ID, "00000000-0000-4000-8000-000000000001", "2.00"),
+		move(Deposit, a.ID, "00000000-0000-4000-8000-000000000002", "4.00"),
+		move(Withdrawal, a.ID, "00000000-0000-4000-8000-000000000003", "2.00"),
+		move(Deposit, a.ID, "00000000-0000-4000-8000-000000000002", "4.00"), // replay
+		move(Deposit, frozen.ID, "00000000-0000-4000-8000-000000000004", "1.00"),
+		move(Deposit, idOn(0, 5), "00000000-0000-4000-8000-000000000005", "1.00"),
+		transferOp("00000000-0000-4000-8000-000000000006", a.ID, frozen.ID, "1.00"),
+		{Kind: OpMove, Movement: MovementRequest{Kind: Deposit, AccountID: a.ID, TransactionID: "00000000-0000-4000-8000-000000000007", Amount: func() money.Amount { x, _ := money.Parse("1", "EUR"); return x }()}},
+	})
+	want := []problem.Code{problem.InsufficientFunds, "", "", "", problem.AccountFrozen, problem.AccountNotFound, problem.AccountFrozen, problem.CurrencyMismatch}
+	for i, r := range res {
+		if codeOf(r.Err) != want[i] {
+			t.Errorf("op %d: %v, want %q", i, r.Err, want[i])
+		}
+	}
+	if a.Balance.String() != "3" || res[3].Movement.BalanceAfter.String() != "5" {
+		t.Errorf("balance %s (want 3), replayed balance_after %s (want 5, as first answered)", a.Balance, res[3].Movement.BalanceAfter)
+	}
+}
+
+// Saga steps: a credit seen twice (redelivery, redrive) credits once; an
+// outcome for a transfer that already ended changes nothing; events for the
+// wrong shard or an unknown transfer are errors the consumer terminates.
+func TestBatchSagaSteps(t *testing.T) {
+	dst := acc(idOn(0, 0), "0")
+	src := idOn(1, 1)
+	tr := Transfer{TransactionID: "00000000-0000-4000-8000-000000000001", From: src, To: dst.ID, Amount: usd("2.00"), FromShard: 1, ToShard: 0}
+	bt := newBatch(dst)
+	debited := SagaEvent{ID: "e1", Type: events.TransferDebited, Transfer: tr}
+	redriven := SagaEvent{ID: "e2", Type: events.TransferDebited, Transfer: tr}
+	res := bt.Decide([]Op{{Kind: OpCredit, Event: debited}, {Kind: OpCredit, Event: debited}, {Kind: OpCredit, Event: redriven}})
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("credit %d: %v", i, r.Err)
+		}
+	}
+	if dst.Balance.String() != "2" || len(bt.Changes.Credits) != 1 || len(bt.Changes.Inbox) != 2 || len(bt.Changes.Events) != 2 {
+		t.Fatalf("balance %s, %d credits, inbox %v, %d events; want 2, 1, [e1 e2], 2", dst.Balance, len(bt.Changes.Credits), bt.Changes.Inbox, len(bt.Changes.Events))
+	}
+
+	// On the source shard.
+	s := NewBatch(1, testShards, bt.Now)
+	s.Accounts[src] = acc(src, "0")
+	rec := tr
+	rec.Hash, rec.Status = requestOf(tr).Hash(), Pending
+	s.Transfers[tr.TransactionID] = &rec
+	credited := SagaEvent{ID: "e3", Type: events.TransferCredited, Transfer: tr}
+	late := SagaEvent{ID: "e4", Type: events.TransferCreditRejected, Transfer: tr}
+	unknown := tr
+	unknown.TransactionID = "00000000-0000-4000-8000-000000000009"
+	res = s.Decide([]Op{{Kind: OpSettle, Event: credited}, {Kind: OpSettle, Event: late},
+		{Kind: OpSettle, Event: SagaEvent{ID: "e5", Type: events.TransferCredited, Transfer: unknown}},
+		{Kind: OpCredit, Event: debited}})
+	if res[0].Err != nil || res[1].Err != nil || res[2].Err != ErrUnknownTransfer || res[3].Err != ErrMisrouted {
+		t.Fatalf("settle results %v %v %v %v", res[0].Err, res[1].Err, res[2].Err, res[3].Err)
+	}
+	if rec.Status != Completed || s.Accounts[src].Balance.String() != "0" || len(s.Changes.Settled) != 1 {
+		t.Fatalf("status %s, source %s, %d settled; a late rejection must not refund a completed transfer", rec.Status, s.Accounts[src].Balance, len(s.Changes.Settled))
+	}
+}
+
+func TestRedriveDue(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	pending := Transfer{Status: Pending, UpdatedAt: now.Add(-time.Minute)}
+	tests := []struct {
+		name     string
+		t        Transfer
+		redrives int
+		want     bool
+	}{
+		{"first redrive after 30s", pending, 0, true},
+		{"second waits twice as long: 60s", pending, 1, true},
+		{"third waits 120s", pending, 2, false},
+		{"capped at 64x", Transfer{Status: Pending, UpdatedAt: now.Add(-33 * time.Minute)}, 40, true},
+		{"ended transfers are never redriven", Transfer{Status: Completed, UpdatedAt: now.Add(-time.Hour)}, 0, false},
+	}
+	for _, tt := range tests {
+		if got := RedriveDue(tt.t, tt.redrives, 30*time.Second, now); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestChangeStatus(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name    string
+		a       Account
+		to      Status
+		pending int
+		changed bool
+		want    problem.Code
+	}{
+		{"freeze", Account{Status: Active}, Frozen, 0, true, ""},
+		{"same status again", Account{Status: Frozen}, Frozen, 0, false, ""},
+		{"closed is final", Account{Status: Closed}, Active, 0, false, problem.AccountClosed},
+		{"close with money", Account{Status: Active, Balance: decimal.RequireFromString("0.01"), Currency: "USD"}, Closed, 0, false, problem.AccountNotEmpty},
+		{"close with a transfer in flight", Account{Status: Active}, Closed, 1, false, problem.AccountNotEmpty},
+		{"close empty", Account{Status: Frozen}, Closed, 0, true, ""},
+	}
+	for _, tt := range tests {
+		got, changed, err := tt.a.ChangeStatus(tt.to, tt.pending, now)
+		if changed != tt.changed || codeOf(err) != tt.want || (changed && got.Status != tt.to) {
+			t.Errorf("%s: changed %v err %v status %s", tt.name, changed, err, got.Status)
+		}
+	}
+}
