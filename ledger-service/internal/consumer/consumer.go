@@ -1,8 +1,9 @@
 // Package consumer feeds the ledger from the WALLET JetStream stream through
-// the durable pull consumer "ledger". Each event is applied in one database
-// transaction together with its inbox row and acknowledged after the commit,
-// so delivery is at least once and the effect exactly once. The loop itself
-// (ack, nak with back-off, terminate poison) is stream.Consume.
+// the durable pull consumer "ledger". The events that have arrived are
+// applied in batches, each batch in one database transaction together with
+// the events' inbox rows, and acknowledged after the commit, so delivery is
+// at least once and the effect exactly once. The loop itself (gathering
+// batches, ack, in-order retry, terminate poison) is stream.ConsumeBatch.
 package consumer
 
 import (
@@ -34,12 +35,15 @@ var (
 	}, []string{"type"})
 )
 
-// Applier applies an event's effect to the ledger exactly once. applied is
-// false for an event applied before. Errors wrapping ledger.ErrConflict are
+// Applier applies events' effects to the ledger exactly once, in order,
+// returning one outcome per effect. Errors wrapping ledger.ErrConflict are
 // permanent; every other error is taken as transient.
 type Applier interface {
-	Apply(ctx context.Context, eff ledger.Effect) (applied bool, err error)
+	ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.Outcome
 }
+
+// MaxBatch bounds the events applied in one transaction.
+const MaxBatch = 500
 
 // Consumer applies the stream's events to the ledger.
 type Consumer struct {
@@ -78,35 +82,48 @@ func Config() jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
 		MaxDeliver:    -1,
-		MaxAckPending: 1000,
+		// Room for a batch being applied, one gathered behind it and the
+		// pull buffer (see stream.ConsumeBatch).
+		MaxAckPending: 4 * MaxBatch,
 	}
 }
 
 // Run creates or updates the durable consumer and applies events until ctx
-// ends. The event being applied then finishes before Run returns.
+// ends. The batch being applied then finishes before Run returns. Batches
+// are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
-	return stream.Consume(ctx, c.js, Config(), c.apply, stream.Options{InOrder: true, Poison: c.poison}, c.log)
+	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch}
+	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
 }
 
-// apply maps an event to its ledger effect and applies it. A conflict is
-// permanent: retrying cannot make a posting fit its account.
-func (c *Consumer) apply(ctx context.Context, e events.Event) error {
-	eff, err := ledger.FromEvent(e)
-	if err == nil {
-		var applied bool
-		applied, err = c.store.Apply(ctx, eff)
-		if err == nil {
-			if applied {
-				appliedTotal.WithLabelValues(eff.EventType).Inc()
-			} else {
-				duplicateTotal.WithLabelValues(eff.EventType).Inc()
-			}
-			return nil
+// apply maps events to their ledger effects and applies them together. An
+// event that cannot be mapped, or conflicts with the ledger, is permanent
+// (retrying cannot make a posting fit its account) and fails alone.
+func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
+	errs := make([]error, len(evts))
+	effs := make([]ledger.Effect, 0, len(evts))
+	at := make([]int, 0, len(evts)) // effs[k] is the effect of evts[at[k]]
+	for i, e := range evts {
+		eff, err := ledger.FromEvent(e)
+		if err != nil {
+			errs[i] = err // wraps events.ErrMalformed
+			continue
+		}
+		effs, at = append(effs, eff), append(at, i)
+	}
+	for k, o := range c.store.ApplyBatch(ctx, effs) {
+		eff := effs[k]
+		switch {
+		case errors.Is(o.Err, ledger.ErrConflict):
+			errs[at[k]] = fmt.Errorf("%w: %w", stream.ErrPermanent, o.Err)
+		case o.Err != nil:
+			errs[at[k]] = o.Err
+		case o.Applied:
+			appliedTotal.WithLabelValues(eff.EventType).Inc()
+		default:
+			duplicateTotal.WithLabelValues(eff.EventType).Inc()
 		}
 	}
-	if errors.Is(err, ledger.ErrConflict) {
-		return fmt.Errorf("%w: %w", stream.ErrPermanent, err)
-	}
-	return err
+	return errs
 }

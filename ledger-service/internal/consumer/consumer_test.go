@@ -17,6 +17,7 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/deadletter"
+	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -136,11 +137,15 @@ type flaky struct {
 	failures atomic.Int32
 }
 
-func (f *flaky) Apply(ctx context.Context, eff ledger.Effect) (bool, error) {
+func (f *flaky) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.Outcome {
 	if f.failures.Add(-1) >= 0 {
-		return false, errors.New("dial tcp: connection refused")
+		out := make([]ledger.Outcome, len(effs))
+		for i := range out {
+			out[i].Err = errors.New("dial tcp: connection refused")
+		}
+		return out
 	}
-	return f.Applier.Apply(ctx, eff)
+	return f.Applier.ApplyBatch(ctx, effs)
 }
 
 func TestConsumeRetriesTransientFailures(t *testing.T) {
@@ -161,13 +166,18 @@ func TestConsumeRetriesTransientFailures(t *testing.T) {
 
 func TestConflictsArePermanent(t *testing.T) {
 	c := &Consumer{store: conflicting{}}
-	if err := c.apply(context.Background(), ledgertest.Deposited("x", "1.00", "USD")); !errors.Is(err, stream.ErrPermanent) {
-		t.Errorf("a ledger conflict must be permanent: %v", err)
+	errs := c.apply(context.Background(), []events.Event{ledgertest.Deposited("x", "1.00", "USD")})
+	if len(errs) != 1 || !errors.Is(errs[0], stream.ErrPermanent) {
+		t.Errorf("a ledger conflict must be permanent: %v", errs)
 	}
 }
 
 type conflicting struct{}
 
-func (conflicting) Apply(context.Context, ledger.Effect) (bool, error) {
-	return false, fmt.Errorf("posting: %w", ledger.ErrConflict)
+func (conflicting) ApplyBatch(_ context.Context, effs []ledger.Effect) []ledger.Outcome {
+	out := make([]ledger.Outcome, len(effs))
+	for i := range out {
+		out[i].Err = fmt.Errorf("posting: %w", ledger.ErrConflict)
+	}
+	return out
 }

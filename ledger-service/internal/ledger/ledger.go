@@ -53,6 +53,17 @@ func InFlight(currency string) string { return inFlightPrefix + currency }
 // such events aside like malformed ones, and reconciliation reports them.
 var ErrConflict = errors.New("event conflicts with the ledger")
 
+// Outcome is what applying one event's effect did.
+type Outcome struct {
+	// Applied is false when the event was applied before: the same event
+	// redelivered, or the same business event under a new event id (a
+	// redriven saga step). Nothing changed then.
+	Applied bool
+	// Err is why the effect was not applied; it wraps ErrConflict when it
+	// never can be.
+	Err error
+}
+
 // Balance is an account's ledger balance, now or as of a past instant.
 type Balance struct {
 	AccountID string

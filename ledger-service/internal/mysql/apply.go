@@ -2,164 +2,145 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
-	"strings"
-	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/shopspring/decimal"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/inbox"
 )
 
-// accountRow is a ledger_accounts row.
-type accountRow struct {
-	AccountID string          `db:"account_id"`
-	Currency  string          `db:"currency"`
-	Balance   decimal.Decimal `db:"balance"`
+var fallbacks = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "wallet_ledger_batch_fallbacks_total",
+	Help: "Ledger batches whose transaction failed and whose events were applied one by one instead.",
+})
+
+// Apply applies one effect: ApplyBatch with a batch of one. applied is false
+// for an event applied before; a conflict wraps ledger.ErrConflict.
+func (s *Store) Apply(ctx context.Context, eff ledger.Effect) (applied bool, err error) {
+	o := s.ApplyBatch(ctx, []ledger.Effect{eff})[0]
+	return o.Applied, o.Err
 }
 
-// Apply records eff's event in the inbox and applies its effect in the same
-// transaction. applied is false when the event was recorded before (a
-// redelivery or a re-publish): then nothing changes. A posting in another
-// currency than its account's returns an error wrapping ledger.ErrConflict.
-func (s *Store) Apply(ctx context.Context, eff ledger.Effect) (applied bool, err error) {
-	if err := eff.Balanced(); err != nil {
-		return false, fmt.Errorf("%w: %v", ledger.ErrConflict, err)
+// ApplyBatch applies effs in order, in one transaction, with the same result
+// as applying them one after another: every event is recorded in the inbox
+// with its effect, so a redelivered event (also twice in one batch) and a
+// business event repeated under a new event id change nothing. It returns
+// one outcome per effect. An effect that conflicts with the ledger (a
+// posting in another currency than its account's) is left out with an
+// error wrapping ledger.ErrConflict while the others commit.
+//
+// Deadlocks and lock wait time-outs retry the whole transaction. If it
+// fails otherwise, the cause may be any one event, so the events are
+// applied one by one (see oneByOne).
+func (s *Store) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.Outcome {
+	if len(effs) == 0 {
+		return nil
 	}
-	err = database.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		dup, err := inbox.Record(ctx, tx, ledger.Consumer, eff.EventID)
+	out, err := s.write(ctx, effs)
+	if err == nil {
+		return out
+	}
+	fallbacks.Inc()
+	return s.oneByOne(ctx, effs)
+}
+
+// oneByOne applies each effect in a transaction of its own. It stops at the
+// first one that fails for another reason than a conflict: the effects
+// behind it are not applied (they get the error too), so the ledger's order
+// stays the stream's. A batch of one that failed runs once more here, which
+// resolves a unique-key race with a concurrent writer: the retry reads the
+// winner's rows and sees a duplicate.
+func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Outcome {
+	out := make([]ledger.Outcome, len(effs))
+	for i := range effs {
+		one, err := s.write(ctx, effs[i:i+1])
+		if err == nil {
+			out[i] = one[0]
+			continue
+		}
+		for j := i; j < len(effs); j++ {
+			out[j].Err = err
+		}
+		break
+	}
+	return out
+}
+
+// write applies effs in one transaction and returns their outcomes.
+func (s *Store) write(ctx context.Context, effs []ledger.Effect) ([]ledger.Outcome, error) {
+	var out []ledger.Outcome
+	err := database.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		db, err := load(ctx, tx, effs)
 		if err != nil {
 			return err
 		}
-		applied = !dup
-		if dup {
-			return nil
-		}
-		return s.apply(ctx, tx, eff)
+		p := decide(effs, db)
+		out = p.outcomes
+		return s.save(ctx, tx, p)
 	})
 	if err != nil {
-		return false, fmt.Errorf("apply %s %s: %w", eff.EventType, eff.EventID, err)
-	}
-	return applied, nil
-}
-
-func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, eff ledger.Effect) error {
-	now := s.now()
-	if eff.Open != nil {
-		if _, err := lockAccounts(ctx, tx, map[string]string{eff.Open.AccountID: eff.Open.Currency}, now); err != nil {
-			return err
-		}
-	}
-	if !eff.Journal {
-		return nil
-	}
-	journalID, err := insertJournal(ctx, tx, eff, now)
-	if database.IsDuplicate(err) {
-		return nil // this transaction's step is journaled already
-	}
-	if err != nil || len(eff.Postings) == 0 {
-		return err
-	}
-	currencies := make(map[string]string, len(eff.Postings))
-	for _, p := range eff.Postings {
-		currencies[p.AccountID] = p.Currency
-	}
-	accounts, err := lockAccounts(ctx, tx, currencies, now)
-	if err != nil {
-		return err
-	}
-	return post(ctx, tx, journalID, eff, accounts, now)
-}
-
-// lockAccounts locks the ledger accounts named by currencies (account id to
-// the currency the event books in it), creating missing ones with a zero
-// balance, and returns them by id. An account held in another currency is
-// a ledger.ErrConflict.
-//
-// Lock order: accounts by ascending account_id, always. Every transaction
-// that changes balances goes through here, so two of them can never wait on
-// each other in a cycle. The upsert takes an exclusive lock even on an
-// existing row (INSERT IGNORE would take a shared one, and two transactions
-// upgrading shared locks on the same @world row deadlock each other).
-func lockAccounts(ctx context.Context, tx *sqlx.Tx, currencies map[string]string, now time.Time) (map[string]*accountRow, error) {
-	ids := make([]string, 0, len(currencies))
-	for id := range currencies {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-
-	values := strings.TrimSuffix(strings.Repeat("(?,?,0,?),", len(ids)), ",")
-	args := make([]any, 0, 3*len(ids))
-	for _, id := range ids {
-		args = append(args, id, currencies[id], now)
-	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO ledger_accounts (account_id, currency, balance, updated_at) VALUES "+
-		values+" ON DUPLICATE KEY UPDATE account_id = account_id", args...); err != nil {
-		return nil, fmt.Errorf("create ledger accounts: %w", err)
-	}
-	q, qargs, err := sqlx.In("SELECT account_id, currency, balance FROM ledger_accounts WHERE account_id IN (?) ORDER BY account_id FOR UPDATE", ids)
-	if err != nil {
-		return nil, err
-	}
-	var rows []accountRow
-	if err := tx.SelectContext(ctx, &rows, q, qargs...); err != nil {
-		return nil, fmt.Errorf("lock ledger accounts: %w", err)
-	}
-	out := make(map[string]*accountRow, len(rows))
-	for i := range rows {
-		r := &rows[i]
-		if want := currencies[r.AccountID]; r.Currency != want {
-			return nil, fmt.Errorf("%w: account %s holds %s, event posts %s", ledger.ErrConflict, r.AccountID, r.Currency, want)
-		}
-		out[r.AccountID] = r
+		return nil, fmt.Errorf("apply %d events from %s %s: %w", len(effs), effs[0].EventType, effs[0].EventID, err)
 	}
 	return out, nil
 }
 
-func insertJournal(ctx context.Context, tx *sqlx.Tx, eff ledger.Effect, now time.Time) (int64, error) {
-	var txID, origin *string
-	if eff.TransactionID != "" {
-		txID, origin = &eff.TransactionID, &eff.Origin
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO journal_transactions
-		(event_id, event_type, transaction_id, origin_account, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		eff.EventID, eff.EventType, txID, origin, eff.OccurredAt, now)
-	if err != nil {
-		return 0, fmt.Errorf("insert journal transaction: %w", err)
-	}
-	return res.LastInsertId()
-}
-
-// post writes the entries of eff in posting order, each with the balance its
-// account has right after it, then stores the accounts' new balances.
-func post(ctx context.Context, tx *sqlx.Tx, journalID int64, eff ledger.Effect, accounts map[string]*accountRow, now time.Time) error {
-	args := make([]any, 0, 6*len(eff.Postings))
-	for _, p := range eff.Postings {
-		a := accounts[p.AccountID]
-		a.Balance = a.Balance.Add(p.Amount)
-		args = append(args, journalID, p.AccountID, p.Currency, p.Amount, a.Balance, eff.OccurredAt)
-	}
-	values := strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?),", len(eff.Postings)), ",")
-	if _, err := tx.ExecContext(ctx, `INSERT INTO journal_entries
-		(journal_id, account_id, currency, amount, balance_after, occurred_at) VALUES `+values, args...); err != nil {
-		return fmt.Errorf("insert journal entries: %w", err)
-	}
-	// Updates in lock order too, though the rows are already locked, so the
-	// statement log reads the same on every run.
-	ids := make([]string, 0, len(accounts))
-	for id := range accounts {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		a := accounts[id]
-		if _, err := tx.ExecContext(ctx, "UPDATE ledger_accounts SET balance = ?, updated_at = ? WHERE account_id = ?",
-			a.Balance, now, a.AccountID); err != nil {
-			return fmt.Errorf("update balance of %s: %w", a.AccountID, err)
+// load reads what the database holds about effs: inbox rows, journaled
+// business keys and account currencies, one query each.
+func load(ctx context.Context, tx *sqlx.Tx, effs []ledger.Effect) (stored, error) {
+	var ids, txIDs, accounts []string
+	for _, eff := range effs {
+		ids = append(ids, eff.EventID)
+		if _, ok := keyOf(eff); ok {
+			txIDs = append(txIDs, eff.TransactionID)
+		}
+		if eff.Open != nil {
+			accounts = append(accounts, eff.Open.AccountID)
+		}
+		for _, p := range eff.Postings {
+			accounts = append(accounts, p.AccountID)
 		}
 	}
-	return nil
+	events, err := inboxed(ctx, tx, dedupe(ids))
+	if err != nil {
+		return stored{}, err
+	}
+	keys, err := journaled(ctx, tx, dedupe(txIDs))
+	if err != nil {
+		return stored{}, err
+	}
+	currencies, err := currenciesOf(ctx, tx, dedupe(accounts))
+	if err != nil {
+		return stored{}, err
+	}
+	return stored{events: events, keys: keys, currencies: currencies}, nil
 }
+
+// save writes plan p: inbox rows, accounts, journal transactions, entries,
+// balances.
+func (s *Store) save(ctx context.Context, tx *sqlx.Tx, p plan) error {
+	now := s.now()
+	if err := insertInbox(ctx, tx, p.inbox); err != nil {
+		return err
+	}
+	accounts, err := lockAccounts(ctx, tx, p.accounts, now)
+	if err != nil {
+		return err
+	}
+	journals, err := insertJournals(ctx, tx, p.effects, now)
+	if err != nil {
+		return err
+	}
+	entries, changed := post(p.effects, journals, accounts)
+	if err := insertEntries(ctx, tx, entries); err != nil {
+		return err
+	}
+	return updateBalances(ctx, tx, changed, now)
+}
+
+// errRaced reports an account that another writer created between load and
+// lockAccounts in another currency than decide assumed; the batch is then
+// applied again one by one, on fresh reads.
+var errRaced = errors.New("ledger account created concurrently")
