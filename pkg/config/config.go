@@ -35,8 +35,20 @@ type NATSConfig struct {
 	URL string `mapstructure:"url"`
 	// Replicas of the WALLET stream: 1 locally, 3 in a cluster. Default 1.
 	Replicas int `mapstructure:"replicas"`
-	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values; it
-	// must outlast the relay's retry horizon. Default 24h.
+	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values and
+	// drops a message whose id it has seen. Default 2m.
+	//
+	// It only has to cover the relay's re-publish horizon. A row is published
+	// again only after a relay published it and then failed to mark it: by the
+	// same relay after a publish error (within relay.publish_timeout and its
+	// back-off), or by the next holder of the shard's lease once the crashed or
+	// stalled holder's lease lapsed (within relay.lease_ttl, plus one batch).
+	// So the window must exceed relay.lease_ttl + relay.publish_timeout, which
+	// Validate checks; the default leaves a wide margin over the 20s default
+	// horizon. It is not a day: the server keeps every id of the window in
+	// memory (at 10,000 events/s, 24h is ~864 million ids). Anything published
+	// again later, e.g. by a relay that stalled for longer than the window,
+	// reaches the consumers twice, and their inbox tables drop the copy.
 	DuplicateWindow time.Duration `mapstructure:"duplicate_window"`
 }
 
@@ -73,10 +85,20 @@ type LedgerConfig struct {
 type RelayConfig struct {
 	// Addr serves /healthz, /readyz and /metrics. Default :8082.
 	Addr string `mapstructure:"addr"`
-	// PollInterval is the pause after an empty poll of a shard. Default 20ms.
+	// PollInterval is the longest pause after an empty poll of a shard; a
+	// writer's wake-up (outbox.Notifier) ends it at once, so it only bounds the
+	// delay when a wake-up is lost. After a non-empty poll the relay polls
+	// again at once. Default 250ms.
 	PollInterval time.Duration `mapstructure:"poll_interval"`
-	// BatchSize is the number of outbox rows read per poll. Default 500.
+	// BatchSize is the number of outbox rows read per poll. Default 1000.
 	BatchSize int `mapstructure:"batch_size"`
+	// MaxInFlight bounds the publishes awaiting JetStream's ack; a batch goes
+	// out in chunks of this size, each marked published while the next one is
+	// published. Default 250.
+	MaxInFlight int `mapstructure:"max_in_flight"`
+	// PublishTimeout is how long the relay waits for a chunk's publish acks
+	// before it gives up and publishes the unacknowledged rows again. Default 10s.
+	PublishTimeout time.Duration `mapstructure:"publish_timeout"`
 	// LeaseTTL is how long a relay's claim on a shard lasts unrenewed; after
 	// it another relay takes the shard over. Default 10s.
 	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
@@ -97,7 +119,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("log_level", "info")
 	v.SetDefault("nats.url", "nats://127.0.0.1:4222")
 	v.SetDefault("nats.replicas", 1)
-	v.SetDefault("nats.duplicate_window", 24*time.Hour)
+	v.SetDefault("nats.duplicate_window", 2*time.Minute)
 	v.SetDefault("account.addr", ":8080")
 	v.SetDefault("account.transfer_wait", 2*time.Second)
 	v.SetDefault("account.saga_max_deliver", 50)
@@ -107,8 +129,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("ledger.addr", ":8081")
 	v.SetDefault("ledger.dsn", localDSN+"wallet_ledger")
 	v.SetDefault("relay.addr", ":8082")
-	v.SetDefault("relay.poll_interval", 20*time.Millisecond)
-	v.SetDefault("relay.batch_size", 500)
+	v.SetDefault("relay.poll_interval", 250*time.Millisecond)
+	v.SetDefault("relay.batch_size", 1000)
+	v.SetDefault("relay.max_in_flight", 250)
+	v.SetDefault("relay.publish_timeout", 10*time.Second)
 	v.SetDefault("relay.lease_ttl", 10*time.Second)
 	v.SetDefault("relay.test_stall_after_publish", false)
 }
@@ -176,8 +200,14 @@ func (c Config) Validate() error {
 	if c.Account.SagaMaxDeliver < 1 || c.Account.SagaRedriveAfter <= 0 {
 		errs = append(errs, errors.New("account.saga_max_deliver and account.saga_redrive_after must be positive"))
 	}
-	if c.Relay.BatchSize < 1 || c.Relay.PollInterval <= 0 || c.Relay.LeaseTTL <= 0 {
-		errs = append(errs, errors.New("relay.batch_size, relay.poll_interval and relay.lease_ttl must be positive"))
+	if c.Relay.BatchSize < 1 || c.Relay.MaxInFlight < 1 || c.Relay.PollInterval <= 0 || c.Relay.LeaseTTL <= 0 || c.Relay.PublishTimeout <= 0 {
+		errs = append(errs, errors.New("relay.batch_size, relay.max_in_flight, relay.poll_interval, relay.lease_ttl and relay.publish_timeout must be positive"))
+	}
+	// See NATSConfig.DuplicateWindow: a shorter window lets re-published
+	// rows through as duplicates.
+	if horizon := c.Relay.LeaseTTL + c.Relay.PublishTimeout; c.NATS.DuplicateWindow <= horizon {
+		errs = append(errs, fmt.Errorf("nats.duplicate_window (%v) must be longer than relay.lease_ttl + relay.publish_timeout (%v), the relay's re-publish horizon",
+			c.NATS.DuplicateWindow, horizon))
 	}
 	return errors.Join(errs...)
 }

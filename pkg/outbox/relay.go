@@ -3,40 +3,28 @@ package outbox
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/events"
-)
-
-var (
-	publishedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "wallet_outbox_published_total",
-		Help: "Outbox events published to JetStream and marked published.",
-	}, []string{"shard"})
-	leaseHeld = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "wallet_outbox_lease_held",
-		Help: "1 while this relay holds the shard's lease and publishes it.",
-	}, []string{"shard"})
-	publishErrors = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "wallet_outbox_publish_errors_total",
-		Help: "Failed polls or publishes; the rows stay unpublished and are retried.",
-	}, []string{"shard"})
 )
 
 // RelayConfig tunes a Relay.
 type RelayConfig struct {
-	BatchSize    int           // rows per poll
-	PollInterval time.Duration // pause after an empty poll
+	BatchSize int // rows per poll
+	// PollInterval is the longest pause after an empty poll; a wake-up on
+	// WakeSubject cuts it short.
+	PollInterval time.Duration
+	// MaxInFlight bounds publishes awaiting their ack: a batch goes out in
+	// chunks of this size, each marked while the next is published. 0 means
+	// BatchSize (no overlap).
+	MaxInFlight int
+	// PublishTimeout bounds the wait for a batch's acks; 0 means 10s.
+	PublishTimeout time.Duration
 	// Owner names this relay instance in the lease table; LeaseTTL is how
 	// long its lease on a shard lasts without renewal.
 	Owner    string
@@ -57,13 +45,23 @@ type Relay struct {
 	log    *slog.Logger
 }
 
-// NewRelay returns a relay over shards (index = shard number).
+// NewRelay returns a relay over shards (index = shard number). It listens for
+// wake-ups on js's connection.
 func NewRelay(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay, error) {
 	if len(shards) == 0 || js == nil || log == nil {
 		return nil, errors.New("outbox relay: shards, jetstream and logger are required")
 	}
 	if cfg.BatchSize < 1 || cfg.PollInterval <= 0 || cfg.LeaseTTL <= 0 || cfg.Owner == "" {
 		return nil, errors.New("outbox relay: batch size, poll interval, lease TTL and owner are required")
+	}
+	if cfg.MaxInFlight < 0 || cfg.PublishTimeout < 0 {
+		return nil, errors.New("outbox relay: max in flight and publish time-out must not be negative")
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = cfg.BatchSize
+	}
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = 10 * time.Second
 	}
 	return &Relay{shards: shards, js: js, cfg: cfg, log: log}, nil
 }
@@ -82,24 +80,35 @@ func (r *Relay) Run(ctx context.Context) error {
 	return nil
 }
 
+// RelayOnce publishes one batch of shard's unpublished rows and marks the
+// acknowledged prefix published. It returns how many rows it marked.
+func (r *Relay) RelayOnce(ctx context.Context, shard int) (int, error) {
+	return r.newShardRelay(shard).step(ctx)
+}
+
 func (r *Relay) runShard(ctx context.Context, shard int) {
-	label := strconv.Itoa(shard)
+	s := r.newShardRelay(shard)
 	l := &lease{db: r.shards[shard], owner: r.cfg.Owner, ttl: r.cfg.LeaseTTL}
-	defer l.release(context.WithoutCancel(ctx))
+	wake, unsubscribe := r.subscribeWake(shard)
+	defer func() {
+		unsubscribe()
+		l.release(context.WithoutCancel(ctx))
+	}()
 	failures := 0
 	for ctx.Err() == nil {
 		held, err := l.hold(ctx)
 		n := 0
 		if held && err == nil {
-			leaseHeld.WithLabelValues(label).Set(1)
-			n, err = r.RelayOnce(ctx, shard)
+			s.m.leaseHeld.Set(1)
+			n, err = s.step(ctx)
 		} else {
-			leaseHeld.WithLabelValues(label).Set(0)
+			s.m.leaseHeld.Set(0)
 		}
-		wait := time.Duration(0)
+		var wait time.Duration
+		idle := false
 		switch {
 		case err != nil && ctx.Err() == nil:
-			publishErrors.WithLabelValues(label).Inc()
+			s.m.errors.Inc()
 			failures++
 			wait = min(time.Duration(failures)*100*time.Millisecond, 5*time.Second)
 			r.log.Warn("outbox relay", "shard", shard, "err", err, "retry_in", wait)
@@ -107,102 +116,50 @@ func (r *Relay) runShard(ctx context.Context, shard int) {
 			wait = r.cfg.LeaseTTL / 4 // another relay publishes this shard
 		case n == 0:
 			failures = 0
-			wait = r.cfg.PollInterval
+			wait, idle = r.cfg.PollInterval, true
 		default:
-			failures = 0
+			failures = 0 // a full or partial batch: poll again at once
 		}
 		if wait > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
+			pause(ctx, wait, idle, wake)
 		}
 	}
 }
 
-type row struct {
-	ID         uint64    `db:"id"`
-	EventID    string    `db:"event_id"`
-	EventType  string    `db:"event_type"`
-	Topic      string    `db:"topic"`
-	Source     string    `db:"source"`
-	Subject    string    `db:"subject"`
-	Data       string    `db:"data"`
-	OccurredAt time.Time `db:"occurred_at"`
+// pause waits for d or until ctx ends; an idle pause also ends on a wake-up.
+func pause(ctx context.Context, d time.Duration, idle bool, wake <-chan struct{}) {
+	if !idle {
+		wake = nil // a nil channel never receives
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-wake:
+	}
 }
 
-func (r row) event() events.Event {
-	return events.Event{ID: r.EventID, Type: r.EventType, Topic: r.Topic, Source: r.Source,
-		Subject: r.Subject, Time: r.OccurredAt, Data: []byte(r.Data)}
-}
-
-// RelayOnce publishes one batch of shard's unpublished rows and marks the
-// acknowledged prefix published. It returns how many rows it marked.
-func (r *Relay) RelayOnce(ctx context.Context, shard int) (int, error) {
-	db := r.shards[shard]
-	var rows []row
-	err := db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, topic, source, subject, data, occurred_at
-		FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?`, r.cfg.BatchSize)
-	if err != nil {
-		return 0, fmt.Errorf("shard %d: read outbox: %w", shard, err)
-	}
-	if len(rows) == 0 {
-		return 0, nil
-	}
-
-	futures := make([]jetstream.PubAckFuture, 0, len(rows))
-	var pubErr error
-	for _, rw := range rows {
-		f, err := r.js.PublishMsgAsync(rw.event().Msg(), jetstream.WithMsgID(rw.EventID))
-		if err != nil {
-			pubErr = err
-			break
-		}
-		futures = append(futures, f)
-	}
-	acked := 0
-	timeout := time.After(10 * time.Second)
-wait:
-	for _, f := range futures {
+// subscribeWake listens on WakeSubject(shard). Wake-ups are an optimisation:
+// without them the relay still polls every PollInterval, so a failure is
+// logged, not returned.
+func (r *Relay) subscribeWake(shard int) (<-chan struct{}, func()) {
+	// One buffered slot: any number of wake-ups while the relay is busy
+	// collapse into one extra poll.
+	wake := make(chan struct{}, 1)
+	sub, err := r.js.Conn().Subscribe(WakeSubject(shard), func(*nats.Msg) {
 		select {
-		case <-f.Ok():
-			acked++
-		case err := <-f.Err():
-			pubErr = errors.Join(pubErr, err)
-			break wait
-		case <-timeout:
-			pubErr = errors.Join(pubErr, errors.New("publish ack time-out"))
-			break wait
-		case <-ctx.Done():
-			return 0, ctx.Err()
+		case wake <- struct{}{}:
+		default:
 		}
+	})
+	if err != nil {
+		r.log.Warn("outbox relay: no wake-ups, polling only", "shard", shard, "err", err)
+		return wake, func() {}
 	}
-
-	// Only the acknowledged prefix is marked, so a failed row is retried
-	// before anything behind it and per-shard order is kept.
-	if acked > 0 {
-		if r.cfg.BeforeMark != nil {
-			r.cfg.BeforeMark()
-		}
-		if err := markPublished(ctx, db, rows[:acked]); err != nil {
-			return 0, fmt.Errorf("shard %d: %w", shard, err)
-		}
-		publishedTotal.WithLabelValues(strconv.Itoa(shard)).Add(float64(acked))
-	}
-	if pubErr != nil {
-		return acked, fmt.Errorf("shard %d: publish: %w", shard, pubErr)
-	}
-	return acked, nil
+	return wake, func() { _ = sub.Unsubscribe() }
 }
 
-func markPublished(ctx context.Context, db *sqlx.DB, rows []row) error {
-	ids := make([]string, len(rows))
-	for i, rw := range rows {
-		ids[i] = strconv.FormatUint(rw.ID, 10)
-	}
-	q := "UPDATE outbox SET published_at = NOW(6) WHERE id IN (" + strings.Join(ids, ",") + ")"
-	return database.InTx(ctx, db, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, q)
-		return err
-	})
+func (r *Relay) newShardRelay(shard int) *shardRelay {
+	return &shardRelay{cfg: r.cfg, js: r.js, db: r.shards[shard], shard: shard, m: metricsFor(strconv.Itoa(shard))}
 }

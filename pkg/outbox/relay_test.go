@@ -28,7 +28,7 @@ type fixture struct {
 	stream jetstream.Stream
 }
 
-func mustFixture(t *testing.T) fixture {
+func mustFixture(t testing.TB) fixture {
 	t.Helper()
 	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
 	if err := database.Migrate(context.Background(), db, outbox.Migrations()); err != nil {
@@ -74,7 +74,7 @@ func (f fixture) count(t *testing.T) uint64 {
 	return info.State.Msgs
 }
 
-func newRelay(t *testing.T, f fixture, cfg outbox.RelayConfig) *outbox.Relay {
+func newRelay(t testing.TB, f fixture, cfg outbox.RelayConfig) *outbox.Relay {
 	t.Helper()
 	r, err := outbox.NewRelay([]*sqlx.DB{f.db}, f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

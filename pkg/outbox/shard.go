@@ -1,0 +1,182 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/events"
+)
+
+// markTimeout bounds one mark statement. It runs detached from the relay's
+// context so that a graceful stop still marks what JetStream acknowledged.
+const markTimeout = 30 * time.Second
+
+// shardRelay publishes one shard's outbox. It reads a batch and publishes
+// it in chunks of at most MaxInFlight rows; while a chunk is published, the
+// previous chunk's mark statement runs. Why that is safe:
+//
+//   - A chunk is marked only after JetStream acknowledged it (its leading
+//     acknowledged rows, if some failed), and a mark starts only after the
+//     previous one committed: the marked rows are always a subset of the
+//     acknowledged ones, and a failed row is retried before anything behind it.
+//   - A read never overlaps a mark: the last mark of a batch commits before
+//     the next poll, which selects published_at IS NULL in id order as
+//     always. No cursor, so a row that commits late with a lower id is read
+//     by the next poll.
+//   - A crash loses at most the running mark and the chunk being published:
+//     acknowledged-but-unmarked rows, which the next holder of the lease
+//     re-publishes within the duplicate window.
+//   - A chunk is published only after every row of the previous one was
+//     acknowledged, so the stream receives each poll's rows in id order.
+type shardRelay struct {
+	cfg   RelayConfig
+	js    jetstream.JetStream
+	db    *sqlx.DB
+	shard int
+	m     shardMetrics
+
+	marking int        // rows of the running mark statement
+	marked  chan error // that statement's result; nil when none runs
+}
+
+type row struct {
+	ID         uint64    `db:"id"`
+	EventID    string    `db:"event_id"`
+	EventType  string    `db:"event_type"`
+	Topic      string    `db:"topic"`
+	Source     string    `db:"source"`
+	Subject    string    `db:"subject"`
+	Data       string    `db:"data"`
+	OccurredAt time.Time `db:"occurred_at"`
+}
+
+func (r row) event() events.Event {
+	return events.Event{ID: r.EventID, Type: r.EventType, Topic: r.Topic, Source: r.Source,
+		Subject: r.Subject, Time: r.OccurredAt, Data: []byte(r.Data)}
+}
+
+// step reads one batch, publishes and marks it. It returns how many rows it
+// marked; no mark is left running.
+func (s *shardRelay) step(ctx context.Context) (int, error) {
+	rows, err := s.read(ctx)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	s.m.batchRows.Observe(float64(len(rows)))
+	marked := 0
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), s.cfg.MaxInFlight)]
+		rows = rows[len(chunk):]
+		acked, pubErr := s.publish(ctx, chunk)
+		n, err := s.flush()
+		marked += n
+		if err != nil {
+			return marked, errors.Join(pubErr, err) // this chunk is published again
+		}
+		if acked > 0 {
+			if s.cfg.BeforeMark != nil {
+				s.cfg.BeforeMark()
+			}
+			s.startMark(ctx, chunk[:acked])
+		}
+		if pubErr != nil {
+			n, err := s.flush()
+			return marked + n, errors.Join(fmt.Errorf("shard %d: publish: %w", s.shard, pubErr), err)
+		}
+	}
+	n, err := s.flush()
+	return marked + n, err
+}
+
+// read selects the oldest unpublished rows.
+func (s *shardRelay) read(ctx context.Context) ([]row, error) {
+	var rows []row
+	err := s.db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, topic, source, subject, data, occurred_at
+		FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?`, s.cfg.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("shard %d: read outbox: %w", s.shard, err)
+	}
+	return rows, nil
+}
+
+// publish sends rows asynchronously, waits for their acks and returns how
+// many leading rows JetStream acknowledged.
+func (s *shardRelay) publish(ctx context.Context, rows []row) (int, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(rows))
+	var pubErr error
+	for _, rw := range rows {
+		f, err := s.js.PublishMsgAsync(rw.event().Msg(), jetstream.WithMsgID(rw.EventID))
+		if err != nil {
+			pubErr = err
+			break
+		}
+		futures = append(futures, f)
+	}
+	deadline := time.NewTimer(s.cfg.PublishTimeout)
+	defer deadline.Stop()
+	for i, f := range futures {
+		if err := s.awaitAck(ctx, f, rows[i], deadline.C); err != nil {
+			return i, errors.Join(pubErr, err)
+		}
+	}
+	return len(futures), pubErr
+}
+
+func (s *shardRelay) awaitAck(ctx context.Context, f jetstream.PubAckFuture, rw row, deadline <-chan time.Time) error {
+	select {
+	case <-f.Ok():
+		s.m.lag.Observe(time.Since(rw.OccurredAt).Seconds())
+		return nil
+	case err := <-f.Err():
+		return err
+	case <-deadline:
+		return fmt.Errorf("publish ack time-out after %v", s.cfg.PublishTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startMark marks rows published in the background; flush waits for it.
+func (s *shardRelay) startMark(ctx context.Context, rows []row) {
+	s.marking, s.marked = len(rows), make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	go func(done chan<- error) {
+		defer cancel()
+		// One autocommit statement: all of the chunk is marked or none.
+		_, err := s.db.ExecContext(ctx, "UPDATE outbox SET published_at = NOW(6) WHERE id IN ("+idList(rows)+")")
+		done <- err
+	}(s.marked)
+}
+
+// flush waits for the running mark, if any, and returns how many rows it
+// marked.
+func (s *shardRelay) flush() (int, error) {
+	if s.marked == nil {
+		return 0, nil
+	}
+	err := <-s.marked
+	n := s.marking
+	s.marking, s.marked = 0, nil
+	if err != nil {
+		return 0, fmt.Errorf("shard %d: mark published: %w", s.shard, err)
+	}
+	s.m.published.Add(float64(n))
+	return n, nil
+}
+
+func idList(rows []row) string {
+	var b strings.Builder
+	for i, rw := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(rw.ID, 10))
+	}
+	return b.String()
+}
