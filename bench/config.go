@@ -59,7 +59,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.RunDir, "run-dir", ".run", "the local stack's directory with the pid files")
 	fs.DurationVar(&c.SettleTimeout, "settle-timeout", 5*time.Minute, "give up waiting for the system to catch up after this long")
 	fs.BoolVar(&c.Profile, "profile", false, "fetch a CPU profile from each service during the load into -out")
-	fs.BoolVar(&c.Suite, "suite", false, "run the standard scenarios one after another (10% and 50% cross-shard, hot account, open loop)")
+	fs.BoolVar(&c.Suite, "suite", false, "run the standard scenarios one after another (10% and 50% cross-shard, 50% on a hot account, open loop at -suite-rate); they set -cross, -hot and -rate themselves")
 	fs.Float64Var(&c.SuiteRate, "suite-rate", 300, "the offered rate/s of the suite's open-loop scenario")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

@@ -25,8 +25,13 @@ func printResult(w io.Writer, r *Result) {
 	} else {
 		fmt.Fprintf(tw, "settle\tDID NOT SETTLE: gave up %s ms after the load ended: %s\n", commas(r.SettleMillis), r.SettleBacklog)
 	}
-	fmt.Fprintf(tw, "settled\t%s (%s completed / %.1f s load+settle) = %s naive\n",
-		perSecond(r.SettledPerSecond), commas(r.Transfers["completed"]), r.LoadSeconds+float64(r.SettleMillis)/1000, times(r.SettledVsNaive))
+	if r.Settled {
+		fmt.Fprintf(tw, "settled\t%s (%s completed / %.1f s load+settle) = %s naive\n",
+			perSecond(r.SettledPerSecond), commas(r.Transfers["completed"]), r.LoadSeconds+float64(r.SettleMillis)/1000, times(r.SettledVsNaive))
+	} else {
+		fmt.Fprintf(tw, "settled\tn/a: the system did not settle (%s completed in the shards, not all applied by the ledger)\n",
+			commas(r.Transfers["completed"]))
+	}
 	fmt.Fprintf(tw, "transfers\t%s\n", counts(r.Transfers))
 	fmt.Fprintf(tw, "latency\t%s\n", latency(r.Replies.Latency))
 	for _, kind := range sortedKeys(r.Replies.LatencyByKind) {

@@ -30,7 +30,8 @@ type Result struct {
 	SettleBacklog Backlog          `json:"backlog_at_end"`
 	SettleError   string           `json:"settle_error,omitempty"`
 	Transfers     map[string]int64 `json:"transfers_by_status"`
-	// SettledPerSecond is completed transfers / (load + settle time).
+	// SettledPerSecond is completed transfers / (load + settle time); 0 when
+	// the system did not settle, as no honest figure exists then.
 	SettledPerSecond float64 `json:"settled_per_second"`
 
 	Naive                Naive   `json:"naive"`

@@ -116,8 +116,11 @@ func measureOutcome(ctx context.Context, r *Result, watch *Watcher, acc Accounts
 		return err
 	}
 	r.Transfers = transfers
-	elapsed := r.LoadSeconds + float64(r.SettleMillis)/1000
-	r.SettledPerSecond = float64(transfers["completed"]) / elapsed
+	// Settled means applied by the ledger too; until the system has caught
+	// up, completed rows in the shards are not that, so no rate is claimed.
+	if r.Settled {
+		r.SettledPerSecond = float64(transfers["completed"]) / (r.LoadSeconds + float64(r.SettleMillis)/1000)
+	}
 	var stackCPU float64
 	for _, u := range r.Processes {
 		if u.Name != "bench" {
