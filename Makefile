@@ -6,11 +6,11 @@ GOROOT_BIN := /usr/local/go/bin
 GOPATH_BIN := $(shell PATH="$(GOROOT_BIN):$$PATH" go env GOPATH 2>/dev/null | cut -d: -f1)/bin
 export PATH := $(GOROOT_BIN):$(PATH):$(GOPATH_BIN)
 
-MODULES  := pkg account-service ledger-service outbox-relay
+MODULES  := pkg account-service ledger-service outbox-relay bench
 PKGS     := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 SERVICES := account-service ledger-service outbox-relay
 
-.PHONY: all run stop build test test-short bench lint vet fmt compose-check clean
+.PHONY: all run stop build test test-short bench bench-all lint vet fmt compose-check clean
 
 all: build
 
@@ -35,9 +35,17 @@ test:
 test-short:
 	go test -short -count=1 $(PKGS)
 
-## bench: transfers/s through the real processes (test MariaDB without fsync, 64 clients)
+## bench: load the running local stack (started if needed) and report settled transfers/s
+##        against the naive baseline; flags via BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-cross 0.5"
+BENCH_FLAGS ?=
 bench:
-	go test -run '^$$' -bench . -benchtime 3000x ./pkg/systemtest/
+	deploy/local/run.sh
+	go run ./bench $(BENCH_FLAGS)
+
+## bench-all: the standard scenarios in one go (10% and 50% cross-shard, hot account, open loop)
+bench-all:
+	deploy/local/run.sh
+	go run ./bench -suite $(BENCH_FLAGS)
 
 ## lint: go vet and gofmt over every module
 lint: vet

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// API is a client of account-service over keep-alive connections.
+type API struct {
+	base string
+	hc   *http.Client
+}
+
+// NewAPI returns a client that keeps up to conns idle connections to the
+// service, so a run of that many concurrent clients never reconnects.
+func NewAPI(base string, conns int) *API {
+	tr := &http.Transport{
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	// The timeout only stops a stuck request from stalling the run; it is far
+	// above the service's 2 s saga wait.
+	return &API{base: base, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// Close drops the idle connections.
+func (a *API) Close() { a.hc.CloseIdleConnections() }
+
+// Reply is an HTTP answer: its status and its code, the problem's "code" for
+// an error and the body's "status" ("success", "pending") for a 2xx.
+type Reply struct {
+	Status int
+	Code   string
+}
+
+// post sends body as JSON and reads the whole answer, so the connection can
+// be reused.
+func (a *API) post(ctx context.Context, path string, body any) (Reply, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return Reply{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(b))
+	if err != nil {
+		return Reply{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := a.hc.Do(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return Reply{}, err
+	}
+	var parsed struct {
+		Code   string `json:"code"`
+		Status any    `json:"status"` // a string in 2xx bodies, a number in problems
+	}
+	code := "(unparsable body)"
+	if json.Unmarshal(raw, &parsed) == nil {
+		code = parsed.Code
+		if s, ok := parsed.Status.(string); ok && code == "" {
+			code = s
+		}
+		if code == "" {
+			code = "(no code)"
+		}
+	}
+	return Reply{Status: res.StatusCode, Code: code}, nil
+}
+
+// Transfer posts one balance transfer, without Prefer: respond-async, so a
+// cross-shard request waits for the saga like a real caller would.
+func (a *API) Transfer(ctx context.Context, from, to, amount, txID string) (Reply, error) {
+	return a.post(ctx, "/v1/wallet/balance_transfer", map[string]string{
+		"from_account": from, "to_account": to, "amount": amount, "currency": "USD", "transaction_id": txID})
+}
+
+// OpenAccount creates a USD account with the given id.
+func (a *API) OpenAccount(ctx context.Context, id string) error {
+	r, err := a.post(ctx, "/v1/accounts", map[string]string{"account_id": id, "owner_id": "bench-" + id, "currency": "USD"})
+	return expect(r, err, http.StatusCreated, "open account "+id)
+}
+
+// Deposit puts amount into the account, keyed by txID.
+func (a *API) Deposit(ctx context.Context, id, amount, txID string) error {
+	r, err := a.post(ctx, "/v1/accounts/"+id+"/deposits", map[string]string{"amount": amount, "currency": "USD", "transaction_id": txID})
+	return expect(r, err, 0, "deposit into "+id)
+}
+
+// expect turns an unexpected answer into an error; want 0 accepts any 2xx.
+func expect(r Reply, err error, want int, what string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if (want == 0 && (r.Status < 200 || r.Status > 299)) || (want != 0 && r.Status != want) {
+		return fmt.Errorf("%s: HTTP %d %s", what, r.Status, r.Code)
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Config is everything one run is told by its flags. Flags() writes it into
+// the result file, so a result can be reproduced.
+type Config struct {
+	Accounts      int
+	Clients       int
+	Duration      time.Duration
+	Cross         float64
+	Hot           float64
+	Rate          float64
+	MaxInFlight   int
+	NaiveDuration time.Duration
+	Amount        string
+	Out           string
+	AccountURL    string
+	LedgerURL     string
+	RelayURL      string
+	MySQL         string
+	NATS          string
+	RunDir        string
+	SettleTimeout time.Duration
+	Profile       bool
+	Suite         bool
+	SuiteRate     float64
+}
+
+// parseConfig reads the flags in args. Errors are for the user: the flag
+// package has already printed the usage.
+func parseConfig(args []string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.Accounts, "accounts", 200, "accounts created for the run (and for the naive baseline)")
+	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients (closed loop and naive baseline)")
+	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "how long the load runs")
+	fs.Float64Var(&c.Cross, "cross", 0.1, "share of transfers whose accounts are on different shards (0..1)")
+	fs.Float64Var(&c.Hot, "hot", 0, "share of transfers that have one hot account as source or destination (0..1)")
+	fs.Float64Var(&c.Rate, "rate", 0, "if > 0: open loop, offering this many transfers/s whatever the replies")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", 1024, "open loop: requests outstanding at most; a send beyond it is dropped by the generator")
+	fs.DurationVar(&c.NaiveDuration, "naive-duration", 10*time.Second, "how long the naive one-transaction-per-transfer baseline runs (0 skips it)")
+	fs.StringVar(&c.Amount, "amount", "1.00", "amount of each transfer (USD)")
+	fs.StringVar(&c.Out, "out", "bench/results", "directory for the result JSON (and profiles)")
+	fs.StringVar(&c.AccountURL, "account-url", "http://127.0.0.1:8080", "account-service base URL")
+	fs.StringVar(&c.LedgerURL, "ledger-url", "http://127.0.0.1:8081", "ledger-service base URL")
+	fs.StringVar(&c.RelayURL, "relay-url", "http://127.0.0.1:8082", "outbox-relay base URL (for -profile)")
+	fs.StringVar(&c.MySQL, "mysql", "wallet:wallet@tcp(127.0.0.1:3307)/", "MariaDB DSN without a schema; shards, ledger and the naive schema live there")
+	fs.StringVar(&c.NATS, "nats", "nats://127.0.0.1:4222", "NATS URL (the ledger consumer's backlog)")
+	fs.StringVar(&c.RunDir, "run-dir", ".run", "the local stack's directory with the pid files")
+	fs.DurationVar(&c.SettleTimeout, "settle-timeout", 5*time.Minute, "give up waiting for the system to catch up after this long")
+	fs.BoolVar(&c.Profile, "profile", false, "fetch a CPU profile from each service during the load into -out")
+	fs.BoolVar(&c.Suite, "suite", false, "run the standard scenarios one after another (10% and 50% cross-shard, 50% on a hot account, open loop at -suite-rate); they set -cross, -hot and -rate themselves")
+	fs.Float64Var(&c.SuiteRate, "suite-rate", 300, "the offered rate/s of the suite's open-loop scenario")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Accounts < 8:
+		return errors.New("-accounts must be at least 8 (two per shard)")
+	case c.Clients < 1:
+		return errors.New("-clients must be at least 1")
+	case c.Duration <= 0:
+		return errors.New("-duration must be positive")
+	case c.Cross < 0 || c.Cross > 1:
+		return errors.New("-cross must be between 0 and 1")
+	case c.Hot < 0 || c.Hot > 1:
+		return errors.New("-hot must be between 0 and 1")
+	case c.Rate < 0:
+		return errors.New("-rate must not be negative")
+	case c.MaxInFlight < 1:
+		return errors.New("-max-in-flight must be at least 1")
+	case c.NaiveDuration < 0:
+		return errors.New("-naive-duration must not be negative")
+	}
+	a, err := decimal.NewFromString(c.Amount)
+	if err != nil || !a.IsPositive() || a.Exponent() < -2 {
+		return fmt.Errorf("-amount %q: want a positive USD amount with at most 2 decimals", c.Amount)
+	}
+	return nil
+}
+
+// Name is the scenario's short label, used in the result file name:
+// "cross10", "cross50-hot50", "open300-cross10".
+func (c Config) Name() string {
+	name := fmt.Sprintf("cross%.0f", c.Cross*100)
+	if c.Hot > 0 {
+		name += fmt.Sprintf("-hot%.0f", c.Hot*100)
+	}
+	if c.Rate > 0 {
+		name = fmt.Sprintf("open%.0f-", c.Rate) + name
+	}
+	return name
+}
+
+// suite returns the standard scenarios, each a copy of base with its load
+// shape changed: the figures the design decisions are judged by.
+func suite(base Config) []Config {
+	cross10 := base
+	cross10.Cross, cross10.Hot, cross10.Rate = 0.1, 0, 0
+	cross50 := cross10
+	cross50.Cross = 0.5
+	hot := cross10
+	hot.Hot = 0.5
+	open := cross10
+	open.Rate = base.SuiteRate
+	return []Config{cross10, cross50, hot, open}
+}
+
+// Flags lists the run's settings by flag name, as the result file records
+// them.
+func (c Config) Flags() map[string]string {
+	return map[string]string{
+		"accounts":       fmt.Sprint(c.Accounts),
+		"clients":        fmt.Sprint(c.Clients),
+		"duration":       c.Duration.String(),
+		"cross":          fmt.Sprint(c.Cross),
+		"hot":            fmt.Sprint(c.Hot),
+		"rate":           fmt.Sprint(c.Rate),
+		"max-in-flight":  fmt.Sprint(c.MaxInFlight),
+		"naive-duration": c.NaiveDuration.String(),
+		"amount":         c.Amount,
+		"out":            c.Out,
+		"account-url":    c.AccountURL,
+		"ledger-url":     c.LedgerURL,
+		"relay-url":      c.RelayURL,
+		"mysql":          c.MySQL,
+		"nats":           c.NATS,
+		"run-dir":        c.RunDir,
+		"settle-timeout": c.SettleTimeout.String(),
+		"profile":        fmt.Sprint(c.Profile),
+		"suite":          fmt.Sprint(c.Suite),
+	}
+}
