@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"time"
@@ -92,8 +93,9 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-// Health adds /healthz (the process answers), /readyz (ready returns nil) and
-// /metrics (Prometheus) to r.
+// Health adds /healthz (the process answers), /readyz (ready returns nil),
+// /metrics (Prometheus) and /debug/pprof/ (Go profiles, for finding where
+// the time goes under load) to r.
 func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error) {
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		JSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -108,6 +110,12 @@ func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error) 
 		JSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet)
+	r.HandleFunc("/debug/pprof/", pprof.Index)
+	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
 }
 
 // Serve runs srv on ln until ctx ends, then shuts it down gracefully, giving

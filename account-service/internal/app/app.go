@@ -22,6 +22,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/saga"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/outbox"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
 )
@@ -36,6 +37,7 @@ type App struct {
 	saga   *saga.Runner
 	waiter *saga.Waiter
 	writer *groupcommit.Writer
+	wake   *outbox.Notifier
 }
 
 // New connects to the shards and NATS, migrates the shard schemas, declares
@@ -77,6 +79,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if a.waiter, err = saga.NewWaiter(a.nc); err != nil {
 		return nil, err
 	}
+	a.wake = outbox.NewNotifier(a.nc)
 	if a.writer, err = groupcommit.New(store, store.Shards(), groupcommit.Config{MaxBatch: cfg.Account.MaxBatch,
 		QueueDepth: cfg.Account.QueueDepth}, a.committed, log); err != nil {
 		return nil, err
@@ -96,9 +99,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	return a, nil
 }
 
-// committed runs after each group commit: requests waiting for a saga that
-// this batch settled wake at once instead of at their next poll.
-func (a *App) committed(_ int, ops []account.Op) {
+// committed runs after each group commit: the relays hear that the shard
+// has new outbox rows, and requests waiting for a saga that this batch
+// settled wake at once instead of at their next poll.
+func (a *App) committed(sh int, ops []account.Op) {
+	a.wake.Committed(sh)
 	for _, op := range ops {
 		if op.Kind == account.OpSettle {
 			a.waiter.Ended(op.Event.Transfer.TransactionID)
