@@ -69,7 +69,8 @@ type AccountConfig struct {
 	// a shard. Default 256.
 	MaxBatch int `mapstructure:"max_batch"`
 	// QueueDepth bounds the operations waiting for a shard's writer; beyond
-	// it requests are refused with 503 and Retry-After. Default 4096.
+	// it requests are refused with 503 and Retry-After. Default 1024 (four
+	// full batches: a second or so of work, not minutes).
 	QueueDepth int `mapstructure:"queue_depth"`
 }
 
@@ -125,7 +126,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("account.saga_max_deliver", 50)
 	v.SetDefault("account.saga_redrive_after", 30*time.Second)
 	v.SetDefault("account.max_batch", 256)
-	v.SetDefault("account.queue_depth", 4096)
+	v.SetDefault("account.queue_depth", 1024)
 	v.SetDefault("ledger.addr", ":8081")
 	v.SetDefault("ledger.dsn", localDSN+"wallet_ledger")
 	v.SetDefault("relay.addr", ":8082")

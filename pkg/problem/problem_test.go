@@ -3,7 +3,9 @@ package problem
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // The codes are a wire contract: this list may only grow at the end.
@@ -39,5 +41,30 @@ func TestBody(t *testing.T) {
 	status, body = Body(fmt.Errorf("boom"), "")
 	if status != 500 || body["code"] != Internal || body["detail"] != "internal error" {
 		t.Fatalf("Body(internal) = %d %v", status, body)
+	}
+}
+
+func TestWriteRetryAfter(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{New(Unavailable, "busy").WithRetryAfter(time.Second), "1"},
+		{New(Unavailable, "busy").WithRetryAfter(2400 * time.Millisecond), "2"},
+		{New(Unavailable, "busy").WithRetryAfter(time.Millisecond), "1"}, // never "0"
+		{New(Unavailable, "busy"), ""},
+		{New(InsufficientFunds, "no"), ""},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		Write(rec, httptest.NewRequest("POST", "/x", nil), nil, tt.err)
+		if got := rec.Header().Get("Retry-After"); got != tt.want {
+			t.Errorf("%v: Retry-After %q, want %q", tt.err, got, tt.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	Write(rec, httptest.NewRequest("POST", "/x", nil), nil, New(Unavailable, "busy").WithRetryAfter(time.Second))
+	if rec.Code != 503 {
+		t.Errorf("unavailable answered %d, want 503", rec.Code)
 	}
 }

@@ -25,7 +25,15 @@ type bank struct {
 	initial  decimal.Decimal
 	mu       sync.Mutex
 	sent     []transferReq
+	answers  map[string][]answer // by transaction_id, every answer a client got
 	retries  atomic.Int64
+}
+
+// answer is what a client was told: the status, and for a failed transfer
+// whether it failed after the debit (transfer_status "failed").
+type answer struct {
+	status int
+	failed bool
 }
 
 type bankAccount struct {
@@ -42,7 +50,7 @@ type transferReq struct {
 }
 
 func newBank(t *testing.T, s *System, n int) *bank {
-	b := &bank{t: t, s: s, initial: decimal.NewFromInt(1000)}
+	b := &bank{t: t, s: s, initial: decimal.NewFromInt(1000), answers: map[string][]answer{}}
 	for i := range n {
 		a := bankAccount{id: idOn(i % 4), currency: []string{"USD", "EUR"}[i%2], frozen: i%8 == 7}
 		s.mustOpen(a.id, a.currency)
@@ -115,8 +123,15 @@ func (b *bank) send(r transferReq, async bool) {
 		}
 		res, err := client.Do(req)
 		if err == nil {
+			var body struct {
+				TransferStatus string `json:"transfer_status"`
+			}
+			_ = json.NewDecoder(res.Body).Decode(&body)
 			res.Body.Close()
 			if res.StatusCode < 500 {
+				b.mu.Lock()
+				b.answers[r.TxID] = append(b.answers[r.TxID], answer{res.StatusCode, body.TransferStatus == "failed"})
+				b.mu.Unlock()
 				return
 			}
 		}
@@ -155,6 +170,7 @@ func (b *bank) check() {
 			status = body["status"].(string)
 		}
 		outcomes[status]++
+		b.checkAnswers(r.TxID, status)
 		if status == "completed" {
 			amt := decimal.RequireFromString(r.Amount)
 			expected[r.From] = expected[r.From].Sub(amt)
@@ -187,4 +203,25 @@ func (b *bank) check() {
 	s.waitLedgerAgrees(ids...)
 	s.waitInFlightZero("USD")
 	s.waitInFlightZero("EUR")
+}
+
+// checkAnswers holds what clients were told about txID against what was
+// stored: a 200 is a completed transfer (durable, also across a crash), a
+// failure after the debit is a failed one, and a transfer refused every
+// time it was asked for moved no money.
+func (b *bank) checkAnswers(txID, stored string) {
+	moved := false
+	for _, a := range b.answers[txID] {
+		switch {
+		case a.status == http.StatusOK && stored != "completed":
+			b.t.Errorf("%s was answered 200 but is stored as %s", txID, stored)
+		case a.failed && stored != "failed":
+			b.t.Errorf("%s was answered failed but is stored as %s", txID, stored)
+		case a.status == http.StatusOK || a.status == http.StatusAccepted || a.failed:
+			moved = true
+		}
+	}
+	if !moved && stored != "rejected" {
+		b.t.Errorf("%s was refused every time (%v) but is stored as %s", txID, b.answers[txID], stored)
+	}
 }

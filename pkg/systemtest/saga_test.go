@@ -129,9 +129,11 @@ func TestConcurrentTransfers(t *testing.T) {
 	b.check()
 }
 
-// account-service is SIGKILLed in the middle of the run and restarted:
-// clients retry with the same transaction_id, every saga still ends, and
-// nothing is lost or doubled.
+// account-service is SIGKILLed in the middle of the run, with group-commit
+// batches in flight, and restarted: every request answered 200 is durable,
+// clients retry unanswered ones with the same transaction_id and they move
+// money at most once, every saga still ends, and nothing is lost or
+// doubled (bank.check and bank.checkAnswers).
 func TestConcurrentTransfersWithAccountServiceRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test")
