@@ -57,7 +57,11 @@ func (b *Batch) record(req TransferRequest, hash string, to int, st TransferStat
 		Steps: []Step{{Name: step, Shard: b.Shard, At: b.Now}}}
 	b.Transfers[t.TransactionID] = t
 	b.Changes.Transfers = append(b.Changes.Transfers, t)
-	b.step(t.TransactionID, step)
+	if to != b.Shard {
+		// A same-shard transfer's only step is its creation: the transfer
+		// row says it (see SameShardSteps), so no step row is written.
+		b.step(t.TransactionID, step)
+	}
 	return *t
 }
 

@@ -65,3 +65,12 @@ type Transfer struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
+
+// SameShardSteps returns the steps of a same-shard transfer, which records
+// none of its own: it completed when it was created.
+func SameShardSteps(t Transfer) []Step {
+	if t.FromShard != t.ToShard || t.Status != Completed {
+		return nil
+	}
+	return []Step{{Name: StepCompleted, Shard: t.FromShard, At: t.CreatedAt}}
+}

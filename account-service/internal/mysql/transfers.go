@@ -132,7 +132,9 @@ func (s *Store) GetTransfer(ctx context.Context, txID string) (account.Transfer,
 		if err != nil {
 			return account.Transfer{}, err
 		}
-		t.Steps, err = s.steps(ctx, txID, t.FromShard, t.ToShard)
+		if t.Steps, err = s.steps(ctx, txID, t.FromShard, t.ToShard); err == nil && len(t.Steps) == 0 {
+			t.Steps = account.SameShardSteps(t)
+		}
 		return t, err
 	}
 	return account.Transfer{}, problem.New(problem.NotFound, "transfer %s does not exist", txID)
