@@ -35,7 +35,7 @@ func mustRun(t *testing.T, store Applier, poison stream.PoisonHandler) jetstream
 }
 
 // mustJetStream starts a JetStream server with the WALLET stream.
-func mustJetStream(t *testing.T) jetstream.JetStream {
+func mustJetStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(testenv.NATS(t).ClientURL())
 	if err != nil {
