@@ -1,4 +1,6 @@
-// Package stream connects to NATS and declares the WALLET JetStream stream.
+// Package stream connects to NATS, declares the WALLET JetStream stream and
+// runs durable consumers on it: Consume event by event, ConsumeBatch in
+// batches.
 package stream
 
 import (

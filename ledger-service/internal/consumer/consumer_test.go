@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
@@ -28,9 +29,15 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // when the test ends, the consumer first.
 func mustRun(t *testing.T, store Applier, poison stream.PoisonHandler) jetstream.JetStream {
 	t.Helper()
-	srv := testenv.NATS(t)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	nc, err := nats.Connect(srv.ClientURL())
+	js := mustJetStream(t)
+	mustStart(t, js, store, poison)
+	return js
+}
+
+// mustJetStream starts a JetStream server with the WALLET stream.
+func mustJetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(testenv.NATS(t).ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,14 +46,21 @@ func mustRun(t *testing.T, store Applier, poison stream.PoisonHandler) jetstream
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+	if _, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// mustStart runs the consumer on js over store until the test ends.
+func mustStart(t *testing.T, js jetstream.JetStream, store Applier, poison stream.PoisonHandler) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c, err := New(js, store, poison, log)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	t.Cleanup(func() {
@@ -55,7 +69,6 @@ func mustRun(t *testing.T, store Applier, poison stream.PoisonHandler) jetstream
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return js
 }
 
 func mustPublish(t *testing.T, js jetstream.JetStream, m *nats.Msg) {
@@ -180,4 +193,64 @@ func (conflicting) ApplyBatch(_ context.Context, effs []ledger.Effect) []ledger.
 		out[i].Err = fmt.Errorf("posting: %w", ledger.ErrConflict)
 	}
 	return out
+}
+
+// Events that wait are applied in batches; a conflicting event among them
+// is dead-lettered while the events before and after it are applied.
+func TestConsumeBatchesAndSetsConflictAside(t *testing.T) {
+	store, db := ledgertest.MustStore(t)
+	js := mustJetStream(t)
+	conflict := ledgertest.Deposited("dave", "1.00", "USD") // dave holds EUR
+	mustPublish(t, js, ledgertest.Opened("dave", "EUR").Msg())
+	for range 300 {
+		mustPublish(t, js, ledgertest.Deposited("erin", "0.50", "USD").Msg())
+	}
+	mustPublish(t, js, conflict.Msg())
+	for range 300 {
+		mustPublish(t, js, ledgertest.Deposited("dave", "0.25", "EUR").Msg())
+	}
+	batches0, events0 := batches(t)
+	mustStart(t, js, store, deadletter.Handler(db, Name, slog.Default()))
+	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error { return drained(js) })
+
+	if err := balanceIs(store, "erin", "150.00")(); err != nil {
+		t.Error(err)
+	}
+	if err := balanceIs(store, "dave", "75.00")(); err != nil {
+		t.Error(err)
+	}
+	var dead []string
+	if err := db.Select(&dead, "SELECT data FROM dead_letters WHERE consumer = ?", Name); err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0] != string(conflict.Data) {
+		t.Errorf("dead letters %q, want the conflicting deposit", dead)
+	}
+	n, sum := batches(t)
+	if n-batches0 >= sum-events0 {
+		t.Errorf("%v batches for %v events: every batch held one event", n-batches0, sum-events0)
+	}
+}
+
+// batches reads the ledger consumer's batch size histogram: how many
+// batches, and how many events in them.
+func batches(t *testing.T) (n, sum float64) {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "wallet_consumer_batch_size" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "consumer" && l.GetValue() == Name {
+					return float64(m.GetHistogram().GetSampleCount()), m.GetHistogram().GetSampleSum()
+				}
+			}
+		}
+	}
+	return 0, 0
 }

@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -139,8 +138,3 @@ func (s *Store) save(ctx context.Context, tx *sqlx.Tx, p plan) error {
 	}
 	return updateBalances(ctx, tx, changed, now)
 }
-
-// errRaced reports an account that another writer created between load and
-// lockAccounts in another currency than decide assumed; the batch is then
-// applied again one by one, on fresh reads.
-var errRaced = errors.New("ledger account created concurrently")

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -120,6 +121,11 @@ func insertInbox(ctx context.Context, tx *sqlx.Tx, ids []string) error {
 	})
 }
 
+// errRaced reports an account that another writer created between load and
+// lockAccounts in another currency than decide assumed; the batch is then
+// applied again one by one, on fresh reads.
+var errRaced = errors.New("ledger account created concurrently")
+
 // lockAccounts locks the ledger accounts named by currencies (account id to
 // the currency the batch books in it), creating missing ones with a zero
 // balance, and returns them by id. An account held in another currency than
@@ -172,8 +178,7 @@ func lockAccounts(ctx context.Context, tx *sqlx.Tx, currencies map[string]string
 }
 
 // insertJournals inserts the journal transactions of effs and returns their
-// ids by event id. The ids are read back: auto-increment values of a
-// multi-row insert need not be consecutive (MySQL 8's interleaved mode).
+// ids by event id.
 func insertJournals(ctx context.Context, tx *sqlx.Tx, effs []ledger.Effect, now time.Time) (map[string]int64, error) {
 	var journal []ledger.Effect
 	for _, eff := range effs {
@@ -202,12 +207,20 @@ func insertJournals(ctx context.Context, tx *sqlx.Tx, effs []ledger.Effect, now 
 	if err != nil {
 		return nil, err
 	}
+	return journalIDs(ctx, tx, ids)
+}
+
+// journalIDs reads back the ids of the journal transactions of eventIDs:
+// the auto-increment values of a multi-row insert need not be consecutive
+// (MySQL 8's interleaved lock mode), so they are not computed from
+// LAST_INSERT_ID.
+func journalIDs(ctx context.Context, tx *sqlx.Tx, eventIDs []string) (map[string]int64, error) {
 	type idRow struct {
 		ID      int64  `db:"id"`
 		EventID string `db:"event_id"`
 	}
-	out := make(map[string]int64, len(ids))
-	err = selectIn(ctx, tx, "SELECT id, event_id FROM journal_transactions WHERE event_id IN (?)", ids,
+	out := make(map[string]int64, len(eventIDs))
+	err := selectIn(ctx, tx, "SELECT id, event_id FROM journal_transactions WHERE event_id IN (?)", eventIDs,
 		func(r idRow) { out[r.EventID] = r.ID })
 	if err != nil {
 		return nil, fmt.Errorf("read journal ids: %w", err)
