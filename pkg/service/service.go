@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/walletco/wallet/pkg/config"
@@ -37,7 +38,16 @@ func Main(name string, build Builder) {
 	}
 }
 
+// gcPercent is the garbage collector's target when GOGC is not set. The
+// services' live heaps are a few tens of MB, so letting them grow to five
+// times that before a collection costs little memory and saves the CPU that
+// the default (100) spends collecting under load.
+const gcPercent = 400
+
 func run(ctx context.Context, name string, build Builder) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err

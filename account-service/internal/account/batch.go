@@ -29,7 +29,8 @@ type Op struct {
 	Event    SagaEvent       // OpCredit, OpSettle
 }
 
-// Result is the outcome of one Op. Err is a rejection of this operation
+// Result is the outcome of one Op: the transfer or movement as it stands
+// after it (for a settle, the transfer it ended). Err is a rejection of this operation
 // alone (a *problem.Error, or ErrUnknownTransfer / ErrMisrouted for saga
 // events); the batch's other operations are not affected by it.
 type Result struct {
@@ -97,7 +98,7 @@ func (b *Batch) Decide(ops []Op) []Result {
 		case OpCredit:
 			out[i].Err = b.credit(op.Event)
 		case OpSettle:
-			out[i].Err = b.settle(op.Event)
+			out[i].Transfer, out[i].Err = b.settle(op.Event)
 		}
 	}
 	return out

@@ -152,40 +152,40 @@ func (b *Batch) decideCredit(t Transfer) Credit {
 // settle is saga step 3 on the source shard, for transfer.credited (mark
 // completed) and transfer.credit_rejected (refund the source, mark failed).
 // An outcome for a transfer that already ended changes nothing.
-func (b *Batch) settle(e SagaEvent) error {
+func (b *Batch) settle(e SagaEvent) (Transfer, error) {
 	t := e.Transfer
 	if t.FromShard != b.Shard || shard.Of(t.From, b.Shards) != b.Shard {
-		return ErrMisrouted
+		return Transfer{}, ErrMisrouted
 	}
 	if b.Seen[e.ID] {
-		return nil
+		return Transfer{}, nil
 	}
 	rec, ok := b.Transfers[t.TransactionID]
 	if !ok || rec.Hash != requestOf(t).Hash() {
-		return ErrUnknownTransfer
+		return Transfer{}, ErrUnknownTransfer
 	}
 	if rec.Status != Pending {
 		b.seen(e.ID) // ended already: a late or repeated outcome changes nothing
-		return nil
+		return *rec, nil
 	}
 	if e.Type == events.TransferCredited {
 		b.seen(e.ID)
 		b.end(rec, Completed, "", StepCompleted)
 		t.Reason = ""
 		b.emit(NewEvent(b.Shard, events.TransferCompleted, t.TransactionID, b.Shard, TransferPayload(t), b.Now))
-		return nil
+		return *rec, nil
 	}
 	// The money left the source for this transfer and comes back whatever
 	// the source's status is now.
 	src, err := b.account(t.From)
 	if err != nil {
-		return err
+		return Transfer{}, err
 	}
 	b.seen(e.ID)
 	b.add(src, t.Amount.Decimal())
 	b.end(rec, Failed, t.Reason, StepRefunded)
 	b.emit(NewEvent(b.Shard, events.TransferFailed, t.TransactionID, b.Shard, TransferPayload(t, BalanceOf(*src)), b.Now))
-	return nil
+	return *rec, nil
 }
 
 func (b *Batch) end(t *Transfer, st TransferStatus, reason problem.Code, step string) {

@@ -75,7 +75,7 @@ var errOverloaded = problem.New(problem.Unavailable, "too many requests in fligh
 type Writer struct {
 	store    Applier
 	cfg      Config
-	onCommit func(shard int, ops []account.Op)
+	onCommit func(shard int, ops []account.Op, res []account.Result)
 	log      *slog.Logger
 
 	mu     sync.RWMutex // guards closed against sends on closed queues
@@ -93,7 +93,7 @@ type pending struct {
 // New starts a writer for shards shards; Close stops it. onCommit, if set,
 // runs after each batch commits (to wake the outbox relay, and requests
 // waiting for a saga to end); it must not block.
-func New(store Applier, shards int, cfg Config, onCommit func(shard int, ops []account.Op), log *slog.Logger) (*Writer, error) {
+func New(store Applier, shards int, cfg Config, onCommit func(shard int, ops []account.Op, res []account.Result), log *slog.Logger) (*Writer, error) {
 	if store == nil || log == nil || shards < 1 {
 		return nil, errors.New("groupcommit: store, logger and at least one shard are required")
 	}
@@ -274,7 +274,7 @@ func (w *Writer) apply(sh int, ps []*pending) ([]account.Result, error) {
 		return nil, fmt.Errorf("group commit: %d results for %d operations", len(res), len(ops))
 	}
 	if w.onCommit != nil {
-		w.onCommit(sh, ops)
+		w.onCommit(sh, ops, res)
 	}
 	return res, nil
 }

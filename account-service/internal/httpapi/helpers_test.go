@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/account-service/internal/accounttest"
 	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/httpapi"
@@ -42,7 +43,7 @@ func mustEnv(t *testing.T) *env {
 // transfers stay pending (saga tests live in pkg/systemtest).
 type noWaiter struct{}
 
-func (noWaiter) Watch(string) (<-chan struct{}, func()) { return nil, func() {} }
+func (noWaiter) Watch(string) (<-chan account.Transfer, func()) { return nil, func() {} }
 
 // idOn returns a fresh account id that lives on shard sh.
 func idOn(sh int) string { return accounttest.IDOn(sh) }

@@ -36,7 +36,7 @@ type Money interface {
 
 // Waiter tells when a transfer's saga may have ended (see saga.Waiter).
 type Waiter interface {
-	Watch(txID string) (<-chan struct{}, func())
+	Watch(txID string) (<-chan account.Transfer, func())
 }
 
 // Options tune the handlers.

@@ -64,9 +64,10 @@ func respondAsync(r *http.Request) bool {
 	return false
 }
 
-// await waits up to TransferWait for a pending transfer's saga to end. It
-// re-reads the transfer when the Waiter signals an end, and every 100ms in
-// case a signal was missed.
+// await waits up to TransferWait for a pending transfer's saga to end. The
+// Waiter hands over the ended transfer when this process settled it;
+// otherwise (a signal from the stream, or none: every 100ms in case one was
+// missed) the transfer is read again.
 func (s *Server) await(ctx context.Context, t account.Transfer) (account.Transfer, error) {
 	if t.Status != account.Pending || s.opts.TransferWait <= 0 {
 		return t, nil
@@ -79,7 +80,10 @@ func (s *Server) await(ctx context.Context, t account.Transfer) (account.Transfe
 	defer poll.Stop()
 	for {
 		select {
-		case <-done:
+		case ended, ok := <-done:
+			if ok && ended.Status != account.Pending {
+				return ended, nil
+			}
 			done = nil // closed: stop selecting it
 		case <-poll.C:
 		case <-timeout.C:

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go"
+	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/events"
 )
 
@@ -12,13 +13,13 @@ import (
 // notification only delays the waiter until its next poll.
 type Waiter struct {
 	mu      sync.Mutex
-	waiting map[string][]chan struct{}
+	waiting map[string][]chan account.Transfer
 	subs    []*nats.Subscription
 }
 
 // NewWaiter subscribes to transfer.completed and transfer.failed of every shard.
 func NewWaiter(nc *nats.Conn) (*Waiter, error) {
-	w := &Waiter{waiting: map[string][]chan struct{}{}}
+	w := &Waiter{waiting: map[string][]chan account.Transfer{}}
 	for _, typ := range []string{events.TransferCompleted, events.TransferFailed} {
 		sub, err := nc.Subscribe("wallet."+typ+".*", w.notify)
 		if err != nil {
@@ -30,24 +31,33 @@ func NewWaiter(nc *nats.Conn) (*Waiter, error) {
 	return w, nil
 }
 
-func (w *Waiter) notify(m *nats.Msg) { w.Ended(m.Header.Get("ce-subject")) }
+func (w *Waiter) notify(m *nats.Msg) { w.wake(m.Header.Get("ce-subject"), nil) }
 
-// Ended wakes the requests waiting for txID: its saga was seen ending, in
-// this process (after the settle step's commit) or on the stream.
-func (w *Waiter) Ended(txID string) {
+// Ended hands t, whose saga ended in this process (its settle step just
+// committed), to the requests waiting for it.
+func (w *Waiter) Ended(t account.Transfer) { w.wake(t.TransactionID, &t) }
+
+// wake closes the waiters of txID, giving each the ended transfer when it
+// is known; without it (an end seen on the stream, perhaps settled by
+// another instance) they read it themselves.
+func (w *Waiter) wake(txID string, t *account.Transfer) {
 	w.mu.Lock()
 	chans := w.waiting[txID]
 	delete(w.waiting, txID)
 	w.mu.Unlock()
 	for _, c := range chans {
+		if t != nil {
+			c <- *t
+		}
 		close(c)
 	}
 }
 
-// Watch returns a channel closed when txID's saga is seen ending, and a
-// function to stop watching.
-func (w *Waiter) Watch(txID string) (<-chan struct{}, func()) {
-	c := make(chan struct{})
+// Watch returns a channel closed when txID's saga is seen ending, after
+// the ended transfer if this process settled it, and a function to stop
+// watching.
+func (w *Waiter) Watch(txID string) (<-chan account.Transfer, func()) {
+	c := make(chan account.Transfer, 1)
 	w.mu.Lock()
 	w.waiting[txID] = append(w.waiting[txID], c)
 	w.mu.Unlock()
