@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -15,6 +16,7 @@ import (
 type Config struct {
 	Accounts      int
 	Clients       int
+	NaiveClients  int
 	Duration      time.Duration
 	Cross         float64
 	Hot           float64
@@ -42,7 +44,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&c.Accounts, "accounts", 200, "accounts created for the run (and for the naive baseline)")
-	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients (closed loop and naive baseline)")
+	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients (closed loop)")
+	fs.IntVar(&c.NaiveClients, "naive-clients", 64, "concurrent clients of the naive baseline (64 is the figure the team compares with)")
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "how long the load runs")
 	fs.Float64Var(&c.Cross, "cross", 0.1, "share of transfers whose accounts are on different shards (0..1)")
 	fs.Float64Var(&c.Hot, "hot", 0, "share of transfers that have one hot account as source or destination (0..1)")
@@ -135,6 +138,7 @@ func (c Config) Flags() map[string]string {
 		"rate":           fmt.Sprint(c.Rate),
 		"max-in-flight":  fmt.Sprint(c.MaxInFlight),
 		"naive-duration": c.NaiveDuration.String(),
+		"naive-clients":  strconv.Itoa(c.NaiveClients),
 		"amount":         c.Amount,
 		"out":            c.Out,
 		"account-url":    c.AccountURL,

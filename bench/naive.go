@@ -60,7 +60,7 @@ type Naive struct {
 // doing one durable transaction per transfer, for d, with the same accounts,
 // funding and pair shares as the run.
 func runNaive(ctx context.Context, cfg Config, amount decimal.Decimal, procs []Proc) (Naive, error) {
-	db, err := openDB(cfg.MySQL, "", cfg.Clients)
+	db, err := openDB(cfg.MySQL, "", cfg.NaiveClients)
 	if err != nil {
 		return Naive{}, err
 	}
@@ -91,7 +91,7 @@ func runNaive(ctx context.Context, cfg Config, amount decimal.Decimal, procs []P
 	start := time.Now()
 	deadline := start.Add(cfg.NaiveDuration)
 	var wg sync.WaitGroup
-	for c := range cfg.Clients {
+	for c := range cfg.NaiveClients {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(c)+1000))
 			for ctx.Err() == nil && time.Now().Before(deadline) {

@@ -45,7 +45,7 @@ func printResult(w io.Writer, r *Result) {
 	}
 	if r.Naive.Ran {
 		fmt.Fprintf(tw, "naive\t%s (%s committed in %.1f s, %s clients, one transaction per transfer; %s insufficient, %s errors)\n",
-			perSecond(r.Naive.PerSecond), commas(r.Naive.Committed), r.Naive.Seconds, f["clients"], commas(r.Naive.Insufficient), commas(r.Naive.Errors))
+			perSecond(r.Naive.PerSecond), commas(r.Naive.Committed), r.Naive.Seconds, f["naive-clients"], commas(r.Naive.Insufficient), commas(r.Naive.Errors))
 		fmt.Fprintf(tw, "\t  CPU s during the baseline: %s\n", cpuList(r.Naive.Usage))
 		if r.Naive.ErrorSample != "" {
 			fmt.Fprintf(tw, "\t  e.g. %s\n", r.Naive.ErrorSample)

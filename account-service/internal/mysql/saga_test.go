@@ -243,6 +243,8 @@ func TestSagaPoisonIsPermanent(t *testing.T) {
 func TestRedriveResendsStuckDebits(t *testing.T) {
 	f := mustFixture(t)
 	ctx := context.Background()
+	clock := time.Now()
+	f.store.Now = func() time.Time { return clock }
 	a, b := idOn(0), idOn(3)
 	f.open(a, "5.00")
 	f.open(b, "")
@@ -259,21 +261,26 @@ func TestRedriveResendsStuckDebits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const after = 200 * time.Millisecond
+	const after = 30 * time.Second
 	redrive(time.Hour, 0) // not stuck yet
-	time.Sleep(after + 50*time.Millisecond)
+	clock = clock.Add(after + time.Second)
 	redrive(after, 0) // its debit still waits for the relay
 	relayed()
 	redrive(after, 1)
 	relayed()
-	time.Sleep(after + 50*time.Millisecond)
+	clock = clock.Add(after + time.Second)
 	redrive(after, 0) // the second redrive waits twice as long
-	time.Sleep(after)
+	clock = clock.Add(after)
+	redrive(after, 1)
+	clock = clock.Add(3 * after)
+	redrive(after, 0) // the third four times as long
+	clock = clock.Add(after + time.Second)
+	relayed()
 	redrive(after, 1)
 
 	var debits int
 	_ = f.shards[0].Get(&debits, "SELECT COUNT(*) FROM outbox WHERE event_type = 'transfer.debited' AND subject = ?", tr.TransactionID)
-	if debits != 3 {
-		t.Fatalf("%d debited events, want the original and two redrives", debits)
+	if debits != 4 {
+		t.Fatalf("%d debited events, want the original and three redrives", debits)
 	}
 }

@@ -27,8 +27,13 @@ var migrations embed.FS
 type Store struct {
 	shards []*sqlx.DB
 	outbox outbox.Writer
-	now    func() time.Time
+	// Now is the store's clock (UTC, microseconds, as DATETIME(6) keeps
+	// it). Tests replace it to move time without sleeping; set it before
+	// the store is used.
+	Now func() time.Time
 }
+
+func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
 // New returns a store over shards. It does not migrate: call Migrate.
 func New(shards []*sqlx.DB) (*Store, error) {
@@ -40,7 +45,7 @@ func New(shards []*sqlx.DB) (*Store, error) {
 			return nil, fmt.Errorf("mysql: shard %d is nil", i)
 		}
 	}
-	return &Store{shards: shards, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}, nil
+	return &Store{shards: shards, Now: time.Now}, nil
 }
 
 // Migrate applies the shard schema (accounts, outbox, inbox) to every shard.
