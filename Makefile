@@ -6,7 +6,7 @@ GOROOT_BIN := /usr/local/go/bin
 GOPATH_BIN := $(shell PATH="$(GOROOT_BIN):$$PATH" go env GOPATH 2>/dev/null | cut -d: -f1)/bin
 export PATH := $(GOROOT_BIN):$(PATH):$(GOPATH_BIN)
 
-MODULES  := pkg account-service ledger-service outbox-relay bench
+MODULES  := pkg account-service ledger-service outbox-relay bench systemtest
 PKGS     := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 SERVICES := account-service ledger-service outbox-relay
 

@@ -11,7 +11,7 @@ export PATH="/usr/local/go/bin:$PATH"
 
 DIR=$ROOT/.run/testdb
 PORT=${WALLET_TEST_MARIADB_PORT:-3308} # another port lets two checkouts test at once
-MODULES=(pkg account-service ledger-service outbox-relay bench)
+MODULES=(pkg account-service ledger-service outbox-relay bench systemtest)
 
 mkdir -p "$ROOT/.run"
 # One make test at a time owns .run/testdb: a second one waits here.

@@ -28,7 +28,7 @@ var Binaries = []string{"account-service", "outbox-relay", "ledger-service"}
 // Build compiles the services into dir. Call it once, from TestMain.
 func Build(dir string) error {
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root := filepath.Join(filepath.Dir(file), "..")
 	for _, b := range Binaries {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
 		cmd.Dir = root
