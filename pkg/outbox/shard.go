@@ -74,15 +74,15 @@ func (s *shardRelay) step(ctx context.Context) (int, error) {
 		chunk := rows[:min(len(rows), s.cfg.MaxInFlight)]
 		rows = rows[len(chunk):]
 		acked, pubErr := s.publish(ctx, chunk)
+		if acked > 0 && s.cfg.BeforeMark != nil {
+			s.cfg.BeforeMark() // the previous chunk's mark may still run
+		}
 		n, err := s.flush()
 		marked += n
 		if err != nil {
 			return marked, errors.Join(pubErr, err) // this chunk is published again
 		}
 		if acked > 0 {
-			if s.cfg.BeforeMark != nil {
-				s.cfg.BeforeMark()
-			}
 			s.startMark(ctx, chunk[:acked])
 		}
 		if pubErr != nil {
