@@ -97,7 +97,7 @@ type RelayConfig struct {
 	// out in chunks of this size, each marked published while the next one is
 	// published. Default 250.
 	MaxInFlight int `mapstructure:"max_in_flight"`
-	// PublishTimeout is how long the relay waits for a chunk's publish acks
+	// PublishTimeout is how long the relay waits for a batch's publish acks
 	// before it gives up and publishes the unacknowledged rows again. Default 10s.
 	PublishTimeout time.Duration `mapstructure:"publish_timeout"`
 	// LeaseTTL is how long a relay's claim on a shard lasts unrenewed; after

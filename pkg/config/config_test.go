@@ -62,3 +62,32 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		t.Fatal("an explicit missing config file must be an error")
 	}
 }
+
+func TestRelayDefaults(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Relay
+	if c.NATS.DuplicateWindow != 2*time.Minute || r.BatchSize != 1000 || r.MaxInFlight != 250 ||
+		r.PollInterval != 250*time.Millisecond || r.PublishTimeout != 10*time.Second {
+		t.Fatalf("duplicate window %v, relay %+v", c.NATS.DuplicateWindow, r)
+	}
+}
+
+// The duplicate window must outlast the relay's re-publish horizon, or a
+// crashed relay's successor gets its copies into the stream.
+func TestLoadRejectsDuplicateWindowShorterThanRepublishHorizon(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("WALLET_RELAY_LEASE_TTL", "1m")
+	t.Setenv("WALLET_RELAY_PUBLISH_TIMEOUT", "30s")
+	t.Setenv("WALLET_NATS_DUPLICATE_WINDOW", "90s")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "nats.duplicate_window") {
+		t.Fatalf("Load() error = %v, want a duplicate_window error", err)
+	}
+	t.Setenv("WALLET_NATS_DUPLICATE_WINDOW", "91s")
+	if _, err := Load(); err != nil {
+		t.Fatalf("a window longer than lease TTL + publish time-out: %v", err)
+	}
+}

@@ -23,7 +23,8 @@ type RelayConfig struct {
 	// chunks of this size, each marked while the next is published. 0 means
 	// BatchSize (no overlap).
 	MaxInFlight int
-	// PublishTimeout bounds the wait for a batch's acks; 0 means 10s.
+	// PublishTimeout bounds the wait for a batch's acks (all its chunks); 0
+	// means 10s.
 	PublishTimeout time.Duration
 	// Owner names this relay instance in the lease table; LeaseTTL is how
 	// long its lease on a shard lasts without renewal.

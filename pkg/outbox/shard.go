@@ -69,20 +69,24 @@ func (s *shardRelay) step(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	s.m.batchRows.Observe(float64(len(rows)))
+	// One deadline for the whole batch keeps a step, and so the time between
+	// two lease renewals, within PublishTimeout.
+	deadline := time.NewTimer(s.cfg.PublishTimeout)
+	defer deadline.Stop()
 	marked := 0
 	for len(rows) > 0 {
 		chunk := rows[:min(len(rows), s.cfg.MaxInFlight)]
 		rows = rows[len(chunk):]
-		acked, pubErr := s.publish(ctx, chunk)
+		acked, pubErr := s.publish(ctx, chunk, deadline.C)
+		if acked > 0 && s.cfg.BeforeMark != nil {
+			s.cfg.BeforeMark() // the previous chunk's mark may still run
+		}
 		n, err := s.flush()
 		marked += n
 		if err != nil {
 			return marked, errors.Join(pubErr, err) // this chunk is published again
 		}
 		if acked > 0 {
-			if s.cfg.BeforeMark != nil {
-				s.cfg.BeforeMark()
-			}
 			s.startMark(ctx, chunk[:acked])
 		}
 		if pubErr != nil {
@@ -107,7 +111,7 @@ func (s *shardRelay) read(ctx context.Context) ([]row, error) {
 
 // publish sends rows asynchronously, waits for their acks and returns how
 // many leading rows JetStream acknowledged.
-func (s *shardRelay) publish(ctx context.Context, rows []row) (int, error) {
+func (s *shardRelay) publish(ctx context.Context, rows []row, deadline <-chan time.Time) (int, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(rows))
 	var pubErr error
 	for _, rw := range rows {
@@ -118,10 +122,8 @@ func (s *shardRelay) publish(ctx context.Context, rows []row) (int, error) {
 		}
 		futures = append(futures, f)
 	}
-	deadline := time.NewTimer(s.cfg.PublishTimeout)
-	defer deadline.Stop()
 	for i, f := range futures {
-		if err := s.awaitAck(ctx, f, rows[i], deadline.C); err != nil {
+		if err := s.awaitAck(ctx, f, rows[i], deadline); err != nil {
 			return i, errors.Join(pubErr, err)
 		}
 	}

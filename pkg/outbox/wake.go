@@ -43,7 +43,11 @@ func NewNotifier(nc *nats.Conn) *Notifier {
 // the network and never fails: the send happens on a timer goroutine, at
 // once after a quiet spell and then at most once per wakeEvery while commits
 // keep coming, with a last one after the burst so no commit goes unannounced.
+// On a nil Notifier it does nothing, so writers without NATS can hold one.
 func (n *Notifier) Committed(shard int) {
+	if n == nil {
+		return
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := n.shards[shard]

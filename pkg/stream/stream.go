@@ -51,7 +51,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.
 		Subjects:   []string{events.StreamSubjects},
 		Storage:    jetstream.FileStorage,
 		Replicas:   cfg.Replicas,
-		Duplicates: cfg.DuplicateWindow,
+		Duplicates: cfg.DuplicateWindow, // an existing stream is updated too: see config.NATSConfig.DuplicateWindow
 		Retention:  jetstream.LimitsPolicy,
 	})
 	if err != nil {

@@ -1,0 +1,41 @@
+package stream_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+// A stream declared with the old 24h window gets the configured one when a
+// service starts with it: Ensure updates, not only creates.
+func TestEnsureUpdatesDuplicateWindow(t *testing.T) {
+	ctx := context.Background()
+	nc, err := nats.Connect(testenv.NATS(t).ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Duplicates != 2*time.Minute {
+		t.Fatalf("duplicate window = %v, want 2m", info.Config.Duplicates)
+	}
+}
