@@ -115,11 +115,14 @@ func (r *Relay) runShard(ctx context.Context, shard int) {
 			r.log.Warn("outbox relay", "shard", shard, "err", err, "retry_in", wait)
 		case !held:
 			wait = r.cfg.LeaseTTL / 4 // another relay publishes this shard
-		case n == 0:
+		case n < r.cfg.BatchSize:
+			// The outbox was drained: wait for a writer's wake-up (one that
+			// came during this batch is already waiting) instead of polling
+			// an empty table once more.
 			failures = 0
 			wait, idle = r.cfg.PollInterval, true
 		default:
-			failures = 0 // a full or partial batch: poll again at once
+			failures = 0 // a full batch: more rows are likely waiting
 		}
 		if wait > 0 {
 			pause(ctx, wait, idle, wake)

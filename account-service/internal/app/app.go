@@ -80,6 +80,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, err
 	}
 	a.wake = outbox.NewNotifier(a.nc)
+	store.Committed = a.wake.Committed
 	if a.writer, err = groupcommit.New(store, store.Shards(), groupcommit.Config{MaxBatch: cfg.Account.MaxBatch,
 		QueueDepth: cfg.Account.QueueDepth}, a.committed, log); err != nil {
 		return nil, err

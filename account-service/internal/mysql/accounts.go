@@ -51,6 +51,9 @@ func (s *Store) Open(ctx context.Context, req account.OpenRequest) (acc account.
 		}
 		return s.outbox.Append(ctx, tx, accountEvent(events.AccountOpened, acc))
 	})
+	if err == nil {
+		s.committed(sh)
+	}
 	if database.IsDuplicate(err) {
 		existing, gerr := s.Get(ctx, req.AccountID)
 		if gerr != nil {

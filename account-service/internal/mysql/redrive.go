@@ -68,5 +68,8 @@ func (s *Store) redriveOne(ctx context.Context, sh int, id string, olderThan tim
 		sent = true
 		return s.outbox.Append(ctx, tx, account.NewEvent(sh, events.TransferDebited, id, t.ToShard, account.TransferPayload(t), now))
 	})
+	if err == nil && sent {
+		s.committed(sh)
+	}
 	return sent, err
 }

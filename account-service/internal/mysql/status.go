@@ -39,6 +39,9 @@ func (s *Store) SetStatus(ctx context.Context, id string, to account.Status) (ac
 		}
 		return s.outbox.Append(ctx, tx, accountEvent(events.AccountStatusChanged, a))
 	})
+	if err == nil {
+		s.committed(sh)
+	}
 	return out, err
 }
 

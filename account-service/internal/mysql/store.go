@@ -31,6 +31,17 @@ type Store struct {
 	// it). Tests replace it to move time without sleeping; set it before
 	// the store is used.
 	Now func() time.Time
+	// Committed, if set, is told the shard of every commit that wrote outbox
+	// rows outside Apply (account openings, status changes, redrives), so
+	// the relay publishes them at once (outbox.Notifier.Committed). Apply's
+	// caller, the group-commit writer, tells it itself.
+	Committed func(shard int)
+}
+
+func (s *Store) committed(sh int) {
+	if s.Committed != nil {
+		s.Committed(sh)
+	}
 }
 
 func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
