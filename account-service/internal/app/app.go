@@ -76,9 +76,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		}
 		return store.Ping(ctx)
 	}
-	if a.waiter, err = saga.NewWaiter(a.nc); err != nil {
-		return nil, err
-	}
+	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed
 	if a.writer, err = groupcommit.New(store, store.Shards(), groupcommit.Config{MaxBatch: cfg.Account.MaxBatch,
@@ -140,9 +138,6 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) Close() {
 	if a.writer != nil {
 		a.writer.Close()
-	}
-	if a.waiter != nil {
-		a.waiter.Close()
 	}
 	if a.nc != nil {
 		_ = a.nc.Drain()

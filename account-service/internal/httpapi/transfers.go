@@ -65,9 +65,9 @@ func respondAsync(r *http.Request) bool {
 }
 
 // await waits up to TransferWait for a pending transfer's saga to end. The
-// Waiter hands over the ended transfer when this process settled it;
-// otherwise (a signal from the stream, or none: every 500ms in case one was
-// missed) the transfer is read again.
+// Waiter hands over the ended transfer when this process settled it; a
+// saga settled by another instance is seen by re-reading the transfer
+// every 250ms.
 func (s *Server) await(ctx context.Context, t account.Transfer) (account.Transfer, error) {
 	if t.Status != account.Pending || s.opts.TransferWait <= 0 {
 		return t, nil
@@ -76,7 +76,7 @@ func (s *Server) await(ctx context.Context, t account.Transfer) (account.Transfe
 	defer stop()
 	timeout := time.NewTimer(s.opts.TransferWait)
 	defer timeout.Stop()
-	poll := time.NewTicker(500 * time.Millisecond)
+	poll := time.NewTicker(250 * time.Millisecond)
 	defer poll.Stop()
 	for {
 		select {

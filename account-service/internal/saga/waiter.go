@@ -3,59 +3,40 @@ package saga
 import (
 	"sync"
 
-	"github.com/nats-io/nats.go"
 	"github.com/walletco/wallet/account-service/internal/account"
-	"github.com/walletco/wallet/pkg/events"
 )
 
-// Waiter wakes requests waiting for a transfer's end. It listens (core NATS,
-// no durable state) to the terminal events the relay publishes; a missed
-// notification only delays the waiter until its next poll.
+// Waiter wakes requests waiting for a transfer's end: the group-commit
+// writer hands it every transfer whose settle step just committed in this
+// process. With several instances the settle may happen in another one;
+// then the waiting request learns the end at its next poll (see
+// httpapi's await). It used to listen to the terminal events on NATS too,
+// which delivered every completed transfer of the system to every
+// instance: a quarter of the broker's traffic for the few requests that
+// wait.
 type Waiter struct {
 	mu      sync.Mutex
 	waiting map[string][]chan account.Transfer
-	subs    []*nats.Subscription
 }
 
-// NewWaiter subscribes to transfer.completed and transfer.failed of every shard.
-func NewWaiter(nc *nats.Conn) (*Waiter, error) {
-	w := &Waiter{waiting: map[string][]chan account.Transfer{}}
-	for _, typ := range []string{events.TransferCompleted, events.TransferFailed} {
-		sub, err := nc.Subscribe("wallet."+typ+".*", w.notify)
-		if err != nil {
-			w.Close()
-			return nil, err
-		}
-		w.subs = append(w.subs, sub)
-	}
-	return w, nil
-}
-
-func (w *Waiter) notify(m *nats.Msg) { w.wake(m.Header.Get("ce-subject"), nil) }
+// NewWaiter returns a waiter with nobody waiting.
+func NewWaiter() *Waiter { return &Waiter{waiting: map[string][]chan account.Transfer{}} }
 
 // Ended hands t, whose saga ended in this process (its settle step just
 // committed), to the requests waiting for it.
-func (w *Waiter) Ended(t account.Transfer) { w.wake(t.TransactionID, &t) }
-
-// wake closes the waiters of txID, giving each the ended transfer when it
-// is known; without it (an end seen on the stream, perhaps settled by
-// another instance) they read it themselves.
-func (w *Waiter) wake(txID string, t *account.Transfer) {
+func (w *Waiter) Ended(t account.Transfer) {
 	w.mu.Lock()
-	chans := w.waiting[txID]
-	delete(w.waiting, txID)
+	chans := w.waiting[t.TransactionID]
+	delete(w.waiting, t.TransactionID)
 	w.mu.Unlock()
 	for _, c := range chans {
-		if t != nil {
-			c <- *t
-		}
+		c <- t
 		close(c)
 	}
 }
 
-// Watch returns a channel closed when txID's saga is seen ending, after
-// the ended transfer if this process settled it, and a function to stop
-// watching.
+// Watch returns a channel that receives txID's transfer when this process
+// settles it, and a function to stop watching.
 func (w *Waiter) Watch(txID string) (<-chan account.Transfer, func()) {
 	c := make(chan account.Transfer, 1)
 	w.mu.Lock()
@@ -74,12 +55,5 @@ func (w *Waiter) Watch(txID string) (<-chan account.Transfer, func()) {
 		if len(w.waiting[txID]) == 0 {
 			delete(w.waiting, txID)
 		}
-	}
-}
-
-// Close unsubscribes.
-func (w *Waiter) Close() {
-	for _, s := range w.subs {
-		_ = s.Unsubscribe()
 	}
 }
