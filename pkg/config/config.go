@@ -72,6 +72,9 @@ type AccountConfig struct {
 	// it requests are refused with 503 and Retry-After. Default 1024 (four
 	// full batches: a second or so of work, not minutes).
 	QueueDepth int `mapstructure:"queue_depth"`
+	// MaxConnections bounds the HTTP connections served at once; more wait
+	// in the kernel's accept backlog. Default 2048.
+	MaxConnections int `mapstructure:"max_connections"`
 }
 
 // LedgerConfig is ledger-service's section.
@@ -127,6 +130,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("account.saga_redrive_after", 30*time.Second)
 	v.SetDefault("account.max_batch", 256)
 	v.SetDefault("account.queue_depth", 1024)
+	v.SetDefault("account.max_connections", 2048)
 	v.SetDefault("ledger.addr", ":8081")
 	v.SetDefault("ledger.dsn", localDSN+"wallet_ledger")
 	v.SetDefault("relay.addr", ":8082")
@@ -195,8 +199,8 @@ func (c Config) Validate() error {
 	if c.Account.TransferWait < 0 {
 		errs = append(errs, errors.New("account.transfer_wait must not be negative"))
 	}
-	if c.Account.MaxBatch < 1 || c.Account.QueueDepth < 1 {
-		errs = append(errs, errors.New("account.max_batch and account.queue_depth must be positive"))
+	if c.Account.MaxBatch < 1 || c.Account.QueueDepth < 1 || c.Account.MaxConnections < 1 {
+		errs = append(errs, errors.New("account.max_batch, account.queue_depth and account.max_connections must be positive"))
 	}
 	if c.Account.SagaMaxDeliver < 1 || c.Account.SagaRedriveAfter <= 0 {
 		errs = append(errs, errors.New("account.saga_max_deliver and account.saga_redrive_after must be positive"))

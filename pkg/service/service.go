@@ -44,9 +44,17 @@ func Main(name string, build Builder) {
 // the default (100) spends collecting under load.
 const gcPercent = 400
 
+// memoryLimit is the soft heap limit when GOMEMLIMIT is not set: near it
+// the collector runs as often as it must, so gcPercent never lets a burst
+// (thousands of connections in an overload) grow the heap without bound.
+const memoryLimit = 256 << 20
+
 func run(ctx context.Context, name string, build Builder) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
 	}
 	cfg, err := config.Load()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/walletco/wallet/pkg/problem"
+	"golang.org/x/net/netutil"
 )
 
 var requestDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
@@ -116,6 +118,22 @@ func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error) 
 	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
+}
+
+// Listen binds addr and accepts at most maxConns connections at once (0 or
+// less: no limit). Beyond it new connections wait in the kernel's accept
+// backlog instead of each costing a goroutine and its buffers, so a flood of
+// clients costs bounded memory; the ones accepted are answered, with 503
+// when the work queues are full.
+func Listen(addr string, maxConns int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	if maxConns > 0 {
+		ln = netutil.LimitListener(ln, maxConns)
+	}
+	return ln, nil
 }
 
 // Serve runs srv on ln until ctx ends, then shuts it down gracefully, giving

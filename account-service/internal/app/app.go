@@ -92,8 +92,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, err
 	}
 	a.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	if a.ln, err = net.Listen("tcp", cfg.Account.Addr); err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.Account.Addr, err)
+	if a.ln, err = web.Listen(cfg.Account.Addr, cfg.Account.MaxConnections); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
