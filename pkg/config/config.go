@@ -69,11 +69,11 @@ type AccountConfig struct {
 	// a shard. Default 256.
 	MaxBatch int `mapstructure:"max_batch"`
 	// QueueDepth bounds the operations waiting for a shard's writer; beyond
-	// it requests are refused with 503 and Retry-After. Default 1024 (four
-	// full batches: a second or so of work, not minutes).
+	// it requests are refused with 503 and Retry-After. Default 512 (two
+	// full batches: well under a second of work, not minutes).
 	QueueDepth int `mapstructure:"queue_depth"`
 	// MaxConnections bounds the HTTP connections served at once; more wait
-	// in the kernel's accept backlog. Default 2048.
+	// in the kernel's accept backlog. Default 8192 (a few hundred MB at most).
 	MaxConnections int `mapstructure:"max_connections"`
 }
 
@@ -129,8 +129,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("account.saga_max_deliver", 50)
 	v.SetDefault("account.saga_redrive_after", 30*time.Second)
 	v.SetDefault("account.max_batch", 256)
-	v.SetDefault("account.queue_depth", 1024)
-	v.SetDefault("account.max_connections", 2048)
+	v.SetDefault("account.queue_depth", 512)
+	v.SetDefault("account.max_connections", 8192)
 	v.SetDefault("ledger.addr", ":8081")
 	v.SetDefault("ledger.dsn", localDSN+"wallet_ledger")
 	v.SetDefault("relay.addr", ":8082")

@@ -47,7 +47,7 @@ type Config struct {
 	MaxBatch int
 	// QueueDepth bounds the operations waiting per shard; requests beyond
 	// it are refused at once (503 with Retry-After) instead of piling up.
-	// Default 1024.
+	// Default 512.
 	QueueDepth int
 	// ApplyTimeout bounds one batch's transaction. Default 10s.
 	ApplyTimeout time.Duration
@@ -58,7 +58,7 @@ func (c *Config) setDefaults() {
 		c.MaxBatch = 256
 	}
 	if c.QueueDepth <= 0 {
-		c.QueueDepth = 1024
+		c.QueueDepth = 512
 	}
 	if c.ApplyTimeout <= 0 {
 		c.ApplyTimeout = 10 * time.Second
