@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
@@ -34,12 +33,7 @@ func mustFixture(t testing.TB) fixture {
 	if err := database.Migrate(context.Background(), db, outbox.Migrations()); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(testenv.NATS(t).ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js := testenv.MustJetStream(t)
 	s, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
@@ -19,12 +18,7 @@ import (
 
 func mustJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(testenv.NATS(t).ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js := testenv.MustJetStream(t)
 	if _, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}

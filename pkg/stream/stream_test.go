@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -15,15 +13,7 @@ import (
 // service starts with it: Ensure updates, not only creates.
 func TestEnsureUpdatesDuplicateWindow(t *testing.T) {
 	ctx := context.Background()
-	nc, err := nats.Connect(testenv.NATS(t).ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.MustJetStream(t)
 	if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}

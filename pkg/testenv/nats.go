@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATS starts an embedded JetStream server on a random loopback port, stores
@@ -31,4 +33,21 @@ func StartNATS(t testing.TB, dir string, port int) *server.Server {
 	}
 	t.Cleanup(s.Shutdown)
 	return s
+}
+
+// MustJetStream starts a fresh embedded JetStream server (see NATS),
+// connects to it and returns the JetStream context; the connection closes
+// when the test ends. Callers declare the streams they need.
+func MustJetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(NATS(t).ClientURL())
+	if err != nil {
+		t.Fatalf("testenv: connect to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("testenv: jetstream: %v", err)
+	}
+	return js
 }

@@ -37,15 +37,7 @@ func mustRun(t *testing.T, store Applier, poison stream.PoisonHandler) jetstream
 // mustJetStream starts a JetStream server with the WALLET stream.
 func mustJetStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(testenv.NATS(t).ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.MustJetStream(t)
 	if _, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
