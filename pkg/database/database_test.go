@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,5 +93,37 @@ func TestInboxRecordDetectsDuplicates(t *testing.T) {
 	}
 	if record("ledger", "e1") || !record("ledger", "e1") || record("saga", "e1") {
 		t.Fatal("want first delivery new, second duplicate, other consumer new")
+	}
+}
+
+// SelectIn binds ids in chunks: a list longer than one chunk returns every
+// row once, and an empty list runs nothing.
+func TestSelectInChunks(t *testing.T) {
+	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	ctx := context.Background()
+	if _, err := db.Exec("CREATE TABLE k (id VARCHAR(16) PRIMARY KEY, grp INT NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 2500 {
+		id := fmt.Sprintf("k%05d", i)
+		ids = append(ids, id)
+		if _, err := db.Exec("INSERT INTO k VALUES (?, ?)", id, i%2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]int{}
+	err := database.SelectIn(ctx, db, "SELECT id FROM k WHERE grp = ? AND id IN (?)", append(ids, "missing"),
+		func(id string) error { seen[id]++; return nil }, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1250 || seen["k00001"] != 1 || seen["k02499"] != 1 || seen["k00000"] != 0 {
+		t.Fatalf("%d rows (k00001 %d, k02499 %d, k00000 %d), want the 1250 odd ones once each",
+			len(seen), seen["k00001"], seen["k02499"], seen["k00000"])
+	}
+	calls := 0
+	if err := database.SelectIn(ctx, db, "SELECT id FROM nope WHERE id IN (?)", nil, func(string) error { calls++; return nil }); err != nil || calls != 0 {
+		t.Fatalf("empty ids: err %v, %d rows; want no statement at all", err, calls)
 	}
 }

@@ -113,19 +113,10 @@ func load(ctx context.Context, tx *sqlx.Tx, b *account.Batch, k keys) error {
 }
 
 func loadSeen(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	q, args, err := sqlx.In("SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (?)", sagaInbox, ids)
+	err := database.SelectIn(ctx, tx, "SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (?)", ids,
+		func(id string) error { b.Seen[id] = true; return nil }, sagaInbox)
 	if err != nil {
-		return err
-	}
-	var seen []string
-	if err := tx.SelectContext(ctx, &seen, q, args...); err != nil {
 		return fmt.Errorf("read inbox: %w", err)
-	}
-	for _, id := range seen {
-		b.Seen[id] = true
 	}
 	return nil
 }

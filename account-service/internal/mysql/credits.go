@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/problem"
@@ -51,23 +52,14 @@ func (r creditRow) toCredit() (account.Credit, error) {
 
 // loadCredits locks and reads this shard's credit records under ids.
 func loadCredits(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	q, args, err := sqlx.In("SELECT "+creditColumns+" FROM credits WHERE transaction_id IN (?) ORDER BY transaction_id FOR UPDATE", ids)
-	if err != nil {
-		return err
-	}
-	var rows []creditRow
-	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
-		return fmt.Errorf("read credits: %w", err)
-	}
-	for _, r := range rows {
-		c, err := r.toCredit()
-		if err != nil {
+	err := database.SelectIn(ctx, tx, "SELECT "+creditColumns+" FROM credits WHERE transaction_id IN (?) ORDER BY transaction_id FOR UPDATE", ids,
+		func(r creditRow) error {
+			c, err := r.toCredit()
+			b.Credits[c.TransactionID] = &c
 			return err
-		}
-		b.Credits[c.TransactionID] = &c
+		})
+	if err != nil {
+		return fmt.Errorf("read credits: %w", err)
 	}
 	return nil
 }

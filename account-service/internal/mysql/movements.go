@@ -8,6 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/money"
 )
 
@@ -39,23 +40,14 @@ func (r movementRow) toMovement() (account.Movement, error) {
 // batch holds, and a key raced in by another instance fails our insert
 // (duplicate) and the batch runs again.
 func loadMovements(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	q, args, err := sqlx.In("SELECT "+movementColumns+" FROM movements WHERE transaction_id IN (?)", ids)
-	if err != nil {
-		return err
-	}
-	var rows []movementRow
-	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
-		return fmt.Errorf("read movements: %w", err)
-	}
-	for _, r := range rows {
-		m, err := r.toMovement()
-		if err != nil {
+	err := database.SelectIn(ctx, tx, "SELECT "+movementColumns+" FROM movements WHERE transaction_id IN (?)", ids,
+		func(r movementRow) error {
+			m, err := r.toMovement()
+			b.Movements[m.TransactionID] = &m
 			return err
-		}
-		b.Movements[m.TransactionID] = &m
+		})
+	if err != nil {
+		return fmt.Errorf("read movements: %w", err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/problem"
 )
@@ -45,23 +46,14 @@ func (r transferRow) toTransfer() (account.Transfer, error) {
 
 // loadTransfers locks and reads the transfers this shard recorded under ids.
 func loadTransfers(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	q, args, err := sqlx.In("SELECT "+transferColumns+" FROM transfers WHERE transaction_id IN (?) ORDER BY transaction_id FOR UPDATE", ids)
-	if err != nil {
-		return err
-	}
-	var rows []transferRow
-	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
-		return fmt.Errorf("read transfers: %w", err)
-	}
-	for _, r := range rows {
-		t, err := r.toTransfer()
-		if err != nil {
+	err := database.SelectIn(ctx, tx, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id IN (?) ORDER BY transaction_id FOR UPDATE", ids,
+		func(r transferRow) error {
+			t, err := r.toTransfer()
+			b.Transfers[t.TransactionID] = &t
 			return err
-		}
-		b.Transfers[t.TransactionID] = &t
+		})
+	if err != nil {
+		return fmt.Errorf("read transfers: %w", err)
 	}
 	return nil
 }

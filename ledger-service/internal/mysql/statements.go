@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // The set-based statements ApplyBatch runs: one per table and batch, in
@@ -49,30 +50,11 @@ func dedupe(xs []string) []string {
 	return slices.Compact(slices.Sorted(slices.Values(xs)))
 }
 
-// selectIn runs query, whose IN (?) takes ids, chunk by chunk, calling row
-// for every result row.
-func selectIn[T any](ctx context.Context, tx *sqlx.Tx, query string, ids []string, row func(T), args ...any) error {
-	return chunk(ids, func(part []string) error {
-		q, qargs, err := sqlx.In(query, append(slices.Clone(args), part)...)
-		if err != nil {
-			return err
-		}
-		var rows []T
-		if err := tx.SelectContext(ctx, &rows, q, qargs...); err != nil {
-			return err
-		}
-		for _, r := range rows {
-			row(r)
-		}
-		return nil
-	})
-}
-
 // inboxed returns which of ids the ledger's inbox holds.
 func inboxed(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]bool, error) {
 	seen := map[string]bool{}
-	err := selectIn(ctx, tx, "SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (?)", ids,
-		func(id string) { seen[id] = true }, ledger.Consumer)
+	err := database.SelectIn(ctx, tx, "SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (?)", ids,
+		func(id string) error { seen[id] = true; return nil }, ledger.Consumer)
 	if err != nil {
 		return nil, fmt.Errorf("read inbox: %w", err)
 	}
@@ -87,9 +69,9 @@ func journaled(ctx context.Context, tx *sqlx.Tx, txIDs []string) (map[bizKey]boo
 		Origin string `db:"origin_account"`
 	}
 	keys := map[bizKey]bool{}
-	err := selectIn(ctx, tx, `SELECT transaction_id, event_type, COALESCE(origin_account, '') AS origin_account
+	err := database.SelectIn(ctx, tx, `SELECT transaction_id, event_type, COALESCE(origin_account, '') AS origin_account
 		FROM journal_transactions WHERE transaction_id IN (?)`, txIDs,
-		func(r keyRow) { keys[bizKey{r.TxID, r.Type, r.Origin}] = true })
+		func(r keyRow) error { keys[bizKey{r.TxID, r.Type, r.Origin}] = true; return nil })
 	if err != nil {
 		return nil, fmt.Errorf("read journaled steps: %w", err)
 	}
@@ -100,8 +82,8 @@ func journaled(ctx context.Context, tx *sqlx.Tx, txIDs []string) (map[bizKey]boo
 // locking: lockAccounts locks and checks again.
 func currenciesOf(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	err := selectIn(ctx, tx, "SELECT account_id, currency, balance FROM ledger_accounts WHERE account_id IN (?)", ids,
-		func(r accountRow) { out[r.AccountID] = r.Currency })
+	err := database.SelectIn(ctx, tx, "SELECT account_id, currency, balance FROM ledger_accounts WHERE account_id IN (?)", ids,
+		func(r accountRow) error { out[r.AccountID] = r.Currency; return nil })
 	if err != nil {
 		return nil, fmt.Errorf("read ledger accounts: %w", err)
 	}
@@ -220,8 +202,8 @@ func journalIDs(ctx context.Context, tx *sqlx.Tx, eventIDs []string) (map[string
 		EventID string `db:"event_id"`
 	}
 	out := make(map[string]int64, len(eventIDs))
-	err := selectIn(ctx, tx, "SELECT id, event_id FROM journal_transactions WHERE event_id IN (?)", eventIDs,
-		func(r idRow) { out[r.EventID] = r.ID })
+	err := database.SelectIn(ctx, tx, "SELECT id, event_id FROM journal_transactions WHERE event_id IN (?)", eventIDs,
+		func(r idRow) error { out[r.EventID] = r.ID; return nil })
 	if err != nil {
 		return nil, fmt.Errorf("read journal ids: %w", err)
 	}
