@@ -35,6 +35,7 @@ type Config struct {
 	Profile       bool
 	Suite         bool
 	SuiteRate     float64
+	SuiteOverload float64
 }
 
 // parseConfig reads the flags in args. Errors are for the user: the flag
@@ -63,7 +64,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.SettleTimeout, "settle-timeout", 5*time.Minute, "give up waiting for the system to catch up after this long")
 	fs.BoolVar(&c.Profile, "profile", false, "fetch a CPU profile from each service during the load into -out")
 	fs.BoolVar(&c.Suite, "suite", false, "run the standard scenarios one after another (10% and 50% cross-shard, 50% on a hot account, open loop at -suite-rate); they set -cross, -hot and -rate themselves")
-	fs.Float64Var(&c.SuiteRate, "suite-rate", 300, "the offered rate/s of the suite's open-loop scenario")
+	fs.Float64Var(&c.SuiteRate, "suite-rate", 1500, "the offered rate/s of the suite's open-loop latency scenario")
+	fs.Float64Var(&c.SuiteOverload, "suite-overload", 16000, "the offered rate/s of the suite's overload scenario (about four times the maximum on 2 cores)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -100,7 +102,7 @@ func (c Config) validate() error {
 }
 
 // Name is the scenario's short label, used in the result file name:
-// "cross10", "cross50-hot50", "open300-cross10".
+// "cross10", "cross50-hot50", "cross10-c256", "open300-cross10".
 func (c Config) Name() string {
 	name := fmt.Sprintf("cross%.0f", c.Cross*100)
 	if c.Hot > 0 {
@@ -108,12 +110,17 @@ func (c Config) Name() string {
 	}
 	if c.Rate > 0 {
 		name = fmt.Sprintf("open%.0f-", c.Rate) + name
+	} else if c.Clients != 64 {
+		name += fmt.Sprintf("-c%d", c.Clients)
 	}
 	return name
 }
 
 // suite returns the standard scenarios, each a copy of base with its load
-// shape changed: the figures the design decisions are judged by.
+// shape changed: the figures the design decisions are judged by. Each mix
+// runs with base's clients and with 256 (the maximum closed loop reaches
+// here), then open loop at SuiteRate for latency and at SuiteOverload to
+// show the refusals.
 func suite(base Config) []Config {
 	cross10 := base
 	cross10.Cross, cross10.Hot, cross10.Rate = 0.1, 0, 0
@@ -121,9 +128,17 @@ func suite(base Config) []Config {
 	cross50.Cross = 0.5
 	hot := cross10
 	hot.Hot = 0.5
+	var out []Config
+	for _, c := range []Config{cross10, cross50, hot} {
+		wide := c
+		wide.Clients = 256
+		out = append(out, c, wide)
+	}
 	open := cross10
 	open.Rate = base.SuiteRate
-	return []Config{cross10, cross50, hot, open}
+	overload := cross10
+	overload.Rate, overload.MaxInFlight, overload.NaiveDuration = base.SuiteOverload, 8000, 0
+	return append(out, open, overload)
 }
 
 // Flags lists the run's settings by flag name, as the result file records
@@ -150,5 +165,6 @@ func (c Config) Flags() map[string]string {
 		"settle-timeout": c.SettleTimeout.String(),
 		"profile":        fmt.Sprint(c.Profile),
 		"suite":          fmt.Sprint(c.Suite),
+		"suite-overload": fmt.Sprint(c.SuiteOverload),
 	}
 }
