@@ -52,10 +52,11 @@ func TestConfigName(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{Cross: 0.1}, "cross10"},
-		{Config{Cross: 0.5}, "cross50"},
-		{Config{Cross: 0.1, Hot: 0.5}, "cross10-hot50"},
-		{Config{Cross: 0.1, Rate: 300}, "open300-cross10"},
+		{Config{Cross: 0.1, Clients: 64}, "cross10"},
+		{Config{Cross: 0.5, Clients: 64}, "cross50"},
+		{Config{Cross: 0.1, Hot: 0.5, Clients: 64}, "cross10-hot50"},
+		{Config{Cross: 0.1, Clients: 256}, "cross10-c256"},
+		{Config{Cross: 0.1, Rate: 300, Clients: 256}, "open300-cross10"},
 	} {
 		if got := c.cfg.Name(); got != c.want {
 			t.Errorf("%+v: Name() = %q, want %q", c.cfg, got, c.want)
