@@ -30,6 +30,11 @@ type BatchHandler func(ctx context.Context, evts []events.Event) []error
 type BatchOptions struct {
 	Options      // Poison, InOrder as for Consume
 	MaxBatch int // events per handler call; 0 means 500
+	// MaxWait, if set, lets a batch wait that long after its first message
+	// for more (until MaxBatch): for consumers whose lag does not hold up a
+	// request, such as the ledger, a few milliseconds turn a trickle of
+	// one-event transactions into a few larger ones. 0 never waits.
+	MaxWait time.Duration
 }
 
 // defaultMaxBatch is MaxBatch when BatchOptions leave it 0.
@@ -40,9 +45,9 @@ const defaultMaxBatch = 500
 // being handled then settles before ConsumeBatch returns.
 //
 // A batch is what has arrived: ConsumeBatch waits for one message, then
-// takes whatever else is already buffered, up to MaxBatch, without waiting
-// longer. At low load a message goes through alone and at once; under load
-// batches grow by themselves. To let them grow, cfg.MaxAckPending must cover
+// takes whatever else is already buffered, up to MaxBatch, waiting at most
+// MaxWait for more. Without MaxWait a message goes through alone and at once
+// at low load; under load batches grow by themselves. To let them grow, cfg.MaxAckPending must cover
 // one batch being handled, one gathered behind it and the pull buffer
 // (2×MaxBatch, at least 500): 4×MaxBatch is enough.
 //
@@ -80,7 +85,7 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
-	for batch := gather(ctx, buf, opts.MaxBatch); batch != nil; batch = gather(ctx, buf, opts.MaxBatch) {
+	for batch := gather(ctx, buf, opts.MaxBatch, opts.MaxWait); batch != nil; batch = gather(ctx, buf, opts.MaxBatch, opts.MaxWait) {
 		b.handle(ctx, batch)
 	}
 	cc.Stop()
@@ -96,8 +101,9 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 }
 
 // gather waits for a message, then takes the ones already buffered behind
-// it, up to limit. It returns nil once ctx ends.
-func gather(ctx context.Context, buf <-chan jetstream.Msg, limit int) []jetstream.Msg {
+// it, up to limit, and those arriving within wait. It returns nil once ctx
+// ends.
+func gather(ctx context.Context, buf <-chan jetstream.Msg, limit int, wait time.Duration) []jetstream.Msg {
 	var batch []jetstream.Msg
 	select {
 	case <-ctx.Done():
@@ -105,11 +111,28 @@ func gather(ctx context.Context, buf <-chan jetstream.Msg, limit int) []jetstrea
 	case m := <-buf:
 		batch = append(batch, m)
 	}
+	var deadline <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
+	}
 	for len(batch) < limit {
 		select {
 		case m := <-buf:
 			batch = append(batch, m)
+			continue
 		default:
+		}
+		if deadline == nil {
+			return batch
+		}
+		select {
+		case m := <-buf:
+			batch = append(batch, m)
+		case <-deadline:
+			return batch
+		case <-ctx.Done():
 			return batch
 		}
 	}

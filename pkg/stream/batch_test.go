@@ -137,6 +137,24 @@ func TestConsumeBatchFormsBatchesUnderLoad(t *testing.T) {
 	}
 }
 
+// With MaxWait, events that trickle in one by one still form one batch.
+func TestConsumeBatchMaxWaitGathersATrickle(t *testing.T) {
+	js := mustJetStream(t)
+	r := &recorder{}
+	runBatch(t, js, "trickle", r.handle, stream.BatchOptions{MaxBatch: 3, MaxWait: 5 * time.Second})
+	want := ids("trickle", 3)
+	for _, id := range want {
+		publish(t, js, id)
+		time.Sleep(50 * time.Millisecond)
+	}
+	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, drained(js, "trickle"))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.calls) != 1 || !slices.Equal(r.calls[0], want) {
+		t.Fatalf("handler calls %v, want one batch %v", r.calls, want)
+	}
+}
+
 // batchSamples is the number of batches the histogram observed for consumer.
 func batchSamples(t *testing.T, consumer string) uint64 {
 	t.Helper()

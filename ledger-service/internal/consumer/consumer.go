@@ -88,12 +88,17 @@ func Config() jetstream.ConsumerConfig {
 	}
 }
 
+// MaxWait is how long a batch waits for more events after its first: the
+// ledger may lag a few milliseconds, and at moderate load it then writes one
+// transaction per 20ms instead of one per event.
+const MaxWait = 20 * time.Millisecond
+
 // Run creates or updates the durable consumer and applies events until ctx
 // ends. The batch being applied then finishes before Run returns. Batches
 // are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
-	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch}
+	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait}
 	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
 }
 
