@@ -201,12 +201,30 @@ func (b *batcher) inOrder(ctx context.Context, msgs []jetstream.Msg, evts []even
 		Messages.WithLabelValues(b.name, "retried").Add(float64(len(msgs)))
 		b.log.Warn("handler failed, retrying in place", "subject", msgs[0].Subject(), "messages", len(msgs),
 			"delay", delay.String(), "err", errs[0])
-		hold(msgs)
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
+		if wait(ctx, delay, msgs) {
 			hold(msgs)
 			errs = b.call(ctx, evts)
+		}
+	}
+}
+
+// wait sleeps for d while holding msgs' ack deadline (AckWait/3 apart, so
+// a back-off as long as AckWait never lets them be redelivered). It reports
+// false if ctx ended first.
+func wait(ctx context.Context, d time.Duration, msgs []jetstream.Msg) bool {
+	hold(msgs)
+	done := time.NewTimer(d)
+	defer done.Stop()
+	tick := time.NewTicker(AckWait / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-done.C:
+			return true
+		case <-tick.C:
+			hold(msgs)
 		}
 	}
 }

@@ -107,10 +107,12 @@ func (b *Batch) credit(e SagaEvent) error {
 		return nil
 	}
 	b.seen(e.ID)
-	c := b.decideCredit(t)
+	c, replayed := b.decideCredit(t)
 	if c.Status == StepCredited {
 		var balances []events.Balance
-		if c.Balance != nil {
+		if c.Balance != nil && !replayed {
+			// A replayed answer changed no balance: it carries none, so the
+			// destination's versions stay one change apart in the outbox.
 			balances = append(balances, *c.Balance)
 		}
 		b.emit(NewEvent(b.Shard, events.TransferCredited, t.TransactionID, t.FromShard, TransferPayload(t, balances...), b.Now))
@@ -121,14 +123,16 @@ func (b *Batch) credit(e SagaEvent) error {
 	return nil
 }
 
-func (b *Batch) decideCredit(t Transfer) Credit {
+// decideCredit returns the credit step's outcome for t, and whether it is
+// the stored answer to an earlier delivery of the same debit.
+func (b *Batch) decideCredit(t Transfer) (Credit, bool) {
 	hash := requestOf(t).Hash()
 	if c, ok := b.Credits[t.TransactionID]; ok {
 		if c.RequestHash == hash {
-			return *c
+			return *c, true
 		}
 		// Another transfer was credited under this id: reject, keep its record.
-		return Credit{Status: StepCreditRejected, Reason: problem.IdempotencyConflict}
+		return Credit{Status: StepCreditRejected, Reason: problem.IdempotencyConflict}, true
 	}
 	c := &Credit{TransactionID: t.TransactionID, RequestHash: hash, From: t.From, To: t.To, Amount: t.Amount,
 		FromShard: t.FromShard, Status: StepCredited, CreatedAt: b.Now}
@@ -146,7 +150,7 @@ func (b *Batch) decideCredit(t Transfer) Credit {
 	b.Credits[c.TransactionID] = c
 	b.Changes.Credits = append(b.Changes.Credits, *c)
 	b.step(c.TransactionID, c.Status)
-	return *c
+	return *c, false
 }
 
 // settle is saga step 3 on the source shard, for transfer.credited (mark

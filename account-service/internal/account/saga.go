@@ -47,6 +47,9 @@ type SagaEvent struct {
 	Transfer Transfer
 }
 
+// maxEventID is the longest event id the inbox keeps (a UUID).
+const maxEventID = 36
+
 // SagaEventFrom reads a transfer.* event; a payload that does not hold a
 // valid transfer wraps events.ErrMalformed.
 func SagaEventFrom(e events.Event) (SagaEvent, error) {
@@ -55,7 +58,10 @@ func SagaEventFrom(e events.Event) (SagaEvent, error) {
 		return SagaEvent{}, err
 	}
 	amt, err := money.Parse(p.Amount, p.Currency)
-	if err != nil || p.TransactionID == "" || p.FromAccount == "" || p.ToAccount == "" {
+	if err == nil && (ValidTransactionID(p.TransactionID) != nil || !ValidID(p.FromAccount) || !ValidID(p.ToAccount) || len(e.ID) > maxEventID) {
+		err = fmt.Errorf("ids: transaction_id %q, from_account %q, to_account %q, event id %q", p.TransactionID, p.FromAccount, p.ToAccount, e.ID)
+	}
+	if err != nil {
 		return SagaEvent{}, fmt.Errorf("%w: %s %s: invalid transfer payload (%v)", events.ErrMalformed, e.Type, e.ID, err)
 	}
 	return SagaEvent{ID: e.ID, Type: e.Type, Transfer: Transfer{TransactionID: p.TransactionID, From: p.FromAccount,

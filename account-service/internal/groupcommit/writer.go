@@ -11,11 +11,16 @@ package groupcommit
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -236,9 +241,13 @@ func (w *Writer) run(sh int, batch []*pending) {
 	}
 	batchSize.Observe(float64(len(live)))
 	res, err := w.apply(sh, live)
-	if err != nil && len(live) > 1 {
+	if err != nil && len(live) > 1 && aloneMayHelp(err) {
 		w.log.Warn("batch failed, applying its operations one by one", "shard", sh, "size", len(live), "err", err)
 		for _, p := range live {
+			if err := p.ctx.Err(); err != nil {
+				p.done <- account.Result{Err: err} // the failed batch applied nothing for it
+				continue
+			}
 			r, err := w.apply(sh, []*pending{p})
 			if err != nil {
 				p.done <- account.Result{Err: err}
@@ -257,7 +266,24 @@ func (w *Writer) run(sh int, batch []*pending) {
 	}
 }
 
-func (w *Writer) apply(sh int, ps []*pending) ([]account.Result, error) {
+// aloneMayHelp reports whether running a failed batch's operations one by
+// one could let some of them through: not when the database is slow or
+// unreachable, which would only repeat the failure once per operation.
+func aloneMayHelp(err error) bool {
+	var ne net.Error
+	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, driver.ErrBadConn) && !errors.Is(err, mysql.ErrInvalidConn) && !errors.As(err, &ne)
+}
+
+func (w *Writer) apply(sh int, ps []*pending) (_ []account.Result, err error) {
+	defer func() {
+		// A bug in deciding or saving one batch must fail that batch, not
+		// the process (and with it every shard's requests).
+		if p := recover(); p != nil {
+			w.log.Error("group commit panicked", "shard", sh, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("group commit: panic: %v", p)
+		}
+	}()
 	ops := make([]account.Op, len(ps))
 	for i, p := range ps {
 		ops[i] = p.op

@@ -233,6 +233,13 @@ func TestSagaPoisonIsPermanent(t *testing.T) {
 			t.Errorf("event %d: err %v, want a permanent error", i, err)
 		}
 	}
+	// Routed to shard 0 but for an account on shard 2: the batch has no
+	// account of its own to lock and must still answer, not crash.
+	misrouted := events.Event{ID: uuid.NewString(), Type: events.TransferDebited,
+		Data: []byte(`{"transaction_id":"` + uuid.NewString() + `","from_account":"` + idOn(1) + `","to_account":"` + idOn(2) + `","amount":"1","currency":"USD","from_shard":1,"to_shard":0}`)}
+	if err := f.step(misrouted); !errors.Is(err, account.ErrMisrouted) {
+		t.Errorf("credit for an account on another shard: %v, want misrouted", err)
+	}
 	unknown := events.Event{ID: uuid.NewString(), Type: events.TransferCredited,
 		Data: []byte(`{"transaction_id":"` + uuid.NewString() + `","from_account":"` + idOn(2) + `","to_account":"b","amount":"1","currency":"USD","from_shard":2}`)}
 	if err := f.step(unknown); !errors.Is(err, account.ErrUnknownTransfer) {
