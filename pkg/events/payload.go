@@ -23,7 +23,8 @@ type Movement struct {
 
 // Transfer is the payload of every transfer.* event. Balances lists the
 // accounts whose balance this step changed: the source for debited and failed
-// (refund), the destination for credited, both for a same-shard completed,
+// (refund), the destination for credited (none when a redriven debit gets
+// the stored answer again), both for a same-shard completed,
 // none for credit_rejected and a cross-shard completed. Reason is a
 // problem code, set on credit_rejected and failed.
 type Transfer struct {
