@@ -51,9 +51,15 @@ func (s *System) balance(id string) string {
 
 // waitLedgerAgrees waits until the ledger's balance of every account equals
 // account-service's.
+//
+// It first waits for the ledger's consumer to have nothing pending, so events
+// that cancel out (a debit and its refund) cannot make it agree too early.
 func (s *System) waitLedgerAgrees(ids ...string) {
 	s.t.Helper()
 	testenv.Eventually(s.t, 20*time.Second, 50*time.Millisecond, func() error {
+		if n := s.ledgerBacklog(); n > 0 {
+			return fmt.Errorf("the ledger has %d events to apply", n)
+		}
 		for _, id := range ids {
 			want := s.balance(id)
 			code, body := s.Do("GET", s.URL("ledger-service")+"/v1/ledger/accounts/"+id+"/balance", nil)
@@ -66,6 +72,27 @@ func (s *System) waitLedgerAgrees(ids ...string) {
 }
 
 // streamMsgs returns how many messages the WALLET stream holds.
+// ledgerBacklog is what the ledger's durable consumer has not acknowledged
+// yet: pending plus unacknowledged messages (0 before it exists).
+func (s *System) ledgerBacklog() uint64 {
+	s.t.Helper()
+	nc, err := nats.Connect(s.NATS.ClientURL())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	c, err := js.Consumer(context.Background(), stream.Name, "ledger")
+	if err != nil {
+		return 0
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		return 1 // ask again
+	}
+	return info.NumPending + uint64(info.NumAckPending)
+}
+
 func (s *System) streamMsgs() uint64 {
 	s.t.Helper()
 	nc, err := nats.Connect(s.NATS.ClientURL())

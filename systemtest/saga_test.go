@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/walletco/wallet/pkg/testenv"
 )
 
 // A cross-shard transfer completes through the saga; a transfer to a frozen
@@ -82,24 +83,28 @@ func TestCrossShardSaga(t *testing.T) {
 	}
 
 	s.waitLedgerAgrees(src, dst, frozen)
-	// The ledger shows the debit and the refund of the failed transfer.
-	code, body = s.Do("GET", s.URL("ledger-service")+"/v1/ledger/transfers/"+failID, nil)
-	if code != 200 {
-		t.Fatalf("ledger transfer: %d %v", code, body)
-	}
-	seen := map[string]string{}
-	for _, j := range body["journals"].([]any) {
-		jm := j.(map[string]any)
-		for _, e := range jm["entries"].([]any) {
-			em := e.(map[string]any)
-			if em["account_id"] == src {
-				seen[jm["event_type"].(string)] = em["amount"].(string)
+	// The ledger shows the debit and the refund of the failed transfer, once
+	// it has applied them (its balances agreed before them too).
+	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+		code, body := s.Do("GET", s.URL("ledger-service")+"/v1/ledger/transfers/"+failID, nil)
+		if code != 200 {
+			return fmt.Errorf("ledger transfer: %d %v", code, body)
+		}
+		seen := map[string]string{}
+		for _, j := range body["journals"].([]any) {
+			jm := j.(map[string]any)
+			for _, e := range jm["entries"].([]any) {
+				em := e.(map[string]any)
+				if em["account_id"] == src {
+					seen[jm["event_type"].(string)] = em["amount"].(string)
+				}
 			}
 		}
-	}
-	if seen["transfer.debited"] != "-10.00" || seen["transfer.failed"] != "10.00" {
-		t.Fatalf("ledger entries of the source for the failed transfer: %v", seen)
-	}
+		if seen["transfer.debited"] != "-10.00" || seen["transfer.failed"] != "10.00" {
+			return fmt.Errorf("ledger entries of the source for the failed transfer: %v", seen)
+		}
+		return nil
+	})
 	s.waitInFlightZero("USD")
 }
 
