@@ -71,17 +71,28 @@ func (s *System) waitLedgerAgrees(ids ...string) {
 	})
 }
 
-// streamMsgs returns how many messages the WALLET stream holds.
-// ledgerBacklog is what the ledger's durable consumer has not acknowledged
-// yet: pending plus unacknowledged messages (0 before it exists).
-func (s *System) ledgerBacklog() uint64 {
+// jetStream connects to the system's NATS server; close the connection
+// when done.
+func (s *System) jetStream() (jetstream.JetStream, *nats.Conn) {
 	s.t.Helper()
 	nc, err := nats.Connect(s.NATS.ClientURL())
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		s.t.Fatal(err)
+	}
+	return js, nc
+}
+
+// ledgerBacklog is what the ledger's durable consumer has not acknowledged
+// yet: pending plus unacknowledged messages (0 before it exists).
+func (s *System) ledgerBacklog() uint64 {
+	s.t.Helper()
+	js, nc := s.jetStream()
 	defer nc.Close()
-	js, _ := jetstream.New(nc)
 	c, err := js.Consumer(context.Background(), stream.Name, "ledger")
 	if err != nil {
 		return 0
@@ -93,14 +104,11 @@ func (s *System) ledgerBacklog() uint64 {
 	return info.NumPending + uint64(info.NumAckPending)
 }
 
+// streamMsgs returns how many messages the WALLET stream holds.
 func (s *System) streamMsgs() uint64 {
 	s.t.Helper()
-	nc, err := nats.Connect(s.NATS.ClientURL())
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	js, nc := s.jetStream()
 	defer nc.Close()
-	js, _ := jetstream.New(nc)
 	st, err := js.Stream(context.Background(), stream.Name)
 	if err != nil {
 		return 0
@@ -115,12 +123,8 @@ func (s *System) streamMsgs() uint64 {
 // publishRaw publishes data as is to subject on the WALLET stream.
 func (s *System) publishRaw(subject string, data []byte) {
 	s.t.Helper()
-	nc, err := nats.Connect(s.NATS.ClientURL())
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	js, nc := s.jetStream()
 	defer nc.Close()
-	js, _ := jetstream.New(nc)
 	if _, err := js.Publish(context.Background(), subject, data); err != nil {
 		s.t.Fatal(err)
 	}
