@@ -1,19 +1,16 @@
-// Package service runs a wallet service process: it loads the configuration,
-// builds the JSON logger, wires the app, runs it until SIGINT or SIGTERM and
-// exits non-zero on failure. Each cmd/<service>/main.go is one call to Main.
+// Package service runs a wallet service process: its command line (serve by
+// default, plus the service's own commands), the configuration, the JSON
+// logger, the app's wiring run until SIGINT or SIGTERM, and the exit status.
+// Each cmd/<service>/main.go is one call to Main.
 package service
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/walletco/wallet/pkg/config"
-	"github.com/walletco/wallet/pkg/web"
 )
 
 // App is a wired service.
@@ -27,17 +24,6 @@ type App interface {
 // Builder wires an App from the configuration.
 type Builder func(ctx context.Context, cfg config.Config, log *slog.Logger) (App, error)
 
-// Main runs the service name built by build and exits 1 if it fails.
-func Main(name string, build Builder) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, name, build)
-	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-		os.Exit(1)
-	}
-}
-
 // gcPercent is the garbage collector's target when GOGC is not set. The
 // services' live heaps are a few tens of MB, so letting them grow to five
 // times that before a collection costs little memory and saves the CPU that
@@ -49,18 +35,17 @@ const gcPercent = 400
 // (thousands of connections in an overload) grow the heap without bound.
 const memoryLimit = 256 << 20
 
-func run(ctx context.Context, name string, build Builder) error {
+func tuneRuntime() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	log := web.NewLogger(name, cfg.LogLevel)
+}
+
+// serveApp builds the app and runs it until ctx ends.
+func serveApp(ctx context.Context, cfg config.Config, log *slog.Logger, build Builder) error {
 	log.Info("starting", "config", cfg.Masked())
 	a, err := build(ctx, cfg, log)
 	if err != nil {

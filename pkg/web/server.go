@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"strconv"
 	"time"
 
@@ -158,13 +158,14 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 }
 
 // NewLogger returns a JSON slog logger at level (debug|info|warn|error) that
-// adds the service name and, when the context has one, the request id.
-func NewLogger(service, level string) *slog.Logger {
+// adds the service name and, when the context has one, the request id, and
+// writes to w.
+func NewLogger(service, level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	h := slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: l})
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
 	return slog.New(requestIDHandler{h}).With("service", service)
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	service.Main("ledger-service", func(_ context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
+	service.Main("ledger-service", "the double-entry ledger fed by every event, and its balance API", func(_ context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
 		return app.New(cfg, log)
 	})
 }

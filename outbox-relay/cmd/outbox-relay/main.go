@@ -11,7 +11,7 @@ import (
 )
 
 func main() {
-	service.Main("outbox-relay", func(ctx context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
+	service.Main("outbox-relay", "publishes every shard's outbox to the WALLET JetStream stream", func(ctx context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
 		return app.New(ctx, cfg, log)
 	})
 }

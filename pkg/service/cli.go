@@ -1,0 +1,152 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/web"
+)
+
+// Command is one subcommand of a service's command line besides serve.
+type Command struct {
+	Name    string
+	Summary string // one line for the usage text
+	// Flags, if set, declares the command's flags; Run reads them through
+	// the variables they are bound to.
+	Flags func(fs *flag.FlagSet)
+	// Run does the command's work. An ExitCode error ends the process with
+	// that code and no message; any other error prints it and exits 1.
+	Run func(ctx context.Context, cfg config.Config, log *slog.Logger) error
+}
+
+// ExitCode is an error that asks for a specific exit status, such as 1 for
+// "discrepancies found", with the explanation already printed.
+type ExitCode int
+
+func (c ExitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// Exit status 2 answers a command line that cannot be understood.
+const exitUsage = 2
+
+// Main runs name's command line: "name" or "name serve" runs the service
+// built by build until SIGINT or SIGTERM; the other commands are cmds.
+// "-h"/"--help" print the usage (of one command after its name); an unknown
+// command or flag prints it to stderr and exits 2. Configuration comes from
+// config.Load as always (defaults < config.yaml < WALLET_*), not from flags.
+func Main(name, summary string, build Builder, cmds ...Command) {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, name, summary, build, cmds))
+}
+
+func run(args []string, stdout, stderr io.Writer, name, summary string, build Builder, cmds []Command) int {
+	serve := Command{Name: "serve", Summary: "run the service until SIGINT or SIGTERM (the default)",
+		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+			return serveApp(ctx, cfg, log, build)
+		}}
+	all := append([]Command{serve}, cmds...)
+	usage := func(w io.Writer) { printUsage(w, name, summary, all) }
+
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
+		usage(stdout)
+		return 0
+	}
+	cmd := serve
+	if len(args) > 0 {
+		found := false
+		for _, c := range all {
+			if c.Name == args[0] {
+				cmd, found = c, true
+			}
+		}
+		if !found {
+			fmt.Fprintf(stderr, "%s: unknown command %q\n\n", name, args[0])
+			usage(stderr)
+			return exitUsage
+		}
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet(name+" "+cmd.Name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if cmd.Flags != nil {
+		cmd.Flags(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s %s [flags]\n\n%s\n", name, cmd.Name, cmd.Summary)
+		if hasFlags(fs) {
+			fmt.Fprintln(fs.Output(), "\nflags:")
+			fs.PrintDefaults()
+		}
+		fmt.Fprintln(fs.Output(), "\nConfiguration: defaults < config.yaml (or $WALLET_CONFIG) < WALLET_* environment; see README.md.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		return exitUsage // the flag package printed the error and the usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s %s: unexpected argument %q\n", name, cmd.Name, fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	return execute(name, cmd, stderr)
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+func printUsage(w io.Writer, name, summary string, cmds []Command) {
+	fmt.Fprintf(w, "%s: %s\n\nusage: %s [command] [flags]\n\ncommands:\n", name, summary, name)
+	sorted := append([]Command(nil), cmds[1:]...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for _, c := range append(cmds[:1:1], sorted...) {
+		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
+	}
+	fmt.Fprintf(w, "\n%q shows a command's flags. Configuration: defaults < config.yaml\n", name+" <command> -h")
+	fmt.Fprintln(w, "(or $WALLET_CONFIG) < WALLET_* environment; see README.md.")
+}
+
+// execute loads the configuration and runs cmd with a context that ends on
+// SIGINT or SIGTERM, returning the process's exit status.
+func execute(name string, cmd Command, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tuneRuntime()
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exitUsage
+	}
+	// A service logs to stdout, where its supervisor collects it; a batch
+	// command keeps stdout for its report and logs to stderr.
+	logTo := io.Writer(os.Stdout)
+	if cmd.Name != "serve" {
+		logTo = stderr
+	}
+	log := web.NewLogger(name, cfg.LogLevel, logTo)
+	err = cmd.Run(ctx, cfg, log)
+	var code ExitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	default:
+		fmt.Fprintf(stderr, "%s: %s\n", name, strings.TrimSpace(err.Error()))
+		return 1
+	}
+}
