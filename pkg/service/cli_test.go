@@ -35,8 +35,8 @@ func TestCommandLine(t *testing.T) {
 		return nil, nil
 	}
 	tests := []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{[]string{"--help"}, 0, "commands:", ""},
