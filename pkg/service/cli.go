@@ -38,6 +38,10 @@ func (c ExitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 // Exit status 2 answers a command line that cannot be understood.
 const exitUsage = 2
 
+// ErrUsage marks a command's error as a misuse of its command line (a
+// required flag missing): it is printed and the process exits 2.
+var ErrUsage = errors.New("usage")
+
 // Main runs name's command line: "name" or "name serve" runs the service
 // built by build until SIGINT or SIGTERM; the other commands are cmds.
 // "-h"/"--help" print the usage (of one command after its name); an unknown
@@ -145,6 +149,9 @@ func execute(name string, cmd Command, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &code):
 		return int(code)
+	case errors.Is(err, ErrUsage):
+		fmt.Fprintf(stderr, "%s %s: %s (see %s %s -h)\n", name, cmd.Name, strings.TrimSpace(err.Error()), name, cmd.Name)
+		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "%s: %s\n", name, strings.TrimSpace(err.Error()))
 		return 1

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -26,6 +27,9 @@ func TestCommandLine(t *testing.T) {
 			}
 			if got == "broken" {
 				return errors.New("could not")
+			}
+			if got == "" {
+				return fmt.Errorf("%w: --into is required", ErrUsage)
 			}
 			return nil
 		},
@@ -49,6 +53,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"check", "--into", "x"}, 0, "", ""},
 		{[]string{"check", "--into", "fail"}, 1, "", ""},
 		{[]string{"check", "--into", "broken"}, 1, "", "svc: could not"},
+		{[]string{"check"}, 2, "", "--into is required"},
 	}
 	for _, tt := range tests {
 		got = ""

@@ -45,6 +45,13 @@ type Config struct {
 }
 
 // Ensure creates the WALLET stream or updates it to cfg.
+//
+// The stream is the record the ledger can be rebuilt from (ledger-service
+// replay reads it from the first event), so it keeps everything: no age,
+// message-count or size limit, and when the server runs out of room it
+// refuses new messages (the relay retries them) rather than dropping old
+// ones. Operators size the JetStream store for that, or archive the stream
+// together with a ledger snapshot before trimming it.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       Name,
@@ -53,6 +60,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.
 		Replicas:   cfg.Replicas,
 		Duplicates: cfg.DuplicateWindow, // an existing stream is updated too: see config.NATSConfig.DuplicateWindow
 		Retention:  jetstream.LimitsPolicy,
+		MaxAge:     0,  // forever
+		MaxMsgs:    -1, // unlimited
+		MaxBytes:   -1, // unlimited
+		Discard:    jetstream.DiscardNew,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", Name, err)

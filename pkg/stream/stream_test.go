@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -27,5 +29,19 @@ func TestEnsureUpdatesDuplicateWindow(t *testing.T) {
 	}
 	if info.Config.Duplicates != 2*time.Minute {
 		t.Fatalf("duplicate window = %v, want 2m", info.Config.Duplicates)
+	}
+}
+
+// The stream is the record replay reads from the first event: it keeps
+// everything and refuses new messages rather than dropping old ones.
+func TestEnsureKeepsEverything(t *testing.T) {
+	s, err := stream.Ensure(context.Background(), testenv.MustJetStream(t), stream.Config{Replicas: 1, DuplicateWindow: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.MaxAge != 0 || cfg.MaxMsgs != -1 || cfg.MaxBytes != -1 || cfg.Discard != jetstream.DiscardNew {
+		t.Fatalf("retention: max age %v, msgs %d, bytes %d, discard %v; want everything kept and new messages refused when full",
+			cfg.MaxAge, cfg.MaxMsgs, cfg.MaxBytes, cfg.Discard)
 	}
 }

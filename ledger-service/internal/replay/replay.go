@@ -1,0 +1,142 @@
+// Package replay rebuilds the ledger from the WALLET stream: it reads every
+// event from the first, in stream order, and applies it to an empty ledger
+// schema exactly as the live consumer does (ledger.FromEvent decides,
+// mysql.Store.ApplyBatch saves), so the result is the live ledger's:
+// every balance, every entry, every balance_after. This needs the stream
+// to keep every event since the first (see stream.Ensure: no age, count or
+// size limit, and new messages refused rather than old ones dropped when
+// the server runs out of room).
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/ledger-service/internal/ledger"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/stream"
+)
+
+// Applier is the ledger store replayed into (mysql.Store).
+type Applier interface {
+	ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.Outcome
+}
+
+// Options tune a replay.
+type Options struct {
+	// Batch is how many events one transaction applies. Default 500.
+	Batch int
+	// Progress, if set, receives a progress line about every Every.
+	Progress io.Writer
+	Every    time.Duration
+}
+
+// Summary is what a replay did.
+type Summary struct {
+	Events     uint64 // read from the stream
+	Applied    uint64
+	Duplicates uint64 // redelivered or repeated saga steps, as the live ledger skipped them
+	SetAside   uint64 // undecodable or conflicting events, which the live ledger dead-lettered
+	Elapsed    time.Duration
+}
+
+// Run replays the stream's events up to its last sequence at the start into
+// store. It stops early, with an error, if ctx ends or an event fails in a
+// way the live ledger would have retried (a database error).
+func Run(ctx context.Context, js jetstream.JetStream, store Applier, opts Options) (Summary, error) {
+	if opts.Batch <= 0 {
+		opts.Batch = 500
+	}
+	start := time.Now()
+	var sum Summary
+	st, err := js.Stream(ctx, stream.Name)
+	if err != nil {
+		return sum, fmt.Errorf("open stream %s: %w", stream.Name, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return sum, fmt.Errorf("stream info: %w", err)
+	}
+	last, total := info.State.LastSeq, info.State.Msgs
+	if total == 0 {
+		return sum, nil
+	}
+	if info.State.FirstSeq > 1 {
+		return sum, fmt.Errorf("the stream starts at sequence %d: events before it are gone, and a replay would not be the ledger (see the stream's retention)", info.State.FirstSeq)
+	}
+	cons, err := js.OrderedConsumer(ctx, stream.Name, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return sum, fmt.Errorf("ordered consumer: %w", err)
+	}
+	p := newProgress(opts.Progress, opts.Every, total, start)
+	for seq := uint64(0); seq < last; {
+		msgs, err := cons.Fetch(opts.Batch, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return sum, fmt.Errorf("fetch: %w", err)
+		}
+		var effs []ledger.Effect
+		for m := range msgs.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return sum, fmt.Errorf("message metadata: %w", err)
+			}
+			if md.Sequence.Stream > last {
+				seq = last // published after the replay started: not ours
+				break
+			}
+			seq = md.Sequence.Stream
+			sum.Events++
+			eff, err := effectOf(m)
+			if err != nil {
+				sum.SetAside++
+				continue
+			}
+			effs = append(effs, eff)
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			return sum, fmt.Errorf("fetch: %w", err)
+		}
+		if err := apply(ctx, store, effs, &sum); err != nil {
+			return sum, err
+		}
+		p.report(sum.Events, false)
+		if ctx.Err() != nil {
+			return sum, ctx.Err()
+		}
+	}
+	sum.Elapsed = time.Since(start)
+	p.report(sum.Events, true)
+	return sum, nil
+}
+
+// effectOf decodes m and decides its effect, as the live consumer does.
+func effectOf(m jetstream.Msg) (ledger.Effect, error) {
+	e, err := events.FromMsg(m.Subject(), m.Headers(), m.Data())
+	if err != nil {
+		return ledger.Effect{}, err
+	}
+	return ledger.FromEvent(e)
+}
+
+func apply(ctx context.Context, store Applier, effs []ledger.Effect, sum *Summary) error {
+	if len(effs) == 0 {
+		return nil
+	}
+	for i, out := range store.ApplyBatch(ctx, effs) {
+		switch {
+		case errors.Is(out.Err, ledger.ErrConflict):
+			sum.SetAside++
+		case out.Err != nil:
+			return fmt.Errorf("apply %s %s: %w", effs[i].EventType, effs[i].EventID, out.Err)
+		case out.Applied:
+			sum.Applied++
+		default:
+			sum.Duplicates++
+		}
+	}
+	return nil
+}
