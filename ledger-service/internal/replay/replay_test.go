@@ -1,0 +1,213 @@
+package replay_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/ledger-service/internal/consumer"
+	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
+	"github.com/walletco/wallet/ledger-service/internal/replay"
+	"github.com/walletco/wallet/pkg/deadletter"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// history publishes a realistic stream: accounts in two currencies,
+// deposits, withdrawals, same-shard transfers, cross-shard sagas that
+// complete and that are refunded, redelivered events, redriven steps (same
+// business event, new id), a currency conflict and an undecodable message.
+func history(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	pub := func(m *nats.Msg) {
+		t.Helper()
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accounts := map[string][]string{"USD": nil, "EUR": nil}
+	for i := range 12 {
+		cur := []string{"USD", "EUR"}[i%2]
+		id := fmt.Sprintf("acc-%02d", i)
+		accounts[cur] = append(accounts[cur], id)
+		pub(ledgertest.Opened(id, cur).Msg())
+		pub(ledgertest.Deposited(id, "500.00", cur).Msg())
+	}
+	for i := range 300 {
+		cur := []string{"USD", "EUR"}[i%2]
+		ids := accounts[cur]
+		from, to := ids[rng.IntN(len(ids))], ids[rng.IntN(len(ids))]
+		if from == to {
+			continue
+		}
+		amt := fmt.Sprintf("%d.%02d", 1+rng.IntN(9), rng.IntN(100))
+		tx := ledgertest.NewID()
+		switch rng.IntN(5) {
+		case 0: // same shard
+			pub(ledgertest.Transfer(events.TransferCompleted, tx, from, to, amt, cur, 1, 1).Msg())
+		case 1: // refunded saga, the debit redriven once
+			pub(ledgertest.Transfer(events.TransferDebited, tx, from, to, amt, cur, 1, 2).Msg())
+			pub(ledgertest.Transfer(events.TransferDebited, tx, from, to, amt, cur, 1, 2).Msg())
+			pub(ledgertest.Transfer(events.TransferCreditRejected, tx, from, to, amt, cur, 1, 2).Msg())
+			pub(ledgertest.Transfer(events.TransferFailed, tx, from, to, amt, cur, 1, 2).Msg())
+		case 2:
+			pub(ledgertest.Withdrawn(from, "0.50", cur).Msg())
+		default: // completed saga, its credit redelivered under the same id
+			credited := ledgertest.Transfer(events.TransferCredited, tx, from, to, amt, cur, 1, 2)
+			pub(ledgertest.Transfer(events.TransferDebited, tx, from, to, amt, cur, 1, 2).Msg())
+			pub(credited.Msg())
+			again := credited.Msg()
+			again.Header.Set(nats.MsgIdHdr, "again-"+credited.ID)
+			pub(again)
+			pub(ledgertest.Transfer(events.TransferCompleted, tx, from, to, amt, cur, 1, 2).Msg())
+		}
+	}
+	pub(ledgertest.Deposited(accounts["USD"][0], "1.00", "EUR").Msg()) // a conflict: set aside
+	garbage := nats.NewMsg("wallet.account.deposited.0")
+	garbage.Data = []byte(`not an event`)
+	pub(garbage)
+	pub(ledgertest.Deposited(accounts["EUR"][0], "3.00", "EUR").Msg()) // behind both, applied
+}
+
+// runLive runs the live consumer over store until the stream is drained.
+func runLive(t *testing.T, js jetstream.JetStream, store consumer.Applier, db *sqlx.DB) {
+	t.Helper()
+	c, err := consumer.New(js, store, deadletter.Handler(db, consumer.Name, slog.New(slog.DiscardHandler)), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}()
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
+		cons, err := js.Consumer(context.Background(), stream.Name, consumer.Name)
+		if err != nil {
+			return err
+		}
+		info, err := cons.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.NumPending+uint64(info.NumAckPending) > 0 {
+			return fmt.Errorf("live ledger: %d pending, %d unacked", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+}
+
+// snapshot is a ledger's content without surrogate ids and recording times:
+// balances, journal transactions, and each account's entries in order.
+func snapshot(t *testing.T, db *sqlx.DB) []string {
+	t.Helper()
+	var out []string
+	add := func(q string) {
+		rows, err := db.Queryx(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			cols, err := rows.SliceScan()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s", cols))
+		}
+	}
+	add("SELECT account_id, currency, balance FROM ledger_accounts ORDER BY account_id")
+	add("SELECT event_id, event_type, COALESCE(transaction_id, ''), COALESCE(origin_account, ''), occurred_at FROM journal_transactions ORDER BY event_id")
+	add(`SELECT e.account_id, j.event_id, e.currency, e.amount, e.balance_after, e.occurred_at
+		FROM journal_entries e JOIN journal_transactions j ON j.id = e.journal_id ORDER BY e.account_id, e.id`)
+	return out
+}
+
+// Replaying the stream into an empty schema reproduces the live ledger
+// exactly: every balance, every journal transaction, every entry with its
+// balance_after in the same order per account.
+func TestReplayEqualsTheLiveLedger(t *testing.T) {
+	js := testenv.MustJetStream(t)
+	if _, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	history(t, js)
+	live, liveDB := ledgertest.MustStore(t)
+	runLive(t, js, live, liveDB)
+
+	rebuilt, rebuiltDB := ledgertest.MustStore(t)
+	var progress bytes.Buffer
+	sum, err := replay.Run(context.Background(), js, rebuilt, replay.Options{Batch: 97, Progress: &progress, Every: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := snapshot(t, liveDB), snapshot(t, rebuiltDB)
+	if len(want) < 500 {
+		t.Fatalf("the live ledger holds only %d rows: the history did not apply", len(want))
+	}
+	if !slices.Equal(want, got) {
+		for i := range max(len(want), len(got)) {
+			var w, g string
+			if i < len(want) {
+				w = want[i]
+			}
+			if i < len(got) {
+				g = got[i]
+			}
+			if w != g {
+				t.Fatalf("row %d differs (of %d live, %d replayed):\n live   %s\n replay %s", i, len(want), len(got), w, g)
+			}
+		}
+	}
+	if sum.SetAside != 2 || sum.Duplicates == 0 || sum.Applied == 0 || sum.Events != sum.Applied+sum.Duplicates+sum.SetAside {
+		t.Errorf("summary %+v: want 2 set aside, some duplicates, and every event accounted for", sum)
+	}
+	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[0], " / ") || !strings.Contains(lines[len(lines)-1], fmt.Sprintf("replay: %d events", sum.Events)) {
+		t.Errorf("progress on stderr:\n%s", progress.String())
+	}
+}
+
+// A short stream replays whole; an empty one replays nothing.
+func TestReplaySmallAndEmptyStreams(t *testing.T) {
+	js := testenv.MustJetStream(t)
+	if _, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []events.Event{ledgertest.Opened("a", "USD"), ledgertest.Deposited("a", "1.00", "USD")} {
+		if _, err := js.PublishMsg(context.Background(), e.Msg()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, _ := ledgertest.MustStore(t)
+	sum, err := replay.Run(context.Background(), js, store, replay.Options{})
+	if err != nil || sum.Events != 2 || sum.Applied != 2 {
+		t.Fatalf("replay of 2 events: %+v, %v", sum, err)
+	}
+	empty, _ := ledgertest.MustStore(t)
+	js2 := testenv.MustJetStream(t)
+	if _, err := stream.Ensure(context.Background(), js2, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := replay.Run(context.Background(), js2, empty, replay.Options{}); err != nil || sum.Events != 0 {
+		t.Fatalf("replay of an empty stream: %+v, %v", sum, err)
+	}
+}
