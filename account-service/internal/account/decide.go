@@ -19,7 +19,7 @@ func (b *Batch) transfer(req TransferRequest) (Transfer, error) {
 	}
 	to := shard.Of(req.To, b.Shards)
 	if to != b.Shard {
-		return b.debit(req, src, to)
+		return b.debit(req, hash, src, to)
 	}
 	dst, err := b.account(req.To)
 	if err != nil {
@@ -41,12 +41,12 @@ func (b *Batch) transfer(req TransferRequest) (Transfer, error) {
 
 // debit is saga step 1: debit the source, record the transfer pending and
 // send transfer.debited to the destination's shard.
-func (b *Batch) debit(req TransferRequest, src *Account, to int) (Transfer, error) {
+func (b *Batch) debit(req TransferRequest, hash string, src *Account, to int) (Transfer, error) {
 	if err := src.CanSend(req.Amount); err != nil {
 		return Transfer{}, err
 	}
 	b.add(src, req.Amount.Decimal().Neg())
-	t := b.record(req, req.Hash(), to, Pending, StepDebited)
+	t := b.record(req, hash, to, Pending, StepDebited)
 	b.emit(NewEvent(b.Shard, events.TransferDebited, t.TransactionID, to, TransferPayload(t, BalanceOf(*src)), b.Now))
 	return t, nil
 }

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/walletco/wallet/account-service/internal/account"
@@ -244,16 +243,7 @@ func (w *Writer) run(sh int, batch []*pending) {
 	if err != nil && len(live) > 1 && aloneMayHelp(err) {
 		w.log.Warn("batch failed, applying its operations one by one", "shard", sh, "size", len(live), "err", err)
 		for _, p := range live {
-			if err := p.ctx.Err(); err != nil {
-				p.done <- account.Result{Err: err} // the failed batch applied nothing for it
-				continue
-			}
-			r, err := w.apply(sh, []*pending{p})
-			if err != nil {
-				p.done <- account.Result{Err: err}
-				continue
-			}
-			p.done <- r[0]
+			w.run(sh, []*pending{p}) // the failed batch applied nothing for it
 		}
 		return
 	}

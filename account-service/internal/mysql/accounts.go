@@ -5,8 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -100,14 +99,12 @@ func lockAccounts(ctx context.Context, tx *sqlx.Tx, shard int, ids ...string) (m
 	if len(ids) == 0 {
 		return map[string]account.Account{}, nil // a batch of saga events for accounts elsewhere
 	}
-	sorted := append([]string(nil), ids...)
-	sort.Strings(sorted)
-	q := "SELECT " + accountColumns + " FROM accounts WHERE account_id IN (?" +
-		strings.Repeat(",?", len(sorted)-1) + ") ORDER BY account_id FOR UPDATE"
-	args := make([]any, len(sorted))
-	for i, id := range sorted {
+	args := make([]any, len(ids))
+	for i, id := range slices.Sorted(slices.Values(ids)) {
 		args[i] = id
 	}
+	q := "SELECT " + accountColumns + " FROM accounts WHERE account_id IN (" + placeholders(len(ids)) +
+		") ORDER BY account_id FOR UPDATE"
 	var rows []accountRow
 	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("lock accounts: %w", err)

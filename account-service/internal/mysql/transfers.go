@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -66,12 +67,13 @@ func insertTransfers(ctx context.Context, tx *sqlx.Tx, ts []*account.Transfer) e
 	})
 }
 
-// saveSettled stores the new status of transfers whose saga ended; those
-// created in the same batch were inserted as they are already.
+// saveSettled stores the new status of transfers whose saga ended (each
+// ends once: only a pending one can); those created in the same batch were
+// inserted as they are already.
 func saveSettled(ctx context.Context, tx *sqlx.Tx, created, settled []*account.Transfer, b *account.Batch) error {
 	var ts []*account.Transfer
 	for _, t := range settled {
-		if !containsTransfer(created, t) && !containsTransfer(ts, t) {
+		if !slices.Contains(created, t) {
 			ts = append(ts, t)
 		}
 	}
@@ -90,15 +92,6 @@ func saveSettled(ctx context.Context, tx *sqlx.Tx, created, settled []*account.T
 		return fmt.Errorf("end %d transfers: %w", len(ts), err)
 	}
 	return nil
-}
-
-func containsTransfer(ts []*account.Transfer, t *account.Transfer) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }
 
 func insertSteps(ctx context.Context, tx *sqlx.Tx, steps []account.StepRecord) error {
