@@ -108,8 +108,17 @@ func runLive(t *testing.T, js jetstream.JetStream, store consumer.Applier, db *s
 		if err != nil {
 			return err
 		}
-		if info.NumPending+uint64(info.NumAckPending) > 0 {
-			return fmt.Errorf("live ledger: %d pending, %d unacked", info.NumPending, info.NumAckPending)
+		st, err := js.Stream(context.Background(), stream.Name)
+		if err != nil {
+			return err
+		}
+		last := st.CachedInfo().State.LastSeq
+		if sinfo, err := st.Info(context.Background()); err == nil {
+			last = sinfo.State.LastSeq
+		}
+		// Acknowledged up to the stream's last message: every event settled.
+		if info.AckFloor.Stream < last || info.NumAckPending > 0 {
+			return fmt.Errorf("live ledger: acknowledged up to %d of %d", info.AckFloor.Stream, last)
 		}
 		return nil
 	})
