@@ -83,25 +83,30 @@ func run(args []string, stdout, stderr io.Writer, name, summary string, build Bu
 	if cmd.Flags != nil {
 		cmd.Flags(fs)
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s %s [flags]\n\n%s\n", name, cmd.Name, cmd.Summary)
+	cmdUsage := func(w io.Writer) {
+		fs.SetOutput(w)
+		fmt.Fprintf(w, "usage: %s %s [flags]\n\n%s\n", name, cmd.Name, cmd.Summary)
 		if hasFlags(fs) {
-			fmt.Fprintln(fs.Output(), "\nflags:")
+			fmt.Fprintln(w, "\nflags:")
 			fs.PrintDefaults()
 		}
-		fmt.Fprintln(fs.Output(), "\nConfiguration: defaults < config.yaml (or $WALLET_CONFIG) < WALLET_* environment; see README.md.")
+		fmt.Fprintln(w, "\nConfiguration: defaults < config.yaml (or $WALLET_CONFIG) < WALLET_* environment; see README.md.")
 	}
+	// Parse would print the usage itself, to stderr, also for -h: print it
+	// here instead, once, to stdout when asked for.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
+			cmdUsage(stdout)
 			return 0
 		}
-		return exitUsage // the flag package printed the error and the usage
+		fmt.Fprintln(stderr)
+		cmdUsage(stderr) // after the flag package's error line
+		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s %s: unexpected argument %q\n", name, cmd.Name, fs.Arg(0))
-		fs.Usage()
+		fmt.Fprintf(stderr, "%s %s: unexpected argument %q\n\n", name, cmd.Name, fs.Arg(0))
+		cmdUsage(stderr)
 		return exitUsage
 	}
 	return execute(name, cmd, stderr)

@@ -63,5 +63,11 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
 				tt.args, code, out.String(), errOut.String(), tt.code, tt.out, tt.errOut)
 		}
+		if tt.out != "" && errOut.Len() > 0 {
+			t.Errorf("%v: help goes to stdout only, stderr got %q", tt.args, errOut.String())
+		}
+		if code == 2 && strings.Count(errOut.String(), "usage:") != 1 {
+			t.Errorf("%v: a misuse prints the usage once to stderr, got %q", tt.args, errOut.String())
+		}
 	}
 }

@@ -1,7 +1,8 @@
 // Command ledger-service keeps the wallet's double-entry ledger: it consumes
 // every event of the WALLET stream into a journal and serves balances, as-of
 // balances, account history and transfer journals over HTTP; "replay"
-// rebuilds the journal from the stream into an empty schema.
+// rebuilds the journal from the stream into an empty schema; "reconcile" is
+// the reconciliation batch job.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/walletco/wallet/ledger-service/internal/app"
 	"github.com/walletco/wallet/pkg/config"
@@ -31,8 +33,24 @@ func main() {
 			return app.Replay(ctx, cfg, schema, os.Stdout, os.Stderr, log)
 		},
 	}
+	var rec app.ReconcileOptions
+	reconcile := service.Command{
+		Name: "reconcile",
+		Summary: "check shards, ledger, sagas, outbox and dead letters against each other once; " +
+			"exit 0 clean, 1 discrepancies found, 2 could not run",
+		Flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&rec.JSON, "json", false, "print the report as JSON instead of a table")
+			fs.DurationVar(&rec.Check.PendingAfter, "pending-after", 10*time.Minute, "report cross-shard transfers pending for longer than this")
+			fs.DurationVar(&rec.Check.UnpublishedAfter, "unpublished-after", time.Minute, "report outbox events unpublished for longer than this")
+			fs.DurationVar(&rec.Check.SettleTimeout, "settle-timeout", time.Minute, "how long to wait for the ledger to catch up before reporting what still differs")
+			fs.IntVar(&rec.Check.Page, "page", 1000, "rows per keyset page")
+		},
+		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+			return app.Reconcile(ctx, cfg, rec, os.Stdout, os.Stderr, log)
+		},
+	}
 	service.Main("ledger-service", "the double-entry ledger fed by every event, and its balance API",
 		func(_ context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
 			return app.New(cfg, log)
-		}, replay)
+		}, replay, reconcile)
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/walletco/wallet/ledger-service/internal/progress"
 	"io"
 	"time"
 
@@ -72,7 +73,7 @@ func Run(ctx context.Context, js jetstream.JetStream, store Applier, opts Option
 	if err != nil {
 		return sum, fmt.Errorf("ordered consumer: %w", err)
 	}
-	p := newProgress(opts.Progress, opts.Every, total, start)
+	p := progress.New(opts.Progress, "replay", "events", opts.Every, total)
 	for seq := uint64(0); seq < last; {
 		msgs, err := cons.Fetch(opts.Batch, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
@@ -103,13 +104,13 @@ func Run(ctx context.Context, js jetstream.JetStream, store Applier, opts Option
 		if err := apply(ctx, store, effs, &sum); err != nil {
 			return sum, err
 		}
-		p.report(sum.Events, false)
+		p.Report(sum.Events, false)
 		if ctx.Err() != nil {
 			return sum, ctx.Err()
 		}
 	}
 	sum.Elapsed = time.Since(start)
-	p.report(sum.Events, true)
+	p.Report(sum.Events, true)
 	return sum, nil
 }
 

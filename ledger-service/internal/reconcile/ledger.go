@@ -1,0 +1,343 @@
+package reconcile
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/ledger-service/internal/ledger"
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/shard"
+)
+
+// The ledger checks' names, as the report lists them.
+const (
+	checkEntries      = "ledger balances = their entries"
+	checkOnShard      = "ledger wallets exist on their shard"
+	checkJournals     = "journal transactions balance"
+	checkConservation = "money conserved per currency"
+	checkInFlight     = "in flight = open sagas"
+	checkTxIDs        = "transaction ids name one operation"
+)
+
+// journalSpan is how many journal ids one balance query covers.
+const journalSpan = 10_000
+
+// ledger runs the ledger's own checks in one consistent snapshot
+// (REPEATABLE READ, read only): the ledger service keeps writing, and every
+// sum below sees the same instant.
+func (r *run) ledger(ctx context.Context) error {
+	tx, err := r.src.Ledger.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("ledger: begin snapshot: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read only
+	money := map[string]*totals{}
+	for _, step := range []func(context.Context, *sqlx.Tx, map[string]*totals) error{
+		r.balances, r.journals, r.inFlight, r.transactionIDs,
+	} {
+		if err := step(ctx, tx, money); err != nil {
+			return err
+		}
+	}
+	r.conservation(money)
+	return nil
+}
+
+// totals is one currency's money in the ledger snapshot.
+type totals struct {
+	wallets, inFlight, world decimal.Decimal
+	deposits, withdrawals    decimal.Decimal
+	openSagas                decimal.Decimal
+}
+
+func totalsOf(m map[string]*totals, cur string) *totals {
+	if m[cur] == nil {
+		m[cur] = &totals{}
+	}
+	return m[cur]
+}
+
+// accountSums is what an account's entries add up to.
+type accountSums struct {
+	ID           string          `db:"account_id"`
+	Total        decimal.Decimal `db:"total"`
+	Credits      decimal.Decimal `db:"credits"`
+	Entries      int64           `db:"entries"`
+	BalanceAfter decimal.Decimal `db:"balance_after"`
+}
+
+// balances checks every ledger account against its entries (the balance is
+// their sum and the last entry's balance_after), wallets for existence on
+// their shard and for a negative balance, and sums the money per currency.
+func (r *run) balances(ctx context.Context, tx *sqlx.Tx, money map[string]*totals) error {
+	var total uint64
+	if err := tx.GetContext(ctx, &total, "SELECT COUNT(*) FROM ledger_accounts"); err != nil {
+		return fmt.Errorf("ledger: count accounts: %w", err)
+	}
+	m := r.meter("ledger balances", "accounts", total)
+	c := r.rep.check(checkEntries)
+	after := ""
+	for {
+		var page []ledgerAccount
+		if err := tx.SelectContext(ctx, &page, `SELECT account_id, currency, balance FROM ledger_accounts
+			WHERE account_id > ? ORDER BY account_id LIMIT ?`, after, r.opts.Page); err != nil {
+			return fmt.Errorf("ledger: read accounts: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].ID
+		sums := map[string]accountSums{}
+		ids := make([]string, len(page))
+		for i, a := range page {
+			ids[i] = a.ID
+		}
+		err := database.SelectIn(ctx, tx, `SELECT s.account_id, s.total, s.credits, s.entries, e.balance_after
+			FROM (SELECT account_id, SUM(amount) AS total, SUM(GREATEST(amount, 0)) AS credits, COUNT(*) AS entries, MAX(id) AS last_id
+			      FROM journal_entries WHERE account_id IN (?) GROUP BY account_id) s
+			JOIN journal_entries e ON e.id = s.last_id`, ids,
+			func(s accountSums) error { sums[s.ID] = s; return nil })
+		if err != nil {
+			return fmt.Errorf("ledger: sum entries: %w", err)
+		}
+		var wallets []ledgerAccount
+		for _, a := range page {
+			s := sums[a.ID] // zero for an account without entries
+			switch {
+			case !a.Balance.Equal(s.Total):
+				r.rep.add(checkEntries, Finding{Kind: EntriesMismatch, Where: ledgerName, Subject: a.ID,
+					Detail: fmt.Sprintf("balance %s, its %d entries sum to %s %s", a.Balance.StringFixed(4), s.Entries, s.Total.StringFixed(4), a.Currency)})
+			case s.Entries > 0 && !a.Balance.Equal(s.BalanceAfter):
+				r.rep.add(checkEntries, Finding{Kind: EntriesMismatch, Where: ledgerName, Subject: a.ID,
+					Detail: fmt.Sprintf("balance %s, last entry's balance_after %s %s", a.Balance.StringFixed(4), s.BalanceAfter.StringFixed(4), a.Currency)})
+			}
+			t := totalsOf(money, a.Currency)
+			switch a.ID {
+			case ledger.World(a.Currency):
+				// Deposits are booked to @world as debits, withdrawals as
+				// credits: its entries split into the two.
+				t.world, t.withdrawals, t.deposits = a.Balance, s.Credits, s.Credits.Sub(s.Total)
+			case ledger.InFlight(a.Currency):
+				t.inFlight = a.Balance
+				if a.Balance.IsNegative() {
+					r.rep.add(checkEntries, Finding{Kind: NegativeBalance, Where: ledgerName, Subject: a.ID,
+						Detail: fmt.Sprintf("in flight %s %s: more credited or refunded than debited", a.Balance.StringFixed(4), a.Currency)})
+				}
+			default:
+				t.wallets = t.wallets.Add(a.Balance)
+				wallets = append(wallets, a)
+				if a.Balance.IsNegative() {
+					r.rep.add(checkEntries, Finding{Kind: NegativeBalance, Where: ledgerName, Subject: a.ID,
+						Detail: fmt.Sprintf("wallet balance %s %s", a.Balance.StringFixed(4), a.Currency)})
+				}
+			}
+		}
+		if err := r.onShards(ctx, wallets); err != nil {
+			return err
+		}
+		c.Checked += int64(len(page))
+		m.Report(uint64(c.Checked), false)
+	}
+	m.Report(uint64(c.Checked), true)
+	return nil
+}
+
+// onShards reports the ledger wallets that their shard does not hold.
+// Shards never delete an account, and the ledger only opens one after its
+// shard committed it, so reading the shards now (outside the snapshot)
+// cannot miss one.
+func (r *run) onShards(ctx context.Context, wallets []ledgerAccount) error {
+	byShard := map[int][]string{}
+	for _, a := range wallets {
+		sh := shard.Of(a.ID, len(r.src.Shards))
+		byShard[sh] = append(byShard[sh], a.ID)
+	}
+	c := r.rep.check(checkOnShard)
+	for sh, ids := range byShard {
+		found := map[string]bool{}
+		err := database.SelectIn(ctx, r.src.Shards[sh], "SELECT account_id FROM accounts WHERE account_id IN (?)", ids,
+			func(id string) error { found[id] = true; return nil })
+		if err != nil {
+			return fmt.Errorf("%s: read accounts: %w", shardName(sh), err)
+		}
+		for _, id := range ids {
+			if !found[id] {
+				r.rep.add(checkOnShard, Finding{Kind: MissingOnShard, Where: shardName(sh), Subject: id,
+					Detail: "the ledger holds this wallet; its shard has no such account"})
+			}
+		}
+		c.Checked += int64(len(ids))
+	}
+	return nil
+}
+
+// moneyEvents are the event types whose journal transactions always have
+// entries (a cross-shard transfer.completed has none, a same-shard one has).
+var moneyEvents = []string{events.AccountDeposited, events.AccountWithdrawn,
+	events.TransferDebited, events.TransferCredited, events.TransferFailed}
+
+// journals checks that every journal transaction's entries sum to zero per
+// currency and that no money event's journal lost all its entries, by
+// ranges of journal ids.
+func (r *run) journals(ctx context.Context, tx *sqlx.Tx, _ map[string]*totals) error {
+	var last, count uint64
+	if err := tx.QueryRowxContext(ctx, "SELECT COALESCE(MAX(id), 0), COUNT(*) FROM journal_transactions").Scan(&last, &count); err != nil {
+		return fmt.Errorf("ledger: count journal transactions: %w", err)
+	}
+	m := r.meter("journals", "journal ids", last)
+	c := r.rep.check(checkJournals)
+	type sum struct {
+		JournalID int64           `db:"journal_id"`
+		Currency  string          `db:"currency"`
+		Sum       decimal.Decimal `db:"total"`
+	}
+	type empty struct {
+		ID        int64  `db:"id"`
+		EventType string `db:"event_type"`
+	}
+	for lo := uint64(0); lo < last; lo += journalSpan {
+		hi := lo + journalSpan
+		var bad []sum
+		if err := tx.SelectContext(ctx, &bad, `SELECT journal_id, currency, SUM(amount) AS total FROM journal_entries
+			WHERE journal_id > ? AND journal_id <= ? GROUP BY journal_id, currency HAVING SUM(amount) <> 0`, lo, hi); err != nil {
+			return fmt.Errorf("ledger: sum journals: %w", err)
+		}
+		for _, b := range bad {
+			r.rep.add(checkJournals, Finding{Kind: UnbalancedJournal, Where: ledgerName, Subject: fmt.Sprintf("journal %d", b.JournalID),
+				Detail: fmt.Sprintf("%s entries sum to %s, not zero", b.Currency, b.Sum.StringFixed(4))})
+		}
+		q, args, err := sqlx.In(`SELECT id, event_type FROM journal_transactions j WHERE id > ? AND id <= ? AND event_type IN (?)
+			AND NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.journal_id = j.id)`, lo, hi, moneyEvents)
+		if err != nil {
+			return err
+		}
+		var empties []empty
+		if err := tx.SelectContext(ctx, &empties, q, args...); err != nil {
+			return fmt.Errorf("ledger: find empty journals: %w", err)
+		}
+		for _, e := range empties {
+			r.rep.add(checkJournals, Finding{Kind: UnbalancedJournal, Where: ledgerName, Subject: fmt.Sprintf("journal %d", e.ID),
+				Detail: e.EventType + " has no entries"})
+		}
+		m.Report(min(hi, last), false)
+	}
+	c.Checked = int64(count)
+	m.Report(last, true)
+	return nil
+}
+
+// inFlight checks the transit account against the sagas: per currency, its
+// balance is what the journal shows debited and neither credited nor
+// refunded, and no saga was both credited and refunded (money made twice).
+func (r *run) inFlight(ctx context.Context, tx *sqlx.Tx, money map[string]*totals) error {
+	c := r.rep.check(checkInFlight)
+	type open struct {
+		Currency string          `db:"currency"`
+		Amount   decimal.Decimal `db:"amount"`
+		Sagas    int64           `db:"sagas"`
+	}
+	var opens []open
+	if err := tx.SelectContext(ctx, &opens, `SELECT e.currency, SUM(e.amount) AS amount, COUNT(*) AS sagas
+		FROM journal_transactions d JOIN journal_entries e ON e.journal_id = d.id AND e.amount > 0
+		WHERE d.event_type = ? AND NOT EXISTS (SELECT 1 FROM journal_transactions s
+			WHERE s.transaction_id = d.transaction_id AND s.origin_account = d.origin_account AND s.event_type IN (?, ?))
+		GROUP BY e.currency`, events.TransferDebited, events.TransferCredited, events.TransferFailed); err != nil {
+		return fmt.Errorf("ledger: sum open sagas: %w", err)
+	}
+	for _, o := range opens {
+		totalsOf(money, o.Currency).openSagas = o.Amount
+		c.Checked += o.Sagas
+	}
+	curs := make([]string, 0, len(money))
+	for cur := range money {
+		curs = append(curs, cur)
+	}
+	sort.Strings(curs)
+	for _, cur := range curs {
+		if t := money[cur]; !t.inFlight.Equal(t.openSagas) {
+			r.rep.add(checkInFlight, Finding{Kind: InFlightMismatch, Where: ledgerName, Subject: ledger.InFlight(cur),
+				Detail: fmt.Sprintf("balance %s, open sagas hold %s", t.inFlight.StringFixed(4), t.openSagas.StringFixed(4))})
+		}
+	}
+	type twice struct {
+		TxID   string `db:"transaction_id"`
+		Origin string `db:"origin_account"`
+	}
+	var twices []twice
+	if err := tx.SelectContext(ctx, &twices, `SELECT transaction_id, origin_account FROM journal_transactions
+		WHERE event_type IN (?, ?) GROUP BY transaction_id, origin_account HAVING COUNT(*) > 1`,
+		events.TransferCredited, events.TransferFailed); err != nil {
+		return fmt.Errorf("ledger: find sagas settled twice: %w", err)
+	}
+	for _, t := range twices {
+		r.rep.add(checkInFlight, Finding{Kind: InFlightMismatch, Where: ledgerName, Subject: t.TxID,
+			Detail: fmt.Sprintf("transfer from %s was both credited and refunded", t.Origin)})
+	}
+	return nil
+}
+
+// transactionIDs reports a transaction_id that names two operations: used
+// by two source accounts, or for two kinds of operation (a deposit and a
+// withdrawal, a movement and a transfer). It walks the business key index
+// (transaction_id first) in pages.
+func (r *run) transactionIDs(ctx context.Context, tx *sqlx.Tx, _ map[string]*totals) error {
+	c := r.rep.check(checkTxIDs)
+	type group struct {
+		TxID    string `db:"transaction_id"`
+		Origins int    `db:"origins"`
+		Kinds   string `db:"kinds"`
+	}
+	after := ""
+	for {
+		var page []group
+		// A transfer's steps are one operation: their types fold into
+		// "transfer".
+		if err := tx.SelectContext(ctx, &page, `SELECT transaction_id, COUNT(DISTINCT origin_account) AS origins,
+			GROUP_CONCAT(DISTINCT CASE WHEN event_type LIKE 'transfer.%' THEN 'transfer' ELSE event_type END ORDER BY 1) AS kinds
+			FROM journal_transactions WHERE transaction_id > ? GROUP BY transaction_id ORDER BY transaction_id LIMIT ?`,
+			after, r.opts.Page); err != nil {
+			return fmt.Errorf("ledger: read transaction ids: %w", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		after = page[len(page)-1].TxID
+		for _, g := range page {
+			if g.Origins > 1 || strings.Contains(g.Kinds, ",") {
+				r.rep.add(checkTxIDs, Finding{Kind: TransactionReused, Where: ledgerName, Subject: g.TxID,
+					Detail: fmt.Sprintf("used by %d accounts for %s", g.Origins, g.Kinds)})
+			}
+		}
+		c.Checked += int64(len(page))
+	}
+}
+
+// conservation checks, per currency, that the wallets and the money in
+// flight are what was deposited less what was withdrawn, and lists the
+// figures.
+func (r *run) conservation(money map[string]*totals) {
+	c := r.rep.check(checkConservation)
+	curs := make([]string, 0, len(money))
+	for cur := range money {
+		curs = append(curs, cur)
+	}
+	sort.Strings(curs)
+	for _, cur := range curs {
+		t := money[cur]
+		c.Checked++
+		held, net := t.wallets.Add(t.inFlight), t.deposits.Sub(t.withdrawals)
+		if !held.Equal(net) {
+			r.rep.add(checkConservation, Finding{Kind: Conservation, Where: ledgerName, Subject: cur,
+				Detail: fmt.Sprintf("wallets %s + in flight %s = %s, but deposits − withdrawals = %s",
+					t.wallets.StringFixed(4), t.inFlight.StringFixed(4), held.StringFixed(4), net.StringFixed(4))})
+		}
+		r.rep.Currencies = append(r.rep.Currencies, Currency{Currency: cur, Wallets: t.wallets.StringFixed(4),
+			InFlight: t.inFlight.StringFixed(4), Deposits: t.deposits.StringFixed(4), Withdrawals: t.withdrawals.StringFixed(4)})
+	}
+}

@@ -1,0 +1,159 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
+)
+
+// The operational checks' names.
+const (
+	checkSagas       = "no saga pending too long"
+	checkOutbox      = "no event unpublished too long"
+	checkDeadLetters = "no dead letters"
+)
+
+// staleSagas reports the cross-shard transfers that have been pending on
+// their source shard for longer than PendingAfter: the saga redrives a
+// transfer long before that, so one still pending is stuck.
+func (r *run) staleSagas(ctx context.Context) error {
+	c := r.rep.check(checkSagas)
+	before := r.opts.Now().Add(-r.opts.PendingAfter).UTC()
+	type row struct {
+		TxID      string          `db:"transaction_id"`
+		From      string          `db:"from_account"`
+		To        string          `db:"to_account"`
+		Amount    decimal.Decimal `db:"amount"`
+		Currency  string          `db:"currency"`
+		Redrives  int             `db:"redrives"`
+		UpdatedAt time.Time       `db:"updated_at"`
+	}
+	for sh, db := range r.src.Shards {
+		var pending int64
+		if err := db.GetContext(ctx, &pending, "SELECT COUNT(*) FROM transfers WHERE status = 'pending'"); err != nil {
+			return fmt.Errorf("%s: count pending transfers: %w", shardName(sh), err)
+		}
+		c.Checked += pending
+		var rows []row
+		if err := db.SelectContext(ctx, &rows, `SELECT transaction_id, from_account, to_account, amount, currency, redrives, updated_at
+			FROM transfers WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at LIMIT ?`, before, MaxListed+1); err != nil {
+			return fmt.Errorf("%s: read pending transfers: %w", shardName(sh), err)
+		}
+		stale, err := countStale(ctx, db, "SELECT COUNT(*) FROM transfers WHERE status = 'pending' AND updated_at < ?", before, len(rows))
+		if err != nil {
+			return fmt.Errorf("%s: count stale transfers: %w", shardName(sh), err)
+		}
+		for _, t := range rows {
+			r.rep.add(checkSagas, Finding{Kind: StaleSaga, Where: shardName(sh), Subject: t.TxID,
+				Detail: fmt.Sprintf("%s %s from %s to %s pending since %s (%d redrives)", t.Amount.StringFixed(4), t.Currency, t.From, t.To,
+					t.UpdatedAt.Format(time.RFC3339), t.Redrives)})
+		}
+		r.addUnlisted(checkSagas, StaleSaga, stale-int64(len(rows)))
+	}
+	return nil
+}
+
+// staleOutbox reports the outbox rows unpublished for longer than
+// UnpublishedAfter: the relay publishes within milliseconds, so such a row
+// is stuck (a poison row, or no relay holding the shard's lease).
+func (r *run) staleOutbox(ctx context.Context) error {
+	c := r.rep.check(checkOutbox)
+	before := r.opts.Now().Add(-r.opts.UnpublishedAfter).UTC()
+	type row struct {
+		ID         int64     `db:"id"`
+		EventID    string    `db:"event_id"`
+		EventType  string    `db:"event_type"`
+		OccurredAt time.Time `db:"occurred_at"`
+	}
+	for sh, db := range r.src.Shards {
+		var unpublished int64
+		if err := db.GetContext(ctx, &unpublished, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"); err != nil {
+			return fmt.Errorf("%s: count unpublished events: %w", shardName(sh), err)
+		}
+		c.Checked += unpublished
+		var rows []row
+		if err := db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, occurred_at FROM outbox
+			WHERE published_at IS NULL AND occurred_at < ? ORDER BY id LIMIT ?`, before, MaxListed+1); err != nil {
+			return fmt.Errorf("%s: read unpublished events: %w", shardName(sh), err)
+		}
+		stale, err := countStale(ctx, db, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND occurred_at < ?", before, len(rows))
+		if err != nil {
+			return fmt.Errorf("%s: count stale events: %w", shardName(sh), err)
+		}
+		for _, o := range rows {
+			r.rep.add(checkOutbox, Finding{Kind: StaleOutbox, Where: shardName(sh), Subject: fmt.Sprintf("outbox %d", o.ID),
+				Detail: fmt.Sprintf("%s %s unpublished since %s", o.EventType, o.EventID, o.OccurredAt.Format(time.RFC3339))})
+		}
+		r.addUnlisted(checkOutbox, StaleOutbox, stale-int64(len(rows)))
+	}
+	return nil
+}
+
+// deadLetters reports every message a consumer gave up on, on the shards
+// (the saga's consumers) and in the ledger.
+func (r *run) deadLetters(ctx context.Context) error {
+	c := r.rep.check(checkDeadLetters)
+	type row struct {
+		ID         int64     `db:"id"`
+		Consumer   string    `db:"consumer"`
+		Subject    string    `db:"subject"`
+		Error      string    `db:"error"`
+		RecordedAt time.Time `db:"recorded_at"`
+	}
+	dbs := append([]*sqlx.DB{r.src.Ledger}, r.src.Shards...)
+	for i, db := range dbs {
+		where := ledgerName
+		if i > 0 {
+			where = shardName(i - 1)
+		}
+		var n int64
+		if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM dead_letters"); err != nil {
+			return fmt.Errorf("%s: count dead letters: %w", where, err)
+		}
+		c.Checked += n
+		var rows []row
+		if err := db.SelectContext(ctx, &rows, `SELECT id, consumer, subject, error, recorded_at FROM dead_letters
+			ORDER BY id LIMIT ?`, MaxListed+1); err != nil {
+			return fmt.Errorf("%s: read dead letters: %w", where, err)
+		}
+		for _, d := range rows {
+			r.rep.add(checkDeadLetters, Finding{Kind: DeadLetter, Where: where, Subject: fmt.Sprintf("dead letter %d", d.ID),
+				Detail: fmt.Sprintf("%s gave up on %s at %s: %s", d.Consumer, d.Subject, d.RecordedAt.Format(time.RFC3339), oneLine(d.Error))})
+		}
+		r.addUnlisted(checkDeadLetters, DeadLetter, n-int64(len(rows)))
+	}
+	return nil
+}
+
+// countStale returns the rows query (one time argument) counts, or listed
+// when fewer than a full listing came back (no need to count then).
+func countStale(ctx context.Context, db *sqlx.DB, query string, before time.Time, listed int) (int64, error) {
+	if listed <= MaxListed {
+		return int64(listed), nil
+	}
+	var n int64
+	err := db.GetContext(ctx, &n, query, before)
+	return n, err
+}
+
+// addUnlisted counts n more findings of kind that the report does not list.
+func (r *run) addUnlisted(check string, kind Kind, n int64) {
+	if n <= 0 {
+		return
+	}
+	r.rep.check(check).Findings += n
+	r.rep.Counts[kind] += n
+}
+
+// oneLine keeps an error message to one line of reasonable length.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
