@@ -16,12 +16,13 @@ import (
 // operation moves less than 10^15, far below any balance column's limit.
 const MaxDigits = 15
 
-// MaxBalanceDigits is the number of integer digits a wallet balance may
-// have: every balance stays below 10^18 (see MaxBalance). The shards store
-// balances as DECIMAL(24,4), which holds up to 99999999999999999999.9999
-// (below 10^20), so the ceiling leaves 99 * 10^18 of headroom for the one
-// credit that is never refused: a saga's refund of money that left the
-// account (it may land on a balance that deposits refilled meanwhile).
+// MaxBalanceDigits is the number of integer digits a deposit or transfer
+// may leave a wallet balance with: it stays below 10^18 (see MaxBalance).
+// The shards store balances as DECIMAL(24,4), which holds up to
+// 99999999999999999999.9999 (below 10^20), so the ceiling leaves 99 * 10^18
+// of headroom for the one credit that is never refused: a saga's refund of
+// money that left the account (it may land on a balance that deposits
+// refilled meanwhile).
 const MaxBalanceDigits = 18
 
 // balanceBound is 10^MaxBalanceDigits, the first value a balance may not
