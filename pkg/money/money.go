@@ -12,9 +12,36 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// MaxDigits is the number of integer digits an amount may have. Balances are
-// stored as DECIMAL(24,4), so one operation stays far below the column limit.
+// MaxDigits is the number of integer digits an amount may have: one
+// operation moves less than 10^15, far below any balance column's limit.
 const MaxDigits = 15
+
+// MaxBalanceDigits is the number of integer digits a deposit or transfer
+// may leave a wallet balance with: it stays below 10^18 (see MaxBalance).
+// The shards store balances as DECIMAL(24,4), which holds up to
+// 99999999999999999999.9999 (below 10^20), so the ceiling leaves 99 * 10^18
+// of headroom for the one credit that is never refused: a saga's refund of
+// money that left the account (it may land on a balance that deposits
+// refilled meanwhile).
+const MaxBalanceDigits = 18
+
+// balanceBound is 10^MaxBalanceDigits, the first value a balance may not
+// reach.
+var balanceBound = decimal.New(1, MaxBalanceDigits)
+
+// MaxBalance returns the largest balance a wallet account in currency may
+// hold: 10^18 less one minor unit, 999999999999999999.99 in USD and
+// 999999999999999999 in KRW. Deposits and transfers that would take a
+// balance above it are refused before anything changes. An unknown
+// currency (which no account holds) gets the ceiling at the columns' four
+// decimals.
+func MaxBalance(currency string) decimal.Decimal {
+	exp, ok := exponents[currency]
+	if !ok {
+		exp = 4
+	}
+	return balanceBound.Sub(decimal.New(1, -exp))
+}
 
 // Errors returned by Parse and New. Callers map them to the invalid_amount and
 // invalid_request codes.

@@ -68,3 +68,30 @@ func TestFormat(t *testing.T) {
 		t.Fatalf("Format = %s", got)
 	}
 }
+
+func TestMaxBalance(t *testing.T) {
+	tests := []struct{ currency, want string }{
+		{"USD", "999999999999999999.99"},
+		{"KRW", "999999999999999999"},
+		{"BHD", "999999999999999999.999"},
+		{"CLF", "999999999999999999.9999"},
+		{"XYZ", "999999999999999999.9999"}, // unknown: the columns' four decimals
+	}
+	for _, tt := range tests {
+		got := MaxBalance(tt.currency)
+		if got.String() != tt.want {
+			t.Errorf("MaxBalance(%s) = %s, want %s", tt.currency, got, tt.want)
+		}
+		// Exactly representable in the currency, and printed without rounding.
+		if ValidCurrency(tt.currency) && Format(got, tt.currency) != tt.want {
+			t.Errorf("Format(MaxBalance(%s)) = %s", tt.currency, Format(got, tt.currency))
+		}
+	}
+	// The ceiling fits the shards' DECIMAL(24,4) with room for a maximal
+	// amount on top, many times over.
+	column := decimal.RequireFromString("99999999999999999999.9999")
+	maxAmount := decimal.New(1, MaxDigits)
+	if !MaxBalance("CLF").Add(maxAmount.Mul(decimal.NewFromInt(1000))).LessThan(column) {
+		t.Error("the ceiling leaves too little headroom below DECIMAL(24,4)")
+	}
+}

@@ -34,6 +34,9 @@ const (
 	Unavailable         Code = "unavailable"
 	Internal            Code = "internal"
 	AccountExists       Code = "account_exists"
+	// BalanceLimitExceeded refuses a credit that would take a balance above
+	// money.MaxBalance.
+	BalanceLimitExceeded Code = "balance_limit_exceeded"
 )
 
 // statuses is the single mapping from codes to HTTP status codes.
@@ -57,6 +60,8 @@ var statuses = map[Code]int{
 	Unavailable:         http.StatusServiceUnavailable,
 	Internal:            http.StatusInternalServerError,
 	AccountExists:       http.StatusConflict,
+
+	BalanceLimitExceeded: http.StatusUnprocessableEntity,
 }
 
 // Codes lists every code in a fixed order; a test pins it.
@@ -64,7 +69,8 @@ func Codes() []Code {
 	return []Code{InsufficientFunds, AccountNotFound, AccountFrozen, AccountClosed,
 		CurrencyMismatch, InvalidAmount, InvalidRequest, SameAccount, IdempotencyConflict,
 		Unauthorized, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge,
-		UnsupportedMedia, AccountNotEmpty, Unavailable, Internal, AccountExists}
+		UnsupportedMedia, AccountNotEmpty, Unavailable, Internal, AccountExists,
+		BalanceLimitExceeded}
 }
 
 // Status returns the HTTP status for a code, 500 for unknown ones.

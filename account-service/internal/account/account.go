@@ -71,22 +71,44 @@ func (a Account) CheckFunds(amt money.Amount) error {
 	return nil
 }
 
+// CheckLimit returns balance_limit_exceeded if receiving amt would take a's
+// balance above money.MaxBalance. The ceiling keeps every balance safely
+// inside the shards' DECIMAL(24,4) column: a credit that overflowed it would
+// fail its whole batch at the database instead of being refused alone.
+// The problem names the ceiling, not a's balance: for a transfer, a is
+// someone else's account.
+func (a Account) CheckLimit(amt money.Amount) error {
+	limit := money.MaxBalance(a.Currency)
+	if a.Balance.Add(amt.Decimal()).GreaterThan(limit) {
+		return problem.New(problem.BalanceLimitExceeded, "account %s cannot receive %s %s: a balance may not exceed %s",
+			a.ID, amt, a.Currency, money.Format(limit, a.Currency)).
+			With("limit", money.Format(limit, a.Currency))
+	}
+	return nil
+}
+
 // CanSend returns the first rule that stops a paying amt: its status, its
 // currency, its funds.
 func (a Account) CanSend(amt money.Amount) error {
-	if err := a.CanReceive(amt); err != nil {
+	if err := a.CanMoveMoney(); err != nil {
+		return err
+	}
+	if err := a.CheckCurrency(amt); err != nil {
 		return err
 	}
 	return a.CheckFunds(amt)
 }
 
 // CanReceive returns the first rule that stops a receiving amt: its status,
-// its currency.
+// its currency, the balance ceiling.
 func (a Account) CanReceive(amt money.Amount) error {
 	if err := a.CanMoveMoney(); err != nil {
 		return err
 	}
-	return a.CheckCurrency(amt)
+	if err := a.CheckCurrency(amt); err != nil {
+		return err
+	}
+	return a.CheckLimit(amt)
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -11,6 +11,7 @@ import (
 func TestRules(t *testing.T) {
 	usd := func(s string) money.Amount { a, _ := money.Parse(s, "USD"); return a }
 	acc := Account{ID: "a", Currency: "USD", Balance: decimal.RequireFromString("10"), Status: Active}
+	full := Account{ID: "f", Currency: "USD", Balance: decimal.RequireFromString("999999999999999989.99"), Status: Active}
 	tests := []struct {
 		name string
 		err  error
@@ -22,6 +23,9 @@ func TestRules(t *testing.T) {
 		{"closed", Account{Status: Closed}.CanMoveMoney(), problem.AccountClosed},
 		{"active", acc.CanMoveMoney(), ""},
 		{"currency", acc.CheckCurrency(func() money.Amount { a, _ := money.Parse("1", "EUR"); return a }()), problem.CurrencyMismatch},
+		{"up to the balance ceiling", full.CheckLimit(usd("10")), ""},
+		{"a cent over the ceiling", full.CheckLimit(usd("10.01")), problem.BalanceLimitExceeded},
+		{"sending ignores the ceiling", full.CanSend(usd("10")), ""},
 	}
 	for _, tt := range tests {
 		got := problem.Code("")

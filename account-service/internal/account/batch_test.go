@@ -233,3 +233,91 @@ func TestChangeStatus(t *testing.T) {
 		}
 	}
 }
+
+// A credit that would take a balance above money.MaxBalance is refused
+// before anything changes: a deposit or a same-shard transfer with
+// balance_limit_exceeded, a saga credit with a credit_rejected of that
+// reason. Reaching the ceiling exactly is allowed.
+func TestBatchBalanceLimit(t *testing.T) {
+	const ceiling = "999999999999999999.99" // money.MaxBalance("USD")
+	txID := "00000000-0000-4000-8000-000000000001"
+	src := idOn(1, 1) // a cross-shard transfer's source
+	credit := func(to, amount string) Op {
+		return Op{Kind: OpCredit, Event: SagaEvent{ID: "e1", Type: events.TransferDebited, Transfer: Transfer{
+			TransactionID: txID, From: src, To: to, Amount: usd(amount), FromShard: 1, ToShard: 0}}}
+	}
+	deposit := func(to, amount string) Op {
+		return Op{Kind: OpMove, Movement: MovementRequest{Kind: Deposit, AccountID: to, TransactionID: txID, Amount: usd(amount)}}
+	}
+	sameShard := func(to, amount string) Op { return transferOp(txID, idOn(0, 1), to, amount) }
+	tests := []struct {
+		name    string
+		op      func(to, amount string) Op
+		balance string // the destination's before
+		amount  string
+		want    problem.Code // the operation's error, or the credit's rejection reason
+		after   string       // the destination's balance after
+	}{
+		{"deposit up to the ceiling", deposit, "999999999999999000.00", "999.99", "", ceiling},
+		{"deposit a cent over", deposit, "999999999999999000.00", "1000.00", problem.BalanceLimitExceeded, "999999999999999000"},
+		{"deposit into a full account", deposit, ceiling, "0.01", problem.BalanceLimitExceeded, ceiling},
+		{"maximal deposit", deposit, "0", "999999999999999.99", "", "999999999999999.99"},
+		{"transfer up to the ceiling", sameShard, "999999999999999998.99", "1.00", "", ceiling},
+		{"transfer a cent over", sameShard, "999999999999999998.99", "1.01", problem.BalanceLimitExceeded, "999999999999999998.99"},
+		{"credit up to the ceiling", credit, "999999999999999998.99", "1.00", "", ceiling},
+		{"credit a cent over", credit, "999999999999999998.99", "1.01", problem.BalanceLimitExceeded, "999999999999999998.99"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst, payer := acc(idOn(0, 0), tt.balance), acc(idOn(0, 1), "10.00")
+			bt := newBatch(dst, payer)
+			res := bt.Decide([]Op{tt.op(dst.ID, tt.amount)})[0]
+			got := codeOf(res.Err)
+			if len(bt.Changes.Credits) == 1 {
+				got = bt.Changes.Credits[0].Reason // a saga credit answers with an event, not an error
+			}
+			if got != tt.want || !dst.Balance.Equal(decimal.RequireFromString(tt.after)) {
+				t.Fatalf("got %q (%v), destination %s; want %q, %s", got, res.Err, dst.Balance, tt.want, tt.after)
+			}
+			if tt.want == "" {
+				return
+			}
+			if payer.Balance.String() != "10" || len(bt.Changes.Accounts) != 0 {
+				t.Errorf("a refused credit changed balances: payer %s, changed %v", payer.Balance, bt.Changes.Accounts)
+			}
+			if tt.op(dst.ID, tt.amount).Kind != OpCredit {
+				if len(bt.Changes.Events) != 0 || len(bt.Changes.Transfers) != 0 || len(bt.Changes.Movements) != 0 {
+					t.Errorf("a refused request recorded something: %+v", bt.Changes)
+				}
+				if l, _ := res.Err.(*problem.Error); l == nil || l.Extra["limit"] != ceiling {
+					t.Errorf("the problem must name the limit: %#v", res.Err)
+				}
+				return
+			}
+			// The saga's answer: transfer.credit_rejected with the reason, so
+			// the source refunds.
+			if len(bt.Changes.Events) != 1 || bt.Changes.Events[0].Type != events.TransferCreditRejected {
+				t.Fatalf("events %+v, want one transfer.credit_rejected", bt.Changes.Events)
+			}
+			if p, _ := events.Decode[events.Transfer](bt.Changes.Events[0]); p.Reason != string(problem.BalanceLimitExceeded) {
+				t.Errorf("credit_rejected reason %q", p.Reason)
+			}
+		})
+	}
+}
+
+// A refund is never refused, even when deposits refilled the source to the
+// ceiling while its transfer was in flight: the money was the source's.
+func TestBatchRefundIgnoresTheLimit(t *testing.T) {
+	src := acc(idOn(1, 0), "999999999999999999.99")
+	tr := Transfer{TransactionID: "00000000-0000-4000-8000-000000000001", From: src.ID, To: idOn(0, 1), Amount: usd("5.00"),
+		FromShard: 1, ToShard: 0, Reason: problem.AccountFrozen}
+	rec := tr
+	rec.Hash, rec.Status = requestOf(tr).Hash(), Pending
+	bt := NewBatch(1, testShards, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	bt.Accounts[src.ID], bt.Transfers[tr.TransactionID] = src, &rec
+	res := bt.Decide([]Op{{Kind: OpSettle, Event: SagaEvent{ID: "e1", Type: events.TransferCreditRejected, Transfer: tr}}})
+	if res[0].Err != nil || rec.Status != Failed || src.Balance.String() != "1000000000000000004.99" {
+		t.Fatalf("settle: %v, status %s, source %s; want refunded to 1000000000000000004.99", res[0].Err, rec.Status, src.Balance)
+	}
+}

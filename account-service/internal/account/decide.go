@@ -180,7 +180,9 @@ func (b *Batch) settle(e SagaEvent) (Transfer, error) {
 		return *rec, nil
 	}
 	// The money left the source for this transfer and comes back whatever
-	// the source's status is now.
+	// the source's status is now, and even above money.MaxBalance (deposits
+	// may have refilled the source meanwhile): refusing a refund would lose
+	// the money. The ceiling's headroom below the column absorbs it.
 	src, err := b.account(t.From)
 	if err != nil {
 		return Transfer{}, err

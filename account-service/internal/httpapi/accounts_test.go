@@ -74,3 +74,53 @@ func TestHTTPErrors(t *testing.T) {
 		t.Fatalf("readyz: %d %s", r.Status, r.Raw)
 	}
 }
+
+// A balance may reach money.MaxBalance (999999999999999999.99 in USD) but
+// not pass it: a deposit or same-shard transfer that would is refused with
+// 422 balance_limit_exceeded, and nothing changes.
+func TestBalanceCeiling(t *testing.T) {
+	e := mustEnv(t)
+	const ceiling = "999999999999999999.99"
+	a, b := idOn(0), idOn(0)
+	e.mustOpen(a, "USD")
+	e.mustOpen(b, "USD")
+	e.mustDeposit(a, "1.00", "USD")
+	e.mustDeposit(b, "1.00", "USD")
+	// Reaching the ceiling with deposits takes 1,001 maximal ones (an amount
+	// has at most 15 integer digits), so start a near it directly.
+	if _, err := e.shards[0].Exec("UPDATE accounts SET balance = ? WHERE account_id = ?", "999999999999999000.00", a); err != nil {
+		t.Fatal(err)
+	}
+	deposit := func(amount string) response {
+		return e.post("/v1/accounts/"+a+"/deposits", map[string]string{"amount": amount, "currency": "USD", "transaction_id": uuid.NewString()})
+	}
+	if r := deposit("999.98"); r.Status != http.StatusOK || r.Body["balance_after"] != "999999999999999999.98" {
+		t.Fatalf("deposit to just below the ceiling: %d %s", r.Status, r.Raw)
+	}
+
+	before := e.snapshot()
+	over := deposit("0.02")
+	wantProblem(t, over, 422, "balance_limit_exceeded")
+	if over.Body["limit"] != ceiling {
+		t.Errorf("the problem must name the limit: %s", over.Raw)
+	}
+	wantProblem(t, e.post("/v1/wallet/balance_transfer", map[string]string{"from_account": b, "to_account": a,
+		"amount": "0.02", "currency": "USD", "transaction_id": uuid.NewString()}), 422, "balance_limit_exceeded")
+	if after := e.snapshot(); after != before {
+		t.Fatalf("refused credits changed state:\n%s\n%s", before, after)
+	}
+	if got := e.balance(a); got != "999999999999999999.98" {
+		t.Fatalf("balance %s after refused credits", got)
+	}
+
+	// The ceiling itself is allowed; a cent more is not, by deposit or transfer.
+	if r := deposit("0.01"); r.Status != http.StatusOK || r.Body["balance_after"] != ceiling {
+		t.Fatalf("deposit up to the ceiling: %d %s", r.Status, r.Raw)
+	}
+	wantProblem(t, deposit("0.01"), 422, "balance_limit_exceeded")
+	wantProblem(t, e.post("/v1/wallet/balance_transfer", map[string]string{"from_account": b, "to_account": a,
+		"amount": "0.01", "currency": "USD", "transaction_id": uuid.NewString()}), 422, "balance_limit_exceeded")
+	if got, other := e.balance(a), e.balance(b); got != ceiling || other != "1.00" {
+		t.Fatalf("balances %s / %s, want %s / 1.00", got, other, ceiling)
+	}
+}

@@ -161,6 +161,16 @@ func TestSagaRefundsRejectedCredits(t *testing.T) {
 			}
 			return d
 		}, "currency_mismatch"},
+		{"balance limit", func(f *fixture) string {
+			d := idOn(1)
+			f.open(d, "1.00")
+			// Only 3.01 more fits below money.MaxBalance: 4.00 does not. Reaching it
+			// with deposits takes 1,001 maximal ones, so set it directly.
+			if _, err := f.shards[1].Exec("UPDATE accounts SET balance = ? WHERE account_id = ?", "999999999999999996.98", d); err != nil {
+				f.t.Fatal(err)
+			}
+			return d
+		}, "balance_limit_exceeded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
