@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -141,6 +142,29 @@ func (s *System) Start(name string, env ...string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Command runs a batch command of a service binary (such as
+// "ledger-service reconcile --json") with the system's configuration and
+// extra environment, and returns its exit status, stdout and stderr.
+func (s *System) Command(env []string, name string, args ...string) (code int, stdout, stderr string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, name), args...)
+	cmd.Env = append(append([]string{}, s.env...), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		s.t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return code, out.String(), errOut.String()
 }
 
 // Kill sends SIGKILL to a service and waits for it to die.

@@ -28,7 +28,7 @@ const (
 
 // connectTimeout bounds the wait for each database and NATS before a run
 // gives up with exit status 2.
-const connectTimeout = 10 * time.Second
+const connectTimeout = 5 * time.Second
 
 // ReconcileOptions are reconcile's command-line choices.
 type ReconcileOptions struct {

@@ -88,7 +88,7 @@ type Report struct {
 	RunID      int64      `json:"run_id,omitempty"`
 	StartedAt  time.Time  `json:"started_at"`
 	Elapsed    string     `json:"elapsed"`
-	Checks     []Check    `json:"checks"`
+	Checks     []*Check   `json:"checks"`
 	Currencies []Currency `json:"currencies"`
 	// Counts has the exact number of findings per kind; Findings lists at
 	// most MaxListed of each kind.
@@ -106,13 +106,14 @@ func newReport(start time.Time) *Report {
 
 // check returns the tally named name, adding it in first-use order.
 func (r *Report) check(name string) *Check {
-	for i := range r.Checks {
-		if r.Checks[i].Name == name {
-			return &r.Checks[i]
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c
 		}
 	}
-	r.Checks = append(r.Checks, Check{Name: name})
-	return &r.Checks[len(r.Checks)-1]
+	c := &Check{Name: name}
+	r.Checks = append(r.Checks, c)
+	return c
 }
 
 // add records f under check.
