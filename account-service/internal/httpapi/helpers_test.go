@@ -43,7 +43,7 @@ func mustEnv(t *testing.T) *env {
 // transfers stay pending (saga tests live in pkg/systemtest).
 type noWaiter struct{}
 
-func (noWaiter) Watch(string) (<-chan account.Transfer, func()) { return nil, func() {} }
+func (noWaiter) Watch(account.Key) (<-chan account.Transfer, func()) { return nil, func() {} }
 
 // idOn returns a fresh account id that lives on shard sh.
 func idOn(sh int) string { return accounttest.IDOn(sh) }
