@@ -55,7 +55,7 @@ type Batch struct {
 	Transfers map[Key]*Transfer // as recorded by this shard as source
 	Movements map[string]*Movement
 	Credits   map[Key]*Credit // this shard's record of saga step 2
-	Seen      map[string]bool    // saga event ids already applied
+	Seen      map[string]bool // saga event ids already applied
 
 	Changes Changes
 }
