@@ -24,6 +24,9 @@ type env struct {
 	t      *testing.T
 	url    string
 	shards []*sqlx.DB
+	f      *accounttest.Fixture
+	// stepped holds the saga event ids runSaga applied already.
+	stepped map[string]bool
 }
 
 // mustEnv boots the real handler over 4 fresh shard schemas.
@@ -36,7 +39,7 @@ func mustEnv(t *testing.T) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, shards: f.DBs}
+	return &env{t: t, url: srv.URL, shards: f.DBs, f: f}
 }
 
 // noWaiter never signals: these tests run no saga consumers, so cross-shard
