@@ -37,31 +37,34 @@ const (
 	// BalanceLimitExceeded refuses a credit that would take a balance above
 	// money.MaxBalance.
 	BalanceLimitExceeded Code = "balance_limit_exceeded"
+	// AmbiguousTransactionID: transaction ids are scoped to the source
+	// account, and a lookup by id alone matched transfers from several.
+	AmbiguousTransactionID Code = "ambiguous_transaction_id"
 )
 
 // statuses is the single mapping from codes to HTTP status codes.
 var statuses = map[Code]int{
-	InsufficientFunds:   http.StatusUnprocessableEntity,
-	AccountNotFound:     http.StatusNotFound,
-	AccountFrozen:       http.StatusUnprocessableEntity,
-	AccountClosed:       http.StatusUnprocessableEntity,
-	CurrencyMismatch:    http.StatusUnprocessableEntity,
-	InvalidAmount:       http.StatusBadRequest,
-	InvalidRequest:      http.StatusBadRequest,
-	SameAccount:         http.StatusBadRequest,
-	IdempotencyConflict: http.StatusUnprocessableEntity,
-	Unauthorized:        http.StatusUnauthorized,
-	Forbidden:           http.StatusForbidden,
-	NotFound:            http.StatusNotFound,
-	MethodNotAllowed:    http.StatusMethodNotAllowed,
-	PayloadTooLarge:     http.StatusRequestEntityTooLarge,
-	UnsupportedMedia:    http.StatusUnsupportedMediaType,
-	AccountNotEmpty:     http.StatusConflict,
-	Unavailable:         http.StatusServiceUnavailable,
-	Internal:            http.StatusInternalServerError,
-	AccountExists:       http.StatusConflict,
-
-	BalanceLimitExceeded: http.StatusUnprocessableEntity,
+	InsufficientFunds:      http.StatusUnprocessableEntity,
+	AccountNotFound:        http.StatusNotFound,
+	AccountFrozen:          http.StatusUnprocessableEntity,
+	AccountClosed:          http.StatusUnprocessableEntity,
+	CurrencyMismatch:       http.StatusUnprocessableEntity,
+	InvalidAmount:          http.StatusBadRequest,
+	InvalidRequest:         http.StatusBadRequest,
+	SameAccount:            http.StatusBadRequest,
+	IdempotencyConflict:    http.StatusUnprocessableEntity,
+	Unauthorized:           http.StatusUnauthorized,
+	Forbidden:              http.StatusForbidden,
+	NotFound:               http.StatusNotFound,
+	MethodNotAllowed:       http.StatusMethodNotAllowed,
+	PayloadTooLarge:        http.StatusRequestEntityTooLarge,
+	UnsupportedMedia:       http.StatusUnsupportedMediaType,
+	AccountNotEmpty:        http.StatusConflict,
+	Unavailable:            http.StatusServiceUnavailable,
+	Internal:               http.StatusInternalServerError,
+	AccountExists:          http.StatusConflict,
+	AmbiguousTransactionID: http.StatusConflict,
+	BalanceLimitExceeded:   http.StatusUnprocessableEntity,
 }
 
 // Codes lists every code in a fixed order; a test pins it.
@@ -70,7 +73,7 @@ func Codes() []Code {
 		CurrencyMismatch, InvalidAmount, InvalidRequest, SameAccount, IdempotencyConflict,
 		Unauthorized, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge,
 		UnsupportedMedia, AccountNotEmpty, Unavailable, Internal, AccountExists,
-		BalanceLimitExceeded}
+		BalanceLimitExceeded, AmbiguousTransactionID}
 }
 
 // Status returns the HTTP status for a code, 500 for unknown ones.

@@ -52,10 +52,10 @@ type Batch struct {
 
 	// Loaded state, keyed by id. Absent means "not on this shard".
 	Accounts  map[string]*Account
-	Transfers map[string]*Transfer // as recorded by this shard as source
+	Transfers map[Key]*Transfer // as recorded by this shard as source
 	Movements map[string]*Movement
-	Credits   map[string]*Credit // this shard's record of saga step 2
-	Seen      map[string]bool    // saga event ids already applied
+	Credits   map[Key]*Credit // this shard's record of saga step 2
+	Seen      map[string]bool // saga event ids already applied
 
 	Changes Changes
 }
@@ -75,15 +75,15 @@ type Changes struct {
 
 // StepRecord is a saga step of one transfer, as stored.
 type StepRecord struct {
-	TransactionID string
+	Key
 	Step
 }
 
 // NewBatch returns an empty batch for shard at now.
 func NewBatch(shard, shards int, now time.Time) *Batch {
 	return &Batch{Shard: shard, Shards: shards, Now: now,
-		Accounts: map[string]*Account{}, Transfers: map[string]*Transfer{}, Movements: map[string]*Movement{},
-		Credits: map[string]*Credit{}, Seen: map[string]bool{}}
+		Accounts: map[string]*Account{}, Transfers: map[Key]*Transfer{}, Movements: map[string]*Movement{},
+		Credits: map[Key]*Credit{}, Seen: map[string]bool{}}
 }
 
 // Decide applies ops in order and returns one Result each.
@@ -126,8 +126,8 @@ func (b *Batch) add(a *Account, delta decimal.Decimal) {
 	}
 }
 
-func (b *Batch) step(txID, name string) {
-	b.Changes.Steps = append(b.Changes.Steps, StepRecord{TransactionID: txID, Step: Step{Name: name, Shard: b.Shard, At: b.Now}})
+func (b *Batch) step(k Key, name string) {
+	b.Changes.Steps = append(b.Changes.Steps, StepRecord{Key: k, Step: Step{Name: name, Shard: b.Shard, At: b.Now}})
 }
 
 func (b *Batch) emit(e events.Event) { b.Changes.Events = append(b.Changes.Events, e) }

@@ -171,7 +171,7 @@ func TestBatchSagaSteps(t *testing.T) {
 	s.Accounts[src] = acc(src, "0")
 	rec := tr
 	rec.Hash, rec.Status = requestOf(tr).Hash(), Pending
-	s.Transfers[tr.TransactionID] = &rec
+	s.Transfers[tr.Key()] = &rec
 	credited := SagaEvent{ID: "e3", Type: events.TransferCredited, Transfer: tr}
 	late := SagaEvent{ID: "e4", Type: events.TransferCreditRejected, Transfer: tr}
 	unknown := tr
@@ -315,9 +315,44 @@ func TestBatchRefundIgnoresTheLimit(t *testing.T) {
 	rec := tr
 	rec.Hash, rec.Status = requestOf(tr).Hash(), Pending
 	bt := NewBatch(1, testShards, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
-	bt.Accounts[src.ID], bt.Transfers[tr.TransactionID] = src, &rec
+	bt.Accounts[src.ID], bt.Transfers[tr.Key()] = src, &rec
 	res := bt.Decide([]Op{{Kind: OpSettle, Event: SagaEvent{ID: "e1", Type: events.TransferCreditRejected, Transfer: tr}}})
 	if res[0].Err != nil || rec.Status != Failed || src.Balance.String() != "1000000000000000004.99" {
 		t.Fatalf("settle: %v, status %s, source %s; want refunded to 1000000000000000004.99", res[0].Err, rec.Status, src.Balance)
+	}
+}
+
+// Transaction ids are scoped to the source account: two debits under one id
+// from sources on two shards, to accounts of one destination shard and in
+// one batch, are two transfers, each credited once, even on a shard that
+// used the id for its own transfer.
+func TestBatchCreditsSameIDFromTwoSources(t *testing.T) {
+	d1, d2 := acc(idOn(0, 0), "0"), acc(idOn(0, 1), "0")
+	txID := "00000000-0000-4000-8000-00000000000c"
+	bt := newBatch(d1, d2)
+	own := Transfer{TransactionID: txID, From: idOn(0, 2), To: idOn(3, 3), Status: Pending}
+	bt.Transfers[own.Key()] = &own
+	t1 := Transfer{TransactionID: txID, From: idOn(1, 4), To: d1.ID, Amount: usd("2.00"), FromShard: 1, ToShard: 0}
+	t2 := Transfer{TransactionID: txID, From: idOn(2, 5), To: d2.ID, Amount: usd("3.00"), FromShard: 2, ToShard: 0}
+	res := bt.Decide([]Op{
+		{Kind: OpCredit, Event: SagaEvent{ID: "e1", Type: events.TransferDebited, Transfer: t1}},
+		{Kind: OpCredit, Event: SagaEvent{ID: "e2", Type: events.TransferDebited, Transfer: t2}},
+		{Kind: OpCredit, Event: SagaEvent{ID: "e3", Type: events.TransferDebited, Transfer: t1}}, // a redrive of t1
+	})
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("credit %d: %v", i, r.Err)
+		}
+	}
+	if d1.Balance.String() != "2" || d2.Balance.String() != "3" || len(bt.Changes.Credits) != 2 || len(bt.Changes.Steps) != 2 {
+		t.Fatalf("balances %s / %s, %d credits, %d steps; want 2 / 3, 2, 2", d1.Balance, d2.Balance, len(bt.Changes.Credits), len(bt.Changes.Steps))
+	}
+	for i, e := range bt.Changes.Events {
+		if e.Type != events.TransferCredited {
+			t.Fatalf("event %d is %s, want every debit credited", i, e.Type)
+		}
+	}
+	if bt.Changes.Steps[0].From != t1.From || bt.Changes.Steps[1].From != t2.From {
+		t.Fatalf("steps %+v must name their transfer's source", bt.Changes.Steps)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // the destination does too, else the saga's first step (debit).
 func (b *Batch) transfer(req TransferRequest) (Transfer, error) {
 	hash := req.Hash()
-	if t, ok := b.Transfers[req.TransactionID]; ok {
+	if t, ok := b.Transfers[req.Key()]; ok {
 		return *t, replay(t.Hash, hash, req.TransactionID)
 	}
 	src, err := b.account(req.From)
@@ -55,12 +55,12 @@ func (b *Batch) record(req TransferRequest, hash string, to int, st TransferStat
 	t := &Transfer{TransactionID: req.TransactionID, Hash: hash, From: req.From, To: req.To, Amount: req.Amount,
 		FromShard: b.Shard, ToShard: to, Status: st, CreatedAt: b.Now, UpdatedAt: b.Now,
 		Steps: []Step{{Name: step, Shard: b.Shard, At: b.Now}}}
-	b.Transfers[t.TransactionID] = t
+	b.Transfers[t.Key()] = t
 	b.Changes.Transfers = append(b.Changes.Transfers, t)
 	if to != b.Shard {
 		// A same-shard transfer's only step is its creation: the transfer
 		// row says it (see SameShardSteps), so no step row is written.
-		b.step(t.TransactionID, step)
+		b.step(t.Key(), step)
 	}
 	return *t
 }
@@ -127,18 +127,22 @@ func (b *Batch) credit(e SagaEvent) error {
 // the stored answer to an earlier delivery of the same debit.
 func (b *Batch) decideCredit(t Transfer) (Credit, bool) {
 	hash := requestOf(t).Hash()
-	if c, ok := b.Credits[t.TransactionID]; ok {
+	// Keyed by (transaction_id, from_account): a transfer from another
+	// source account under the same id is another transfer, credited on
+	// its own, even when this shard also used the id as a source.
+	if c, ok := b.Credits[t.Key()]; ok {
 		if c.RequestHash == hash {
 			return *c, true
 		}
-		// Another transfer was credited under this id: reject, keep its record.
+		// The source shard refuses a reused key with another body before
+		// any debit, so this is a debit that does not match its own
+		// transfer (tampered, or the shard map changed): reject it, keep
+		// the record.
 		return Credit{Status: StepCreditRejected, Reason: problem.IdempotencyConflict}, true
 	}
 	c := &Credit{TransactionID: t.TransactionID, RequestHash: hash, From: t.From, To: t.To, Amount: t.Amount,
 		FromShard: t.FromShard, Status: StepCredited, CreatedAt: b.Now}
-	if _, used := b.Transfers[t.TransactionID]; used {
-		c.Status, c.Reason = StepCreditRejected, problem.IdempotencyConflict // this shard used the id itself
-	} else if dst, err := b.account(t.To); err != nil {
+	if dst, err := b.account(t.To); err != nil {
 		c.Status, c.Reason = StepCreditRejected, problem.AccountNotFound
 	} else if err := dst.CanReceive(t.Amount); err != nil {
 		c.Status, c.Reason = StepCreditRejected, problem.CodeOf(err)
@@ -147,9 +151,9 @@ func (b *Batch) decideCredit(t Transfer) (Credit, bool) {
 		bal := BalanceOf(*dst)
 		c.Balance = &bal
 	}
-	b.Credits[c.TransactionID] = c
+	b.Credits[t.Key()] = c
 	b.Changes.Credits = append(b.Changes.Credits, *c)
-	b.step(c.TransactionID, c.Status)
+	b.step(t.Key(), c.Status)
 	return *c, false
 }
 
@@ -164,7 +168,7 @@ func (b *Batch) settle(e SagaEvent) (Transfer, error) {
 	if b.Seen[e.ID] {
 		return Transfer{}, nil
 	}
-	rec, ok := b.Transfers[t.TransactionID]
+	rec, ok := b.Transfers[t.Key()]
 	if !ok || rec.Hash != requestOf(t).Hash() {
 		return Transfer{}, ErrUnknownTransfer
 	}
@@ -197,7 +201,7 @@ func (b *Batch) settle(e SagaEvent) (Transfer, error) {
 func (b *Batch) end(t *Transfer, st TransferStatus, reason problem.Code, step string) {
 	t.Status, t.Reason, t.UpdatedAt = st, reason, b.Now
 	b.Changes.Settled = append(b.Changes.Settled, t)
-	b.step(t.TransactionID, step)
+	b.step(t.Key(), step)
 }
 
 func (b *Batch) seen(eventID string) {

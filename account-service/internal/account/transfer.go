@@ -44,6 +44,19 @@ func (r TransferRequest) Hash() string {
 	return hashOf(struct{ T, F, To, Amt, C string }{r.TransactionID, r.From, r.To, r.Amount.String(), r.Amount.Currency()})
 }
 
+// Key identifies a transfer. Transaction ids are scoped to the source
+// account, as payment APIs scope idempotency keys: the same UUID sent from
+// two source accounts is two transfers, on one shard or on two, so every
+// record of a transfer (its row, its steps, the destination's credit) is
+// keyed by both.
+type Key struct {
+	TransactionID string
+	From          string
+}
+
+// Key returns the request's transfer key.
+func (r TransferRequest) Key() Key { return Key{TransactionID: r.TransactionID, From: r.From} }
+
 // Step is one saga step as recorded on a shard.
 type Step struct {
 	Name  string
@@ -65,6 +78,9 @@ type Transfer struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
+
+// Key returns the transfer's key.
+func (t Transfer) Key() Key { return Key{TransactionID: t.TransactionID, From: t.From} }
 
 // SameShardSteps returns the steps of a same-shard transfer, which records
 // none of its own: it completed when it was created.

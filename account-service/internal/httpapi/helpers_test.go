@@ -24,6 +24,9 @@ type env struct {
 	t      *testing.T
 	url    string
 	shards []*sqlx.DB
+	f      *accounttest.Fixture
+	// stepped holds the saga event ids runSaga applied already.
+	stepped map[string]bool
 }
 
 // mustEnv boots the real handler over 4 fresh shard schemas.
@@ -36,14 +39,14 @@ func mustEnv(t *testing.T) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, shards: f.DBs}
+	return &env{t: t, url: srv.URL, shards: f.DBs, f: f}
 }
 
 // noWaiter never signals: these tests run no saga consumers, so cross-shard
 // transfers stay pending (saga tests live in pkg/systemtest).
 type noWaiter struct{}
 
-func (noWaiter) Watch(string) (<-chan account.Transfer, func()) { return nil, func() {} }
+func (noWaiter) Watch(account.Key) (<-chan account.Transfer, func()) { return nil, func() {} }
 
 // idOn returns a fresh account id that lives on shard sh.
 func idOn(sh int) string { return accounttest.IDOn(sh) }

@@ -21,7 +21,10 @@ import (
 type Store interface {
 	Open(ctx context.Context, req account.OpenRequest) (account.Account, bool, error)
 	Get(ctx context.Context, id string) (account.Account, error)
-	GetTransfer(ctx context.Context, txID string) (account.Transfer, error)
+	// GetTransfer finds the transfer txID from account from; with from
+	// empty, the only transfer under txID (ambiguous_transaction_id when
+	// several source accounts used it).
+	GetTransfer(ctx context.Context, txID, from string) (account.Transfer, error)
 	Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error)
 	SetStatus(ctx context.Context, id string, to account.Status) (account.Account, error)
 }
@@ -36,7 +39,7 @@ type Money interface {
 
 // Waiter tells when a transfer's saga may have ended (see saga.Waiter).
 type Waiter interface {
-	Watch(txID string) (<-chan account.Transfer, func())
+	Watch(k account.Key) (<-chan account.Transfer, func())
 }
 
 // Options tune the handlers.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -72,7 +73,7 @@ func (s *Server) await(ctx context.Context, t account.Transfer) (account.Transfe
 	if t.Status != account.Pending || s.opts.TransferWait <= 0 {
 		return t, nil
 	}
-	done, stop := s.waiter.Watch(t.TransactionID)
+	done, stop := s.waiter.Watch(t.Key())
 	defer stop()
 	timeout := time.NewTimer(s.opts.TransferWait)
 	defer timeout.Stop()
@@ -117,10 +118,17 @@ func writeOutcome(w http.ResponseWriter, t account.Transfer) error {
 			With("transaction_id", t.TransactionID).With("transfer_status", "failed")
 	default:
 		res.Status = "pending"
-		w.Header().Set("Location", "/v1/wallet/transfers/"+t.TransactionID)
+		w.Header().Set("Location", transferPath(t))
 		web.JSON(w, http.StatusAccepted, res)
 	}
 	return nil
+}
+
+// transferPath is where a transfer can be read. It names the source
+// account: transaction ids are scoped to it, and without it the same id
+// used from another account would make the answer ambiguous.
+func transferPath(t account.Transfer) string {
+	return "/v1/wallet/transfers/" + t.TransactionID + "?" + url.Values{"from_account": {t.From}}.Encode()
 }
 
 type stepJSON struct {
@@ -144,12 +152,22 @@ type transferJSON struct {
 	Steps         []stepJSON `json:"steps"`
 }
 
+// getTransfer handles GET /v1/wallet/transfers/{transaction_id}: the one
+// transfer under the id, or with ?from_account= the one sent from that
+// account (ids are scoped to the source account). It never blends two: an
+// id used from several accounts without from_account is
+// 409 ambiguous_transaction_id.
 func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request) error {
 	txID := mux.Vars(r)["transaction_id"]
 	if err := account.ValidTransactionID(txID); err != nil {
 		return err
 	}
-	t, err := s.store.GetTransfer(r.Context(), txID)
+	q := r.URL.Query()
+	from := q.Get("from_account")
+	if q.Has("from_account") && !account.ValidID(from) {
+		return problem.New(problem.InvalidRequest, "from_account must match ^[A-Za-z0-9_-]{1,64}$")
+	}
+	t, err := s.store.GetTransfer(r.Context(), txID, from)
 	if err != nil {
 		return err
 	}

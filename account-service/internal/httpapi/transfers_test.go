@@ -144,7 +144,7 @@ func TestCrossShardTransferStartsSaga(t *testing.T) {
 	e.mustDeposit(a, "20.00", "USD")
 	body := map[string]string{"from_account": a, "to_account": b, "amount": "5.00", "currency": "USD", "transaction_id": uuid.NewString()}
 	r := e.post("/v1/wallet/balance_transfer", body)
-	if r.Status != http.StatusAccepted || r.Body["status"] != "pending" || r.Header.Get("Location") != "/v1/wallet/transfers/"+body["transaction_id"] {
+	if r.Status != http.StatusAccepted || r.Body["status"] != "pending" || r.Header.Get("Location") != "/v1/wallet/transfers/"+body["transaction_id"]+"?from_account="+a {
 		t.Fatalf("cross-shard transfer: %d %v %s", r.Status, r.Header, r.Raw)
 	}
 	// The debit is visible at once, as money in flight.

@@ -50,12 +50,13 @@ func (r creditRow) toCredit() (account.Credit, error) {
 	return c, nil
 }
 
-// loadCredits locks and reads this shard's credit records under ids.
+// loadCredits locks and reads this shard's credit records under ids, of
+// every source account that used them; the batch picks its own by key.
 func loadCredits(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	err := database.SelectIn(ctx, tx, "SELECT "+creditColumns+" FROM credits WHERE transaction_id IN (?) ORDER BY transaction_id FOR UPDATE", ids,
+	err := database.SelectIn(ctx, tx, "SELECT "+creditColumns+" FROM credits WHERE transaction_id IN (?) ORDER BY transaction_id, from_account FOR UPDATE", ids,
 		func(r creditRow) error {
 			c, err := r.toCredit()
-			b.Credits[c.TransactionID] = &c
+			b.Credits[account.Key{TransactionID: c.TransactionID, From: c.From}] = &c
 			return err
 		})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/problem"
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
@@ -80,7 +81,7 @@ func (f *fixture) balance(id string) string {
 
 func (f *fixture) status(tr account.Transfer) account.Transfer {
 	f.t.Helper()
-	got, err := f.store.GetTransfer(context.Background(), tr.TransactionID)
+	got, err := f.store.GetTransfer(context.Background(), tr.TransactionID, tr.From)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -200,9 +201,10 @@ func TestSagaRefundsRejectedCredits(t *testing.T) {
 	}
 }
 
-// A transaction_id the destination shard already used for a transfer of its
-// own is rejected there, and the source is refunded.
-func TestSagaRejectsReusedTransactionID(t *testing.T) {
+// Transaction ids are scoped to the source account: a shard that used an id
+// for a transfer of its own still credits another shard's transfer under
+// the same id, and each transfer reads back with its own steps only.
+func TestSagaCreditsAnotherSourcesReusedTransactionID(t *testing.T) {
 	f := mustFixture(t)
 	ctx := context.Background()
 	a, b, c, d := idOn(0), idOn(1), idOn(1), idOn(1)
@@ -222,11 +224,22 @@ func TestSagaRejectsReusedTransactionID(t *testing.T) {
 	if err := f.step(f.lastEvent(0, events.TransferDebited, txID)); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.step(f.lastEvent(1, events.TransferCreditRejected, txID)); err != nil {
+	if err := f.step(f.lastEvent(1, events.TransferCredited, txID)); err != nil {
 		t.Fatal(err)
 	}
-	if f.balance(d) != "0.00" || f.balance(a) != "10.00" {
-		t.Fatalf("balances d %s a %s", f.balance(d), f.balance(a))
+	if f.balance(d) != "1.00" || f.balance(a) != "9.00" || f.balance(b) != "9.00" || f.balance(c) != "1.00" {
+		t.Fatalf("balances a %s b %s c %s d %s, want 9 9 1 1", f.balance(a), f.balance(b), f.balance(c), f.balance(d))
+	}
+	cross, err := f.store.GetTransfer(ctx, txID, a)
+	if err != nil || cross.Status != account.Completed || cross.To != d || len(cross.Steps) != 3 {
+		t.Fatalf("cross-shard transfer %+v (%v), want completed to %s with debited, credited, completed", cross, err, d)
+	}
+	local, err := f.store.GetTransfer(ctx, txID, b)
+	if err != nil || local.Status != account.Completed || local.To != c || len(local.Steps) != 1 || local.Steps[0].Name != account.StepCompleted {
+		t.Fatalf("same-shard transfer %+v (%v), want completed to %s with its one step", local, err, c)
+	}
+	if _, err := f.store.GetTransfer(ctx, txID, ""); !problem.Is(err, problem.AmbiguousTransactionID) {
+		t.Fatalf("lookup by id alone: %v, want ambiguous_transaction_id", err)
 	}
 }
 

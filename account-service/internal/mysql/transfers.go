@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -45,12 +46,14 @@ func (r transferRow) toTransfer() (account.Transfer, error) {
 		Reason: problem.Code(r.Reason.String), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, nil
 }
 
-// loadTransfers locks and reads the transfers this shard recorded under ids.
+// loadTransfers locks and reads the transfers this shard recorded under ids,
+// from every source account that used them (the batch picks its own by
+// key; the few others are locked too, which costs nothing but a wait).
 func loadTransfers(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	err := database.SelectIn(ctx, tx, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id IN (?) ORDER BY transaction_id FOR UPDATE", ids,
+	err := database.SelectIn(ctx, tx, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id IN (?) ORDER BY transaction_id, from_account FOR UPDATE", ids,
 		func(r transferRow) error {
 			t, err := r.toTransfer()
-			b.Transfers[t.TransactionID] = &t
+			b.Transfers[t.Key()] = &t
 			return err
 		})
 	if err != nil {
@@ -80,57 +83,103 @@ func saveSettled(ctx context.Context, tx *sqlx.Tx, created, settled []*account.T
 	if len(ts) == 0 {
 		return nil
 	}
+	// Rows are matched by their whole key, (transaction_id, from_account):
+	// another source account's transfer under the same id must not change.
 	var args []any
-	status := caseWhen("transaction_id", len(ts), func(i int) (any, any) { return ts[i].TransactionID, ts[i].Status }, &args)
-	reason := caseWhen("transaction_id", len(ts), func(i int) (any, any) { return ts[i].TransactionID, nullable(string(ts[i].Reason)) }, &args)
+	status := caseWhenKey(ts, func(t *account.Transfer) any { return t.Status }, &args)
+	reason := caseWhenKey(ts, func(t *account.Transfer) any { return nullable(string(t.Reason)) }, &args)
 	args = append(args, b.Now)
 	for _, t := range ts {
 		args = append(args, t.TransactionID)
 	}
-	q := "UPDATE transfers SET status = " + status + ", reason = " + reason + ", updated_at = ? WHERE transaction_id IN (" + placeholders(len(ts)) + ")"
+	for _, t := range ts {
+		args = append(args, t.TransactionID, t.From)
+	}
+	// The plain IN on transaction_id lets every server use the primary key's
+	// prefix (not every optimizer turns a row IN into ranges); the row IN
+	// picks the exact rows.
+	q := "UPDATE transfers SET status = " + status + ", reason = " + reason + ", updated_at = ? WHERE transaction_id IN (" +
+		placeholders(len(ts)) + ") AND (transaction_id, from_account) IN (" + strings.TrimSuffix(strings.Repeat("(?, ?),", len(ts)), ",") + ")"
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("end %d transfers: %w", len(ts), err)
 	}
 	return nil
 }
 
+// caseWhenKey builds "CASE WHEN (transaction_id, from_account) = (?, ?) THEN ?
+// … END" over ts; value(t) is the value for t's row.
+func caseWhenKey(ts []*account.Transfer, value func(t *account.Transfer) any, args *[]any) string {
+	var q strings.Builder
+	q.WriteString("CASE")
+	for _, t := range ts {
+		q.WriteString(" WHEN (transaction_id, from_account) = (?, ?) THEN ?")
+		*args = append(*args, t.TransactionID, t.From, value(t))
+	}
+	q.WriteString(" END")
+	return q.String()
+}
+
 func insertSteps(ctx context.Context, tx *sqlx.Tx, steps []account.StepRecord) error {
-	return insertRows(ctx, tx, "transfer_steps", "transaction_id, step, shard, at", len(steps), func(i int) []any {
+	return insertRows(ctx, tx, "transfer_steps", "transaction_id, from_account, step, shard, at", len(steps), func(i int) []any {
 		s := steps[i]
-		return []any{s.TransactionID, s.Name, s.Shard, s.At}
+		return []any{s.TransactionID, s.From, s.Name, s.Shard, s.At}
 	})
 }
 
-// GetTransfer returns a transfer with its steps, looking on every shard
-// (the id does not say which shard recorded it), or not_found.
-func (s *Store) GetTransfer(ctx context.Context, txID string) (account.Transfer, error) {
+// GetTransfer returns the transfer with its steps that transaction id txID
+// names. Ids are scoped to the source account: from, when given, selects
+// the transfer from that account (on its shard alone), and an unknown pair
+// is not_found. Without from every shard is searched (the id does not say
+// which recorded it): one transfer is the answer, none is not_found, and
+// several (sent from different source accounts) are
+// ambiguous_transaction_id, listing their from_accounts, so that the
+// answer always describes one operation.
+func (s *Store) GetTransfer(ctx context.Context, txID, from string) (account.Transfer, error) {
+	var found []transferRow
 	for sh, db := range s.shards {
-		var r transferRow
-		err := db.GetContext(ctx, &r, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ?", txID)
-		if errors.Is(err, sql.ErrNoRows) {
+		if from != "" && sh != s.ShardOf(from) {
 			continue
 		}
-		if err != nil {
+		q, args := "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? ORDER BY from_account", []any{txID}
+		if from != "" {
+			q, args = "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? AND from_account = ?", []any{txID, from}
+		}
+		var rows []transferRow
+		if err := db.SelectContext(ctx, &rows, q, args...); err != nil {
 			return account.Transfer{}, fmt.Errorf("shard %d: read transfer: %w", sh, err)
 		}
-		t, err := r.toTransfer()
-		if err != nil {
-			return account.Transfer{}, err
-		}
-		if t.Steps, err = s.steps(ctx, txID, t.FromShard, t.ToShard); err == nil && len(t.Steps) == 0 {
-			t.Steps = account.SameShardSteps(t)
-		}
-		return t, err
+		found = append(found, rows...)
 	}
-	return account.Transfer{}, problem.New(problem.NotFound, "transfer %s does not exist", txID)
+	switch {
+	case len(found) == 0 && from != "":
+		return account.Transfer{}, problem.New(problem.NotFound, "transfer %s from account %s does not exist", txID, from)
+	case len(found) == 0:
+		return account.Transfer{}, problem.New(problem.NotFound, "transfer %s does not exist", txID)
+	case len(found) > 1:
+		froms := make([]string, len(found))
+		for i, r := range found {
+			froms[i] = r.From
+		}
+		return account.Transfer{}, problem.New(problem.AmbiguousTransactionID,
+			"transaction_id %s was used by %d source accounts, each for its own transfer; name one with ?from_account=", txID, len(found)).
+			With("from_accounts", froms)
+	}
+	t, err := found[0].toTransfer()
+	if err != nil {
+		return account.Transfer{}, err
+	}
+	if t.Steps, err = s.steps(ctx, t.Key(), t.FromShard, t.ToShard); err == nil && len(t.Steps) == 0 {
+		t.Steps = account.SameShardSteps(t)
+	}
+	return t, err
 }
 
 // Refresh re-reads a transfer from its source shard.
 func (s *Store) Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error) {
 	var r transferRow
-	err := s.shards[t.FromShard].GetContext(ctx, &r, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ?", t.TransactionID)
+	err := s.shards[t.FromShard].GetContext(ctx, &r, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? AND from_account = ?", t.TransactionID, t.From)
 	if errors.Is(err, sql.ErrNoRows) {
-		return account.Transfer{}, problem.New(problem.NotFound, "transfer %s does not exist", t.TransactionID)
+		return account.Transfer{}, problem.New(problem.NotFound, "transfer %s from account %s does not exist", t.TransactionID, t.From)
 	}
 	if err != nil {
 		return account.Transfer{}, fmt.Errorf("refresh transfer: %w", err)
@@ -138,8 +187,10 @@ func (s *Store) Refresh(ctx context.Context, t account.Transfer) (account.Transf
 	return r.toTransfer()
 }
 
-// steps collects a transfer's saga steps from its shards, oldest first.
-func (s *Store) steps(ctx context.Context, txID string, shards ...int) ([]account.Step, error) {
+// steps collects one transfer's saga steps from its shards, oldest first.
+// Steps are matched by the whole key: a shard may hold steps of another
+// transfer under the same transaction id (from another source account).
+func (s *Store) steps(ctx context.Context, k account.Key, shards ...int) ([]account.Step, error) {
 	var out []account.Step
 	seen := map[int]bool{}
 	for _, sh := range shards {
@@ -153,7 +204,7 @@ func (s *Store) steps(ctx context.Context, txID string, shards ...int) ([]accoun
 			At    time.Time `db:"at"`
 		}
 		if err := s.shards[sh].SelectContext(ctx, &rows,
-			"SELECT step, shard, at FROM transfer_steps WHERE transaction_id = ? ORDER BY at", txID); err != nil {
+			"SELECT step, shard, at FROM transfer_steps WHERE transaction_id = ? AND from_account = ? ORDER BY at", k.TransactionID, k.From); err != nil {
 			return nil, fmt.Errorf("shard %d: read steps: %w", sh, err)
 		}
 		for _, r := range rows {

@@ -16,18 +16,18 @@ import (
 // wait.
 type Waiter struct {
 	mu      sync.Mutex
-	waiting map[string][]chan account.Transfer
+	waiting map[account.Key][]chan account.Transfer // by transfer key: ids alone are not unique
 }
 
 // NewWaiter returns a waiter with nobody waiting.
-func NewWaiter() *Waiter { return &Waiter{waiting: map[string][]chan account.Transfer{}} }
+func NewWaiter() *Waiter { return &Waiter{waiting: map[account.Key][]chan account.Transfer{}} }
 
 // Ended hands t, whose saga ended in this process (its settle step just
 // committed), to the requests waiting for it.
 func (w *Waiter) Ended(t account.Transfer) {
 	w.mu.Lock()
-	chans := w.waiting[t.TransactionID]
-	delete(w.waiting, t.TransactionID)
+	chans := w.waiting[t.Key()]
+	delete(w.waiting, t.Key())
 	w.mu.Unlock()
 	for _, c := range chans {
 		c <- t
@@ -35,25 +35,25 @@ func (w *Waiter) Ended(t account.Transfer) {
 	}
 }
 
-// Watch returns a channel that receives txID's transfer when this process
+// Watch returns a channel that receives the transfer k when this process
 // settles it, and a function to stop watching.
-func (w *Waiter) Watch(txID string) (<-chan account.Transfer, func()) {
+func (w *Waiter) Watch(k account.Key) (<-chan account.Transfer, func()) {
 	c := make(chan account.Transfer, 1)
 	w.mu.Lock()
-	w.waiting[txID] = append(w.waiting[txID], c)
+	w.waiting[k] = append(w.waiting[k], c)
 	w.mu.Unlock()
 	return c, func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		list := w.waiting[txID]
+		list := w.waiting[k]
 		for i, x := range list {
 			if x == c {
-				w.waiting[txID] = append(list[:i], list[i+1:]...)
+				w.waiting[k] = append(list[:i], list[i+1:]...)
 				break
 			}
 		}
-		if len(w.waiting[txID]) == 0 {
-			delete(w.waiting, txID)
+		if len(w.waiting[k]) == 0 {
+			delete(w.waiting, k)
 		}
 	}
 }

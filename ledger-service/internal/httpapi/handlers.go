@@ -109,12 +109,14 @@ type transferJSON struct {
 	Journals      []journalJSON `json:"journals"`
 }
 
-// transfer serves GET /v1/ledger/transfers/{transaction_id}: every journal
-// transaction of the transfer in recording order, steps without entries
-// (credit_rejected, a cross-shard completed) included.
+// transfer serves GET /v1/ledger/transfers/{transaction_id}[?from_account=]:
+// every journal transaction of one transfer in recording order, steps
+// without entries (credit_rejected, a cross-shard completed) included. Ids
+// are scoped to the source account; from_account picks the transfer when
+// several accounts used the id (else 409 ambiguous_transaction_id).
 func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["transaction_id"]
-	js, err := s.store.Transfer(r.Context(), id)
+	js, err := s.store.Transfer(r.Context(), id, r.URL.Query().Get("from_account"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

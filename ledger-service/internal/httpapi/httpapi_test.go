@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -148,6 +149,36 @@ func TestEntriesPages(t *testing.T) {
 	}
 	if got, want := strings.Join(afters, " "), "55.00 60.00 30.00 10.00"; got != want {
 		t.Errorf("balance_after %q, want %q", got, want)
+	}
+}
+
+// At a page boundary the API gives no cursor to an empty page: alice has 4
+// entries, so limit 4 is one page and limit 2 two, the last without
+// next_cursor; limit 3 and 5 around them.
+func TestEntriesPageBoundary(t *testing.T) {
+	srv := mustServer(t)
+	for _, tt := range []struct{ limit, pages int }{{2, 2}, {3, 2}, {4, 1}, {5, 1}} {
+		path := fmt.Sprintf("/v1/ledger/accounts/alice/entries?limit=%d", tt.limit)
+		var amounts []string
+		pages := 0
+		for {
+			status, _, body := get(t, srv, path)
+			if status != 200 {
+				t.Fatalf("limit %d: %d %v", tt.limit, status, body)
+			}
+			pages++
+			for _, raw := range body["entries"].([]any) {
+				amounts = append(amounts, raw.(map[string]any)["amount"].(string))
+			}
+			next, ok := body["next_cursor"].(string)
+			if !ok {
+				break
+			}
+			path = fmt.Sprintf("/v1/ledger/accounts/alice/entries?limit=%d&cursor=%s", tt.limit, next)
+		}
+		if got := strings.Join(amounts, " "); got != "-5.00 30.00 20.00 10.00" || pages != tt.pages {
+			t.Errorf("limit %d: %q in %d pages, want every entry once in %d", tt.limit, got, pages, tt.pages)
+		}
 	}
 }
 

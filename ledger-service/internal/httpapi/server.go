@@ -23,7 +23,7 @@ import (
 type Store interface {
 	Balance(ctx context.Context, accountID string, asOf time.Time) (ledger.Balance, error)
 	Entries(ctx context.Context, accountID string, before int64, limit int) (ledger.Page, error)
-	Transfer(ctx context.Context, transactionID string) ([]ledger.Journal, error)
+	Transfer(ctx context.Context, transactionID, from string) ([]ledger.Journal, error)
 }
 
 // Server routes ledger-service's API.

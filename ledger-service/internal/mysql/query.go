@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -105,21 +106,39 @@ type journalRow struct {
 	EventID       string         `db:"event_id"`
 	EventType     string         `db:"event_type"`
 	TransactionID sql.NullString `db:"transaction_id"`
+	Origin        sql.NullString `db:"origin_account"`
 	OccurredAt    time.Time      `db:"occurred_at"`
 	RecordedAt    time.Time      `db:"recorded_at"`
 }
 
-// Transfer returns the journal transactions of the transfer transactionID in
-// the order they were recorded, each with its entries. It returns problem
-// code not_found when the ledger has none.
-func (s *Store) Transfer(ctx context.Context, transactionID string) ([]ledger.Journal, error) {
+// Transfer returns the journal transactions of the transfer transactionID
+// sent from account from, in the order they were recorded, each with its
+// entries. Transaction ids are scoped to the source account: with from
+// empty the one transfer under the id is returned, and when several source
+// accounts used it problem code ambiguous_transaction_id (listing them), so
+// the answer never mixes two transfers. It returns not_found when the
+// ledger has none.
+func (s *Store) Transfer(ctx context.Context, transactionID, from string) ([]ledger.Journal, error) {
 	var rows []journalRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, transaction_id, occurred_at, recorded_at
-		FROM journal_transactions WHERE transaction_id = ? AND event_type LIKE 'transfer.%' ORDER BY id`, transactionID); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, transaction_id, origin_account, occurred_at, recorded_at
+		FROM journal_transactions WHERE transaction_id = ? AND event_type LIKE 'transfer.%' AND (? = '' OR origin_account = ?) ORDER BY id`,
+		transactionID, from, from); err != nil {
 		return nil, fmt.Errorf("read journal transactions: %w", err)
 	}
 	if len(rows) == 0 {
 		return nil, problem.New(problem.NotFound, "the ledger has no transfer %q", transactionID)
+	}
+	var froms []string
+	for _, r := range rows {
+		if !slices.Contains(froms, r.Origin.String) {
+			froms = append(froms, r.Origin.String)
+		}
+	}
+	if len(froms) > 1 {
+		slices.Sort(froms)
+		return nil, problem.New(problem.AmbiguousTransactionID,
+			"transaction_id %s was used by %d source accounts, each for its own transfer; name one with ?from_account=", transactionID, len(froms)).
+			With("from_accounts", froms)
 	}
 	ids := make([]int64, len(rows))
 	for i, r := range rows {

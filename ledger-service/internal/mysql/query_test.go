@@ -103,7 +103,7 @@ func TestTransferJournals(t *testing.T) {
 	for _, typ := range []string{events.TransferDebited, events.TransferCredited, events.TransferCompleted} {
 		mustApply(t, s, ledgertest.Transfer(typ, "tx-1", "alice", "bob", "4", "USD", 0, 1))
 	}
-	js, err := s.Transfer(ctx, "tx-1")
+	js, err := s.Transfer(ctx, "tx-1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,23 @@ func TestTransferJournals(t *testing.T) {
 	if want := "[transfer.debited:2 transfer.credited:2 transfer.completed:0]"; fmt.Sprint(got) != want {
 		t.Errorf("journals %v, want %s", got, want)
 	}
-	if _, err := s.Transfer(ctx, "tx-unknown"); !problem.Is(err, problem.NotFound) {
+	if _, err := s.Transfer(ctx, "tx-unknown", ""); !problem.Is(err, problem.NotFound) {
 		t.Errorf("Transfer(unknown) = %v, want not_found", err)
+	}
+
+	// The same id from another source account is another transfer: by the
+	// id alone it is ambiguous, by source each is its own, never mixed.
+	mustApply(t, s, ledgertest.Transfer(events.TransferCompleted, "tx-1", "carl", "dora", "2", "USD", 3, 3))
+	if _, err := s.Transfer(ctx, "tx-1", ""); !problem.Is(err, problem.AmbiguousTransactionID) {
+		t.Errorf("Transfer(reused id) = %v, want ambiguous_transaction_id", err)
+	}
+	for from, want := range map[string]int{"alice": 3, "carl": 1} {
+		js, err := s.Transfer(ctx, "tx-1", from)
+		if err != nil || len(js) != want {
+			t.Errorf("Transfer(tx-1 from %s) = %d journals (%v), want %d", from, len(js), err, want)
+		}
+	}
+	if _, err := s.Transfer(ctx, "tx-1", "bob"); !problem.Is(err, problem.NotFound) {
+		t.Errorf("Transfer(tx-1 from a destination) = %v, want not_found", err)
 	}
 }

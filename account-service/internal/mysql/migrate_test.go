@@ -1,0 +1,83 @@
+package mysql_test
+
+import (
+	"context"
+	"io/fs"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/account-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+// Migration 0003 keys transfers, credits and steps by (transaction_id,
+// from_account) on a shard that already holds data: every existing step is
+// given the source account of its transfer or credit, and afterwards the
+// same id from another source account is a row of its own.
+func TestMigrationKeysExistingTransfersBySource(t *testing.T) {
+	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	ctx := context.Background()
+	old := fstest.MapFS{}
+	for _, name := range []string{"0001_accounts.sql", "0002_saga.sql"} {
+		body, err := fs.ReadFile(mysql.Migrations, "migrations/"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[name] = &fstest.MapFile{Data: body}
+	}
+	if err := database.Migrate(ctx, db, old); err != nil {
+		t.Fatal(err)
+	}
+	// Shard data from before: this shard sent tx-1 from alice (a saga that
+	// completed) and credited tx-2 from bob on another shard.
+	for _, q := range []string{
+		`INSERT INTO transfers (transaction_id, request_hash, from_account, to_account, amount, currency, from_shard, to_shard, status, created_at, updated_at)
+			VALUES ('tx-1', 'h1', 'alice', 'carol', 1, 'USD', 0, 1, 'completed', NOW(6), NOW(6))`,
+		`INSERT INTO credits (transaction_id, request_hash, from_account, to_account, amount, currency, from_shard, status, created_at)
+			VALUES ('tx-2', 'h2', 'bob', 'dave', 2, 'USD', 2, 'credited', NOW(6))`,
+		`INSERT INTO transfer_steps (transaction_id, step, shard, at) VALUES
+			('tx-1', 'debited', 0, NOW(6)), ('tx-1', 'completed', 0, NOW(6)), ('tx-2', 'credited', 0, NOW(6))`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := mysql.New([]*sqlx.DB{db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate over existing data: %v", err)
+	}
+	var steps []struct {
+		TransactionID string `db:"transaction_id"`
+		From          string `db:"from_account"`
+		Step          string `db:"step"`
+	}
+	if err := db.Select(&steps, "SELECT transaction_id, from_account, step FROM transfer_steps ORDER BY transaction_id, step"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"tx-1 alice completed", "tx-1 alice debited", "tx-2 bob credited"}
+	if len(steps) != len(want) {
+		t.Fatalf("steps %+v, want %v", steps, want)
+	}
+	for i, st := range steps {
+		if got := st.TransactionID + " " + st.From + " " + st.Step; got != want[i] {
+			t.Fatalf("step %d: %q, want %q", i, got, want[i])
+		}
+	}
+	// The same ids from other source accounts now fit beside them.
+	for _, q := range []string{
+		`INSERT INTO transfers (transaction_id, request_hash, from_account, to_account, amount, currency, from_shard, to_shard, status, created_at, updated_at)
+			VALUES ('tx-1', 'h3', 'erin', 'carol', 1, 'USD', 0, 0, 'completed', NOW(6), NOW(6))`,
+		`INSERT INTO credits (transaction_id, request_hash, from_account, to_account, amount, currency, from_shard, status, created_at)
+			VALUES ('tx-2', 'h4', 'fay', 'dave', 2, 'USD', 3, 'credited', NOW(6))`,
+		`INSERT INTO transfer_steps (transaction_id, from_account, step, shard, at) VALUES ('tx-2', 'fay', 'credited', 0, NOW(6))`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("a reused id from another source: %v", err)
+		}
+	}
+}
