@@ -71,6 +71,17 @@ func (s *System) waitLedgerAgrees(ids ...string) {
 	})
 }
 
+// waitLedgerDrained waits until the ledger has acknowledged every event.
+func (s *System) waitLedgerDrained() {
+	s.t.Helper()
+	testenv.Eventually(s.t, 20*time.Second, 50*time.Millisecond, func() error {
+		if n := s.ledgerBacklog(); n > 0 {
+			return fmt.Errorf("the ledger has %d events to apply", n)
+		}
+		return nil
+	})
+}
+
 // jetStream connects to the system's NATS server; close the connection
 // when done.
 func (s *System) jetStream() (jetstream.JetStream, *nats.Conn) {

@@ -92,12 +92,7 @@ func TestReconcile(t *testing.T) {
 	if cross == "" {
 		t.Fatal("the load made no cross-shard transfer")
 	}
-	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
-		if n := s.ledgerBacklog(); n > 0 {
-			return fmt.Errorf("ledger backlog %d", n)
-		}
-		return nil
-	})
+	s.waitLedgerDrained()
 	// From here on nothing runs but the ledger: no redrive or relay undoes
 	// an injection before the job sees it.
 	s.Stop("account-service")

@@ -43,16 +43,17 @@ func Build(dir string) error {
 // System is one running wallet: shared databases and broker, and the
 // service processes, which tests start, kill and restart.
 type System struct {
-	t        testing.TB
-	bin      string
-	logs     string
-	env      []string
-	procs    map[string]*proc
-	addrs    map[string]string
-	NATS     *server.Server
-	Shards   []*sqlx.DB
-	Ledger   *sqlx.DB
-	shardDSN []string
+	t         testing.TB
+	bin       string
+	logs      string
+	env       []string
+	procs     map[string]*proc
+	addrs     map[string]string
+	NATS      *server.Server
+	Shards    []*sqlx.DB
+	Ledger    *sqlx.DB
+	shardDSN  []string
+	ledgerDSN string
 }
 
 // New prepares 4 shard schemas, a ledger schema and a JetStream server; no
@@ -61,7 +62,7 @@ func New(t testing.TB, bin string) *System {
 	t.Helper()
 	dsns := testenv.Databases(t, 5)
 	s := &System{t: t, bin: bin, logs: t.TempDir(), procs: map[string]*proc{}, addrs: map[string]string{},
-		NATS: testenv.NATS(t), shardDSN: dsns[:4]}
+		NATS: testenv.NATS(t), shardDSN: dsns[:4], ledgerDSN: dsns[4]}
 	for _, dsn := range dsns[:4] {
 		s.Shards = append(s.Shards, testenv.MustOpen(t, dsn))
 	}

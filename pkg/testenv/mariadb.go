@@ -128,3 +128,28 @@ func randHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Rows runs each query on db and returns every row rendered as text, in
+// order: a snapshot that two databases can be compared by.
+func Rows(t testing.TB, db *sqlx.DB, queries ...string) []string {
+	t.Helper()
+	var out []string
+	for _, q := range queries {
+		rows, err := db.Queryx(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			cols, err := rows.SliceScan()
+			if err != nil {
+				rows.Close()
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s", cols))
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}

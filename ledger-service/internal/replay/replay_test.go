@@ -128,26 +128,11 @@ func runLive(t *testing.T, js jetstream.JetStream, store consumer.Applier, db *s
 // balances, journal transactions, and each account's entries in order.
 func snapshot(t *testing.T, db *sqlx.DB) []string {
 	t.Helper()
-	var out []string
-	add := func(q string) {
-		rows, err := db.Queryx(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			cols, err := rows.SliceScan()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, fmt.Sprintf("%s", cols))
-		}
-	}
-	add("SELECT account_id, currency, balance FROM ledger_accounts ORDER BY account_id")
-	add("SELECT event_id, event_type, COALESCE(transaction_id, ''), COALESCE(origin_account, ''), occurred_at FROM journal_transactions ORDER BY event_id")
-	add(`SELECT e.account_id, j.event_id, e.currency, e.amount, e.balance_after, e.occurred_at
+	return testenv.Rows(t, db,
+		"SELECT account_id, currency, balance FROM ledger_accounts ORDER BY account_id",
+		"SELECT event_id, event_type, COALESCE(transaction_id, ''), COALESCE(origin_account, ''), occurred_at FROM journal_transactions ORDER BY event_id",
+		`SELECT e.account_id, j.event_id, e.currency, e.amount, e.balance_after, e.occurred_at
 		FROM journal_entries e JOIN journal_transactions j ON j.id = e.journal_id ORDER BY e.account_id, e.id`)
-	return out
 }
 
 // Replaying the stream into an empty schema reproduces the live ledger
