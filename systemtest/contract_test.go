@@ -156,7 +156,61 @@ func TestEventContract(t *testing.T) {
 	if d, cr := ids[events.TransferDebited], ids[events.TransferCredited]; len(d) < 2 || len(cr) != len(d) || len(ids[events.TransferCompleted]) != 1 {
 		t.Errorf("redriven transfer %s: events %v, want the debit sent again, one credit per debit, one completion", redriven, ids)
 	}
+	s.checkVersions(msgs, src, same, dst, frozen, closing, won)
 	t.Logf("%d events checked: %v", len(msgs), seen)
+}
+
+// checkVersions holds the stream to what docs/events/README.md promises
+// about version: every balance change of an account is in the stream once
+// with its version, 1, 2, 3… without gaps, and the highest one carries the
+// account's balance. Repeated saga steps carry no balances.
+func (s *System) checkVersions(msgs []streamMsg, ids ...string) {
+	s.t.Helper()
+	type change struct {
+		version int64
+		balance string
+	}
+	changes := map[string][]change{}
+	for _, m := range msgs {
+		var p struct {
+			AccountID    string           `json:"account_id"`
+			BalanceAfter string           `json:"balance_after"`
+			Version      int64            `json:"version"`
+			Balances     []events.Balance `json:"balances"`
+		}
+		if err := json.Unmarshal(m.data, &p); err != nil {
+			s.t.Fatal(err)
+		}
+		switch typ := strings.TrimSuffix(strings.TrimPrefix(m.headers["ce-type"], "wallet."), ".v1"); typ {
+		case events.AccountDeposited, events.AccountWithdrawn:
+			changes[p.AccountID] = append(changes[p.AccountID], change{p.Version, p.BalanceAfter})
+		default:
+			for _, b := range p.Balances {
+				changes[b.AccountID] = append(changes[b.AccountID], change{b.Version, b.BalanceAfter})
+			}
+		}
+	}
+	for _, id := range ids {
+		code, body := s.Do("GET", s.URL("account-service")+"/v1/accounts/"+id, nil)
+		if code != http.StatusOK {
+			s.t.Fatalf("get %s: %d %v", id, code, body)
+		}
+		cs := changes[id]
+		slices.SortFunc(cs, func(a, b change) int { return int(a.version - b.version) })
+		for i, c := range cs {
+			if c.version != int64(i+1) {
+				s.t.Errorf("account %s: balance versions in the stream %v, want 1…%d once each", id, cs, len(cs))
+				break
+			}
+		}
+		last := change{0, body["balance"].(string)}
+		if len(cs) > 0 {
+			last = cs[len(cs)-1]
+		}
+		if body["version"] != float64(len(cs)) || body["balance"] != last.balance {
+			s.t.Errorf("account %s: version %v balance %v, the stream's last change is %+v", id, body["version"], body["balance"], last)
+		}
+	}
 }
 
 // mustPatch sets an account's status.
