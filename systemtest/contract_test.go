@@ -394,7 +394,7 @@ type asyncAPI struct {
 			Name     string `json:"name"`
 			Examples []struct {
 				Name    string            `json:"name"`
-				Subject string            `json:"x-subject"`
+				Summary string            `json:"summary"`
 				Headers map[string]string `json:"headers"`
 				Payload json.RawMessage   `json:"payload"`
 			} `json:"examples"`
@@ -427,6 +427,15 @@ func loadContract(t *testing.T) *contract {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The document must be valid AsyncAPI, or the tools other teams use
+	// (code generators, viewers) would not read it.
+	spec, err := jsonschema.NewCompiler().Compile("testdata/asyncapi-3.0.0.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spec.Validate(doc); err != nil {
+		t.Fatalf("asyncapi.yaml is not valid AsyncAPI 3.0.0: %v", err)
 	}
 	var api asyncAPI
 	if err := json.Unmarshal(js, &api); err != nil {
@@ -470,7 +479,14 @@ func loadContract(t *testing.T) *contract {
 			looseHeaders: compile(loose, ptr+"/headers"), loosePayload: compile(loose, ptr+"/payload"),
 		}
 		for _, ex := range m.Examples {
-			cm.examples = append(cm.examples, example{name: ex.Name, subject: ex.Subject, headers: ex.Headers, payload: ex.Payload})
+			// AsyncAPI examples have no field for the NATS subject (and allow
+			// no extensions), so the summary ends with it.
+			sub := exampleSubject.FindStringSubmatch(ex.Summary)
+			if sub == nil {
+				t.Errorf("message %s example %q: the summary does not end with \"Subject: wallet.…\"", key, ex.Name)
+				continue
+			}
+			cm.examples = append(cm.examples, example{name: ex.Name, subject: sub[1], headers: ex.Headers, payload: ex.Payload})
 		}
 		c.messages[m.Name] = cm
 	}
@@ -515,6 +531,8 @@ func loadContract(t *testing.T) *contract {
 	}
 	return c
 }
+
+var exampleSubject = regexp.MustCompile(`Subject: (wallet\.[a-z_.0-9]+)$`)
 
 // strictLoader loads schema files from disk and closes them: see closed.
 type strictLoader struct{}
