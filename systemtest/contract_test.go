@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/shard"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -620,6 +621,9 @@ func rules(typ string, h map[string]string, data []byte, subjectShard, sourceSha
 	var p struct {
 		TransactionID string           `json:"transaction_id"`
 		AccountID     string           `json:"account_id"`
+		Amount        string           `json:"amount"`
+		Currency      string           `json:"currency"`
+		BalanceAfter  string           `json:"balance_after"`
 		Shard         *int             `json:"shard"`
 		From          string           `json:"from_account"`
 		To            string           `json:"to_account"`
@@ -629,6 +633,21 @@ func rules(typ string, h map[string]string, data []byte, subjectShard, sourceSha
 	}
 	if err := json.Unmarshal(data, &p); err != nil {
 		return append(errs, err)
+	}
+	// Amounts and balances have exactly the currency's minor-unit decimals,
+	// which a schema cannot say per currency.
+	exp, err := money.Exponent(p.Currency)
+	if err != nil {
+		fail("currency %q: %v", p.Currency, err)
+	}
+	decimals := []string{p.Amount, p.BalanceAfter}
+	for _, b := range p.Balances {
+		decimals = append(decimals, b.BalanceAfter)
+	}
+	for _, d := range decimals {
+		if _, frac, _ := strings.Cut(d, "."); d != "" && len(frac) != int(exp) {
+			fail("%q has %d decimals; %s has %d", d, len(frac), p.Currency, exp)
+		}
 	}
 	if strings.HasPrefix(typ, "account.") {
 		// Account events: about the account, from and to its own shard.
