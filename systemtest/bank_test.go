@@ -17,7 +17,7 @@ import (
 )
 
 // bank drives random transfers among accounts of two currencies on all
-// shards, some frozen, and checks the invariants of DESIGN.md afterwards.
+// shards, some frozen, and checks the invariants of docs/design.md afterwards.
 type bank struct {
 	t        *testing.T
 	s        *System

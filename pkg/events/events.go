@@ -30,6 +30,14 @@ const (
 	TransferFailed         = "transfer.failed"
 )
 
+// Types lists every event type above. The published contract
+// (docs/events/asyncapi.yaml) documents each one, and a system test fails
+// when a type here has no schema there.
+var Types = []string{
+	AccountOpened, AccountStatusChanged, AccountDeposited, AccountWithdrawn,
+	TransferDebited, TransferCredited, TransferCreditRejected, TransferCompleted, TransferFailed,
+}
+
 // StreamSubjects is the subject filter of the WALLET stream.
 const StreamSubjects = "wallet.>"
 

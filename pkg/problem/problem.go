@@ -13,7 +13,7 @@ import (
 // Code is a stable, machine-readable error code.
 type Code string
 
-// The codes of DESIGN.md, and a few HTTP-level ones. Append only.
+// The codes of docs/design.md, and a few HTTP-level ones. Append only.
 const (
 	InsufficientFunds   Code = "insufficient_funds"
 	AccountNotFound     Code = "account_not_found"
