@@ -71,10 +71,11 @@ func (s *System) waitLedgerAgrees(ids ...string) {
 	})
 }
 
-// waitLedgerDrained waits until the ledger has acknowledged every event.
-func (s *System) waitLedgerDrained() {
+// waitLedgerDrained waits up to timeout until the ledger has acknowledged
+// every event.
+func (s *System) waitLedgerDrained(timeout time.Duration) {
 	s.t.Helper()
-	testenv.Eventually(s.t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(s.t, timeout, 50*time.Millisecond, func() error {
 		if n := s.ledgerBacklog(); n > 0 {
 			return fmt.Errorf("the ledger has %d events to apply", n)
 		}

@@ -92,7 +92,7 @@ func TestReconcile(t *testing.T) {
 	if cross == "" {
 		t.Fatal("the load made no cross-shard transfer")
 	}
-	s.waitLedgerDrained()
+	s.waitLedgerDrained(20 * time.Second)
 	// From here on nothing runs but the ledger: no redrive or relay undoes
 	// an injection before the job sees it.
 	s.Stop("account-service")

@@ -43,8 +43,10 @@ func TestReplayAfterConcurrentSagas(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		s.Start("ledger-service", redrive)
 	})
+	// What the killed ledger had received comes again after the consumer's
+	// AckWait (30s).
+	s.waitLedgerDrained(60 * time.Second)
 	b.check()
-	s.waitLedgerDrained()
 
 	target := testenv.Databases(t, 1)[0] // an empty schema on the ledger's server
 	cfg, err := mysql.ParseDSN(target)

@@ -50,6 +50,9 @@ type Event struct {
 	Topic   string    // NATS subject
 	Time    time.Time // ce-time
 	Data    []byte    // JSON payload
+	// Seq is the message's sequence in the WALLET stream when it was read
+	// from JetStream (0 otherwise): the order every consumer sees.
+	Seq uint64
 }
 
 // Topic returns the NATS subject of an event type that shard must act on.

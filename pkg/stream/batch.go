@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -35,6 +36,13 @@ type BatchOptions struct {
 	// request, such as the ledger, a few milliseconds turn a trickle of
 	// one-event transactions into a few larger ones. 0 never waits.
 	MaxWait time.Duration
+	// Sequenced hands the handler every message, in delivery order, each
+	// event with its stream sequence (events.Event.Seq), an undecodable
+	// message as an Event holding only Seq and Topic: a handler that applies
+	// the stream strictly in sequence must see every position. An
+	// undecodable message is terminated with its decode error unless the
+	// handler answers a transient error for it (ErrEarly: not its turn yet).
+	Sequenced bool
 }
 
 // defaultMaxBatch is MaxBatch when BatchOptions leave it 0.
@@ -153,18 +161,36 @@ func (b *batcher) handle(ctx context.Context, msgs []jetstream.Msg) {
 	BatchSize.WithLabelValues(b.name).Observe(float64(len(msgs)))
 	evts := make([]events.Event, 0, len(msgs))
 	ok := make([]jetstream.Msg, 0, len(msgs))
+	var bad map[int]error // undecodable messages passed on (Sequenced), by index in ok
 	for _, m := range msgs {
+		var seq uint64
+		if md, err := m.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
 		e, err := events.FromMsg(m.Subject(), m.Headers(), m.Data())
-		if err != nil {
+		if err != nil && !b.opts.Sequenced {
 			b.settle(ctx, m, err)
 			continue
 		}
+		if err != nil {
+			if bad == nil {
+				bad = map[int]error{}
+			}
+			bad[len(ok)] = err
+			e = events.Event{Topic: m.Subject()}
+		}
+		e.Seq = seq
 		evts, ok = append(evts, e), append(ok, m)
 	}
 	if len(evts) == 0 {
 		return
 	}
 	errs := b.call(ctx, evts)
+	for i, err := range bad {
+		if !transient(errs[i]) {
+			errs[i] = err
+		}
+	}
 	if b.opts.InOrder {
 		b.inOrder(ctx, ok, evts, errs)
 		return
@@ -184,7 +210,7 @@ func (b *batcher) handle(ctx context.Context, msgs []jetstream.Msg) {
 func (b *batcher) inOrder(ctx context.Context, msgs []jetstream.Msg, evts []events.Event, errs []error) {
 	for delay := minRetry; ; delay = min(2*delay, maxRetry) {
 		i := 0
-		for i < len(msgs) && !transient(errs[i]) {
+		for i < len(msgs) && (!transient(errs[i]) || errors.Is(errs[i], ErrEarly)) {
 			b.settle(ctx, msgs[i], errs[i])
 			i++
 		}
@@ -264,6 +290,14 @@ func (b *batcher) settle(ctx context.Context, m jetstream.Msg, err error) {
 		if err := m.Ack(); err != nil {
 			// The effect is committed; a redelivery is skipped by the inbox.
 			b.log.Warn("ack failed", "subject", m.Subject(), "err", err)
+		}
+	case errors.Is(err, ErrEarly):
+		// Not a failure: expected after a crash or reconnect, for as long as
+		// the earlier message's AckWait runs; one line per batch would be
+		// noise, the metric counts them.
+		Messages.WithLabelValues(b.name, "early").Inc()
+		if err := m.NakWithDelay(EarlyDelay); err != nil {
+			b.log.Warn("nak failed", "subject", m.Subject(), "err", err)
 		}
 	case !transient(err):
 		Messages.WithLabelValues(b.name, "poison").Inc()

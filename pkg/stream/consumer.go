@@ -17,12 +17,21 @@ import (
 // (terminated).
 var Messages = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "wallet_consumer_messages_total",
-	Help: "Messages settled by durable consumers: acked, retried (nak with delay) or terminated as poison.",
+	Help: "Messages settled by durable consumers: acked, retried (nak with delay), early (nak'd until an earlier one arrives) or terminated as poison.",
 }, []string{"consumer", "outcome"})
 
 // ErrPermanent marks a failure that no retry can fix: the message is
 // terminated, not redelivered. events.ErrMalformed counts as permanent too.
 var ErrPermanent = errors.New("permanent failure")
+
+// ErrEarly marks an event that arrived before one ahead of it in the stream
+// (a redelivery of the earlier one is still to come, e.g. after a consumer
+// crashed holding it). It is nak'd for a later delivery after EarlyDelay
+// instead of being retried in place, so that the missing one can arrive.
+var ErrEarly = errors.New("event arrived before an earlier one")
+
+// EarlyDelay is how long an early event waits for its next delivery.
+const EarlyDelay = time.Second
 
 // Handler applies one event; it must be idempotent (see package inbox).
 // Return nil to acknowledge, an error wrapping ErrPermanent or

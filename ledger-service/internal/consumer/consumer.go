@@ -40,6 +40,9 @@ var (
 // permanent; every other error is taken as transient.
 type Applier interface {
 	ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.Outcome
+	// StartAt sets the ledger's stream position to seq unless it has one
+	// (see mysql.Store.StartAt).
+	StartAt(ctx context.Context, seq uint64) error
 }
 
 // MaxBatch bounds the events applied in one transaction.
@@ -97,9 +100,29 @@ const MaxWait = 20 * time.Millisecond
 // ends. The batch being applied then finishes before Run returns. Batches
 // are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
+	if err := c.startAt(ctx); err != nil {
+		return err
+	}
 	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
-	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait}
+	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait,
+		Sequenced: true}
 	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
+}
+
+// startAt gives a ledger without a stream position (one that applied events
+// before positions were recorded, or a new one) the durable consumer's ack
+// floor: everything at or below it was applied; what was applied above it
+// comes again and the inbox recognises it.
+func (c *Consumer) startAt(ctx context.Context) error {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, stream.Name, Config())
+	if err != nil {
+		return fmt.Errorf("create consumer %s: %w", Name, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", Name, err)
+	}
+	return c.store.StartAt(ctx, info.AckFloor.Stream)
 }
 
 // apply maps events to their ledger effects and applies them together. An
@@ -107,23 +130,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 // (retrying cannot make a posting fit its account) and fails alone.
 func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 	errs := make([]error, len(evts))
-	effs := make([]ledger.Effect, 0, len(evts))
-	at := make([]int, 0, len(evts)) // effs[k] is the effect of evts[at[k]]
+	effs := make([]ledger.Effect, len(evts))
 	for i, e := range evts {
 		eff, err := ledger.FromEvent(e)
 		if err != nil {
 			errs[i] = err // wraps events.ErrMalformed
-			continue
+			// It still takes its turn in the stream's sequence: set aside
+			// before its turn, it would leave a gap no delivery fills.
+			eff = ledger.Effect{Seq: e.Seq, Skip: true}
 		}
-		effs, at = append(effs, eff), append(at, i)
+		effs[i] = eff
 	}
-	for k, o := range c.store.ApplyBatch(ctx, effs) {
-		eff := effs[k]
+	for i, o := range c.store.ApplyBatch(ctx, effs) {
+		eff := effs[i]
 		switch {
+		case eff.Skip && o.Err == nil:
+			// its turn taken: errs keeps the malformed error, it is set aside
 		case errors.Is(o.Err, ledger.ErrConflict):
-			errs[at[k]] = fmt.Errorf("%w: %w", stream.ErrPermanent, o.Err)
+			errs[i] = fmt.Errorf("%w: %w", stream.ErrPermanent, o.Err)
 		case o.Err != nil:
-			errs[at[k]] = o.Err
+			errs[i] = o.Err
 		case o.Applied:
 			appliedTotal.WithLabelValues(eff.EventType).Inc()
 		default:

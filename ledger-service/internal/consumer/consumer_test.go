@@ -179,6 +179,8 @@ func TestConflictsArePermanent(t *testing.T) {
 
 type conflicting struct{}
 
+func (conflicting) StartAt(context.Context, uint64) error { return nil }
+
 func (conflicting) ApplyBatch(_ context.Context, effs []ledger.Effect) []ledger.Outcome {
 	out := make([]ledger.Outcome, len(effs))
 	for i := range out {

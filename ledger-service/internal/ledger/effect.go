@@ -33,6 +33,14 @@ type Effect struct {
 	// (TransactionID, EventType, Origin) names one business event.
 	Origin   string
 	Postings []Posting
+	// Seq is the event's sequence in the WALLET stream, or 0 for an effect
+	// applied without order checks. The ledger applies the stream strictly
+	// in sequence (see mysql.Store.ApplyBatch), so its order, and with it
+	// every balance_after, is the stream's — the order a replay sees.
+	Seq uint64
+	// Skip marks a stream position whose event cannot be applied (it is
+	// malformed and set aside): it only takes its turn in the sequence.
+	Skip bool
 }
 
 // Opening is an account to create with a zero balance.
@@ -55,7 +63,7 @@ func FromEvent(e events.Event) (Effect, error) {
 	if e.ID == "" || len(e.ID) > maxEventID {
 		return Effect{}, fmt.Errorf("%w: event id %q", events.ErrMalformed, e.ID)
 	}
-	eff := Effect{EventID: e.ID, EventType: e.Type, OccurredAt: e.Time.UTC().Truncate(time.Microsecond)}
+	eff := Effect{EventID: e.ID, EventType: e.Type, OccurredAt: e.Time.UTC().Truncate(time.Microsecond), Seq: e.Seq}
 	var err error
 	switch e.Type {
 	case events.AccountOpened:

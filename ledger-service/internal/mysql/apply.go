@@ -72,13 +72,28 @@ func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Out
 func (s *Store) write(ctx context.Context, effs []ledger.Effect) ([]ledger.Outcome, error) {
 	var out []ledger.Outcome
 	err := database.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		db, err := load(ctx, tx, effs)
+		pos, err := lockPosition(ctx, tx)
 		if err != nil {
 			return err
 		}
-		p := decide(effs, db)
-		out = p.outcomes
-		return s.save(ctx, tx, p)
+		seq := sequence(effs, pos)
+		kept := make([]ledger.Effect, len(seq.kept))
+		for k, i := range seq.kept {
+			kept[k] = effs[i]
+		}
+		db, err := load(ctx, tx, kept)
+		if err != nil {
+			return err
+		}
+		p := decide(kept, db)
+		out = seq.outcomes
+		for k, i := range seq.kept {
+			out[i] = p.outcomes[k]
+		}
+		if err := s.save(ctx, tx, p); err != nil {
+			return err
+		}
+		return savePosition(ctx, tx, pos, seq.pos)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("apply %d events from %s %s: %w", len(effs), effs[0].EventType, effs[0].EventID, err)

@@ -1,0 +1,101 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/ledger-service/internal/ledger"
+	"github.com/walletco/wallet/pkg/stream"
+)
+
+// The ledger applies the WALLET stream strictly in sequence. JetStream
+// delivers in order, except that a message held by a consumer that crashed
+// (or lost its connection) comes again only after its AckWait, by when the
+// messages behind it have been delivered to the consumer's next instance.
+// Applied as they arrive, those would post in another order than the
+// stream's, and balance_after — which follows the order of posting — would
+// differ from a replay's. So the ledger records the last stream sequence it
+// applied (ledger_position, in the same transaction as the entries), skips
+// what is at or below it (applied before), applies what is next, and sends
+// back anything further (stream.ErrEarly) until the gap is filled.
+
+// position is the last stream sequence applied; known is false before the
+// first sequenced event (a new ledger, or one upgraded from before
+// positions were recorded), and then the first event sets it.
+type position struct {
+	seq   uint64
+	known bool
+}
+
+// sequenced is a batch put in stream order against a position.
+type sequenced struct {
+	// kept are the indexes of the effects to apply, in order.
+	kept []int
+	// outcomes holds the outcome of every effect not kept: a duplicate
+	// (applied before) or ErrEarly.
+	outcomes []ledger.Outcome
+	// pos is the position after the kept effects.
+	pos position
+}
+
+// sequence decides which effects of a batch are next in the stream after
+// pos. Effects without a sequence (Seq 0) are kept as they are; Skip
+// effects take their turn and are not applied.
+func sequence(effs []ledger.Effect, pos position) sequenced {
+	out := sequenced{outcomes: make([]ledger.Outcome, len(effs)), pos: pos}
+	for i, eff := range effs {
+		if eff.Seq == 0 {
+			if !eff.Skip {
+				out.kept = append(out.kept, i)
+			}
+			continue
+		}
+		if !out.pos.known {
+			out.pos = position{seq: eff.Seq - 1, known: true}
+		}
+		switch {
+		case eff.Seq <= out.pos.seq:
+			// applied before: a redelivery; Applied false says so
+		case eff.Seq == out.pos.seq+1:
+			out.pos.seq++
+			if !eff.Skip {
+				out.kept = append(out.kept, i)
+			}
+		default:
+			out.outcomes[i].Err = fmt.Errorf("%w: stream message %d (%s %s) before %d", stream.ErrEarly,
+				eff.Seq, eff.EventType, eff.EventID, out.pos.seq+1)
+		}
+	}
+	return out
+}
+
+// lockPosition reads the ledger's position, locking it: two ledger
+// instances then apply batches one after the other, each in sequence.
+func lockPosition(ctx context.Context, tx *sqlx.Tx) (position, error) {
+	var seq sql.NullInt64
+	if err := tx.GetContext(ctx, &seq, "SELECT stream_seq FROM ledger_position WHERE id = 1 FOR UPDATE"); err != nil {
+		return position{}, fmt.Errorf("read ledger position: %w", err)
+	}
+	return position{seq: uint64(seq.Int64), known: seq.Valid}, nil
+}
+
+func savePosition(ctx context.Context, tx *sqlx.Tx, before, after position) error {
+	if after == before {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE ledger_position SET stream_seq = ? WHERE id = 1", after.seq); err != nil {
+		return fmt.Errorf("save ledger position: %w", err)
+	}
+	return nil
+}
+
+// StartAt sets the ledger's position to seq, the last stream sequence it
+// has applied, unless it has a position already.
+func (s *Store) StartAt(ctx context.Context, seq uint64) error {
+	if _, err := s.db.ExecContext(ctx, "UPDATE ledger_position SET stream_seq = ? WHERE id = 1 AND stream_seq IS NULL", seq); err != nil {
+		return fmt.Errorf("set ledger position: %w", err)
+	}
+	return nil
+}
