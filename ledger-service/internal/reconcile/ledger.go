@@ -39,7 +39,7 @@ func (r *run) ledger(ctx context.Context) error {
 	defer tx.Rollback() //nolint:errcheck // read only
 	money := map[string]*totals{}
 	for _, step := range []func(context.Context, *sqlx.Tx, map[string]*totals) error{
-		r.balances, r.journals, r.inFlight, r.transactionIDs,
+		r.balances, r.journals, r.transactionIDs, r.inFlight,
 	} {
 		if err := step(ctx, tx, money); err != nil {
 			return err
@@ -203,10 +203,22 @@ func (r *run) journals(ctx context.Context, tx *sqlx.Tx, _ map[string]*totals) e
 	}
 	for lo := uint64(0); lo < last; lo += journalSpan {
 		hi := lo + journalSpan
+		// The entries of a span of journals lie in a span of entry ids
+		// (the ledger posts in journal order), found on the journal_id
+		// index; summing them along the primary key reads them in storage
+		// order instead of one lookup per entry.
+		var first, lastEntry sql.NullInt64
+		if err := tx.QueryRowxContext(ctx, "SELECT MIN(id), MAX(id) FROM journal_entries WHERE journal_id > ? AND journal_id <= ?",
+			lo, hi).Scan(&first, &lastEntry); err != nil {
+			return fmt.Errorf("ledger: find entries: %w", err)
+		}
 		var bad []sum
-		if err := tx.SelectContext(ctx, &bad, `SELECT journal_id, currency, SUM(amount) AS total FROM journal_entries
-			WHERE journal_id > ? AND journal_id <= ? GROUP BY journal_id, currency HAVING SUM(amount) <> 0`, lo, hi); err != nil {
-			return fmt.Errorf("ledger: sum journals: %w", err)
+		if first.Valid {
+			if err := tx.SelectContext(ctx, &bad, `SELECT journal_id, currency, SUM(amount) AS total FROM journal_entries
+				WHERE id >= ? AND id <= ? AND journal_id > ? AND journal_id <= ?
+				GROUP BY journal_id, currency HAVING SUM(amount) <> 0`, first.Int64, lastEntry.Int64, lo, hi); err != nil {
+				return fmt.Errorf("ledger: sum journals: %w", err)
+			}
 		}
 		for _, b := range bad {
 			r.rep.add(checkJournals, Finding{Kind: UnbalancedJournal, Where: ledgerName, Subject: fmt.Sprintf("journal %d", b.JournalID),
@@ -232,25 +244,100 @@ func (r *run) journals(ctx context.Context, tx *sqlx.Tx, _ map[string]*totals) e
 	return nil
 }
 
+// transactionIDs walks the business key index (transaction_id first) in
+// pages. It reports a transaction_id that names two operations — used by
+// two source accounts, or for two kinds of operation (a deposit and a
+// withdrawal, a movement and a transfer) — and collects, for inFlight, the
+// ids whose transfer steps do not pair up: debited but not yet credited or
+// refunded (an open saga), or settled more often than debited.
+func (r *run) transactionIDs(ctx context.Context, tx *sqlx.Tx, _ map[string]*totals) error {
+	c := r.rep.check(checkTxIDs)
+	m := r.meter("transaction ids", "ids", 0)
+	type group struct {
+		TxID    string `db:"transaction_id"`
+		Origins int    `db:"origins"`
+		Kinds   string `db:"kinds"`
+		Debited int    `db:"debited"`
+		Settled int    `db:"settled"`
+	}
+	after := ""
+	for {
+		var page []group
+		// A transfer's steps are one operation: their types fold into
+		// "transfer".
+		if err := tx.SelectContext(ctx, &page, `SELECT transaction_id, COUNT(DISTINCT origin_account) AS origins,
+			GROUP_CONCAT(DISTINCT CASE WHEN event_type LIKE 'transfer.%' THEN 'transfer' ELSE event_type END ORDER BY 1) AS kinds,
+			SUM(event_type = ?) AS debited, SUM(event_type IN (?, ?)) AS settled
+			FROM journal_transactions WHERE transaction_id > ? GROUP BY transaction_id ORDER BY transaction_id LIMIT ?`,
+			events.TransferDebited, events.TransferCredited, events.TransferFailed, after, r.opts.Page); err != nil {
+			return fmt.Errorf("ledger: read transaction ids: %w", err)
+		}
+		if len(page) == 0 {
+			m.Report(uint64(c.Checked), true)
+			return nil
+		}
+		after = page[len(page)-1].TxID
+		for _, g := range page {
+			if g.Origins > 1 || strings.Contains(g.Kinds, ",") {
+				r.rep.add(checkTxIDs, Finding{Kind: TransactionReused, Where: ledgerName, Subject: g.TxID,
+					Detail: fmt.Sprintf("used by %d accounts for %s", g.Origins, g.Kinds)})
+			}
+			// Counts over two source accounts could pair up by accident:
+			// those are read step by step too.
+			if g.Debited != g.Settled || g.Origins > 1 && g.Debited > 0 {
+				r.unpaired = append(r.unpaired, g.TxID)
+			}
+		}
+		c.Checked += int64(len(page))
+		m.Report(uint64(c.Checked), false)
+	}
+}
+
 // inFlight checks the transit account against the sagas: per currency, its
 // balance is what the journal shows debited and neither credited nor
-// refunded, and no saga was both credited and refunded (money made twice).
+// refunded, and no saga was both credited and refunded (money made twice)
+// or settled without a debit. It reads the steps of the transaction ids
+// transactionIDs found unpaired: the open sagas, a handful at any time.
 func (r *run) inFlight(ctx context.Context, tx *sqlx.Tx, money map[string]*totals) error {
 	c := r.rep.check(checkInFlight)
-	type open struct {
+	type step struct {
+		TxID     string          `db:"transaction_id"`
+		Origin   string          `db:"origin_account"`
+		Type     string          `db:"event_type"`
 		Currency string          `db:"currency"`
 		Amount   decimal.Decimal `db:"amount"`
 	}
-	var opens []open
-	if err := tx.SelectContext(ctx, &opens, `SELECT e.currency, SUM(e.amount) AS amount
-		FROM journal_transactions d JOIN journal_entries e ON e.journal_id = d.id AND e.amount > 0
-		WHERE d.event_type = ? AND NOT EXISTS (SELECT 1 FROM journal_transactions s
-			WHERE s.transaction_id = d.transaction_id AND s.origin_account = d.origin_account AND s.event_type IN (?, ?))
-		GROUP BY e.currency`, events.TransferDebited, events.TransferCredited, events.TransferFailed); err != nil {
-		return fmt.Errorf("ledger: sum open sagas: %w", err)
+	type saga struct{ txID, origin string }
+	steps := map[saga]map[string]step{}
+	err := database.SelectIn(ctx, tx, `SELECT j.transaction_id, j.origin_account, j.event_type, e.currency, ABS(e.amount) AS amount
+		FROM journal_transactions j JOIN journal_entries e ON e.journal_id = j.id AND e.account_id = CONCAT('@in_flight:', e.currency)
+		WHERE j.event_type IN (?, ?, ?) AND j.transaction_id IN (?)`, r.unpaired,
+		func(st step) error {
+			k := saga{st.TxID, st.Origin}
+			if steps[k] == nil {
+				steps[k] = map[string]step{}
+			}
+			steps[k][st.Type] = st
+			return nil
+		}, events.TransferDebited, events.TransferCredited, events.TransferFailed)
+	if err != nil {
+		return fmt.Errorf("ledger: read open sagas: %w", err)
 	}
-	for _, o := range opens {
-		totalsOf(money, o.Currency).openSagas = o.Amount
+	for k, by := range steps {
+		debit, debited := by[events.TransferDebited]
+		_, credited := by[events.TransferCredited]
+		_, refunded := by[events.TransferFailed]
+		switch {
+		case credited && refunded:
+			r.rep.add(checkInFlight, Finding{Kind: InFlightMismatch, Where: ledgerName, Subject: k.txID,
+				Detail: fmt.Sprintf("transfer from %s was both credited and refunded", k.origin)})
+		case !debited:
+			r.rep.add(checkInFlight, Finding{Kind: InFlightMismatch, Where: ledgerName, Subject: k.txID,
+				Detail: fmt.Sprintf("transfer from %s was settled without a debit", k.origin)})
+		case !credited && !refunded:
+			t := totalsOf(money, debit.Currency)
+			t.openSagas = t.openSagas.Add(debit.Amount)
+		}
 	}
 	curs := make([]string, 0, len(money))
 	for cur := range money {
@@ -264,57 +351,7 @@ func (r *run) inFlight(ctx context.Context, tx *sqlx.Tx, money map[string]*total
 				Detail: fmt.Sprintf("balance %s, open sagas hold %s", t.inFlight.StringFixed(4), t.openSagas.StringFixed(4))})
 		}
 	}
-	type twice struct {
-		TxID   string `db:"transaction_id"`
-		Origin string `db:"origin_account"`
-	}
-	var twices []twice
-	if err := tx.SelectContext(ctx, &twices, `SELECT transaction_id, origin_account FROM journal_transactions
-		WHERE event_type IN (?, ?) GROUP BY transaction_id, origin_account HAVING COUNT(*) > 1`,
-		events.TransferCredited, events.TransferFailed); err != nil {
-		return fmt.Errorf("ledger: find sagas settled twice: %w", err)
-	}
-	for _, t := range twices {
-		r.rep.add(checkInFlight, Finding{Kind: InFlightMismatch, Where: ledgerName, Subject: t.TxID,
-			Detail: fmt.Sprintf("transfer from %s was both credited and refunded", t.Origin)})
-	}
 	return nil
-}
-
-// transactionIDs reports a transaction_id that names two operations: used
-// by two source accounts, or for two kinds of operation (a deposit and a
-// withdrawal, a movement and a transfer). It walks the business key index
-// (transaction_id first) in pages.
-func (r *run) transactionIDs(ctx context.Context, tx *sqlx.Tx, _ map[string]*totals) error {
-	c := r.rep.check(checkTxIDs)
-	type group struct {
-		TxID    string `db:"transaction_id"`
-		Origins int    `db:"origins"`
-		Kinds   string `db:"kinds"`
-	}
-	after := ""
-	for {
-		var page []group
-		// A transfer's steps are one operation: their types fold into
-		// "transfer".
-		if err := tx.SelectContext(ctx, &page, `SELECT transaction_id, COUNT(DISTINCT origin_account) AS origins,
-			GROUP_CONCAT(DISTINCT CASE WHEN event_type LIKE 'transfer.%' THEN 'transfer' ELSE event_type END ORDER BY 1) AS kinds
-			FROM journal_transactions WHERE transaction_id > ? GROUP BY transaction_id ORDER BY transaction_id LIMIT ?`,
-			after, r.opts.Page); err != nil {
-			return fmt.Errorf("ledger: read transaction ids: %w", err)
-		}
-		if len(page) == 0 {
-			return nil
-		}
-		after = page[len(page)-1].TxID
-		for _, g := range page {
-			if g.Origins > 1 || strings.Contains(g.Kinds, ",") {
-				r.rep.add(checkTxIDs, Finding{Kind: TransactionReused, Where: ledgerName, Subject: g.TxID,
-					Detail: fmt.Sprintf("used by %d accounts for %s", g.Origins, g.Kinds)})
-			}
-		}
-		c.Checked += int64(len(page))
-	}
 }
 
 // conservation checks, per currency, that the wallets and the money in

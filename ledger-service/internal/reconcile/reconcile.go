@@ -123,6 +123,9 @@ type run struct {
 	src  Sources
 	opts Options
 	rep  *Report
+	// unpaired are the transaction ids whose transfer steps do not pair
+	// up, for the in-flight check.
+	unpaired []string
 }
 
 // meter starts a progress meter for task.
