@@ -189,7 +189,11 @@ func (r *Report) verdict() string {
 	if r.Discrepancies() == 0 {
 		return "clean, with warnings: " + strings.Join(parts, ", ") + listed
 	}
-	return fmt.Sprintf("%d discrepancies: %s%s", r.Discrepancies(), strings.Join(parts, ", "), listed)
+	noun := "discrepancies"
+	if r.Discrepancies() == 1 {
+		noun = "discrepancy"
+	}
+	return fmt.Sprintf("%d %s: %s%s", r.Discrepancies(), noun, strings.Join(parts, ", "), listed)
 }
 
 func (k Kind) string() string { return string(k) }
