@@ -269,7 +269,9 @@ func hold(msgs []jetstream.Msg) {
 func (b *batcher) call(ctx context.Context, evts []events.Event) []error {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
 	defer cancel()
+	start := time.Now()
 	errs := b.h(hctx, evts)
+	ApplySeconds.WithLabelValues(b.name).Observe(time.Since(start).Seconds())
 	if len(errs) != len(evts) {
 		err := fmt.Errorf("stream: handler returned %d results for %d events", len(errs), len(evts))
 		b.log.Error("bad batch handler", "err", err)

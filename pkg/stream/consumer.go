@@ -20,6 +20,14 @@ var Messages = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Messages settled by durable consumers: acked, retried (nak with delay), early (nak'd until an earlier one arrives) or terminated as poison.",
 }, []string{"consumer", "outcome"})
 
+// ApplySeconds observes how long a consumer's handler took for one batch
+// (or one event): the apply latency behind a consumer's lag.
+var ApplySeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "wallet_consumer_apply_seconds",
+	Help:    "Time a durable consumer's handler took to apply one batch of events.",
+	Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5ms .. 16s
+}, []string{"consumer"})
+
 // ErrPermanent marks a failure that no retry can fix: the message is
 // terminated, not redelivered. events.ErrMalformed counts as permanent too.
 var ErrPermanent = errors.New("permanent failure")

@@ -185,3 +185,17 @@ func (h requestIDHandler) WithAttrs(a []slog.Attr) slog.Handler {
 func (h requestIDHandler) WithGroup(n string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(n)}
 }
+
+// Collect registers c with the registry /metrics serves. A collector of the
+// same metrics registered before (by an earlier app in the same process,
+// as tests boot them) is replaced: the newest app's figures are the ones
+// worth reading.
+func Collect(c prometheus.Collector) {
+	if err := prometheus.Register(c); err != nil {
+		var dup prometheus.AlreadyRegisteredError
+		if errors.As(err, &dup) {
+			prometheus.Unregister(dup.ExistingCollector)
+			_ = prometheus.Register(c)
+		}
+	}
+}

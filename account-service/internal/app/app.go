@@ -76,6 +76,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		}
 		return store.Ping(ctx)
 	}
+	web.Collect(stream.NewLag(js, saga.ConsumerNames(store.Shards())...))
 	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed

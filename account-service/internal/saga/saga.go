@@ -66,6 +66,15 @@ func NewRunner(js jetstream.JetStream, store Store, steps Steps, cfg Config, log
 	return &Runner{js: js, store: store, steps: steps, cfg: cfg, log: log}, nil
 }
 
+// ConsumerNames are the durable consumers of n shards' saga steps.
+func ConsumerNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = ConsumerConfig(i, 1).Durable
+	}
+	return names
+}
+
 // ConsumerConfig is shard's durable consumer: the saga events addressed to it.
 func ConsumerConfig(shard, maxDeliver int) jetstream.ConsumerConfig {
 	n := strconv.Itoa(shard)

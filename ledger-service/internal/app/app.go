@@ -23,6 +23,7 @@ import (
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/web"
 )
 
 // App is ledger-service: New binds its resources without waiting for any
@@ -67,6 +68,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		return nil, err
 	}
+	web.Collect(stream.NewLag(a.js, consumer.Name))
 	if a.consumer, err = consumer.New(a.js, a.store, deadletter.Handler(a.db, consumer.Name, log), log); err != nil {
 		return nil, err
 	}

@@ -64,6 +64,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if a.relay, err = outbox.NewRelay(a.shards, js, rc, log); err != nil {
 		return nil, err
 	}
+	web.Collect(outbox.NewBacklog(a.shards))
 	r := web.NewRouter(log)
 	web.Health(r, log, a.ready)
 	a.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
