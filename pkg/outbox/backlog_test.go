@@ -1,13 +1,13 @@
 package outbox_test
 
 import (
-	"github.com/walletco/wallet/pkg/testenv"
 	"strings"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/walletco/wallet/pkg/outbox"
+	"github.com/walletco/wallet/pkg/testenv"
 )
 
 // The backlog collector reports the unpublished rows of each shard and the

@@ -2,11 +2,11 @@ package stream_test
 
 import (
 	"context"
-	"github.com/walletco/wallet/pkg/testenv"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/testenv"
 )
 
 // The lag collector reports what a durable consumer has not been delivered
