@@ -122,8 +122,9 @@ func (r *run) staleOutbox(ctx context.Context) error {
 	return nil
 }
 
-// deadLetters reports every message a consumer gave up on, on the shards
-// (the saga's consumers) and in the ledger.
+// deadLetters reports every message a consumer gave up on and no operator
+// has replayed or discarded yet, on the shards (the saga's consumers) and
+// in the ledger. The subject is the id "ledger-service dead-letters" takes.
 func (r *run) deadLetters(ctx context.Context) error {
 	c := r.rep.check(checkDeadLetters)
 	type row struct {
@@ -135,22 +136,22 @@ func (r *run) deadLetters(ctx context.Context) error {
 	}
 	dbs := append([]*sqlx.DB{r.src.Ledger}, r.src.Shards...)
 	for i, db := range dbs {
-		where := ledgerName
+		where, place := ledgerName, ledgerName
 		if i > 0 {
-			where = shardName(i - 1)
+			where, place = shardName(i-1), fmt.Sprintf("shard%d", i-1)
 		}
 		var n int64
-		if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM dead_letters"); err != nil {
+		if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM dead_letters WHERE handled_at IS NULL"); err != nil {
 			return fmt.Errorf("%s: count dead letters: %w", where, err)
 		}
 		c.Checked += n
 		var rows []row
 		if err := db.SelectContext(ctx, &rows, `SELECT id, consumer, subject, error, recorded_at FROM dead_letters
-			ORDER BY id LIMIT ?`, MaxListed+1); err != nil {
+			WHERE handled_at IS NULL ORDER BY id LIMIT ?`, MaxListed+1); err != nil {
 			return fmt.Errorf("%s: read dead letters: %w", where, err)
 		}
 		for _, d := range rows {
-			r.rep.add(checkDeadLetters, Finding{Kind: DeadLetter, Where: where, Subject: fmt.Sprintf("dead letter %d", d.ID),
+			r.rep.add(checkDeadLetters, Finding{Kind: DeadLetter, Where: where, Subject: fmt.Sprintf("dead letter %s:%d", place, d.ID),
 				Detail: fmt.Sprintf("%s gave up on %s at %s: %s", d.Consumer, d.Subject, d.RecordedAt.Format(time.RFC3339), oneLine(d.Error))})
 		}
 		r.addUnlisted(checkDeadLetters, DeadLetter, n-int64(len(rows)))
