@@ -160,7 +160,7 @@ func listDeadLetters(ctx context.Context, places []string, dsns map[string]strin
 		for _, l := range ls {
 			n++
 			fmt.Fprintf(tw, "%s:%d\t%s\t%s\t%s\t%s\t%s\n", where, l.ID, l.Consumer, l.Subject,
-				l.RecordedAt.UTC().Format(time.RFC3339), l.Status(), shorten(l.Reason, 120))
+				l.RecordedAt.UTC().Format(time.RFC3339), l.Status(), shorten(l.Reason, 200))
 		}
 	}
 	if err := tw.Flush(); err != nil {
