@@ -110,7 +110,8 @@ func run(args []string, stdout, stderr io.Writer, name, summary string, build Bu
 	}
 	if cmd.Args != nil {
 		if err := cmd.Args(fs.Args()); err != nil {
-			fmt.Fprintf(stderr, "%s %s: %s\n\n", name, cmd.Name, strings.TrimSpace(err.Error()))
+			msg := strings.TrimPrefix(strings.TrimSpace(err.Error()), ErrUsage.Error()+": ")
+			fmt.Fprintf(stderr, "%s %s: %s\n\n", name, cmd.Name, msg)
 			cmdUsage(stderr)
 			return exitUsage
 		}
@@ -133,7 +134,7 @@ func printUsage(w io.Writer, name, summary string, cmds []Command) {
 	sorted := append([]Command(nil), cmds[1:]...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for _, c := range append(cmds[:1:1], sorted...) {
-		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprintf(w, "\n%q shows a command's flags. Configuration: defaults < config.yaml\n", name+" <command> -h")
 	fmt.Fprintln(w, "(or $WALLET_CONFIG) < WALLET_* environment; see README.md.")
