@@ -183,6 +183,10 @@ func TestReconcile(t *testing.T) {
 			inject: []stmt{{s.Shards[0], "UPDATE outbox SET published_at = NULL, occurred_at = NOW(6) - INTERVAL 1 HOUR WHERE id = ?", []any{lastOutbox}}},
 			undo:   []stmt{{s.Shards[0], "UPDATE outbox SET published_at = NOW(6) WHERE id = ?", []any{lastOutbox}}},
 			want:   []string{"stale_outbox"}},
+		{name: "outbox row set aside",
+			inject: []stmt{{s.Shards[0], "UPDATE outbox SET published_at = NULL, set_aside_at = NOW(6), attempts = 5, last_error = 'nats: maximum payload exceeded' WHERE id = ?", []any{lastOutbox}}},
+			undo:   []stmt{{s.Shards[0], "UPDATE outbox SET published_at = NOW(6), set_aside_at = NULL, attempts = 0, last_error = NULL WHERE id = ?", []any{lastOutbox}}},
+			want:   []string{"set_aside_outbox"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,7 +224,14 @@ func TestReconcile(t *testing.T) {
 	if code, rep, log := s.reconcile(nil); code != 1 || !slices.Equal(rep.kinds(), []string{"dead_letter"}) {
 		t.Fatalf("dead letter: exit %d, findings %v\n%s", code, rep.Counts, log)
 	}
-	mustExec(t, s.Ledger, "DELETE FROM dead_letters")
+	// Discarded by the operator's command, it is no longer a finding.
+	var dead int64
+	if err := s.Ledger.Get(&dead, "SELECT MAX(id) FROM dead_letters"); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := s.Command(nil, "ledger-service", "dead-letters", "discard", fmt.Sprintf("ledger:%d", dead)); code != 0 {
+		t.Fatalf("discard: exit %d\n%s\n%s", code, out, errOut)
+	}
 
 	// Undone, the system is clean again; the table is for people.
 	code, out, errOut := s.Command(nil, "ledger-service", "reconcile")

@@ -106,6 +106,10 @@ type RelayConfig struct {
 	// LeaseTTL is how long a relay's claim on a shard lasts unrenewed; after
 	// it another relay takes the shard over. Default 10s.
 	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
+	// MaxAttempts is how often a row JetStream refuses for good (too large,
+	// a subject no stream takes) is tried before it is set aside so the rows
+	// behind it go out. Transient failures are retried forever. Default 5.
+	MaxAttempts int `mapstructure:"max_attempts"`
 	// TestStallAfterPublish makes the relay hang after JetStream acknowledged
 	// a batch and before it marks the rows published, so crash tests can
 	// SIGKILL it at the worst moment. Never set it in production. Default false.
@@ -139,6 +143,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("relay.max_in_flight", 250)
 	v.SetDefault("relay.publish_timeout", 10*time.Second)
 	v.SetDefault("relay.lease_ttl", 10*time.Second)
+	v.SetDefault("relay.max_attempts", 5)
 	v.SetDefault("relay.test_stall_after_publish", false)
 }
 
@@ -204,6 +209,9 @@ func (c Config) Validate() error {
 	}
 	if c.Account.SagaMaxDeliver < 1 || c.Account.SagaRedriveAfter <= 0 {
 		errs = append(errs, errors.New("account.saga_max_deliver and account.saga_redrive_after must be positive"))
+	}
+	if c.Relay.MaxAttempts < 1 {
+		errs = append(errs, errors.New("relay.max_attempts must be positive"))
 	}
 	if c.Relay.BatchSize < 1 || c.Relay.MaxInFlight < 1 || c.Relay.PollInterval <= 0 || c.Relay.LeaseTTL <= 0 || c.Relay.PublishTimeout <= 0 {
 		errs = append(errs, errors.New("relay.batch_size, relay.max_in_flight, relay.poll_interval, relay.lease_ttl and relay.publish_timeout must be positive"))

@@ -1,6 +1,8 @@
 // Package deadletter keeps the messages a consumer gave up on in a
 // dead_letters table next to the consumer's own data, where an operator
-// finds them. stream.Consume calls a PoisonHandler; Handler makes one.
+// finds them, lists them, and replays or discards them. stream.Consume calls
+// a PoisonHandler (Handler makes one); WatchAdvisories records the messages
+// JetStream itself dropped after a consumer's MaxDeliver.
 package deadletter
 
 import (
@@ -11,7 +13,10 @@ import (
 	"log/slog"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -24,12 +29,36 @@ func Migrations() fs.FS {
 	return sub
 }
 
+// Recorded counts dead letters written, by consumer.
+var Recorded = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "wallet_dead_letters_total",
+	Help: "Messages recorded in a dead_letters table (terminated by a consumer, or dropped by JetStream after MaxDeliver), by consumer.",
+}, []string{"consumer"})
+
 // Record stores a terminated message and why it was terminated.
 func Record(ctx context.Context, db *sqlx.DB, consumer string, m jetstream.Msg, cause error) error {
-	h, _ := json.Marshal(m.Headers())
-	_, err := db.ExecContext(ctx, `INSERT INTO dead_letters (consumer, subject, headers, data, error)
-		VALUES (?, ?, ?, ?, ?)`, consumer, m.Subject(), string(h), string(m.Data()), cause.Error())
-	return err
+	var seq *uint64
+	if md, err := m.Metadata(); err == nil {
+		seq = &md.Sequence.Stream
+	}
+	return insert(ctx, db, consumer, m.Subject(), m.Headers(), m.Data(), seq, cause.Error())
+}
+
+// insert records one dead letter; a second record of the same stream
+// message for the same consumer is ignored.
+func insert(ctx context.Context, db *sqlx.DB, consumer, subject string, h nats.Header, data []byte, seq *uint64, reason string) error {
+	hj, _ := json.Marshal(h)
+	// Not INSERT IGNORE: that would also turn a too long value into a
+	// warning and a truncated record.
+	res, err := db.ExecContext(ctx, `INSERT INTO dead_letters (consumer, subject, headers, data, error, stream_seq)
+		VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`, consumer, subject, string(hj), string(data), reason, seq)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		Recorded.WithLabelValues(consumer).Inc()
+	}
+	return nil
 }
 
 // Handler returns a stream.PoisonHandler that records into db; a failure to

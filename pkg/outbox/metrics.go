@@ -18,6 +18,10 @@ var (
 		Name: "wallet_outbox_publish_errors_total",
 		Help: "Failed polls or publishes; the rows stay unpublished and are retried.",
 	}, []string{"shard"})
+	setAsideTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "wallet_outbox_set_aside_total",
+		Help: "Outbox rows set aside after relay.max_attempts permanent publish failures (never published; see outbox.last_error).",
+	}, []string{"shard"})
 	batchRows = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "wallet_outbox_batch_rows",
 		Help:    "Rows read by one non-empty outbox poll.",
@@ -39,6 +43,7 @@ type shardMetrics struct {
 	published prometheus.Counter
 	leaseHeld prometheus.Gauge
 	errors    prometheus.Counter
+	setAside  prometheus.Counter
 	batchRows prometheus.Observer
 	lag       prometheus.Observer
 }
@@ -48,6 +53,7 @@ func metricsFor(label string) shardMetrics {
 		published: publishedTotal.WithLabelValues(label),
 		leaseHeld: leaseHeld.WithLabelValues(label),
 		errors:    publishErrors.WithLabelValues(label),
+		setAside:  setAsideTotal.WithLabelValues(label),
 		batchRows: batchRows.WithLabelValues(label),
 		lag:       publishLag.WithLabelValues(label),
 	}

@@ -30,6 +30,10 @@ type RelayConfig struct {
 	// long its lease on a shard lasts without renewal.
 	Owner    string
 	LeaseTTL time.Duration
+	// MaxAttempts is how many times a row that JetStream refuses for good
+	// (see permanent) is tried before it is set aside, so that the rows
+	// behind it are published. 0 means 5.
+	MaxAttempts int
 	// BeforeMark, if set, runs after a batch is acknowledged by JetStream and
 	// before its rows are marked published. Crash tests use it to stop the
 	// relay at the worst moment; production leaves it nil.
@@ -55,8 +59,11 @@ func NewRelay(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *s
 	if cfg.BatchSize < 1 || cfg.PollInterval <= 0 || cfg.LeaseTTL <= 0 || cfg.Owner == "" {
 		return nil, errors.New("outbox relay: batch size, poll interval, lease TTL and owner are required")
 	}
-	if cfg.MaxInFlight < 0 || cfg.PublishTimeout < 0 {
-		return nil, errors.New("outbox relay: max in flight and publish time-out must not be negative")
+	if cfg.MaxInFlight < 0 || cfg.PublishTimeout < 0 || cfg.MaxAttempts < 0 {
+		return nil, errors.New("outbox relay: max in flight, publish time-out and max attempts must not be negative")
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 5
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = cfg.BatchSize
@@ -115,6 +122,8 @@ func (r *Relay) runShard(ctx context.Context, shard int) {
 			r.log.Warn("outbox relay", "shard", shard, "err", err, "retry_in", wait)
 		case !held:
 			wait = r.cfg.LeaseTTL / 4 // another relay publishes this shard
+		case s.again:
+			failures = 0 // a row was set aside: the rows behind it go out now
 		case n < r.cfg.BatchSize:
 			// The outbox was drained: wait for a writer's wake-up (one that
 			// came during this batch is already waiting) instead of polling
@@ -165,5 +174,6 @@ func (r *Relay) subscribeWake(shard int) (<-chan struct{}, func()) {
 }
 
 func (r *Relay) newShardRelay(shard int) *shardRelay {
-	return &shardRelay{cfg: r.cfg, js: r.js, db: r.shards[shard], shard: shard, m: metricsFor(strconv.Itoa(shard))}
+	return &shardRelay{cfg: r.cfg, js: r.js, db: r.shards[shard], shard: shard, m: metricsFor(strconv.Itoa(shard)),
+		log: r.log.With("shard", shard)}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,11 @@ type shardRelay struct {
 	db    *sqlx.DB
 	shard int
 	m     shardMetrics
+	log   *slog.Logger
+
+	// again is set by a step that set a row aside: the rows behind it are
+	// waiting, so the next poll follows at once.
+	again bool
 
 	marking int        // rows of the running mark statement
 	marked  chan error // that statement's result; nil when none runs
@@ -54,6 +60,7 @@ type row struct {
 	Subject    string    `db:"subject"`
 	Data       string    `db:"data"`
 	OccurredAt time.Time `db:"occurred_at"`
+	Attempts   int       `db:"attempts"`
 }
 
 func (r row) event() events.Event {
@@ -64,6 +71,7 @@ func (r row) event() events.Event {
 // step reads one batch, publishes and marks it. It returns how many rows it
 // marked; no mark is left running.
 func (s *shardRelay) step(ctx context.Context) (int, error) {
+	s.again = false
 	rows, err := s.read(ctx)
 	if err != nil || len(rows) == 0 {
 		return 0, err
@@ -91,6 +99,11 @@ func (s *shardRelay) step(ctx context.Context) (int, error) {
 		}
 		if pubErr != nil {
 			n, err := s.flush()
+			if err == nil && acked < len(chunk) && s.permanent(ctx, chunk[acked], pubErr) {
+				// Only the first refused row counts: the ones behind it were
+				// not published, or are published again after it.
+				return marked + n, s.attempted(ctx, chunk[acked], pubErr)
+			}
 			return marked + n, errors.Join(fmt.Errorf("shard %d: publish: %w", s.shard, pubErr), err)
 		}
 	}
@@ -101,8 +114,8 @@ func (s *shardRelay) step(ctx context.Context) (int, error) {
 // read selects the oldest unpublished rows.
 func (s *shardRelay) read(ctx context.Context) ([]row, error) {
 	var rows []row
-	err := s.db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, topic, source, subject, data, occurred_at
-		FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ?`, s.cfg.BatchSize)
+	err := s.db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, topic, source, subject, data, occurred_at, attempts
+		FROM outbox WHERE published_at IS NULL AND set_aside_at IS NULL ORDER BY id LIMIT ?`, s.cfg.BatchSize)
 	if err != nil {
 		return nil, fmt.Errorf("shard %d: read outbox: %w", s.shard, err)
 	}
@@ -110,7 +123,8 @@ func (s *shardRelay) read(ctx context.Context) ([]row, error) {
 }
 
 // publish sends rows asynchronously, waits for their acks and returns how
-// many leading rows JetStream acknowledged.
+// many leading rows JetStream acknowledged; the error, if any, is why the
+// row after them was not.
 func (s *shardRelay) publish(ctx context.Context, rows []row, deadline <-chan time.Time) (int, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(rows))
 	var pubErr error
@@ -124,7 +138,7 @@ func (s *shardRelay) publish(ctx context.Context, rows []row, deadline <-chan ti
 	}
 	for i, f := range futures {
 		if err := s.awaitAck(ctx, f, rows[i], deadline); err != nil {
-			return i, errors.Join(pubErr, err)
+			return i, err
 		}
 	}
 	return len(futures), pubErr

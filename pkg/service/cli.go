@@ -24,6 +24,10 @@ type Command struct {
 	// Flags, if set, declares the command's flags; Run reads them through
 	// the variables they are bound to.
 	Flags func(fs *flag.FlagSet)
+	// Args, if set, takes the arguments after the flags (a subcommand and
+	// its operands) before Run; an error wrapping ErrUsage rejects them.
+	// Without it any argument is a usage error.
+	Args func(args []string) error
 	// Run does the command's work. An ExitCode error ends the process with
 	// that code and no message; any other error prints it and exits 1.
 	Run func(ctx context.Context, cfg config.Config, log *slog.Logger) error
@@ -104,7 +108,14 @@ func run(args []string, stdout, stderr io.Writer, name, summary string, build Bu
 		cmdUsage(stderr) // after the flag package's error line
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
+	if cmd.Args != nil {
+		if err := cmd.Args(fs.Args()); err != nil {
+			msg := strings.TrimPrefix(strings.TrimSpace(err.Error()), ErrUsage.Error()+": ")
+			fmt.Fprintf(stderr, "%s %s: %s\n\n", name, cmd.Name, msg)
+			cmdUsage(stderr)
+			return exitUsage
+		}
+	} else if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "%s %s: unexpected argument %q\n\n", name, cmd.Name, fs.Arg(0))
 		cmdUsage(stderr)
 		return exitUsage
@@ -123,7 +134,7 @@ func printUsage(w io.Writer, name, summary string, cmds []Command) {
 	sorted := append([]Command(nil), cmds[1:]...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for _, c := range append(cmds[:1:1], sorted...) {
-		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprintf(w, "\n%q shows a command's flags. Configuration: defaults < config.yaml\n", name+" <command> -h")
 	fmt.Fprintln(w, "(or $WALLET_CONFIG) < WALLET_* environment; see README.md.")

@@ -18,7 +18,23 @@ import (
 // codes of a command through. The serve command is never reached here.
 func TestCommandLine(t *testing.T) {
 	var got string
+	var sub []string
 	cmds := []Command{{
+		Name: "things", Summary: "a command with a subcommand",
+		Args: func(args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("%w: a subcommand is required", ErrUsage)
+			}
+			sub = args
+			return nil
+		},
+		Run: func(context.Context, config.Config, *slog.Logger) error {
+			if strings.Join(sub, " ") != "list --all" {
+				return ExitCode(1)
+			}
+			return nil
+		},
+	}, {
 		Name: "check", Summary: "checks something",
 		Flags: func(fs *flag.FlagSet) { fs.StringVar(&got, "into", "", "where") },
 		Run: func(context.Context, config.Config, *slog.Logger) error {
@@ -54,6 +70,9 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"check", "--into", "fail"}, 1, "", ""},
 		{[]string{"check", "--into", "broken"}, 1, "", "svc: could not"},
 		{[]string{"check"}, 2, "", "--into is required"},
+		{[]string{"things", "list", "--all"}, 0, "", ""},
+		{[]string{"things", "show"}, 1, "", ""},
+		{[]string{"things"}, 2, "", "a subcommand is required"},
 	}
 	for _, tt := range tests {
 		got = ""

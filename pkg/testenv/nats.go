@@ -51,3 +51,30 @@ func MustJetStream(t testing.TB) jetstream.JetStream {
 	}
 	return js
 }
+
+// MustJetStreamWith is MustJetStream on a server whose options configure
+// changes first, e.g. a small MaxPayload for oversized-message tests.
+func MustJetStreamWith(t testing.TB, configure func(*server.Options)) jetstream.JetStream {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
+	configure(opts)
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("testenv: nats: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("testenv: nats did not start")
+	}
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatalf("testenv: connect to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("testenv: jetstream: %v", err)
+	}
+	return js
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/saga"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/outbox"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
@@ -38,6 +39,9 @@ type App struct {
 	waiter *saga.Waiter
 	writer *groupcommit.Writer
 	wake   *outbox.Notifier
+	// advisories records the saga messages JetStream dropped after
+	// MaxDeliver; see watchAdvisories.
+	advisories func(ctx context.Context) error
 }
 
 // New connects to the shards and NATS, migrates the shard schemas, declares
@@ -88,6 +92,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		RedriveAfter: cfg.Account.SagaRedriveAfter}, log); err != nil {
 		return nil, err
 	}
+	owners := map[string]*sqlx.DB{}
+	for sh, db := range a.shards {
+		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = db
+	}
+	a.advisories = func(ctx context.Context) error {
+		return deadletter.WatchAdvisories(ctx, js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
+	}
 	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait}, log, ready)
 	if err != nil {
 		return nil, err
@@ -123,6 +134,7 @@ func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sagaErr := make(chan error, 1)
+	go a.watchAdvisories(ctx)
 	go func() {
 		err := a.saga.Run(ctx)
 		cancel()
@@ -131,6 +143,21 @@ func (a *App) Run(ctx context.Context) error {
 	err := web.Serve(ctx, a.srv, a.ln)
 	cancel()
 	return errors.Join(err, <-sagaErr)
+}
+
+// watchAdvisories runs the advisory capture until ctx ends, restarting it
+// after a failure: a lost capture costs visibility, not money (the redriver
+// still finishes the transfer), so it does not stop the service.
+func (a *App) watchAdvisories(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := a.advisories(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("max-deliveries advisories: capture failed, restarting", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
 
 // Close releases connections; safe after a failed New. The group-commit

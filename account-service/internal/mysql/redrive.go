@@ -63,9 +63,11 @@ func (s *Store) redriveOne(ctx context.Context, sh int, k account.Key, olderThan
 		// The subject is the transaction id alone, so a queued debit of
 		// another source account's transfer under the same id also
 		// postpones this redrive: a delay of one relay poll, never a loss.
+		// A debit the relay set aside (poison) waits no more: it gets a
+		// fresh one.
 		var queued int
 		if err := tx.GetContext(ctx, &queued, `SELECT COUNT(*) FROM outbox WHERE published_at IS NULL
-			AND subject = ? AND event_type = ?`, k.TransactionID, events.TransferDebited); err != nil || queued > 0 {
+			AND set_aside_at IS NULL AND subject = ? AND event_type = ?`, k.TransactionID, events.TransferDebited); err != nil || queued > 0 {
 			return err
 		}
 		now := s.now()

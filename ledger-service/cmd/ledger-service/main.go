@@ -2,7 +2,8 @@
 // every event of the WALLET stream into a journal and serves balances, as-of
 // balances, account history and transfer journals over HTTP; "replay"
 // rebuilds the journal from the stream into an empty schema; "reconcile" is
-// the reconciliation batch job.
+// the reconciliation batch job; "dead-letters" lists, shows, replays and
+// discards the messages consumers gave up on.
 package main
 
 import (
@@ -49,8 +50,20 @@ func main() {
 			return app.Reconcile(ctx, cfg, rec, os.Stdout, os.Stderr, log)
 		},
 	}
+	var dl app.DeadLetterCommand
+	deadLetters := service.Command{
+		Name:    "dead-letters",
+		Summary: app.DeadLettersUsage,
+		Args: func(args []string) (err error) {
+			dl, err = app.ParseDeadLetters(args)
+			return err
+		},
+		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+			return app.DeadLetters(ctx, cfg, dl, os.Stdout, os.Stderr, log)
+		},
+	}
 	service.Main("ledger-service", "the double-entry ledger fed by every event, and its balance API",
 		func(_ context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
 			return app.New(cfg, log)
-		}, replay, reconcile)
+		}, replay, reconcile, deadLetters)
 }

@@ -59,7 +59,9 @@ func (r *run) staleSagas(ctx context.Context) error {
 
 // staleOutbox reports the outbox rows unpublished for longer than
 // UnpublishedAfter: the relay publishes within milliseconds, so such a row
-// is stuck (a poison row, or no relay holding the shard's lease).
+// is stuck (no relay holding the shard's lease, or a row still being tried).
+// Rows the relay set aside as poison are reported on their own, with their
+// error, whatever their age.
 func (r *run) staleOutbox(ctx context.Context) error {
 	c := r.rep.check(checkOutbox)
 	before := r.opts.Now().Add(-r.opts.UnpublishedAfter).UTC()
@@ -68,6 +70,8 @@ func (r *run) staleOutbox(ctx context.Context) error {
 		EventID    string    `db:"event_id"`
 		EventType  string    `db:"event_type"`
 		OccurredAt time.Time `db:"occurred_at"`
+		Attempts   int       `db:"attempts"`
+		LastError  *string   `db:"last_error"`
 	}
 	for sh, db := range r.src.Shards {
 		var unpublished int64
@@ -76,25 +80,51 @@ func (r *run) staleOutbox(ctx context.Context) error {
 		}
 		c.Checked += unpublished
 		var rows []row
-		if err := db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, occurred_at FROM outbox
-			WHERE published_at IS NULL AND occurred_at < ? ORDER BY id LIMIT ?`, before, MaxListed+1); err != nil {
+		if err := db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, occurred_at, attempts, last_error FROM outbox
+			WHERE published_at IS NULL AND set_aside_at IS NULL AND occurred_at < ? ORDER BY id LIMIT ?`, before, MaxListed+1); err != nil {
 			return fmt.Errorf("%s: read unpublished events: %w", shardName(sh), err)
 		}
-		stale, err := countStale(ctx, db, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND occurred_at < ?", before, len(rows))
+		stale, err := countStale(ctx, db, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND set_aside_at IS NULL AND occurred_at < ?", before, len(rows))
 		if err != nil {
 			return fmt.Errorf("%s: count stale events: %w", shardName(sh), err)
 		}
 		for _, o := range rows {
-			r.rep.add(checkOutbox, Finding{Kind: StaleOutbox, Where: shardName(sh), Subject: fmt.Sprintf("outbox %d", o.ID),
-				Detail: fmt.Sprintf("%s %s unpublished since %s", o.EventType, o.EventID, o.OccurredAt.Format(time.RFC3339))})
+			detail := fmt.Sprintf("%s %s unpublished since %s", o.EventType, o.EventID, o.OccurredAt.Format(time.RFC3339))
+			if o.LastError != nil {
+				detail += fmt.Sprintf(" (%d failed attempts: %s)", o.Attempts, oneLine(*o.LastError))
+			}
+			r.rep.add(checkOutbox, Finding{Kind: StaleOutbox, Where: shardName(sh), Subject: fmt.Sprintf("outbox %d", o.ID), Detail: detail})
 		}
 		r.addUnlisted(checkOutbox, StaleOutbox, stale-int64(len(rows)))
+
+		// Set aside: the partial scan over outbox_unpublished finds them.
+		rows = rows[:0]
+		if err := db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, occurred_at, attempts, last_error FROM outbox
+			WHERE published_at IS NULL AND set_aside_at IS NOT NULL ORDER BY id LIMIT ?`, MaxListed+1); err != nil {
+			return fmt.Errorf("%s: read set-aside events: %w", shardName(sh), err)
+		}
+		aside := int64(len(rows))
+		if len(rows) > MaxListed {
+			if err := db.GetContext(ctx, &aside, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND set_aside_at IS NOT NULL"); err != nil {
+				return fmt.Errorf("%s: count set-aside events: %w", shardName(sh), err)
+			}
+		}
+		for _, o := range rows {
+			reason := ""
+			if o.LastError != nil {
+				reason = oneLine(*o.LastError)
+			}
+			r.rep.add(checkOutbox, Finding{Kind: SetAsideOutbox, Where: shardName(sh), Subject: fmt.Sprintf("outbox %d", o.ID),
+				Detail: fmt.Sprintf("%s %s set aside after %d attempts: %s", o.EventType, o.EventID, o.Attempts, reason)})
+		}
+		r.addUnlisted(checkOutbox, SetAsideOutbox, aside-int64(len(rows)))
 	}
 	return nil
 }
 
-// deadLetters reports every message a consumer gave up on, on the shards
-// (the saga's consumers) and in the ledger.
+// deadLetters reports every message a consumer gave up on and no operator
+// has replayed or discarded yet, on the shards (the saga's consumers) and
+// in the ledger. The subject is the id "ledger-service dead-letters" takes.
 func (r *run) deadLetters(ctx context.Context) error {
 	c := r.rep.check(checkDeadLetters)
 	type row struct {
@@ -106,22 +136,22 @@ func (r *run) deadLetters(ctx context.Context) error {
 	}
 	dbs := append([]*sqlx.DB{r.src.Ledger}, r.src.Shards...)
 	for i, db := range dbs {
-		where := ledgerName
+		where, place := ledgerName, ledgerName
 		if i > 0 {
-			where = shardName(i - 1)
+			where, place = shardName(i-1), fmt.Sprintf("shard%d", i-1)
 		}
 		var n int64
-		if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM dead_letters"); err != nil {
+		if err := db.GetContext(ctx, &n, "SELECT COUNT(*) FROM dead_letters WHERE handled_at IS NULL"); err != nil {
 			return fmt.Errorf("%s: count dead letters: %w", where, err)
 		}
 		c.Checked += n
 		var rows []row
 		if err := db.SelectContext(ctx, &rows, `SELECT id, consumer, subject, error, recorded_at FROM dead_letters
-			ORDER BY id LIMIT ?`, MaxListed+1); err != nil {
+			WHERE handled_at IS NULL ORDER BY id LIMIT ?`, MaxListed+1); err != nil {
 			return fmt.Errorf("%s: read dead letters: %w", where, err)
 		}
 		for _, d := range rows {
-			r.rep.add(checkDeadLetters, Finding{Kind: DeadLetter, Where: where, Subject: fmt.Sprintf("dead letter %d", d.ID),
+			r.rep.add(checkDeadLetters, Finding{Kind: DeadLetter, Where: where, Subject: fmt.Sprintf("dead letter %s:%d", place, d.ID),
 				Detail: fmt.Sprintf("%s gave up on %s at %s: %s", d.Consumer, d.Subject, d.RecordedAt.Format(time.RFC3339), oneLine(d.Error))})
 		}
 		r.addUnlisted(checkDeadLetters, DeadLetter, n-int64(len(rows)))

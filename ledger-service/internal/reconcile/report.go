@@ -44,6 +44,9 @@ const (
 	StaleSaga Kind = "stale_saga"
 	// StaleOutbox: an event unpublished for longer than the threshold.
 	StaleOutbox Kind = "stale_outbox"
+	// SetAsideOutbox: an event the relay set aside as poison (never
+	// published), with its error.
+	SetAsideOutbox Kind = "set_aside_outbox"
 	// DeadLetter: a message a consumer gave up on.
 	DeadLetter Kind = "dead_letter"
 	// TransactionReused: one transaction_id names two different operations

@@ -33,7 +33,7 @@ func LedgerSettled(shards []*sqlx.DB, js jetstream.JetStream, consumer string, p
 		for i, db := range shards {
 			err := until(ctx, poll, func() (bool, string, error) {
 				var left int64
-				err := db.GetContext(ctx, &left, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND id <= ?", marks[i])
+				err := db.GetContext(ctx, &left, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND set_aside_at IS NULL AND id <= ?", marks[i])
 				return left == 0, fmt.Sprintf("%s: %d events of the run still unpublished", shardName(i), left), err
 			})
 			if err != nil {

@@ -54,7 +54,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	host, _ := os.Hostname()
 	rc := outbox.RelayConfig{BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
 		MaxInFlight: cfg.Relay.MaxInFlight, PublishTimeout: cfg.Relay.PublishTimeout,
-		LeaseTTL: cfg.Relay.LeaseTTL, Owner: fmt.Sprintf("%s/%d", host, os.Getpid())}
+		LeaseTTL: cfg.Relay.LeaseTTL, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), MaxAttempts: cfg.Relay.MaxAttempts}
 	if cfg.Relay.TestStallAfterPublish {
 		rc.BeforeMark = func() {
 			log.Warn("test hook: stalled after publish, before marking rows published")

@@ -1,0 +1,123 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/stream"
+)
+
+// AdvisoryStream keeps JetStream's max-deliveries advisories for the WALLET
+// stream's consumers. The server publishes an advisory once, on core NATS,
+// when it drops a message after a consumer's MaxDeliver; kept in a stream,
+// one that comes while its service is down is still recorded when the
+// service is back.
+const AdvisoryStream = "WALLET_ADVISORIES"
+
+// advisoryPrefix + consumer name is the subject of a consumer's
+// max-deliveries advisories.
+const advisoryPrefix = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + stream.Name + "."
+
+// advisoryMaxAge bounds how long an unrecorded advisory is kept.
+const advisoryMaxAge = 7 * 24 * time.Hour
+
+// maxDeliveries is the advisory's body (io.nats.jetstream.advisory.v1.max_deliver).
+type maxDeliveries struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// WatchAdvisories records, until ctx ends, every message JetStream dropped
+// after the MaxDeliver of one of owners' consumers (consumer name → the
+// database whose dead_letters table it writes to), with the subject,
+// headers and data fetched from the WALLET stream by sequence. name is the
+// durable consumer on AdvisoryStream, one per service. Recording is
+// idempotent (by consumer and stream sequence), so several instances of a
+// service may watch at once.
+func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, owners map[string]*sqlx.DB, log *slog.Logger) error {
+	if len(owners) == 0 {
+		return errors.New("deadletter: no consumers to watch")
+	}
+	subjects := make([]string, 0, len(owners))
+	for c := range owners {
+		subjects = append(subjects, advisoryPrefix+c)
+	}
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        AdvisoryStream,
+		Description: "JetStream max-deliveries advisories of the WALLET consumers, until recorded as dead letters",
+		Subjects:    []string{advisoryPrefix + "*"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		MaxAge:      advisoryMaxAge,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", AdvisoryStream, err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, AdvisoryStream, jetstream.ConsumerConfig{
+		Durable:        name,
+		Description:    "records max-deliveries advisories as dead letters",
+		FilterSubjects: subjects,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        stream.AckWait,
+		MaxDeliver:     -1, // an advisory unrecorded is a drop unseen
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer %s on %s: %w", name, AdvisoryStream, err)
+	}
+	wallet, err := js.Stream(ctx, stream.Name)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream.Name, err)
+	}
+	log = log.With("consumer", name)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if err := recordAdvisory(ctx, wallet, owners, m.Data()); err != nil {
+			log.Warn("record max-deliveries advisory, will retry", "err", err)
+			_ = m.NakWithDelay(stream.RetryDelay(m))
+			return
+		}
+		_ = m.Ack()
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		log.Warn("consume advisories", "err", err)
+	}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", AdvisoryStream, err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	<-cc.Closed()
+	return nil
+}
+
+// recordAdvisory writes the dropped message an advisory names into its
+// consumer's dead_letters. A message the stream no longer holds is recorded
+// without its content, so the drop is still seen.
+func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[string]*sqlx.DB, body []byte) error {
+	var a maxDeliveries
+	if err := json.Unmarshal(body, &a); err != nil || a.StreamSeq == 0 {
+		return nil // not an advisory we can act on; retrying will not change it
+	}
+	db, ok := owners[a.Consumer]
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	reason := fmt.Sprintf("dropped by JetStream after %d deliveries (MaxDeliver)", a.Deliveries)
+	msg, err := wallet.GetMsg(ctx, a.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return insert(ctx, db, a.Consumer, "", nil, nil, &a.StreamSeq, reason+"; the message is no longer in the stream")
+	}
+	if err != nil {
+		return fmt.Errorf("fetch %s message %d: %w", stream.Name, a.StreamSeq, err)
+	}
+	return insert(ctx, db, a.Consumer, msg.Subject, msg.Header, msg.Data, &a.StreamSeq, reason)
+}
