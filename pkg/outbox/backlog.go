@@ -26,7 +26,7 @@ type Backlog struct {
 func NewBacklog(shards []*sqlx.DB) *Backlog {
 	return &Backlog{shards: shards, timeout: 2 * time.Second, now: time.Now,
 		rows: prometheus.NewDesc("wallet_outbox_pending_rows",
-			"Outbox rows not published yet, per shard (read when scraped).", []string{"shard"}, nil),
+			"Outbox rows waiting to be published (not set aside), per shard (read when scraped).", []string{"shard"}, nil),
 		oldest: prometheus.NewDesc("wallet_outbox_oldest_pending_seconds",
 			"Age of the oldest unpublished outbox row, per shard; 0 when none (read when scraped).", []string{"shard"}, nil),
 	}
@@ -47,8 +47,10 @@ func (b *Backlog) Collect(ch chan<- prometheus.Metric) {
 	for i, db := range b.shards {
 		var n int64
 		var oldest sql.NullTime
-		// The (published_at, id) index holds the unpublished rows first.
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*), MIN(occurred_at) FROM outbox WHERE published_at IS NULL").Scan(&n, &oldest); err != nil {
+		// The (published_at, id) index holds the unpublished rows first; rows
+		// set aside as poison are not waiting (wallet_outbox_set_aside_total
+		// counts them, reconcile lists them).
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*), MIN(occurred_at) FROM outbox WHERE published_at IS NULL AND set_aside_at IS NULL").Scan(&n, &oldest); err != nil {
 			continue
 		}
 		age := 0.0

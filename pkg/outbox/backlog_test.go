@@ -20,7 +20,7 @@ func TestBacklogReportsUnpublishedRows(t *testing.T) {
 	}
 	b := outbox.NewBacklog([]*sqlx.DB{f.db})
 	if err := testutil.CollectAndCompare(b, strings.NewReader(`
-# HELP wallet_outbox_pending_rows Outbox rows not published yet, per shard (read when scraped).
+# HELP wallet_outbox_pending_rows Outbox rows waiting to be published (not set aside), per shard (read when scraped).
 # TYPE wallet_outbox_pending_rows gauge
 wallet_outbox_pending_rows{shard="0"} 3
 `), "wallet_outbox_pending_rows"); err != nil {
