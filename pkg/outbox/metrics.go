@@ -18,6 +18,10 @@ var (
 		Name: "wallet_outbox_publish_errors_total",
 		Help: "Failed polls or publishes; the rows stay unpublished and are retried.",
 	}, []string{"shard"})
+	deletedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "wallet_outbox_deleted_total",
+		Help: "Published outbox rows deleted after relay.outbox_retention.",
+	}, []string{"shard"})
 	batchRows = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "wallet_outbox_batch_rows",
 		Help:    "Rows read by one non-empty outbox poll.",
@@ -39,6 +43,7 @@ type shardMetrics struct {
 	published prometheus.Counter
 	leaseHeld prometheus.Gauge
 	errors    prometheus.Counter
+	deleted   prometheus.Counter
 	batchRows prometheus.Observer
 	lag       prometheus.Observer
 }
@@ -48,6 +53,7 @@ func metricsFor(label string) shardMetrics {
 		published: publishedTotal.WithLabelValues(label),
 		leaseHeld: leaseHeld.WithLabelValues(label),
 		errors:    publishErrors.WithLabelValues(label),
+		deleted:   deletedTotal.WithLabelValues(label),
 		batchRows: batchRows.WithLabelValues(label),
 		lag:       publishLag.WithLabelValues(label),
 	}
