@@ -49,7 +49,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	var js jetstream.JetStream
 	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "outbox-relay",
 		stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow,
-		MaxAge: cfg.NATS.MaxAge, MaxBytes: cfg.NATS.MaxBytes}, log); err != nil {
+			MaxAge: cfg.NATS.MaxAge, MaxBytes: cfg.NATS.MaxBytes}, log); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
