@@ -172,3 +172,100 @@ func (s *System) wantUniqueEventIDs(n uint64) {
 		seen[id] = true
 	}
 }
+
+// After the stream's duplicate window, "outbox-relay republish" sends every
+// kept row again under a new stream sequence. The ledger, whose inbox rows
+// are long pruned, applies the copies in its strict sequence and skips each
+// by its business key (or as a no-op: account.opened, status changes); the
+// saga consumers still find their inbox rows and emit nothing again. No
+// balance, journal, entry or credit changes.
+func TestRepublishChangesNothing(t *testing.T) {
+	s := New(t, binDir)
+	env := []string{"WALLET_NATS_DUPLICATE_WINDOW=3s", "WALLET_RELAY_PUBLISH_TIMEOUT=1s", "WALLET_LEDGER_INBOX_RETENTION=200ms"}
+	for _, b := range Binaries {
+		s.Start(b, env...)
+	}
+	b := newBank(t, s, 8)
+	b.run(4, 20, nil)
+	b.check()
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if _, unpublished := s.outboxRows(); unpublished != 0 {
+			return fmt.Errorf("%d rows unpublished", unpublished)
+		}
+		if n := s.tableSizes()["ledger inbox"]; n != 0 {
+			return fmt.Errorf("the ledger's inbox holds %d rows", n)
+		}
+		return nil
+	})
+	before := s.ledgerFacts()
+	rows, _ := s.outboxRows()
+	msgs := s.streamMsgs()
+	if uint64(rows) != msgs {
+		t.Fatalf("outbox %d rows, stream %d messages", rows, msgs)
+	}
+	time.Sleep(3500 * time.Millisecond) // let the duplicate window pass: the copies are new to the stream
+
+	code, out, errOut := s.Command(env, "outbox-relay", "republish", "--since", "10m")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("total: %d events published again, %d new to the stream", rows, rows)) {
+		t.Fatalf("republish: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := s.streamMsgs(); got != 2*msgs {
+		t.Fatalf("stream holds %d messages, want %d", got, 2*msgs)
+	}
+	s.waitLedgerDrained(30 * time.Second)
+	s.waitSagasDrained()
+	var pos uint64
+	if err := s.Ledger.Get(&pos, "SELECT stream_seq FROM ledger_position"); err != nil || pos != 2*msgs {
+		t.Fatalf("ledger position %d (%v), want %d: every copy takes its turn", pos, err, 2*msgs)
+	}
+	if after := s.ledgerFacts(); after != before {
+		t.Fatalf("the copies changed the ledger: before %v, after %v", before, after)
+	}
+	if got, _ := s.outboxRows(); got != rows {
+		t.Fatalf("the outbox holds %d rows, was %d: a saga step answered a copy again", got, rows)
+	}
+	b.check()
+}
+
+// ledgerFacts sums up the ledger's and the shards' money records.
+func (s *System) ledgerFacts() string {
+	s.t.Helper()
+	var journals, entries int
+	var sum string
+	if err := s.Ledger.QueryRow("SELECT (SELECT COUNT(*) FROM journal_transactions), COUNT(*), COALESCE(SUM(ABS(amount)), 0) FROM journal_entries").
+		Scan(&journals, &entries, &sum); err != nil {
+		s.t.Fatal(err)
+	}
+	credits := 0
+	for _, db := range s.Shards {
+		var n int
+		if err := db.Get(&n, "SELECT COUNT(*) FROM credits"); err != nil {
+			s.t.Fatal(err)
+		}
+		credits += n
+	}
+	return fmt.Sprintf("%d journals, %d entries moving %s, %d credits", journals, entries, sum, credits)
+}
+
+// waitSagasDrained waits until every saga consumer acknowledged everything.
+func (s *System) waitSagasDrained() {
+	s.t.Helper()
+	js, nc := s.jetStream()
+	defer nc.Close()
+	testenv.Eventually(s.t, 30*time.Second, 50*time.Millisecond, func() error {
+		for sh := range 4 {
+			c, err := js.Consumer(context.Background(), stream.Name, fmt.Sprintf("saga-shard-%d", sh))
+			if err != nil {
+				return err
+			}
+			info, err := c.Info(context.Background())
+			if err != nil {
+				return err
+			}
+			if n := info.NumPending + uint64(info.NumAckPending); n > 0 {
+				return fmt.Errorf("saga-shard-%d has %d messages to settle", sh, n)
+			}
+		}
+		return nil
+	})
+}
