@@ -39,14 +39,16 @@ func (a *App) consume(ctx context.Context) error {
 	err := a.start(ctx)
 	if err == nil {
 		var wg sync.WaitGroup
+		jctx, stop := context.WithCancel(ctx) // the janitor ends with the consumer
 		if a.cfg.Ledger.InboxRetention > 0 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				a.janitor().Run(ctx)
+				a.janitor().Run(jctx)
 			}()
 		}
 		err = retry(ctx, a, "start consumer", a.consumer.Run)
+		stop()
 		wg.Wait()
 	}
 	if ctx.Err() != nil {
