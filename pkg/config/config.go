@@ -50,6 +50,13 @@ type NATSConfig struct {
 	// again later, e.g. by a relay that stalled for longer than the window,
 	// reaches the consumers twice, and their inbox tables drop the copy.
 	DuplicateWindow time.Duration `mapstructure:"duplicate_window"`
+	// MaxAge and MaxBytes limit the WALLET stream; 0 means unlimited, the
+	// default. ledger-service replay rebuilds the journal from the stream's
+	// first event, so a limit is only safe together with a ledger snapshot
+	// taken before the oldest event the limit keeps (see README, "Command
+	// line and replay"); services log a warning when one is set.
+	MaxAge   time.Duration `mapstructure:"max_age"`
+	MaxBytes int64         `mapstructure:"max_bytes"`
 }
 
 // AccountConfig is account-service's section.
@@ -75,6 +82,13 @@ type AccountConfig struct {
 	// MaxConnections bounds the HTTP connections served at once; more wait
 	// in the kernel's accept backlog. Default 8192 (a few hundred MB at most).
 	MaxConnections int `mapstructure:"max_connections"`
+	// InboxRetention is how long the saga consumers' inbox rows are kept;
+	// rows of messages JetStream may still redeliver are kept longer (see
+	// inbox.Prune). It must be at least twice relay.outbox_retention, so
+	// that a step re-published by "outbox-relay republish" is still
+	// recognised and does not emit its reply again (docs/design.md,
+	// "Retention"). Default 1h.
+	InboxRetention time.Duration `mapstructure:"inbox_retention"`
 }
 
 // LedgerConfig is ledger-service's section.
@@ -83,6 +97,11 @@ type LedgerConfig struct {
 	Addr string `mapstructure:"addr"`
 	// DSN of the ledger database. Default the wallet_ledger schema locally.
 	DSN string `mapstructure:"dsn"`
+	// InboxRetention is how long the ledger's inbox rows are kept. The
+	// ledger needs them for nothing but a quick duplicate check: it skips
+	// every redelivery by its stream position, and a re-published copy of a
+	// money event by its business key. Default 5m.
+	InboxRetention time.Duration `mapstructure:"inbox_retention"`
 }
 
 // RelayConfig is outbox-relay's section.
@@ -110,6 +129,12 @@ type RelayConfig struct {
 	// a subject no stream takes) is tried before it is set aside so the rows
 	// behind it go out. Transient failures are retried forever. Default 5.
 	MaxAttempts int `mapstructure:"max_attempts"`
+	// OutboxRetention is how long published outbox rows are kept before the
+	// relay deletes them; "outbox-relay republish --since" can send kept
+	// rows again after the stream lost messages. Default 15m: 7.5 times
+	// JetStream's 2-minute file-store sync interval (docs/design.md,
+	// "Durability of the stream").
+	OutboxRetention time.Duration `mapstructure:"outbox_retention"`
 	// TestStallAfterPublish makes the relay hang after JetStream acknowledged
 	// a batch and before it marks the rows published, so crash tests can
 	// SIGKILL it at the worst moment. Never set it in production. Default false.
@@ -135,6 +160,11 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("account.max_batch", 256)
 	v.SetDefault("account.queue_depth", 512)
 	v.SetDefault("account.max_connections", 8192)
+	v.SetDefault("account.inbox_retention", time.Hour)
+	v.SetDefault("ledger.inbox_retention", 5*time.Minute)
+	v.SetDefault("relay.outbox_retention", 15*time.Minute)
+	v.SetDefault("nats.max_age", time.Duration(0))
+	v.SetDefault("nats.max_bytes", 0)
 	v.SetDefault("ledger.addr", ":8081")
 	v.SetDefault("ledger.dsn", localDSN+"wallet_ledger")
 	v.SetDefault("relay.addr", ":8082")
@@ -222,7 +252,29 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("nats.duplicate_window (%v) must be longer than relay.lease_ttl + relay.publish_timeout (%v), the relay's re-publish horizon",
 			c.NATS.DuplicateWindow, horizon))
 	}
+	errs = append(errs, c.validateRetention()...)
 	return errors.Join(errs...)
+}
+
+// validateRetention checks the tables' retentions against each other; see
+// docs/design.md, "Retention".
+func (c Config) validateRetention() []error {
+	var errs []error
+	if c.Relay.OutboxRetention <= 0 || c.Account.InboxRetention <= 0 || c.Ledger.InboxRetention <= 0 {
+		errs = append(errs, errors.New("relay.outbox_retention, account.inbox_retention and ledger.inbox_retention must be positive"))
+	}
+	// A published row can be re-published (republish --since) until it is
+	// deleted; the copy must still find the inbox row of the original,
+	// which is about as old as the row, plus the republish run's own
+	// duration and clock skew: the second outbox_retention is that margin.
+	if c.Account.InboxRetention < 2*c.Relay.OutboxRetention {
+		errs = append(errs, fmt.Errorf("account.inbox_retention (%v) must be at least twice relay.outbox_retention (%v): a re-published saga step must still find its inbox row",
+			c.Account.InboxRetention, c.Relay.OutboxRetention))
+	}
+	if c.NATS.MaxAge < 0 || c.NATS.MaxBytes < 0 {
+		errs = append(errs, errors.New("nats.max_age and nats.max_bytes must not be negative (0 is unlimited)"))
+	}
+	return errs
 }
 
 // Masked returns a copy safe to log: passwords in DSNs are replaced.

@@ -91,3 +91,27 @@ func TestLoadRejectsDuplicateWindowShorterThanRepublishHorizon(t *testing.T) {
 		t.Fatalf("a window longer than lease TTL + publish time-out: %v", err)
 	}
 }
+
+func TestValidateRetention(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Relay.OutboxRetention != 15*time.Minute || c.Account.InboxRetention != time.Hour || c.NATS.MaxAge != 0 {
+		t.Fatalf("retention defaults = %v, %v, %v", c.Relay.OutboxRetention, c.Account.InboxRetention, c.NATS.MaxAge)
+	}
+	short := c
+	short.Account.InboxRetention = 29 * time.Minute
+	if err := short.Validate(); err == nil || !strings.Contains(err.Error(), "account.inbox_retention") {
+		t.Fatalf("inbox retention below twice the outbox's: Validate() = %v", err)
+	}
+	short.Account.InboxRetention = 30 * time.Minute
+	if err := short.Validate(); err != nil {
+		t.Fatalf("inbox retention twice the outbox's: Validate() = %v", err)
+	}
+	short.Relay.OutboxRetention = 0
+	if err := short.Validate(); err == nil || !strings.Contains(err.Error(), "must be positive") {
+		t.Fatalf("outbox retention 0: Validate() = %v", err)
+	}
+}

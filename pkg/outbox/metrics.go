@@ -22,6 +22,10 @@ var (
 		Name: "wallet_outbox_set_aside_total",
 		Help: "Outbox rows set aside after relay.max_attempts permanent publish failures (never published; see outbox.last_error).",
 	}, []string{"shard"})
+	deletedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "wallet_outbox_deleted_total",
+		Help: "Published outbox rows deleted after relay.outbox_retention.",
+	}, []string{"shard"})
 	batchRows = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "wallet_outbox_batch_rows",
 		Help:    "Rows read by one non-empty outbox poll.",
@@ -44,6 +48,7 @@ type shardMetrics struct {
 	leaseHeld prometheus.Gauge
 	errors    prometheus.Counter
 	setAside  prometheus.Counter
+	deleted   prometheus.Counter
 	batchRows prometheus.Observer
 	lag       prometheus.Observer
 }
@@ -54,6 +59,7 @@ func metricsFor(label string) shardMetrics {
 		leaseHeld: leaseHeld.WithLabelValues(label),
 		errors:    publishErrors.WithLabelValues(label),
 		setAside:  setAsideTotal.WithLabelValues(label),
+		deleted:   deletedTotal.WithLabelValues(label),
 		batchRows: batchRows.WithLabelValues(label),
 		lag:       publishLag.WithLabelValues(label),
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -34,6 +35,10 @@ type RelayConfig struct {
 	// (see permanent) is tried before it is set aside, so that the rows
 	// behind it are published. 0 means 5.
 	MaxAttempts int
+	// Retention is how long published rows are kept before the holder of
+	// the shard's lease deletes them (see Prune); 0 keeps them forever.
+	// Kept rows are what "outbox-relay republish" can send again.
+	Retention time.Duration
 	// BeforeMark, if set, runs after a batch is acknowledged by JetStream and
 	// before its rows are marked published. Crash tests use it to stop the
 	// relay at the worst moment; production leaves it nil.
@@ -59,8 +64,8 @@ func NewRelay(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *s
 	if cfg.BatchSize < 1 || cfg.PollInterval <= 0 || cfg.LeaseTTL <= 0 || cfg.Owner == "" {
 		return nil, errors.New("outbox relay: batch size, poll interval, lease TTL and owner are required")
 	}
-	if cfg.MaxInFlight < 0 || cfg.PublishTimeout < 0 || cfg.MaxAttempts < 0 {
-		return nil, errors.New("outbox relay: max in flight, publish time-out and max attempts must not be negative")
+	if cfg.MaxInFlight < 0 || cfg.PublishTimeout < 0 || cfg.MaxAttempts < 0 || cfg.Retention < 0 {
+		return nil, errors.New("outbox relay: max in flight, publish time-out, max attempts and retention must not be negative")
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 5
@@ -78,11 +83,19 @@ func NewRelay(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *s
 func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := range r.shards {
+		var held atomic.Bool
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.runShard(ctx, i)
+			r.runShard(ctx, i, &held)
 		}()
+		if r.cfg.Retention > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.pruneShard(ctx, i, held.Load)
+			}()
+		}
 	}
 	wg.Wait()
 	return nil
@@ -94,18 +107,20 @@ func (r *Relay) RelayOnce(ctx context.Context, shard int) (int, error) {
 	return r.newShardRelay(shard).step(ctx)
 }
 
-func (r *Relay) runShard(ctx context.Context, shard int) {
+func (r *Relay) runShard(ctx context.Context, shard int, leaseHeld *atomic.Bool) {
 	s := r.newShardRelay(shard)
 	l := &lease{db: r.shards[shard], owner: r.cfg.Owner, ttl: r.cfg.LeaseTTL}
 	wake, unsubscribe := r.subscribeWake(shard)
 	defer func() {
 		unsubscribe()
+		leaseHeld.Store(false)
 		l.release(context.WithoutCancel(ctx))
 	}()
 	failures := 0
 	for ctx.Err() == nil {
 		held, err := l.hold(ctx)
 		n := 0
+		leaseHeld.Store(held && err == nil)
 		if held && err == nil {
 			s.m.leaseHeld.Set(1)
 			n, err = s.step(ctx)

@@ -29,12 +29,18 @@ type fixture struct {
 
 func mustFixture(t testing.TB) fixture {
 	t.Helper()
+	return mustFixtureWindow(t, time.Hour)
+}
+
+// mustFixtureWindow is mustFixture with the stream's duplicate window.
+func mustFixtureWindow(t testing.TB, window time.Duration) fixture {
+	t.Helper()
 	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
 	if err := database.Migrate(context.Background(), db, outbox.Migrations()); err != nil {
 		t.Fatal(err)
 	}
 	js := testenv.MustJetStream(t)
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+	s, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: window})
 	if err != nil {
 		t.Fatal(err)
 	}

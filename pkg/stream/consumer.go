@@ -103,3 +103,40 @@ func RetryDelay(m jetstream.Msg) time.Duration {
 	}
 	return min(d, maxRetry)
 }
+
+// Unsettled returns the stored time of the oldest message the durable
+// consumer may still be delivered again: the first message after its ack
+// floor (every message at or below the floor is acknowledged or terminated,
+// and JetStream moves the floor past messages that ran out of deliveries).
+// A message not settled is redelivered however long it stays so, also after
+// the consumer was down for a day, so this bounds what a dedupe table must
+// keep where no fixed horizon can. The zero time means every message is
+// settled. The message after the floor may be on another consumer's
+// subject; its time is then an earlier, still safe, bound.
+func Unsettled(ctx context.Context, js jetstream.JetStream, durable string) (time.Time, error) {
+	s, err := js.Stream(ctx, Name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	c, err := s.Consumer(ctx, durable)
+	if err != nil {
+		return time.Time{}, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if info.NumPending == 0 && info.NumAckPending == 0 {
+		return time.Time{}, nil
+	}
+	// The first stored message at or after floor+1 (messages may have been
+	// removed by the stream's limits).
+	m, err := s.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(">"))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return m.Time, nil
+}

@@ -42,17 +42,30 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 type Config struct {
 	Replicas        int
 	DuplicateWindow time.Duration
+	// MaxAge and MaxBytes limit the stream; 0 is unlimited (the default).
+	MaxAge   time.Duration
+	MaxBytes int64
 }
+
+// limitWarning is logged when the stream is limited: see Ensure.
+const limitWarning = "the WALLET stream is limited by nats.max_age or nats.max_bytes: ledger-service replay needs every event since the last ledger snapshot"
 
 // Ensure creates the WALLET stream or updates it to cfg.
 //
 // The stream is the record the ledger can be rebuilt from (ledger-service
-// replay reads it from the first event), so it keeps everything: no age,
-// message-count or size limit, and when the server runs out of room it
-// refuses new messages (the relay retries them) rather than dropping old
+// replay reads it from the first event), so by default it keeps everything:
+// no age, message-count or size limit, and when the server runs out of room
+// it refuses new messages (the relay retries them) rather than dropping old
 // ones. Operators size the JetStream store for that, or archive the stream
-// together with a ledger snapshot before trimming it.
+// together with a ledger snapshot before limiting it (cfg.MaxAge,
+// cfg.MaxBytes; a limited stream discards its oldest messages).
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+	maxBytes, discard := int64(-1), jetstream.DiscardNew
+	if cfg.MaxBytes > 0 {
+		// A size limit that refused new messages would stop the wallet once
+		// reached: a limited stream drops its oldest instead.
+		maxBytes, discard = cfg.MaxBytes, jetstream.DiscardOld
+	}
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       Name,
 		Subjects:   []string{events.StreamSubjects},
@@ -60,10 +73,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.
 		Replicas:   cfg.Replicas,
 		Duplicates: cfg.DuplicateWindow, // an existing stream is updated too: see config.NATSConfig.DuplicateWindow
 		Retention:  jetstream.LimitsPolicy,
-		MaxAge:     0,  // forever
-		MaxMsgs:    -1, // unlimited
-		MaxBytes:   -1, // unlimited
-		Discard:    jetstream.DiscardNew,
+		MaxAge:     cfg.MaxAge, // 0: forever
+		MaxMsgs:    -1,         // unlimited
+		MaxBytes:   maxBytes,
+		Discard:    discard,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", Name, err)
@@ -77,6 +90,9 @@ func Open(ctx context.Context, url, name string, cfg Config, log *slog.Logger) (
 	nc, err := Connect(url, name, log)
 	if err != nil {
 		return nil, nil, err
+	}
+	if cfg.MaxAge > 0 || cfg.MaxBytes > 0 {
+		log.Warn(limitWarning, "max_age", cfg.MaxAge, "max_bytes", cfg.MaxBytes)
 	}
 	js, err := jetstream.New(nc)
 	if err == nil {

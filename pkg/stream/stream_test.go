@@ -45,3 +45,17 @@ func TestEnsureKeepsEverything(t *testing.T) {
 			cfg.MaxAge, cfg.MaxMsgs, cfg.MaxBytes, cfg.Discard)
 	}
 }
+
+// Configured limits reach the stream, which then drops its oldest messages
+// instead of refusing new ones.
+func TestEnsureAppliesLimits(t *testing.T) {
+	s, err := stream.Ensure(context.Background(), testenv.MustJetStream(t),
+		stream.Config{Replicas: 1, DuplicateWindow: time.Minute, MaxAge: 48 * time.Hour, MaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.MaxAge != 48*time.Hour || cfg.MaxBytes != 1<<30 || cfg.Discard != jetstream.DiscardOld {
+		t.Fatalf("limits: max age %v, bytes %d, discard %v", cfg.MaxAge, cfg.MaxBytes, cfg.Discard)
+	}
+}

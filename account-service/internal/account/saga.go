@@ -47,6 +47,9 @@ type SagaEvent struct {
 	Transfer Transfer
 }
 
+// SagaInbox is the inbox's consumer name for steps 2 and 3 on every shard.
+const SagaInbox = "saga"
+
 // maxEventID is the longest event id the inbox keeps (a UUID).
 const maxEventID = 36
 

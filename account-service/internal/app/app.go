@@ -71,7 +71,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	var js jetstream.JetStream
-	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "account-service", stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}, log); err != nil {
+	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "account-service", stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow,
+		MaxAge: cfg.NATS.MaxAge, MaxBytes: cfg.NATS.MaxBytes}, log); err != nil {
 		return nil, err
 	}
 	ready := func(ctx context.Context) error {
@@ -89,7 +90,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, err
 	}
 	if a.saga, err = saga.NewRunner(js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
-		RedriveAfter: cfg.Account.SagaRedriveAfter}, log); err != nil {
+		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention}, log); err != nil {
 		return nil, err
 	}
 	owners := map[string]*sqlx.DB{}

@@ -12,7 +12,7 @@ import (
 )
 
 // sagaInbox is the inbox consumer name of the saga steps.
-const sagaInbox = "saga"
+const sagaInbox = account.SagaInbox
 
 // duplicateAttempts bounds how often Apply runs again after a unique-key
 // violation. Within one process a shard has one writer, so a violation means

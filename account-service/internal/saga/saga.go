@@ -19,6 +19,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -44,6 +45,9 @@ type Config struct {
 	// RedriveAfter is how long a transfer may stay pending before its debit
 	// is sent again.
 	RedriveAfter time.Duration
+	// InboxRetention is how long the saga inbox rows are kept (see
+	// inbox.Prune); 0 keeps them forever.
+	InboxRetention time.Duration
 }
 
 // Runner runs the consumers and the redriver.
@@ -107,6 +111,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			opts := stream.BatchOptions{Options: stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), cfg.Durable, r.log)}, MaxBatch: 256}
 			errs[sh] = stream.ConsumeBatch(ctx, r.js, cfg, r.handler(sh), opts, r.log)
 		}()
+		if r.cfg.InboxRetention > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.janitor(sh).Run(ctx)
+			}()
+		}
 	}
 	wg.Add(1)
 	go func() {
@@ -115,6 +126,17 @@ func (r *Runner) Run(ctx context.Context) error {
 	}()
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// janitor prunes shard's saga inbox. Rows of messages the shard's consumer
+// may still be redelivered are kept: a message nak'd or held by a crashed
+// process comes again up to MaxDeliver times, 30-60 s apart, and not at all
+// while account-service is down, so no fixed horizon covers it.
+func (r *Runner) janitor(sh int) inbox.Janitor {
+	durable := ConsumerConfig(sh, r.cfg.MaxDeliver).Durable
+	return inbox.Janitor{DB: r.store.Shard(sh), Consumer: account.SagaInbox, Durable: durable,
+		Retention: r.cfg.InboxRetention, Log: r.log,
+		Floor: func(ctx context.Context) (time.Time, error) { return stream.Unsettled(ctx, r.js, durable) }}
 }
 
 // handler applies a batch of shard's saga events in one group commit. An

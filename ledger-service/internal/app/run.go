@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/walletco/wallet/ledger-service/internal/consumer"
+	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
 )
@@ -34,12 +38,33 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) consume(ctx context.Context) error {
 	err := a.start(ctx)
 	if err == nil {
+		var wg sync.WaitGroup
+		jctx, stop := context.WithCancel(ctx) // the janitor ends with the consumer
+		if a.cfg.Ledger.InboxRetention > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a.janitor().Run(jctx)
+			}()
+		}
 		err = retry(ctx, a, "start consumer", a.consumer.Run)
+		stop()
+		wg.Wait()
 	}
 	if ctx.Err() != nil {
 		return nil // shut down while starting: not a failure
 	}
 	return err
+}
+
+// janitor prunes the ledger's inbox. The ledger skips every redelivery by
+// its stream position and a re-published money event by its business key,
+// so these rows only make a copy a cheap duplicate; the floor keeps them
+// for messages still unacknowledged all the same.
+func (a *App) janitor() inbox.Janitor {
+	return inbox.Janitor{DB: a.db, Consumer: ledger.Consumer, Durable: consumer.Name,
+		Retention: a.cfg.Ledger.InboxRetention, Log: a.log,
+		Floor: func(ctx context.Context) (time.Time, error) { return stream.Unsettled(ctx, a.js, consumer.Name) }}
 }
 
 // start prepares the database and the stream; only a failed migration is
@@ -51,7 +76,8 @@ func (a *App) start(ctx context.Context) error {
 	if err := a.store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	cfg := stream.Config{Replicas: a.cfg.NATS.Replicas, DuplicateWindow: a.cfg.NATS.DuplicateWindow}
+	cfg := stream.Config{Replicas: a.cfg.NATS.Replicas, DuplicateWindow: a.cfg.NATS.DuplicateWindow,
+		MaxAge: a.cfg.NATS.MaxAge, MaxBytes: a.cfg.NATS.MaxBytes}
 	err := retry(ctx, a, "declare stream", func(ctx context.Context) error {
 		_, err := stream.Ensure(ctx, a.js, cfg)
 		return err

@@ -48,13 +48,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	}
 	var js jetstream.JetStream
 	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "outbox-relay",
-		stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}, log); err != nil {
+		stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow,
+			MaxAge: cfg.NATS.MaxAge, MaxBytes: cfg.NATS.MaxBytes}, log); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
 	rc := outbox.RelayConfig{BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
 		MaxInFlight: cfg.Relay.MaxInFlight, PublishTimeout: cfg.Relay.PublishTimeout,
-		LeaseTTL: cfg.Relay.LeaseTTL, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), MaxAttempts: cfg.Relay.MaxAttempts}
+		LeaseTTL: cfg.Relay.LeaseTTL, Retention: cfg.Relay.OutboxRetention, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()),
+		MaxAttempts: cfg.Relay.MaxAttempts}
 	if cfg.Relay.TestStallAfterPublish {
 		rc.BeforeMark = func() {
 			log.Warn("test hook: stalled after publish, before marking rows published")

@@ -1,0 +1,55 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/outbox"
+	"github.com/walletco/wallet/pkg/stream"
+)
+
+// Republish publishes every shard's rows published within since again (see
+// outbox.Republish) and prints one line per shard to out. It runs beside
+// the serving relays.
+func Republish(ctx context.Context, cfg config.Config, since time.Duration, out io.Writer, log *slog.Logger) error {
+	if since > cfg.Relay.OutboxRetention {
+		log.Warn("--since is longer than relay.outbox_retention: older rows are deleted already",
+			"since", since, "outbox_retention", cfg.Relay.OutboxRetention)
+	}
+	shards, err := database.OpenAll(cfg.Shards)
+	if err != nil {
+		return fmt.Errorf("shards: %w", err)
+	}
+	defer func() {
+		for _, db := range shards {
+			_ = db.Close()
+		}
+	}()
+	nc, err := stream.Connect(cfg.NATS.URL, "outbox-relay republish", log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = nc.Drain() }()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	total := outbox.Republished{}
+	for i, db := range shards {
+		r, err := outbox.Republish(ctx, db, js, since, cfg.Relay.BatchSize, cfg.Relay.PublishTimeout)
+		fmt.Fprintf(out, "shard %d: %d events published again, %d of them still in the stream (dropped as duplicates)\n", i, r.Sent, r.Duplicates)
+		total.Sent += r.Sent
+		total.Duplicates += r.Duplicates
+		if err != nil {
+			return fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	fmt.Fprintf(out, "total: %d events published again, %d new to the stream\n", total.Sent, total.Sent-total.Duplicates)
+	return nil
+}

@@ -1,0 +1,107 @@
+package inbox
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var deletedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "wallet_inbox_deleted_total",
+	Help: "Inbox (dedupe) rows deleted after their retention, by durable consumer.",
+}, []string{"consumer"})
+
+// PruneBatch bounds the rows one delete statement removes, so that every
+// statement is a short transaction.
+const PruneBatch = 1000
+
+// noFloor stands for "no message can come again": only the retention counts.
+var noFloor = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// Prune deletes consumer's inbox rows processed more than retention before
+// the earlier of now (database clock) and floor, PruneBatch rows per
+// statement, and returns how many it deleted. floor is the time of the
+// oldest message the consumer may still be delivered again (see
+// stream.Unsettled); the zero time means there is none. A row processed
+// after that message was stored may be its own, so it is kept whatever its
+// age (measuring from floor - retention also absorbs clock skew between
+// the NATS server and the database up to the retention).
+//
+// Each round selects the oldest rows on (consumer, processed_at) without
+// locking and deletes them by primary key, so a delete locks only the rows
+// it removes and never blocks the consumer's inserts.
+func Prune(ctx context.Context, db *sqlx.DB, consumer string, retention time.Duration, floor time.Time) (int, error) {
+	if floor.IsZero() {
+		floor = noFloor
+	}
+	floor = floor.UTC()
+	total := 0
+	for ctx.Err() == nil {
+		var ids []string
+		if err := db.SelectContext(ctx, &ids, `SELECT event_id FROM inbox
+			WHERE consumer = ? AND processed_at < LEAST(NOW(6), ?) - INTERVAL ? MICROSECOND
+			ORDER BY processed_at LIMIT ?`, consumer, floor, retention.Microseconds(), PruneBatch); err != nil {
+			return total, fmt.Errorf("prune inbox %s: select: %w", consumer, err)
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		q, args, err := sqlx.In("DELETE FROM inbox WHERE consumer = ? AND event_id IN (?)", consumer, ids)
+		if err != nil {
+			return total, err
+		}
+		res, err := db.ExecContext(ctx, q, args...)
+		if err != nil {
+			return total, fmt.Errorf("prune inbox %s: delete: %w", consumer, err)
+		}
+		n, _ := res.RowsAffected()
+		total += int(n)
+		if len(ids) < PruneBatch {
+			return total, nil
+		}
+	}
+	return total, ctx.Err()
+}
+
+// Janitor prunes one consumer's inbox in a loop.
+type Janitor struct {
+	DB *sqlx.DB
+	// Consumer is the inbox's consumer column; Durable the JetStream
+	// consumer whose deliveries the rows dedupe (the metric's label).
+	Consumer, Durable string
+	Retention         time.Duration
+	// Floor returns the time of the oldest message Durable may still be
+	// delivered again, or the zero time if there is none (see
+	// stream.Unsettled).
+	Floor func(ctx context.Context) (time.Time, error)
+	Log   *slog.Logger
+}
+
+// Run prunes every min(Retention/4, 1s) until ctx ends. A round whose floor
+// cannot be read deletes nothing: without it a row may still be needed.
+func (j Janitor) Run(ctx context.Context) {
+	deleted := deletedTotal.WithLabelValues(j.Durable)
+	t := time.NewTicker(min(max(j.Retention/4, 10*time.Millisecond), time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		floor, err := j.Floor(ctx)
+		n := 0
+		if err == nil {
+			n, err = Prune(ctx, j.DB, j.Consumer, j.Retention, floor)
+		}
+		deleted.Add(float64(n))
+		if err != nil && ctx.Err() == nil {
+			j.Log.Warn("inbox prune", "consumer", j.Durable, "err", err)
+		}
+	}
+}

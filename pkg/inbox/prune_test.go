@@ -1,0 +1,101 @@
+package inbox_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/inbox"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func mustInbox(t *testing.T) *sqlx.DB {
+	t.Helper()
+	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	if err := database.Migrate(context.Background(), db, inbox.Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// insert records n events of consumer processed age ago.
+func insert(t *testing.T, db *sqlx.DB, consumer string, n int, age time.Duration) {
+	t.Helper()
+	for range n {
+		if _, err := db.Exec("INSERT INTO inbox (consumer, event_id, processed_at) VALUES (?, ?, NOW(6) - INTERVAL ? MICROSECOND)",
+			consumer, uuid.NewString(), age.Microseconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func count(t *testing.T, db *sqlx.DB, consumer string) int {
+	t.Helper()
+	var n int
+	if err := db.Get(&n, "SELECT COUNT(*) FROM inbox WHERE consumer = ?", consumer); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Prune deletes one consumer's rows older than the retention, more than one
+// batch of them, and keeps the younger ones and other consumers' rows.
+func TestPruneDeletesExpiredRows(t *testing.T) {
+	db := mustInbox(t)
+	insert(t, db, "saga", inbox.PruneBatch+20, time.Hour)
+	insert(t, db, "saga", 7, 0)
+	insert(t, db, "other", 3, time.Hour)
+	n, err := inbox.Prune(context.Background(), db, "saga", time.Minute, time.Time{})
+	if err != nil || n != inbox.PruneBatch+20 {
+		t.Fatalf("Prune = %d, %v; want %d", n, err, inbox.PruneBatch+20)
+	}
+	if got := count(t, db, "saga"); got != 7 {
+		t.Fatalf("saga keeps %d rows, want the 7 young ones", got)
+	}
+	if got := count(t, db, "other"); got != 3 {
+		t.Fatalf("another consumer's rows were deleted: %d of 3 left", got)
+	}
+}
+
+// A message that may still be redelivered was stored at floor: rows processed
+// since floor - retention may be its own and are kept, however old.
+func TestPruneKeepsRowsAfterTheUnsettledFloor(t *testing.T) {
+	db := mustInbox(t)
+	insert(t, db, "saga", 4, 3*time.Hour)
+	insert(t, db, "saga", 5, 90*time.Minute)
+	var now time.Time
+	if err := db.Get(&now, "SELECT NOW(6)"); err != nil {
+		t.Fatal(err)
+	}
+	floor := now.Add(-2 * time.Hour) // the oldest unacknowledged message
+	n, err := inbox.Prune(context.Background(), db, "saga", 30*time.Minute, floor)
+	if err != nil || n != 4 {
+		t.Fatalf("Prune = %d, %v; want the 4 rows older than floor - retention", n, err)
+	}
+	if got := count(t, db, "saga"); got != 5 {
+		t.Fatalf("%d rows left, want 5", got)
+	}
+}
+
+// The janitor deletes nothing while it cannot tell which messages may come
+// again.
+func TestJanitorKeepsRowsWithoutAFloor(t *testing.T) {
+	db := mustInbox(t)
+	insert(t, db, "saga", 3, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	calls := 0
+	inbox.Janitor{DB: db, Consumer: "saga", Durable: "saga-shard-0", Retention: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Floor: func(context.Context) (time.Time, error) { calls++; return time.Time{}, fmt.Errorf("no consumer") }}.Run(ctx)
+	if calls == 0 || count(t, db, "saga") != 3 {
+		t.Fatalf("floor asked %d times, %d rows left; want rows kept", calls, count(t, db, "saga"))
+	}
+}
