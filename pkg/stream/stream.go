@@ -38,13 +38,16 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// Config shapes the WALLET stream.
+// Config shapes the WALLET stream: the settings that come from the
+// configuration (nats.*). Everything else is fixed by streamConfig.
 type Config struct {
 	Replicas        int
 	DuplicateWindow time.Duration
+	// Storage is file (the zero value) or memory.
+	Storage jetstream.StorageType
 }
 
-// Ensure creates the WALLET stream or updates it to cfg.
+// streamConfig is the WALLET stream as cfg wants it.
 //
 // The stream is the record the ledger can be rebuilt from (ledger-service
 // replay reads it from the first event), so it keeps everything: no age,
@@ -52,11 +55,11 @@ type Config struct {
 // refuses new messages (the relay retries them) rather than dropping old
 // ones. Operators size the JetStream store for that, or archive the stream
 // together with a ledger snapshot before trimming it.
-func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+func streamConfig(cfg Config) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:       Name,
 		Subjects:   []string{events.StreamSubjects},
-		Storage:    jetstream.FileStorage,
+		Storage:    cfg.Storage,
 		Replicas:   cfg.Replicas,
 		Duplicates: cfg.DuplicateWindow, // an existing stream is updated too: see config.NATSConfig.DuplicateWindow
 		Retention:  jetstream.LimitsPolicy,
@@ -64,27 +67,12 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.
 		MaxMsgs:    -1, // unlimited
 		MaxBytes:   -1, // unlimited
 		Discard:    jetstream.DiscardNew,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", Name, err)
 	}
-	return s, nil
 }
 
-// Open connects to cfg.URL as name and creates or updates the WALLET stream,
-// returning the connection (the caller drains it) and its JetStream context.
-func Open(ctx context.Context, url, name string, cfg Config, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := Connect(url, name, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err == nil {
-		_, err = Ensure(ctx, js, cfg)
-	}
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return nc, js, nil
+// Ensure creates the WALLET stream or updates it to cfg, once; see
+// ensureStream. Services call Declare, which retries and logs the changes.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+	s, _, _, err := ensureStream(ctx, js, cfg)
+	return s, err
 }
