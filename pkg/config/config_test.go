@@ -91,3 +91,16 @@ func TestLoadRejectsDuplicateWindowShorterThanRepublishHorizon(t *testing.T) {
 		t.Fatalf("a window longer than lease TTL + publish time-out: %v", err)
 	}
 }
+
+// The stream's storage is file or memory; anything else is refused at load.
+func TestLoadNATSStorage(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := Load()
+	if err != nil || c.NATS.Storage != "file" {
+		t.Fatalf("default storage %q, err %v; want file", c.NATS.Storage, err)
+	}
+	t.Setenv("WALLET_NATS_STORAGE", "disk")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "nats.storage") {
+		t.Fatalf("Load() error = %v, want a nats.storage error", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/events"
 )
 
@@ -45,6 +46,15 @@ type Config struct {
 	DuplicateWindow time.Duration
 	// Storage is file (the zero value) or memory.
 	Storage jetstream.StorageType
+}
+
+// ConfigFrom takes the stream's settings from the nats section.
+func ConfigFrom(n config.NATSConfig) Config {
+	c := Config{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow}
+	if n.Storage == "memory" {
+		c.Storage = jetstream.MemoryStorage
+	}
+	return c
 }
 
 // streamConfig is the WALLET stream as cfg wants it.

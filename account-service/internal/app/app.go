@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -32,16 +33,21 @@ type App struct {
 	log    *slog.Logger
 	shards []*sqlx.DB
 	nc     *nats.Conn
-	srv    *http.Server
-	ln     net.Listener
-	saga   *saga.Runner
-	waiter *saga.Waiter
-	writer *groupcommit.Writer
-	wake   *outbox.Notifier
+	js     jetstream.JetStream
+	stream stream.Config
+	// declared is set once the stream is declared; /readyz is not ready
+	// before.
+	declared atomic.Bool
+	srv      *http.Server
+	ln       net.Listener
+	saga     *saga.Runner
+	waiter   *saga.Waiter
+	writer   *groupcommit.Writer
+	wake     *outbox.Notifier
 }
 
-// New connects to the shards and NATS, migrates the shard schemas, declares
-// the stream and binds the HTTP listener. Close releases what it opened.
+// New connects to the shards and NATS, migrates the shard schemas and binds
+// the HTTP listener; Run declares the stream. Close releases what it opened.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a := &App{log: log}
 	defer func() {
@@ -66,11 +72,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if err := store.Migrate(startCtx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	var js jetstream.JetStream
-	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "account-service", stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}, log); err != nil {
+	if a.nc, err = stream.Connect(cfg.NATS.URL, "account-service", log); err != nil {
 		return nil, err
 	}
+	if a.js, err = jetstream.New(a.nc); err != nil {
+		return nil, err
+	}
+	a.stream = stream.ConfigFrom(cfg.NATS)
 	ready := func(ctx context.Context) error {
+		if !a.declared.Load() {
+			return errors.New("starting: declaring the stream")
+		}
 		if st := a.nc.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("nats is %s", st)
 		}
@@ -83,7 +95,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		QueueDepth: cfg.Account.QueueDepth}, a.committed, log); err != nil {
 		return nil, err
 	}
-	if a.saga, err = saga.NewRunner(js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
+	if a.saga, err = saga.NewRunner(a.js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
 		RedriveAfter: cfg.Account.SagaRedriveAfter}, log); err != nil {
 		return nil, err
 	}
@@ -113,8 +125,10 @@ func (a *App) committed(sh int, ops []account.Op, res []account.Result) {
 // Addr is the bound HTTP address (useful when configured as :0).
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
-// Run serves HTTP and runs the saga consumers until ctx ends, then shuts
-// down gracefully: HTTP first, then the consumers finish their message.
+// Run serves HTTP, declares the stream (retrying until the broker, or a
+// forming cluster, accepts it) and runs the saga consumers until ctx ends,
+// then shuts down gracefully: HTTP first, then the consumers finish their
+// message.
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("account-service listening", "addr", a.Addr())
 	// Whichever stops first stops the other: a service whose saga consumers
@@ -123,7 +137,14 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	sagaErr := make(chan error, 1)
 	go func() {
-		err := a.saga.Run(ctx)
+		_, err := stream.Declare(ctx, a.js, a.stream, a.log)
+		switch {
+		case err == nil:
+			a.declared.Store(true)
+			err = a.saga.Run(ctx)
+		case ctx.Err() != nil:
+			err = nil // stopped while declaring: not a failure
+		}
 		cancel()
 		sagaErr <- err
 	}()
