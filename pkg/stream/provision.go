@@ -70,17 +70,22 @@ func Permanent(err error) bool {
 	return false
 }
 
-// Bounds of the pause between provisioning attempts.
+// Bounds of the pause between provisioning attempts, and of one attempt.
 const (
 	provisionMinRetry = 250 * time.Millisecond
 	provisionMaxRetry = 10 * time.Second
+	provisionAttempt  = 5 * time.Second
 )
 
 // provision calls fn until it succeeds, fails permanently or ctx ends,
-// with capped exponential back-off between attempts.
+// with capped exponential back-off between attempts. Each attempt has its
+// own time limit: a JetStream API request that nobody answers (no meta
+// leader yet) would otherwise wait for as long as ctx lasts.
 func provision(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
 	for delay := provisionMinRetry; ; delay = min(2*delay, provisionMaxRetry) {
-		err := fn(ctx)
+		actx, cancel := context.WithTimeout(ctx, provisionAttempt)
+		err := fn(actx)
+		cancel()
 		if err == nil || Permanent(err) {
 			return err
 		}

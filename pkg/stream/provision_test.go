@@ -221,3 +221,33 @@ func TestDeclareConsumer(t *testing.T) {
 		t.Fatalf("err = %v, want deliver_policy refused", err)
 	}
 }
+
+// On a cluster that has just started, JetStream has no meta leader yet and
+// refuses to create streams for a while: Declare waits it out and gets the
+// stream at 3 replicas.
+func TestDeclareOnFormingCluster(t *testing.T) {
+	c := testenv.NATSCluster(t, 3)
+	log, buf := logBuffer()
+	nc, err := stream.Connect(c.URLs(), "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := stream.Declare(ctx, js, stream.Config{Replicas: 3, DuplicateWindow: time.Minute}, log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, buf)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Replicas != 3 || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
+		t.Fatalf("replicas %d, cluster %+v; want a leader and 2 followers", info.Config.Replicas, info.Cluster)
+	}
+}
