@@ -83,11 +83,11 @@ func (s *System) waitLedgerDrained(timeout time.Duration) {
 	})
 }
 
-// jetStream connects to the system's NATS server; close the connection
-// when done.
+// jetStream connects to the system's NATS server (any running node of a
+// cluster); close the connection when done.
 func (s *System) jetStream() (jetstream.JetStream, *nats.Conn) {
 	s.t.Helper()
-	nc, err := nats.Connect(s.NATS.ClientURL())
+	nc, err := nats.Connect(s.natsURL)
 	if err != nil {
 		s.t.Fatal(err)
 	}

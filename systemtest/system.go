@@ -49,7 +49,9 @@ type System struct {
 	env       []string
 	procs     map[string]*proc
 	addrs     map[string]string
-	NATS      *server.Server
+	NATS      *server.Server   // the broker, unless Cluster
+	Cluster   *testenv.Cluster // the brokers of NewCluster
+	natsURL   string           // every broker's client URL, comma separated
 	Shards    []*sqlx.DB
 	Ledger    *sqlx.DB
 	shardDSN  []string
@@ -60,9 +62,27 @@ type System struct {
 // service runs yet.
 func New(t testing.TB, bin string) *System {
 	t.Helper()
+	n := testenv.NATS(t)
+	s := newSystem(t, bin, n.ClientURL())
+	s.NATS = n
+	return s
+}
+
+// NewCluster is New with a JetStream cluster of n nodes for a broker and
+// the WALLET stream at n replicas.
+func NewCluster(t testing.TB, bin string, n int) *System {
+	t.Helper()
+	c := testenv.NATSCluster(t, n)
+	s := newSystem(t, bin, c.URLs(), fmt.Sprintf("WALLET_NATS_REPLICAS=%d", n))
+	s.Cluster = c
+	return s
+}
+
+func newSystem(t testing.TB, bin, natsURL string, env ...string) *System {
+	t.Helper()
 	dsns := testenv.Databases(t, 5)
 	s := &System{t: t, bin: bin, logs: t.TempDir(), procs: map[string]*proc{}, addrs: map[string]string{},
-		NATS: testenv.NATS(t), shardDSN: dsns[:4], ledgerDSN: dsns[4]}
+		natsURL: natsURL, shardDSN: dsns[:4], ledgerDSN: dsns[4]}
 	for _, dsn := range dsns[:4] {
 		s.Shards = append(s.Shards, testenv.MustOpen(t, dsn))
 	}
@@ -70,12 +90,13 @@ func New(t testing.TB, bin string) *System {
 	s.env = append(os.Environ(),
 		"WALLET_SHARDS="+strings.Join(dsns[:4], ","),
 		"WALLET_LEDGER_DSN="+dsns[4],
-		"WALLET_NATS_URL="+s.NATS.ClientURL(),
+		"WALLET_NATS_URL="+natsURL,
 		"WALLET_LOG_LEVEL=info",
 		"WALLET_RELAY_POLL_INTERVAL=10ms",
 		// A killed relay's lease lapses quickly, so its successor takes over.
 		"WALLET_RELAY_LEASE_TTL=1s",
 	)
+	s.env = append(s.env, env...)
 	for _, b := range Binaries {
 		s.addrs[b] = freeAddr(t)
 	}

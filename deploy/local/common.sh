@@ -2,19 +2,36 @@
 # Shared by run.sh and stop.sh (sourced, not executed): the layout of the
 # local stack under .run/ and the pid-file helpers.
 
+# The directory and ports can be overridden from the environment (a second
+# stack beside the default one, e.g. to try a change to these scripts);
+# NATS_CLUSTER=3 runs a three-node JetStream cluster instead of one server.
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-RUN_DIR=$ROOT/.run
+RUN_DIR=${RUN_DIR:-$ROOT/.run}
 LOG_DIR=$RUN_DIR/logs
 BIN_DIR=$ROOT/bin
 MARIADB_DIR=$RUN_DIR/mariadb
-MARIADB_PORT=3307
+MARIADB_PORT=${MARIADB_PORT:-3307}
 NATS_DIR=$RUN_DIR/nats
-NATS_PORT=4222
-NATS_MONITOR_PORT=8222
+NATS_PORT=${NATS_PORT:-4222}                 # node i of a cluster: NATS_PORT+i
+NATS_MONITOR_PORT=${NATS_MONITOR_PORT:-8222} # node i: NATS_MONITOR_PORT+i
+NATS_ROUTE_PORT=${NATS_ROUTE_PORT:-6222}     # node i: NATS_ROUTE_PORT+i (cluster routes)
+NATS_CLUSTER=${NATS_CLUSTER:-1}
 SERVICES=(account-service ledger-service outbox-relay)
 SCHEMAS=(wallet_shard_0 wallet_shard_1 wallet_shard_2 wallet_shard_3 wallet_ledger)
 
 export PATH="/usr/local/go/bin:$PATH"
+
+# nats_nodes prints the pid-file name of every nats-server of this stack:
+# "nats" for the single server, nats-0 … for a cluster's nodes (their store
+# is .run/nats-i, so each command line names its node).
+nats_nodes() {
+	if [ "$NATS_CLUSTER" -le 1 ]; then
+		echo nats
+	else
+		seq -f 'nats-%g' 0 $((NATS_CLUSTER - 1))
+	fi
+}
 
 # alive PID succeeds while PID runs (a zombie waiting to be reaped does not count).
 alive() {

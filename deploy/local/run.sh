@@ -3,7 +3,10 @@
 #   - builds account-service, ledger-service, outbox-relay and nats-server into bin/
 #   - a private MariaDB on 127.0.0.1:3307 with its data in .run/mariadb
 #   - the schemas wallet_shard_0..3 and wallet_ledger
-#   - nats-server with JetStream on 127.0.0.1:4222 (monitor :8222), data in .run/nats
+#   - nats-server with JetStream on 127.0.0.1:4222 (monitor :8222), data in .run/nats;
+#     with NATS_CLUSTER=3 three nodes routed as cluster "wallet-local" on
+#     :4222-4224 (monitor :8222-8224, routes :6222-6224), data in .run/nats-0..2,
+#     and the services get all three URLs and nats.replicas=3
 #   - the three services, logs in .run/logs/<name>.log, pids in .run/<name>.pid
 # then waits until every /readyz answers 200. Whatever already runs is left
 # alone, so a second run is safe; data in .run/ survives stop.sh and run.sh.
@@ -19,7 +22,8 @@ READY_TIMEOUT=${READY_TIMEOUT:-90}
 
 command -v go >/dev/null 2>&1 || { echo "run.sh: go not found (expected in /usr/local/go/bin)" >&2; exit 1; }
 command -v curl >/dev/null 2>&1 || { echo "run.sh: curl is required" >&2; exit 1; }
-mkdir -p "$BIN_DIR" "$LOG_DIR" "$NATS_DIR"
+[[ $NATS_CLUSTER =~ ^[1-9]$ ]] || { echo "run.sh: NATS_CLUSTER must be 1..9, not $NATS_CLUSTER" >&2; exit 1; }
+mkdir -p "$BIN_DIR" "$LOG_DIR"
 
 # --- build, while MariaDB installs ---------------------------------------------
 # On a fresh machine the OS package install and the first compile are the
@@ -39,7 +43,7 @@ go build -o "$BIN_DIR/" "${pkgs[@]}"
 wait "$install_pid" || { echo "run.sh: MariaDB could not be installed" >&2; exit 1; }
 
 # --- MariaDB -----------------------------------------------------------------
-echo "MariaDB on 127.0.0.1:$MARIADB_PORT (data in .run/mariadb)"
+echo "MariaDB on 127.0.0.1:$MARIADB_PORT (data in $MARIADB_DIR)"
 "$ROOT/deploy/local/mariadb.sh" start "$MARIADB_DIR" "$MARIADB_PORT"
 sql=""
 for schema in "${SCHEMAS[@]}"; do
@@ -48,26 +52,80 @@ done
 mariadb --no-defaults --socket="$MARIADB_DIR/mysql.sock" -uroot -e "$sql"
 
 # --- NATS --------------------------------------------------------------------
-if pid=$(pid_of nats); then
-	echo "nats-server already running (pid $pid)"
+# A cluster that was started with another size keeps its store: mixing the
+# two would leave the stream on servers that are not running.
+other=""
+if [ "$NATS_CLUSTER" -le 1 ]; then
+	for f in "$RUN_DIR"/nats-*.pid; do
+		[ -e "$f" ] && pid_of "$(basename "$f" .pid)" >/dev/null && other="a NATS cluster"
+	done
 else
-	echo "starting nats-server on 127.0.0.1:$NATS_PORT"
-	start_detached nats "$BIN_DIR/nats-server" --server_name wallet-local \
-		-a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js -sd "$NATS_DIR"
+	pid_of nats >/dev/null && other="a single nats-server"
 fi
-nats_ok=""
-for _ in $(seq 1 300); do
-	if curl -fsS -o /dev/null "http://127.0.0.1:$NATS_MONITOR_PORT/healthz" 2>/dev/null; then
-		nats_ok=1
-		break
-	fi
-	pid_of nats >/dev/null || break
-	sleep 0.1
-done
-if [ -z "$nats_ok" ]; then
-	echo "run.sh: nats-server is not healthy; last lines of $LOG_DIR/nats.log:" >&2
-	tail -n 30 "$LOG_DIR/nats.log" >&2 || true
+if [ -n "$other" ]; then
+	echo "run.sh: $other of this stack is running; make stop first" >&2
 	exit 1
+fi
+mapfile -t nats_names < <(nats_nodes)
+urls=()
+routes=()
+for i in "${!nats_names[@]}"; do
+	urls+=("nats://127.0.0.1:$((NATS_PORT + i))")
+	routes+=("nats://127.0.0.1:$((NATS_ROUTE_PORT + i))")
+done
+for i in "${!nats_names[@]}"; do
+	name=${nats_names[$i]}
+	if pid=$(pid_of "$name"); then
+		echo "$name already running (pid $pid)"
+		continue
+	fi
+	if [ "$NATS_CLUSTER" -le 1 ]; then
+		dir=$NATS_DIR
+		args=(--server_name wallet-local)
+	else
+		dir=$RUN_DIR/$name
+		others=()
+		for j in "${!routes[@]}"; do
+			[ "$j" -eq "$i" ] || others+=("${routes[$j]}")
+		done
+		args=(--server_name "wallet-local-$i" --cluster_name wallet-local
+			--cluster "nats://127.0.0.1:$((NATS_ROUTE_PORT + i))" --routes "$(IFS=,; echo "${others[*]}")")
+	fi
+	mkdir -p "$dir"
+	echo "starting $name on 127.0.0.1:$((NATS_PORT + i))"
+	start_detached "$name" "$BIN_DIR/nats-server" -a 127.0.0.1 -p "$((NATS_PORT + i))" \
+		-m "$((NATS_MONITOR_PORT + i))" -js -sd "$dir" "${args[@]}"
+done
+# /healthz answers 200 once JetStream is up (in a cluster: once the node
+# found the meta leader); the services retry declaring the stream anyway.
+for i in "${!nats_names[@]}"; do
+	name=${nats_names[$i]}
+	nats_ok=""
+	for _ in $(seq 1 300); do
+		if curl -fsS -o /dev/null "http://127.0.0.1:$((NATS_MONITOR_PORT + i))/healthz" 2>/dev/null; then
+			nats_ok=1
+			break
+		fi
+		pid_of "$name" >/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$nats_ok" ]; then
+		echo "run.sh: $name is not healthy; last lines of $LOG_DIR/$name.log:" >&2
+		tail -n 30 "$LOG_DIR/$name.log" >&2 || true
+		exit 1
+	fi
+done
+if [ "$NATS_CLUSTER" -gt 1 ]; then
+	export WALLET_NATS_URL=${WALLET_NATS_URL:-$(IFS=,; echo "${urls[*]}")}
+	export WALLET_NATS_REPLICAS=${WALLET_NATS_REPLICAS:-$NATS_CLUSTER}
+elif [ "$NATS_PORT" != 4222 ]; then
+	export WALLET_NATS_URL=${WALLET_NATS_URL:-${urls[0]}}
+fi
+# A moved MariaDB: the services' default DSNs name :3307.
+if [ "$MARIADB_PORT" != 3307 ]; then
+	dsn="wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/"
+	export WALLET_SHARDS=${WALLET_SHARDS:-${dsn}wallet_shard_0,${dsn}wallet_shard_1,${dsn}wallet_shard_2,${dsn}wallet_shard_3}
+	export WALLET_LEDGER_DSN=${WALLET_LEDGER_DSN:-${dsn}wallet_ledger}
 fi
 
 # --- services ----------------------------------------------------------------
@@ -128,7 +186,7 @@ The wallet is running:
   account-service  $(base_url account-service)   (API, /healthz, /readyz, /metrics)
   ledger-service   $(base_url ledger-service)   (ledger API, /healthz, /readyz, /metrics)
   outbox-relay     $(base_url outbox-relay)   (/healthz, /readyz, /metrics)
-  NATS             nats://127.0.0.1:$NATS_PORT, monitoring http://127.0.0.1:$NATS_MONITOR_PORT
+  NATS             ${WALLET_NATS_URL:-nats://127.0.0.1:$NATS_PORT}, monitoring http://127.0.0.1:$NATS_MONITOR_PORT
   MariaDB          wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/  (shell: mariadb --no-defaults --socket=.run/mariadb/mysql.sock -uroot)
   logs             .run/logs/
 

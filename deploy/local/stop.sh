@@ -8,7 +8,12 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 stop_pids "${SERVICES[@]}"
-stop_pids nats
+# Whichever NATS layout runs (make stop needs no NATS_CLUSTER).
+nats=(nats)
+for f in "$RUN_DIR"/nats-*.pid; do
+	[ -e "$f" ] && nats+=("$(basename "$f" .pid)")
+done
+stop_pids "${nats[@]}"
 if [ -f "$MARIADB_DIR/mariadbd.pid" ] && kill -0 "$(cat "$MARIADB_DIR/mariadbd.pid")" 2>/dev/null; then
 	echo "stopping MariaDB"
 fi

@@ -57,6 +57,9 @@ type NATSConfig struct {
 	// line and replay"); services log a warning when one is set.
 	MaxAge   time.Duration `mapstructure:"max_age"`
 	MaxBytes int64         `mapstructure:"max_bytes"`
+	// Storage of the WALLET stream: file or memory. Default file. JetStream
+	// cannot convert an existing stream, so a change is refused at start.
+	Storage string `mapstructure:"storage"`
 }
 
 // AccountConfig is account-service's section.
@@ -153,6 +156,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("nats.url", "nats://127.0.0.1:4222")
 	v.SetDefault("nats.replicas", 1)
 	v.SetDefault("nats.duplicate_window", 2*time.Minute)
+	v.SetDefault("nats.storage", "file")
 	v.SetDefault("account.addr", ":8080")
 	v.SetDefault("account.transfer_wait", 2*time.Second)
 	v.SetDefault("account.saga_max_deliver", 50)
@@ -230,6 +234,9 @@ func (c Config) Validate() error {
 	}
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("nats.replicas: %d is not in 1..5", c.NATS.Replicas))
+	}
+	if c.NATS.Storage != "file" && c.NATS.Storage != "memory" {
+		errs = append(errs, fmt.Errorf("nats.storage: %q is not file or memory", c.NATS.Storage))
 	}
 	if c.Account.TransferWait < 0 {
 		errs = append(errs, errors.New("account.transfer_wait must not be negative"))

@@ -115,3 +115,16 @@ func TestValidateRetention(t *testing.T) {
 		t.Fatalf("outbox retention 0: Validate() = %v", err)
 	}
 }
+
+// The stream's storage is file or memory; anything else is refused at load.
+func TestLoadNATSStorage(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := Load()
+	if err != nil || c.NATS.Storage != "file" {
+		t.Fatalf("default storage %q, err %v; want file", c.NATS.Storage, err)
+	}
+	t.Setenv("WALLET_NATS_STORAGE", "disk")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "nats.storage") {
+		t.Fatalf("Load() error = %v, want a nats.storage error", err)
+	}
+}

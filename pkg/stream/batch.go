@@ -49,7 +49,7 @@ type BatchOptions struct {
 const defaultMaxBatch = 500
 
 // ConsumeBatch creates or updates the durable consumer cfg on the WALLET
-// stream and feeds its messages to h in batches until ctx ends; the batch
+// stream (DeclareConsumer: retried until it succeeds or is refused) and feeds its messages to h in batches until ctx ends; the batch
 // being handled then settles before ConsumeBatch returns.
 //
 // A batch is what has arrived: ConsumeBatch waits for one message, then
@@ -71,9 +71,12 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 	if cfg.AckWait == 0 {
 		cfg.AckWait = AckWait
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, Name, cfg)
+	cons, err := DeclareConsumer(ctx, js, cfg, log)
 	if err != nil {
-		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+		if ctx.Err() != nil {
+			return nil // stopped while the consumer was being declared
+		}
+		return err
 	}
 	b := &batcher{name: cfg.Durable, h: h, opts: opts, log: log.With("consumer", cfg.Durable)}
 	// The client library calls the callback for one message at a time; it

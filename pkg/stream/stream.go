@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/events"
 )
 
@@ -38,19 +39,31 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// Config shapes the WALLET stream.
+// Config shapes the WALLET stream: the settings that come from the
+// configuration (nats.*). Everything else is fixed by streamConfig.
 type Config struct {
 	Replicas        int
 	DuplicateWindow time.Duration
 	// MaxAge and MaxBytes limit the stream; 0 is unlimited (the default).
 	MaxAge   time.Duration
 	MaxBytes int64
+	// Storage is file (the zero value) or memory.
+	Storage jetstream.StorageType
 }
 
-// limitWarning is logged when the stream is limited: see Ensure.
+// limitWarning is logged when the stream is limited: see streamConfig.
 const limitWarning = "the WALLET stream is limited by nats.max_age or nats.max_bytes: ledger-service replay needs every event since the last ledger snapshot"
 
-// Ensure creates the WALLET stream or updates it to cfg.
+// ConfigFrom takes the stream's settings from the nats section.
+func ConfigFrom(n config.NATSConfig) Config {
+	c := Config{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, MaxBytes: n.MaxBytes}
+	if n.Storage == "memory" {
+		c.Storage = jetstream.MemoryStorage
+	}
+	return c
+}
+
+// streamConfig is the WALLET stream as cfg wants it.
 //
 // The stream is the record the ledger can be rebuilt from (ledger-service
 // replay reads it from the first event), so by default it keeps everything:
@@ -59,17 +72,17 @@ const limitWarning = "the WALLET stream is limited by nats.max_age or nats.max_b
 // ones. Operators size the JetStream store for that, or archive the stream
 // together with a ledger snapshot before limiting it (cfg.MaxAge,
 // cfg.MaxBytes; a limited stream discards its oldest messages).
-func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+func streamConfig(cfg Config) jetstream.StreamConfig {
 	maxBytes, discard := int64(-1), jetstream.DiscardNew
 	if cfg.MaxBytes > 0 {
 		// A size limit that refused new messages would stop the wallet once
 		// reached: a limited stream drops its oldest instead.
 		maxBytes, discard = cfg.MaxBytes, jetstream.DiscardOld
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	return jetstream.StreamConfig{
 		Name:       Name,
 		Subjects:   []string{events.StreamSubjects},
-		Storage:    jetstream.FileStorage,
+		Storage:    cfg.Storage,
 		Replicas:   cfg.Replicas,
 		Duplicates: cfg.DuplicateWindow, // an existing stream is updated too: see config.NATSConfig.DuplicateWindow
 		Retention:  jetstream.LimitsPolicy,
@@ -77,30 +90,12 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.
 		MaxMsgs:    -1,         // unlimited
 		MaxBytes:   maxBytes,
 		Discard:    discard,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", Name, err)
 	}
-	return s, nil
 }
 
-// Open connects to cfg.URL as name and creates or updates the WALLET stream,
-// returning the connection (the caller drains it) and its JetStream context.
-func Open(ctx context.Context, url, name string, cfg Config, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := Connect(url, name, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	if cfg.MaxAge > 0 || cfg.MaxBytes > 0 {
-		log.Warn(limitWarning, "max_age", cfg.MaxAge, "max_bytes", cfg.MaxBytes)
-	}
-	js, err := jetstream.New(nc)
-	if err == nil {
-		_, err = Ensure(ctx, js, cfg)
-	}
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return nc, js, nil
+// Ensure creates the WALLET stream or updates it to cfg, once; see
+// ensureStream. Services call Declare, which retries and logs the changes.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+	s, _, _, err := ensureStream(ctx, js, cfg)
+	return s, err
 }

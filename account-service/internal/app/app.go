@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -33,19 +34,24 @@ type App struct {
 	log    *slog.Logger
 	shards []*sqlx.DB
 	nc     *nats.Conn
-	srv    *http.Server
-	ln     net.Listener
-	saga   *saga.Runner
-	waiter *saga.Waiter
-	writer *groupcommit.Writer
-	wake   *outbox.Notifier
+	js     jetstream.JetStream
+	stream stream.Config
+	// declared is set once the stream is declared; /readyz is not ready
+	// before.
+	declared atomic.Bool
+	srv      *http.Server
+	ln       net.Listener
+	saga     *saga.Runner
+	waiter   *saga.Waiter
+	writer   *groupcommit.Writer
+	wake     *outbox.Notifier
 	// advisories records the saga messages JetStream dropped after
 	// MaxDeliver; see watchAdvisories.
 	advisories func(ctx context.Context) error
 }
 
-// New connects to the shards and NATS, migrates the shard schemas, declares
-// the stream and binds the HTTP listener. Close releases what it opened.
+// New connects to the shards and NATS, migrates the shard schemas and binds
+// the HTTP listener; Run declares the stream. Close releases what it opened.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a := &App{log: log}
 	defer func() {
@@ -70,18 +76,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if err := store.Migrate(startCtx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	var js jetstream.JetStream
-	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "account-service", stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow,
-		MaxAge: cfg.NATS.MaxAge, MaxBytes: cfg.NATS.MaxBytes}, log); err != nil {
+	if a.nc, err = stream.Connect(cfg.NATS.URL, "account-service", log); err != nil {
 		return nil, err
 	}
+	if a.js, err = jetstream.New(a.nc); err != nil {
+		return nil, err
+	}
+	a.stream = stream.ConfigFrom(cfg.NATS)
 	ready := func(ctx context.Context) error {
+		if !a.declared.Load() {
+			return errors.New("starting: declaring the stream")
+		}
 		if st := a.nc.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("nats is %s", st)
 		}
 		return store.Ping(ctx)
 	}
-	web.Collect(stream.NewLag(js, saga.ConsumerNames(store.Shards())...))
+	web.Collect(stream.NewLag(a.js, saga.ConsumerNames(store.Shards())...))
 	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed
@@ -89,7 +100,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		QueueDepth: cfg.Account.QueueDepth}, a.committed, log); err != nil {
 		return nil, err
 	}
-	if a.saga, err = saga.NewRunner(js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
+	if a.saga, err = saga.NewRunner(a.js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
 		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention}, log); err != nil {
 		return nil, err
 	}
@@ -98,7 +109,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = db
 	}
 	a.advisories = func(ctx context.Context) error {
-		return deadletter.WatchAdvisories(ctx, js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
+		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
 	}
 	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait}, log, ready)
 	if err != nil {
@@ -126,8 +137,10 @@ func (a *App) committed(sh int, ops []account.Op, res []account.Result) {
 // Addr is the bound HTTP address (useful when configured as :0).
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
-// Run serves HTTP and runs the saga consumers until ctx ends, then shuts
-// down gracefully: HTTP first, then the consumers finish their message.
+// Run serves HTTP, declares the stream (retrying until the broker, or a
+// forming cluster, accepts it) and runs the saga consumers until ctx ends,
+// then shuts down gracefully: HTTP first, then the consumers finish their
+// message.
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("account-service listening", "addr", a.Addr())
 	// Whichever stops first stops the other: a service whose saga consumers
@@ -137,7 +150,14 @@ func (a *App) Run(ctx context.Context) error {
 	sagaErr := make(chan error, 1)
 	go a.watchAdvisories(ctx)
 	go func() {
-		err := a.saga.Run(ctx)
+		_, err := stream.Declare(ctx, a.js, a.stream, a.log)
+		switch {
+		case err == nil:
+			a.declared.Store(true)
+			err = a.saga.Run(ctx)
+		case ctx.Err() != nil:
+			err = nil // stopped while declaring: not a failure
+		}
 		cancel()
 		sagaErr <- err
 	}()

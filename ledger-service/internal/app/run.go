@@ -67,8 +67,8 @@ func (a *App) janitor() inbox.Janitor {
 		Floor: func(ctx context.Context) (time.Time, error) { return stream.Unsettled(ctx, a.js, consumer.Name) }}
 }
 
-// start prepares the database and the stream; only a failed migration is
-// fatal, servers that are down are waited for.
+// start prepares the database and the stream; only a failed migration or a
+// refused stream setting is fatal, servers that are down are waited for.
 func (a *App) start(ctx context.Context) error {
 	if err := database.WaitReady(ctx, a.db); err != nil {
 		return err
@@ -76,24 +76,19 @@ func (a *App) start(ctx context.Context) error {
 	if err := a.store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	cfg := stream.Config{Replicas: a.cfg.NATS.Replicas, DuplicateWindow: a.cfg.NATS.DuplicateWindow,
-		MaxAge: a.cfg.NATS.MaxAge, MaxBytes: a.cfg.NATS.MaxBytes}
-	err := retry(ctx, a, "declare stream", func(ctx context.Context) error {
-		_, err := stream.Ensure(ctx, a.js, cfg)
-		return err
-	})
-	if err != nil {
+	if _, err := stream.Declare(ctx, a.js, stream.ConfigFrom(a.cfg.NATS), a.log); err != nil {
 		return err
 	}
 	a.started.Store(true)
 	return nil
 }
 
-// retry calls fn until it succeeds or ctx ends, logging each failure.
+// retry calls fn until it succeeds, fails permanently (a refused consumer
+// setting) or ctx ends, logging each failure.
 func retry(ctx context.Context, a *App, what string, fn func(context.Context) error) error {
 	for {
 		err := fn(ctx)
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || stream.Permanent(err) {
 			return err
 		}
 		a.log.Warn(what+" failed, retrying", "err", err, "in", retryEvery.String())

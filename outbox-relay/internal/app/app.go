@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -27,12 +28,17 @@ type App struct {
 	log    *slog.Logger
 	shards []*sqlx.DB
 	nc     *nats.Conn
-	relay  *outbox.Relay
-	srv    *http.Server
-	ln     net.Listener
+	js     jetstream.JetStream
+	stream stream.Config
+	// declared is set once the stream is declared; /readyz is not ready
+	// before.
+	declared atomic.Bool
+	relay    *outbox.Relay
+	srv      *http.Server
+	ln       net.Listener
 }
 
-// New opens the shards and NATS and declares the stream. The shard tables are
+// New opens the shards and NATS; Run declares the stream. The shard tables are
 // account-service's: until they exist the relay logs and retries.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a := &App{log: log}
@@ -41,17 +47,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 			a.Close()
 		}
 	}()
-	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 	if a.shards, err = database.OpenAll(cfg.Shards); err != nil {
 		return nil, fmt.Errorf("shards: %w", err)
 	}
-	var js jetstream.JetStream
-	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "outbox-relay",
-		stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow,
-			MaxAge: cfg.NATS.MaxAge, MaxBytes: cfg.NATS.MaxBytes}, log); err != nil {
+	if a.nc, err = stream.Connect(cfg.NATS.URL, "outbox-relay", log); err != nil {
 		return nil, err
 	}
+	if a.js, err = jetstream.New(a.nc); err != nil {
+		return nil, err
+	}
+	a.stream = stream.ConfigFrom(cfg.NATS)
 	host, _ := os.Hostname()
 	rc := outbox.RelayConfig{BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
 		MaxInFlight: cfg.Relay.MaxInFlight, PublishTimeout: cfg.Relay.PublishTimeout,
@@ -63,7 +68,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 			select {}
 		}
 	}
-	if a.relay, err = outbox.NewRelay(a.shards, js, rc, log); err != nil {
+	if a.relay, err = outbox.NewRelay(a.shards, a.js, rc, log); err != nil {
 		return nil, err
 	}
 	web.Collect(outbox.NewBacklog(a.shards))
@@ -77,6 +82,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 }
 
 func (a *App) ready(ctx context.Context) error {
+	if !a.declared.Load() {
+		return errors.New("starting: declaring the stream")
+	}
 	if st := a.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats is %s", st)
 	}
@@ -91,12 +99,23 @@ func (a *App) ready(ctx context.Context) error {
 // Addr is the bound HTTP address.
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
-// Run relays and serves health endpoints until ctx ends.
+// Run serves health endpoints, declares the stream (retrying until the
+// broker, or a forming cluster, accepts it) and relays until ctx ends.
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("outbox-relay running", "addr", a.Addr(), "shards", len(a.shards))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- web.Serve(ctx, a.srv, a.ln) }()
-	err := a.relay.Run(ctx)
+	_, err := stream.Declare(ctx, a.js, a.stream, a.log)
+	switch {
+	case err == nil:
+		a.declared.Store(true)
+		err = a.relay.Run(ctx)
+	case ctx.Err() != nil:
+		err = nil // stopped while declaring: not a failure
+	}
+	cancel() // a refused stream stops the health server too
 	return errors.Join(err, <-errc)
 }
 
