@@ -3,10 +3,13 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -91,11 +94,59 @@ func savePosition(ctx context.Context, tx *sqlx.Tx, before, after position) erro
 	return nil
 }
 
-// StartAt sets the ledger's position to seq, the last stream sequence it
-// has applied, unless it has a position already.
-func (s *Store) StartAt(ctx context.Context, seq uint64) error {
-	if _, err := s.db.ExecContext(ctx, "UPDATE ledger_position SET stream_seq = ? WHERE id = 1 AND stream_seq IS NULL", seq); err != nil {
-		return fmt.Errorf("set ledger position: %w", err)
+// ErrOtherStream reports a ledger whose position does not belong to the
+// stream it is reading: the stream was created anew (NATS state lost,
+// another cluster) or lost its tail. Consuming would skip the stream's new
+// messages as applied, so the ledger refuses until an operator decides
+// (see ResetPosition).
+var ErrOtherStream = errors.New("the ledger's position does not belong to this stream")
+
+// StartAt checks the ledger's position against the stream it is about to
+// read, created at created and holding messages up to last. A ledger
+// without a position takes seq (the durable consumer's ack floor: what was
+// applied at or below it was acknowledged, what was applied above it comes
+// again and the inbox recognises it). One with a position from another
+// stream, or past the stream's end, gets ErrOtherStream.
+func (s *Store) StartAt(ctx context.Context, seq, last uint64, created time.Time) error {
+	created = created.UTC().Truncate(time.Microsecond)
+	return database.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var row struct {
+			Seq     sql.NullInt64 `db:"stream_seq"`
+			Created sql.NullTime  `db:"stream_created"`
+		}
+		if err := tx.GetContext(ctx, &row, "SELECT stream_seq, stream_created FROM ledger_position WHERE id = 1 FOR UPDATE"); err != nil {
+			return fmt.Errorf("read ledger position: %w", err)
+		}
+		switch {
+		case !row.Seq.Valid:
+			row.Seq.Int64 = int64(seq)
+		case row.Created.Valid && !row.Created.Time.Equal(created):
+			return fmt.Errorf("%w: it is message %d of the WALLET stream created %s; the stream now was created %s (run ledger-service reset-position once its events are republished, or rebuild with ledger-service replay)",
+				ErrOtherStream, row.Seq.Int64, row.Created.Time.Format(time.RFC3339Nano), created.Format(time.RFC3339Nano))
+		case uint64(row.Seq.Int64) > last:
+			return fmt.Errorf("%w: it is message %d, the stream ends at %d: the stream lost messages (republish them with outbox-relay republish, then run ledger-service reset-position, or rebuild with ledger-service replay)",
+				ErrOtherStream, row.Seq.Int64, last)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE ledger_position SET stream_seq = ?, stream_created = ? WHERE id = 1", row.Seq.Int64, created); err != nil {
+			return fmt.Errorf("set ledger position: %w", err)
+		}
+		return nil
+	})
+}
+
+// ResetPosition forgets the ledger's position, so that the next start takes
+// the durable consumer's ack floor on the stream it reads then. It returns
+// the position it forgot.
+func (s *Store) ResetPosition(ctx context.Context) (seq int64, created time.Time, err error) {
+	var row struct {
+		Seq     sql.NullInt64 `db:"stream_seq"`
+		Created sql.NullTime  `db:"stream_created"`
 	}
-	return nil
+	if err := s.db.GetContext(ctx, &row, "SELECT stream_seq, stream_created FROM ledger_position WHERE id = 1"); err != nil {
+		return 0, time.Time{}, fmt.Errorf("read ledger position: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, "UPDATE ledger_position SET stream_seq = NULL, stream_created = NULL WHERE id = 1"); err != nil {
+		return 0, time.Time{}, fmt.Errorf("reset ledger position: %w", err)
+	}
+	return row.Seq.Int64, row.Created.Time, nil
 }
