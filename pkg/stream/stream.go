@@ -5,6 +5,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -87,4 +88,14 @@ func Open(ctx context.Context, url, name string, cfg Config, log *slog.Logger) (
 		return nil, nil, err
 	}
 	return nc, js, nil
+}
+
+// Unavailable reports an error that says NATS cannot be reached for now
+// (disconnected, reconnecting, no server or no JetStream answering in
+// time): retrying later can succeed.
+func Unavailable(err error) bool {
+	return errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat)
 }

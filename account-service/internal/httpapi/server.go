@@ -1,6 +1,6 @@
 // Package httpapi is account-service's HTTP adapter: routes, JSON shapes and
 // the mapping of requests onto the account store. Errors become RFC 9457
-// problems through problem.Write, the one place codes meet HTTP statuses.
+// problems through web.WriteProblem (problem.Write), the one place codes meet HTTP statuses.
 package httpapi
 
 import (
@@ -82,7 +82,7 @@ func New(store Store, money Money, waiter Waiter, opts Options, log *slog.Logger
 func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			problem.Write(w, r, s.log, err)
+			web.WriteProblem(w, r, s.log, err)
 		}
 	}
 }
