@@ -70,9 +70,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if a.nc, js, err = stream.Open(startCtx, cfg.NATS.URL, "account-service", stream.Config{Replicas: cfg.NATS.Replicas, DuplicateWindow: cfg.NATS.DuplicateWindow}, log); err != nil {
 		return nil, err
 	}
+	health := stream.NewHealth()
 	ready := func(ctx context.Context) error {
 		if st := a.nc.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("nats is %s", st)
+		}
+		if err := health.Err(); err != nil {
+			return err
 		}
 		return store.Ping(ctx)
 	}
@@ -84,10 +88,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, err
 	}
 	if a.saga, err = saga.NewRunner(js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
-		RedriveAfter: cfg.Account.SagaRedriveAfter}, log); err != nil {
+		RedriveAfter: cfg.Account.SagaRedriveAfter, Health: health}, log); err != nil {
 		return nil, err
 	}
-	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait}, log, ready)
+	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait,
+		ReadyDetail: func() map[string]any { return map[string]any{"consumers": health.Report()} }}, log, ready)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,8 @@ type Config struct {
 	// RedriveAfter is how long a transfer may stay pending before its debit
 	// is sent again.
 	RedriveAfter time.Duration
+	// Health, if set, records the consumers' states for /readyz.
+	Health *stream.Health
 }
 
 // Runner runs the consumers and the redriver.
@@ -95,7 +97,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			cfg := ConsumerConfig(sh, r.cfg.MaxDeliver)
-			opts := stream.BatchOptions{Options: stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), cfg.Durable, r.log)}, MaxBatch: 256}
+			opts := stream.BatchOptions{Options: stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), cfg.Durable, r.log)}, MaxBatch: 256, Health: r.cfg.Health}
 			errs[sh] = stream.ConsumeBatch(ctx, r.js, cfg, r.handler(sh), opts, r.log)
 		}()
 	}

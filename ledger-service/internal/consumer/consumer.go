@@ -50,6 +50,8 @@ const MaxBatch = 500
 
 // Consumer applies the stream's events to the ledger.
 type Consumer struct {
+	// Health, if set, records the consumer's state for /readyz.
+	Health *stream.Health
 	js     jetstream.JetStream
 	store  Applier
 	poison stream.PoisonHandler
@@ -105,7 +107,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
 	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait,
-		Sequenced: true}
+		Sequenced: true, Health: c.Health}
 	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
 }
 

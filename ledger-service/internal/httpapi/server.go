@@ -32,14 +32,15 @@ type Server struct {
 }
 
 // New returns the service's handler, health endpoints included. ready
-// reports whether the database and NATS are reachable.
-func New(store Store, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
+// reports whether the database and NATS are reachable; detail adds members
+// to /readyz (the consumer's state).
+func New(store Store, log *slog.Logger, ready func(context.Context) error, detail ...func() map[string]any) (http.Handler, error) {
 	if store == nil || log == nil || ready == nil {
 		return nil, errors.New("httpapi: store, logger and readiness check are required")
 	}
 	s := &Server{store: store, log: log}
 	r := web.NewRouter(log)
-	web.Health(r, log, ready)
+	web.Health(r, log, ready, detail...)
 	v1 := r.PathPrefix("/v1/ledger").Subrouter()
 	v1.HandleFunc("/accounts/{id}/balance", s.balance).Methods(http.MethodGet)
 	v1.HandleFunc("/accounts/{id}/entries", s.entries).Methods(http.MethodGet)
