@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
@@ -138,9 +139,11 @@ func (r *Runner) handler(sh int) stream.BatchHandler {
 	}
 }
 
-// permanent marks the domain's "can never apply" errors for the stream.
+// permanent marks the domain's "can never apply" errors for the stream, and
+// data the database refuses (a settle, or a credit whose rejection failed
+// too): terminated and kept as dead letters for an operator.
 func permanent(err error) error {
-	if errors.Is(err, account.ErrMisrouted) || errors.Is(err, account.ErrUnknownTransfer) {
+	if errors.Is(err, account.ErrMisrouted) || errors.Is(err, account.ErrUnknownTransfer) || database.Permanent(err) {
 		return fmt.Errorf("%w: %w", stream.ErrPermanent, err)
 	}
 	return err
