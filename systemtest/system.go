@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -43,13 +44,19 @@ func Build(dir string) error {
 // System is one running wallet: shared databases and broker, and the
 // service processes, which tests start, kill and restart.
 type System struct {
-	t         testing.TB
-	bin       string
-	logs      string
-	env       []string
-	procs     map[string]*proc
-	addrs     map[string]string
-	NATS      *server.Server
+	t        testing.TB
+	bin      string
+	logs     string
+	env      []string
+	procs    map[string]*proc
+	addrs    map[string]string
+	NATS     *server.Server
+	natsDir  string
+	natsPort int // of the server StopNATS stopped
+	// DB is the proxy every service reaches MariaDB through, with
+	// NewBehindProxy (nil with New): tests cut it to take the database
+	// away. Shards and Ledger connect directly.
+	DB        *testenv.Proxy
 	Shards    []*sqlx.DB
 	Ledger    *sqlx.DB
 	shardDSN  []string
@@ -60,16 +67,41 @@ type System struct {
 // service runs yet.
 func New(t testing.TB, bin string) *System {
 	t.Helper()
+	return newSystem(t, bin, false)
+}
+
+// NewBehindProxy is New with the services' database connections going
+// through System.DB, a proxy the test can cut.
+func NewBehindProxy(t testing.TB, bin string) *System {
+	t.Helper()
+	return newSystem(t, bin, true)
+}
+
+func newSystem(t testing.TB, bin string, proxied bool) *System {
+	t.Helper()
 	dsns := testenv.Databases(t, 5)
+	natsDir := t.TempDir()
 	s := &System{t: t, bin: bin, logs: t.TempDir(), procs: map[string]*proc{}, addrs: map[string]string{},
-		NATS: testenv.NATS(t), shardDSN: dsns[:4], ledgerDSN: dsns[4]}
+		NATS: testenv.StartNATS(t, natsDir, -1), natsDir: natsDir, shardDSN: dsns[:4], ledgerDSN: dsns[4]}
 	for _, dsn := range dsns[:4] {
 		s.Shards = append(s.Shards, testenv.MustOpen(t, dsn))
 	}
 	s.Ledger = testenv.MustOpen(t, dsns[4])
+	served := dsns
+	if proxied {
+		cfg, err := mysql.ParseDSN(dsns[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.DB = testenv.StartProxy(t, cfg.Addr)
+		served = nil
+		for _, dsn := range dsns {
+			served = append(served, s.DB.DSN(dsn))
+		}
+	}
 	s.env = append(os.Environ(),
-		"WALLET_SHARDS="+strings.Join(dsns[:4], ","),
-		"WALLET_LEDGER_DSN="+dsns[4],
+		"WALLET_SHARDS="+strings.Join(served[:4], ","),
+		"WALLET_LEDGER_DSN="+served[4],
 		"WALLET_NATS_URL="+s.NATS.ClientURL(),
 		"WALLET_LOG_LEVEL=info",
 		"WALLET_RELAY_POLL_INTERVAL=10ms",
@@ -166,6 +198,20 @@ func (s *System) Command(env []string, name string, args ...string) (code int, s
 		s.t.Fatalf("%s %v: %v", name, args, err)
 	}
 	return code, out.String(), errOut.String()
+}
+
+// StopNATS shuts the JetStream server down; StartNATS starts it again on
+// the same port with the same store, as after a broker restart.
+func (s *System) StopNATS() {
+	s.natsPort = s.NATS.Addr().(*net.TCPAddr).Port
+	s.NATS.Shutdown()
+	s.NATS.WaitForShutdown()
+}
+
+// StartNATS restarts the server StopNATS stopped.
+func (s *System) StartNATS() {
+	s.t.Helper()
+	s.NATS = testenv.StartNATS(s.t, s.natsDir, s.natsPort)
 }
 
 // Kill sends SIGKILL to a service and waits for it to die.
