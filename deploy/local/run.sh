@@ -39,6 +39,8 @@ go build -o "$BIN_DIR/" "${pkgs[@]}"
 wait "$install_pid" || { echo "run.sh: MariaDB could not be installed" >&2; exit 1; }
 
 # --- MariaDB -----------------------------------------------------------------
+# mariadb.sh start returns once the server answers, also after a crash
+# (stale pid and socket files removed, InnoDB recovery waited for).
 echo "MariaDB on 127.0.0.1:$MARIADB_PORT (data in .run/mariadb)"
 "$ROOT/deploy/local/mariadb.sh" start "$MARIADB_DIR" "$MARIADB_PORT"
 sql=""
@@ -55,9 +57,12 @@ else
 	start_detached nats "$BIN_DIR/nats-server" --server_name wallet-local \
 		-a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js -sd "$NATS_DIR"
 fi
+# After a SIGKILL JetStream recovers its store before /healthz answers 200;
+# pid_of ignores a stale pid file (a dead, zombie or recycled pid).
 nats_ok=""
-for _ in $(seq 1 300); do
-	if curl -fsS -o /dev/null "http://127.0.0.1:$NATS_MONITOR_PORT/healthz" 2>/dev/null; then
+nats_deadline=$((SECONDS + ${NATS_START_TIMEOUT:-120}))
+while [ "$SECONDS" -lt "$nats_deadline" ]; do
+	if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$NATS_MONITOR_PORT/healthz" 2>/dev/null; then
 		nats_ok=1
 		break
 	fi
