@@ -37,10 +37,8 @@ func TestWriteProblemMapsUnavailable(t *testing.T) {
 		if w.Code != c.status || (c.status == 503) != (retry != "") {
 			t.Errorf("%v: %d Retry-After %q, want %d", c.err, w.Code, retry, c.status)
 		}
-		if got := w.Body.String(); !contains(got, `"code":"`+string(c.code)+`"`) {
+		if got := w.Body.String(); !strings.Contains(got, `"code":"`+string(c.code)+`"`) {
 			t.Errorf("%v: body %s, want code %s", c.err, got, c.code)
 		}
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
