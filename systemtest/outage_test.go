@@ -1,9 +1,14 @@
 package systemtest
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/testenv"
 )
 
 // MariaDB unreachable for some seconds while transfers run, then NATS: the
@@ -51,4 +56,38 @@ func TestOutagesOfMariaDBAndNATS(t *testing.T) {
 	if b.errors[http.StatusInternalServerError] > 0 {
 		t.Errorf("500 answers: %v", b.errors)
 	}
+}
+
+// Deleting a saga consumer and the ledger's while transfers run (an
+// operator's mistake): both are recreated, account-service's and
+// ledger-service's /readyz list them running again with one restart each,
+// and every saga ends with nothing lost or doubled.
+func TestDeletedConsumersComeBack(t *testing.T) {
+	s := New(t, binDir)
+	for _, b := range Binaries {
+		s.Start(b, "WALLET_ACCOUNT_TRANSFER_WAIT=300ms")
+	}
+	b := newBank(t, s, 16)
+	b.run(10, 10, func() {
+		time.Sleep(200 * time.Millisecond)
+		js, nc := s.jetStream()
+		defer nc.Close()
+		for _, name := range []string{"saga-shard-1", "ledger"} {
+			if err := js.DeleteConsumer(context.Background(), stream.Name, name); err != nil {
+				t.Errorf("delete %s: %v", name, err)
+			}
+		}
+	})
+	for svc, name := range map[string]string{"account-service": "saga-shard-1", "ledger-service": "ledger"} {
+		testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
+			code, body := s.Do("GET", s.URL(svc)+"/readyz", nil)
+			consumers, _ := body["consumers"].(map[string]any)
+			c, _ := consumers[name].(map[string]any)
+			if code != http.StatusOK || c["state"] != "running" || c["restarts"] != float64(1) {
+				return fmt.Errorf("%s /readyz: %d %v", svc, code, body)
+			}
+			return nil
+		})
+	}
+	b.check()
 }
