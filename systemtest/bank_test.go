@@ -27,6 +27,7 @@ type bank struct {
 	sent     []transferReq
 	answers  map[string][]answer // by transaction_id, every answer a client got
 	retries  atomic.Int64
+	errors   map[int]int // 5xx answers clients got, by status
 }
 
 // answer is what a client was told: the status, and for a failed transfer
@@ -50,7 +51,7 @@ type transferReq struct {
 }
 
 func newBank(t *testing.T, s *System, n int) *bank {
-	b := &bank{t: t, s: s, initial: decimal.NewFromInt(1000), answers: map[string][]answer{}}
+	b := &bank{t: t, s: s, initial: decimal.NewFromInt(1000), answers: map[string][]answer{}, errors: map[int]int{}}
 	for i := range n {
 		a := bankAccount{id: idOn(i % 4), currency: []string{"USD", "EUR"}[i%2], frozen: i%8 == 7}
 		s.mustOpen(a.id, a.currency)
@@ -134,6 +135,9 @@ func (b *bank) send(r transferReq, async bool) {
 				b.mu.Unlock()
 				return
 			}
+			b.mu.Lock()
+			b.errors[res.StatusCode]++
+			b.mu.Unlock()
 		}
 		b.retries.Add(1)
 		time.Sleep(50 * time.Millisecond)

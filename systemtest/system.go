@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -43,15 +44,21 @@ func Build(dir string) error {
 // System is one running wallet: shared databases and broker, and the
 // service processes, which tests start, kill and restart.
 type System struct {
-	t         testing.TB
-	bin       string
-	logs      string
-	env       []string
-	procs     map[string]*proc
-	addrs     map[string]string
-	NATS      *server.Server   // the broker, unless Cluster
-	Cluster   *testenv.Cluster // the brokers of NewCluster
-	natsURL   string           // every broker's client URL, comma separated
+	t        testing.TB
+	bin      string
+	logs     string
+	env      []string
+	procs    map[string]*proc
+	addrs    map[string]string
+	NATS     *server.Server   // the broker, unless Cluster
+	Cluster  *testenv.Cluster // the brokers of NewCluster
+	natsURL  string           // every broker's client URL, comma separated
+	natsDir  string
+	natsPort int // of the server StopNATS stopped
+	// DB is the proxy every service reaches MariaDB through, with
+	// NewBehindProxy (nil with New): tests cut it to take the database
+	// away. Shards and Ledger connect directly.
+	DB        *testenv.Proxy
 	Shards    []*sqlx.DB
 	Ledger    *sqlx.DB
 	shardDSN  []string
@@ -62,10 +69,14 @@ type System struct {
 // service runs yet.
 func New(t testing.TB, bin string) *System {
 	t.Helper()
-	n := testenv.NATS(t)
-	s := newSystem(t, bin, n.ClientURL())
-	s.NATS = n
-	return s
+	return newSystem(t, bin, false)
+}
+
+// NewBehindProxy is New with the services' database connections going
+// through System.DB, a proxy the test can cut.
+func NewBehindProxy(t testing.TB, bin string) *System {
+	t.Helper()
+	return newSystem(t, bin, true)
 }
 
 // NewCluster is New with a JetStream cluster of n nodes for a broker and
@@ -73,12 +84,25 @@ func New(t testing.TB, bin string) *System {
 func NewCluster(t testing.TB, bin string, n int) *System {
 	t.Helper()
 	c := testenv.NATSCluster(t, n)
-	s := newSystem(t, bin, c.URLs(), fmt.Sprintf("WALLET_NATS_REPLICAS=%d", n))
+	s := build(t, bin, c.URLs(), false, fmt.Sprintf("WALLET_NATS_REPLICAS=%d", n))
 	s.Cluster = c
 	return s
 }
 
-func newSystem(t testing.TB, bin, natsURL string, env ...string) *System {
+// newSystem runs one JetStream server, which StopNATS and StartNATS can
+// take away and bring back.
+func newSystem(t testing.TB, bin string, proxied bool) *System {
+	t.Helper()
+	dir := t.TempDir()
+	n := testenv.StartNATS(t, dir, -1)
+	s := build(t, bin, n.ClientURL(), proxied)
+	s.NATS, s.natsDir = n, dir
+	return s
+}
+
+// build prepares the databases and the services' environment for brokers
+// at natsURL; with proxied the services reach MariaDB through System.DB.
+func build(t testing.TB, bin, natsURL string, proxied bool, env ...string) *System {
 	t.Helper()
 	dsns := testenv.Databases(t, 5)
 	s := &System{t: t, bin: bin, logs: t.TempDir(), procs: map[string]*proc{}, addrs: map[string]string{},
@@ -87,9 +111,21 @@ func newSystem(t testing.TB, bin, natsURL string, env ...string) *System {
 		s.Shards = append(s.Shards, testenv.MustOpen(t, dsn))
 	}
 	s.Ledger = testenv.MustOpen(t, dsns[4])
+	served := dsns
+	if proxied {
+		cfg, err := mysql.ParseDSN(dsns[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.DB = testenv.StartProxy(t, cfg.Addr)
+		served = nil
+		for _, dsn := range dsns {
+			served = append(served, s.DB.DSN(dsn))
+		}
+	}
 	s.env = append(os.Environ(),
-		"WALLET_SHARDS="+strings.Join(dsns[:4], ","),
-		"WALLET_LEDGER_DSN="+dsns[4],
+		"WALLET_SHARDS="+strings.Join(served[:4], ","),
+		"WALLET_LEDGER_DSN="+served[4],
 		"WALLET_NATS_URL="+natsURL,
 		"WALLET_LOG_LEVEL=info",
 		"WALLET_RELAY_POLL_INTERVAL=10ms",
@@ -187,6 +223,20 @@ func (s *System) Command(env []string, name string, args ...string) (code int, s
 		s.t.Fatalf("%s %v: %v", name, args, err)
 	}
 	return code, out.String(), errOut.String()
+}
+
+// StopNATS shuts the JetStream server down; StartNATS starts it again on
+// the same port with the same store, as after a broker restart.
+func (s *System) StopNATS() {
+	s.natsPort = s.NATS.Addr().(*net.TCPAddr).Port
+	s.NATS.Shutdown()
+	s.NATS.WaitForShutdown()
+}
+
+// StartNATS restarts the server StopNATS stopped.
+func (s *System) StartNATS() {
+	s.t.Helper()
+	s.NATS = testenv.StartNATS(s.t, s.natsDir, s.natsPort)
 }
 
 // Kill sends SIGKILL to a service and waits for it to die.

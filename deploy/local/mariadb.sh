@@ -7,6 +7,14 @@
 #   mariadb.sh stop DIR         stop the server started in DIR
 #
 # MARIADB_ARGS adds server options (the tests relax durability with it).
+# MARIADB_START_TIMEOUT (seconds, default 300) bounds the wait for the
+# server to answer: after a crash InnoDB recovers its redo log first.
+#
+# A server killed with SIGKILL leaves its pid file, socket and socket lock
+# behind, and may linger as a zombie until its parent reaps it: start
+# treats the pid file as a running server only if that pid is a live
+# mariadbd, removes the leftovers otherwise, and returns only once the
+# server answers a ping (also when it was already starting).
 # Durability stays on by default (innodb_flush_log_at_trx_commit=1, the
 # doublewrite buffer); a 1G redo log and buffer pool let sustained writes
 # run without the furious flushing a 100M redo log forces at a few thousand
@@ -22,49 +30,74 @@ install() {
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mariadb-server mariadb-client >/dev/null
 }
 
-running() { [ -f "$1/mariadbd.pid" ] && kill -0 "$(cat "$1/mariadbd.pid")" 2>/dev/null; }
+# pid_of DIR prints the pid of the mariadbd running in DIR: the pid file's
+# pid if it is alive, not a zombie, and mariadbd (not a recycled pid).
+pid_of() {
+	local pid
+	[ -f "$1/mariadbd.pid" ] || return 1
+	pid=$(cat "$1/mariadbd.pid" 2>/dev/null) || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	kill -0 "$pid" 2>/dev/null || return 1
+	case "$(ps -o stat= -p "$pid" 2>/dev/null)" in Z* | "") return 1 ;; esac
+	case "$(ps -o comm= -p "$pid" 2>/dev/null)" in *mariadbd* | *mysqld*) echo "$pid" ;; *) return 1 ;; esac
+}
+
+running() { pid_of "$1" >/dev/null; }
+
+ping() { mariadb-admin --no-defaults --socket="$1/mysql.sock" -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
 
 start() {
-	local dir port user
-	dir=$(realpath -m "$1") port=$2 user=$(id -un)
+	local dir port user pid timeout
+	dir=$(realpath -m "$1") port=$2 user=$(id -un) timeout=${MARIADB_START_TIMEOUT:-300}
 	install
 	mkdir -p "$dir"
-	if running "$dir"; then return 0; fi
-	if [ ! -d "$dir/data/mysql" ]; then
-		rm -rf "$dir/data"
-		mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" \
-			--auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 ||
-			{ cat "$dir/install.log" >&2; exit 1; }
+	if ! pid=$(pid_of "$dir"); then
+		# Leftovers of a server that died (SIGKILL, OOM, power loss): a stale
+		# socket lock naming a recycled pid would make mariadbd refuse to start.
+		rm -f "$dir/mariadbd.pid" "$dir/mysql.sock" "$dir/mysql.sock.lock"
+		if [ ! -d "$dir/data/mysql" ]; then
+			rm -rf "$dir/data"
+			mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" \
+				--auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 ||
+				{ cat "$dir/install.log" >&2; exit 1; }
+		fi
+		# shellcheck disable=SC2086 # MARIADB_ARGS is a list of options
+		setsid mariadbd --no-defaults --user="$user" --datadir="$dir/data" \
+			--socket="$dir/mysql.sock" --port="$port" --bind-address=127.0.0.1 \
+			--pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" \
+			--skip-name-resolve --max-connections=2000 \
+			--innodb-buffer-pool-size=1G --innodb-log-file-size=1G \
+			${MARIADB_ARGS:-} </dev/null >/dev/null 2>&1 &
+		pid=$!
 	fi
-	# shellcheck disable=SC2086 # MARIADB_ARGS is a list of options
-	setsid mariadbd --no-defaults --user="$user" --datadir="$dir/data" \
-		--socket="$dir/mysql.sock" --port="$port" --bind-address=127.0.0.1 \
-		--pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" \
-		--skip-name-resolve --max-connections=2000 \
-		--innodb-buffer-pool-size=1G --innodb-log-file-size=1G \
-		${MARIADB_ARGS:-} </dev/null >/dev/null 2>&1 &
-	for _ in $(seq 1 300); do
-		if mariadb-admin --no-defaults --socket="$dir/mysql.sock" -uroot ping >/dev/null 2>&1; then
-			mariadb --no-defaults --socket="$dir/mysql.sock" -uroot -e "
-				CREATE USER IF NOT EXISTS 'wallet'@'%' IDENTIFIED BY 'wallet';
-				CREATE USER IF NOT EXISTS 'wallet'@'localhost' IDENTIFIED BY 'wallet';
-				GRANT ALL ON *.* TO 'wallet'@'%';
-				GRANT ALL ON *.* TO 'wallet'@'localhost';"
-			return 0
+	local deadline=$((SECONDS + timeout))
+	until ping "$dir"; do
+		# The server we started may have forked (setsid) or not written its
+		# pid file yet: it is gone only if neither pid is alive.
+		if ! kill -0 "$pid" 2>/dev/null && ! running "$dir"; then
+			echo "mariadb.sh: mariadbd exited during start-up; see $dir/error.log" >&2
+			tail -n 20 "$dir/error.log" >&2 || true
+			exit 1
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "mariadb.sh: mariadbd did not answer within ${timeout}s; see $dir/error.log" >&2
+			tail -n 20 "$dir/error.log" >&2 || true
+			exit 1
 		fi
 		sleep 0.1
 	done
-	echo "mariadb.sh: mariadbd did not start; see $dir/error.log" >&2
-	tail -n 20 "$dir/error.log" >&2 || true
-	exit 1
+	mariadb --no-defaults --socket="$dir/mysql.sock" -uroot -e "
+		CREATE USER IF NOT EXISTS 'wallet'@'%' IDENTIFIED BY 'wallet';
+		CREATE USER IF NOT EXISTS 'wallet'@'localhost' IDENTIFIED BY 'wallet';
+		GRANT ALL ON *.* TO 'wallet'@'%';
+		GRANT ALL ON *.* TO 'wallet'@'localhost';"
 }
 
 stop() {
 	local dir=$1 pid
-	running "$dir" || return 0
-	pid=$(cat "$dir/mariadbd.pid")
+	pid=$(pid_of "$dir") || return 0
 	kill "$pid"
-	for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	for _ in $(seq 1 300); do pid_of "$dir" >/dev/null || return 0; sleep 0.1; done
 	kill -9 "$pid" 2>/dev/null || true
 }
 

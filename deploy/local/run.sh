@@ -43,6 +43,8 @@ go build -o "$BIN_DIR/" "${pkgs[@]}"
 wait "$install_pid" || { echo "run.sh: MariaDB could not be installed" >&2; exit 1; }
 
 # --- MariaDB -----------------------------------------------------------------
+# mariadb.sh start returns once the server answers, also after a crash
+# (stale pid and socket files removed, InnoDB recovery waited for).
 echo "MariaDB on 127.0.0.1:$MARIADB_PORT (data in $MARIADB_DIR)"
 "$ROOT/deploy/local/mariadb.sh" start "$MARIADB_DIR" "$MARIADB_PORT"
 sql=""
@@ -97,12 +99,15 @@ for i in "${!nats_names[@]}"; do
 		-m "$((NATS_MONITOR_PORT + i))" -js -sd "$dir" "${args[@]}"
 done
 # /healthz answers 200 once JetStream is up (in a cluster: once the node
-# found the meta leader); the services retry declaring the stream anyway.
+# found the meta leader; after a SIGKILL, once it recovered its store); the
+# services retry declaring the stream anyway. pid_of ignores a stale pid
+# file (a dead, zombie or recycled pid).
 for i in "${!nats_names[@]}"; do
 	name=${nats_names[$i]}
 	nats_ok=""
-	for _ in $(seq 1 300); do
-		if curl -fsS -o /dev/null "http://127.0.0.1:$((NATS_MONITOR_PORT + i))/healthz" 2>/dev/null; then
+	nats_deadline=$((SECONDS + ${NATS_START_TIMEOUT:-120}))
+	while [ "$SECONDS" -lt "$nats_deadline" ]; do
+		if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$((NATS_MONITOR_PORT + i))/healthz" 2>/dev/null; then
 			nats_ok=1
 			break
 		fi

@@ -133,7 +133,9 @@ func (r *Relay) runShard(ctx context.Context, shard int, leaseHeld *atomic.Bool)
 		case err != nil && ctx.Err() == nil:
 			s.m.errors.Inc()
 			failures++
-			wait = min(time.Duration(failures)*100*time.Millisecond, 5*time.Second)
+			// Capped exponential back-off: 100ms, 200ms, … 5s while the
+			// database or the broker is away.
+			wait = min(100*time.Millisecond<<min(failures-1, 6), 5*time.Second)
 			r.log.Warn("outbox relay", "shard", shard, "err", err, "retry_in", wait)
 		case !held:
 			wait = r.cfg.LeaseTTL / 4 // another relay publishes this shard

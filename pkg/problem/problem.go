@@ -40,6 +40,10 @@ const (
 	// AmbiguousTransactionID: transaction ids are scoped to the source
 	// account, and a lookup by id alone matched transfers from several.
 	AmbiguousTransactionID Code = "ambiguous_transaction_id"
+	// InvalidData: the database refused the operation's data (out of
+	// range, too long, a constraint), which no retry changes; a saga
+	// credit fails with it and the source is refunded.
+	InvalidData Code = "invalid_data"
 )
 
 // statuses is the single mapping from codes to HTTP status codes.
@@ -65,6 +69,7 @@ var statuses = map[Code]int{
 	AccountExists:          http.StatusConflict,
 	AmbiguousTransactionID: http.StatusConflict,
 	BalanceLimitExceeded:   http.StatusUnprocessableEntity,
+	InvalidData:            http.StatusUnprocessableEntity,
 }
 
 // Codes lists every code in a fixed order; a test pins it.
@@ -73,7 +78,7 @@ func Codes() []Code {
 		CurrencyMismatch, InvalidAmount, InvalidRequest, SameAccount, IdempotencyConflict,
 		Unauthorized, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge,
 		UnsupportedMedia, AccountNotEmpty, Unavailable, Internal, AccountExists,
-		BalanceLimitExceeded, AmbiguousTransactionID}
+		BalanceLimitExceeded, AmbiguousTransactionID, InvalidData}
 }
 
 // Status returns the HTTP status for a code, 500 for unknown ones.

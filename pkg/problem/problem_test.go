@@ -14,7 +14,7 @@ func TestCodesArePinned(t *testing.T) {
 		"currency_mismatch", "invalid_amount", "invalid_request", "same_account", "idempotency_conflict",
 		"unauthorized", "forbidden", "not_found", "method_not_allowed", "payload_too_large",
 		"unsupported_media_type", "account_not_empty", "unavailable", "internal", "account_exists",
-		"balance_limit_exceeded", "ambiguous_transaction_id"}
+		"balance_limit_exceeded", "ambiguous_transaction_id", "invalid_data"}
 	got := Codes()
 	if len(got) < len(want) {
 		t.Fatalf("codes shrank: %v", got)

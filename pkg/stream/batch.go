@@ -36,6 +36,8 @@ type BatchOptions struct {
 	// request, such as the ledger, a few milliseconds turn a trickle of
 	// one-event transactions into a few larger ones. 0 never waits.
 	MaxWait time.Duration
+	// Health, if set, records the consumer's state for a readiness check.
+	Health *Health
 	// Sequenced hands the handler every message, in delivery order, each
 	// event with its stream sequence (events.Event.Seq), an undecodable
 	// message as an Event holding only Seq and Topic: a handler that applies
@@ -43,6 +45,12 @@ type BatchOptions struct {
 	// undecodable message is terminated with its decode error unless the
 	// handler answers a transient error for it (ErrEarly: not its turn yet).
 	Sequenced bool
+	// BeforeSubscribe, if set, runs before every subscription, the first
+	// and each one after the consumer was recreated; its error counts as a
+	// failed subscription (retried with back-off, or returned the first
+	// time). The ledger checks there that its position belongs to the
+	// stream it is about to read.
+	BeforeSubscribe func(ctx context.Context) error
 }
 
 // defaultMaxBatch is MaxBatch when BatchOptions leave it 0.
@@ -64,6 +72,13 @@ const defaultMaxBatch = 500
 // h's result says, only after h returned. A transient failure is retried in
 // place with opts.InOrder (see inOrder), else nak'd with RetryDelay while
 // the other messages are acknowledged.
+//
+// The subscription cannot die silently: when it ends while ctx runs (the
+// durable consumer was deleted, or vanished with the server's state), the
+// consumer is created again with capped exponential back-off, and
+// opts.Health, wallet_consumer_up and a log line say so meanwhile. Only a
+// failure to create the consumer the first time is returned (a
+// configuration the server refuses).
 func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h BatchHandler, opts BatchOptions, log *slog.Logger) error {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = defaultMaxBatch
@@ -71,7 +86,9 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 	if cfg.AckWait == 0 {
 		cfg.AckWait = AckWait
 	}
-	cons, err := DeclareConsumer(ctx, js, cfg, log)
+	// Declared once, explicitly (changes logged, refused ones fail); the
+	// loop below creates it again if it disappears.
+	_, err := DeclareConsumer(ctx, js, cfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while the consumer was being declared
@@ -79,25 +96,107 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 		return err
 	}
 	b := &batcher{name: cfg.Durable, h: h, opts: opts, log: log.With("consumer", cfg.Durable)}
+	opts.Health.set(b.name, StateStarting, nil)
+	defer opts.Health.set(b.name, StateStopped, nil)
 	// The client library calls the callback for one message at a time; it
 	// only hands messages over, so the batch loop below can see everything
 	// that is waiting.
 	buf := make(chan jetstream.Msg, opts.MaxBatch)
+	delay := minRestart
+	for first := true; ; first = false {
+		started := time.Now()
+		created, err := b.subscribe(ctx, js, cfg, buf)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !created && first {
+			return err
+		}
+		if time.Since(started) > maxRestart {
+			delay = minRestart // it ran a good while: a new failure starts the back-off afresh
+		}
+		consumerRestarts.WithLabelValues(b.name).Inc()
+		opts.Health.set(b.name, StateRestarting, err)
+		b.log.Error("consumer stopped, recreating it", "err", err, "in", delay.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxRestart)
+	}
+}
+
+// Bounds of the pause before a consumer whose subscription ended is
+// created again.
+const (
+	minRestart = 250 * time.Millisecond
+	maxRestart = 30 * time.Second
+)
+
+// errSubscriptionClosed says the client library ended a subscription on
+// its own (for the server's "consumer deleted", or a closed connection).
+var errSubscriptionClosed = errors.New("subscription closed")
+
+// subscribe creates or updates the durable consumer and handles its
+// messages until ctx ends (it returns nil) or the subscription ends (it
+// returns why). created is false if the consumer could not be created or
+// subscribed to. Messages still buffered are nak'd on the way out.
+func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, buf chan jetstream.Msg) (created bool, _ error) {
+	cons, err := js.CreateOrUpdateConsumer(ctx, Name, cfg)
+	if err != nil {
+		return false, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+	}
+	if b.opts.BeforeSubscribe != nil {
+		if err := b.opts.BeforeSubscribe(ctx); err != nil {
+			return false, err
+		}
+	}
+	// subCtx ends with the subscription: the batch loop then stops and the
+	// consumer is recreated.
+	subCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	check := make(chan struct{}, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case buf <- m:
-		case <-ctx.Done():
+		case <-subCtx.Done():
 			_ = m.Nak() // shutting down: redeliver it now, not after AckWait
 		}
-	}, jetstream.PullMaxMessages(max(2*opts.MaxBatch, 500)),
+	}, jetstream.PullMaxMessages(max(2*b.opts.MaxBatch, 500)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			b.log.Warn("consume", "err", err)
+			if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				select { // no messages nor heartbeats: is the consumer still there?
+				case check <- struct{}{}:
+				default:
+				}
+			}
 		}))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
+		return false, fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
-	for batch := gather(ctx, buf, opts.MaxBatch, opts.MaxWait); batch != nil; batch = gather(ctx, buf, opts.MaxBatch, opts.MaxWait) {
-		b.handle(ctx, batch)
+	b.opts.Health.set(b.name, StateRunning, nil)
+	go func() {
+		for {
+			select {
+			case <-cc.Closed():
+				cancel(errSubscriptionClosed)
+				return
+			case <-subCtx.Done():
+				return
+			case <-check:
+				// A consumer lost with the server's state leaves a
+				// subscription that only misses heartbeats.
+				if _, err := cons.Info(subCtx); errors.Is(err, jetstream.ErrConsumerNotFound) {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	for batch := gather(subCtx, buf, b.opts.MaxBatch, b.opts.MaxWait); batch != nil; batch = gather(subCtx, buf, b.opts.MaxBatch, b.opts.MaxWait) {
+		b.handle(subCtx, batch)
 	}
 	cc.Stop()
 	<-cc.Closed()
@@ -106,7 +205,10 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 		case m := <-buf:
 			_ = m.Nak()
 		default:
-			return nil
+			if ctx.Err() != nil {
+				return true, nil
+			}
+			return true, context.Cause(subCtx)
 		}
 	}
 }

@@ -55,6 +55,19 @@ func drained(js jetstream.JetStream, durable string) func() error {
 		if info.NumPending != 0 || info.NumAckPending != 0 {
 			return fmt.Errorf("pending %d, awaiting ack %d", info.NumPending, info.NumAckPending)
 		}
+		// A consumer created a moment ago may not have counted its pending
+		// messages yet (seen under load): it has also delivered nothing.
+		st, err := js.Stream(context.Background(), stream.Name)
+		if err != nil {
+			return err
+		}
+		sinfo, err := st.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.Delivered.Stream < sinfo.State.LastSeq {
+			return fmt.Errorf("delivered up to %d of %d", info.Delivered.Stream, sinfo.State.LastSeq)
+		}
 		return nil
 	}
 }

@@ -5,6 +5,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -98,4 +99,14 @@ func streamConfig(cfg Config) jetstream.StreamConfig {
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
 	s, _, _, err := ensureStream(ctx, js, cfg)
 	return s, err
+}
+
+// Unavailable reports an error that says NATS cannot be reached for now
+// (disconnected, reconnecting, no server or no JetStream answering in
+// time): retrying later can succeed.
+func Unavailable(err error) bool {
+	return errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat)
 }

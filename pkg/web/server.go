@@ -97,19 +97,32 @@ func newID() string {
 
 // Health adds /healthz (the process answers), /readyz (ready returns nil),
 // /metrics (Prometheus) and /debug/pprof/ (Go profiles, for finding where
-// the time goes under load) to r.
-func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error) {
+// the time goes under load) to r. Each detail's members are added to the
+// /readyz body, ready or not (the consumers' states, for instance).
+func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error, detail ...func() map[string]any) {
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
 		defer cancel()
-		if err := ready(ctx); err != nil {
-			problem.Write(w, req, nil, problem.New(problem.Unavailable, "not ready: %v", err))
+		err := ready(ctx)
+		members := map[string]any{}
+		for _, d := range detail {
+			for k, v := range d() {
+				members[k] = v
+			}
+		}
+		if err != nil {
+			p := problem.New(problem.Unavailable, "not ready: %v", err).WithRetryAfter(UnavailableRetryAfter)
+			for k, v := range members {
+				p = p.With(k, v)
+			}
+			problem.Write(w, req, nil, p)
 			return
 		}
-		JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		members["status"] = "ready"
+		JSON(w, http.StatusOK, members)
 	}).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet)
 	r.HandleFunc("/debug/pprof/", pprof.Index)

@@ -27,6 +27,10 @@ type Op struct {
 	Transfer TransferRequest // OpTransfer
 	Movement MovementRequest // OpMove
 	Event    SagaEvent       // OpCredit, OpSettle
+	// Reject, on an OpCredit, rejects the credit with this reason instead
+	// of deciding it: set when the database refused the credit's data, so
+	// the source is refunded rather than the step retried forever.
+	Reject problem.Code
 }
 
 // Result is the outcome of one Op: the transfer or movement as it stands
@@ -96,7 +100,7 @@ func (b *Batch) Decide(ops []Op) []Result {
 		case OpMove:
 			out[i].Movement, out[i].Err = b.move(op.Movement)
 		case OpCredit:
-			out[i].Err = b.credit(op.Event)
+			out[i].Err = b.credit(op.Event, op.Reject)
 		case OpSettle:
 			out[i].Transfer, out[i].Err = b.settle(op.Event)
 		}

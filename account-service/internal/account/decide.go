@@ -97,8 +97,8 @@ func (b *Batch) move(req MovementRequest) (Movement, error) {
 // credits the destination and emits transfer.credited, or emits
 // transfer.credit_rejected with the reason. A debit seen again (a
 // redelivery, or a redrive under a new event id) gets the same answer and
-// moves no money.
-func (b *Batch) credit(e SagaEvent) error {
+// moves no money. A reject reason rejects a credit not decided before.
+func (b *Batch) credit(e SagaEvent, reject problem.Code) error {
 	t := e.Transfer
 	if t.ToShard != b.Shard || shard.Of(t.To, b.Shards) != b.Shard {
 		return ErrMisrouted
@@ -107,7 +107,7 @@ func (b *Batch) credit(e SagaEvent) error {
 		return nil
 	}
 	b.seen(e.ID)
-	c, replayed := b.decideCredit(t)
+	c, replayed := b.decideCredit(t, reject)
 	if c.Status == StepCredited {
 		var balances []events.Balance
 		if c.Balance != nil && !replayed {
@@ -125,7 +125,7 @@ func (b *Batch) credit(e SagaEvent) error {
 
 // decideCredit returns the credit step's outcome for t, and whether it is
 // the stored answer to an earlier delivery of the same debit.
-func (b *Batch) decideCredit(t Transfer) (Credit, bool) {
+func (b *Batch) decideCredit(t Transfer, reject problem.Code) (Credit, bool) {
 	hash := requestOf(t).Hash()
 	// Keyed by (transaction_id, from_account): a transfer from another
 	// source account under the same id is another transfer, credited on
@@ -142,7 +142,9 @@ func (b *Batch) decideCredit(t Transfer) (Credit, bool) {
 	}
 	c := &Credit{TransactionID: t.TransactionID, RequestHash: hash, From: t.From, To: t.To, Amount: t.Amount,
 		FromShard: t.FromShard, Status: StepCredited, CreatedAt: b.Now}
-	if dst, err := b.account(t.To); err != nil {
+	if reject != "" {
+		c.Status, c.Reason = StepCreditRejected, reject
+	} else if dst, err := b.account(t.To); err != nil {
 		c.Status, c.Reason = StepCreditRejected, problem.AccountNotFound
 	} else if err := dst.CanReceive(t.Amount); err != nil {
 		c.Status, c.Reason = StepCreditRejected, problem.CodeOf(err)

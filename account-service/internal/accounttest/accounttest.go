@@ -36,8 +36,15 @@ type Fixture struct {
 // take its defaults).
 func MustStore(t testing.TB, cfg groupcommit.Config) *Fixture {
 	t.Helper()
+	return MustStoreOn(t, testenv.Databases(t, Shards), cfg)
+}
+
+// MustStoreOn is MustStore on the given Shards DSNs (through a
+// testenv.Proxy, for instance).
+func MustStoreOn(t testing.TB, dsns []string, cfg groupcommit.Config) *Fixture {
+	t.Helper()
 	var dbs []*sqlx.DB
-	for _, dsn := range testenv.Databases(t, Shards) {
+	for _, dsn := range dsns {
 		dbs = append(dbs, testenv.MustOpen(t, dsn))
 	}
 	s, err := mysql.New(dbs)

@@ -83,12 +83,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, err
 	}
 	a.stream = stream.ConfigFrom(cfg.NATS)
+	health := stream.NewHealth()
 	ready := func(ctx context.Context) error {
 		if !a.declared.Load() {
 			return errors.New("starting: declaring the stream")
 		}
 		if st := a.nc.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("nats is %s", st)
+		}
+		if err := health.Err(); err != nil {
+			return err
 		}
 		return store.Ping(ctx)
 	}
@@ -101,7 +105,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, err
 	}
 	if a.saga, err = saga.NewRunner(a.js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
-		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention}, log); err != nil {
+		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention, Health: health}, log); err != nil {
 		return nil, err
 	}
 	owners := map[string]*sqlx.DB{}
@@ -111,7 +115,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
 	}
-	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait}, log, ready)
+	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait,
+		ReadyDetail: func() map[string]any { return map[string]any{"consumers": health.Report()} }}, log, ready)
 	if err != nil {
 		return nil, err
 	}

@@ -11,19 +11,17 @@ package groupcommit
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"runtime/debug"
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/problem"
 )
 
@@ -240,6 +238,16 @@ func (w *Writer) run(sh int, batch []*pending) {
 	}
 	batchSize.Observe(float64(len(live)))
 	res, err := w.apply(sh, live)
+	if err != nil && len(live) == 1 && database.Permanent(err) && live[0].op.Kind == account.OpCredit && live[0].op.Reject == "" {
+		// The database refuses this credit's data, and would every time:
+		// reject it so that the source is refunded (a rejection writes no
+		// balance) instead of the step being retried and redriven forever.
+		w.log.Error("credit refused by the database, rejecting it", "shard", sh,
+			"transaction_id", live[0].op.Event.Transfer.TransactionID, "err", err)
+		live[0].op.Reject = problem.InvalidData
+		w.run(sh, live)
+		return
+	}
 	if err != nil && len(live) > 1 && aloneMayHelp(err) {
 		w.log.Warn("batch failed, applying its operations one by one", "shard", sh, "size", len(live), "err", err)
 		for _, p := range live {
@@ -260,9 +268,7 @@ func (w *Writer) run(sh int, batch []*pending) {
 // one could let some of them through: not when the database is slow or
 // unreachable, which would only repeat the failure once per operation.
 func aloneMayHelp(err error) bool {
-	var ne net.Error
-	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
-		!errors.Is(err, driver.ErrBadConn) && !errors.Is(err, mysql.ErrInvalidConn) && !errors.As(err, &ne)
+	return !database.Unavailable(err) && !errors.Is(err, context.Canceled)
 }
 
 func (w *Writer) apply(sh int, ps []*pending) (_ []account.Result, err error) {

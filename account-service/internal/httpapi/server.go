@@ -1,6 +1,6 @@
 // Package httpapi is account-service's HTTP adapter: routes, JSON shapes and
 // the mapping of requests onto the account store. Errors become RFC 9457
-// problems through problem.Write, the one place codes meet HTTP statuses.
+// problems through web.WriteProblem (problem.Write), the one place codes meet HTTP statuses.
 package httpapi
 
 import (
@@ -47,6 +47,9 @@ type Options struct {
 	// TransferWait is how long a cross-shard transfer request waits for the
 	// saga's outcome before answering 202 pending.
 	TransferWait time.Duration
+	// ReadyDetail, if set, adds members to /readyz (the saga consumers'
+	// states).
+	ReadyDetail func() map[string]any
 }
 
 // Server routes account-service's API.
@@ -66,7 +69,11 @@ func New(store Store, money Money, waiter Waiter, opts Options, log *slog.Logger
 	}
 	s := &Server{store: store, money: money, waiter: waiter, opts: opts, log: log}
 	r := web.NewRouter(log)
-	web.Health(r, log, ready)
+	var detail []func() map[string]any
+	if opts.ReadyDetail != nil {
+		detail = append(detail, opts.ReadyDetail)
+	}
+	web.Health(r, log, ready, detail...)
 	r.HandleFunc("/v1/accounts", s.handle(s.openAccount)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/accounts/{id}", s.handle(s.getAccount)).Methods(http.MethodGet)
 	r.HandleFunc("/v1/accounts/{id}", s.handle(s.patchAccount)).Methods(http.MethodPatch)
@@ -82,7 +89,7 @@ func New(store Store, money Money, waiter Waiter, opts Options, log *slog.Logger
 func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			problem.Write(w, r, s.log, err)
+			web.WriteProblem(w, r, s.log, err)
 		}
 	}
 }

@@ -249,3 +249,39 @@ func TestConcurrentSameKeyMovesOnce(t *testing.T) {
 		})
 	}
 }
+
+// A credit the destination's database refuses for its data (here a check
+// constraint on the balance: a permanent error, the same on every retry)
+// is rejected with invalid_data and the source refunded, instead of the
+// step being retried and redriven forever.
+func TestCreditRefusedByDatabaseIsRejected(t *testing.T) {
+	e := mustEnv(t)
+	a, b := idOn(0), idOn(1)
+	e.mustOpen(a, "USD")
+	e.mustOpen(b, "USD")
+	e.mustDeposit(a, "20.00", "USD")
+	if _, err := e.shards[1].Exec("ALTER TABLE accounts ADD CONSTRAINT test_cap CHECK (balance < 10)"); err != nil {
+		t.Fatal(err)
+	}
+	ok := map[string]string{"from_account": a, "to_account": b, "amount": "4.00", "currency": "USD", "transaction_id": uuid.NewString()}
+	bad := map[string]string{"from_account": a, "to_account": b, "amount": "11.00", "currency": "USD", "transaction_id": uuid.NewString()}
+	for _, body := range []map[string]string{ok, bad} {
+		if r := e.post("/v1/wallet/balance_transfer", body); r.Status != http.StatusAccepted {
+			t.Fatalf("transfer: %d %s", r.Status, r.Raw)
+		}
+	}
+	e.runSaga()
+	tr := e.do(http.MethodGet, "/v1/wallet/transfers/"+bad["transaction_id"], "", "")
+	if tr.Status != http.StatusOK || tr.Body["status"] != "failed" || tr.Body["reason"] != "invalid_data" {
+		t.Fatalf("refused transfer: %d %s, want failed with invalid_data", tr.Status, tr.Raw)
+	}
+	if tr := e.do(http.MethodGet, "/v1/wallet/transfers/"+ok["transaction_id"], "", ""); tr.Body["status"] != "completed" {
+		t.Fatalf("the other transfer: %s", tr.Raw)
+	}
+	if got := e.balance(a); got != "16.00" {
+		t.Errorf("source %s, want 16.00: refunded 11, 4 sent", got)
+	}
+	if got := e.balance(b); got != "4.00" {
+		t.Errorf("destination %s, want 4.00", got)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/inbox"
@@ -48,6 +49,8 @@ type Config struct {
 	// InboxRetention is how long the saga inbox rows are kept (see
 	// inbox.Prune); 0 keeps them forever.
 	InboxRetention time.Duration
+	// Health, if set, records the consumers' states for /readyz.
+	Health *stream.Health
 }
 
 // Runner runs the consumers and the redriver.
@@ -108,7 +111,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			cfg := ConsumerConfig(sh, r.cfg.MaxDeliver)
-			opts := stream.BatchOptions{Options: stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), cfg.Durable, r.log)}, MaxBatch: 256}
+			opts := stream.BatchOptions{Options: stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), cfg.Durable, r.log)}, MaxBatch: 256, Health: r.cfg.Health}
 			errs[sh] = stream.ConsumeBatch(ctx, r.js, cfg, r.handler(sh), opts, r.log)
 		}()
 		if r.cfg.InboxRetention > 0 {
@@ -167,9 +170,11 @@ func (r *Runner) handler(sh int) stream.BatchHandler {
 	}
 }
 
-// permanent marks the domain's "can never apply" errors for the stream.
+// permanent marks the domain's "can never apply" errors for the stream, and
+// data the database refuses (a settle, or a credit whose rejection failed
+// too): terminated and kept as dead letters for an operator.
 func permanent(err error) error {
-	if errors.Is(err, account.ErrMisrouted) || errors.Is(err, account.ErrUnknownTransfer) {
+	if errors.Is(err, account.ErrMisrouted) || errors.Is(err, account.ErrUnknownTransfer) || database.Permanent(err) {
 		return fmt.Errorf("%w: %w", stream.ErrPermanent, err)
 	}
 	return err

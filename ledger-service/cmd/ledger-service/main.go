@@ -62,8 +62,16 @@ func main() {
 			return app.DeadLetters(ctx, cfg, dl, os.Stdout, os.Stderr, log)
 		},
 	}
+	resetPosition := service.Command{
+		Name: "reset-position",
+		Summary: "forget the ledger's stream position, after the WALLET stream was created anew or lost messages " +
+			"and its events were republished; the next start takes the ledger consumer's ack floor",
+		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+			return app.ResetPosition(ctx, cfg, os.Stdout)
+		},
+	}
 	service.Main("ledger-service", "the double-entry ledger fed by every event, and its balance API",
 		func(_ context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
 			return app.New(cfg, log)
-		}, replay, reconcile, deadLetters)
+		}, replay, reconcile, resetPosition, deadLetters)
 }

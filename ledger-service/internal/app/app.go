@@ -36,6 +36,7 @@ type App struct {
 	js       jetstream.JetStream
 	store    *mysql.Store
 	consumer *consumer.Consumer
+	health   *stream.Health // the consumer's state
 	srv      *http.Server
 	ln       net.Listener
 	// started is set once the schema is migrated and the stream declared;
@@ -72,7 +73,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	if a.consumer, err = consumer.New(a.js, a.store, deadletter.Handler(a.db, consumer.Name, log), log); err != nil {
 		return nil, err
 	}
-	h, err := httpapi.New(a.store, log, a.ready)
+	a.health = stream.NewHealth()
+	a.consumer.Health = a.health
+	h, err := httpapi.New(a.store, log, a.ready, func() map[string]any { return map[string]any{"consumers": a.health.Report()} })
 	if err != nil {
 		return nil, err
 	}
@@ -87,13 +90,17 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 // Addr is the bound HTTP address, e.g. 127.0.0.1:54321 when configured as :0.
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
-// ready backs /readyz: started, database answering, NATS connected.
+// ready backs /readyz: started, database answering, NATS connected, the
+// consumer running.
 func (a *App) ready(ctx context.Context) error {
 	if !a.started.Load() {
 		return errors.New("starting: migrating or declaring the stream")
 	}
 	if st := a.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats is %s", st)
+	}
+	if err := a.health.Err(); err != nil {
+		return err
 	}
 	return a.store.Ping(ctx)
 }

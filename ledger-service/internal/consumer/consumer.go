@@ -40,9 +40,10 @@ var (
 // permanent; every other error is taken as transient.
 type Applier interface {
 	ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.Outcome
-	// StartAt sets the ledger's stream position to seq unless it has one
-	// (see mysql.Store.StartAt).
-	StartAt(ctx context.Context, seq uint64) error
+	// StartAt checks the ledger's stream position against the stream
+	// (created at created, messages up to last) and sets it to seq if it
+	// has none (see mysql.Store.StartAt).
+	StartAt(ctx context.Context, seq, last uint64, created time.Time) error
 }
 
 // MaxBatch bounds the events applied in one transaction.
@@ -50,6 +51,8 @@ const MaxBatch = 500
 
 // Consumer applies the stream's events to the ledger.
 type Consumer struct {
+	// Health, if set, records the consumer's state for /readyz.
+	Health *stream.Health
 	js     jetstream.JetStream
 	store  Applier
 	poison stream.PoisonHandler
@@ -100,29 +103,38 @@ const MaxWait = 20 * time.Millisecond
 // ends. The batch being applied then finishes before Run returns. Batches
 // are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
-	if err := c.startAt(ctx); err != nil {
-		return err
-	}
 	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
 	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait,
-		Sequenced: true}
+		Sequenced: true, Health: c.Health, BeforeSubscribe: c.startAt}
 	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
 }
 
-// startAt gives a ledger without a stream position (one that applied events
-// before positions were recorded, or a new one) the durable consumer's ack
-// floor: everything at or below it was applied; what was applied above it
-// comes again and the inbox recognises it.
+// startAt runs before every subscription (the durable exists by then). It
+// gives a ledger without a stream position (a new one, or one that applied
+// events before positions were recorded) the durable consumer's ack floor:
+// everything at or below it was applied; what was applied above it comes
+// again and the inbox recognises it. And it refuses to go on reading a
+// stream its position does not belong to — one created anew (NATS state
+// lost, another cluster), or one that lost its tail — whose messages it
+// would skip as applied (mysql.ErrOtherStream names what to do).
 func (c *Consumer) startAt(ctx context.Context) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, stream.Name, Config())
+	s, err := c.js.Stream(ctx, stream.Name)
 	if err != nil {
-		return fmt.Errorf("create consumer %s: %w", Name, err)
+		return fmt.Errorf("stream %s: %w", stream.Name, err)
+	}
+	sinfo, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream.Name, err)
+	}
+	cons, err := c.js.Consumer(ctx, stream.Name, Name)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", Name, err)
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", Name, err)
 	}
-	return c.store.StartAt(ctx, info.AckFloor.Stream)
+	return c.store.StartAt(ctx, info.AckFloor.Stream, sinfo.State.LastSeq, sinfo.Created)
 }
 
 // apply maps events to their ledger effects and applies them together. An

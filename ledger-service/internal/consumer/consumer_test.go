@@ -179,7 +179,7 @@ func TestConflictsArePermanent(t *testing.T) {
 
 type conflicting struct{}
 
-func (conflicting) StartAt(context.Context, uint64) error { return nil }
+func (conflicting) StartAt(context.Context, uint64, uint64, time.Time) error { return nil }
 
 func (conflicting) ApplyBatch(_ context.Context, effs []ledger.Effect) []ledger.Outcome {
 	out := make([]ledger.Outcome, len(effs))

@@ -1,7 +1,7 @@
 // Package httpapi is ledger-service's read-only HTTP adapter: balances (now
 // and as of an instant), account history with cursor pagination and the
 // journal of a transfer. Amounts are decimal strings formatted with the
-// currency's minor unit; errors are RFC 9457 problems via problem.Write.
+// currency's minor unit; errors are RFC 9457 problems via web.WriteProblem.
 package httpapi
 
 import (
@@ -13,7 +13,6 @@ import (
 
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/pkg/money"
-	"github.com/walletco/wallet/pkg/problem"
 	"github.com/walletco/wallet/pkg/web"
 )
 
@@ -33,14 +32,15 @@ type Server struct {
 }
 
 // New returns the service's handler, health endpoints included. ready
-// reports whether the database and NATS are reachable.
-func New(store Store, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
+// reports whether the database and NATS are reachable; detail adds members
+// to /readyz (the consumer's state).
+func New(store Store, log *slog.Logger, ready func(context.Context) error, detail ...func() map[string]any) (http.Handler, error) {
 	if store == nil || log == nil || ready == nil {
 		return nil, errors.New("httpapi: store, logger and readiness check are required")
 	}
 	s := &Server{store: store, log: log}
 	r := web.NewRouter(log)
-	web.Health(r, log, ready)
+	web.Health(r, log, ready, detail...)
 	v1 := r.PathPrefix("/v1/ledger").Subrouter()
 	v1.HandleFunc("/accounts/{id}/balance", s.balance).Methods(http.MethodGet)
 	v1.HandleFunc("/accounts/{id}/entries", s.entries).Methods(http.MethodGet)
@@ -49,7 +49,7 @@ func New(store Store, log *slog.Logger, ready func(context.Context) error) (http
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	problem.Write(w, r, s.log, err)
+	web.WriteProblem(w, r, s.log, err)
 }
 
 // entryJSON is one entry on the wire. AccountID is set where the context

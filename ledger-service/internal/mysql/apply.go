@@ -47,11 +47,17 @@ func (s *Store) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.O
 }
 
 // oneByOne applies each effect in a transaction of its own. It stops at the
-// first one that fails for another reason than a conflict: the effects
-// behind it are not applied (they get the error too), so the ledger's order
-// stays the stream's. A batch of one that failed runs once more here, which
-// resolves a unique-key race with a concurrent writer: the retry reads the
-// winner's rows and sees a duplicate.
+// first one that fails for another reason than a conflict or a permanent
+// data error: the effects behind it are not applied (they get the error
+// too), so the ledger's order stays the stream's. An effect the database
+// refuses for its data (out of range, too long, a constraint: see
+// database.Permanent) fails the same way every time, so it is set aside
+// like a conflict: it takes its turn in the sequence without its effect
+// (the position moves past it, in a transaction of its own), its outcome
+// wraps ledger.ErrConflict and the consumer keeps it as a dead letter. A
+// batch of one that failed runs once more here, which resolves a unique-key
+// race with a concurrent writer: the retry reads the winner's rows and sees
+// a duplicate.
 func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Outcome {
 	out := make([]ledger.Outcome, len(effs))
 	for i := range effs {
@@ -59,6 +65,18 @@ func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Out
 		if err == nil {
 			out[i] = one[0]
 			continue
+		}
+		if database.Permanent(err) {
+			dataErr := err
+			skip := ledger.Effect{Seq: effs[i].Seq, EventID: effs[i].EventID, EventType: effs[i].EventType, Skip: true}
+			var skipped []ledger.Outcome
+			if skipped, err = s.write(ctx, []ledger.Effect{skip}); err == nil {
+				out[i] = skipped[0] // ErrEarly if it was not its turn after all
+				if out[i].Err == nil {
+					out[i].Err = fmt.Errorf("%w: the database refuses its data: %w", ledger.ErrConflict, dataErr)
+				}
+				continue
+			}
 		}
 		for j := i; j < len(effs); j++ {
 			out[j].Err = err

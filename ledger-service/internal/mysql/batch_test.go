@@ -277,9 +277,11 @@ func TestApplyBatchConflictInTheMiddle(t *testing.T) {
 }
 
 // When the batch transaction fails for a reason no event names (here a
-// value the schema refuses), the events are applied one by one: those
-// before the bad one commit, and none behind it does, so order holds.
-func TestApplyBatchFallsBackOneByOne(t *testing.T) {
+// value the schema refuses: data too long, a permanent error), the events
+// are applied one by one: the bad one is set aside as a conflict (the
+// consumer keeps it as a dead letter), it takes its turn in the stream's
+// sequence, and the events before and behind it are applied.
+func TestApplyBatchSetsAsidePermanentDataErrors(t *testing.T) {
 	s, db := ledgertest.MustStore(t)
 	bad, err := ledger.FromEvent(ledgertest.Deposited("frank", "1.00", "USD"))
 	if err != nil {
@@ -288,26 +290,39 @@ func TestApplyBatchFallsBackOneByOne(t *testing.T) {
 	bad.EventType = strings.Repeat("x", 65) // journal_transactions.event_type is VARCHAR(64)
 	before := effects(t, []events.Event{ledgertest.Deposited("gina", "2.00", "USD")})
 	behind := effects(t, []events.Event{ledgertest.Deposited("gina", "3.00", "USD")})
+	batch := slices.Concat(before, []ledger.Effect{bad}, behind)
+	for i := range batch {
+		batch[i].Seq = uint64(i + 1)
+	}
 
 	fallbacks0 := fallbacks(t)
-	out := s.ApplyBatch(context.Background(), slices.Concat(before, []ledger.Effect{bad}, behind))
+	out := s.ApplyBatch(context.Background(), batch)
 	if got := fallbacks(t) - fallbacks0; got != 1 {
 		t.Errorf("fallback counter rose by %v, want 1", got)
 	}
-	if !out[0].Applied || out[0].Err != nil {
-		t.Errorf("event before the bad one: %+v, want applied", out[0])
+	if !out[0].Applied || out[0].Err != nil || !out[2].Applied || out[2].Err != nil {
+		t.Errorf("events around the bad one: %+v, %+v, want applied", out[0], out[2])
 	}
-	for i, o := range out[1:] {
-		if o.Err == nil || errors.Is(o.Err, ledger.ErrConflict) {
-			t.Errorf("event %d: %+v, want a transient error", i+1, o)
-		}
-	}
-	assertBalance(t, s, "gina", "2")
-	if n := count(t, db, "inbox"); n != 1 {
-		t.Errorf("%d inbox rows, want 1", n)
-	}
-	if got := applyBatch(t, s, behind); !got[0].Applied {
-		t.Errorf("the event behind, applied again: %+v", got[0])
+	if !errors.Is(out[1].Err, ledger.ErrConflict) || out[1].Applied {
+		t.Errorf("bad event: %+v, want set aside as a conflict", out[1])
 	}
 	assertBalance(t, s, "gina", "5")
+	if n := count(t, db, "inbox"); n != 2 {
+		t.Errorf("%d inbox rows, want 2", n)
+	}
+	var pos uint64
+	if err := db.Get(&pos, "SELECT stream_seq FROM ledger_position WHERE id = 1"); err != nil || pos != 3 {
+		t.Fatalf("position %d (%v), want 3: the set-aside event took its turn", pos, err)
+	}
+	// A redelivery of the bad one is behind the position: skipped.
+	if got := s.ApplyBatch(context.Background(), []ledger.Effect{batch[1]}); got[0].Err != nil || got[0].Applied {
+		t.Errorf("redelivered bad event: %+v, want skipped", got[0])
+	}
+	next := effects(t, []events.Event{ledgertest.Deposited("gina", "4.00", "USD")})
+	next[0].Seq = 4
+	if got := applyBatch(t, s, next); !got[0].Applied {
+		t.Errorf("the next event: %+v", got[0])
+	}
+	assertBalance(t, s, "gina", "9")
+	assertBalanceAfter(t, db)
 }

@@ -1,0 +1,134 @@
+package testenv
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Proxy forwards TCP connections to a server and can cut them: Cut closes
+// every connection and refuses new ones (nothing listens on the port),
+// Restore listens again on the same port. Outage tests put it between a
+// service and MariaDB.
+type Proxy struct {
+	t      testing.TB
+	target string
+	addr   string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]bool
+}
+
+// StartProxy forwards a new loopback port to target (host:port) until the
+// test ends.
+func StartProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	p := &Proxy{t: t, target: target, conns: map[net.Conn]bool{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.Cut)
+	return p
+}
+
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.addr }
+
+// DSN returns dsn with its address replaced by the proxy's.
+func (p *Proxy) DSN(dsn string) string {
+	p.t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cfg.Addr = p.addr
+	return cfg.FormatDSN()
+}
+
+// Cut closes the listener and every forwarded connection: clients see
+// their connections reset and new ones refused.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// Restore listens on the proxy's port again.
+func (p *Proxy) Restore() {
+	p.t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("testenv: proxy listen again on %s: %v", p.addr, err)
+	}
+	p.serve(ln)
+}
+
+func (p *Proxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.forward(c)
+		}
+	}()
+}
+
+// forward copies between c and a new connection to the target.
+func (p *Proxy) forward(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if !p.track(c, s) {
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	pipe := func(dst, src net.Conn) {
+		defer wg.Done()
+		_, _ = io.Copy(dst, src)
+		dst.Close()
+		src.Close()
+	}
+	go pipe(s, c)
+	go pipe(c, s)
+	wg.Wait()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, s)
+	p.mu.Unlock()
+}
+
+// track records a forwarded pair, or closes it if the proxy was cut
+// meanwhile.
+func (p *Proxy) track(c, s net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		c.Close()
+		s.Close()
+		return false
+	}
+	p.conns[c], p.conns[s] = true, true
+	return true
+}
