@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/stream"
 )
 
 // errAccountLimits is JetStream's "resource limits exceeded for account": a
@@ -37,7 +38,22 @@ func (s *shardRelay) permanent(ctx context.Context, rw row, err error) bool {
 		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 		defer cancel()
 		_, lerr := s.js.StreamNameBySubject(lctx, rw.Topic)
-		return errors.Is(lerr, jetstream.ErrStreamNotFound)
+		if !errors.Is(lerr, jetstream.ErrStreamNotFound) {
+			return false
+		}
+		// No stream takes the subject. If the stream itself is gone (NATS
+		// lost its state), every row would be set aside: declare it again
+		// and retry instead.
+		if _, serr := s.js.Stream(lctx, stream.Name); errors.Is(serr, jetstream.ErrStreamNotFound) {
+			s.log.Error("the WALLET stream is gone; declaring it again", "shard", s.shard)
+			if s.cfg.Redeclare != nil {
+				if derr := s.cfg.Redeclare(ctx); derr != nil {
+					s.log.Error("declare the WALLET stream", "err", derr)
+				}
+			}
+			return false
+		}
+		return true
 	}
 	return false
 }

@@ -123,3 +123,45 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// When the stream itself is gone (NATS lost its state), no row is set
+// aside: the relay declares the stream again and publishes them all.
+func TestRelayRedeclaresAMissingStream(t *testing.T) {
+	f := mustFixture(t)
+	ids := f.append(t, 3)
+	ctx := context.Background()
+	if err := f.js.DeleteStream(ctx, stream.Name); err != nil {
+		t.Fatal(err)
+	}
+	redeclared := 0
+	r := newRelay(t, f, outbox.RelayConfig{BatchSize: 100, MaxInFlight: 10, PollInterval: time.Millisecond,
+		Owner: "t", LeaseTTL: time.Second, MaxAttempts: 1, PublishTimeout: 2 * time.Second,
+		Redeclare: func(ctx context.Context) error {
+			redeclared++
+			_, err := stream.Ensure(ctx, f.js, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+			return err
+		}})
+	var marked int
+	for range 5 {
+		n, _ := r.RelayOnce(ctx, 0)
+		if marked += n; marked == len(ids) {
+			break
+		}
+	}
+	var setAside int
+	if err := f.db.Get(&setAside, "SELECT COUNT(*) FROM outbox WHERE set_aside_at IS NOT NULL"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.js.Stream(ctx, stream.Name)
+	if err != nil {
+		t.Fatalf("stream not declared again: %v", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if redeclared == 0 || setAside != 0 || marked != len(ids) || info.State.Msgs != uint64(len(ids)) {
+		t.Fatalf("redeclared %d times, %d rows set aside, %d marked, stream holds %d; want the stream back with all %d rows",
+			redeclared, setAside, marked, info.State.Msgs, len(ids))
+	}
+}

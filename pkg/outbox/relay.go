@@ -17,6 +17,10 @@ import (
 // RelayConfig tunes a Relay.
 type RelayConfig struct {
 	BatchSize int // rows per poll
+	// Redeclare, if set, declares the WALLET stream again when it is gone
+	// (NATS lost its state): a row no stream takes is then the stream's
+	// fault, not the row's, and is not set aside.
+	Redeclare func(ctx context.Context) error
 	// PollInterval is the longest pause after an empty poll; a wake-up on
 	// WakeSubject cuts it short.
 	PollInterval time.Duration

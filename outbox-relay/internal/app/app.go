@@ -61,7 +61,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	rc := outbox.RelayConfig{BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
 		MaxInFlight: cfg.Relay.MaxInFlight, PublishTimeout: cfg.Relay.PublishTimeout,
 		LeaseTTL: cfg.Relay.LeaseTTL, Retention: cfg.Relay.OutboxRetention, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()),
-		MaxAttempts: cfg.Relay.MaxAttempts}
+		MaxAttempts: cfg.Relay.MaxAttempts,
+		Redeclare: func(ctx context.Context) error {
+			_, err := stream.Declare(ctx, a.js, a.stream, a.log)
+			return err
+		}}
 	if cfg.Relay.TestStallAfterPublish {
 		rc.BeforeMark = func() {
 			log.Warn("test hook: stalled after publish, before marking rows published")
