@@ -6,25 +6,17 @@ import (
 	"io"
 	"time"
 
-	ledgermysql "github.com/walletco/wallet/ledger-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/config"
 )
 
 // ResetPosition forgets the live ledger's stream position (see
 // mysql.Store.ResetPosition) and says what it was.
 func ResetPosition(ctx context.Context, cfg config.Config, out io.Writer) error {
-	db, err := openReady(ctx, cfg.Ledger.DSN, "ledger db")
+	db, store, err := openStore(ctx, cfg.Ledger.DSN, "ledger db")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	store, err := ledgermysql.New(db)
-	if err != nil {
-		return err
-	}
-	if err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	seq, created, err := store.ResetPosition(ctx)
 	if err != nil {
 		return err

@@ -47,18 +47,11 @@ func Reconcile(ctx context.Context, cfg config.Config, opts ReconcileOptions, ou
 		fmt.Fprintf(progress, "reconcile: could not run: %v\n", err)
 		return exitCouldNotRun
 	}
-	ledgerDB, err := openReady(ctx, cfg.Ledger.DSN, "ledger db")
+	ledgerDB, _, err := openStore(ctx, cfg.Ledger.DSN, "ledger db")
 	if err != nil {
 		return fail(err)
 	}
 	defer ledgerDB.Close()
-	store, err := ledgermysql.New(ledgerDB)
-	if err != nil {
-		return fail(err)
-	}
-	if err := store.Migrate(ctx); err != nil {
-		return fail(err)
-	}
 	shards := make([]*sqlx.DB, len(cfg.Shards))
 	for i, dsn := range cfg.Shards {
 		if shards[i], err = openReady(ctx, dsn, fmt.Sprintf("shard %d", i)); err != nil {
@@ -119,6 +112,24 @@ func openReady(ctx context.Context, dsn, name string) (*sqlx.DB, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return db, nil
+}
+
+// openStore opens the ledger schema at dsn (waiting for it, see
+// openReady) and migrates it; the caller closes the pool.
+func openStore(ctx context.Context, dsn, name string) (*sqlx.DB, *ledgermysql.Store, error) {
+	db, err := openReady(ctx, dsn, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := ledgermysql.New(db)
+	if err == nil {
+		err = store.Migrate(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return db, store, nil
 }
 
 // connectReady connects to NATS and waits up to connectTimeout for the

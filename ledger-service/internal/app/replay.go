@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go/jetstream"
-	ledgermysql "github.com/walletco/wallet/ledger-service/internal/mysql"
 	"github.com/walletco/wallet/ledger-service/internal/replay"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
@@ -35,18 +34,11 @@ func Replay(ctx context.Context, cfg config.Config, schema string, out, progress
 		return err
 	}
 	dsn.DBName = schema
-	db, err := database.Open(dsn.FormatDSN())
+	db, store, err := openStore(ctx, dsn.FormatDSN(), "schema "+schema)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	store, err := ledgermysql.New(db)
-	if err != nil {
-		return err
-	}
-	if err := store.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate %s: %w", schema, err)
-	}
 	var journals int
 	if err := db.GetContext(ctx, &journals, "SELECT COUNT(*) FROM journal_transactions"); err != nil {
 		return err
