@@ -79,7 +79,7 @@ const defaultMaxBatch = 500
 // opts.Health, wallet_consumer_up and a log line say so meanwhile. Only a
 // failure to create the consumer the first time is returned (a
 // configuration the server refuses).
-func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h BatchHandler, opts BatchOptions, log *slog.Logger) error {
+func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h BatchHandler, opts BatchOptions, log *slog.Logger) (err error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = defaultMaxBatch
 	}
@@ -88,7 +88,7 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 	}
 	// Declared once, explicitly (changes logged, refused ones fail); the
 	// loop below creates it again if it disappears.
-	_, err := DeclareConsumer(ctx, js, cfg, log)
+	_, err = DeclareConsumer(ctx, js, cfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while the consumer was being declared
@@ -97,7 +97,7 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 	}
 	b := &batcher{name: cfg.Durable, h: h, opts: opts, log: log.With("consumer", cfg.Durable)}
 	opts.Health.set(b.name, StateStarting, nil)
-	defer opts.Health.set(b.name, StateStopped, nil)
+	defer func() { opts.Health.set(b.name, StateStopped, err) }() // /readyz shows why it stopped
 	// The client library calls the callback for one message at a time; it
 	// only hands messages over, so the batch loop below can see everything
 	// that is waiting.
