@@ -12,13 +12,14 @@ import (
 
 // API is a client of account-service over keep-alive connections.
 type API struct {
-	base string
-	hc   *http.Client
+	base  string
+	token string
+	hc    *http.Client
 }
 
 // NewAPI returns a client that keeps up to conns idle connections to the
 // service, so a run of that many concurrent clients never reconnects.
-func NewAPI(base string, conns int) *API {
+func NewAPI(base, token string, conns int) *API {
 	tr := &http.Transport{
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
@@ -26,7 +27,7 @@ func NewAPI(base string, conns int) *API {
 	}
 	// The timeout only stops a stuck request from stalling the run; it is far
 	// above the service's 2 s saga wait.
-	return &API{base: base, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &API{base: base, token: token, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
 // Close drops the idle connections.
@@ -51,6 +52,9 @@ func (a *API) post(ctx context.Context, path string, body any) (Reply, error) {
 		return Reply{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	res, err := a.hc.Do(req)
 	if err != nil {
 		return Reply{}, err

@@ -5,10 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/pkg/auth"
 )
 
 // Config is everything one run is told by its flags. Flags() writes it into
@@ -36,6 +40,8 @@ type Config struct {
 	Suite         bool
 	SuiteRate     float64
 	SuiteOverload float64
+	// Token is the bearer token of every request; never written to results.
+	Token string
 }
 
 // parseConfig reads the flags in args. Errors are for the user: the flag
@@ -66,13 +72,42 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Suite, "suite", false, "run the standard scenarios one after another (10% and 50% cross-shard, 50% on a hot account, open loop at -suite-rate); they set -cross, -hot and -rate themselves")
 	fs.Float64Var(&c.SuiteRate, "suite-rate", 1500, "the offered rate/s of the suite's open-loop latency scenario")
 	fs.Float64Var(&c.SuiteOverload, "suite-overload", 16000, "the offered rate/s of the suite's overload scenario (about four times the maximum on 2 cores)")
+	fs.StringVar(&c.Token, "token", "", "bearer token of the requests (default: an operator token minted with WALLET_AUTH_JWT_SECRET or the local stack's <run-dir>/jwt-secret)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	if c.Token == "" {
+		tok, err := operatorToken(c.RunDir)
+		if err != nil {
+			return Config{}, err
+		}
+		c.Token = tok
+	}
+	return c, nil
+}
+
+// operatorToken mints an operator token with the local stack's secret, so
+// make bench needs no token handed to it; operators are not rate limited.
+// No secret at all: no token (a stack run with auth.disabled).
+func operatorToken(runDir string) (string, error) {
+	secret := os.Getenv("WALLET_AUTH_JWT_SECRET")
+	if secret == "" {
+		b, err := os.ReadFile(filepath.Join(runDir, "jwt-secret"))
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	return auth.Mint(secret, "bench", auth.Operator, 24*time.Hour, "", "")
 }
 
 func (c Config) validate() error {

@@ -28,14 +28,14 @@ func profileSeconds(d time.Duration) int {
 // each under dir as <stem>-<service>.pprof. It returns at once; wait on the
 // returned function for the results. A service without the pprof endpoint
 // (404) is noted, not an error.
-func startProfiles(ctx context.Context, services map[string]string, seconds int, dir, stem string) func() []Profile {
+func startProfiles(ctx context.Context, services map[string]string, token string, seconds int, dir, stem string) func() []Profile {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var out []Profile
 	hc := &http.Client{Timeout: time.Duration(seconds+30) * time.Second}
 	for name, base := range services {
 		wg.Go(func() {
-			p := fetchProfile(ctx, hc, name, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, seconds),
+			p := fetchProfile(ctx, hc, token, name, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, seconds),
 				filepath.Join(dir, stem+"-"+name+".pprof"))
 			mu.Lock()
 			out = append(out, p)
@@ -48,12 +48,15 @@ func startProfiles(ctx context.Context, services map[string]string, seconds int,
 	}
 }
 
-func fetchProfile(ctx context.Context, hc *http.Client, name, url, file string) Profile {
+func fetchProfile(ctx context.Context, hc *http.Client, token, name, url, file string) Profile {
 	p := Profile{Service: name}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		p.Note = err.Error()
 		return p
+	}
+	if token != "" { // profiles are for operators
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	res, err := hc.Do(req)
 	if err != nil {

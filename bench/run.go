@@ -35,7 +35,7 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	api := NewAPI(cfg.AccountURL, max(cfg.Clients, cfg.MaxInFlight)+16)
+	api := NewAPI(cfg.AccountURL, cfg.Token, max(cfg.Clients, cfg.MaxInFlight)+16)
 	defer api.Close()
 
 	// Setup, not timed: accounts, deposits, and the ledger caught up with them.
@@ -66,7 +66,7 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	profiles := func() []Profile { return nil }
 	if cfg.Profile {
 		services := map[string]string{"account-service": cfg.AccountURL, "ledger-service": cfg.LedgerURL, "outbox-relay": cfg.RelayURL}
-		profiles = startProfiles(ctx, services, profileSeconds(cfg.Duration), cfg.Out, r.fileStem())
+		profiles = startProfiles(ctx, services, cfg.Token, profileSeconds(cfg.Duration), cfg.Out, r.fileStem())
 	}
 	fmt.Fprintf(log, "[%s] load: %s for %s\n", r.Scenario, r.Mode, cfg.Duration)
 	var load Load

@@ -119,6 +119,7 @@ func (b *bank) send(r transferReq, async bool) {
 	for attempt := 0; attempt < 200; attempt++ {
 		req, _ := http.NewRequest("POST", b.s.URL("account-service")+"/v1/wallet/balance_transfer", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		b.s.Authorize(req)
 		if async {
 			req.Header.Set("Prefer", "respond-async")
 		}

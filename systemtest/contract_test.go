@@ -245,6 +245,7 @@ func (s *System) redrivenTransfer(from, to, amount string) string {
 		b, _ := json.Marshal(map[string]string{"from_account": from, "to_account": to, "amount": amount, "currency": "USD", "transaction_id": id})
 		req, _ := http.NewRequest("POST", s.URL("account-service")+"/v1/wallet/balance_transfer", bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
+		s.Authorize(req)
 		req.Header.Set("Prefer", "respond-async")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -21,6 +21,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/walletco/wallet/pkg/auth"
+	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
@@ -128,6 +130,8 @@ func build(t testing.TB, bin, natsURL string, proxied bool, env ...string) *Syst
 		"WALLET_LEDGER_DSN="+served[4],
 		"WALLET_NATS_URL="+natsURL,
 		"WALLET_LOG_LEVEL=info",
+		// The harness calls the APIs as an operator (System.Do, Authorize).
+		"WALLET_AUTH_JWT_SECRET="+authtest.Secret,
 		"WALLET_RELAY_POLL_INTERVAL=10ms",
 		// A killed relay's lease lapses quickly, so its successor takes over.
 		"WALLET_RELAY_LEASE_TTL=1s",
@@ -285,6 +289,16 @@ func (s *System) Log(name string) string {
 // URL returns the base URL of a service.
 func (s *System) URL(name string) string { return "http://" + s.addrs[name] }
 
+// Authorize makes req an operator's: it carries a bearer token signed
+// with the secret the services were given.
+func (s *System) Authorize(req *http.Request) {
+	tok, err := auth.Mint(authtest.Secret, "systemtest", auth.Operator, time.Hour, "", "")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+}
+
 // Do sends a JSON request to a service and decodes the JSON answer.
 func (s *System) Do(method, url string, body any) (int, map[string]any) {
 	s.t.Helper()
@@ -295,6 +309,7 @@ func (s *System) Do(method, url string, body any) (int, map[string]any) {
 	}
 	req, _ := http.NewRequestWithContext(context.Background(), method, url, rd)
 	req.Header.Set("Content-Type", "application/json")
+	s.Authorize(req)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)

@@ -133,6 +133,19 @@ if [ "$MARIADB_PORT" != 3307 ]; then
 	export WALLET_LEDGER_DSN=${WALLET_LEDGER_DSN:-${dsn}wallet_ledger}
 fi
 
+# --- authentication ----------------------------------------------------------
+# The local stack verifies HS256 tokens with a secret of its own, made once
+# and kept in .run/jwt-secret (mode 600) so tokens printed earlier still work.
+# WALLET_AUTH_JWT_SECRET set by the caller wins.
+if [ -z "${WALLET_AUTH_JWT_SECRET:-}" ]; then
+	if [ ! -s .run/jwt-secret ]; then
+		(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >.run/jwt-secret)
+		echo "generated a JWT secret for the local stack in .run/jwt-secret"
+	fi
+	WALLET_AUTH_JWT_SECRET=$(cat .run/jwt-secret)
+	export WALLET_AUTH_JWT_SECRET
+fi
+
 # --- services ----------------------------------------------------------------
 # base_url SVC prints the URL of SVC from its WALLET_*_ADDR (or the default).
 base_url() {
@@ -185,6 +198,9 @@ while [ "${#pending[@]}" -gt 0 ]; do
 	[ "${#pending[@]}" -eq 0 ] || sleep 0.5
 done
 
+OPERATOR_TOKEN=$("$BIN_DIR/account-service" token --role operator --sub ops --ttl 24h)
+CUSTOMER_TOKEN=$("$BIN_DIR/account-service" token --role customer --sub u-alice --ttl 24h)
+
 cat <<EOF
 
 The wallet is running:
@@ -195,8 +211,12 @@ The wallet is running:
   MariaDB          wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/  (shell: mariadb --no-defaults --socket=.run/mariadb/mysql.sock -uroot)
   logs             .run/logs/
 
+Tokens, valid 24 h (make new ones: bin/account-service token --role customer --sub u-bob):
+  export OPERATOR_TOKEN=$OPERATOR_TOKEN
+  export CUSTOMER_TOKEN=$CUSTOMER_TOKEN   # owner u-alice
+
 Try:
-  curl -s -XPOST localhost:8080/v1/accounts -H 'Content-Type: application/json' -d '{"account_id":"alice","owner_id":"u1","currency":"USD"}'
+  curl -s -XPOST localhost:8080/v1/accounts -H "Authorization: Bearer \$OPERATOR_TOKEN" -H 'Content-Type: application/json' -d '{"account_id":"alice","owner_id":"u-alice","currency":"USD"}'
 
 More requests in README.md. make stop ends everything (data in .run/ is kept).
 EOF

@@ -27,6 +27,33 @@ type Config struct {
 	Account  AccountConfig `mapstructure:"account"`
 	Ledger   LedgerConfig  `mapstructure:"ledger"`
 	Relay    RelayConfig   `mapstructure:"relay"`
+	Auth     AuthConfig    `mapstructure:"auth"`
+	HTTP     HTTPConfig    `mapstructure:"http"`
+}
+
+// AuthConfig says how the HTTP APIs verify bearer tokens (SECURITY.md).
+type AuthConfig struct {
+	// JWTSecret verifies HS256 tokens (the local stack; at least 32 bytes).
+	// Env WALLET_AUTH_JWT_SECRET. Default none.
+	JWTSecret string `mapstructure:"jwt_secret"`
+	// JWKSURL serves the identity provider's RS256/ES256 keys. Default none.
+	JWKSURL string `mapstructure:"jwks_url"`
+	// Issuer and Audience, when set, must match a token's iss and aud.
+	Issuer   string `mapstructure:"issuer"`
+	Audience string `mapstructure:"audience"`
+	// Disabled lets every request in as an operator, logged loudly at
+	// start. Local experiments only. Default false.
+	Disabled bool `mapstructure:"disabled"`
+}
+
+// HTTPConfig limits the HTTP APIs.
+type HTTPConfig struct {
+	// RateLimit is the requests per second one customer (by token subject)
+	// or anonymous client (by IP) may send; operators and services are not
+	// limited. 0: no limit. Default 50.
+	RateLimit float64 `mapstructure:"rate_limit"`
+	// RateBurst is the bucket size of the rate limit. Default 100.
+	RateBurst int `mapstructure:"rate_burst"`
 }
 
 // NATSConfig locates the broker and shapes the WALLET stream.
@@ -179,6 +206,13 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("relay.lease_ttl", 10*time.Second)
 	v.SetDefault("relay.max_attempts", 5)
 	v.SetDefault("relay.test_stall_after_publish", false)
+	v.SetDefault("auth.jwt_secret", "")
+	v.SetDefault("auth.jwks_url", "")
+	v.SetDefault("auth.issuer", "")
+	v.SetDefault("auth.audience", "")
+	v.SetDefault("auth.disabled", false)
+	v.SetDefault("http.rate_limit", 50.0)
+	v.SetDefault("http.rate_burst", 100)
 }
 
 // Load reads the configuration. The file is WALLET_CONFIG if set, else

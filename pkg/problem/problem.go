@@ -44,6 +44,9 @@ const (
 	// range, too long, a constraint), which no retry changes; a saga
 	// credit fails with it and the source is refunded.
 	InvalidData Code = "invalid_data"
+	// RateLimited: the client sent more requests than http.rate_limit
+	// allows; Retry-After says when to try again.
+	RateLimited Code = "rate_limited"
 )
 
 // statuses is the single mapping from codes to HTTP status codes.
@@ -70,6 +73,7 @@ var statuses = map[Code]int{
 	AmbiguousTransactionID: http.StatusConflict,
 	BalanceLimitExceeded:   http.StatusUnprocessableEntity,
 	InvalidData:            http.StatusUnprocessableEntity,
+	RateLimited:            http.StatusTooManyRequests,
 }
 
 // Codes lists every code in a fixed order; a test pins it.
@@ -78,7 +82,7 @@ func Codes() []Code {
 		CurrencyMismatch, InvalidAmount, InvalidRequest, SameAccount, IdempotencyConflict,
 		Unauthorized, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge,
 		UnsupportedMedia, AccountNotEmpty, Unavailable, Internal, AccountExists,
-		BalanceLimitExceeded, AmbiguousTransactionID, InvalidData}
+		BalanceLimitExceeded, AmbiguousTransactionID, InvalidData, RateLimited}
 }
 
 // Status returns the HTTP status for a code, 500 for unknown ones.

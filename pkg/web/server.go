@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/problem"
 	"golang.org/x/net/netutil"
 )
@@ -98,7 +99,8 @@ func newID() string {
 // Health adds /healthz (the process answers), /readyz (ready returns nil),
 // /metrics (Prometheus) and /debug/pprof/ (Go profiles, for finding where
 // the time goes under load) to r. Each detail's members are added to the
-// /readyz body, ready or not (the consumers' states, for instance).
+// /readyz body, ready or not, for operators (auth.FromContext); others
+// get the status alone (the consumers' states, for instance).
 func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error, detail ...func() map[string]any) {
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		JSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -108,13 +110,21 @@ func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error, 
 		defer cancel()
 		err := ready(ctx)
 		members := map[string]any{}
-		for _, d := range detail {
+		// Details name internal addresses and states: operators only.
+		shown := detail
+		if c, ok := auth.FromContext(req.Context()); !ok || c.Role != auth.Operator {
+			shown = nil
+		}
+		for _, d := range shown {
 			for k, v := range d() {
 				members[k] = v
 			}
 		}
 		if err != nil {
-			p := problem.New(problem.Unavailable, "not ready: %v", err).WithRetryAfter(UnavailableRetryAfter)
+			p := problem.New(problem.Unavailable, "not ready").WithRetryAfter(UnavailableRetryAfter)
+			if len(shown) > 0 {
+				p = problem.New(problem.Unavailable, "not ready: %v", err).WithRetryAfter(UnavailableRetryAfter)
+			}
 			for k, v := range members {
 				p = p.With(k, v)
 			}

@@ -14,5 +14,5 @@ import (
 func main() {
 	service.Main("account-service", "accounts, deposits, withdrawals and transfers over HTTP, and its side of the cross-shard saga", func(ctx context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
 		return app.New(ctx, cfg, log)
-	})
+	}, app.TokenCommand())
 }

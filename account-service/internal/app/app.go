@@ -21,6 +21,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/httpapi"
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/account-service/internal/saga"
+	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
@@ -115,8 +116,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
 	}
+	guard, err := auth.FromConfig(cfg, httpapi.Policy(), log)
+	if err != nil {
+		return nil, err
+	}
 	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait,
-		ReadyDetail: func() map[string]any { return map[string]any{"consumers": health.Report()} }}, log, ready)
+		ReadyDetail: func() map[string]any { return map[string]any{"consumers": health.Report()} }, Guard: guard}, log, ready)
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,9 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := ownAccount(r.Context(), a); err != nil {
+		return err
+	}
 	web.JSON(w, http.StatusOK, toAccountJSON(a))
 	return nil
 }

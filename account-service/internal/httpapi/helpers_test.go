@@ -16,6 +16,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/accounttest"
 	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/httpapi"
+	"github.com/walletco/wallet/pkg/auth/authtest"
 )
 
 const shards = 4
@@ -25,6 +26,9 @@ type env struct {
 	url    string
 	shards []*sqlx.DB
 	f      *accounttest.Fixture
+	// token is sent as the bearer token ("" sends none): an operator's
+	// unless a test asks for another caller.
+	token string
 	// stepped holds the saga event ids runSaga applied already.
 	stepped map[string]bool
 }
@@ -33,13 +37,13 @@ type env struct {
 func mustEnv(t *testing.T) *env {
 	t.Helper()
 	f := accounttest.MustStore(t, groupcommit.Config{})
-	h, err := httpapi.New(f.Store, f.Writer, noWaiter{}, httpapi.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), f.Store.Ping)
+	h, err := httpapi.New(f.Store, f.Writer, noWaiter{}, httpapi.Options{Guard: authtest.Guard(t, httpapi.Policy(), 0)}, slog.New(slog.NewTextHandler(io.Discard, nil)), f.Store.Ping)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, shards: f.DBs, f: f}
+	return &env{t: t, url: srv.URL, shards: f.DBs, f: f, token: authtest.Operator(t)}
 }
 
 // noWaiter never signals: these tests run no saga consumers, so cross-shard
@@ -66,6 +70,9 @@ func (e *env) do(method, path, contentType, body string) response {
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if e.token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

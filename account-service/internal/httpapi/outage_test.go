@@ -13,6 +13,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/accounttest"
 	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/httpapi"
+	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
@@ -30,13 +31,13 @@ func TestDatabaseOutageAnswers503(t *testing.T) {
 		dsns = append(dsns, proxy.DSN(dsn))
 	}
 	f := accounttest.MustStoreOn(t, dsns, groupcommit.Config{})
-	h, err := httpapi.New(f.Store, f.Writer, noWaiter{}, httpapi.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), f.Store.Ping)
+	h, err := httpapi.New(f.Store, f.Writer, noWaiter{}, httpapi.Options{Guard: authtest.Guard(t, httpapi.Policy(), 0)}, slog.New(slog.NewTextHandler(io.Discard, nil)), f.Store.Ping)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, url: srv.URL, shards: f.DBs, f: f}
+	e := &env{t: t, url: srv.URL, shards: f.DBs, f: f, token: authtest.Operator(t)}
 	a, b := idOn(0), idOn(0)
 	e.mustOpen(a, "USD")
 	e.mustOpen(b, "USD")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/problem"
 	"github.com/walletco/wallet/pkg/web"
 )
@@ -50,6 +51,9 @@ type Options struct {
 	// ReadyDetail, if set, adds members to /readyz (the saga consumers'
 	// states).
 	ReadyDetail func() map[string]any
+	// Guard authenticates and authorizes every request (required; see
+	// Policy).
+	Guard *auth.Guard
 }
 
 // Server routes account-service's API.
@@ -64,11 +68,12 @@ type Server struct {
 // New returns the service's handler, health endpoints included. ready
 // reports whether the shards and NATS are reachable.
 func New(store Store, money Money, waiter Waiter, opts Options, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
-	if store == nil || money == nil || waiter == nil || log == nil || ready == nil {
-		return nil, errors.New("httpapi: store, money, waiter, logger and readiness check are required")
+	if store == nil || money == nil || waiter == nil || log == nil || ready == nil || opts.Guard == nil {
+		return nil, errors.New("httpapi: store, money, waiter, guard, logger and readiness check are required")
 	}
 	s := &Server{store: store, money: money, waiter: waiter, opts: opts, log: log}
 	r := web.NewRouter(log)
+	r.Use(opts.Guard.Middleware)
 	var detail []func() map[string]any
 	if opts.ReadyDetail != nil {
 		detail = append(detail, opts.ReadyDetail)

@@ -43,6 +43,9 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.Amount = amt
+	if err := s.ownSource(r.Context(), req.From); err != nil {
+		return err
+	}
 	t, err := s.money.Transfer(r.Context(), req)
 	if err == nil && !respondAsync(r) {
 		t, err = s.await(r.Context(), t)
@@ -169,6 +172,9 @@ func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request) error {
 	}
 	t, err := s.store.GetTransfer(r.Context(), txID, from)
 	if err != nil {
+		return err
+	}
+	if err := s.ownTransfer(r.Context(), t, from); err != nil {
 		return err
 	}
 	out := transferJSON{TransactionID: t.TransactionID, Status: string(t.Status), Reason: string(t.Reason),

@@ -19,6 +19,7 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/consumer"
 	"github.com/walletco/wallet/ledger-service/internal/httpapi"
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
@@ -35,6 +36,7 @@ type App struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	store    *mysql.Store
+	owners   *shardOwners
 	consumer *consumer.Consumer
 	health   *stream.Health // the consumer's state
 	srv      *http.Server
@@ -75,7 +77,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	}
 	a.health = stream.NewHealth()
 	a.consumer.Health = a.health
-	h, err := httpapi.New(a.store, log, a.ready, func() map[string]any { return map[string]any{"consumers": a.health.Report()} })
+	guard, err := auth.FromConfig(cfg, httpapi.Policy(), log)
+	if err != nil {
+		return nil, err
+	}
+	if a.owners, err = openOwners(cfg.Shards); err != nil {
+		return nil, fmt.Errorf("shards: %w", err)
+	}
+	h, err := httpapi.New(a.store, guard, a.owners, log, a.ready, func() map[string]any { return map[string]any{"consumers": a.health.Report()} })
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +122,9 @@ func (a *App) Close() {
 	}
 	if a.nc != nil {
 		a.nc.Close()
+	}
+	if a.owners != nil {
+		a.owners.close()
 	}
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/ledger-service/internal/app"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
+	"github.com/walletco/wallet/pkg/auth"
+	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -20,9 +22,18 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// getJSON fetches url into v and returns the status code.
+// getJSON fetches url as an operator into v and returns the status code.
 func getJSON(url string, v any) (int, error) {
-	resp, err := http.Get(url)
+	tok, err := auth.Mint(authtest.Secret, "ops", auth.Operator, time.Hour, "", "")
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -37,6 +48,7 @@ func TestAppBootsAndServes(t *testing.T) {
 	cfg := config.Config{
 		LogLevel: "warn",
 		NATS:     config.NATSConfig{URL: natsSrv.ClientURL(), Replicas: 1, DuplicateWindow: time.Minute},
+		Auth:     config.AuthConfig{JWTSecret: authtest.Secret},
 		Ledger:   config.LedgerConfig{Addr: "127.0.0.1:0", DSN: testenv.Databases(t, 1)[0]},
 	}
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))

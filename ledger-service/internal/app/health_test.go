@@ -14,6 +14,7 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/app"
 	"github.com/walletco/wallet/ledger-service/internal/consumer"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
+	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
@@ -35,6 +36,7 @@ func bootLedger(t *testing.T) ledger {
 	cfg := config.Config{
 		LogLevel: "warn",
 		NATS:     config.NATSConfig{URL: natsSrv.ClientURL(), Replicas: 1, DuplicateWindow: time.Minute},
+		Auth:     config.AuthConfig{JWTSecret: authtest.Secret},
 		Ledger:   config.LedgerConfig{Addr: "127.0.0.1:0", DSN: dsn},
 	}
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))

@@ -35,6 +35,10 @@ func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
 		}
 		asOf = t
 	}
+	if err := s.ownAccount(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	b, err := s.store.Balance(r.Context(), mux.Vars(r)["id"], asOf)
 	if err != nil {
 		s.fail(w, r, err)
@@ -58,6 +62,10 @@ type entriesJSON struct {
 func (s *Server) entries(w http.ResponseWriter, r *http.Request) {
 	limit, before, err := pageParams(r)
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.ownAccount(r); err != nil {
 		s.fail(w, r, err)
 		return
 	}

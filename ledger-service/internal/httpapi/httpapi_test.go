@@ -15,6 +15,7 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/httpapi"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
+	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -47,7 +48,7 @@ func mustServer(t *testing.T) *httptest.Server {
 			t.Fatal(err)
 		}
 	}
-	h, err := httpapi.New(s, slog.New(slog.DiscardHandler), s.Ping)
+	h, err := httpapi.New(s, authtest.Guard(t, httpapi.Policy(), 0), owners{"alice": "u-alice"}, slog.New(slog.DiscardHandler), s.Ping)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,20 @@ func mustServer(t *testing.T) *httptest.Server {
 // get fetches path and decodes its JSON body.
 func get(t *testing.T, srv *httptest.Server, path string) (int, string, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(srv.URL + path)
+	return getAs(t, srv, path, authtest.Operator(t))
+}
+
+// getAs is get with token as the bearer token ("": none).
+func getAs(t *testing.T, srv *httptest.Server, path, token string) (int, string, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
+	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/web"
 )
@@ -27,19 +28,22 @@ type Store interface {
 
 // Server routes ledger-service's API.
 type Server struct {
-	store Store
-	log   *slog.Logger
+	store  Store
+	owners Owners
+	log    *slog.Logger
 }
 
-// New returns the service's handler, health endpoints included. ready
-// reports whether the database and NATS are reachable; detail adds members
-// to /readyz (the consumer's state).
-func New(store Store, log *slog.Logger, ready func(context.Context) error, detail ...func() map[string]any) (http.Handler, error) {
-	if store == nil || log == nil || ready == nil {
-		return nil, errors.New("httpapi: store, logger and readiness check are required")
+// New returns the service's handler, health endpoints included. guard
+// admits requests (Policy); owners tells whose an account is (nil: customers
+// see no account). ready reports whether the database and NATS are
+// reachable; detail adds members to /readyz (the consumer's state).
+func New(store Store, guard *auth.Guard, owners Owners, log *slog.Logger, ready func(context.Context) error, detail ...func() map[string]any) (http.Handler, error) {
+	if store == nil || guard == nil || log == nil || ready == nil {
+		return nil, errors.New("httpapi: store, guard, logger and readiness check are required")
 	}
-	s := &Server{store: store, log: log}
+	s := &Server{store: store, owners: owners, log: log}
 	r := web.NewRouter(log)
+	r.Use(guard.Middleware)
 	web.Health(r, log, ready, detail...)
 	v1 := r.PathPrefix("/v1/ledger").Subrouter()
 	v1.HandleFunc("/accounts/{id}/balance", s.balance).Methods(http.MethodGet)

@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/auth"
+	"github.com/walletco/wallet/pkg/problem"
+)
+
+// Policy is account-service's authorization table: who may call which
+// route at all. What a customer may touch within a route (its own
+// accounts only) is decided by ownAccount and ownTransfer below; these
+// two and this table are the only places access is decided.
+func Policy() auth.Policy {
+	staff := []auth.Role{auth.Operator}
+	anyone := []auth.Role{auth.Customer, auth.Operator, auth.Service}
+	return auth.HealthPolicy(map[string][]auth.Role{
+		"POST /v1/accounts":                         staff,
+		"GET /v1/accounts/{id}":                     anyone,
+		"PATCH /v1/accounts/{id}":                   staff,
+		"POST /v1/accounts/{id}/deposits":           staff,
+		"POST /v1/accounts/{id}/withdrawals":        staff,
+		"POST /v1/wallet/balance_transfer":          anyone,
+		"GET /v1/wallet/transfers/{transaction_id}": anyone,
+	})
+}
+
+// customer returns the subject when the caller is a customer, whose
+// access is limited to the accounts it owns.
+func customer(ctx context.Context) (string, bool) {
+	c, ok := auth.FromContext(ctx)
+	if !ok || c.Role != auth.Customer {
+		return "", false
+	}
+	return c.Subject, true
+}
+
+// notFound is the answer to a customer asking for an account it does not
+// own: word for word what a missing account gets, so it learns nothing.
+func notFound(id string) error {
+	return problem.New(problem.AccountNotFound, "account %s does not exist", id)
+}
+
+// ownAccount refuses a customer an account owned by someone else.
+func ownAccount(ctx context.Context, a account.Account) error {
+	if sub, ok := customer(ctx); ok && a.OwnerID != sub {
+		return notFound(a.ID)
+	}
+	return nil
+}
+
+// ownSource refuses a customer a transfer from an account it does not own,
+// before anything is written.
+func (s *Server) ownSource(ctx context.Context, from string) error {
+	if _, ok := customer(ctx); !ok {
+		return nil
+	}
+	a, err := s.store.Get(ctx, from)
+	if err != nil {
+		return err
+	}
+	return ownAccount(ctx, a)
+}
+
+// ownTransfer lets a customer see a transfer from or to one of its
+// accounts; any other is "does not exist".
+func (s *Server) ownTransfer(ctx context.Context, t account.Transfer, from string) error {
+	sub, ok := customer(ctx)
+	if !ok {
+		return nil
+	}
+	for _, id := range []string{t.From, t.To} {
+		if a, err := s.store.Get(ctx, id); err == nil && a.OwnerID == sub {
+			return nil
+		}
+	}
+	if from != "" {
+		return problem.New(problem.NotFound, "transfer %s from account %s does not exist", t.TransactionID, from)
+	}
+	return problem.New(problem.NotFound, "transfer %s does not exist", t.TransactionID)
+}

@@ -1,0 +1,52 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/walletco/wallet/pkg/auth"
+	"github.com/walletco/wallet/pkg/problem"
+)
+
+// Owners tells who owns an account. The ledger stores no owner_id, so the
+// app answers from the account's shard (a read-only query; see Shards).
+type Owners interface {
+	// Owner returns the account's owner_id, or "" when there is no such
+	// account.
+	Owner(ctx context.Context, accountID string) (string, error)
+}
+
+// Policy is ledger-service's authorization table. Customers may read the
+// balance and entries of their own accounts (ownAccount checks it);
+// transfers' journals span several owners' and system accounts, so they
+// are for the bank's staff and services.
+func Policy() auth.Policy {
+	anyone := []auth.Role{auth.Customer, auth.Operator, auth.Service}
+	staff := []auth.Role{auth.Operator, auth.Service}
+	return auth.HealthPolicy(map[string][]auth.Role{
+		"GET /v1/ledger/accounts/{id}/balance":      anyone,
+		"GET /v1/ledger/accounts/{id}/entries":      anyone,
+		"GET /v1/ledger/transfers/{transaction_id}": staff,
+	})
+}
+
+// ownAccount refuses a customer an account it does not own with the same
+// 404 a missing account gets. System accounts (@world:USD) own no one.
+func (s *Server) ownAccount(r *http.Request) error {
+	c, ok := auth.FromContext(r.Context())
+	if !ok || c.Role != auth.Customer {
+		return nil
+	}
+	id := mux.Vars(r)["id"]
+	if s.owners != nil {
+		owner, err := s.owners.Owner(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		if owner != "" && owner == c.Subject {
+			return nil
+		}
+	}
+	return problem.New(problem.AccountNotFound, "the ledger has no account %q", id)
+}
