@@ -41,6 +41,7 @@ func New(store Store, log *slog.Logger, ready func(context.Context) error, detai
 	s := &Server{store: store, log: log}
 	r := web.NewRouter(log)
 	web.Health(r, log, ready, detail...)
+	web.OpenAPI(r, openAPIDocument)
 	v1 := r.PathPrefix("/v1/ledger").Subrouter()
 	v1.HandleFunc("/accounts/{id}/balance", s.balance).Methods(http.MethodGet)
 	v1.HandleFunc("/accounts/{id}/entries", s.entries).Methods(http.MethodGet)
