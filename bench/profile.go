@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/walletco/wallet/pkg/web"
 )
 
 // Profile is what became of one service's CPU profile.
@@ -19,9 +21,11 @@ type Profile struct {
 }
 
 // profileSeconds is how long to profile a load of d: most of it, leaving the
-// first second out (connections warming up) and ending before the load does.
+// first second out (connections warming up) and ending before the load does,
+// and shorter than the services' write timeout, which net/http/pprof
+// refuses to exceed.
 func profileSeconds(d time.Duration) int {
-	return max(1, int(d.Seconds())-2)
+	return max(1, min(int(d.Seconds())-2, int(web.WriteTimeout.Seconds())-5))
 }
 
 // startProfiles asks each service for a CPU profile of seconds and saves
