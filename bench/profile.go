@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/walletco/wallet/pkg/web"
 )
 
 // Profile is what became of one service's CPU profile.
@@ -22,11 +20,14 @@ type Profile struct {
 
 // profileSeconds is how long to profile a load of d: most of it, leaving the
 // first second out (connections warming up) and ending before the load does,
-// and shorter than the services' write timeout, which net/http/pprof
-// refuses to exceed.
+// and at most maxProfileSeconds.
 func profileSeconds(d time.Duration) int {
-	return max(1, min(int(d.Seconds())-2, int(web.WriteTimeout.Seconds())-5))
+	return max(1, min(int(d.Seconds())-2, maxProfileSeconds))
 }
+
+// maxProfileSeconds stays below the services' 30 s write timeout
+// (web.WriteTimeout), which net/http/pprof refuses to profile beyond.
+const maxProfileSeconds = 25
 
 // startProfiles asks each service for a CPU profile of seconds and saves
 // each under dir as <stem>-<service>.pprof. It returns at once; wait on the
