@@ -23,6 +23,10 @@ import (
 // Checker sends requests to a server and validates them and their answers
 // against an OpenAPI document.
 type Checker struct {
+	// Header is sent with every request (an Authorization token, say);
+	// a Request's own Header wins.
+	Header http.Header
+
 	t      testing.TB
 	base   string
 	doc    *openapi3.T
@@ -49,7 +53,7 @@ func New(t testing.TB, doc []byte, base string) *Checker {
 	if err != nil {
 		t.Fatalf("route OpenAPI document: %v", err)
 	}
-	return &Checker{t: t, base: base, doc: d, router: router, driven: map[string]bool{}}
+	return &Checker{Header: http.Header{}, t: t, base: base, doc: d, router: router, driven: map[string]bool{}}
 }
 
 // Request is one exchange to drive.
@@ -77,6 +81,9 @@ func (c *Checker) Do(req Request) Response {
 		r, err := http.NewRequest(req.Method, c.base+req.Path, strings.NewReader(req.Body))
 		if err != nil {
 			c.t.Fatal(err)
+		}
+		for k, vs := range c.Header {
+			r.Header[k] = vs
 		}
 		for k, vs := range req.Header {
 			r.Header[k] = vs

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/json"
 	"errors"
@@ -28,8 +29,7 @@ var errSyntax = errors.New("syntax")
 // checkKeys returns a *problem.Error for a duplicate or inexact key,
 // errSyntax for JSON the tokenizer cannot read, nil otherwise.
 func checkKeys(data []byte, t reflect.Type) error {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.UseNumber()
+	dec := json.NewDecoder(bytes.NewReader(data))
 	return scanValue(dec, t, "")
 }
 
