@@ -19,10 +19,15 @@ type Profile struct {
 }
 
 // profileSeconds is how long to profile a load of d: most of it, leaving the
-// first second out (connections warming up) and ending before the load does.
+// first second out (connections warming up) and ending before the load does,
+// and at most maxProfileSeconds.
 func profileSeconds(d time.Duration) int {
-	return max(1, int(d.Seconds())-2)
+	return max(1, min(int(d.Seconds())-2, maxProfileSeconds))
 }
+
+// maxProfileSeconds stays below the services' 30 s write timeout
+// (web.WriteTimeout), which net/http/pprof refuses to profile beyond.
+const maxProfileSeconds = 25
 
 // startProfiles asks each service for a CPU profile of seconds and saves
 // each under dir as <stem>-<service>.pprof. It returns at once; wait on the

@@ -147,6 +147,12 @@ if [ -z "${WALLET_AUTH_JWT_SECRET:-}" ]; then
 fi
 
 # --- services ----------------------------------------------------------------
+# The local stack listens on loopback only (the services' built-in default,
+# :8080 etc., is every interface): WALLET_*_ADDR=:8080 opens one on purpose.
+export WALLET_ACCOUNT_ADDR=${WALLET_ACCOUNT_ADDR:-127.0.0.1:8080}
+export WALLET_LEDGER_ADDR=${WALLET_LEDGER_ADDR:-127.0.0.1:8081}
+export WALLET_RELAY_ADDR=${WALLET_RELAY_ADDR:-127.0.0.1:8082}
+
 # base_url SVC prints the URL of SVC from its WALLET_*_ADDR (or the default).
 base_url() {
 	local addr

@@ -318,9 +318,11 @@ func (c Config) validateRetention() []error {
 	return errs
 }
 
-// Masked returns a copy safe to log: passwords in DSNs are replaced.
+// Masked returns a copy safe to log: passwords in DSNs and credentials in
+// the NATS URLs are replaced.
 func (c Config) Masked() Config {
 	m := c
+	m.NATS.URL = MaskURLs(c.NATS.URL)
 	m.Shards = make([]string, len(c.Shards))
 	for i, dsn := range c.Shards {
 		m.Shards[i] = maskDSN(dsn)
@@ -338,4 +340,39 @@ func maskDSN(dsn string) string {
 		cfg.Passwd = "***"
 	}
 	return cfg.FormatDSN()
+}
+
+// MaskURLs replaces the credentials in a comma-separated list of URLs such
+// as nats.url: the password of user:password@, or a bare token@ (NATS token
+// auth), becomes ***. It works on the text, not url.Parse, so that URLs
+// without a scheme (user:pw@host:4222, which nats.go accepts) are masked too.
+func MaskURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		parts[i] = maskURL(u)
+	}
+	return strings.Join(parts, ",")
+}
+
+func maskURL(u string) string {
+	start := 0
+	if i := strings.Index(u, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	end := len(u)
+	if i := strings.IndexAny(u[start:], "/?#"); i >= 0 {
+		end = start + i
+	}
+	at := strings.LastIndex(u[start:end], "@")
+	if at < 0 {
+		return u
+	}
+	at += start
+	user, _, hasPass := strings.Cut(u[start:at], ":")
+	if !hasPass {
+		user = "***"
+	} else {
+		user += ":***"
+	}
+	return u[:start] + user + u[at:]
 }

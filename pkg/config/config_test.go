@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,5 +127,36 @@ func TestLoadNATSStorage(t *testing.T) {
 	t.Setenv("WALLET_NATS_STORAGE", "disk")
 	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "nats.storage") {
 		t.Fatalf("Load() error = %v, want a nats.storage error", err)
+	}
+}
+
+func TestMaskURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":                               "nats://127.0.0.1:4222",
+		"nats://wallet:s3cret@127.0.0.1:4222":                 "nats://wallet:***@127.0.0.1:4222",
+		"nats://tok3n@127.0.0.1:4222":                         "nats://***@127.0.0.1:4222",
+		"wallet:s3cret@n1:4222":                               "wallet:***@n1:4222",
+		"nats://a:p1@n1:4222,nats://b:p2@n2:4222,nats://n3:1": "nats://a:***@n1:4222,nats://b:***@n2:4222,nats://n3:1",
+		"nats://u:p@ss@n1:4222/x@y":                           "nats://u:***@n1:4222/x@y",
+		"":                                                    "",
+	} {
+		if got := MaskURLs(in); got != want {
+			t.Errorf("MaskURLs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMaskedHidesNATSCredentials(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("WALLET_NATS_URL", "nats://relay:hunter2@127.0.0.1:4222,nats://relay:hunter2@127.0.0.1:4223")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%+v", c.Masked()); strings.Contains(got, "hunter2") {
+		t.Fatalf("Masked leaks the NATS password: %s", got)
+	}
+	if !strings.Contains(c.NATS.URL, "hunter2") {
+		t.Fatal("Masked must not change the config it copies")
 	}
 }

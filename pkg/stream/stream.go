@@ -31,11 +31,11 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 			log.Warn("nats disconnected", "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info("nats reconnected", "url", c.ConnectedUrl())
+			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("nats connect %s: %w", url, err)
+		return nil, fmt.Errorf("nats connect %s: %w", config.MaskURLs(url), err)
 	}
 	return nc, nil
 }

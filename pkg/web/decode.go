@@ -4,12 +4,14 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/walletco/wallet/pkg/problem"
@@ -20,7 +22,9 @@ const MaxBody = 64 << 10
 
 // DecodeJSON reads one JSON object from r into dst. It requires an
 // application/json content type, rejects unknown fields, wrong types,
-// trailing data and bodies over MaxBody, and returns *problem.Error values.
+// trailing data, bodies over MaxBody, duplicate keys and keys whose letter
+// case differs from the field's name (see checkKeys), and returns
+// *problem.Error values.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -28,17 +32,25 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 			return problem.New(problem.UnsupportedMedia, "content type must be application/json, got %q", ct)
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		return decodeProblem(err)
+	}
+	keysErr := checkKeys(data, reflect.TypeOf(dst))
+	if keysErr != nil && !errors.Is(keysErr, errSyntax) {
+		return keysErr
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeProblem(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return decodeProblem(err)
-		}
 		return problem.New(problem.InvalidRequest, "body must hold a single JSON object")
+	}
+	if keysErr != nil {
+		// The tokenizer refused what the decoder took: refuse it too.
+		return problem.New(problem.InvalidRequest, "invalid JSON")
 	}
 	return nil
 }

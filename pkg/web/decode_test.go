@@ -14,6 +14,13 @@ func TestDecodeJSON(t *testing.T) {
 		Name   string `json:"name"`
 		Amount string `json:"amount"`
 		Count  int    `json:"count"`
+		Inner  *struct {
+			Note string `json:"note"`
+		} `json:"inner"`
+		Tags []struct {
+			Key string `json:"key"`
+		} `json:"tags"`
+		Extra map[string]string `json:"extra"`
 	}
 	tests := []struct {
 		name, ctype, in string
@@ -30,6 +37,16 @@ func TestDecodeJSON(t *testing.T) {
 		{"wrong type", "application/json", `{"count":"two"}`, problem.InvalidRequest},
 		{"amount as number", "application/json", `{"amount":1.5}`, problem.InvalidAmount},
 		{"trailing data", "application/json", `{"name":"a"} x`, problem.InvalidRequest},
+		{"nested ok", "application/json", `{"inner":{"note":"x"},"tags":[{"key":"a"}],"extra":{"a":"b"}}`, ""},
+		{"duplicate key", "application/json", `{"amount":"1.00","amount":"7.00"}`, problem.InvalidRequest},
+		{"duplicate key nested", "application/json", `{"inner":{"note":"a","note":"b"}}`, problem.InvalidRequest},
+		{"duplicate key in array", "application/json", `{"tags":[{"key":"a","key":"b"}]}`, problem.InvalidRequest},
+		{"duplicate key in map", "application/json", `{"extra":{"a":"b","a":"c"}}`, problem.InvalidRequest},
+		{"upper case key", "application/json", `{"AMOUNT":"1.00"}`, problem.InvalidRequest},
+		{"mixed case key", "application/json", `{"Name":"a"}`, problem.InvalidRequest},
+		{"case nested", "application/json", `{"inner":{"Note":"x"}}`, problem.InvalidRequest},
+		{"case in array", "application/json", `{"tags":[{"KEY":"x"}]}`, problem.InvalidRequest},
+		{"unknown nested", "application/json", `{"inner":{"nope":"x"}}`, problem.InvalidRequest},
 		{"too large", "application/json", `{"name":"` + strings.Repeat("a", MaxBody) + `"}`, problem.PayloadTooLarge},
 	}
 	for _, tt := range tests {
@@ -48,5 +65,44 @@ func TestDecodeJSON(t *testing.T) {
 				t.Fatalf("DecodeJSON(%.40q) = %v, want code %q", tt.in, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestDecodeJSONDetailNamesKey(t *testing.T) {
+	var body struct {
+		Amount        string `json:"amount"`
+		TransactionID string `json:"transaction_id"`
+	}
+	for in, want := range map[string]string{
+		`{"amount":"1.00","amount":"7.00"}`: `duplicate key "amount"`,
+		`{"Transaction_ID":"x"}`:            `key "Transaction_ID" must be spelled "transaction_id"`,
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(in))
+		err := DecodeJSON(httptest.NewRecorder(), r, &body)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("DecodeJSON(%s) = %v, want detail %q", in, err, want)
+		}
+		if body.Amount != "" || body.TransactionID != "" {
+			t.Errorf("DecodeJSON(%s) filled the body: %+v", in, body)
+		}
+	}
+}
+
+// BenchmarkDecodeJSON decodes a transfer body: the cost of the key pre-scan
+// shows against the plain decoder in the numbers before and after it.
+func BenchmarkDecodeJSON(b *testing.B) {
+	const in = `{"from_account":"alice-1","to_account":"bob-1","amount":"25.50","currency":"USD","transaction_id":"7f1c2d3e-0000-4000-8000-000000000002"}`
+	var body struct {
+		FromAccount   string `json:"from_account"`
+		ToAccount     string `json:"to_account"`
+		Amount        string `json:"amount"`
+		Currency      string `json:"currency"`
+		TransactionID string `json:"transaction_id"`
+	}
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(in))
+		if err := DecodeJSON(httptest.NewRecorder(), r, &body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

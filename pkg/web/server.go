@@ -140,7 +140,7 @@ func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error, 
 	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
+	r.HandleFunc("/debug/pprof/{name}", pprof.Index) // heap, goroutine, … by name
 }
 
 // Listen binds addr and accepts at most maxConns connections at once (0 or

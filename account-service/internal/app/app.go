@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if err != nil {
 		return nil, err
 	}
-	a.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	a.srv = web.NewHTTPServer(h, cfg.Account.TransferWait)
 	if a.ln, err = web.Listen(cfg.Account.Addr, cfg.Account.MaxConnections); err != nil {
 		return nil, err
 	}

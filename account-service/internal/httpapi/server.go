@@ -79,6 +79,7 @@ func New(store Store, money Money, waiter Waiter, opts Options, log *slog.Logger
 		detail = append(detail, opts.ReadyDetail)
 	}
 	web.Health(r, log, ready, detail...)
+	web.OpenAPI(r, openAPIDocument)
 	r.HandleFunc("/v1/accounts", s.handle(s.openAccount)).Methods(http.MethodPost)
 	r.HandleFunc("/v1/accounts/{id}", s.handle(s.getAccount)).Methods(http.MethodGet)
 	r.HandleFunc("/v1/accounts/{id}", s.handle(s.patchAccount)).Methods(http.MethodPatch)

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -88,8 +87,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	a.srv = web.NewHTTPServer(h, 0)
 	if a.ln, err = net.Listen("tcp", cfg.Ledger.Addr); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Ledger.Addr, err)
 	}

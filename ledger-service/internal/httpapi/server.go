@@ -45,6 +45,7 @@ func New(store Store, guard *auth.Guard, owners Owners, log *slog.Logger, ready 
 	r := web.NewRouter(log)
 	r.Use(guard.Middleware)
 	web.Health(r, log, ready, detail...)
+	web.OpenAPI(r, openAPIDocument)
 	v1 := r.PathPrefix("/v1/ledger").Subrouter()
 	v1.HandleFunc("/accounts/{id}/balance", s.balance).Methods(http.MethodGet)
 	v1.HandleFunc("/accounts/{id}/entries", s.entries).Methods(http.MethodGet)

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -78,7 +77,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	web.Collect(outbox.NewBacklog(a.shards))
 	r := web.NewRouter(log)
 	web.Health(r, log, a.ready)
-	a.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	a.srv = web.NewHTTPServer(r, 0)
 	if a.ln, err = net.Listen("tcp", cfg.Relay.Addr); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Relay.Addr, err)
 	}
