@@ -121,12 +121,13 @@ func remoteIP(r *http.Request) string {
 	return host
 }
 
-// HealthPolicy is the part of a policy every service shares: health and
-// metrics are public (probes and Prometheus carry no token; /readyz shows
-// details to operators only), profiles are for operators.
+// HealthPolicy is the part of a policy every service shares: health,
+// metrics and the API's OpenAPI document are public (probes and Prometheus
+// carry no token; /readyz shows details to operators only), profiles are
+// for operators.
 func HealthPolicy(routes map[string][]Role) Policy {
-	p := Policy{Routes: map[string][]Role{}, Public: []string{"/healthz", "/readyz", "/metrics"}}
-	for _, r := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile", "/debug/pprof/symbol", "/debug/pprof/trace"} {
+	p := Policy{Routes: map[string][]Role{}, Public: []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml"}}
+	for _, r := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile", "/debug/pprof/symbol", "/debug/pprof/trace", "/debug/pprof/{name}"} {
 		p.Routes["* "+r] = []Role{Operator}
 	}
 	for k, v := range routes {

@@ -14,6 +14,8 @@ import (
 	"github.com/walletco/wallet/account-service/internal/accounttest"
 	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/httpapi"
+	"github.com/walletco/wallet/pkg/auth"
+	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/contract"
 )
 
@@ -26,13 +28,14 @@ func TestContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := accounttest.MustStore(t, groupcommit.Config{})
-	h, err := httpapi.New(f.Store, f.Writer, noWaiter{}, httpapi.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)), f.Store.Ping)
+	h, err := httpapi.New(f.Store, f.Writer, noWaiter{}, httpapi.Options{Guard: authtest.Guard(t, httpapi.Policy(), 0)}, slog.New(slog.NewTextHandler(io.Discard, nil)), f.Store.Ping)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	c := contract.New(t, doc, srv.URL)
+	c.Header.Set("Authorization", "Bearer "+authtest.Operator(t))
 	c.CheckRoutes(h.(*mux.Router))
 
 	json := http.Header{"Content-Type": {"application/json"}}
@@ -53,6 +56,11 @@ func TestContract(t *testing.T) {
 		{"open text/plain", contract.Request{Method: "POST", Path: "/v1/accounts", Header: http.Header{"Content-Type": {"text/plain"}}, Body: `{}`, Invalid: true}, 415},
 		{"open too large", contract.Request{Method: "POST", Path: "/v1/accounts", Body: `{"owner_id":"` + strings.Repeat("x", 70000) + `","currency":"USD"}`, Invalid: true}, 413},
 		{"get", contract.Request{Method: "GET", Path: "/v1/accounts/" + a}, 200},
+		{"get without a token", contract.Request{Method: "GET", Path: "/v1/accounts/" + a, Header: http.Header{"Authorization": {"Basic eDp5"}}}, 401},
+		{"get as another customer", contract.Request{Method: "GET", Path: "/v1/accounts/" + a,
+			Header: http.Header{"Authorization": {"Bearer " + authtest.Token(t, auth.Customer, "u2")}}}, 404},
+		{"freeze as a customer", contract.Request{Method: "PATCH", Path: "/v1/accounts/" + a, Body: `{"status":"frozen"}`,
+			Header: http.Header{"Authorization": {"Bearer " + authtest.Token(t, auth.Customer, "u1")}}}, 403},
 		{"get missing", contract.Request{Method: "GET", Path: "/v1/accounts/ghost"}, 404},
 		{"get bad id", contract.Request{Method: "GET", Path: "/v1/accounts/bad.id", Invalid: true}, 400},
 		{"deposit", contract.Request{Method: "POST", Path: "/v1/accounts/" + a + "/deposits", Header: json, Body: `{"amount":"10.00","currency":"USD","transaction_id":"` + tx() + `"}`}, 200},

@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"net/http"
 	"os"
 	"testing"
 
 	"github.com/gorilla/mux"
+	"github.com/walletco/wallet/pkg/auth"
+	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/contract"
 )
 
@@ -18,6 +21,7 @@ func TestContract(t *testing.T) {
 	}
 	srv := mustServer(t)
 	c := contract.New(t, doc, srv.URL)
+	c.Header.Set("Authorization", "Bearer "+authtest.Operator(t))
 	c.CheckRoutes(srv.Config.Handler.(*mux.Router))
 	steps := []struct {
 		name string
@@ -25,6 +29,10 @@ func TestContract(t *testing.T) {
 		want int
 	}{
 		{"balance", contract.Request{Method: "GET", Path: "/v1/ledger/accounts/alice/balance"}, 200},
+		{"balance with a bad token", contract.Request{Method: "GET", Path: "/v1/ledger/accounts/alice/balance",
+			Header: http.Header{"Authorization": {"Bearer not-a-token"}}}, 401},
+		{"balance of another customer", contract.Request{Method: "GET", Path: "/v1/ledger/accounts/alice/balance",
+			Header: http.Header{"Authorization": {"Bearer " + authtest.Token(t, auth.Customer, "u-bob")}}}, 404},
 		{"balance as of", contract.Request{Method: "GET", Path: "/v1/ledger/accounts/alice/balance?as_of=2026-05-01T10:30:00Z"}, 200},
 		{"balance bad as_of", contract.Request{Method: "GET", Path: "/v1/ledger/accounts/alice/balance?as_of=yesterday"}, 400},
 		{"balance unknown account", contract.Request{Method: "GET", Path: "/v1/ledger/accounts/nobody/balance"}, 404},
