@@ -258,3 +258,44 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// The provider rotates: a token signed with a key the cache has not seen
+// makes the verifier fetch the set again and accept it; a failed fetch
+// keeps the keys already known.
+func TestJWKSRotation(t *testing.T) {
+	k1, _ := rsa.GenerateKey(rand.Reader, 2048)
+	k2, _ := rsa.GenerateKey(rand.Reader, 2048)
+	jwk := func(kid string, k *rsa.PrivateKey) map[string]string {
+		return map[string]string{"kty": "RSA", "kid": kid, "n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())}
+	}
+	var keys atomic.Value
+	keys.Store([]map[string]string{jwk("k1", k1)})
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys.Load()})
+	}))
+	t.Cleanup(srv.Close)
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: srv.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth.SetMinRefetch(v, 0)
+	if _, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodRS256, "k1", k1, claims(nil))); err != nil {
+		t.Fatalf("k1: %v", err)
+	}
+	keys.Store([]map[string]string{jwk("k1", k1), jwk("k2", k2)})
+	if _, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodRS256, "k2", k2, claims(nil))); err != nil {
+		t.Fatalf("k2 after rotation: %v", err)
+	}
+	down.Store(true)
+	if _, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodRS256, "k3", k2, claims(nil))); err == nil {
+		t.Fatal("unknown k3 accepted")
+	}
+	if _, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodRS256, "k1", k1, claims(nil))); err != nil {
+		t.Fatalf("k1 while the provider is down: %v", err)
+	}
+}

@@ -67,7 +67,11 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		if verr != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="wallet", error="invalid_token"`)
+			challenge := `Bearer realm="wallet"`
+			if r.Header.Get("Authorization") != "" { // RFC 6750: no error code for a request without credentials
+				challenge += `, error="invalid_token"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
 			problem.Write(w, r, nil, problem.New(problem.Unauthorized, "a valid bearer token is required"))
 			return
 		}

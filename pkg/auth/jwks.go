@@ -22,8 +22,9 @@ import (
 // the cache lacks (the provider rotated), at most once per minRefetch so
 // tokens with made-up key ids cannot turn into a flood of fetches.
 type JWKS struct {
-	url string
-	hc  *http.Client
+	url        string
+	hc         *http.Client
+	minRefetch time.Duration
 
 	mu      sync.Mutex
 	keys    map[string]crypto.PublicKey
@@ -37,7 +38,7 @@ const (
 
 // NewJWKS returns a cache of the key set at url.
 func NewJWKS(url string, hc *http.Client) *JWKS {
-	return &JWKS{url: url, hc: hc}
+	return &JWKS{url: url, hc: hc, minRefetch: minRefetch}
 }
 
 // Key returns the public key with id kid ("" matches a set's only key).
@@ -47,7 +48,7 @@ func (j *JWKS) Key(ctx context.Context, kid string) (crypto.PublicKey, error) {
 	if k, ok := j.lookup(kid); ok && time.Since(j.fetched) < refreshEvery {
 		return k, nil
 	}
-	if j.keys == nil || time.Since(j.fetched) >= minRefetch {
+	if j.keys == nil || time.Since(j.fetched) >= j.minRefetch {
 		keys, err := j.fetch(ctx)
 		if err != nil && j.keys == nil {
 			return nil, err

@@ -36,7 +36,7 @@ func (o *shardOwners) Owner(ctx context.Context, accountID string) (string, erro
 	}
 	var owner string
 	err := o.shards[shard.Of(accountID, len(o.shards))].GetContext(ctx, &owner,
-		"SELECT owner_id FROM accounts WHERE id = ?", accountID)
+		"SELECT owner_id FROM accounts WHERE account_id = ?", accountID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
