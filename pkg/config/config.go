@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -292,7 +293,23 @@ func (c Config) Masked() Config {
 		m.Shards[i] = maskDSN(dsn)
 	}
 	m.Ledger.DSN = maskDSN(c.Ledger.DSN)
+	m.NATS.URL = maskURLs(c.NATS.URL)
 	return m
+}
+
+// maskURLs hides the passwords of comma-separated NATS URLs
+// (nats://user:password@host).
+func maskURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "<invalid>"
+			continue
+		}
+		parts[i] = u.Redacted()
+	}
+	return strings.Join(parts, ",")
 }
 
 func maskDSN(dsn string) string {

@@ -128,3 +128,11 @@ func TestLoadNATSStorage(t *testing.T) {
 		t.Fatalf("Load() error = %v, want a nats.storage error", err)
 	}
 }
+
+func TestMaskedHidesNATSPasswords(t *testing.T) {
+	c := Config{NATS: NATSConfig{URL: "nats://wallet_relay:s3cret@n1:4222,nats://wallet_relay:s3cret@n2:4222"}}
+	m := c.Masked()
+	if strings.Contains(m.NATS.URL, "s3cret") || !strings.Contains(m.NATS.URL, "wallet_relay") || !strings.Contains(m.NATS.URL, "n2:4222") {
+		t.Fatalf("Masked NATS URL = %q", m.NATS.URL)
+	}
+}

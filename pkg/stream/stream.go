@@ -31,11 +31,12 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 			log.Warn("nats disconnected", "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info("nats reconnected", "url", c.ConnectedUrl())
+			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("nats connect %s: %w", url, err)
+		// Only the host: the URL may carry a password.
+		return nil, fmt.Errorf("nats connect: %w", err)
 	}
 	return nc, nil
 }
