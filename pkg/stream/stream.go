@@ -35,7 +35,7 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 		}),
 	)
 	if err != nil {
-		// Only the host: the URL may carry a password.
+		// Not the URL: it may carry a password.
 		return nil, fmt.Errorf("nats connect: %w", err)
 	}
 	return nc, nil
