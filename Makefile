@@ -40,12 +40,12 @@ test-short:
 BENCH_FLAGS ?=
 bench:
 	deploy/local/run.sh
-	go run ./bench $(BENCH_FLAGS)
+	. deploy/local/common.sh && load_secrets && go run ./bench -nats "$$(nats_url wallet_ledger)" $(BENCH_FLAGS)
 
 ## bench-all: the standard scenarios in one go (10% and 50% cross-shard, hot account, open loop)
 bench-all:
 	deploy/local/run.sh
-	go run ./bench -suite $(BENCH_FLAGS)
+	. deploy/local/common.sh && load_secrets && go run ./bench -suite -nats "$$(nats_url wallet_ledger)" $(BENCH_FLAGS)
 
 ## lint: go vet and gofmt over every module
 lint: vet

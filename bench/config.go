@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -195,11 +196,25 @@ func (c Config) Flags() map[string]string {
 		"ledger-url":     c.LedgerURL,
 		"relay-url":      c.RelayURL,
 		"mysql":          c.MySQL,
-		"nats":           c.NATS,
+		"nats":           redactURLs(c.NATS),
 		"run-dir":        c.RunDir,
 		"settle-timeout": c.SettleTimeout.String(),
 		"profile":        fmt.Sprint(c.Profile),
 		"suite":          fmt.Sprint(c.Suite),
 		"suite-overload": fmt.Sprint(c.SuiteOverload),
 	}
+}
+
+// redactURLs hides the passwords of comma-separated URLs: the settings go
+// into the results files.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(p); err == nil {
+			parts[i] = u.Redacted()
+		} else {
+			parts[i] = "<invalid>"
+		}
+	}
+	return strings.Join(parts, ",")
 }

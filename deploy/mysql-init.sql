@@ -1,5 +1,7 @@
 -- Run once by the mysql image on an empty data directory (docker-compose.yml).
--- The services create their tables; the schemas and the user come from here.
+-- The schemas and the wallet user, which runs the migrations (the migrate-*
+-- services of docker-compose.yml); the services' own users and their grants
+-- come after the migrations, from deploy/grants.sql.
 CREATE DATABASE IF NOT EXISTS wallet_shard_0 CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 CREATE DATABASE IF NOT EXISTS wallet_shard_1 CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 CREATE DATABASE IF NOT EXISTS wallet_shard_2 CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;

@@ -110,3 +110,49 @@ stop_pids() {
 		rm -f "$RUN_DIR/$name.pid"
 	done
 }
+
+# The local stack's passwords: generated on the first run, kept in
+# .run/secrets.env (mode 600, local only; delete it and make stop && make run
+# to get new ones). MYSQL_*: the services' MySQL users (deploy/grants.sql);
+# NATS_*: their NATS users (deploy/nats-auth.conf).
+SECRETS=$RUN_DIR/secrets.env
+
+load_secrets() {
+	if [ ! -s "$SECRETS" ]; then
+		mkdir -p "$RUN_DIR"
+		(
+			umask 077
+			for k in MYSQL_ACCOUNT MYSQL_RELAY MYSQL_LEDGER NATS_ACCOUNT NATS_RELAY NATS_LEDGER; do
+				echo "${k}_PASSWORD=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+			done >"$SECRETS"
+		)
+	fi
+	# shellcheck disable=SC1090
+	. "$SECRETS"
+}
+
+# nats_url USER prints the URLs of this stack's nats-server(s) with USER's
+# credentials (wallet_account, wallet_relay or wallet_ledger); load_secrets first.
+nats_url() {
+	local user=$1 pass i n=1 urls=()
+	case "$user" in
+	wallet_account) pass=$NATS_ACCOUNT_PASSWORD ;;
+	wallet_relay) pass=$NATS_RELAY_PASSWORD ;;
+	wallet_ledger) pass=$NATS_LEDGER_PASSWORD ;;
+	*) echo "nats_url: unknown user $user" >&2; return 1 ;;
+	esac
+	[ "$NATS_CLUSTER" -gt 1 ] && n=$NATS_CLUSTER
+	for ((i = 0; i < n; i++)); do
+		urls+=("nats://$user:$pass@127.0.0.1:$((NATS_PORT + i))")
+	done
+	(IFS=,; echo "${urls[*]}")
+}
+
+# shard_dsns USER PASSWORD prints the four shard DSNs as USER.
+shard_dsns() {
+	local dsn="$1:$2@tcp(127.0.0.1:$MARIADB_PORT)/" out=() s
+	for s in "${SCHEMAS[@]}"; do
+		[ "$s" = wallet_ledger ] || out+=("$dsn$s")
+	done
+	(IFS=,; echo "${out[*]}")
+}

@@ -3,7 +3,8 @@
 #
 #   mariadb.sh install          install MariaDB from the OS packages if missing
 #   mariadb.sh start DIR PORT   initialise DIR once, start mariadbd, create the
-#                               wallet user (password wallet); safe to repeat
+#                               wallet user (password wallet; ALL WITH GRANT
+#                               OPTION: the local admin and migration user); safe to repeat
 #   mariadb.sh stop DIR         stop the server started in DIR
 #
 # MARIADB_ARGS adds server options (the tests relax durability with it).
@@ -89,8 +90,8 @@ start() {
 	mariadb --no-defaults --socket="$dir/mysql.sock" -uroot -e "
 		CREATE USER IF NOT EXISTS 'wallet'@'%' IDENTIFIED BY 'wallet';
 		CREATE USER IF NOT EXISTS 'wallet'@'localhost' IDENTIFIED BY 'wallet';
-		GRANT ALL ON *.* TO 'wallet'@'%';
-		GRANT ALL ON *.* TO 'wallet'@'localhost';"
+		GRANT ALL ON *.* TO 'wallet'@'%' WITH GRANT OPTION;
+		GRANT ALL ON *.* TO 'wallet'@'localhost' WITH GRANT OPTION;"
 }
 
 stop() {

@@ -328,6 +328,10 @@ func (c Config) Masked() Config {
 		m.Shards[i] = maskDSN(dsn)
 	}
 	m.Ledger.DSN = maskDSN(c.Ledger.DSN)
+	if c.Auth.JWTSecret != "" {
+		m.Auth.JWTSecret = "***" // the key that signs every HS256 token
+	}
+	m.Auth.JWKSURL = MaskURLs(c.Auth.JWKSURL)
 	return m
 }
 

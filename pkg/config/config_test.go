@@ -160,3 +160,15 @@ func TestMaskedHidesNATSCredentials(t *testing.T) {
 		t.Fatal("Masked must not change the config it copies")
 	}
 }
+
+func TestMaskedHidesNATSPasswords(t *testing.T) {
+	c := Config{NATS: NATSConfig{URL: "nats://wallet_relay:s3cret@n1:4222,nats://wallet_relay:s3cret@n2:4222"},
+		Auth: AuthConfig{JWTSecret: "s3cret-s3cret-s3cret-s3cret-s3cret"}}
+	m := c.Masked()
+	if strings.Contains(fmt.Sprintf("%+v", m), "s3cret") {
+		t.Fatalf("Masked leaks a secret: %+v", m)
+	}
+	if strings.Contains(m.NATS.URL, "s3cret") || !strings.Contains(m.NATS.URL, "wallet_relay") || !strings.Contains(m.NATS.URL, "n2:4222") {
+		t.Fatalf("Masked NATS URL = %q", m.NATS.URL)
+	}
+}

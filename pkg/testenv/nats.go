@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -77,4 +78,33 @@ func MustJetStreamWith(t testing.TB, configure func(*server.Options)) jetstream.
 		t.Fatalf("testenv: jetstream: %v", err)
 	}
 	return js
+}
+
+// NATSPasswords are the passwords AuthNATS gives the users of
+// deploy/nats-auth.conf, by user name.
+var NATSPasswords = map[string]string{"wallet_relay": "relay-pw", "wallet_account": "account-pw", "wallet_ledger": "ledger-pw"}
+
+// AuthNATS starts an embedded JetStream server with the local stack's and
+// compose's authorization, deploy/nats-auth.conf, and NATSPasswords.
+func AuthNATS(t testing.TB) *server.Server {
+	t.Helper()
+	t.Setenv("WALLET_NATS_RELAY_PASSWORD", NATSPasswords["wallet_relay"])
+	t.Setenv("WALLET_NATS_ACCOUNT_PASSWORD", NATSPasswords["wallet_account"])
+	t.Setenv("WALLET_NATS_LEDGER_PASSWORD", NATSPasswords["wallet_ledger"])
+	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot(), "deploy", "nats-auth.conf"))
+	if err != nil {
+		t.Fatalf("testenv: nats-auth.conf: %v", err)
+	}
+	opts.Host, opts.Port, opts.JetStream, opts.StoreDir = "127.0.0.1", -1, true, t.TempDir()
+	opts.NoLog, opts.NoSigs = true, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("testenv: nats: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("testenv: nats did not start")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
 }

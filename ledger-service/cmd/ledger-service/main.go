@@ -70,8 +70,15 @@ func main() {
 			return app.ResetPosition(ctx, cfg, os.Stdout)
 		},
 	}
+	migrate := service.Command{
+		Name:    "migrate",
+		Summary: "apply the ledger schema (run as a user that may change the schema; the service's own user may not)",
+		Run: func(ctx context.Context, cfg config.Config, _ *slog.Logger) error {
+			return app.Migrate(ctx, cfg)
+		},
+	}
 	service.Main("ledger-service", "the double-entry ledger fed by every event, and its balance API",
 		func(_ context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
 			return app.New(cfg, log)
-		}, replay, reconcile, resetPosition, deadLetters)
+		}, migrate, replay, reconcile, resetPosition, deadLetters)
 }

@@ -1,0 +1,117 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+// connectAs connects to s as user (deploy/nats-auth.conf); permission
+// violations the server reports arrive on the returned channel.
+func connectAs(t *testing.T, url, user string) (jetstream.JetStream, <-chan error) {
+	t.Helper()
+	errs := make(chan error, 16)
+	nc, err := nats.Connect(url, nats.UserInfo(user, testenv.NATSPasswords[user]),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, errs
+}
+
+// mustBeRefused publishes an event subject as user and waits for the
+// server's permissions violation.
+func mustBeRefused(t *testing.T, url, user string) {
+	t.Helper()
+	js, errs := connectAs(t, url, user)
+	nc := js.Conn()
+	if err := nc.Publish("wallet.transfer.debited.0", []byte(`{"forged":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		if !errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(err.Error(), "Permissions Violation") {
+			t.Fatalf("%s: publish on wallet.>: %v, want a permissions violation", user, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: publish on wallet.> was not refused", user)
+	}
+}
+
+// Only the relay publishes events: the ledger's and the account service's
+// credentials cannot forge one, and can still consume the relay's.
+func TestOnlyTheRelayPublishesEvents(t *testing.T) {
+	s := testenv.AuthNATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	relay, _ := connectAs(t, s.ClientURL(), "wallet_relay")
+	if _, err := stream.Ensure(ctx, relay, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+		t.Fatalf("relay declares the stream: %v", err)
+	}
+	mustBeRefused(t, s.ClientURL(), "wallet_ledger")
+	mustBeRefused(t, s.ClientURL(), "wallet_account")
+
+	ack, err := relay.Publish(ctx, "wallet.transfer.debited.0", []byte(`{}`))
+	if err != nil {
+		t.Fatalf("relay publishes: %v", err)
+	}
+	if ack.Sequence != 1 {
+		t.Fatalf("relay's event is message %d: a refused publish reached the stream", ack.Sequence)
+	}
+
+	for _, user := range []string{"wallet_ledger", "wallet_account"} {
+		js, _ := connectAs(t, s.ClientURL(), user)
+		if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+			t.Fatalf("%s declares the stream: %v", user, err)
+		}
+		c, err := js.CreateOrUpdateConsumer(ctx, stream.Name, jetstream.ConsumerConfig{Durable: "auth-" + strings.TrimPrefix(user, "wallet_"), AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
+			t.Fatalf("%s creates its consumer: %v", user, err)
+		}
+		batch, err := c.Fetch(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatalf("%s acks: %v", user, err)
+			}
+			n++
+		}
+		if err := batch.Error(); err != nil || n != 1 {
+			t.Fatalf("%s fetched %d messages: %v", user, n, err)
+		}
+		if _, err := js.Stream(ctx, stream.Name); err != nil {
+			t.Fatalf("%s reads stream info: %v", user, err)
+		}
+		// A refused request is not answered: it ends with its context.
+		short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+		err = js.DeleteStream(short, stream.Name)
+		cancelShort()
+		if err == nil {
+			t.Fatalf("%s deleted the WALLET stream", user)
+		}
+	}
+}
