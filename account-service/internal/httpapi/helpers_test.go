@@ -18,8 +18,6 @@ import (
 	"github.com/walletco/wallet/account-service/internal/httpapi"
 )
 
-const shards = 4
-
 type env struct {
 	t      *testing.T
 	url    string
