@@ -14,7 +14,7 @@ MODULES  := pkg account-service ledger-service outbox-relay bench systemtest
 PKGS     := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 SERVICES := account-service ledger-service outbox-relay
 
-.PHONY: all run stop build test test-short bench bench-all lint vet fmt-check staticcheck govulncheck fmt compose-check clean
+.PHONY: all run stop build test test-short bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
 
 all: build
 
@@ -51,8 +51,8 @@ bench-all:
 	deploy/local/run.sh
 	go run ./bench -suite $(BENCH_FLAGS)
 
-## lint: go vet, gofmt, staticcheck and govulncheck over every module
-lint: vet fmt-check staticcheck govulncheck
+## lint: go vet, gofmt, tidy go.mod files, staticcheck and govulncheck over every module
+lint: vet fmt-check mod-check staticcheck govulncheck
 
 vet:
 	go vet $(PKGS)
@@ -60,6 +60,13 @@ vet:
 fmt-check:
 	@files=$$(gofmt -l $(MODULES) tools); \
 	if [ -n "$$files" ]; then echo "gofmt: these files need formatting (make fmt):"; echo "$$files"; exit 1; fi
+
+# Each module's go.mod must be complete on its own (GOWORK=off builds it, as
+# the Dockerfile's per-module download does): go mod tidy would change nothing.
+mod-check:
+	@for m in $(MODULES) tools; do \
+		(cd $$m && go mod tidy -diff >/dev/null) || { echo "$$m/go.mod is not tidy: run go mod tidy in $$m" >&2; exit 1; }; \
+	done
 
 # The lint tools are pinned in tools/go.mod (its own module, outside go.work,
 # so no service module carries them) and built with the toolchain above.
