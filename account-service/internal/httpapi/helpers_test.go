@@ -19,8 +19,6 @@ import (
 	"github.com/walletco/wallet/pkg/auth/authtest"
 )
 
-const shards = 4
-
 type env struct {
 	t      *testing.T
 	url    string
