@@ -1,0 +1,103 @@
+// Package nemesis draws the fault schedule of a system test from a seed:
+// which process or link fails, when, and for how long. The same seed gives
+// the same schedule, so a failing run can be replayed; every kind of fault
+// the run can inject comes at least once.
+package nemesis
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Kind is one kind of fault.
+type Kind string
+
+// The faults of issue 11's nemesis. Target numbers the instance (which
+// account-service, relay, NATS node or MariaDB server).
+const (
+	KillAccount   Kind = "kill account-service" // SIGKILL, restart after For
+	KillRelay     Kind = "kill outbox-relay"
+	KillLedger    Kind = "kill ledger-service"
+	KillNATS      Kind = "kill nats node"
+	KillMariaDB   Kind = "kill mariadb server"
+	PartitionNATS Kind = "partition nats node" // cut from the other nodes, healed after For
+	CutMariaDB    Kind = "cut account-service from a mariadb server"
+	SlowLink      Kind = "slow link"                // added latency on a link for For
+	PauseConsumer Kind = "pause a consumer process" // SIGSTOP longer than the consumers' AckWait
+	PauseRelay    Kind = "pause outbox-relay"       // SIGSTOP longer than the relay's lease
+)
+
+// Fault is one scheduled fault.
+type Fault struct {
+	At     time.Duration // from the start of the run
+	Kind   Kind
+	Target int           // instance number, 0-based
+	For    time.Duration // how long the fault lasts before it is healed
+}
+
+func (f Fault) String() string {
+	return fmt.Sprintf("%8s  %-42s #%d for %s", f.At.Round(time.Millisecond), f.Kind, f.Target, f.For.Round(time.Millisecond))
+}
+
+// Options shape a plan.
+type Options struct {
+	// Duration is how long faults are injected; the checker waits for
+	// quiescence after it.
+	Duration time.Duration
+	// Instances says how many targets each kind has (a kind missing or at
+	// 0 is never drawn).
+	Instances map[Kind]int
+	// Short and Long bound how long a fault lasts; pauses take Long, so
+	// that they outlast the consumers' AckWait and the relay's lease.
+	Short, Long time.Duration
+}
+
+// Plan draws the schedule for seed: every kind once, in an order the seed
+// shuffles, then further faults drawn at random, one at a time (a fault is
+// healed before the next begins, so that the checker can tell which one a
+// violation followed), until Duration is used up. The first pass covers
+// every kind even if that takes longer than Duration. The same seed and
+// options always give the same plan.
+func Plan(seed uint64, o Options) []Fault {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	var kinds []Kind
+	for k, n := range o.Instances {
+		if n > 0 {
+			kinds = append(kinds, k)
+		}
+	}
+	slices.Sort(kinds) // map order is random; the seed alone must decide
+	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+	var plan []Fault
+	at := time.Duration(0)
+	for i := 0; ; i++ {
+		k := kinds[rng.IntN(len(kinds))]
+		if i < len(kinds) {
+			k = kinds[i]
+		}
+		last := o.Short + time.Duration(rng.Int64N(int64(o.Long-o.Short)+1))
+		if k == PauseConsumer || k == PauseRelay {
+			last = o.Long
+		}
+		gap := o.Short/2 + time.Duration(rng.Int64N(int64(o.Short)+1))
+		if at+gap+last > o.Duration && i >= len(kinds) {
+			return plan
+		}
+		at += gap
+		plan = append(plan, Fault{At: at, Kind: k, Target: rng.IntN(o.Instances[k]), For: last})
+		at += last
+	}
+}
+
+// Format prints a plan with its seed, for the run's report.
+func Format(seed uint64, plan []Fault) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "nemesis seed %d: %d faults\n", seed, len(plan))
+	for _, f := range plan {
+		fmt.Fprintln(&b, "  "+f.String())
+	}
+	return b.String()
+}
