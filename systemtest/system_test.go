@@ -59,7 +59,7 @@ func TestRelayKilledBeforeMarkingDeliversOnce(t *testing.T) {
 	}
 	total, _ := s.outboxRows()
 
-	s.Start("outbox-relay", "WALLET_RELAY_TEST_STALL_AFTER_PUBLISH=true")
+	s.Start("outbox-relay", "WALLET_TEST_STALL_AFTER_PUBLISH=true")
 	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if got := s.streamMsgs(); got != uint64(total) {
 			return fmt.Errorf("stream holds %d of %d events", got, total)

@@ -165,10 +165,6 @@ type RelayConfig struct {
 	// JetStream's 2-minute file-store sync interval (docs/design.md,
 	// "Durability of the stream").
 	OutboxRetention time.Duration `mapstructure:"outbox_retention"`
-	// TestStallAfterPublish makes the relay hang after JetStream acknowledged
-	// a batch and before it marks the rows published, so crash tests can
-	// SIGKILL it at the worst moment. Never set it in production. Default false.
-	TestStallAfterPublish bool `mapstructure:"test_stall_after_publish"`
 }
 
 const localDSN = "wallet:wallet@tcp(127.0.0.1:3307)/"
@@ -205,7 +201,6 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("relay.publish_timeout", 10*time.Second)
 	v.SetDefault("relay.lease_ttl", 10*time.Second)
 	v.SetDefault("relay.max_attempts", 5)
-	v.SetDefault("relay.test_stall_after_publish", false)
 	v.SetDefault("auth.jwt_secret", "")
 	v.SetDefault("auth.jwks_url", "")
 	v.SetDefault("auth.issuer", "")

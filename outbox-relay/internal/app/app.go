@@ -65,12 +65,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 			_, err := stream.Declare(ctx, a.js, a.stream, a.log)
 			return err
 		}}
-	if cfg.Relay.TestStallAfterPublish {
-		rc.BeforeMark = func() {
-			log.Warn("test hook: stalled after publish, before marking rows published")
-			select {}
-		}
-	}
+	testHooks(&rc, log)
 	if a.relay, err = outbox.NewRelay(a.shards, a.js, rc, log); err != nil {
 		return nil, err
 	}
