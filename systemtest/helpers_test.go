@@ -56,7 +56,10 @@ func (s *System) balance(id string) string {
 // that cancel out (a debit and its refund) cannot make it agree too early.
 func (s *System) waitLedgerAgrees(ids ...string) {
 	s.t.Helper()
-	testenv.Eventually(s.t, 20*time.Second, 50*time.Millisecond, func() error {
+	// A delivery lost with a broker node or a killed ledger comes again
+	// after the ledger consumer's AckWait (10 s), and the ledger, applying
+	// the stream in sequence, waits for it: leave room for that.
+	testenv.Eventually(s.t, 60*time.Second, 50*time.Millisecond, func() error {
 		if n := s.ledgerBacklog(); n > 0 {
 			return fmt.Errorf("the ledger has %d events to apply", n)
 		}

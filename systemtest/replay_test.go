@@ -44,7 +44,7 @@ func TestReplayAfterConcurrentSagas(t *testing.T) {
 		s.Start("ledger-service", redrive)
 	})
 	// What the killed ledger had received comes again after the consumer's
-	// AckWait (30s).
+	// AckWait (10 s).
 	s.waitLedgerDrained(60 * time.Second)
 	b.check()
 

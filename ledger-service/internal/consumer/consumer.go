@@ -78,7 +78,12 @@ func New(js jetstream.JetStream, store Applier, poison stream.PoisonHandler, log
 // There is no BackOff list: the server offsets a NakWithDelay from AckWait
 // but times it out by BackOff[deliveries], so with BackOff a 500ms delay on
 // a second delivery became half a minute. Transient failures pace themselves
-// through NakWithDelay; AckWait covers a crashed or hung process.
+// through NakWithDelay; AckWait covers a crashed or hung process, or a
+// delivery lost with a broker node. It is short (10 s) because the ledger
+// applies the stream in sequence: a lost delivery holds back everything
+// behind it until it comes again, and a redelivery of something applied
+// meanwhile is skipped by the stored position, so a short AckWait costs
+// nothing but the odd duplicate.
 func Config() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       Name,
@@ -86,7 +91,7 @@ func Config() jetstream.ConsumerConfig {
 		FilterSubject: events.StreamSubjects,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       10 * time.Second,
 		MaxDeliver:    -1,
 		// Room for a batch being applied, one gathered behind it and the
 		// pull buffer (see stream.ConsumeBatch).
