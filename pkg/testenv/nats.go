@@ -21,10 +21,14 @@ func NATS(t testing.TB) *server.Server {
 // dir. Restart tests call it again with the same dir and port.
 func StartNATS(t testing.TB, dir string, port int) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
-		NoLog: true, NoSigs: true,
-	})
+	return startServer(t, &server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+}
+
+// startServer starts a server with opts, waits until it accepts
+// connections and shuts it down when the test ends.
+func startServer(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("testenv: nats: %v", err)
 	}
@@ -36,12 +40,11 @@ func StartNATS(t testing.TB, dir string, port int) *server.Server {
 	return s
 }
 
-// MustJetStream starts a fresh embedded JetStream server (see NATS),
-// connects to it and returns the JetStream context; the connection closes
-// when the test ends. Callers declare the streams they need.
-func MustJetStream(t testing.TB) jetstream.JetStream {
+// connect returns a JetStream context on url; the connection closes when
+// the test ends.
+func connect(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(NATS(t).ClientURL())
+	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatalf("testenv: connect to nats: %v", err)
 	}
@@ -53,31 +56,21 @@ func MustJetStream(t testing.TB) jetstream.JetStream {
 	return js
 }
 
+// MustJetStream starts a fresh embedded JetStream server (see NATS),
+// connects to it and returns the JetStream context; the connection closes
+// when the test ends. Callers declare the streams they need.
+func MustJetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	return connect(t, NATS(t).ClientURL())
+}
+
 // MustJetStreamWith is MustJetStream on a server whose options configure
 // changes first, e.g. a small MaxPayload for oversized-message tests.
 func MustJetStreamWith(t testing.TB, configure func(*server.Options)) jetstream.JetStream {
 	t.Helper()
 	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
 	configure(opts)
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatalf("testenv: nats: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("testenv: nats did not start")
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatalf("testenv: connect to nats: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("testenv: jetstream: %v", err)
-	}
-	return js
+	return connect(t, startServer(t, opts).ClientURL())
 }
 
 // NATSPasswords are the passwords AuthNATS gives the users of
@@ -97,14 +90,5 @@ func AuthNATS(t testing.TB) *server.Server {
 	}
 	opts.Host, opts.Port, opts.JetStream, opts.StoreDir = "127.0.0.1", -1, true, t.TempDir()
 	opts.NoLog, opts.NoSigs = true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatalf("testenv: nats: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("testenv: nats did not start")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
+	return startServer(t, opts)
 }
