@@ -16,9 +16,7 @@ import (
 // ledger learns the owner from the account's shard.
 func TestCustomerAccess(t *testing.T) {
 	s := New(t, binDir)
-	for _, b := range Binaries {
-		s.Start(b)
-	}
+	s.StartAll()
 	alice, bob := idOn(0), idOn(3)
 	for id, owner := range map[string]string{alice: "u-alice", bob: "u-bob"} {
 		if code, body := s.Do("POST", s.URL("account-service")+"/v1/accounts",

@@ -20,9 +20,7 @@ import (
 // when it is started again with its ports and store.
 func TestClusterStreamLeaderStopped(t *testing.T) {
 	s := NewCluster(t, binDir, 3)
-	for _, b := range Binaries {
-		s.Start(b)
-	}
+	s.StartAll()
 	b := newBank(t, s, 16)
 	var stoppedAt, sentAtStop, sentAtRejoin int
 	b.run(8, 60, func() {

@@ -16,9 +16,7 @@ import (
 // its turn in the stream, and a second replay is refused.
 func TestDeadLetterReplayedOnceAfterFix(t *testing.T) {
 	s := New(t, binDir)
-	for _, b := range Binaries {
-		s.Start(b)
-	}
+	s.StartAll()
 	acc := idOn(1)
 	s.mustOpen(acc, "USD")
 	s.waitLedgerAgrees(acc)

@@ -24,9 +24,7 @@ func TestOutagesOfMariaDBAndNATS(t *testing.T) {
 	const outage = 10 * time.Second // what the issue asks: 10 s without each
 	s := NewBehindProxy(t, binDir)
 	env := []string{"WALLET_ACCOUNT_TRANSFER_WAIT=300ms", "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=2s"}
-	for _, b := range Binaries {
-		s.Start(b, env...)
-	}
+	s.StartAll(env...)
 	b := newBank(t, s, 24)
 
 	b.run(20, 10, func() {
@@ -64,9 +62,7 @@ func TestOutagesOfMariaDBAndNATS(t *testing.T) {
 // and every saga ends with nothing lost or doubled.
 func TestDeletedConsumersComeBack(t *testing.T) {
 	s := New(t, binDir)
-	for _, b := range Binaries {
-		s.Start(b, "WALLET_ACCOUNT_TRANSFER_WAIT=300ms")
-	}
+	s.StartAll("WALLET_ACCOUNT_TRANSFER_WAIT=300ms")
 	b := newBank(t, s, 16)
 	b.run(10, 10, func() {
 		time.Sleep(200 * time.Millisecond)

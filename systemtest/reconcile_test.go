@@ -52,9 +52,7 @@ func (r reconcileReport) kinds() []string { return slices.Sorted(maps.Keys(r.Cou
 // again once it is undone, and exits 2 when a database is unreachable.
 func TestReconcile(t *testing.T) {
 	s := New(t, binDir)
-	for _, b := range Binaries {
-		s.Start(b)
-	}
+	s.StartAll()
 	b := newBank(t, s, 16)
 	// While transfers run on every shard, a run sees a consistent picture:
 	// what differs in passing is checked again once the ledger caught up.

@@ -33,9 +33,7 @@ func TestReplayAfterConcurrentSagas(t *testing.T) {
 	}
 	s := New(t, binDir)
 	redrive := "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=300ms"
-	for _, b := range Binaries {
-		s.Start(b, redrive)
-	}
+	s.StartAll(redrive)
 	b := newBank(t, s, 24)
 	b.run(20, 12, func() {
 		time.Sleep(300 * time.Millisecond)

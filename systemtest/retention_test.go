@@ -29,9 +29,7 @@ var retentionEnv = []string{
 // shards.
 func TestTablesStayBoundedUnderLoad(t *testing.T) {
 	s := New(t, binDir)
-	for _, b := range Binaries {
-		s.Start(b, retentionEnv...)
-	}
+	s.StartAll(retentionEnv...)
 	b := newBank(t, s, 16)
 
 	var mu sync.Mutex
@@ -182,9 +180,7 @@ func (s *System) wantUniqueEventIDs(n uint64) {
 func TestRepublishChangesNothing(t *testing.T) {
 	s := New(t, binDir)
 	env := []string{"WALLET_NATS_DUPLICATE_WINDOW=3s", "WALLET_RELAY_PUBLISH_TIMEOUT=1s", "WALLET_LEDGER_INBOX_RETENTION=200ms"}
-	for _, b := range Binaries {
-		s.Start(b, env...)
-	}
+	s.StartAll(env...)
 	b := newBank(t, s, 8)
 	b.run(4, 20, nil)
 	b.check()

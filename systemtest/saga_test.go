@@ -14,9 +14,7 @@ import (
 // account on another shard fails and is refunded; shards and ledger agree.
 func TestCrossShardSaga(t *testing.T) {
 	s := New(t, binDir)
-	for _, b := range Binaries {
-		s.Start(b)
-	}
+	s.StartAll()
 	src, dst, frozen := idOn(0), idOn(1), idOn(3)
 	s.mustOpen(src, "USD")
 	s.mustOpen(dst, "USD")
@@ -126,9 +124,7 @@ func (s *System) waitInFlightZero(cur string) {
 
 func TestConcurrentTransfers(t *testing.T) {
 	s := New(t, binDir)
-	for _, b := range Binaries {
-		s.Start(b)
-	}
+	s.StartAll()
 	b := newBank(t, s, 24)
 	b.run(50, 12, nil)
 	b.check()
@@ -147,9 +143,7 @@ func TestConcurrentTransfersWithAccountServiceRestart(t *testing.T) {
 	// A short redrive period makes the redriver repeat debits of sagas that
 	// are merely slow: every consumer must absorb the repeats.
 	redrive := "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=300ms"
-	for _, b := range Binaries {
-		s.Start(b, redrive)
-	}
+	s.StartAll(redrive)
 	b := newBank(t, s, 24)
 	b.run(50, 12, func() {
 		time.Sleep(300 * time.Millisecond)

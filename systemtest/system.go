@@ -245,6 +245,14 @@ func (s *System) StartNATS() {
 	s.NATS = testenv.StartNATS(s.t, s.natsDir, s.natsPort)
 }
 
+// StartAll starts every service, in Binaries order, with extra environment.
+func (s *System) StartAll(env ...string) {
+	s.t.Helper()
+	for _, b := range Binaries {
+		s.Start(b, env...)
+	}
+}
+
 // Kill sends SIGKILL to a service and waits for it to die.
 func (s *System) Kill(name string) { s.signal(name, syscall.SIGKILL) }
 

@@ -14,9 +14,7 @@ import (
 // ledger consumer: the ledger ends up agreeing with the shards.
 func TestTransferEndToEnd(t *testing.T) {
 	s := New(t, binDir)
-	for _, b := range Binaries {
-		s.Start(b)
-	}
+	s.StartAll()
 	alice, bob := idOn(2), idOn(2)
 	s.mustOpen(alice, "USD")
 	s.mustOpen(bob, "USD")
