@@ -4,7 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -339,12 +340,7 @@ func (r *run) inFlight(ctx context.Context, tx *sqlx.Tx, money map[string]*total
 			t.openSagas = t.openSagas.Add(debit.Amount)
 		}
 	}
-	curs := make([]string, 0, len(money))
-	for cur := range money {
-		curs = append(curs, cur)
-	}
-	sort.Strings(curs)
-	for _, cur := range curs {
+	for _, cur := range slices.Sorted(maps.Keys(money)) {
 		c.Checked++
 		if t := money[cur]; !t.inFlight.Equal(t.openSagas) {
 			r.rep.add(checkInFlight, Finding{Kind: InFlightMismatch, Where: ledgerName, Subject: ledger.InFlight(cur),
@@ -359,12 +355,7 @@ func (r *run) inFlight(ctx context.Context, tx *sqlx.Tx, money map[string]*total
 // figures.
 func (r *run) conservation(money map[string]*totals) {
 	c := r.rep.check(checkConservation)
-	curs := make([]string, 0, len(money))
-	for cur := range money {
-		curs = append(curs, cur)
-	}
-	sort.Strings(curs)
-	for _, cur := range curs {
+	for _, cur := range slices.Sorted(maps.Keys(money)) {
 		t := money[cur]
 		c.Checked++
 		held, net := t.wallets.Add(t.inFlight), t.deposits.Sub(t.withdrawals)
