@@ -29,18 +29,27 @@ import (
 // Binaries are the service commands the system is made of.
 var Binaries = []string{"account-service", "outbox-relay", "ledger-service"}
 
-// Build compiles the services into dir. Call it once, from TestMain.
-func Build(dir string) error {
+// Build compiles the services into dir, with the build tags the tests'
+// fault hooks need and any extra tags (the nemesis test's injected bugs),
+// and nats-server from its pinned module for tests that run brokers as
+// processes. Call it once, from TestMain, or once per set of tags.
+func Build(dir string, tags ...string) error {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
+	// The tests' fault hooks exist only in binaries built with the
+	// wallettest tag, never in production configuration.
+	tagList := strings.Join(append([]string{"wallettest"}, tags...), ",")
 	for _, b := range Binaries {
-		// The tests' fault hooks exist only in binaries built with the
-		// wallettest tag, never in production configuration.
-		cmd := exec.Command("go", "build", "-tags", "wallettest", "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
+		cmd := exec.Command("go", "build", "-tags", tagList, "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("build %s: %v\n%s", b, err, out)
 		}
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "nats-server"), "github.com/nats-io/nats-server/v2")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build nats-server: %v\n%s", err, out)
 	}
 	return nil
 }

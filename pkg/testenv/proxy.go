@@ -1,22 +1,26 @@
 package testenv
 
 import (
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
 
 // Proxy forwards TCP connections to a server and can cut them: Cut closes
 // every connection and refuses new ones (nothing listens on the port),
-// Restore listens again on the same port. Outage tests put it between a
-// service and MariaDB.
+// Restore listens again on the same port. SetLatency slows the link.
+// Outage tests put it between a service and MariaDB, the nemesis test also
+// between JetStream nodes.
 type Proxy struct {
 	t      testing.TB
 	target string
 	addr   string
+
+	latency atomic.Int64 // time.Duration added to every chunk, each way
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -67,6 +71,10 @@ func (p *Proxy) Cut() {
 	}
 }
 
+// SetLatency delays every chunk forwarded from now on, either way, by d
+// (0: none), also on connections already open.
+func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
+
 // Restore listens on the proxy's port again.
 func (p *Proxy) Restore() {
 	p.t.Helper()
@@ -106,7 +114,7 @@ func (p *Proxy) forward(c net.Conn) {
 	wg.Add(2)
 	pipe := func(dst, src net.Conn) {
 		defer wg.Done()
-		_, _ = io.Copy(dst, src)
+		p.copy(dst, src)
 		dst.Close()
 		src.Close()
 	}
@@ -117,6 +125,42 @@ func (p *Proxy) forward(c net.Conn) {
 	delete(p.conns, c)
 	delete(p.conns, s)
 	p.mu.Unlock()
+}
+
+// copy forwards src to dst until either fails. Each chunk read is written
+// once the latency in force when it was read has passed: the link delays
+// without losing its throughput, like a long cable.
+func (p *Proxy) copy(dst, src net.Conn) {
+	type chunk struct {
+		b   []byte
+		due time.Time
+	}
+	chunks := make(chan chunk, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range chunks {
+			time.Sleep(time.Until(c.due))
+			if _, err := dst.Write(c.b); err != nil {
+				src.Close() // stop the reader too
+				for range chunks {
+				}
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			chunks <- chunk{append([]byte(nil), buf[:n]...), time.Now().Add(time.Duration(p.latency.Load()))}
+		}
+		if err != nil {
+			break
+		}
+	}
+	close(chunks)
+	<-done
 }
 
 // track records a forwarded pair, or closes it if the proxy was cut

@@ -50,9 +50,12 @@ type Options struct {
 	// Instances says how many targets each kind has (a kind missing or at
 	// 0 is never drawn).
 	Instances map[Kind]int
-	// Short and Long bound how long a fault lasts; pauses take Long, so
-	// that they outlast the consumers' AckWait and the relay's lease.
+	// Short and Long bound how long a crash, cut or slow link lasts.
 	Short, Long time.Duration
+	// Pause is how long a SIGSTOP lasts: longer than the consumers'
+	// AckWait and the relay's lease, so that another instance takes the
+	// paused one's work over before it wakes up and carries on.
+	Pause time.Duration
 }
 
 // Plan draws the schedule for seed: every kind once, in an order the seed
@@ -80,7 +83,7 @@ func Plan(seed uint64, o Options) []Fault {
 		}
 		last := o.Short + time.Duration(rng.Int64N(int64(o.Long-o.Short)+1))
 		if k == PauseConsumer || k == PauseRelay {
-			last = o.Long
+			last = o.Pause
 		}
 		gap := o.Short/2 + time.Duration(rng.Int64N(int64(o.Short)+1))
 		if at+gap+last > o.Duration && i >= len(kinds) {

@@ -1,0 +1,539 @@
+package systemtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/stream"
+)
+
+// The invariants the checker verifies, by the names its violations carry.
+const (
+	InvQuiescence   = "quiescence"                // the system settles after the faults
+	InvConservation = "conservation"              // per currency: balances = deposits − withdrawals, nothing in flight
+	InvNonNegative  = "no negative balance"       //
+	InvSagasEnded   = "every saga ended"          // completed or failed, on the shard and in the stream
+	InvOnce         = "no double effect"          // no transaction_id took effect twice
+	InvPublished    = "each event published once" // no ce-id twice in the stream
+	InvAcked        = "acknowledged is present"   // what a client was told happened, happened
+	InvRefused      = "refused moved nothing"     // what a client was told was refused moved no money
+	InvUnasked      = "no money nobody asked for" // every money event is an operation some client sent
+	InvHistory      = "gap-free account history"  // versions rise by one, balance_after adds up, ends at the shard's
+	InvLedger       = "ledger equals shards"      // every account's ledger balance is its shard balance
+	InvReconcile    = "reconcile exits 0"         // ledger-service reconcile finds nothing
+	InvRecovery     = "every fault healed"        // every killed process came back
+)
+
+// Violation is one broken invariant.
+type Violation struct {
+	Invariant string
+	Detail    string
+}
+
+// Findings collects violations, keeping the first few of each invariant
+// and counting all.
+type Findings struct {
+	Count   map[string]int
+	Samples map[string][]string
+	order   []string
+}
+
+const samplesPerInvariant = 10
+
+func newFindings() *Findings {
+	return &Findings{Count: map[string]int{}, Samples: map[string][]string{}}
+}
+
+// Add records a violation of inv.
+func (fs *Findings) Add(inv, format string, args ...any) {
+	if fs.Count[inv] == 0 {
+		fs.order = append(fs.order, inv)
+	}
+	fs.Count[inv]++
+	if len(fs.Samples[inv]) < samplesPerInvariant {
+		fs.Samples[inv] = append(fs.Samples[inv], fmt.Sprintf(format, args...))
+	}
+}
+
+// Violated lists the invariants broken, in the order first found.
+func (fs *Findings) Violated() []string { return fs.order }
+
+func (fs *Findings) String() string {
+	if len(fs.order) == 0 {
+		return "invariants: all hold\n"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "invariants: %d violated\n", len(fs.order))
+	for _, inv := range fs.order {
+		fmt.Fprintf(&b, "  VIOLATED %s (%d)\n", inv, fs.Count[inv])
+		for _, s := range fs.Samples[inv] {
+			fmt.Fprintf(&b, "    - %s\n", s)
+		}
+	}
+	return b.String()
+}
+
+// change is one balance change of an account, as an event told it.
+type change struct {
+	version int64
+	after   decimal.Decimal
+	delta   decimal.Decimal
+	what    string // event type and transaction, for messages
+	id      string // ce-id
+}
+
+// effects counts what the stream says happened to one operation (a
+// transaction_id of a deposit or withdrawal, or a transfer's
+// transaction_id and source).
+type effects struct {
+	deposited, withdrawn         int
+	debited, credited, completed int
+	failed, rejected             int
+	account, currency            string
+	amount                       decimal.Decimal
+}
+
+// History is what the checker read from the WALLET stream.
+type History struct {
+	Events   int
+	accounts map[string][]change // by account id
+	effects  map[string]*effects // by opKey
+	ids      map[string]int      // ce-id → times seen
+}
+
+func opKey(kind, txID, account string) string {
+	if kind == OpTransfer {
+		return "transfer " + txID + " from " + account
+	}
+	return kind + " " + txID
+}
+
+// ReadHistory reads the whole WALLET stream from any node of the fleet.
+func (f *Fleet) ReadHistory(ctx context.Context, fs *Findings) (*History, error) {
+	nc, err := nats.Connect(f.natsURLs)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	st, err := js.Stream(ctx, stream.Name)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last := info.State.LastSeq
+	h := &History{accounts: map[string][]change{}, effects: map[string]*effects{}, ids: map[string]int{}}
+	if last == 0 {
+		return h, nil
+	}
+	c, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	for {
+		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, err
+			}
+			e, err := events.FromMsg(m.Subject(), m.Headers(), m.Data())
+			if err != nil {
+				fs.Add(InvHistory, "stream message %d: %v", md.Sequence.Stream, err)
+			} else {
+				e.Seq = md.Sequence.Stream
+				h.add(e, fs)
+			}
+			if md.Sequence.Stream >= last {
+				return h, batch.Error()
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("the stream ended before sequence %d", last)
+		}
+	}
+}
+
+// add files one event: a second copy of a ce-id is a violation and is
+// otherwise ignored (a subscriber that dedupes sees it once).
+func (h *History) add(e events.Event, fs *Findings) {
+	h.Events++
+	h.ids[e.ID]++
+	if h.ids[e.ID] > 1 {
+		fs.Add(InvPublished, "event %s (%s %s) is in the stream %d times, again at sequence %d", e.ID, e.Type, e.Subject, h.ids[e.ID], e.Seq)
+		return
+	}
+	what := fmt.Sprintf("%s %s (seq %d)", e.Type, e.Subject, e.Seq)
+	switch e.Type {
+	case events.AccountOpened:
+		a, err := events.Decode[events.Account](e)
+		if err != nil {
+			fs.Add(InvHistory, "%s: %v", what, err)
+			return
+		}
+		h.change(a.AccountID, a.Version, a.BalanceAfter, decimal.Zero, what, e.ID, fs)
+	case events.AccountDeposited, events.AccountWithdrawn:
+		m, err := events.Decode[events.Movement](e)
+		if err != nil {
+			fs.Add(InvHistory, "%s: %v", what, err)
+			return
+		}
+		amt := decimal.RequireFromString(m.Amount)
+		kind := OpDeposit
+		if e.Type == events.AccountWithdrawn {
+			kind, amt = OpWithdrawal, amt.Neg()
+		}
+		ef := h.effect(kind, m.TransactionID, m.AccountID)
+		ef.account, ef.currency, ef.amount = m.AccountID, m.Currency, amt
+		if kind == OpDeposit {
+			ef.deposited++
+		} else {
+			ef.withdrawn++
+		}
+		h.change(m.AccountID, m.Version, m.BalanceAfter, amt, what, e.ID, fs)
+	case events.AccountStatusChanged:
+	default:
+		t, err := events.Decode[events.Transfer](e)
+		if err != nil {
+			fs.Add(InvHistory, "%s: %v", what, err)
+			return
+		}
+		amt := decimal.RequireFromString(t.Amount)
+		ef := h.effect(OpTransfer, t.TransactionID, t.FromAccount)
+		ef.account, ef.currency, ef.amount = t.FromAccount, t.Currency, amt
+		// Events without balances repeat a step (a redrive, a repeated
+		// answer): they change nothing and are not counted.
+		for _, b := range t.Balances {
+			delta := amt
+			switch {
+			case e.Type == events.TransferDebited, e.Type == events.TransferCompleted && b.AccountID == t.FromAccount:
+				delta = amt.Neg()
+			}
+			h.change(b.AccountID, b.Version, b.BalanceAfter, delta, what, e.ID, fs)
+		}
+		if len(t.Balances) == 0 && e.Type != events.TransferCreditRejected && !(e.Type == events.TransferCompleted && t.FromShard != t.ToShard) {
+			return
+		}
+		switch e.Type {
+		case events.TransferDebited:
+			ef.debited++
+		case events.TransferCredited:
+			ef.credited++
+		case events.TransferCreditRejected:
+			ef.rejected++
+		case events.TransferCompleted:
+			ef.completed++
+		case events.TransferFailed:
+			ef.failed++
+		}
+	}
+}
+
+func (h *History) effect(kind, txID, account string) *effects {
+	k := opKey(kind, txID, account)
+	ef := h.effects[k]
+	if ef == nil {
+		ef = &effects{}
+		h.effects[k] = ef
+	}
+	return ef
+}
+
+func (h *History) change(account string, version int64, after string, delta decimal.Decimal, what, id string, fs *Findings) {
+	a, err := decimal.NewFromString(after)
+	if err != nil {
+		fs.Add(InvHistory, "%s: balance_after %q: %v", what, after, err)
+		return
+	}
+	h.accounts[account] = append(h.accounts[account], change{version: version, after: a, delta: delta, what: what, id: id})
+}
+
+// Check verifies every invariant after the run: ops is what the clients
+// were told, injected what the nemesis did. The system must be quiescent.
+func (f *Fleet) Check(ctx context.Context, w *Workload, ops []*Op, injected []Injected, fs *Findings) (*History, error) {
+	for _, in := range injected {
+		if in.Err != nil {
+			fs.Add(InvRecovery, "%s on %s: %v", in.Kind, in.Target, in.Err)
+		}
+	}
+	h, err := f.ReadHistory(ctx, fs)
+	if err != nil {
+		return nil, fmt.Errorf("read the stream: %w", err)
+	}
+	shards, err := f.shardAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	checkHistories(h, shards, fs)
+	checkEffects(h, ops, fs)
+	checkConservation(h, shards, fs)
+	if err := f.checkShards(ctx, fs); err != nil {
+		return nil, err
+	}
+	if err := f.checkLedger(ctx, w, shards, fs); err != nil {
+		return nil, err
+	}
+	code, stdout, stderr, err := f.Command("ledger-service", "reconcile")
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	if code != 0 {
+		fs.Add(InvReconcile, "exit %d:\n%s%s", code, stdout, tail(stderr, 10))
+	}
+	return h, nil
+}
+
+// shardAccount is an account row of a shard.
+type shardAccount struct {
+	ID       string          `db:"account_id"`
+	Currency string          `db:"currency"`
+	Balance  decimal.Decimal `db:"balance"`
+	Version  int64           `db:"version"`
+}
+
+func (f *Fleet) shardAccounts(ctx context.Context) (map[string]shardAccount, error) {
+	out := map[string]shardAccount{}
+	for i, db := range f.Shards {
+		var rows []shardAccount
+		if err := db.SelectContext(ctx, &rows, "SELECT account_id, currency, balance, version FROM accounts"); err != nil {
+			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r
+		}
+	}
+	return out, nil
+}
+
+// checkHistories: per account, the versions the events carry are 0, 1, 2,
+// … with none missing or repeated, each balance_after is the previous one
+// plus the change, and the last is the shard's balance and version.
+func checkHistories(h *History, shards map[string]shardAccount, fs *Findings) {
+	for id, acc := range shards {
+		cs := h.accounts[id]
+		sort.SliceStable(cs, func(i, j int) bool { return cs[i].version < cs[j].version })
+		if len(cs) == 0 {
+			fs.Add(InvHistory, "account %s has no events (shard version %d)", id, acc.Version)
+			continue
+		}
+		ok := true
+		for i, c := range cs {
+			if c.version != int64(i) {
+				if i > 0 && c.version == cs[i-1].version {
+					fs.Add(InvHistory, "account %s: version %d twice: %s and %s", id, c.version, cs[i-1].what, c.what)
+				} else {
+					fs.Add(InvHistory, "account %s: version %d follows %d (%s): a gap", id, c.version, int64(i)-1, c.what)
+				}
+				ok = false
+				break
+			}
+			if i > 0 && !cs[i-1].after.Add(c.delta).Equal(c.after) {
+				fs.Add(InvHistory, "account %s: version %d: %s + %s is not balance_after %s (%s)", id, c.version,
+					cs[i-1].after, c.delta, c.after, c.what)
+				ok = false
+				break
+			}
+		}
+		last := cs[len(cs)-1]
+		if ok && (last.version != acc.Version || !last.after.Equal(acc.Balance)) {
+			fs.Add(InvHistory, "account %s: its events end at version %d balance %s, the shard holds version %d balance %s",
+				id, last.version, last.after, acc.Version, acc.Balance)
+		}
+	}
+	for id := range h.accounts {
+		if _, ok := shards[id]; !ok {
+			fs.Add(InvHistory, "account %s has events but no shard row", id)
+		}
+	}
+}
+
+// checkEffects holds the stream against what clients were told, and
+// looks for double effects and money nobody asked for.
+func checkEffects(h *History, ops []*Op, fs *Findings) {
+	asked := map[string]*Op{}
+	for _, op := range ops {
+		k := opKey(op.Kind, op.TxID, op.Account)
+		asked[k] = op
+		ef := h.effects[k]
+		if ef == nil {
+			ef = &effects{}
+		}
+		moved := ef.deposited+ef.withdrawn+ef.debited+ef.completed > 0
+		switch {
+		case op.Outcome == Refused && moved:
+			fs.Add(InvRefused, "%s was refused (%d %s) but the stream has %+v", k, op.Status, op.Code, *ef)
+		case op.Outcome == Acked && op.Kind == OpDeposit && ef.deposited == 0,
+			op.Outcome == Acked && op.Kind == OpWithdrawal && ef.withdrawn == 0:
+			fs.Add(InvAcked, "%s was answered %d but has no event", k, op.Status)
+		case op.Outcome == Acked && op.Result == "success" && ef.completed == 0:
+			fs.Add(InvAcked, "%s was answered %d success but did not complete: %+v", k, op.Status, *ef)
+		case op.Outcome == Acked && op.Result == "failed" && ef.failed == 0:
+			fs.Add(InvAcked, "%s was answered failed (%s) but was not refunded: %+v", k, op.Code, *ef)
+		case op.Outcome == Acked && op.Result == "pending" && ef.completed+ef.failed == 0:
+			fs.Add(InvAcked, "%s was accepted (202) but never ended: %+v", k, *ef)
+		}
+	}
+	for k, ef := range h.effects {
+		if asked[k] == nil {
+			fs.Add(InvUnasked, "%s is in the stream (%+v) but no client sent it", k, *ef)
+		}
+		switch {
+		case ef.deposited > 1, ef.withdrawn > 1, ef.debited > 1, ef.credited > 1, ef.completed > 1, ef.failed > 1:
+			fs.Add(InvOnce, "%s took effect more than once: %+v", k, *ef)
+		case ef.completed > 0 && ef.failed > 0, ef.credited > 0 && ef.failed > 0, ef.credited > 0 && ef.rejected > 0:
+			fs.Add(InvOnce, "%s both completed and failed: %+v", k, *ef)
+		case ef.debited > 0 && ef.completed+ef.failed == 0:
+			fs.Add(InvSagasEnded, "%s was debited and never completed or refunded: %+v", k, *ef)
+		}
+	}
+}
+
+// checkConservation: per currency, the shards hold what was deposited
+// less what was withdrawn, and no money is in flight; no balance is
+// negative.
+func checkConservation(h *History, shards map[string]shardAccount, fs *Findings) {
+	held, in, out, flight := map[string]decimal.Decimal{}, map[string]decimal.Decimal{}, map[string]decimal.Decimal{}, map[string]decimal.Decimal{}
+	for _, a := range shards {
+		held[a.Currency] = held[a.Currency].Add(a.Balance)
+		if a.Balance.IsNegative() {
+			fs.Add(InvNonNegative, "account %s holds %s", a.ID, a.Balance)
+		}
+	}
+	for _, ef := range h.effects {
+		n := decimal.NewFromInt(int64(ef.deposited + ef.withdrawn))
+		switch {
+		case ef.deposited > 0:
+			in[ef.currency] = in[ef.currency].Add(ef.amount.Mul(n))
+		case ef.withdrawn > 0:
+			out[ef.currency] = out[ef.currency].Sub(ef.amount.Mul(n))
+		}
+		if ef.debited > 0 {
+			moved := int64(ef.debited - ef.credited - ef.failed)
+			flight[ef.currency] = flight[ef.currency].Add(ef.amount.Mul(decimal.NewFromInt(moved)))
+		}
+	}
+	for _, cur := range Currencies {
+		if want := in[cur].Sub(out[cur]); !held[cur].Equal(want) {
+			fs.Add(InvConservation, "%s: accounts hold %s, deposits %s less withdrawals %s make %s", cur, held[cur], in[cur], out[cur], want)
+		}
+		if !flight[cur].IsZero() {
+			fs.Add(InvConservation, "%s: %s still in flight after quiescence", cur, flight[cur])
+		}
+	}
+}
+
+// checkShards: no saga pending, no outbox row left behind.
+func (f *Fleet) checkShards(ctx context.Context, fs *Findings) error {
+	for i, db := range f.Shards {
+		var pending, unpublished int
+		if err := db.GetContext(ctx, &pending, "SELECT COUNT(*) FROM transfers WHERE status = 'pending'"); err != nil {
+			return fmt.Errorf("shard %d: %w", i, err)
+		}
+		if pending > 0 {
+			fs.Add(InvSagasEnded, "shard %d has %d transfers pending", i, pending)
+		}
+		if err := db.GetContext(ctx, &unpublished, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"); err != nil {
+			return fmt.Errorf("shard %d: %w", i, err)
+		}
+		if unpublished > 0 {
+			fs.Add(InvSagasEnded, "shard %d has %d outbox rows never published (or set aside)", i, unpublished)
+		}
+	}
+	return nil
+}
+
+// checkLedger: the ledger's balance of every account is the shard's.
+func (f *Fleet) checkLedger(ctx context.Context, w *Workload, shards map[string]shardAccount, fs *Findings) error {
+	client := &http.Client{Timeout: 10 * time.Second}
+	for id, acc := range shards {
+		req, _ := http.NewRequestWithContext(ctx, "GET", f.URL(LedgerInstance)+"/v1/ledger/accounts/"+id+"/balance", nil)
+		req.Header.Set("Authorization", "Bearer "+w.token)
+		res, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("ledger balance of %s: %w", id, err)
+		}
+		var body struct {
+			Balance string `json:"balance"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("ledger balance of %s: %d: %w", id, res.StatusCode, err)
+		}
+		got, err := decimal.NewFromString(body.Balance)
+		if res.StatusCode != http.StatusOK || err != nil || !got.Equal(acc.Balance) {
+			fs.Add(InvLedger, "account %s: shard %s, ledger answered %d %q", id, acc.Balance, res.StatusCode, body.Balance)
+		}
+	}
+	return nil
+}
+
+// Quiet reports why the fleet is not quiescent yet ("" once it is): sagas
+// pending, outbox rows unpublished, or messages some consumer has not
+// acknowledged.
+func (f *Fleet) Quiet(ctx context.Context) string {
+	for i, db := range f.Shards {
+		var pending, unpublished int
+		if err := db.GetContext(ctx, &pending, "SELECT COUNT(*) FROM transfers WHERE status = 'pending'"); err != nil {
+			return fmt.Sprintf("shard %d: %v", i, err)
+		}
+		if err := db.GetContext(ctx, &unpublished, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"); err != nil {
+			return fmt.Sprintf("shard %d: %v", i, err)
+		}
+		if pending+unpublished > 0 {
+			return fmt.Sprintf("shard %d: %d sagas pending, %d outbox rows unpublished", i, pending, unpublished)
+		}
+	}
+	nc, err := nats.Connect(f.natsURLs)
+	if err != nil {
+		return err.Error()
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err.Error()
+	}
+	st, err := js.Stream(ctx, stream.Name)
+	if err != nil {
+		return err.Error()
+	}
+	names := st.ListConsumers(ctx)
+	n := 0
+	for info := range names.Info() {
+		n++
+		if info.NumPending+uint64(info.NumAckPending) > 0 {
+			return fmt.Sprintf("consumer %s: %d pending, %d unacknowledged", info.Name, info.NumPending, info.NumAckPending)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return err.Error()
+	}
+	if n < 5 {
+		return fmt.Sprintf("%d consumers", n)
+	}
+	return ""
+}

@@ -1,0 +1,570 @@
+package systemtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/pkg/auth"
+	"github.com/walletco/wallet/pkg/auth/authtest"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+// Fleet is the wallet deployed as on separate machines, on this one: two
+// MariaDB servers with two shards each (the ledger's schema on the
+// second), a three-node JetStream cluster with the WALLET stream at 3
+// replicas, two account-service instances, two relays and the ledger.
+// Every one is a process of its own that the nemesis can kill, restart
+// and pause, and every link from a service to a MariaDB server and from
+// one JetStream node to another goes through a proxy it can cut or slow.
+type Fleet struct {
+	t   testing.TB
+	bin string
+	dir string
+
+	DBs  []*DBServer
+	NATS []*NATSNode
+	// Links are the proxies, by name: "account-service-0>mariadb-1",
+	// "nats-0>nats-2" (the route node 0 dials to node 2).
+	Links map[string]*testenv.Proxy
+
+	Shards   []*sqlx.DB // direct, for the checker
+	Ledger   *sqlx.DB
+	direct   []string // DSNs of shards 0-3 and the ledger, not proxied
+	natsURLs string
+
+	mu    sync.Mutex
+	procs map[string]*proc // running service instances, by name
+	addrs map[string]string
+	env   []string
+}
+
+// Instance names of the fleet's services.
+const (
+	LedgerInstance = "ledger-service"
+)
+
+// AccountInstance and RelayInstance name the i-th account-service and relay.
+func AccountInstance(i int) string { return fmt.Sprintf("account-service-%d", i) }
+
+// RelayInstance names the i-th outbox-relay.
+func RelayInstance(i int) string { return fmt.Sprintf("outbox-relay-%d", i) }
+
+// Services lists every service instance, in start order.
+func (f *Fleet) Services() []string {
+	return []string{AccountInstance(0), AccountInstance(1), RelayInstance(0), RelayInstance(1), LedgerInstance}
+}
+
+// binary is the command an instance runs: its name without the number.
+func binary(instance string) string {
+	if i := strings.LastIndexByte(instance, '-'); i > 0 {
+		if _, err := strconv.Atoi(instance[i+1:]); err == nil {
+			return instance[:i]
+		}
+	}
+	return instance
+}
+
+// shardServer is the MariaDB server shard sh lives on: 0 and 1 on the
+// first, 2 and 3 on the second, so a cross-shard transfer often crosses
+// servers and a server restart takes half the shards away.
+func shardServer(sh int) int { return sh / 2 }
+
+// ledgerServer is the MariaDB server of the ledger's schema.
+const ledgerServer = 1
+
+// NewFleet starts the databases and the JetStream cluster (not the
+// services: Start them) and stops everything when the test ends. bin holds
+// the binaries of Build, nats-server included.
+func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
+	t.Helper()
+	f := &Fleet{t: t, bin: bin, dir: t.TempDir(), Links: map[string]*testenv.Proxy{},
+		procs: map[string]*proc{}, addrs: map[string]string{}}
+	t.Cleanup(f.stopAll)
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		d := &DBServer{Name: fmt.Sprintf("mariadb-%d", i), dir: filepath.Join(f.dir, fmt.Sprintf("mariadb-%d", i)), port: freePortOf(t)}
+		f.DBs = append(f.DBs, d)
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = d.Start() }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"wallet_shard_0", "wallet_shard_1", "wallet_shard_2", "wallet_shard_3", "wallet_ledger"}
+	servers := []int{shardServer(0), shardServer(1), shardServer(2), shardServer(3), ledgerServer}
+	for i, name := range names {
+		admin := testenv.MustOpen(t, f.DBs[servers[i]].DSN(""))
+		if _, err := admin.Exec("CREATE DATABASE `" + name + "`"); err != nil {
+			t.Fatal(err)
+		}
+		f.direct = append(f.direct, f.DBs[servers[i]].DSN(name))
+	}
+	for _, dsn := range f.direct[:4] {
+		f.Shards = append(f.Shards, testenv.MustOpen(t, dsn))
+	}
+	f.Ledger = testenv.MustOpen(t, f.direct[4])
+
+	f.startNATS()
+	f.env = append(os.Environ(),
+		"WALLET_NATS_URL="+f.natsURLs,
+		"WALLET_NATS_REPLICAS=3",
+		"WALLET_LOG_LEVEL=info",
+		"WALLET_AUTH_JWT_SECRET="+authtest.Secret,
+	)
+	f.env = append(f.env, env...)
+	for _, name := range f.Services() {
+		f.addrs[name] = freeAddr(t)
+		f.dsns(name) // its links, so that the nemesis can pick any from the start
+	}
+	return f
+}
+
+// link returns the proxy named from>to to target, starting it the first
+// time.
+func (f *Fleet) link(from, to, target string) *testenv.Proxy {
+	name := from + ">" + to
+	if p := f.Links[name]; p != nil {
+		return p
+	}
+	p := testenv.StartProxy(f.t, target)
+	f.Links[name] = p
+	return p
+}
+
+// dsns are the shard DSNs and the ledger DSN instance connects with: each
+// through its own link to the server.
+func (f *Fleet) dsns(instance string) (shards []string, ledger string) {
+	for i, dsn := range f.direct {
+		server := ledgerServer
+		if i < 4 {
+			server = shardServer(i)
+		}
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		p := f.link(instance, f.DBs[server].Name, cfg.Addr)
+		if i < 4 {
+			shards = append(shards, p.DSN(dsn))
+		} else {
+			ledger = p.DSN(dsn)
+		}
+	}
+	return shards, ledger
+}
+
+// Start runs a service instance and waits until its /readyz answers 200.
+func (f *Fleet) Start(instance string) error {
+	b := binary(instance)
+	shards, ledger := f.dsns(instance)
+	logf, err := os.OpenFile(f.LogPath(instance), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(f.bin, b))
+	cmd.Env = append(append([]string{}, f.env...),
+		"WALLET_SHARDS="+strings.Join(shards, ","),
+		"WALLET_LEDGER_DSN="+ledger,
+		addrKey[b]+"="+f.addrs[instance],
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	f.mu.Lock()
+	f.procs[instance] = p
+	f.mu.Unlock()
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	return f.waitReady(instance, p, 90*time.Second)
+}
+
+func (f *Fleet) waitReady(instance string, p *proc, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		res, err := client.Get(f.URL(instance) + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("readyz %d", res.StatusCode)
+		}
+		if p.exited() {
+			return fmt.Errorf("%s exited during start-up:\n%s", instance, f.Log(instance))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s: %v", instance, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// StartAll starts every instance, one after the other (the first
+// account-service migrates the shards), or fails the test.
+func (f *Fleet) StartAll() {
+	f.t.Helper()
+	for _, name := range f.Services() {
+		if err := f.Start(name); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// Kill sends SIGKILL to an instance and waits for it to die.
+func (f *Fleet) Kill(instance string) {
+	f.mu.Lock()
+	p := f.procs[instance]
+	delete(f.procs, instance)
+	f.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Signal sends sig (SIGSTOP, SIGCONT) to an instance.
+func (f *Fleet) Signal(instance string, sig syscall.Signal) error {
+	f.mu.Lock()
+	p := f.procs[instance]
+	f.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("%s is not running", instance)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Running reports whether an instance's process is alive.
+func (f *Fleet) Running(instance string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.procs[instance]
+	return p != nil && !p.exited()
+}
+
+func (f *Fleet) stopAll() {
+	f.mu.Lock()
+	procs := f.procs
+	f.procs = map[string]*proc{}
+	f.mu.Unlock()
+	for name, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGCONT)
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if f.t.Failed() {
+			f.t.Logf("--- %s log (tail) ---\n%s", name, f.Log(name))
+		}
+	}
+	for _, n := range f.NATS {
+		n.Kill()
+	}
+	for _, d := range f.DBs {
+		d.Stop()
+	}
+}
+
+// URL is the base URL of an instance.
+func (f *Fleet) URL(instance string) string { return "http://" + f.addrs[instance] }
+
+// LogPath is the file an instance logs to (appended across restarts).
+func (f *Fleet) LogPath(instance string) string { return filepath.Join(f.dir, instance+".log") }
+
+// Log returns the last lines an instance logged.
+func (f *Fleet) Log(instance string) string {
+	b, _ := os.ReadFile(f.LogPath(instance))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Token mints an operator's token the services accept.
+func (f *Fleet) Token() string {
+	tok, err := auth.Mint(authtest.Secret, "nemesis", auth.Operator, 24*time.Hour, "", "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tok
+}
+
+// Command runs a batch command (such as "ledger-service reconcile") with
+// direct connections to every database, and returns its exit status and
+// output.
+func (f *Fleet) Command(name string, args ...string) (code int, stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(f.bin, name), args...)
+	cmd.Env = append(append([]string{}, f.env...),
+		"WALLET_SHARDS="+strings.Join(f.direct[:4], ","), "WALLET_LEDGER_DSN="+f.direct[4])
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code, err = exit.ExitCode(), nil
+	}
+	return code, out.String(), errOut.String(), err
+}
+
+// DBServer is one MariaDB server process of the fleet.
+type DBServer struct {
+	Name string
+	dir  string
+	port int
+}
+
+// DSN is the admin DSN of schema on the server (direct, no proxy).
+func (d *DBServer) DSN(schema string) string {
+	return fmt.Sprintf("wallet:wallet@tcp(127.0.0.1:%d)/%s", d.port, schema)
+}
+
+// mariadbArgs keep every commit across a SIGKILL of the server: the redo
+// log is written to the operating system at each commit
+// (flush_log_at_trx_commit=2), which a process crash does not lose; only
+// the fsync a power loss would need is left to once a second, since the
+// nemesis kills processes, not the machine. Smaller buffers than make
+// run's let two servers and their recovery fit the test machine.
+const mariadbArgs = "--innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --innodb-buffer-pool-size=256M --innodb-log-file-size=256M"
+
+// Start starts the server (initialising its data directory the first
+// time) and waits until it answers, after crash recovery if it was killed.
+func (d *DBServer) Start() error {
+	cmd := exec.Command(mariadbScript(), "start", d.dir, strconv.Itoa(d.port))
+	cmd.Env = append(os.Environ(), "MARIADB_ARGS="+mariadbArgs)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: start: %v\n%s", d.Name, err, out)
+	}
+	return nil
+}
+
+// Kill sends SIGKILL to the server and waits until it is gone.
+func (d *DBServer) Kill() error {
+	b, err := os.ReadFile(filepath.Join(d.dir, "mariadbd.pid"))
+	if err != nil {
+		return fmt.Errorf("%s: %v", d.Name, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("%s: pid file: %v", d.Name, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("%s: kill %d: %v", d.Name, pid, err)
+	}
+	for syscall.Kill(pid, 0) == nil && !zombie(pid) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// zombie reports whether pid has exited but was not reaped yet (mariadbd
+// runs detached under setsid; its parent reaps it eventually).
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
+}
+
+// Stop shuts the server down cleanly.
+func (d *DBServer) Stop() { _ = exec.Command(mariadbScript(), "stop", d.dir).Run() }
+
+func mariadbScript() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "deploy", "local", "mariadb.sh")
+}
+
+func freePortOf(t testing.TB) int {
+	t.Helper()
+	addr := freeAddr(t)
+	port, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
+	return port
+}
+
+// NATSNode is one nats-server process of the fleet's JetStream cluster.
+type NATSNode struct {
+	Name                   string
+	bin, conf, log         string
+	port, cluster, monitor int
+
+	mu sync.Mutex
+	p  *proc
+}
+
+// startNATS writes each node's configuration and starts the cluster. Node
+// i dials node j through the link "nats-i>nats-j"; a node advertises no
+// route address a peer could reach (127.0.0.1:1), so routes learned by
+// gossip cannot bypass the proxies, and a partition cuts every route of a
+// node.
+func (f *Fleet) startNATS() {
+	f.t.Helper()
+	const n = 3
+	for i := range n {
+		f.NATS = append(f.NATS, &NATSNode{Name: fmt.Sprintf("nats-%d", i), bin: filepath.Join(f.bin, "nats-server"),
+			port: freePortOf(f.t), cluster: freePortOf(f.t), monitor: freePortOf(f.t)})
+	}
+	var urls []string
+	for i, node := range f.NATS {
+		var routes []string
+		for j, peer := range f.NATS {
+			if j != i {
+				p := f.link(node.Name, peer.Name, fmt.Sprintf("127.0.0.1:%d", peer.cluster))
+				routes = append(routes, fmt.Sprintf("%q", "nats-route://"+p.Addr()))
+			}
+		}
+		dir := filepath.Join(f.dir, node.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			f.t.Fatal(err)
+		}
+		node.conf, node.log = filepath.Join(dir, "nats.conf"), filepath.Join(f.dir, node.Name+".log")
+		conf := fmt.Sprintf(`server_name: %s
+host: 127.0.0.1
+port: %d
+http: "127.0.0.1:%d"
+jetstream { store_dir: %q }
+cluster {
+  name: wallet
+  listen: "127.0.0.1:%d"
+  advertise: "127.0.0.1:1"
+  routes: [%s]
+}
+`, node.Name, node.port, node.monitor, filepath.Join(dir, "store"), node.cluster, strings.Join(routes, ", "))
+		if err := os.WriteFile(node.conf, []byte(conf), 0o644); err != nil {
+			f.t.Fatal(err)
+		}
+		urls = append(urls, node.URL())
+	}
+	f.natsURLs = strings.Join(urls, ",")
+	for _, node := range f.NATS {
+		if err := node.Start(); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// URL is the node's client URL.
+func (n *NATSNode) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+
+// Start runs the node with its configuration and store and waits until it
+// accepts connections.
+func (n *NATSNode) Start() error {
+	logf, err := os.OpenFile(n.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(n.bin, "-c", n.conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	n.mu.Lock()
+	n.p = p
+	n.mu.Unlock()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/varz", n.monitor))
+		if err == nil {
+			res.Body.Close()
+			return nil
+		}
+		if p.exited() || time.Now().After(deadline) {
+			b, _ := os.ReadFile(n.log)
+			return fmt.Errorf("%s did not start: %v\n%s", n.Name, err, tail(string(b), 20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill sends SIGKILL to the node and waits for it to die.
+func (n *NATSNode) Kill() {
+	n.mu.Lock()
+	p := n.p
+	n.p = nil
+	n.mu.Unlock()
+	if p != nil {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Routes is how many route connections the node has now (from its
+// monitoring endpoint), -1 if it does not answer.
+func (n *NATSNode) Routes() int {
+	client := &http.Client{Timeout: time.Second}
+	res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/varz", n.monitor))
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	var v struct {
+		Routes int `json:"routes"`
+	}
+	if err := decodeJSON(res.Body, &v); err != nil {
+		return -1
+	}
+	return v.Routes
+}
+
+// routeLinks are the links of node's routes, either way.
+func (f *Fleet) routeLinks(node int) []*testenv.Proxy {
+	var out []*testenv.Proxy
+	for name, p := range f.Links {
+		from, to, _ := strings.Cut(name, ">")
+		if strings.HasPrefix(from, "nats-") && strings.HasPrefix(to, "nats-") &&
+			(from == f.NATS[node].Name || to == f.NATS[node].Name) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// LinkNames lists the links, sorted, for the nemesis to pick from.
+func (f *Fleet) LinkNames() []string {
+	var names []string
+	for name := range f.Links {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,138 @@
+package systemtest
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/walletco/wallet/systemtest/nemesis"
+)
+
+// SlowLinkLatency is what a slow link adds each way.
+const SlowLinkLatency = 50 * time.Millisecond
+
+// Injected is one fault of the plan as it happened.
+type Injected struct {
+	nemesis.Fault
+	Target string    // what it hit, by name
+	Began  time.Time // when the fault was applied
+	Healed time.Time // when it was healed (the restarted process ready)
+	Note   string    // what was observed, e.g. the routes a partition left
+	Err    error     // a fault that could not be applied or healed
+}
+
+// FaultTargets says how many targets the fleet offers each kind of fault.
+func (f *Fleet) FaultTargets() map[nemesis.Kind]int {
+	return map[nemesis.Kind]int{
+		nemesis.KillAccount: 2, nemesis.KillRelay: 2, nemesis.KillLedger: 1,
+		nemesis.KillNATS: len(f.NATS), nemesis.KillMariaDB: len(f.DBs),
+		nemesis.PartitionNATS: len(f.NATS),
+		nemesis.CutMariaDB:    2 * len(f.DBs), // each account-service from each server
+		nemesis.SlowLink:      len(f.LinkNames()),
+		nemesis.PauseConsumer: 3, // each account-service (saga consumers) and the ledger
+		nemesis.PauseRelay:    2,
+	}
+}
+
+// Inject applies plan, each fault at start+At (or at once if the previous
+// one took longer to heal), and heals each before the next. It returns
+// what happened; stop ends it early.
+func (f *Fleet) Inject(plan []nemesis.Fault, start time.Time, logf func(string, ...any)) []Injected {
+	var out []Injected
+	for _, fault := range plan {
+		time.Sleep(time.Until(start.Add(fault.At)))
+		in := Injected{Fault: fault, Began: time.Now()}
+		in.Target, in.Note, in.Err = f.apply(fault)
+		in.Healed = time.Now()
+		logf("nemesis: %s  %s on %s: %s %v", in.Began.Sub(start).Round(time.Millisecond), fault.Kind, in.Target, in.Note, errOrEmpty(in.Err))
+		out = append(out, in)
+	}
+	return out
+}
+
+func errOrEmpty(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "ERROR: " + err.Error()
+}
+
+// apply injects one fault, waits its For, and heals it.
+func (f *Fleet) apply(fault nemesis.Fault) (target, note string, err error) {
+	i := fault.Target
+	switch fault.Kind {
+	case nemesis.KillAccount, nemesis.KillRelay, nemesis.KillLedger:
+		target = map[nemesis.Kind]string{nemesis.KillAccount: AccountInstance(i), nemesis.KillRelay: RelayInstance(i),
+			nemesis.KillLedger: LedgerInstance}[fault.Kind]
+		f.Kill(target)
+		time.Sleep(fault.For)
+		t0 := time.Now()
+		err = f.Start(target)
+		note = fmt.Sprintf("ready %s after the restart", time.Since(t0).Round(time.Millisecond))
+	case nemesis.KillNATS:
+		n := f.NATS[i]
+		target = n.Name
+		n.Kill()
+		time.Sleep(fault.For)
+		err = n.Start()
+	case nemesis.KillMariaDB:
+		d := f.DBs[i]
+		target = d.Name
+		if err = d.Kill(); err != nil {
+			return target, "", err
+		}
+		time.Sleep(fault.For)
+		t0 := time.Now()
+		err = d.Start()
+		note = fmt.Sprintf("answering %s after the restart (crash recovery)", time.Since(t0).Round(time.Millisecond))
+	case nemesis.PartitionNATS:
+		n := f.NATS[i]
+		target = n.Name
+		links := f.routeLinks(i)
+		for _, p := range links {
+			p.Cut()
+		}
+		// The node must really be alone: every route of it goes through
+		// the links just cut.
+		deadline := time.Now().Add(5 * time.Second)
+		routes := n.Routes()
+		for routes != 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			routes = n.Routes()
+		}
+		note = fmt.Sprintf("%d routes left to the node while cut", routes)
+		if routes != 0 {
+			err = fmt.Errorf("partition of %s left %d routes", n.Name, routes)
+		}
+		time.Sleep(fault.For)
+		for _, p := range links {
+			p.Restore()
+		}
+	case nemesis.CutMariaDB:
+		target = AccountInstance(i/2) + ">" + f.DBs[i%2].Name
+		p := f.Links[target]
+		p.Cut()
+		time.Sleep(fault.For)
+		p.Restore()
+	case nemesis.SlowLink:
+		target = f.LinkNames()[i]
+		p := f.Links[target]
+		p.SetLatency(SlowLinkLatency)
+		time.Sleep(fault.For)
+		p.SetLatency(0)
+		note = fmt.Sprintf("+%s each way", SlowLinkLatency)
+	case nemesis.PauseConsumer, nemesis.PauseRelay:
+		target = []string{AccountInstance(0), AccountInstance(1), LedgerInstance}[i]
+		if fault.Kind == nemesis.PauseRelay {
+			target = RelayInstance(i)
+		}
+		if err = f.Signal(target, syscall.SIGSTOP); err != nil {
+			return target, "", err
+		}
+		time.Sleep(fault.For)
+		err = f.Signal(target, syscall.SIGCONT)
+	default:
+		err = fmt.Errorf("unknown fault kind %q", fault.Kind)
+	}
+	return target, note, err
+}

@@ -1,0 +1,187 @@
+package systemtest
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walletco/wallet/systemtest/nemesis"
+)
+
+// make systest sets these; make test runs the short defaults.
+var (
+	nemesisDuration = flag.Duration("nemesis.duration", 100*time.Second, "how long the nemesis injects faults (every kind comes once even if that takes longer)")
+	nemesisSeed     = flag.Uint64("nemesis.seed", 0, "the seed of the fault schedule and the workload (0: drawn from the clock and printed)")
+	nemesisClients  = flag.Int("nemesis.clients", 32, "concurrent clients")
+	nemesisAccounts = flag.Int("nemesis.accounts", 200, "accounts (both currencies, every tenth frozen and every tenth closed)")
+	nemesisReport   = flag.String("nemesis.report", "", "also write the report to this file")
+)
+
+// TestNemesis is the bank test: the fleet runs a workload of careful
+// clients while the nemesis crashes, partitions, cuts, slows and pauses
+// its parts on a schedule drawn from a seed; afterwards the checker
+// verifies every invariant (checker.go). It fails naming the seed, which
+// replays the same schedule: make systest SEED=<seed>.
+func TestNemesis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the nemesis run takes minutes")
+	}
+	seed := *nemesisSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano()) % 1_000_000_000
+	}
+	run := nemesisRun{seed: seed, duration: *nemesisDuration, clients: *nemesisClients, accounts: *nemesisAccounts}
+	run.options = nemesis.Options{Duration: run.duration, Short: 2 * time.Second, Long: 6 * time.Second, Pause: 33 * time.Second}
+	if run.duration >= 10*time.Minute {
+		run.options.Long = 15 * time.Second
+	}
+	report, fs := run.do(t, binDir, nil)
+	if *nemesisReport != "" {
+		if err := os.WriteFile(*nemesisReport, []byte(report), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Log("\n" + report)
+	if v := fs.Violated(); len(v) > 0 {
+		t.Fatalf("nemesis seed %d: %d invariants violated: %s (replay: make systest SEED=%d DURATION=%s)",
+			seed, len(v), strings.Join(v, ", "), seed, run.duration)
+	}
+}
+
+// nemesisRun is one run of the bank test.
+type nemesisRun struct {
+	seed     uint64
+	duration time.Duration
+	clients  int
+	accounts int
+	options  nemesis.Options
+	env      []string // extra environment for every service
+}
+
+// do runs the fleet, the workload and plan (nil: drawn from the seed),
+// checks, and returns the report and what the checker found.
+func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault) (string, *Findings) {
+	t.Helper()
+	var rep strings.Builder
+	fmt.Fprintf(&rep, "nemesis seed %d (replay: make systest SEED=%d DURATION=%s)\n", r.seed, r.seed, r.duration)
+	t.Logf("nemesis seed %d", r.seed)
+	began := time.Now()
+	f := NewFleet(t, bin, r.env...)
+	f.StartAll()
+	if plan == nil {
+		r.options.Instances = f.FaultTargets()
+		plan = nemesis.Plan(r.seed, r.options)
+	}
+	rep.WriteString(nemesis.Format(r.seed, plan))
+	w, err := NewWorkload(f, r.seed, r.accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := time.Since(began)
+
+	start := time.Now()
+	w.Start(r.clients)
+	injected := f.Inject(plan, start, t.Logf)
+	faultsEnded := time.Now()
+	w.Stop()
+	stopped := time.Now()
+
+	fs := newFindings()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	quiet, why := f.waitQuiet(ctx, 5*time.Minute)
+	quiescence := time.Since(faultsEnded)
+	if why != "" {
+		fs.Add(InvQuiescence, "not quiescent %s after the last fault: %s", quiescence.Round(time.Second), why)
+	}
+	ops := w.Ops()
+	h, err := f.Check(ctx, w, ops, injected, fs)
+	if err != nil {
+		t.Fatalf("nemesis seed %d: the checker could not run: %v", r.seed, err)
+	}
+
+	tally := TallyOps(ops)
+	fmt.Fprintf(&rep, "workload: %d clients, %d accounts (%s), set up in %s; faults for %s; clients stopped %s after the last fault\n",
+		r.clients, len(w.Accounts), strings.Join(Currencies, ", "), setup.Round(time.Second),
+		faultsEnded.Sub(start).Round(time.Second), stopped.Sub(faultsEnded).Round(time.Millisecond))
+	rep.WriteString(tally.String())
+	rep.WriteString(faultSummary(injected))
+	rep.WriteString(throughput(ops, injected, start, faultsEnded))
+	if quiet {
+		fmt.Fprintf(&rep, "quiescence: %s after the last fault healed\n", quiescence.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&rep, "checked: %d stream events, %d accounts, %d operations\n", h.Events, len(h.accounts), len(ops))
+	rep.WriteString(fs.String())
+	return rep.String(), fs
+}
+
+// waitQuiet polls Quiet until it answers "" or timeout passes.
+func (f *Fleet) waitQuiet(ctx context.Context, timeout time.Duration) (bool, string) {
+	deadline := time.Now().Add(timeout)
+	for {
+		why := f.Quiet(ctx)
+		if why == "" {
+			return true, ""
+		}
+		if time.Now().After(deadline) {
+			return false, why
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// faultSummary counts the faults injected by kind and lists them.
+func faultSummary(injected []Injected) string {
+	byKind := map[string]int{}
+	var b strings.Builder
+	for _, in := range injected {
+		byKind[string(in.Kind)]++
+	}
+	fmt.Fprintf(&b, "faults injected: %d (%s)\n", len(injected), counts(byKind))
+	for _, in := range injected {
+		fmt.Fprintf(&b, "  %-42s %-30s %6s  %s %s\n", in.Kind, in.Target, in.Healed.Sub(in.Began).Round(100*time.Millisecond), in.Note, errOrEmpty(in.Err))
+	}
+	return b.String()
+}
+
+// throughput reports acknowledged operations per second while faults
+// were in force and between them.
+func throughput(ops []*Op, injected []Injected, start, end time.Time) string {
+	var during, between int
+	var faulty time.Duration
+	for _, in := range injected {
+		faulty += in.Healed.Sub(in.Began)
+	}
+	inFault := func(t time.Time) bool {
+		for _, in := range injected {
+			if !t.Before(in.Began) && !t.After(in.Healed) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, op := range ops {
+		if op.Outcome != Acked || op.End.Before(start) || op.End.After(end) {
+			continue
+		}
+		if inFault(op.End) {
+			during++
+		} else {
+			between++
+		}
+	}
+	quiet := end.Sub(start) - faulty
+	return fmt.Sprintf("throughput: %.0f acknowledged ops/s during faults (%s), %.0f between them (%s)\n",
+		rate(during, faulty), faulty.Round(time.Second), rate(between, quiet), quiet.Round(time.Second))
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
