@@ -65,6 +65,20 @@ func (fs *Findings) Add(inv, format string, args ...any) {
 	}
 }
 
+func (fs *Findings) merge(o *Findings) {
+	for _, inv := range o.order {
+		if fs.Count[inv] == 0 {
+			fs.order = append(fs.order, inv)
+		}
+		fs.Count[inv] += o.Count[inv]
+		for _, s := range o.Samples[inv] {
+			if len(fs.Samples[inv]) < samplesPerInvariant {
+				fs.Samples[inv] = append(fs.Samples[inv], s)
+			}
+		}
+	}
+}
+
 // Violated lists the invariants broken, in the order first found.
 func (fs *Findings) Violated() []string { return fs.order }
 
@@ -280,9 +294,20 @@ func (f *Fleet) Check(ctx context.Context, w *Workload, ops []*Op, injected []In
 			fs.Add(InvRecovery, "%s on %s: %v", in.Kind, in.Target, in.Err)
 		}
 	}
-	h, err := f.ReadHistory(ctx, fs)
-	if err != nil {
-		return nil, fmt.Errorf("read the stream: %w", err)
+	// A cluster that has just healed may still be electing a leader for
+	// the stream or its consumers: read again a few times.
+	var h *History
+	var err error
+	for try := 0; ; try++ {
+		read := newFindings()
+		if h, err = f.ReadHistory(ctx, read); err == nil {
+			fs.merge(read)
+			break
+		}
+		if try == 10 {
+			return nil, fmt.Errorf("read the stream: %w", err)
+		}
+		time.Sleep(3 * time.Second)
 	}
 	shards, err := f.shardAccounts(ctx)
 	if err != nil {
@@ -508,6 +533,9 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 			return fmt.Sprintf("shard %d: %d sagas pending, %d outbox rows unpublished", i, pending, unpublished)
 		}
 	}
+	if why := f.Meshed(); why != "" {
+		return why
+	}
 	nc, err := nats.Connect(f.natsURLs)
 	if err != nil {
 		return err.Error()
@@ -520,6 +548,18 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 	st, err := js.Stream(ctx, stream.Name)
 	if err != nil {
 		return err.Error()
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	if info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != len(f.NATS)-1 {
+		return fmt.Sprintf("stream cluster %+v", info.Cluster)
+	}
+	for _, r := range info.Cluster.Replicas {
+		if !r.Current {
+			return fmt.Sprintf("stream replica %s is not current (lag %d)", r.Name, r.Lag)
+		}
 	}
 	names := st.ListConsumers(ctx)
 	n := 0

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"os"
 	"os/exec"
@@ -95,6 +97,9 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	f := &Fleet{t: t, bin: bin, dir: t.TempDir(), Links: map[string]*testenv.Proxy{},
 		procs: map[string]*proc{}, addrs: map[string]string{}}
 	t.Cleanup(f.stopAll)
+	// The driver logs every connection a killed server broke; the
+	// checker's own connections retry, and the noise hides the report.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -283,6 +288,10 @@ func (f *Fleet) stopAll() {
 	}
 	for _, n := range f.NATS {
 		n.Kill()
+		if f.t.Failed() {
+			b, _ := os.ReadFile(n.log)
+			f.t.Logf("--- %s log (tail) ---\n%s", n.Name, tail(string(b), 30))
+		}
 	}
 	for _, d := range f.DBs {
 		d.Stop()
@@ -523,19 +532,52 @@ func (n *NATSNode) Kill() {
 // Routes is how many route connections the node has now (from its
 // monitoring endpoint), -1 if it does not answer.
 func (n *NATSNode) Routes() int {
-	client := &http.Client{Timeout: time.Second}
-	res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/varz", n.monitor))
+	peers, err := n.Peers()
 	if err != nil {
 		return -1
 	}
+	return len(peers)
+}
+
+// Peers names the nodes n has a route to now, from its monitoring
+// endpoint, one name per route connection.
+func (n *NATSNode) Peers() ([]string, error) {
+	client := &http.Client{Timeout: time.Second}
+	res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/routez", n.monitor))
+	if err != nil {
+		return nil, err
+	}
 	defer res.Body.Close()
 	var v struct {
-		Routes int `json:"routes"`
+		Routes []struct {
+			RemoteName string `json:"remote_name"`
+		} `json:"routes"`
 	}
 	if err := decodeJSON(res.Body, &v); err != nil {
-		return -1
+		return nil, err
 	}
-	return v.Routes
+	var names []string
+	for _, r := range v.Routes {
+		names = append(names, r.RemoteName)
+	}
+	return names, nil
+}
+
+// Meshed says why the cluster is not a full mesh again ("" when it is):
+// every node has a route to each other node.
+func (f *Fleet) Meshed() string {
+	for _, n := range f.NATS {
+		peers, err := n.Peers()
+		if err != nil {
+			return fmt.Sprintf("%s: %v", n.Name, err)
+		}
+		for _, m := range f.NATS {
+			if m != n && !slices.Contains(peers, m.Name) {
+				return fmt.Sprintf("%s has no route to %s (routes to %v)", n.Name, m.Name, peers)
+			}
+		}
+	}
+	return ""
 }
 
 // routeLinks are the links of node's routes, either way.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ var (
 	nemesisSeed     = flag.Uint64("nemesis.seed", 0, "the seed of the fault schedule and the workload (0: drawn from the clock and printed)")
 	nemesisClients  = flag.Int("nemesis.clients", 32, "concurrent clients")
 	nemesisAccounts = flag.Int("nemesis.accounts", 200, "accounts (both currencies, every tenth frozen and every tenth closed)")
+	nemesisKinds    = flag.String("nemesis.kinds", "", "only these kinds of fault, comma separated (e.g. \"kill nats node,partition nats node\"); empty: all")
 	nemesisReport   = flag.String("nemesis.report", "", "also write the report to this file")
 )
 
@@ -74,6 +76,13 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault) (string, 
 	f.StartAll()
 	if plan == nil {
 		r.options.Instances = f.FaultTargets()
+		if *nemesisKinds != "" {
+			for k := range r.options.Instances {
+				if !slices.Contains(strings.Split(*nemesisKinds, ","), string(k)) {
+					delete(r.options.Instances, k)
+				}
+			}
+		}
 		plan = nemesis.Plan(r.seed, r.options)
 	}
 	rep.WriteString(nemesis.Format(r.seed, plan))
