@@ -63,7 +63,7 @@ func republishBatch(ctx context.Context, js jetstream.JetStream, rows []row, tim
 	defer cancel()
 	futures := make([]jetstream.PubAckFuture, 0, len(rows))
 	for _, rw := range rows {
-		f, err := js.PublishMsgAsync(rw.event().Msg(), jetstream.WithMsgID(rw.EventID))
+		f, err := publishAsync(js, rw)
 		if err != nil {
 			return fmt.Errorf("republish %s: %w", rw.EventID, err)
 		}

@@ -129,7 +129,7 @@ func (s *shardRelay) publish(ctx context.Context, rows []row, deadline <-chan ti
 	futures := make([]jetstream.PubAckFuture, 0, len(rows))
 	var pubErr error
 	for _, rw := range rows {
-		f, err := s.js.PublishMsgAsync(rw.event().Msg(), jetstream.WithMsgID(rw.EventID))
+		f, err := publishAsync(s.js, rw)
 		if err != nil {
 			pubErr = err
 			break

@@ -103,7 +103,7 @@ func (b *Batch) credit(e SagaEvent, reject problem.Code) error {
 	if t.ToShard != b.Shard || shard.Of(t.To, b.Shards) != b.Shard {
 		return ErrMisrouted
 	}
-	if b.Seen[e.ID] {
+	if sagaDedupe && b.Seen[e.ID] {
 		return nil
 	}
 	b.seen(e.ID)
@@ -130,7 +130,7 @@ func (b *Batch) decideCredit(t Transfer, reject problem.Code) (Credit, bool) {
 	// Keyed by (transaction_id, from_account): a transfer from another
 	// source account under the same id is another transfer, credited on
 	// its own, even when this shard also used the id as a source.
-	if c, ok := b.Credits[t.Key()]; ok {
+	if c, ok := b.Credits[t.Key()]; ok && sagaDedupe {
 		if c.RequestHash == hash {
 			return *c, true
 		}
@@ -167,14 +167,14 @@ func (b *Batch) settle(e SagaEvent) (Transfer, error) {
 	if t.FromShard != b.Shard || shard.Of(t.From, b.Shards) != b.Shard {
 		return Transfer{}, ErrMisrouted
 	}
-	if b.Seen[e.ID] {
+	if sagaDedupe && b.Seen[e.ID] {
 		return Transfer{}, nil
 	}
 	rec, ok := b.Transfers[t.Key()]
 	if !ok || rec.Hash != requestOf(t).Hash() {
 		return Transfer{}, ErrUnknownTransfer
 	}
-	if rec.Status != Pending {
+	if rec.Status != Pending && sagaDedupe {
 		b.seen(e.ID) // ended already: a late or repeated outcome changes nothing
 		return *rec, nil
 	}

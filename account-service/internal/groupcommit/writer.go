@@ -228,7 +228,7 @@ func (w *Writer) run(sh int, batch []*pending) {
 	live := batch[:0:0]
 	for _, p := range batch {
 		if err := p.ctx.Err(); err != nil {
-			p.done <- account.Result{Err: err}
+			p.answer(account.Result{Err: err})
 			continue
 		}
 		live = append(live, p)
@@ -257,10 +257,10 @@ func (w *Writer) run(sh int, batch []*pending) {
 	}
 	for i, p := range live {
 		if err != nil {
-			p.done <- account.Result{Err: err}
+			p.answer(account.Result{Err: err})
 			continue
 		}
-		p.done <- res[i]
+		p.answer(res[i])
 	}
 }
 
@@ -288,7 +288,7 @@ func (w *Writer) apply(sh int, ps []*pending) (_ []account.Result, err error) {
 	// not cut off the others' transaction.
 	actx, cancel := context.WithTimeout(context.Background(), w.cfg.ApplyTimeout)
 	defer cancel()
-	res, err := w.store.Apply(actx, sh, ops)
+	res, err := w.store.Apply(answerEarly(actx, ps), sh, ops)
 	if err != nil {
 		return nil, fmt.Errorf("group commit: %w", err)
 	}

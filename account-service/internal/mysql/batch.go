@@ -35,7 +35,11 @@ func (s *Store) Apply(ctx context.Context, sh int, ops []account.Op) ([]account.
 				return err
 			}
 			out = b.Decide(ops)
-			return s.save(ctx, tx, b)
+			if err := s.save(ctx, tx, b); err != nil {
+				return err
+			}
+			beforeCommit(ctx, out)
+			return nil
 		})
 		if !database.IsDuplicate(err) {
 			break
