@@ -14,7 +14,7 @@ MODULES  := pkg account-service ledger-service outbox-relay bench systemtest
 PKGS     := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 SERVICES := account-service ledger-service outbox-relay
 
-.PHONY: all run stop build test test-short bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
+.PHONY: all run stop build test test-short systest bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
 
 all: build
 
@@ -34,6 +34,16 @@ build:
 test:
 	deploy/local/test.sh
 	$(MAKE) --no-print-directory compose-check
+
+## systest: the nemesis bank test alone, on its own MariaDB servers and nats-server processes:
+##          make systest DURATION=15m SEED=123 (SEED=0 draws one; runs over 3h are cut off);
+##          the report goes to .run/systest-report.txt
+DURATION ?= 100s
+SEED     ?= 0
+systest:
+	@mkdir -p .run
+	cd systemtest && go test -count=1 -v -run 'TestNemesis$$' -timeout 4h . \
+		-args -nemesis.duration=$(DURATION) -nemesis.seed=$(SEED) -nemesis.report=$(CURDIR)/.run/systest-report.txt
 
 ## test-short: quick tests (-short, no race detector)
 test-short:

@@ -49,6 +49,10 @@ type Fleet struct {
 	direct   []string // DSNs of shards 0-3 and the ledger, not proxied
 	natsURLs string
 
+	// FirstStart is extra environment for the first start of an instance
+	// only (a test hook that must not come back after a restart).
+	FirstStart map[string][]string
+
 	mu    sync.Mutex
 	procs map[string]*proc // running service instances, by name
 	addrs map[string]string
@@ -190,6 +194,10 @@ func (f *Fleet) Start(instance string) error {
 		"WALLET_LEDGER_DSN="+ledger,
 		addrKey[b]+"="+f.addrs[instance],
 	)
+	f.mu.Lock()
+	cmd.Env = append(cmd.Env, f.FirstStart[instance]...)
+	delete(f.FirstStart, instance)
+	f.mu.Unlock()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -61,7 +61,8 @@ type nemesisRun struct {
 	clients  int
 	accounts int
 	options  nemesis.Options
-	env      []string // extra environment for every service
+	env      []string            // extra environment for every service
+	first    map[string][]string // extra environment for an instance's first start
 }
 
 // do runs the fleet, the workload and plan (nil: drawn from the seed),
@@ -73,6 +74,7 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault) (string, 
 	t.Logf("nemesis seed %d", r.seed)
 	began := time.Now()
 	f := NewFleet(t, bin, r.env...)
+	f.FirstStart = r.first
 	f.StartAll()
 	if plan == nil {
 		r.options.Instances = f.FaultTargets()
