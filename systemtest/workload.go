@@ -119,7 +119,7 @@ func NewWorkload(f *Fleet, seed uint64, n int) (*Workload, error) {
 		}
 		if a.Status != "closed" {
 			op := &Op{Kind: OpDeposit, TxID: uuid.NewString(), Account: a.ID, Amount: w.Initial.StringFixed(2), Currency: a.Currency}
-			w.do(client, op, i)
+			w.do(client, op, i%2)
 			if op.Outcome != Acked {
 				return nil, fmt.Errorf("initial deposit into %s: %s %d %s", a.ID, op.Outcome, op.Status, op.Code)
 			}
@@ -146,13 +146,14 @@ func (w *Workload) Start(clients int) {
 			defer w.wg.Done()
 			rng := rand.New(rand.NewPCG(w.seed, uint64(c)))
 			client := &http.Client{Timeout: 10 * time.Second}
+			instance := c % 2
 			for {
 				select {
 				case <-w.stop:
 					return
 				default:
 				}
-				w.do(client, w.next(rng), c)
+				instance = w.do(client, w.next(rng), instance)
 			}
 		}()
 	}
@@ -230,17 +231,18 @@ func indexOf(xs []string, x string) int {
 	return -1
 }
 
-// do sends op until it gets a definitive answer or GiveUp passes, and
-// records it.
-func (w *Workload) do(client *http.Client, op *Op, c int) {
+// do sends op to account-service instance, and to the other one after
+// each failure, until it gets a definitive answer or GiveUp passes, and
+// records it. It returns the instance that answered last: the client
+// stays with it.
+func (w *Workload) do(client *http.Client, op *Op, instance int) int {
 	op.Start = time.Now()
 	w.mu.Lock()
 	w.ops = append(w.ops, op)
 	w.mu.Unlock()
 	path, body := w.request(op)
 	for attempt := 0; ; attempt++ {
-		instance := AccountInstance((c + attempt) % 2)
-		code, raw, err := w.call(client, instance, "POST", path, body, op.Async)
+		code, raw, err := w.call(client, AccountInstance(instance), "POST", path, body, op.Async)
 		var problem struct {
 			Code           string `json:"code"`
 			Status         string `json:"status"`
@@ -266,13 +268,14 @@ func (w *Workload) do(client *http.Client, op *Op, c int) {
 		}
 		w.mu.Unlock()
 		if definitive {
-			return
+			return instance
 		}
+		instance = 1 - instance
 		if time.Since(op.Start) > w.GiveUp {
 			w.mu.Lock()
 			op.End, op.Outcome = time.Now(), Unknown
 			w.mu.Unlock()
-			return
+			return instance
 		}
 		time.Sleep(time.Duration(min(attempt+1, 10)) * 50 * time.Millisecond)
 	}

@@ -3,6 +3,7 @@ package database_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,7 +19,13 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func mustDB(t *testing.T) *sqlx.DB {
 	t.Helper()
-	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	return mustDBAt(t, testenv.Databases(t, 1)[0])
+}
+
+// mustDBAt opens dsn and creates table t with rows 1 and 2.
+func mustDBAt(t *testing.T, dsn string) *sqlx.DB {
+	t.Helper()
+	db := testenv.MustOpen(t, dsn)
 	m := fstest.MapFS{"0001_t.sql": {Data: []byte("-- rows to fight over\nCREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL);\nINSERT INTO t VALUES (1, 0), (2, 0);\n")}}
 	for i := 0; i < 2; i++ { // the second run must be a no-op
 		if err := database.Migrate(context.Background(), db, m); err != nil {
@@ -125,5 +132,55 @@ func TestSelectInChunks(t *testing.T) {
 	calls := 0
 	if err := database.SelectIn(ctx, db, "SELECT id FROM nope WHERE id IN (?)", nil, func(string) error { calls++; return nil }); err != nil || calls != 0 {
 		t.Fatalf("empty ids: err %v, %d rows; want no statement at all", err, calls)
+	}
+}
+
+// A process stopped in the middle of a transaction must not hold its row
+// locks for as long as it is stopped: the server closes a connection idle
+// for the session's wait_timeout and rolls its transaction back, so
+// another instance gets the rows. Found by the nemesis test (a paused
+// account-service stalled the other one for the whole pause).
+func TestIdleTransactionReleasesItsLocks(t *testing.T) {
+	dsn := testenv.Databases(t, 1)[0]
+	db := mustDBAt(t, dsn)
+	var def int
+	if err := db.Get(&def, "SELECT @@SESSION.wait_timeout"); err != nil || def != int(database.IdleTimeout.Seconds()) {
+		t.Fatalf("default wait_timeout = %d (%v), want %s", def, err, database.IdleTimeout)
+	}
+
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	stopped := testenv.MustOpen(t, dsn+sep+"wait_timeout=2")
+	tx, err := stopped.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("UPDATE t SET n = n + 1 WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	// tx now stops, as a SIGSTOPped process would. The other writer waits
+	// at most 30 s for the lock: without the idle time-out it would fail
+	// with a lock wait time-out (the row stays locked until tx ends).
+	other := testenv.MustOpen(t, dsn)
+	conn, err := other.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "SET SESSION innodb_lock_wait_timeout = 30"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "UPDATE t SET n = n + 10 WHERE id = 1"); err != nil {
+		t.Fatalf("the other writer did not get the row: %v", err)
+	}
+	// The stopped transaction wakes up to find it was rolled back.
+	if err := tx.Commit(); err == nil {
+		t.Fatal("the idle transaction committed after the server closed its connection")
+	}
+	var n int
+	if err := other.Get(&n, "SELECT n FROM t WHERE id = 1"); err != nil || n != 10 {
+		t.Fatalf("n = %d (%v), want 10: only the other writer's update", n, err)
 	}
 }
