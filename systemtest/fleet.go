@@ -184,30 +184,22 @@ func (f *Fleet) dsns(instance string) (shards []string, ledger string) {
 func (f *Fleet) Start(instance string) error {
 	b := binary(instance)
 	shards, ledger := f.dsns(instance)
-	logf, err := os.OpenFile(f.LogPath(instance), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(filepath.Join(f.bin, b))
-	cmd.Env = append(append([]string{}, f.env...),
+	env := append(append([]string{}, f.env...),
 		"WALLET_SHARDS="+strings.Join(shards, ","),
 		"WALLET_LEDGER_DSN="+ledger,
 		addrKey[b]+"="+f.addrs[instance],
 	)
 	f.mu.Lock()
-	cmd.Env = append(cmd.Env, f.FirstStart[instance]...)
+	env = append(env, f.FirstStart[instance]...)
 	delete(f.FirstStart, instance)
 	f.mu.Unlock()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	p, err := startProc(filepath.Join(f.bin, b), nil, env, f.LogPath(instance))
+	if err != nil {
 		return err
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
 	f.mu.Lock()
 	f.procs[instance] = p
 	f.mu.Unlock()
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
 	return f.waitReady(instance, p, 90*time.Second)
 }
 
@@ -315,11 +307,7 @@ func (f *Fleet) LogPath(instance string) string { return filepath.Join(f.dir, in
 // Log returns the last lines an instance logged.
 func (f *Fleet) Log(instance string) string {
 	b, _ := os.ReadFile(f.LogPath(instance))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
+	return tail(string(b), 40)
 }
 
 // Token mints an operator's token the services accept.
@@ -494,18 +482,10 @@ func (n *NATSNode) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.po
 // Start runs the node with its configuration and store and waits until it
 // accepts connections.
 func (n *NATSNode) Start() error {
-	logf, err := os.OpenFile(n.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	p, err := startProc(n.bin, []string{"-c", n.conf}, os.Environ(), n.log)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(n.bin, "-c", n.conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return err
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
 	n.mu.Lock()
 	n.p = p
 	n.mu.Unlock()

@@ -188,19 +188,13 @@ func (p *proc) exited() bool {
 // Start runs a service with extra environment and waits until /readyz is 200.
 func (s *System) Start(name string, env ...string) {
 	s.t.Helper()
-	logf, err := os.OpenFile(filepath.Join(s.logs, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	p, err := startProc(filepath.Join(s.bin, name), nil,
+		append(append(append([]string{}, s.env...), addrKey[name]+"="+s.addrs[name]), env...),
+		filepath.Join(s.logs, name+".log"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(s.bin, name))
-	cmd.Env = append(append(append([]string{}, s.env...), addrKey[name]+"="+s.addrs[name]), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
 	s.procs[name] = p
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		res, err := http.Get("http://" + s.addrs[name] + "/readyz")
@@ -215,6 +209,24 @@ func (s *System) Start(name string, env ...string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startProc runs bin with args and env, its output appended to logPath.
+func startProc(bin string, args, env []string, logPath string) (*proc, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	return p, nil
 }
 
 // Command runs a batch command of a service binary (such as
@@ -298,11 +310,7 @@ func (s *System) stopAll() {
 // Log returns the last lines a service logged.
 func (s *System) Log(name string) string {
 	b, _ := os.ReadFile(filepath.Join(s.logs, name+".log"))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return strings.Join(lines, "\n")
+	return tail(string(b), 30)
 }
 
 // URL returns the base URL of a service.
