@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ const (
 	InvOnce         = "no double effect"          // no transaction_id took effect twice
 	InvPublished    = "each event published once" // no ce-id twice in the stream
 	InvAcked        = "acknowledged is present"   // what a client was told happened, happened
+	InvAsIntended   = "done as asked"             // each effect has the request's accounts, amount and currency
 	InvRefused      = "refused moved nothing"     // what a client was told was refused moved no money
 	InvUnasked      = "no money nobody asked for" // every money event is an operation some client sent
 	InvHistory      = "gap-free account history"  // versions rise by one, balance_after adds up, ends at the shard's
@@ -113,7 +115,7 @@ type effects struct {
 	deposited, withdrawn         int
 	debited, credited, completed int
 	failed, rejected             int
-	account, currency            string
+	account, to, currency        string
 	amount                       decimal.Decimal
 }
 
@@ -139,6 +141,14 @@ func (f *Fleet) ReadHistory(ctx context.Context, fs *Findings) (*History, error)
 		return nil, err
 	}
 	defer nc.Close()
+	h, err := readHistory(ctx, nc, fs)
+	if err != nil {
+		return nil, fmt.Errorf("through %s: %w", nc.ConnectedServerName(), err)
+	}
+	return h, nil
+}
+
+func readHistory(ctx context.Context, nc *nats.Conn, fs *Findings) (*History, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -216,7 +226,11 @@ func (h *History) add(e events.Event, fs *Findings) {
 			fs.Add(InvHistory, "%s: %v", what, err)
 			return
 		}
-		amt := decimal.RequireFromString(m.Amount)
+		amt, err := decimal.NewFromString(m.Amount)
+		if err != nil {
+			fs.Add(InvHistory, "%s: amount %q: %v", what, m.Amount, err)
+			return
+		}
 		kind := OpDeposit
 		if e.Type == events.AccountWithdrawn {
 			kind, amt = OpWithdrawal, amt.Neg()
@@ -230,15 +244,27 @@ func (h *History) add(e events.Event, fs *Findings) {
 		}
 		h.change(m.AccountID, m.Version, m.BalanceAfter, amt, what, e.ID, fs)
 	case events.AccountStatusChanged:
-	default:
+	case events.TransferDebited, events.TransferCredited, events.TransferCreditRejected, events.TransferCompleted, events.TransferFailed:
 		t, err := events.Decode[events.Transfer](e)
 		if err != nil {
 			fs.Add(InvHistory, "%s: %v", what, err)
 			return
 		}
-		amt := decimal.RequireFromString(t.Amount)
+		amt, err := decimal.NewFromString(t.Amount)
+		if err != nil {
+			fs.Add(InvHistory, "%s: amount %q: %v", what, t.Amount, err)
+			return
+		}
 		ef := h.effect(OpTransfer, t.TransactionID, t.FromAccount)
-		ef.account, ef.currency, ef.amount = t.FromAccount, t.Currency, amt
+		ef.account, ef.to, ef.currency, ef.amount = t.FromAccount, t.ToAccount, t.Currency, amt
+		// Each step changes the accounts it is about: the source for a
+		// debit or a refund, the destination for a credit, both for a
+		// same-shard completion.
+		want := map[string][]string{events.TransferDebited: {t.FromAccount}, events.TransferFailed: {t.FromAccount},
+			events.TransferCredited: {t.ToAccount}, events.TransferCompleted: {t.FromAccount, t.ToAccount}}[e.Type]
+		if len(t.Balances) > 0 && !sameAccounts(t.Balances, want) {
+			fs.Add(InvAsIntended, "%s changes %+v, not %v", what, t.Balances, want)
+		}
 		// Events without balances repeat a step (a redrive, a repeated
 		// answer): they change nothing and are not counted.
 		for _, b := range t.Balances {
@@ -264,7 +290,23 @@ func (h *History) add(e events.Event, fs *Findings) {
 		case events.TransferFailed:
 			ef.failed++
 		}
+	default:
+		fs.Add(InvHistory, "%s: an event type the checker does not know", what)
 	}
+}
+
+// sameAccounts reports whether bs are the balances of exactly the
+// accounts want.
+func sameAccounts(bs []events.Balance, want []string) bool {
+	if len(bs) != len(want) {
+		return false
+	}
+	for _, b := range bs {
+		if !slices.Contains(want, b.AccountID) {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *History) effect(kind, txID, account string) *effects {
@@ -366,6 +408,11 @@ func checkHistories(h *History, shards map[string]shardAccount, fs *Findings) {
 			continue
 		}
 		ok := true
+		for _, c := range cs {
+			if c.after.IsNegative() {
+				fs.Add(InvNonNegative, "account %s: version %d leaves %s (%s)", id, c.version, c.after, c.what)
+			}
+		}
 		for i, c := range cs {
 			if c.version != int64(i) {
 				if i > 0 && c.version == cs[i-1].version {
@@ -408,6 +455,9 @@ func checkEffects(h *History, ops []*Op, fs *Findings) {
 			ef = &effects{}
 		}
 		moved := ef.deposited+ef.withdrawn+ef.debited+ef.completed > 0
+		if moved {
+			checkAsAsked(k, op, ef, fs)
+		}
 		switch {
 		case op.Outcome == Refused && moved:
 			fs.Add(InvRefused, "%s was refused (%d %s) but the stream has %+v", k, op.Status, op.Code, *ef)
@@ -420,6 +470,8 @@ func checkEffects(h *History, ops []*Op, fs *Findings) {
 			fs.Add(InvAcked, "%s was answered failed (%s) but was not refunded: %+v", k, op.Code, *ef)
 		case op.Outcome == Acked && op.Result == "pending" && ef.completed+ef.failed == 0:
 			fs.Add(InvAcked, "%s was accepted (202) but never ended: %+v", k, *ef)
+		case op.Outcome == Acked && op.Kind == OpTransfer && !slices.Contains([]string{"success", "pending", "failed"}, op.Result):
+			fs.Add(InvAcked, "%s was answered %d with status %q", k, op.Status, op.Result)
 		}
 	}
 	for k, ef := range h.effects {
@@ -429,11 +481,31 @@ func checkEffects(h *History, ops []*Op, fs *Findings) {
 		switch {
 		case ef.deposited > 1, ef.withdrawn > 1, ef.debited > 1, ef.credited > 1, ef.completed > 1, ef.failed > 1:
 			fs.Add(InvOnce, "%s took effect more than once: %+v", k, *ef)
-		case ef.completed > 0 && ef.failed > 0, ef.credited > 0 && ef.failed > 0, ef.credited > 0 && ef.rejected > 0:
+		case ef.completed > 0 && ef.failed > 0, ef.credited > 0 && ef.failed > 0, ef.credited > 0 && ef.rejected > 0,
+			ef.completed > 0 && ef.rejected > 0:
 			fs.Add(InvOnce, "%s both completed and failed: %+v", k, *ef)
+		case ef.debited == 0 && ef.credited+ef.failed > 0:
+			fs.Add(InvOnce, "%s was credited or refunded without a debit: %+v", k, *ef)
 		case ef.debited > 0 && ef.completed+ef.failed == 0:
 			fs.Add(InvSagasEnded, "%s was debited and never completed or refunded: %+v", k, *ef)
 		}
+	}
+}
+
+// checkAsAsked: what the stream says an operation did is what its client
+// asked for: the accounts, the amount and the currency.
+func checkAsAsked(k string, op *Op, ef *effects, fs *Findings) {
+	amt, err := decimal.NewFromString(op.Amount)
+	if err != nil {
+		fs.Add(InvAsIntended, "%s: the workload sent amount %q", k, op.Amount)
+		return
+	}
+	if op.Kind == OpWithdrawal {
+		amt = amt.Neg()
+	}
+	if ef.account != op.Account || ef.to != op.To || ef.currency != op.Currency || !ef.amount.Equal(amt) {
+		fs.Add(InvAsIntended, "%s asked %s %s from %s to %q; the stream moved %s %s from %s to %q", k,
+			amt, op.Currency, op.Account, op.To, ef.amount, ef.currency, ef.account, ef.to)
 	}
 }
 
@@ -517,10 +589,57 @@ func (f *Fleet) checkLedger(ctx context.Context, w *Workload, shards map[string]
 	return nil
 }
 
-// Quiet reports why the fleet is not quiescent yet ("" once it is): sagas
-// pending, outbox rows unpublished, or messages some consumer has not
-// acknowledged.
+// Quiet reports why the fleet is not quiescent yet ("" once it is): a
+// service instance not running or not ready, a JetStream node unhealthy
+// or not meshed, a stream replica behind, messages some consumer has not
+// acknowledged, sagas pending or outbox rows unpublished. The consumers
+// are asked before the shards, so that an answer a consumer is still
+// committing shows up as an outbox row.
 func (f *Fleet) Quiet(ctx context.Context) string {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, name := range f.Services() {
+		if !f.Running(name) {
+			return name + " is not running"
+		}
+		res, err := client.Get(f.URL(name) + "/readyz")
+		if err != nil {
+			return fmt.Sprintf("%s: readyz: %v", name, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Sprintf("%s: readyz %d", name, res.StatusCode)
+		}
+	}
+	if why := f.StreamHealthy(ctx); why != "" {
+		return why
+	}
+	nc, err := nats.Connect(f.natsURLs)
+	if err != nil {
+		return err.Error()
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err.Error()
+	}
+	st, err := js.Stream(ctx, stream.Name)
+	if err != nil {
+		return err.Error()
+	}
+	names := st.ListConsumers(ctx)
+	n := 0
+	for info := range names.Info() {
+		n++
+		if info.NumPending+uint64(info.NumAckPending) > 0 {
+			return fmt.Sprintf("consumer %s: %d pending, %d unacknowledged", info.Name, info.NumPending, info.NumAckPending)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return err.Error()
+	}
+	if n < 5 {
+		return fmt.Sprintf("%d consumers", n)
+	}
 	for i, db := range f.Shards {
 		var pending, unpublished int
 		if err := db.GetContext(ctx, &pending, "SELECT COUNT(*) FROM transfers WHERE status = 'pending'"); err != nil {
@@ -531,6 +650,30 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 		}
 		if pending+unpublished > 0 {
 			return fmt.Sprintf("shard %d: %d sagas pending, %d outbox rows unpublished", i, pending, unpublished)
+		}
+	}
+	return ""
+}
+
+// StreamHealthy says why the JetStream cluster is not whole again ("" when
+// it is): every node answers /healthz (JetStream current with the meta
+// leader, its streams and consumers), every node has a route to each
+// other, and the WALLET stream has a leader and two current replicas.
+func (f *Fleet) StreamHealthy(ctx context.Context) string {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, n := range f.NATS {
+		res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", n.monitor))
+		if err != nil {
+			return fmt.Sprintf("%s: healthz: %v", n.Name, err)
+		}
+		var body struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Sprintf("%s: healthz %d %s %s", n.Name, res.StatusCode, body.Status, body.Error)
 		}
 	}
 	if why := f.Meshed(); why != "" {
@@ -560,20 +703,6 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 		if !r.Current {
 			return fmt.Sprintf("stream replica %s is not current (lag %d)", r.Name, r.Lag)
 		}
-	}
-	names := st.ListConsumers(ctx)
-	n := 0
-	for info := range names.Info() {
-		n++
-		if info.NumPending+uint64(info.NumAckPending) > 0 {
-			return fmt.Sprintf("consumer %s: %d pending, %d unacknowledged", info.Name, info.NumPending, info.NumAckPending)
-		}
-	}
-	if err := names.Err(); err != nil {
-		return err.Error()
-	}
-	if n < 5 {
-		return fmt.Sprintf("%d consumers", n)
 	}
 	return ""
 }

@@ -100,7 +100,7 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	t.Helper()
 	f := &Fleet{t: t, bin: bin, dir: t.TempDir(), Links: map[string]*testenv.Proxy{},
 		procs: map[string]*proc{}, addrs: map[string]string{}}
-	t.Cleanup(f.stopAll)
+	t.Cleanup(f.stopDBs) // if the rest of NewFleet fails
 	// The driver logs every connection a killed server broke; the
 	// checker's own connections retry, and the noise hides the report.
 	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
@@ -143,6 +143,9 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 		f.addrs[name] = freeAddr(t)
 		f.dsns(name) // its links, so that the nemesis can pick any from the start
 	}
+	// Registered last, so it runs first: the processes stop while their
+	// links still forward.
+	t.Cleanup(f.stopAll)
 	return f
 }
 
@@ -293,6 +296,10 @@ func (f *Fleet) stopAll() {
 			f.t.Logf("--- %s log (tail) ---\n%s", n.Name, tail(string(b), 30))
 		}
 	}
+	f.stopDBs()
+}
+
+func (f *Fleet) stopDBs() {
 	for _, d := range f.DBs {
 		d.Stop()
 	}

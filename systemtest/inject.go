@@ -1,6 +1,7 @@
 package systemtest
 
 import (
+	"context"
 	"fmt"
 	"syscall"
 	"time"
@@ -50,6 +51,24 @@ func (f *Fleet) Inject(plan []nemesis.Fault, start time.Time, logf func(string, 
 	return out
 }
 
+// waitStreamHealthy waits until the JetStream cluster is whole again
+// after a node fault (StreamHealthy), so that the next fault does not
+// overlap this one: a fault is healed when the node has caught up, not
+// when its process runs.
+func (f *Fleet) waitStreamHealthy() (string, error) {
+	t0 := time.Now()
+	for {
+		why := f.StreamHealthy(context.Background())
+		if why == "" {
+			return fmt.Sprintf("cluster whole %s after the heal", time.Since(t0).Round(time.Millisecond)), nil
+		}
+		if time.Since(t0) > 2*time.Minute {
+			return "", fmt.Errorf("cluster not whole %s after the heal: %s", time.Since(t0).Round(time.Second), why)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func errOrEmpty(err error) string {
 	if err == nil {
 		return ""
@@ -74,7 +93,9 @@ func (f *Fleet) apply(fault nemesis.Fault) (target, note string, err error) {
 		target = n.Name
 		n.Kill()
 		time.Sleep(fault.For)
-		err = n.Start()
+		if err = n.Start(); err == nil {
+			note, err = f.waitStreamHealthy()
+		}
 	case nemesis.KillMariaDB:
 		d := f.DBs[i]
 		target = d.Name
@@ -107,6 +128,11 @@ func (f *Fleet) apply(fault nemesis.Fault) (target, note string, err error) {
 		time.Sleep(fault.For)
 		for _, p := range links {
 			p.Restore()
+		}
+		if err == nil {
+			var whole string
+			whole, err = f.waitStreamHealthy()
+			note += "; " + whole
 		}
 	case nemesis.CutMariaDB:
 		target = AccountInstance(i/2) + ">" + f.DBs[i%2].Name

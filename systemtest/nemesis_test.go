@@ -37,22 +37,39 @@ func TestNemesis(t *testing.T) {
 		seed = uint64(time.Now().UnixNano()) % 1_000_000_000
 	}
 	run := nemesisRun{seed: seed, duration: *nemesisDuration, clients: *nemesisClients, accounts: *nemesisAccounts}
-	run.options = nemesis.Options{Duration: run.duration, Short: 2 * time.Second, Long: 6 * time.Second, Pause: 33 * time.Second}
+	if run.accounts < 20 || run.clients < 1 {
+		t.Fatalf("-nemesis.accounts must be at least 20 (some frozen and closed ones among them), -nemesis.clients at least 1")
+	}
+	run.options = nemesis.Options{Duration: run.duration, Short: 2 * time.Second, Long: 6 * time.Second, Pause: PauseFor}
 	if run.duration >= 10*time.Minute {
 		run.options.Long = 15 * time.Second
 	}
-	report, fs := run.do(t, binDir, nil)
-	if *nemesisReport != "" {
-		if err := os.WriteFile(*nemesisReport, []byte(report), 0o644); err != nil {
-			t.Error(err)
+	var report strings.Builder
+	defer func() { // also when the run stops half-way
+		if *nemesisReport != "" {
+			if err := os.WriteFile(*nemesisReport, []byte(report.String()), 0o644); err != nil {
+				t.Error(err)
+			}
 		}
-	}
-	t.Log("\n" + report)
+		t.Log("\n" + report.String())
+	}()
+	fs := run.do(t, binDir, nil, &report)
 	if v := fs.Violated(); len(v) > 0 {
 		t.Fatalf("nemesis seed %d: %d invariants violated: %s (replay: make systest SEED=%d DURATION=%s)",
 			seed, len(v), strings.Join(v, ", "), seed, run.duration)
 	}
 }
+
+// PauseFor is how long a SIGSTOP lasts: 10 s past the saga consumers'
+// AckWait and the saga redrive (30 s each), so that another instance both
+// gets the paused one's messages again and re-sends its pending debits
+// before it wakes up; also well past the ledger's AckWait (10 s) and the
+// relay's lease (10 s).
+const PauseFor = 40 * time.Second
+
+// Healthy is how long the clients go on after the last fault healed:
+// operations begun then must all get a definitive answer.
+const Healthy = 15 * time.Second
 
 // nemesisRun is one run of the bank test.
 type nemesisRun struct {
@@ -66,11 +83,11 @@ type nemesisRun struct {
 }
 
 // do runs the fleet, the workload and plan (nil: drawn from the seed),
-// checks, and returns the report and what the checker found.
-func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault) (string, *Findings) {
+// checks, writes the report to rep as it goes and returns what the
+// checker found.
+func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault, rep *strings.Builder) *Findings {
 	t.Helper()
-	var rep strings.Builder
-	fmt.Fprintf(&rep, "nemesis seed %d (replay: make systest SEED=%d DURATION=%s)\n", r.seed, r.seed, r.duration)
+	fmt.Fprintf(rep, "nemesis seed %d (replay: make systest SEED=%d DURATION=%s)\n", r.seed, r.seed, r.duration)
 	t.Logf("nemesis seed %d", r.seed)
 	began := time.Now()
 	f := NewFleet(t, bin, r.env...)
@@ -79,8 +96,14 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault) (string, 
 	if plan == nil {
 		r.options.Instances = f.FaultTargets()
 		if *nemesisKinds != "" {
+			kinds := strings.Split(*nemesisKinds, ",")
+			for _, k := range kinds {
+				if _, ok := r.options.Instances[nemesis.Kind(k)]; !ok {
+					t.Fatalf("-nemesis.kinds: no fault kind %q", k)
+				}
+			}
 			for k := range r.options.Instances {
-				if !slices.Contains(strings.Split(*nemesisKinds, ","), string(k)) {
+				if !slices.Contains(kinds, string(k)) {
 					delete(r.options.Instances, k)
 				}
 			}
@@ -98,6 +121,7 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault) (string, 
 	w.Start(r.clients)
 	injected := f.Inject(plan, start, t.Logf)
 	faultsEnded := time.Now()
+	time.Sleep(Healthy)
 	w.Stop()
 	stopped := time.Now()
 
@@ -110,33 +134,61 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault) (string, 
 		fs.Add(InvQuiescence, "not quiescent %s after the last fault: %s", quiescence.Round(time.Second), why)
 	}
 	ops := w.Ops()
+	checkAvailable(ops, faultsEnded, fs)
 	h, err := f.Check(ctx, w, ops, injected, fs)
 	if err != nil {
 		t.Fatalf("nemesis seed %d: the checker could not run: %v", r.seed, err)
 	}
 
 	tally := TallyOps(ops)
-	fmt.Fprintf(&rep, "workload: %d clients, %d accounts (%s), set up in %s; faults for %s; clients stopped %s after the last fault\n",
+	fmt.Fprintf(rep, "workload: %d clients, %d accounts (%s), set up in %s; faults for %s; clients stopped %s after the last fault healed\n",
 		r.clients, len(w.Accounts), strings.Join(Currencies, ", "), setup.Round(time.Second),
 		faultsEnded.Sub(start).Round(time.Second), stopped.Sub(faultsEnded).Round(time.Millisecond))
 	rep.WriteString(tally.String())
 	rep.WriteString(faultSummary(injected))
 	rep.WriteString(throughput(ops, injected, start, faultsEnded))
 	if quiet {
-		fmt.Fprintf(&rep, "quiescence: %s after the last fault healed\n", quiescence.Round(time.Millisecond))
+		fmt.Fprintf(rep, "quiescence: %s after the last fault healed, %s after the clients stopped\n",
+			quiescence.Round(time.Millisecond), (quiescence - stopped.Sub(faultsEnded)).Round(time.Millisecond))
 	}
-	fmt.Fprintf(&rep, "checked: %d stream events, %d accounts, %d operations\n", h.Events, len(h.accounts), len(ops))
+	fmt.Fprintf(rep, "checked: %d stream events, %d accounts, %d operations\n", h.Events, len(h.accounts), len(ops))
 	rep.WriteString(fs.String())
-	return rep.String(), fs
+	return fs
 }
 
-// waitQuiet polls Quiet until it answers "" or timeout passes.
+// checkAvailable: once the last fault healed, the system serves again:
+// operations begun after it all got a definitive answer, and some were
+// acknowledged.
+func checkAvailable(ops []*Op, healed time.Time, fs *Findings) {
+	acked := 0
+	for _, op := range ops {
+		if op.Start.Before(healed) {
+			continue
+		}
+		switch op.Outcome {
+		case Acked:
+			acked++
+		case Unknown:
+			fs.Add(InvRecovery, "%s %s begun %s after the last fault got no answer in %s (%d attempts: %v)",
+				op.Kind, op.TxID, op.Start.Sub(healed).Round(time.Millisecond), op.End.Sub(op.Start).Round(time.Second), op.Attempts, op.Retried)
+		}
+	}
+	if acked == 0 {
+		fs.Add(InvRecovery, "no operation begun after the last fault was acknowledged")
+	}
+}
+
+// waitQuiet polls Quiet until it answers "" twice in a row, a second
+// apart, or timeout passes.
 func (f *Fleet) waitQuiet(ctx context.Context, timeout time.Duration) (bool, string) {
 	deadline := time.Now().Add(timeout)
 	for {
 		why := f.Quiet(ctx)
 		if why == "" {
-			return true, ""
+			time.Sleep(time.Second)
+			if why = f.Quiet(ctx); why == "" {
+				return true, ""
+			}
 		}
 		if time.Now().After(deadline) {
 			return false, why

@@ -104,8 +104,11 @@ func NewWorkload(f *Fleet, seed uint64, n int) (*Workload, error) {
 		w.byShard[c] = make([][]Account, 4)
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
+	// Ids from the seed: the same seed puts the same accounts on the
+	// same shards.
+	ids := rand.New(rand.NewPCG(seed, 0x5eed))
 	for i := range n {
-		a := Account{ID: fmt.Sprintf("nem-%d-%s", i, uuid.NewString()[:8]), Currency: Currencies[i%2], Status: "active"}
+		a := Account{ID: fmt.Sprintf("nem-%d-%08x", i, ids.Uint32()), Currency: Currencies[i%2], Status: "active"}
 		a.Shard = shard.Of(a.ID, 4)
 		switch i % 10 {
 		case 7:
@@ -185,13 +188,17 @@ func (w *Workload) next(rng *rand.Rand) *Op {
 	}
 	op := &Op{TxID: uuid.NewString(), Account: from.ID, Amount: amount, Currency: cur}
 	switch r := rng.IntN(100); {
-	case r < 10:
-		op.Kind = OpDeposit
-		if rng.IntN(10) == 0 {
-			op.Account = w.others[rng.IntN(len(w.others))].ID
-		}
 	case r < 20:
-		op.Kind = OpWithdrawal
+		op.Kind = OpDeposit
+		if r >= 10 {
+			op.Kind = OpWithdrawal
+		}
+		switch rng.IntN(20) {
+		case 0: // a frozen or closed account
+			op.Account = w.others[rng.IntN(len(w.others))].ID
+		case 1: // the other currency
+			op.Currency = Currencies[(indexOf(Currencies, cur)+1)%len(Currencies)]
+		}
 	default:
 		op.Kind = OpTransfer
 		op.Async = rng.IntN(10) == 0

@@ -11,8 +11,9 @@ import (
 )
 
 // Proxy forwards TCP connections to a server and can cut them: Cut closes
-// every connection and refuses new ones (nothing listens on the port),
-// Restore listens again on the same port. SetLatency slows the link.
+// every connection and resets new ones as soon as they arrive, Restore
+// forwards again. (The port stays bound while cut: listening again later
+// could find it taken by an outgoing connection.) SetLatency slows the link.
 // Outage tests put it between a service and MariaDB, the nemesis test also
 // between JetStream nodes.
 type Proxy struct {
@@ -24,6 +25,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	ln    net.Listener
+	cut   bool
 	conns map[net.Conn]bool
 }
 
@@ -38,7 +40,7 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	}
 	p.addr = ln.Addr().String()
 	p.serve(ln)
-	t.Cleanup(p.Cut)
+	t.Cleanup(p.close)
 	return p
 }
 
@@ -56,15 +58,12 @@ func (p *Proxy) DSN(dsn string) string {
 	return cfg.FormatDSN()
 }
 
-// Cut closes the listener and every forwarded connection: clients see
-// their connections reset and new ones refused.
+// Cut closes every forwarded connection and resets new ones: clients see
+// their connections reset and new ones fail at once.
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
+	p.cut = true
 	for c := range p.conns {
 		c.Close()
 		delete(p.conns, c)
@@ -75,14 +74,19 @@ func (p *Proxy) Cut() {
 // (0: none), also on connections already open.
 func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
 
-// Restore listens on the proxy's port again.
+// Restore forwards new connections again.
 func (p *Proxy) Restore() {
-	p.t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("testenv: proxy listen again on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
+	p.mu.Lock()
+	p.cut = false
+	p.mu.Unlock()
+}
+
+// close stops listening, when the test ends.
+func (p *Proxy) close() {
+	p.Cut()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
 }
 
 func (p *Proxy) serve(ln net.Listener) {
@@ -102,6 +106,13 @@ func (p *Proxy) serve(ln net.Listener) {
 
 // forward copies between c and a new connection to the target.
 func (p *Proxy) forward(c net.Conn) {
+	p.mu.Lock()
+	cut := p.cut
+	p.mu.Unlock()
+	if cut {
+		reset(c)
+		return
+	}
 	s, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
@@ -163,13 +174,20 @@ func (p *Proxy) copy(dst, src net.Conn) {
 	<-done
 }
 
-// track records a forwarded pair, or closes it if the proxy was cut
-// meanwhile.
+// reset closes c with a TCP reset, as a dead link would, not a clean close.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+// track records a forwarded pair, or resets it if the proxy is cut.
 func (p *Proxy) track(c, s net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln == nil {
-		c.Close()
+	if p.cut {
+		reset(c)
 		s.Close()
 		return false
 	}
