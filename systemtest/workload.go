@@ -211,9 +211,9 @@ func (w *Workload) next(rng *rand.Rand) *Op {
 			op.To = w.others[rng.IntN(len(w.others))].ID
 		case r < 8: // the other currency: refused, or rejected by the destination shard
 			op.To = w.pick(rng, Currencies[(indexOf(Currencies, cur)+1)%len(Currencies)], toShard).ID
-		default:
-			for op.To == "" || op.To == op.Account {
-				op.To = w.pick(rng, cur, toShard).ID
+		default: // after a few draws of the source itself, another shard
+			for tries := 0; op.To == "" || op.To == op.Account; tries++ {
+				op.To = w.pick(rng, cur, (toShard+tries/4)%4).ID
 			}
 		}
 	}
