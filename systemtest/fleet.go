@@ -113,6 +113,7 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = d.Start() }()
 	}
+	f.watchdog()
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
@@ -147,6 +148,36 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	// links still forward.
 	t.Cleanup(f.stopAll)
 	return f
+}
+
+// watchdog makes sure the fleet does not outlive the test binary: if it
+// dies without its cleanups (a -timeout panic, a SIGKILL), a detached
+// shell wakes every process the fleet started (one may be SIGSTOPped),
+// kills it, kills both MariaDB servers and removes the fleet's directory.
+func (f *Fleet) watchdog() {
+	var dbDirs []string
+	for _, d := range f.DBs {
+		dbDirs = append(dbDirs, d.dir)
+	}
+	script := `test=$1 pids=$2 dir=$3; shift 3
+while kill -0 "$test" 2>/dev/null; do sleep 1; done
+for p in $(cat "$pids" 2>/dev/null); do kill -CONT "$p"; kill -KILL "$p"; done 2>/dev/null
+for d in "$@"; do [ -f "$d/mariadbd.pid" ] && kill -KILL "$(cat "$d/mariadbd.pid")" 2>/dev/null; done
+rm -rf "$dir"`
+	args := append([]string{"-c", script, "watchdog", strconv.Itoa(os.Getpid()), f.pidFile(), f.dir}, dbDirs...)
+	cmd := exec.Command("sh", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	_ = cmd.Start()
+}
+
+func (f *Fleet) pidFile() string { return filepath.Join(f.dir, "pids") }
+
+// recordPid appends pid to the file the watchdog reads.
+func recordPid(path string, pid int) {
+	if fh, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintln(fh, pid)
+		fh.Close()
+	}
 }
 
 // link returns the proxy named from>to to target, starting it the first
@@ -200,6 +231,7 @@ func (f *Fleet) Start(instance string) error {
 	if err != nil {
 		return err
 	}
+	recordPid(f.pidFile(), p.cmd.Process.Pid)
 	f.mu.Lock()
 	f.procs[instance] = p
 	f.mu.Unlock()
@@ -303,6 +335,8 @@ func (f *Fleet) stopDBs() {
 	for _, d := range f.DBs {
 		d.Stop()
 	}
+	// Stopped cleanly: the watchdog must not kill pids recycled since.
+	_ = os.Remove(f.pidFile())
 }
 
 // URL is the base URL of an instance.
@@ -425,7 +459,7 @@ func freePortOf(t testing.TB) int {
 // NATSNode is one nats-server process of the fleet's JetStream cluster.
 type NATSNode struct {
 	Name                   string
-	bin, conf, log         string
+	bin, conf, log, pids   string
 	port, cluster, monitor int
 
 	mu sync.Mutex
@@ -441,7 +475,7 @@ func (f *Fleet) startNATS() {
 	f.t.Helper()
 	const n = 3
 	for i := range n {
-		f.NATS = append(f.NATS, &NATSNode{Name: fmt.Sprintf("nats-%d", i), bin: filepath.Join(f.bin, "nats-server"),
+		f.NATS = append(f.NATS, &NATSNode{Name: fmt.Sprintf("nats-%d", i), bin: filepath.Join(f.bin, "nats-server"), pids: f.pidFile(),
 			port: freePortOf(f.t), cluster: freePortOf(f.t), monitor: freePortOf(f.t)})
 	}
 	var urls []string
@@ -493,6 +527,7 @@ func (n *NATSNode) Start() error {
 	if err != nil {
 		return err
 	}
+	recordPid(n.pids, p.cmd.Process.Pid)
 	n.mu.Lock()
 	n.p = p
 	n.mu.Unlock()
