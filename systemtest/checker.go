@@ -613,19 +613,11 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 	if why := f.StreamHealthy(ctx); why != "" {
 		return why
 	}
-	nc, err := nats.Connect(f.natsURLs)
+	nc, st, err := f.walletStream(ctx)
 	if err != nil {
 		return err.Error()
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err.Error()
-	}
-	st, err := js.Stream(ctx, stream.Name)
-	if err != nil {
-		return err.Error()
-	}
 	names := st.ListConsumers(ctx)
 	n := 0
 	for info := range names.Info() {
@@ -655,6 +647,24 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 	return ""
 }
 
+// walletStream connects to any node and opens the WALLET stream; close
+// the connection when done.
+func (f *Fleet) walletStream(ctx context.Context) (*nats.Conn, jetstream.Stream, error) {
+	nc, err := nats.Connect(f.natsURLs)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err == nil {
+		var st jetstream.Stream
+		if st, err = js.Stream(ctx, stream.Name); err == nil {
+			return nc, st, nil
+		}
+	}
+	nc.Close()
+	return nil, nil, err
+}
+
 // StreamHealthy says why the JetStream cluster is not whole again ("" when
 // it is): every node answers /healthz (JetStream current with the meta
 // leader, its streams and consumers), every node has a route to each
@@ -679,19 +689,11 @@ func (f *Fleet) StreamHealthy(ctx context.Context) string {
 	if why := f.Meshed(); why != "" {
 		return why
 	}
-	nc, err := nats.Connect(f.natsURLs)
+	nc, st, err := f.walletStream(ctx)
 	if err != nil {
 		return err.Error()
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err.Error()
-	}
-	st, err := js.Stream(ctx, stream.Name)
-	if err != nil {
-		return err.Error()
-	}
 	info, err := st.Info(ctx)
 	if err != nil {
 		return err.Error()
