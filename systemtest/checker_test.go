@@ -59,7 +59,7 @@ func TestCheckerFindsEachViolation(t *testing.T) {
 	}
 	check := func(evs []events.Event, shards map[string]shardAccount, ops []*Op) *Findings {
 		fs := newFindings()
-		h := &History{accounts: map[string][]change{}, effects: map[string]*effects{}, ids: map[string]int{}}
+		h := newHistory()
 		for _, e := range evs {
 			h.add(e, fs)
 		}

@@ -616,6 +616,24 @@ func (f *Fleet) Meshed() string {
 	return ""
 }
 
+// routeSummary counts each node's route connections by peer, for a report.
+func (f *Fleet) routeSummary() string {
+	var parts []string
+	for _, n := range f.NATS {
+		peers, err := n.Peers()
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", n.Name, err))
+			continue
+		}
+		by := map[string]int{}
+		for _, p := range peers {
+			by[p]++
+		}
+		parts = append(parts, fmt.Sprintf("%s: %s", n.Name, counts(by)))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // routeLinks are the links of node's routes, either way.
 func (f *Fleet) routeLinks(node int) []*testenv.Proxy {
 	var out []*testenv.Proxy

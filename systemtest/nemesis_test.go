@@ -151,7 +151,7 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault, rep *stri
 		fmt.Fprintf(rep, "quiescence: %s after the last fault healed, %s after the clients stopped\n",
 			quiescence.Round(time.Millisecond), (quiescence - stopped.Sub(faultsEnded)).Round(time.Millisecond))
 	}
-	fmt.Fprintf(rep, "checked: %d stream events, %d accounts, %d operations\n", h.Events, len(h.accounts), len(ops))
+	fmt.Fprintf(rep, "checked: %d stream events (read %s), %d accounts, %d operations\n", h.Events, h.Via, len(h.accounts), len(ops))
 	rep.WriteString(fs.String())
 	return fs
 }
