@@ -42,7 +42,9 @@ func TestNemesis(t *testing.T) {
 	}
 	run.options = nemesis.Options{Duration: run.duration, Short: 2 * time.Second, Long: 6 * time.Second, Pause: PauseFor}
 	if run.duration >= 10*time.Minute {
-		run.options.Long = 15 * time.Second
+		// Long runs hit every instance (each account-service, relay,
+		// NATS node and MariaDB server), with longer outages.
+		run.options.Long, run.options.EveryTarget = 15*time.Second, true
 	}
 	var report strings.Builder
 	defer func() { // also when the run stops half-way

@@ -56,10 +56,13 @@ type Options struct {
 	// AckWait and the relay's lease, so that another instance takes the
 	// paused one's work over before it wakes up and carries on.
 	Pause time.Duration
+	// EveryTarget makes the first pass hit every instance of every kind
+	// (each account-service, each NATS node, …), not just every kind.
+	EveryTarget bool
 }
 
-// Plan draws the schedule for seed: every kind once, in an order the seed
-// shuffles, then further faults drawn at random, one at a time (a fault is
+// Plan draws the schedule for seed: every kind once (every instance of
+// every kind with EveryTarget), in an order the seed shuffles, then further faults drawn at random, one at a time (a fault is
 // healed before the next begins, so that the checker can tell which one a
 // violation followed), until Duration is used up. The first pass covers
 // every kind even if that takes longer than Duration. The same seed and
@@ -73,24 +76,39 @@ func Plan(seed uint64, o Options) []Fault {
 		}
 	}
 	slices.Sort(kinds) // map order is random; the seed alone must decide
-	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+	type hit struct {
+		kind   Kind
+		target int
+	}
+	var first []hit
+	for _, k := range kinds {
+		if o.EveryTarget {
+			for t := range o.Instances[k] {
+				first = append(first, hit{k, t})
+			}
+		} else {
+			first = append(first, hit{k, rng.IntN(o.Instances[k])})
+		}
+	}
+	rng.Shuffle(len(first), func(i, j int) { first[i], first[j] = first[j], first[i] })
 	var plan []Fault
 	at := time.Duration(0)
 	for i := 0; ; i++ {
-		k := kinds[rng.IntN(len(kinds))]
-		if i < len(kinds) {
-			k = kinds[i]
+		h := hit{kinds[rng.IntN(len(kinds))], 0}
+		h.target = rng.IntN(o.Instances[h.kind])
+		if i < len(first) {
+			h = first[i]
 		}
 		last := o.Short + time.Duration(rng.Int64N(int64(o.Long-o.Short)+1))
-		if k == PauseConsumer || k == PauseRelay {
+		if h.kind == PauseConsumer || h.kind == PauseRelay {
 			last = o.Pause
 		}
 		gap := o.Short/2 + time.Duration(rng.Int64N(int64(o.Short)+1))
-		if at+gap+last > o.Duration && i >= len(kinds) {
+		if at+gap+last > o.Duration && i >= len(first) {
 			return plan
 		}
 		at += gap
-		plan = append(plan, Fault{At: at, Kind: k, Target: rng.IntN(o.Instances[k]), For: last})
+		plan = append(plan, Fault{At: at, Kind: h.kind, Target: h.target, For: last})
 		at += last
 	}
 }

@@ -49,3 +49,27 @@ func TestPlanCoversEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// With EveryTarget the first pass hits each instance of each kind.
+func TestPlanEveryTarget(t *testing.T) {
+	o := options()
+	o.EveryTarget = true
+	for seed := range uint64(20) {
+		plan := Plan(seed, o)
+		type hit struct {
+			k Kind
+			t int
+		}
+		seen := map[hit]bool{}
+		for _, f := range plan {
+			seen[hit{f.Kind, f.Target}] = true
+		}
+		for k, n := range o.Instances {
+			for i := range n {
+				if !seen[hit{k, i}] {
+					t.Fatalf("seed %d: %s #%d never comes\n%s", seed, k, i, Format(seed, plan))
+				}
+			}
+		}
+	}
+}
