@@ -142,7 +142,11 @@ func connectReady(ctx context.Context, url string, log *slog.Logger) (jetstream.
 	deadline := time.Now().Add(connectTimeout)
 	for nc.Status() != nats.CONNECTED {
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			last := nc.LastError() // e.g. an authorization violation: say so
 			nc.Close()
+			if last != nil {
+				return nil, nil, fmt.Errorf("nats %s: not reachable: %w", url, last)
+			}
 			return nil, nil, errors.New("nats " + url + ": not reachable")
 		}
 		time.Sleep(50 * time.Millisecond)
