@@ -156,9 +156,8 @@ func (f *Fleet) ReadHistory(ctx context.Context, fs *Findings) (*History, error)
 		fs.merge(read)
 		return h, nil
 	}
-	// After some fault sequences an ordered consumer's pull requests find
-	// no responders although the stream answers (see the closing note of
-	// issue 11): read the messages from the stream leader one by one.
+	// Should the consumer fail (a node lost meanwhile), read the messages
+	// from the stream leader one by one.
 	h, err2 := readBySequence(ctx, st, last, fs)
 	if err2 != nil {
 		return nil, fmt.Errorf("through %s: ordered consumer: %v; by sequence: %w", nc.ConnectedServerName(), err, err2)
@@ -172,7 +171,10 @@ func newHistory() *History {
 	return &History{accounts: map[string][]change{}, effects: map[string]*effects{}, ids: map[string]int{}}
 }
 
-// readOrdered reads messages 1 to last through an ordered consumer.
+// readOrdered reads messages 1 to last through an ordered consumer's
+// message iterator. (Not Fetch: an ordered consumer recreates itself for
+// every Fetch, and in a cluster the first pull to the new consumer can
+// reach a node before its interest does, "no responders".)
 func readOrdered(ctx context.Context, st jetstream.Stream, last uint64, fs *Findings) (*History, error) {
 	h := newHistory()
 	if last == 0 {
@@ -182,28 +184,23 @@ func readOrdered(ctx context.Context, st jetstream.Stream, last uint64, fs *Find
 	if err != nil {
 		return nil, err
 	}
+	it, err := c.Messages()
+	if err != nil {
+		return nil, err
+	}
+	defer it.Stop()
 	for {
-		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		m, err := it.Next(jetstream.NextMaxWait(30 * time.Second))
 		if err != nil {
 			return nil, err
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				return nil, err
-			}
-			h.file(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data(), fs)
-			if md.Sequence.Stream >= last {
-				return h, batch.Error()
-			}
-		}
-		if err := batch.Error(); err != nil {
+		md, err := m.Metadata()
+		if err != nil {
 			return nil, err
 		}
-		if n == 0 {
-			return nil, fmt.Errorf("the stream ended before sequence %d", last)
+		h.file(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data(), fs)
+		if md.Sequence.Stream >= last {
+			return h, nil
 		}
 	}
 }
