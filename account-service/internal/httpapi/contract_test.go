@@ -1,19 +1,12 @@
 package httpapi_test
 
 import (
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/gorilla/mux"
-	"github.com/walletco/wallet/account-service/internal/accounttest"
-	"github.com/walletco/wallet/account-service/internal/groupcommit"
-	"github.com/walletco/wallet/account-service/internal/httpapi"
 	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/contract"
@@ -27,16 +20,10 @@ func TestContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := accounttest.MustStore(t, groupcommit.Config{})
-	h, err := httpapi.New(f.Store, f.Writer, noWaiter{}, httpapi.Options{Guard: authtest.Guard(t, httpapi.Policy(), 0)}, slog.New(slog.NewTextHandler(io.Discard, nil)), f.Store.Ping)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	c := contract.New(t, doc, srv.URL)
-	c.Header.Set("Authorization", "Bearer "+authtest.Operator(t))
-	c.CheckRoutes(h.(*mux.Router))
+	e := mustEnv(t)
+	c := contract.New(t, doc, e.url)
+	c.Header.Set("Authorization", "Bearer "+e.token)
+	c.CheckRoutes(e.router)
 
 	json := http.Header{"Content-Type": {"application/json"}}
 	a, b, far := idOn(0), idOn(0), idOn(1)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/gorilla/mux"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 type env struct {
 	t      *testing.T
 	url    string
+	router *mux.Router // the handler under test
 	shards []*sqlx.DB
 	f      *accounttest.Fixture
 	// token is sent as the bearer token ("" sends none): an operator's
@@ -41,7 +43,7 @@ func mustEnv(t *testing.T) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, shards: f.DBs, f: f, token: authtest.Operator(t)}
+	return &env{t: t, url: srv.URL, router: h.(*mux.Router), shards: f.DBs, f: f, token: authtest.Operator(t)}
 }
 
 // noWaiter never signals: these tests run no saga consumers, so cross-shard
