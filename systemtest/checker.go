@@ -572,22 +572,31 @@ func checkConservation(h *History, shards map[string]shardAccount, fs *Findings)
 
 // checkShards: no saga pending, no outbox row left behind.
 func (f *Fleet) checkShards(ctx context.Context, fs *Findings) error {
-	for i, db := range f.Shards {
-		var pending, unpublished int
-		if err := db.GetContext(ctx, &pending, "SELECT COUNT(*) FROM transfers WHERE status = 'pending'"); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
+	for i := range f.Shards {
+		pending, unpublished, err := f.shardBacklog(ctx, i)
+		if err != nil {
+			return err
 		}
 		if pending > 0 {
 			fs.Add(InvSagasEnded, "shard %d has %d transfers pending", i, pending)
-		}
-		if err := db.GetContext(ctx, &unpublished, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
 		}
 		if unpublished > 0 {
 			fs.Add(InvSagasEnded, "shard %d has %d outbox rows never published (or set aside)", i, unpublished)
 		}
 	}
 	return nil
+}
+
+// shardBacklog counts shard i's pending sagas and unpublished outbox rows.
+func (f *Fleet) shardBacklog(ctx context.Context, i int) (pending, unpublished int, err error) {
+	db := f.Shards[i]
+	if err = db.GetContext(ctx, &pending, "SELECT COUNT(*) FROM transfers WHERE status = 'pending'"); err == nil {
+		err = db.GetContext(ctx, &unpublished, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("shard %d: %w", i, err)
+	}
+	return pending, unpublished, nil
 }
 
 // checkLedger: the ledger's balance of every account is the shard's.
@@ -637,7 +646,7 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 			return fmt.Sprintf("%s: readyz %d", name, res.StatusCode)
 		}
 	}
-	if why := f.StreamHealthy(ctx); why != "" {
+	if why := f.nodesHealthy(); why != "" {
 		return why
 	}
 	nc, st, err := f.walletStream(ctx)
@@ -645,6 +654,9 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 		return err.Error()
 	}
 	defer nc.Close()
+	if why := replicasCurrent(ctx, st, len(f.NATS)); why != "" {
+		return why
+	}
 	names := st.ListConsumers(ctx)
 	n := 0
 	for info := range names.Info() {
@@ -659,13 +671,10 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 	if n < 5 {
 		return fmt.Sprintf("%d consumers", n)
 	}
-	for i, db := range f.Shards {
-		var pending, unpublished int
-		if err := db.GetContext(ctx, &pending, "SELECT COUNT(*) FROM transfers WHERE status = 'pending'"); err != nil {
-			return fmt.Sprintf("shard %d: %v", i, err)
-		}
-		if err := db.GetContext(ctx, &unpublished, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"); err != nil {
-			return fmt.Sprintf("shard %d: %v", i, err)
+	for i := range f.Shards {
+		pending, unpublished, err := f.shardBacklog(ctx, i)
+		if err != nil {
+			return err.Error()
 		}
 		if pending+unpublished > 0 {
 			return fmt.Sprintf("shard %d: %d sagas pending, %d outbox rows unpublished", i, pending, unpublished)
@@ -697,6 +706,20 @@ func (f *Fleet) walletStream(ctx context.Context) (*nats.Conn, jetstream.Stream,
 // leader, its streams and consumers), every node has a route to each
 // other, and the WALLET stream has a leader and two current replicas.
 func (f *Fleet) StreamHealthy(ctx context.Context) string {
+	if why := f.nodesHealthy(); why != "" {
+		return why
+	}
+	nc, st, err := f.walletStream(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	defer nc.Close()
+	return replicasCurrent(ctx, st, len(f.NATS))
+}
+
+// nodesHealthy says why some node does not answer /healthz 200 or is not
+// routed to every other ("" when all are).
+func (f *Fleet) nodesHealthy() string {
 	client := &http.Client{Timeout: 2 * time.Second}
 	for _, n := range f.NATS {
 		res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", n.monitor))
@@ -713,19 +736,17 @@ func (f *Fleet) StreamHealthy(ctx context.Context) string {
 			return fmt.Sprintf("%s: healthz %d %s %s", n.Name, res.StatusCode, body.Status, body.Error)
 		}
 	}
-	if why := f.Meshed(); why != "" {
-		return why
-	}
-	nc, st, err := f.walletStream(ctx)
-	if err != nil {
-		return err.Error()
-	}
-	defer nc.Close()
+	return f.Meshed()
+}
+
+// replicasCurrent says why st has no leader and current replicas on every
+// other of nodes ("" when it has).
+func replicasCurrent(ctx context.Context, st jetstream.Stream, nodes int) string {
 	info, err := st.Info(ctx)
 	if err != nil {
 		return err.Error()
 	}
-	if info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != len(f.NATS)-1 {
+	if info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != nodes-1 {
 		return fmt.Sprintf("stream cluster %+v", info.Cluster)
 	}
 	for _, r := range info.Cluster.Replicas {

@@ -108,7 +108,7 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range 2 {
-		d := &DBServer{Name: fmt.Sprintf("mariadb-%d", i), dir: filepath.Join(f.dir, fmt.Sprintf("mariadb-%d", i)), port: freePortOf(t)}
+		d := &DBServer{Name: fmt.Sprintf("mariadb-%d", i), dir: filepath.Join(f.dir, fmt.Sprintf("mariadb-%d", i)), port: testenv.FreePorts(t, 1)[0]}
 		f.DBs = append(f.DBs, d)
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = d.Start() }()
@@ -455,13 +455,6 @@ func mariadbScript() string {
 	return filepath.Join(filepath.Dir(file), "..", "deploy", "local", "mariadb.sh")
 }
 
-func freePortOf(t testing.TB) int {
-	t.Helper()
-	addr := freeAddr(t)
-	port, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
-	return port
-}
-
 // NATSNode is one nats-server process of the fleet's JetStream cluster.
 type NATSNode struct {
 	Name                   string
@@ -482,7 +475,7 @@ func (f *Fleet) startNATS() {
 	const n = 3
 	for i := range n {
 		f.NATS = append(f.NATS, &NATSNode{Name: fmt.Sprintf("nats-%d", i), bin: filepath.Join(f.bin, "nats-server"), pids: f.pidFile(),
-			port: freePortOf(f.t), cluster: freePortOf(f.t), monitor: freePortOf(f.t)})
+			port: testenv.FreePorts(f.t, 1)[0], cluster: testenv.FreePorts(f.t, 1)[0], monitor: testenv.FreePorts(f.t, 1)[0]})
 	}
 	var urls []string
 	for i, node := range f.NATS {

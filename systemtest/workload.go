@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -197,7 +198,7 @@ func (w *Workload) next(rng *rand.Rand) *Op {
 		case 0: // a frozen or closed account
 			op.Account = w.others[rng.IntN(len(w.others))].ID
 		case 1: // the other currency
-			op.Currency = Currencies[(indexOf(Currencies, cur)+1)%len(Currencies)]
+			op.Currency = Currencies[(slices.Index(Currencies, cur)+1)%len(Currencies)]
 		}
 	default:
 		op.Kind = OpTransfer
@@ -210,7 +211,7 @@ func (w *Workload) next(rng *rand.Rand) *Op {
 		case r < 5: // frozen or closed, often on another shard: a saga that must refund
 			op.To = w.others[rng.IntN(len(w.others))].ID
 		case r < 8: // the other currency: refused, or rejected by the destination shard
-			op.To = w.pick(rng, Currencies[(indexOf(Currencies, cur)+1)%len(Currencies)], toShard).ID
+			op.To = w.pick(rng, Currencies[(slices.Index(Currencies, cur)+1)%len(Currencies)], toShard).ID
 		default: // after a few draws of the source itself, another shard
 			for tries := 0; op.To == "" || op.To == op.Account; tries++ {
 				op.To = w.pick(rng, cur, (toShard+tries/4)%4).ID
@@ -227,15 +228,6 @@ func (w *Workload) pick(rng *rand.Rand, cur string, sh int) Account {
 		}
 		sh = (sh + 1) % 4
 	}
-}
-
-func indexOf(xs []string, x string) int {
-	for i, v := range xs {
-		if v == x {
-			return i
-		}
-	}
-	return -1
 }
 
 // do sends op to account-service instance, and to the other one after

@@ -25,7 +25,7 @@ type Cluster struct {
 // a meta leader: clients must cope with a cluster that is still forming.
 func NATSCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	ports := freePorts(t, 2*n)
+	ports := FreePorts(t, 2*n)
 	routes := make([]string, n)
 	for i := range n {
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", ports[n+i])
@@ -57,9 +57,9 @@ func NATSCluster(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// freePorts reserves n distinct loopback ports and releases them for the
+// FreePorts reserves n distinct loopback ports and releases them for the
 // servers to bind.
-func freePorts(t testing.TB, n int) []int {
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	for range n {
