@@ -235,14 +235,19 @@ func (f *Fleet) Start(instance string) error {
 	f.mu.Lock()
 	f.procs[instance] = p
 	f.mu.Unlock()
-	return f.waitReady(instance, p, 90*time.Second)
+	if err := waitReady(f.URL(instance), p, 90*time.Second); err != nil {
+		return fmt.Errorf("%s: %w\n%s", instance, err, f.Log(instance))
+	}
+	return nil
 }
 
-func (f *Fleet) waitReady(instance string, p *proc, timeout time.Duration) error {
+// waitReady polls base's /readyz until it answers 200, p exits, or
+// timeout passes.
+func waitReady(base string, p *proc, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
-		res, err := client.Get(f.URL(instance) + "/readyz")
+		res, err := client.Get(base + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -251,10 +256,10 @@ func (f *Fleet) waitReady(instance string, p *proc, timeout time.Duration) error
 			err = fmt.Errorf("readyz %d", res.StatusCode)
 		}
 		if p.exited() {
-			return fmt.Errorf("%s exited during start-up:\n%s", instance, f.Log(instance))
+			return errors.New("exited during start-up")
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %v", instance, timeout, err)
+			return fmt.Errorf("not ready after %s: %v", timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -195,19 +195,8 @@ func (s *System) Start(name string, env ...string) {
 		s.t.Fatal(err)
 	}
 	s.procs[name] = p
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		res, err := http.Get("http://" + s.addrs[name] + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) || p.exited() {
-			s.t.Fatalf("%s not ready: %v\n%s", name, err, s.Log(name))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := waitReady(s.URL(name), p, 60*time.Second); err != nil {
+		s.t.Fatalf("%s: %v\n%s", name, err, s.Log(name))
 	}
 }
 
