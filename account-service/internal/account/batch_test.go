@@ -91,20 +91,24 @@ func TestBatchDecidesInArrivalOrder(t *testing.T) {
 }
 
 // The same transaction_id twice in one batch: the second replays the first;
-// with another body it is a conflict; a refused first try stores nothing,
-// so a retry is judged afresh.
+// with another body it is a conflict. A refusal is recorded too: the same
+// request again replays it (even one the balance would now allow), another
+// body under its key is a conflict.
 func TestBatchSameKeyTwice(t *testing.T) {
 	src, dst := acc(idOn(0, 0), "5.00"), acc(idOn(0, 1), "0")
 	bt := newBatch(src, dst)
-	k1, k2 := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
+	k1, k2, k3 := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b", "00000000-0000-4000-8000-00000000000c"
 	res := bt.Decide([]Op{
 		transferOp(k1, src.ID, dst.ID, "2.00"),
 		transferOp(k1, src.ID, dst.ID, "2.00"),
 		transferOp(k1, src.ID, dst.ID, "3.00"),
 		transferOp(k2, src.ID, dst.ID, "9.00"), // refused
-		transferOp(k2, src.ID, dst.ID, "3.00"), // same key, judged afresh
+		transferOp(k2, src.ID, dst.ID, "9.00"), // the refusal replayed
+		transferOp(k2, src.ID, dst.ID, "3.00"), // another body under a refused key
+		transferOp(k3, src.ID, dst.ID, "3.00"),
 	})
-	want := []problem.Code{"", "", problem.IdempotencyConflict, problem.InsufficientFunds, ""}
+	want := []problem.Code{"", "", problem.IdempotencyConflict, problem.InsufficientFunds, problem.InsufficientFunds,
+		problem.IdempotencyConflict, ""}
 	for i, r := range res {
 		if codeOf(r.Err) != want[i] {
 			t.Errorf("op %d: %v, want %q", i, r.Err, want[i])
@@ -115,6 +119,45 @@ func TestBatchSameKeyTwice(t *testing.T) {
 	}
 	if src.Balance.String() != "0" || len(bt.Changes.Transfers) != 2 || len(bt.Changes.Events) != 2 {
 		t.Errorf("source %s, %d transfers, %d events; want 0, 2, 2", src.Balance, len(bt.Changes.Transfers), len(bt.Changes.Events))
+	}
+	if len(bt.Changes.Refusals) != 1 || bt.Changes.Refusals[0].TransactionID != k2 || bt.Changes.Refusals[0].Err.Code != problem.InsufficientFunds {
+		t.Errorf("refusals %+v, want the one of %s", bt.Changes.Refusals, k2)
+	}
+	if res[4].Err.Error() != res[3].Err.Error() {
+		t.Errorf("replayed refusal %q, want %q", res[4].Err, res[3].Err)
+	}
+}
+
+// A refusal loaded from an earlier batch is replayed, not decided again:
+// the money that arrived since does not let a late copy of the request
+// through, for a transfer or a movement; a key used with another body is a
+// conflict.
+func TestBatchReplaysStoredRefusal(t *testing.T) {
+	src, dst := acc(idOn(0, 0), "50.00"), acc(idOn(0, 1), "0")
+	bt := newBatch(src, dst)
+	tk, mk := "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
+	refused := problem.New(problem.InsufficientFunds, "account %s cannot pay 9.00 USD", src.ID).With("available", "1.00")
+	tr := transferOp(tk, src.ID, dst.ID, "9.00")
+	wd := Op{Kind: OpMove, Movement: MovementRequest{Kind: Withdrawal, AccountID: src.ID, TransactionID: mk, Amount: usd("9.00")}}
+	for _, r := range []Refusal{
+		{RefusalKey: RefusalKey{Kind: RefusedTransfer, Key: tr.Transfer.Key()}, Hash: tr.Transfer.Hash(), Err: refused},
+		{RefusalKey: RefusalKey{Kind: RefusedMovement, Key: Key{TransactionID: mk}}, Hash: wd.Movement.Hash(), Err: refused},
+	} {
+		bt.Refusals[r.RefusalKey] = &r
+	}
+	other := transferOp(tk, src.ID, dst.ID, "8.00")
+	res := bt.Decide([]Op{tr, wd, other})
+	want := []problem.Code{problem.InsufficientFunds, problem.InsufficientFunds, problem.IdempotencyConflict}
+	for i, r := range res {
+		if codeOf(r.Err) != want[i] {
+			t.Errorf("op %d: %v, want %q", i, r.Err, want[i])
+		}
+	}
+	if res[0].Err != error(refused) {
+		t.Errorf("transfer answered %v, want the stored problem", res[0].Err)
+	}
+	if src.Balance.String() != "50" || len(bt.Changes.Events) != 0 || len(bt.Changes.Refusals) != 0 {
+		t.Errorf("source %s, %d events, %d new refusals; want 50, 0, 0", src.Balance, len(bt.Changes.Events), len(bt.Changes.Refusals))
 	}
 }
 

@@ -8,11 +8,24 @@ import (
 
 // transfer decides a transfer whose source lives on this shard: at once when
 // the destination does too, else the saga's first step (debit).
+// A refusal is recorded under the transfer's key.
 func (b *Batch) transfer(req TransferRequest) (Transfer, error) {
 	hash := req.Hash()
 	if t, ok := b.Transfers[req.Key()]; ok {
 		return *t, replay(t.Hash, hash, req.TransactionID)
 	}
+	k := RefusalKey{Kind: RefusedTransfer, Key: req.Key()}
+	if r, ok := b.Refusals[k]; ok {
+		return Transfer{}, r.replay(hash)
+	}
+	t, err := b.newTransfer(req, hash)
+	if err != nil {
+		return Transfer{}, b.refuse(k, hash, err)
+	}
+	return t, nil
+}
+
+func (b *Batch) newTransfer(req TransferRequest, hash string) (Transfer, error) {
 	src, err := b.account(req.From)
 	if err != nil {
 		return Transfer{}, err
@@ -65,15 +78,27 @@ func (b *Batch) record(req TransferRequest, hash string, to int, st TransferStat
 	return *t
 }
 
-// move decides a deposit or withdrawal.
+// move decides a deposit or withdrawal; a refusal is recorded under its key.
 func (b *Batch) move(req MovementRequest) (Movement, error) {
-	a, err := b.account(req.AccountID)
-	if err != nil {
-		return Movement{}, err
-	}
 	hash := req.Hash()
 	if m, ok := b.Movements[req.TransactionID]; ok {
 		return *m, replay(m.Hash, hash, req.TransactionID)
+	}
+	k := RefusalKey{Kind: RefusedMovement, Key: Key{TransactionID: req.TransactionID}}
+	if r, ok := b.Refusals[k]; ok {
+		return Movement{}, r.replay(hash)
+	}
+	m, err := b.newMovement(req, hash)
+	if err != nil {
+		return Movement{}, b.refuse(k, hash, err)
+	}
+	return m, nil
+}
+
+func (b *Batch) newMovement(req MovementRequest, hash string) (Movement, error) {
+	a, err := b.account(req.AccountID)
+	if err != nil {
+		return Movement{}, err
 	}
 	delta, typ := req.Amount.Decimal(), events.AccountDeposited
 	if req.Kind == Withdrawal {

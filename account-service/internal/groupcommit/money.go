@@ -10,8 +10,8 @@ import (
 // Transfer runs a transfer on its source account's shard: completed at once
 // when both accounts live there, else the saga's debit, returned pending.
 // A repeat of a recorded transfer returns it as stored; a different request
-// with the same transaction_id fails with idempotency_conflict. Rejections
-// store nothing.
+// with the same transaction_id fails with idempotency_conflict. A
+// rejection is recorded and replayed the same way.
 func (w *Writer) Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error) {
 	r := w.Try(ctx, shard.Of(req.From, len(w.queues)), account.Op{Kind: account.OpTransfer, Transfer: req})
 	return r.Transfer, r.Err

@@ -94,9 +94,11 @@ func TestConcurrentTransfersOnHotAccounts(t *testing.T) {
 			}
 		case problem.InsufficientFunds:
 			refused++
-			// Refused requests store nothing, unless a retry of the same key succeeded later.
-			if err == nil && !succeededLater(answers, a.req.TransactionID) {
-				t.Errorf("%s was refused but stored as %q", a.req.TransactionID, status)
+			// A refused request is stored as its refusal, and moved nothing.
+			var code string
+			rerr := f.DBs[0].Get(&code, "SELECT code FROM refusals WHERE transaction_id = ?", a.req.TransactionID)
+			if err == nil || rerr != nil || code != string(problem.InsufficientFunds) {
+				t.Errorf("%s was refused but stored as transfer %q (%v), refusal %q (%v)", a.req.TransactionID, status, err, code, rerr)
 			}
 		default:
 			t.Errorf("%s: unexpected answer %s", a.req.TransactionID, a.code)
@@ -105,18 +107,24 @@ func TestConcurrentTransfersOnHotAccounts(t *testing.T) {
 	if refused == 0 {
 		t.Log("no transfer ran out of funds; the test still checked conservation and histories")
 	}
+	mustAnswerAlike(t, answers)
 	for _, id := range hot {
 		mustGapFreeHistory(t, f, id)
 	}
 }
 
-func succeededLater(answers []answer, txID string) bool {
+// Every answer under one key is the same: a retry replays the first outcome,
+// a refusal included.
+func mustAnswerAlike(t *testing.T, answers []answer) {
+	t.Helper()
+	first := map[string]problem.Code{}
 	for _, a := range answers {
-		if a.req.TransactionID == txID && a.code == "" {
-			return true
+		if c, ok := first[a.req.TransactionID]; !ok {
+			first[a.req.TransactionID] = a.code
+		} else if c != a.code {
+			t.Errorf("%s answered %q, then %q", a.req.TransactionID, c, a.code)
 		}
 	}
-	return false
 }
 
 // mustGapFreeHistory checks an account's events in outbox order: its

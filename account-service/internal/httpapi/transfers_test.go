@@ -174,6 +174,43 @@ func TestCrossShardTransferStartsSaga(t *testing.T) {
 	wantProblem(t, e.post("/v1/wallet/balance_transfer", body), 422, "account_frozen")
 }
 
+// A refused request's key keeps its refusal: the same request again gets
+// the same status and body, even after a deposit would let it through (so a
+// late copy of it cannot move money after the client was told no); another
+// body under the key is an idempotency_conflict; a new key is judged now.
+func TestRefusalIsReplayed(t *testing.T) {
+	e := mustEnv(t)
+	for _, cross := range []bool{false, true} {
+		a, b := idOn(2), idOn(2)
+		if cross {
+			b = idOn(3)
+		}
+		e.mustOpen(a, "USD")
+		e.mustOpen(b, "USD")
+		e.mustDeposit(a, "1.00", "USD")
+		body := map[string]string{"from_account": a, "to_account": b, "amount": "5.00", "currency": "USD", "transaction_id": uuid.NewString()}
+		first := e.post("/v1/wallet/balance_transfer", body)
+		wantProblem(t, first, 422, "insufficient_funds")
+		e.mustDeposit(a, "10.00", "USD")
+		if again := e.post("/v1/wallet/balance_transfer", body); again.Status != first.Status || again.Raw != first.Raw {
+			t.Errorf("cross-shard %v: the retry answered %d %s, want the refusal %d %s", cross, again.Status, again.Raw, first.Status, first.Raw)
+		}
+		body["amount"] = "4.00"
+		wantProblem(t, e.post("/v1/wallet/balance_transfer", body), 422, "idempotency_conflict")
+		body["transaction_id"] = uuid.NewString()
+		if r := e.post("/v1/wallet/balance_transfer", body); r.Status != 200 && r.Status != 202 {
+			t.Errorf("cross-shard %v: a new key answered %d %s, want the transfer made", cross, r.Status, r.Raw)
+		}
+		w := map[string]string{"amount": "50.00", "currency": "USD", "transaction_id": uuid.NewString()}
+		refused := e.post("/v1/accounts/"+a+"/withdrawals", w)
+		wantProblem(t, refused, 422, "insufficient_funds")
+		e.mustDeposit(a, "100.00", "USD")
+		if again := e.post("/v1/accounts/"+a+"/withdrawals", w); again.Raw != refused.Raw {
+			t.Errorf("the withdrawal's retry answered %d %s, want the refusal %s", again.Status, again.Raw, refused.Raw)
+		}
+	}
+}
+
 func TestAccountLifecycle(t *testing.T) {
 	e := mustEnv(t)
 	a := idOn(2)
@@ -197,6 +234,9 @@ func TestAccountLifecycle(t *testing.T) {
 		t.Fatalf("close: %d %s", r.Status, r.Raw)
 	}
 	wantProblem(t, patch("active"), 422, "account_closed")
+	// The refused deposit's key replays its refusal; a new key is judged now.
+	wantProblem(t, e.post("/v1/accounts/"+a+"/deposits", dep), 422, "account_frozen")
+	dep["transaction_id"] = uuid.NewString()
 	wantProblem(t, e.post("/v1/accounts/"+a+"/deposits", dep), 422, "account_closed")
 	wantProblem(t, e.do(http.MethodPatch, "/v1/accounts/ghost", "application/json", `{"status":"frozen"}`), 404, "account_not_found")
 	var events int
