@@ -170,7 +170,7 @@ func (b *bank) check() {
 	outcomes := map[string]int{}
 	for _, r := range b.sent {
 		code, body := s.Do("GET", s.URL("account-service")+"/v1/wallet/transfers/"+r.TxID, nil)
-		status := "rejected"
+		status := "absent"
 		if code == 200 {
 			status = body["status"].(string)
 		}
@@ -212,8 +212,8 @@ func (b *bank) check() {
 
 // checkAnswers holds what clients were told about txID against what was
 // stored: a 200 is a completed transfer (durable, also across a crash), a
-// failure after the debit is a failed one, and a transfer refused every
-// time it was asked for moved no money.
+// failure after the debit is a failed one, and a transfer refused is stored
+// refused (no money moved) and was refused every time it was asked for.
 func (b *bank) checkAnswers(txID, stored string) {
 	moved := false
 	for _, a := range b.answers[txID] {
@@ -226,7 +226,10 @@ func (b *bank) checkAnswers(txID, stored string) {
 			moved = true
 		}
 	}
-	if !moved && stored != "rejected" {
+	switch {
+	case !moved && stored != "refused":
 		b.t.Errorf("%s was refused every time (%v) but is stored as %s", txID, b.answers[txID], stored)
+	case moved && stored == "refused":
+		b.t.Errorf("%s is stored refused but was answered %v", txID, b.answers[txID])
 	}
 }

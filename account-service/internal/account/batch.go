@@ -60,7 +60,6 @@ type Batch struct {
 	Movements map[string]*Movement
 	Credits   map[Key]*Credit // this shard's record of saga step 2
 	Seen      map[string]bool // saga event ids already applied
-	Refusals  map[RefusalKey]*Refusal
 
 	Changes Changes
 }
@@ -72,7 +71,6 @@ type Changes struct {
 	Settled    []*Transfer // recorded transfers whose saga ended in this batch
 	Steps      []StepRecord
 	Movements  []Movement
-	Refusals   []Refusal
 	Credits    []Credit
 	Inbox      []string // saga event ids applied
 	Events     []events.Event
@@ -89,7 +87,7 @@ type StepRecord struct {
 func NewBatch(shard, shards int, now time.Time) *Batch {
 	return &Batch{Shard: shard, Shards: shards, Now: now,
 		Accounts: map[string]*Account{}, Transfers: map[Key]*Transfer{}, Movements: map[string]*Movement{},
-		Credits: map[Key]*Credit{}, Seen: map[string]bool{}, Refusals: map[RefusalKey]*Refusal{}}
+		Credits: map[Key]*Credit{}, Seen: map[string]bool{}}
 }
 
 // Decide applies ops in order and returns one Result each.

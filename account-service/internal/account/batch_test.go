@@ -85,8 +85,8 @@ func TestBatchDecidesInArrivalOrder(t *testing.T) {
 	if got := len(hotAfter); got != 3 || hotAfter[0] != "4.00@2" || hotAfter[1] != "5.00@3" || hotAfter[2] != "0.00@4" {
 		t.Errorf("hot balances in events %v, want [4.00@2 5.00@3 0.00@4]", hotAfter)
 	}
-	if len(bt.Changes.Transfers) != 3 || len(bt.Changes.Accounts) != 3 {
-		t.Errorf("%d transfers, %d accounts changed; want 3 and 3", len(bt.Changes.Transfers), len(bt.Changes.Accounts))
+	if len(bt.Changes.Transfers) != 4 || len(bt.Changes.Accounts) != 3 || bt.Changes.Transfers[1].Status != Refused {
+		t.Errorf("%d transfers, %d accounts changed; want 4 (the second refused) and 3", len(bt.Changes.Transfers), len(bt.Changes.Accounts))
 	}
 }
 
@@ -117,13 +117,13 @@ func TestBatchSameKeyTwice(t *testing.T) {
 	if res[1].Transfer.TransactionID != k1 || res[1].Transfer.Status != Completed {
 		t.Errorf("replay answered %+v", res[1].Transfer)
 	}
-	if src.Balance.String() != "0" || len(bt.Changes.Transfers) != 2 || len(bt.Changes.Events) != 2 {
-		t.Errorf("source %s, %d transfers, %d events; want 0, 2, 2", src.Balance, len(bt.Changes.Transfers), len(bt.Changes.Events))
+	if src.Balance.String() != "0" || len(bt.Changes.Transfers) != 3 || len(bt.Changes.Events) != 2 {
+		t.Errorf("source %s, %d transfers, %d events; want 0, 3 (one refused), 2", src.Balance, len(bt.Changes.Transfers), len(bt.Changes.Events))
 	}
-	if len(bt.Changes.Refusals) != 1 || bt.Changes.Refusals[0].TransactionID != k2 || bt.Changes.Refusals[0].Err.Code != problem.InsufficientFunds {
-		t.Errorf("refusals %+v, want the one of %s", bt.Changes.Refusals, k2)
+	if r := bt.Changes.Transfers[1]; r.TransactionID != k2 || r.Status != Refused || r.Reason != problem.InsufficientFunds || r.Refusal == nil {
+		t.Errorf("second transfer recorded %+v, want %s refused for insufficient_funds", r, k2)
 	}
-	if res[4].Err.Error() != res[3].Err.Error() {
+	if res[4].Err != res[3].Err {
 		t.Errorf("replayed refusal %q, want %q", res[4].Err, res[3].Err)
 	}
 }
@@ -139,12 +139,10 @@ func TestBatchReplaysStoredRefusal(t *testing.T) {
 	refused := problem.New(problem.InsufficientFunds, "account %s cannot pay 9.00 USD", src.ID).With("available", "1.00")
 	tr := transferOp(tk, src.ID, dst.ID, "9.00")
 	wd := Op{Kind: OpMove, Movement: MovementRequest{Kind: Withdrawal, AccountID: src.ID, TransactionID: mk, Amount: usd("9.00")}}
-	for _, r := range []Refusal{
-		{RefusalKey: RefusalKey{Kind: RefusedTransfer, Key: tr.Transfer.Key()}, Hash: tr.Transfer.Hash(), Err: refused},
-		{RefusalKey: RefusalKey{Kind: RefusedMovement, Key: Key{TransactionID: mk}}, Hash: wd.Movement.Hash(), Err: refused},
-	} {
-		bt.Refusals[r.RefusalKey] = &r
-	}
+	bt.Transfers[tr.Transfer.Key()] = &Transfer{TransactionID: tk, Hash: tr.Transfer.Hash(), From: src.ID, To: dst.ID,
+		Amount: usd("9.00"), Status: Refused, Reason: refused.Code, Refusal: refused}
+	bt.Movements[mk] = &Movement{TransactionID: mk, Hash: wd.Movement.Hash(), Kind: Withdrawal, AccountID: src.ID,
+		Amount: usd("9.00"), Refusal: refused}
 	other := transferOp(tk, src.ID, dst.ID, "8.00")
 	res := bt.Decide([]Op{tr, wd, other})
 	want := []problem.Code{problem.InsufficientFunds, problem.InsufficientFunds, problem.IdempotencyConflict}
@@ -153,11 +151,30 @@ func TestBatchReplaysStoredRefusal(t *testing.T) {
 			t.Errorf("op %d: %v, want %q", i, r.Err, want[i])
 		}
 	}
-	if res[0].Err != error(refused) {
-		t.Errorf("transfer answered %v, want the stored problem", res[0].Err)
+	if res[0].Err != error(refused) || res[1].Err != error(refused) {
+		t.Errorf("answered %v / %v, want the stored problem", res[0].Err, res[1].Err)
 	}
-	if src.Balance.String() != "50" || len(bt.Changes.Events) != 0 || len(bt.Changes.Refusals) != 0 {
-		t.Errorf("source %s, %d events, %d new refusals; want 50, 0, 0", src.Balance, len(bt.Changes.Events), len(bt.Changes.Refusals))
+	if src.Balance.String() != "50" || len(bt.Changes.Events) != 0 || len(bt.Changes.Transfers) != 0 || len(bt.Changes.Movements) != 0 {
+		t.Errorf("source %s, %d events, %d transfers, %d movements written; want 50 and nothing", src.Balance,
+			len(bt.Changes.Events), len(bt.Changes.Transfers), len(bt.Changes.Movements))
+	}
+}
+
+// A request for an account another shard owns is misrouted, not refused:
+// nothing is recorded under its key.
+func TestBatchMisroutedIsNotRecorded(t *testing.T) {
+	src := acc(idOn(0, 0), "5.00")
+	bt := newBatch(src)
+	elsewhere := idOn(1, 0)
+	res := bt.Decide([]Op{
+		transferOp("00000000-0000-4000-8000-0000000000b1", elsewhere, src.ID, "1.00"),
+		{Kind: OpMove, Movement: MovementRequest{Kind: Deposit, AccountID: elsewhere, TransactionID: "00000000-0000-4000-8000-0000000000b2", Amount: usd("1.00")}},
+	})
+	if res[0].Err != ErrMisrouted || res[1].Err != ErrMisrouted {
+		t.Errorf("answered %v / %v, want ErrMisrouted", res[0].Err, res[1].Err)
+	}
+	if len(bt.Changes.Transfers) != 0 || len(bt.Changes.Movements) != 0 {
+		t.Errorf("recorded %d transfers, %d movements; want none", len(bt.Changes.Transfers), len(bt.Changes.Movements))
 	}
 }
 
@@ -329,8 +346,8 @@ func TestBatchBalanceLimit(t *testing.T) {
 				t.Errorf("a refused credit changed balances: payer %s, changed %v", payer.Balance, bt.Changes.Accounts)
 			}
 			if tt.op(dst.ID, tt.amount).Kind != OpCredit {
-				if len(bt.Changes.Events) != 0 || len(bt.Changes.Transfers) != 0 || len(bt.Changes.Movements) != 0 {
-					t.Errorf("a refused request recorded something: %+v", bt.Changes)
+				if len(bt.Changes.Events) != 0 || !onlyRefusal(bt.Changes) {
+					t.Errorf("a refused request recorded more than its refusal: %+v", bt.Changes)
 				}
 				if l, _ := res.Err.(*problem.Error); l == nil || l.Extra["limit"] != ceiling {
 					t.Errorf("the problem must name the limit: %#v", res.Err)
@@ -398,4 +415,16 @@ func TestBatchCreditsSameIDFromTwoSources(t *testing.T) {
 	if bt.Changes.Steps[0].From != t1.From || bt.Changes.Steps[1].From != t2.From {
 		t.Fatalf("steps %+v must name their transfer's source", bt.Changes.Steps)
 	}
+}
+
+// onlyRefusal reports whether c records one refused transfer or movement
+// and nothing else.
+func onlyRefusal(c Changes) bool {
+	switch {
+	case len(c.Transfers) == 1 && len(c.Movements) == 0:
+		return c.Transfers[0].Status == Refused && c.Transfers[0].Refusal != nil
+	case len(c.Movements) == 1 && len(c.Transfers) == 0:
+		return c.Movements[0].Refusal != nil
+	}
+	return false
 }

@@ -7,25 +7,30 @@ import (
 )
 
 // transfer decides a transfer whose source lives on this shard: at once when
-// the destination does too, else the saga's first step (debit).
-// A refusal is recorded under the transfer's key.
+// the destination does too, else the saga's first step (debit). A refusal is
+// recorded under the transfer's key and replayed (see refuseTransfer).
 func (b *Batch) transfer(req TransferRequest) (Transfer, error) {
 	hash := req.Hash()
 	if t, ok := b.Transfers[req.Key()]; ok {
-		return *t, replay(t.Hash, hash, req.TransactionID)
-	}
-	k := RefusalKey{Kind: RefusedTransfer, Key: req.Key()}
-	if r, ok := b.Refusals[k]; ok {
-		return Transfer{}, r.replay(hash)
+		if err := replay(t.Hash, hash, req.TransactionID); err != nil {
+			return *t, err
+		}
+		if t.Status == Refused {
+			return Transfer{}, t.Refusal
+		}
+		return *t, nil
 	}
 	t, err := b.newTransfer(req, hash)
 	if err != nil {
-		return Transfer{}, b.refuse(k, hash, err)
+		return Transfer{}, b.refuseTransfer(req, hash, err)
 	}
 	return t, nil
 }
 
 func (b *Batch) newTransfer(req TransferRequest, hash string) (Transfer, error) {
+	if shard.Of(req.From, b.Shards) != b.Shard {
+		return Transfer{}, ErrMisrouted
+	}
 	src, err := b.account(req.From)
 	if err != nil {
 		return Transfer{}, err
@@ -78,24 +83,30 @@ func (b *Batch) record(req TransferRequest, hash string, to int, st TransferStat
 	return *t
 }
 
-// move decides a deposit or withdrawal; a refusal is recorded under its key.
+// move decides a deposit or withdrawal; a refusal is recorded under its key
+// and replayed, as a transfer's is.
 func (b *Batch) move(req MovementRequest) (Movement, error) {
 	hash := req.Hash()
 	if m, ok := b.Movements[req.TransactionID]; ok {
-		return *m, replay(m.Hash, hash, req.TransactionID)
-	}
-	k := RefusalKey{Kind: RefusedMovement, Key: Key{TransactionID: req.TransactionID}}
-	if r, ok := b.Refusals[k]; ok {
-		return Movement{}, r.replay(hash)
+		if err := replay(m.Hash, hash, req.TransactionID); err != nil {
+			return *m, err
+		}
+		if m.Refusal != nil {
+			return Movement{}, m.Refusal
+		}
+		return *m, nil
 	}
 	m, err := b.newMovement(req, hash)
 	if err != nil {
-		return Movement{}, b.refuse(k, hash, err)
+		return Movement{}, b.refuseMovement(req, hash, err)
 	}
 	return m, nil
 }
 
 func (b *Batch) newMovement(req MovementRequest, hash string) (Movement, error) {
+	if shard.Of(req.AccountID, b.Shards) != b.Shard {
+		return Movement{}, ErrMisrouted
+	}
 	a, err := b.account(req.AccountID)
 	if err != nil {
 		return Movement{}, err

@@ -5,6 +5,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/problem"
 )
 
 // Kind tells deposits from withdrawals.
@@ -29,7 +30,9 @@ func (r MovementRequest) Hash() string {
 	return hashOf(struct{ K, A, T, Amt, C string }{string(r.Kind), r.AccountID, r.TransactionID, r.Amount.String(), r.Amount.Currency()})
 }
 
-// Movement is a committed deposit or withdrawal.
+// Movement is a committed deposit or withdrawal, or a refused one: then
+// Refusal is its answer and no balance changed (BalanceAfter and Version
+// are zero).
 type Movement struct {
 	TransactionID string
 	Hash          string // the request's fingerprint, for idempotency
@@ -38,5 +41,6 @@ type Movement struct {
 	Amount        money.Amount
 	BalanceAfter  decimal.Decimal
 	Version       int64
+	Refusal       *problem.Error
 	CreatedAt     time.Time
 }

@@ -11,11 +11,13 @@ import (
 type TransferStatus string
 
 // Transfer statuses. A same-shard transfer is completed at once; a
-// cross-shard one is pending until its saga ends.
+// cross-shard one is pending until its saga ends. A refused one moved no
+// money: the source shard said no before any debit.
 const (
 	Pending   TransferStatus = "pending"
 	Completed TransferStatus = "completed"
 	Failed    TransferStatus = "failed"
+	Refused   TransferStatus = "refused"
 )
 
 // TransferRequest is the body of POST /v1/wallet/balance_transfer, parsed.
@@ -73,10 +75,13 @@ type Transfer struct {
 	FromShard     int
 	ToShard       int
 	Status        TransferStatus
-	Reason        problem.Code // set when failed
-	Steps         []Step
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	Reason        problem.Code // set when failed or refused
+	// Refusal is the answer of a refused transfer, replayed as it was first
+	// given (the available balance then, for insufficient_funds).
+	Refusal   *problem.Error
+	Steps     []Step
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Key returns the transfer's key.

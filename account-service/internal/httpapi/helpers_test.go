@@ -119,7 +119,8 @@ func (e *env) balance(id string) string {
 	return r.Body["balance"].(string)
 }
 
-// snapshot is everything a rejected request must leave unchanged.
+// snapshot is everything a rejected request must leave unchanged: a shard's
+// refusal only adds its record (counted by refusals).
 func (e *env) snapshot() string {
 	e.t.Helper()
 	var out string
@@ -129,7 +130,7 @@ func (e *env) snapshot() string {
 			Sum                                    string
 		}
 		err := db.QueryRowx(`SELECT (SELECT COUNT(*) FROM accounts), (SELECT COUNT(*) FROM outbox),
-			(SELECT COUNT(*) FROM transfers), (SELECT COUNT(*) FROM movements),
+			(SELECT COUNT(*) FROM transfers WHERE refusal IS NULL), (SELECT COUNT(*) FROM movements WHERE refusal IS NULL),
 			(SELECT COALESCE(SUM(balance),0) FROM accounts)`).Scan(&n.Accounts, &n.Outbox, &n.Transfers, &n.Movements, &n.Sum)
 		if err != nil {
 			e.t.Fatal(err)
@@ -137,6 +138,22 @@ func (e *env) snapshot() string {
 		out += fmt.Sprintf("shard%d:%+v ", i, n)
 	}
 	return out
+}
+
+// refusals counts the refused transfers and movements recorded on every
+// shard.
+func (e *env) refusals() int {
+	e.t.Helper()
+	total := 0
+	for _, db := range e.shards {
+		var n int
+		if err := db.Get(&n, `SELECT (SELECT COUNT(*) FROM transfers WHERE refusal IS NOT NULL) +
+			(SELECT COUNT(*) FROM movements WHERE refusal IS NOT NULL)`); err != nil {
+			e.t.Fatal(err)
+		}
+		total += n
+	}
+	return total
 }
 
 func wantProblem(t *testing.T, r response, status int, code string) {

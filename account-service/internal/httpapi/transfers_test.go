@@ -64,36 +64,46 @@ func TestTransferRejectionsChangeNothing(t *testing.T) {
 	tx := func(from, to, amount, cur string) map[string]string {
 		return map[string]string{"from_account": from, "to_account": to, "amount": amount, "currency": cur, "transaction_id": uuid.NewString()}
 	}
+	// Bad input is refused before any shard decides and records nothing; a
+	// shard's refusal (recorded) adds its record under the key, nothing else.
 	tests := []struct {
-		name   string
-		body   any
-		status int
-		code   string
+		name     string
+		body     any
+		status   int
+		code     string
+		recorded bool
 	}{
-		{"malformed JSON", `{"from_account": "x",`, 400, "invalid_request"},
-		{"not an object", `[1,2]`, 400, "invalid_request"},
-		{"unknown field", `{"from_account":"a","bogus":1}`, 400, "invalid_request"},
-		{"two objects", `{} {}`, 400, "invalid_request"},
-		{"unknown source", tx("nobody", b, "1.00", "USD"), 404, "account_not_found"},
-		{"unknown destination", tx(a, "nobody-"+idOn(2), "1.00", "USD"), 404, "account_not_found"},
-		{"insufficient funds", tx(a, b, "10.01", "USD"), 422, "insufficient_funds"},
-		{"non-numeric amount", tx(a, b, "ten", "USD"), 400, "invalid_amount"},
-		{"amount as JSON number", `{"from_account":"` + a + `","to_account":"` + b + `","amount":5,"currency":"USD","transaction_id":"` + uuid.NewString() + `"}`, 400, "invalid_amount"},
-		{"negative amount", tx(a, b, "-1.00", "USD"), 400, "invalid_amount"},
-		{"zero amount", tx(a, b, "0", "USD"), 400, "invalid_amount"},
-		{"too many decimals", tx(a, b, "1.001", "USD"), 400, "invalid_amount"},
-		{"huge amount", tx(a, b, "99999999999999999999999", "USD"), 400, "invalid_amount"},
-		{"unknown currency", tx(a, b, "1.00", "XYZ"), 400, "invalid_request"},
-		{"currency mismatch", tx(a, eur, "1.00", "USD"), 422, "currency_mismatch"},
-		{"same account", tx(a, a, "1.00", "USD"), 400, "same_account"},
-		{"transaction id not a UUID", map[string]string{"from_account": a, "to_account": b, "amount": "1", "currency": "USD", "transaction_id": "abc"}, 400, "invalid_request"},
+		{"malformed JSON", `{"from_account": "x",`, 400, "invalid_request", false},
+		{"not an object", `[1,2]`, 400, "invalid_request", false},
+		{"unknown field", `{"from_account":"a","bogus":1}`, 400, "invalid_request", false},
+		{"two objects", `{} {}`, 400, "invalid_request", false},
+		{"unknown source", tx("nobody", b, "1.00", "USD"), 404, "account_not_found", true},
+		{"unknown destination", tx(a, "nobody-"+idOn(2), "1.00", "USD"), 404, "account_not_found", true},
+		{"insufficient funds", tx(a, b, "10.01", "USD"), 422, "insufficient_funds", true},
+		{"non-numeric amount", tx(a, b, "ten", "USD"), 400, "invalid_amount", false},
+		{"amount as JSON number", `{"from_account":"` + a + `","to_account":"` + b + `","amount":5,"currency":"USD","transaction_id":"` + uuid.NewString() + `"}`, 400, "invalid_amount", false},
+		{"negative amount", tx(a, b, "-1.00", "USD"), 400, "invalid_amount", false},
+		{"zero amount", tx(a, b, "0", "USD"), 400, "invalid_amount", false},
+		{"too many decimals", tx(a, b, "1.001", "USD"), 400, "invalid_amount", false},
+		{"huge amount", tx(a, b, "99999999999999999999999", "USD"), 400, "invalid_amount", false},
+		{"unknown currency", tx(a, b, "1.00", "XYZ"), 400, "invalid_request", false},
+		{"currency mismatch", tx(a, eur, "1.00", "USD"), 422, "currency_mismatch", true},
+		{"same account", tx(a, a, "1.00", "USD"), 400, "same_account", false},
+		{"transaction id not a UUID", map[string]string{"from_account": a, "to_account": b, "amount": "1", "currency": "USD", "transaction_id": "abc"}, 400, "invalid_request", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := e.snapshot()
+			before, refused := e.snapshot(), e.refusals()
 			wantProblem(t, e.post("/v1/wallet/balance_transfer", tt.body), tt.status, tt.code)
 			if after := e.snapshot(); after != before {
 				t.Fatalf("rejected request changed state:\n%s\n%s", before, after)
+			}
+			want := refused
+			if tt.recorded {
+				want++
+			}
+			if got := e.refusals(); got != want {
+				t.Fatalf("%d refusals recorded, want %d", got, want)
 			}
 		})
 	}
@@ -194,6 +204,10 @@ func TestRefusalIsReplayed(t *testing.T) {
 		e.mustDeposit(a, "10.00", "USD")
 		if again := e.post("/v1/wallet/balance_transfer", body); again.Status != first.Status || again.Raw != first.Raw {
 			t.Errorf("cross-shard %v: the retry answered %d %s, want the refusal %d %s", cross, again.Status, again.Raw, first.Status, first.Raw)
+		}
+		got := e.do(http.MethodGet, "/v1/wallet/transfers/"+body["transaction_id"]+"?from_account="+a, "", "")
+		if got.Status != 200 || got.Body["status"] != "refused" || got.Body["reason"] != "insufficient_funds" || len(got.Body["steps"].([]any)) != 0 {
+			t.Errorf("cross-shard %v: GET of the refused transfer: %d %s", cross, got.Status, got.Raw)
 		}
 		body["amount"] = "4.00"
 		wantProblem(t, e.post("/v1/wallet/balance_transfer", body), 422, "idempotency_conflict")

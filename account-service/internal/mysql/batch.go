@@ -54,7 +54,6 @@ func (s *Store) Apply(ctx context.Context, sh int, ops []account.Op) ([]account.
 // keys are the rows a batch reads, each id once.
 type keys struct {
 	accounts, transfers, movements, credits, events []string
-	requests                                        []string // transaction ids of transfers and movements, for their refusals
 }
 
 func keysOf(ops []account.Op, sh, shards int) keys {
@@ -70,11 +69,9 @@ func keysOf(ops []account.Op, sh, shards int) keys {
 			local(op.Transfer.From)
 			local(op.Transfer.To)
 			k.transfers = append(k.transfers, op.Transfer.TransactionID)
-			k.requests = append(k.requests, op.Transfer.TransactionID)
 		case account.OpMove:
 			local(op.Movement.AccountID)
 			k.movements = append(k.movements, op.Movement.TransactionID)
-			k.requests = append(k.requests, op.Movement.TransactionID)
 		case account.OpCredit:
 			t := op.Event.Transfer
 			local(t.To)
@@ -88,7 +85,7 @@ func keysOf(ops []account.Op, sh, shards int) keys {
 			k.events = append(k.events, op.Event.ID)
 		}
 	}
-	for _, l := range []*[]string{&k.accounts, &k.transfers, &k.movements, &k.credits, &k.events, &k.requests} {
+	for _, l := range []*[]string{&k.accounts, &k.transfers, &k.movements, &k.credits, &k.events} {
 		slices.Sort(*l)
 		*l = slices.Compact(*l)
 	}
@@ -116,9 +113,6 @@ func load(ctx context.Context, tx *sqlx.Tx, b *account.Batch, k keys) error {
 	if err := loadMovements(ctx, tx, b, k.movements); err != nil {
 		return err
 	}
-	if err := loadRefusals(ctx, tx, b, k.requests); err != nil {
-		return err
-	}
 	return loadSeen(ctx, tx, b, k.events)
 }
 
@@ -132,8 +126,7 @@ func loadSeen(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) 
 }
 
 // save writes what a batch decided: balances, new and ended transfers,
-// steps, movements, refusals, credits, the inbox and the outbox, one
-// statement each.
+// steps, movements, credits, the inbox and the outbox, one statement each.
 func (s *Store) save(ctx context.Context, tx *sqlx.Tx, b *account.Batch) error {
 	c := b.Changes
 	steps := []func() error{
@@ -142,7 +135,6 @@ func (s *Store) save(ctx context.Context, tx *sqlx.Tx, b *account.Batch) error {
 		func() error { return saveSettled(ctx, tx, c.Transfers, c.Settled, b) },
 		func() error { return insertSteps(ctx, tx, c.Steps) },
 		func() error { return insertMovements(ctx, tx, c.Movements) },
-		func() error { return insertRefusals(ctx, tx, c.Refusals) },
 		func() error { return insertCredits(ctx, tx, c.Credits) },
 		func() error { return insertInbox(ctx, tx, c.Inbox) },
 		func() error { return s.outbox.Append(ctx, tx, c.Events...) },

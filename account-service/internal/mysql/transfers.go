@@ -29,21 +29,26 @@ type transferRow struct {
 	ToShard       int             `db:"to_shard"`
 	Status        string          `db:"status"`
 	Reason        sql.NullString  `db:"reason"`
+	Refusal       sql.NullString  `db:"refusal"`
 	CreatedAt     time.Time       `db:"created_at"`
 	UpdatedAt     time.Time       `db:"updated_at"`
 }
 
 const transferColumns = `transaction_id, request_hash, from_account, to_account, amount, currency,
-	from_shard, to_shard, status, reason, created_at, updated_at`
+	from_shard, to_shard, status, reason, refusal, created_at, updated_at`
 
 func (r transferRow) toTransfer() (account.Transfer, error) {
 	amt, err := money.New(r.Amount, r.Currency)
 	if err != nil {
 		return account.Transfer{}, fmt.Errorf("transfer %s: stored amount: %w", r.TransactionID, err)
 	}
+	refusal, err := refusalOf(r.Refusal)
+	if err != nil {
+		return account.Transfer{}, fmt.Errorf("transfer %s: %w", r.TransactionID, err)
+	}
 	return account.Transfer{TransactionID: r.TransactionID, Hash: r.RequestHash, From: r.From, To: r.To, Amount: amt,
 		FromShard: r.FromShard, ToShard: r.ToShard, Status: account.TransferStatus(r.Status),
-		Reason: problem.Code(r.Reason.String), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, nil
+		Reason: problem.Code(r.Reason.String), Refusal: refusal, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, nil
 }
 
 // loadTransfers locks and reads the transfers this shard recorded under ids,
@@ -63,10 +68,17 @@ func loadTransfers(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []str
 }
 
 func insertTransfers(ctx context.Context, tx *sqlx.Tx, ts []*account.Transfer) error {
+	refusals := make([]any, len(ts))
+	for i, t := range ts {
+		var err error
+		if refusals[i], err = refusalValue(t.Refusal); err != nil {
+			return fmt.Errorf("transfer %s: %w", t.TransactionID, err)
+		}
+	}
 	return insertRows(ctx, tx, "transfers", transferColumns, len(ts), func(i int) []any {
 		t := ts[i]
 		return []any{t.TransactionID, t.Hash, t.From, t.To, t.Amount.Decimal(), t.Amount.Currency(), t.FromShard, t.ToShard,
-			t.Status, nullable(string(t.Reason)), t.CreatedAt, t.UpdatedAt}
+			t.Status, nullable(string(t.Reason)), refusals[i], t.CreatedAt, t.UpdatedAt}
 	})
 }
 
