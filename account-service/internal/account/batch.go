@@ -136,12 +136,16 @@ func (b *Batch) step(k Key, name string) {
 
 func (b *Batch) emit(e events.Event) { b.Changes.Events = append(b.Changes.Events, e) }
 
-// replay answers a request whose key is already recorded: the stored
-// outcome when the request is the same, idempotency_conflict otherwise.
+// replay answers a request whose key is already recorded: with
+// idempotency_conflict when the request differs, with the stored refusal
+// when it was refused, else with nil (the stored outcome stands).
 // Deposits, withdrawals and transfers all go through here.
-func replay(storedHash, hash, txID string) error {
+func replay(storedHash, hash, txID string, refusal *problem.Error) error {
 	if storedHash != hash {
 		return problem.New(problem.IdempotencyConflict, "transaction_id %s was already used with a different request", txID)
+	}
+	if refusal != nil {
+		return refusal
 	}
 	return nil
 }

@@ -12,13 +12,7 @@ import (
 func (b *Batch) transfer(req TransferRequest) (Transfer, error) {
 	hash := req.Hash()
 	if t, ok := b.Transfers[req.Key()]; ok {
-		if err := replay(t.Hash, hash, req.TransactionID); err != nil {
-			return *t, err
-		}
-		if t.Status == Refused {
-			return Transfer{}, t.Refusal
-		}
-		return *t, nil
+		return *t, replay(t.Hash, hash, req.TransactionID, t.Refusal)
 	}
 	t, err := b.newTransfer(req, hash)
 	if err != nil {
@@ -88,13 +82,7 @@ func (b *Batch) record(req TransferRequest, hash string, to int, st TransferStat
 func (b *Batch) move(req MovementRequest) (Movement, error) {
 	hash := req.Hash()
 	if m, ok := b.Movements[req.TransactionID]; ok {
-		if err := replay(m.Hash, hash, req.TransactionID); err != nil {
-			return *m, err
-		}
-		if m.Refusal != nil {
-			return Movement{}, m.Refusal
-		}
-		return *m, nil
+		return *m, replay(m.Hash, hash, req.TransactionID, m.Refusal)
 	}
 	m, err := b.newMovement(req, hash)
 	if err != nil {
