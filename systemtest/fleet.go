@@ -140,9 +140,10 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 		"WALLET_AUTH_JWT_SECRET="+authtest.Secret,
 	)
 	f.env = append(f.env, env...)
-	for _, name := range f.Services() {
-		f.addrs[name] = freeAddr(t)
-		f.dsns(name) // its links, so that the nemesis can pick any from the start
+	services := f.Services()
+	for i, port := range testenv.FreePorts(t, len(services)) {
+		f.addrs[services[i]] = fmt.Sprintf("127.0.0.1:%d", port)
+		f.dsns(services[i]) // its links, so that the nemesis can pick any from the start
 	}
 	// Registered last, so it runs first: the processes stop while their
 	// links still forward.

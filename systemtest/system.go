@@ -148,21 +148,11 @@ func build(t testing.TB, bin, natsURL string, proxied bool, env ...string) *Syst
 		"WALLET_RELAY_LEASE_TTL=1s",
 	)
 	s.env = append(s.env, env...)
-	for _, b := range Binaries {
-		s.addrs[b] = freeAddr(t)
+	for i, port := range testenv.FreePorts(t, len(Binaries)) {
+		s.addrs[Binaries[i]] = fmt.Sprintf("127.0.0.1:%d", port)
 	}
 	t.Cleanup(s.stopAll)
 	return s
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 var addrKey = map[string]string{
