@@ -154,7 +154,7 @@ func (w *Watcher) balances(ctx context.Context, query string) (map[string]decima
 }
 
 // TransfersByStatus counts the run's transfers on their source shards by
-// status (completed, failed, pending).
+// status (completed, failed, pending, refused).
 func (w *Watcher) TransfersByStatus(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
 	for s := range shards {

@@ -154,6 +154,12 @@ func TestBatchReplaysStoredRefusal(t *testing.T) {
 	if res[0].Err != error(refused) || res[1].Err != error(refused) {
 		t.Errorf("answered %v / %v, want the stored problem", res[0].Err, res[1].Err)
 	}
+	// No saga of a refused transfer can exist: an outcome for one is unknown.
+	settle := bt.Decide([]Op{{Kind: OpSettle, Event: SagaEvent{ID: "e-refused", Type: events.TransferCreditRejected,
+		Transfer: Transfer{TransactionID: tk, From: src.ID, To: dst.ID, Amount: usd("9.00")}}}})
+	if settle[0].Err != ErrUnknownTransfer {
+		t.Errorf("settle of a refused transfer answered %v, want ErrUnknownTransfer", settle[0].Err)
+	}
 	if src.Balance.String() != "50" || len(bt.Changes.Events) != 0 || len(bt.Changes.Transfers) != 0 || len(bt.Changes.Movements) != 0 {
 		t.Errorf("source %s, %d events, %d transfers, %d movements written; want 50 and nothing", src.Balance,
 			len(bt.Changes.Events), len(bt.Changes.Transfers), len(bt.Changes.Movements))

@@ -195,8 +195,8 @@ func (b *Batch) settle(e SagaEvent) (Transfer, error) {
 		return Transfer{}, nil
 	}
 	rec, ok := b.Transfers[t.Key()]
-	if !ok || rec.Hash != requestOf(t).Hash() {
-		return Transfer{}, ErrUnknownTransfer
+	if !ok || rec.Hash != requestOf(t).Hash() || rec.Status == Refused {
+		return Transfer{}, ErrUnknownTransfer // a refused transfer was never debited: no saga of it can exist
 	}
 	if rec.Status != Pending && sagaDedupe {
 		b.seen(e.ID) // ended already: a late or repeated outcome changes nothing

@@ -119,6 +119,13 @@ func writeOutcome(w http.ResponseWriter, t account.Transfer) error {
 	case account.Failed:
 		return problem.New(t.Reason, "transfer %s failed (%s); the debit was refunded", t.TransactionID, t.Reason).
 			With("transaction_id", t.TransactionID).With("transfer_status", "failed")
+	case account.Refused:
+		// A replay answers with the stored problem before this; a refused
+		// transfer must never read as pending.
+		if t.Refusal != nil {
+			return t.Refusal
+		}
+		return problem.New(t.Reason, "transfer %s was refused (%s)", t.TransactionID, t.Reason)
 	default:
 		res.Status = "pending"
 		w.Header().Set("Location", transferPath(t))

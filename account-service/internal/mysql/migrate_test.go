@@ -2,13 +2,18 @@ package mysql_test
 
 import (
 	"context"
+	"database/sql"
 	"io/fs"
 	"testing"
 	"testing/fstest"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/money"
+	"github.com/walletco/wallet/pkg/problem"
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
@@ -79,5 +84,74 @@ func TestMigrationKeysExistingTransfersBySource(t *testing.T) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("a reused id from another source: %v", err)
 		}
+	}
+}
+
+// Migrations 0004 and 0005 add the refusal columns to shards that already
+// hold transfers and movements: the rows from before still replay as they
+// were, and a refusal fits beside them.
+func TestMigrationKeepsExistingRowsReplayable(t *testing.T) {
+	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	ctx := context.Background()
+	old := fstest.MapFS{}
+	for _, name := range []string{"0001_accounts.sql", "0002_saga.sql", "0003_transfer_keys.sql"} {
+		body, err := fs.ReadFile(mysql.Migrations, "migrations/"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[name] = &fstest.MapFile{Data: body}
+	}
+	if err := database.Migrate(ctx, db, old); err != nil {
+		t.Fatal(err)
+	}
+	usd := func(s string) money.Amount { a, _ := money.Parse(s, "USD"); return a }
+	dep := account.MovementRequest{Kind: account.Deposit, AccountID: "alice", TransactionID: uuid.NewString(), Amount: usd("5.00")}
+	tr := account.TransferRequest{TransactionID: uuid.NewString(), From: "alice", To: "carol", Amount: usd("1.00")}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO accounts (account_id, owner_id, currency, balance, version, created_at, updated_at) VALUES ('alice', 'o', 'USD', 4, 2, NOW(6), NOW(6)),
+			('carol', 'o', 'USD', 1, 1, NOW(6), NOW(6))`, nil},
+		{`INSERT INTO movements (transaction_id, request_hash, kind, account_id, amount, currency, balance_after, version, created_at)
+			VALUES (?, ?, 'deposit', 'alice', 5, 'USD', 5, 1, NOW(6))`, []any{dep.TransactionID, dep.Hash()}},
+		{`INSERT INTO transfers (transaction_id, request_hash, from_account, to_account, amount, currency, from_shard, to_shard, status, created_at, updated_at)
+			VALUES (?, ?, 'alice', 'carol', 1, 'USD', 0, 0, 'completed', NOW(6), NOW(6))`, []any{tr.TransactionID, tr.Hash()}},
+	} {
+		if _, err := db.Exec(q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := mysql.New([]*sqlx.DB{db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate over existing data: %v", err)
+	}
+	refused := account.MovementRequest{Kind: account.Withdrawal, AccountID: "alice", TransactionID: uuid.NewString(), Amount: usd("9.00")}
+	res, err := s.Apply(ctx, 0, []account.Op{
+		{Kind: account.OpMove, Movement: dep},
+		{Kind: account.OpTransfer, Transfer: tr},
+		{Kind: account.OpMove, Movement: refused},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil || res[0].Movement.BalanceAfter.String() != "5" || res[0].Movement.Version != 1 {
+		t.Errorf("the old deposit replayed %+v (%v), want balance_after 5 at version 1", res[0].Movement, res[0].Err)
+	}
+	if res[1].Err != nil || res[1].Transfer.Status != account.Completed {
+		t.Errorf("the old transfer replayed %+v (%v), want completed", res[1].Transfer, res[1].Err)
+	}
+	if !problem.Is(res[2].Err, problem.InsufficientFunds) {
+		t.Errorf("the withdrawal answered %v, want insufficient_funds", res[2].Err)
+	}
+	var after, refusal sql.NullString
+	if err := db.QueryRow("SELECT balance_after, refusal FROM movements WHERE transaction_id = ?", refused.TransactionID).Scan(&after, &refusal); err != nil {
+		t.Fatal(err)
+	}
+	if after.Valid || !refusal.Valid {
+		t.Errorf("refused movement stored balance_after %v, refusal %v; want NULL and the problem", after, refusal)
 	}
 }

@@ -7,9 +7,7 @@
 -- finds it, or collides with it on the key, instead of moving money. A
 -- refused transfer has status 'refused'; a refused movement changed no
 -- balance, so it has none after it.
+-- One statement per file: DDL commits on its own, and a file is recorded as
+-- applied only after its last statement, so a file of two could stop
+-- between them and never run again. 0005 does the movements.
 ALTER TABLE transfers ADD COLUMN refusal TEXT NULL;
-
-ALTER TABLE movements
-  ADD COLUMN refusal TEXT NULL,
-  MODIFY balance_after DECIMAL(24,4) NULL,
-  MODIFY version BIGINT NULL;
