@@ -17,24 +17,45 @@ import (
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
-// Migration 0003 keys transfers, credits and steps by (transaction_id,
-// from_account) on a shard that already holds data: every existing step is
-// given the source account of its transfer or credit, and afterwards the
-// same id from another source account is a row of its own.
-func TestMigrationKeysExistingTransfersBySource(t *testing.T) {
+// migratedTo returns a fresh shard schema with only the named migrations
+// applied: a shard as an older release left it.
+func migratedTo(t *testing.T, names ...string) *sqlx.DB {
+	t.Helper()
 	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
-	ctx := context.Background()
 	old := fstest.MapFS{}
-	for _, name := range []string{"0001_accounts.sql", "0002_saga.sql"} {
+	for _, name := range names {
 		body, err := fs.ReadFile(mysql.Migrations, "migrations/"+name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		old[name] = &fstest.MapFile{Data: body}
 	}
-	if err := database.Migrate(ctx, db, old); err != nil {
+	if err := database.Migrate(context.Background(), db, old); err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// migrateRest applies every remaining migration over the data in db and
+// returns the store on it.
+func migrateRest(t *testing.T, db *sqlx.DB) *mysql.Store {
+	t.Helper()
+	s, err := mysql.New([]*sqlx.DB{db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate over existing data: %v", err)
+	}
+	return s
+}
+
+// Migration 0003 keys transfers, credits and steps by (transaction_id,
+// from_account) on a shard that already holds data: every existing step is
+// given the source account of its transfer or credit, and afterwards the
+// same id from another source account is a row of its own.
+func TestMigrationKeysExistingTransfersBySource(t *testing.T) {
+	db := migratedTo(t, "0001_accounts.sql", "0002_saga.sql")
 	// Shard data from before: this shard sent tx-1 from alice (a saga that
 	// completed) and credited tx-2 from bob on another shard.
 	for _, q := range []string{
@@ -49,13 +70,7 @@ func TestMigrationKeysExistingTransfersBySource(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := mysql.New([]*sqlx.DB{db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate over existing data: %v", err)
-	}
+	migrateRest(t, db)
 	var steps []struct {
 		TransactionID string `db:"transaction_id"`
 		From          string `db:"from_account"`
@@ -91,19 +106,8 @@ func TestMigrationKeysExistingTransfersBySource(t *testing.T) {
 // hold transfers and movements: the rows from before still replay as they
 // were, and a refusal fits beside them.
 func TestMigrationKeepsExistingRowsReplayable(t *testing.T) {
-	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	db := migratedTo(t, "0001_accounts.sql", "0002_saga.sql", "0003_transfer_keys.sql")
 	ctx := context.Background()
-	old := fstest.MapFS{}
-	for _, name := range []string{"0001_accounts.sql", "0002_saga.sql", "0003_transfer_keys.sql"} {
-		body, err := fs.ReadFile(mysql.Migrations, "migrations/"+name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old[name] = &fstest.MapFile{Data: body}
-	}
-	if err := database.Migrate(ctx, db, old); err != nil {
-		t.Fatal(err)
-	}
 	usd := func(s string) money.Amount { a, _ := money.Parse(s, "USD"); return a }
 	dep := account.MovementRequest{Kind: account.Deposit, AccountID: "alice", TransactionID: uuid.NewString(), Amount: usd("5.00")}
 	tr := account.TransferRequest{TransactionID: uuid.NewString(), From: "alice", To: "carol", Amount: usd("1.00")}
@@ -122,13 +126,7 @@ func TestMigrationKeepsExistingRowsReplayable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := mysql.New([]*sqlx.DB{db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate over existing data: %v", err)
-	}
+	s := migrateRest(t, db)
 	refused := account.MovementRequest{Kind: account.Withdrawal, AccountID: "alice", TransactionID: uuid.NewString(), Amount: usd("9.00")}
 	res, err := s.Apply(ctx, 0, []account.Op{
 		{Kind: account.OpMove, Movement: dep},
