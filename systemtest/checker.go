@@ -646,17 +646,24 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 			return fmt.Sprintf("%s: readyz %d", name, res.StatusCode)
 		}
 	}
-	if why := f.nodesHealthy(); why != "" {
+	if why := f.clusterWhole(ctx, func(st jetstream.Stream) string { return consumersDrained(ctx, st) }); why != "" {
 		return why
 	}
-	nc, st, err := f.walletStream(ctx)
-	if err != nil {
-		return err.Error()
+	for i := range f.Shards {
+		pending, unpublished, err := f.shardBacklog(ctx, i)
+		if err != nil {
+			return err.Error()
+		}
+		if pending+unpublished > 0 {
+			return fmt.Sprintf("shard %d: %d sagas pending, %d outbox rows unpublished", i, pending, unpublished)
+		}
 	}
-	defer nc.Close()
-	if why := replicasCurrent(ctx, st, len(f.NATS)); why != "" {
-		return why
-	}
+	return ""
+}
+
+// consumersDrained says why some consumer of st still has messages to
+// deliver or acknowledge, or not all five exist ("" when drained).
+func consumersDrained(ctx context.Context, st jetstream.Stream) string {
 	names := st.ListConsumers(ctx)
 	n := 0
 	for info := range names.Info() {
@@ -670,15 +677,6 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 	}
 	if n < 5 {
 		return fmt.Sprintf("%d consumers", n)
-	}
-	for i := range f.Shards {
-		pending, unpublished, err := f.shardBacklog(ctx, i)
-		if err != nil {
-			return err.Error()
-		}
-		if pending+unpublished > 0 {
-			return fmt.Sprintf("shard %d: %d sagas pending, %d outbox rows unpublished", i, pending, unpublished)
-		}
 	}
 	return ""
 }
@@ -705,7 +703,12 @@ func (f *Fleet) walletStream(ctx context.Context) (*nats.Conn, jetstream.Stream,
 // it is): every node answers /healthz (JetStream current with the meta
 // leader, its streams and consumers), every node has a route to each
 // other, and the WALLET stream has a leader and two current replicas.
-func (f *Fleet) StreamHealthy(ctx context.Context) string {
+func (f *Fleet) StreamHealthy(ctx context.Context) string { return f.clusterWhole(ctx, nil) }
+
+// clusterWhole is StreamHealthy, and then, when the cluster is whole,
+// then's verdict on the WALLET stream over the same connection (then may
+// be nil).
+func (f *Fleet) clusterWhole(ctx context.Context, then func(jetstream.Stream) string) string {
 	if why := f.nodesHealthy(); why != "" {
 		return why
 	}
@@ -714,7 +717,10 @@ func (f *Fleet) StreamHealthy(ctx context.Context) string {
 		return err.Error()
 	}
 	defer nc.Close()
-	return replicasCurrent(ctx, st, len(f.NATS))
+	if why := replicasCurrent(ctx, st, len(f.NATS)); why != "" || then == nil {
+		return why
+	}
+	return then(st)
 }
 
 // nodesHealthy says why some node does not answer /healthz 200 or is not

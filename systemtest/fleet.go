@@ -107,8 +107,9 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
+	ports := testenv.FreePorts(t, 2) // in one call: ports reserved one by one may repeat
 	for i := range 2 {
-		d := &DBServer{Name: fmt.Sprintf("mariadb-%d", i), dir: filepath.Join(f.dir, fmt.Sprintf("mariadb-%d", i)), port: testenv.FreePorts(t, 1)[0]}
+		d := &DBServer{Name: fmt.Sprintf("mariadb-%d", i), dir: filepath.Join(f.dir, fmt.Sprintf("mariadb-%d", i)), port: ports[i]}
 		f.DBs = append(f.DBs, d)
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = d.Start() }()
@@ -479,9 +480,10 @@ type NATSNode struct {
 func (f *Fleet) startNATS() {
 	f.t.Helper()
 	const n = 3
+	ports := testenv.FreePorts(f.t, 3*n) // client, cluster and monitor port of each node, all distinct
 	for i := range n {
 		f.NATS = append(f.NATS, &NATSNode{Name: fmt.Sprintf("nats-%d", i), bin: filepath.Join(f.bin, "nats-server"), pids: f.pidFile(),
-			port: testenv.FreePorts(f.t, 1)[0], cluster: testenv.FreePorts(f.t, 1)[0], monitor: testenv.FreePorts(f.t, 1)[0]})
+			port: ports[3*i], cluster: ports[3*i+1], monitor: ports[3*i+2]})
 	}
 	var urls []string
 	for i, node := range f.NATS {
