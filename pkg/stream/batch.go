@@ -48,7 +48,7 @@ type BatchOptions struct {
 	// BeforeSubscribe, if set, runs before every subscription, the first
 	// and each one after the consumer was recreated; its error counts as a
 	// failed subscription (retried with back-off, or returned the first
-	// time). The ledger checks there that its position belongs to the
+	// time: the only first failure ConsumeBatch returns). The ledger checks there that its position belongs to the
 	// stream it is about to read.
 	BeforeSubscribe func(ctx context.Context) error
 }
@@ -76,9 +76,10 @@ const defaultMaxBatch = 500
 // The subscription cannot die silently: when it ends while ctx runs (the
 // durable consumer was deleted, or vanished with the server's state), the
 // consumer is created again with capped exponential back-off, and
-// opts.Health, wallet_consumer_up and a log line say so meanwhile. Only a
-// failure to create the consumer the first time is returned (a
-// configuration the server refuses).
+// opts.Health, wallet_consumer_up and a log line say so meanwhile. Only
+// DeclareConsumer's refusal (a configuration the server refuses) and
+// BeforeSubscribe's error the first time are returned; a create or
+// subscribe request that fails, even the first, is retried.
 func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h BatchHandler, opts BatchOptions, log *slog.Logger) (err error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = defaultMaxBatch
@@ -105,12 +106,17 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 	delay := minRestart
 	for first := true; ; first = false {
 		started := time.Now()
-		created, err := b.subscribe(ctx, js, cfg, buf)
+		err := b.subscribe(ctx, js, cfg, buf)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if !created && first {
-			return err
+		// The first time, the caller's own check refusing to read is
+		// returned; anything else (a create or subscribe request timing out
+		// while a cluster forms) is retried, or one consumer would stay
+		// down in a running service.
+		var refused *refusedToSubscribe
+		if first && errors.As(err, &refused) {
+			return refused.err
 		}
 		if time.Since(started) > maxRestart {
 			delay = minRestart // it ran a good while: a new failure starts the back-off afresh
@@ -134,22 +140,27 @@ const (
 	maxRestart = 30 * time.Second
 )
 
+// refusedToSubscribe is BeforeSubscribe's error.
+type refusedToSubscribe struct{ err error }
+
+func (e *refusedToSubscribe) Error() string { return e.err.Error() }
+func (e *refusedToSubscribe) Unwrap() error { return e.err }
+
 // errSubscriptionClosed says the client library ended a subscription on
 // its own (for the server's "consumer deleted", or a closed connection).
 var errSubscriptionClosed = errors.New("subscription closed")
 
 // subscribe creates or updates the durable consumer and handles its
 // messages until ctx ends (it returns nil) or the subscription ends (it
-// returns why). created is false if the consumer could not be created or
-// subscribed to. Messages still buffered are nak'd on the way out.
-func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, buf chan jetstream.Msg) (created bool, _ error) {
+// returns why). Messages still buffered are nak'd on the way out.
+func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, buf chan jetstream.Msg) error {
 	cons, err := js.CreateOrUpdateConsumer(ctx, Name, cfg)
 	if err != nil {
-		return false, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
 	}
 	if b.opts.BeforeSubscribe != nil {
 		if err := b.opts.BeforeSubscribe(ctx); err != nil {
-			return false, err
+			return &refusedToSubscribe{err}
 		}
 	}
 	// subCtx ends with the subscription: the batch loop then stops and the
@@ -174,7 +185,7 @@ func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jet
 			}
 		}))
 	if err != nil {
-		return false, fmt.Errorf("consume %s: %w", cfg.Durable, err)
+		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
 	b.opts.Health.set(b.name, StateRunning, nil)
 	go func() {
@@ -206,9 +217,9 @@ func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jet
 			_ = m.Nak()
 		default:
 			if ctx.Err() != nil {
-				return true, nil
+				return nil
 			}
-			return true, context.Cause(subCtx)
+			return context.Cause(subCtx)
 		}
 	}
 }
