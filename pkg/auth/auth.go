@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -54,8 +55,9 @@ type Verifier struct {
 }
 
 // NewVerifier returns a verifier for cfg; hc fetches the JWKS (nil: a
-// client with a 10 s timeout).
-func NewVerifier(cfg Config, hc *http.Client) (*Verifier, error) {
+// client with a 10 s timeout) and log hears of failed fetches (nil: none).
+// With a JWKS it fetches the keys before it returns (at most 10 s).
+func NewVerifier(cfg Config, hc *http.Client, log *slog.Logger) (*Verifier, error) {
 	if !cfg.Disabled && cfg.Secret == "" && cfg.JWKSURL == "" {
 		return nil, errors.New("auth: auth.jwt_secret or auth.jwks_url is required (or auth.disabled for local experiments)")
 	}
@@ -65,9 +67,17 @@ func NewVerifier(cfg Config, hc *http.Client) (*Verifier, error) {
 	v := &Verifier{cfg: cfg}
 	if cfg.JWKSURL != "" {
 		if hc == nil {
-			hc = &http.Client{Timeout: 10 * time.Second}
+			hc = &http.Client{Timeout: fetchTimeout}
 		}
-		v.jwks = NewJWKS(cfg.JWKSURL, hc)
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		// The keys are refreshed for as long as the process runs.
+		jwks, err := NewJWKS(context.Background(), cfg.JWKSURL, hc, log)
+		if err != nil {
+			return nil, err
+		}
+		v.jwks = jwks
 	}
 	return v, nil
 }
@@ -110,8 +120,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
 			if v.jwks == nil {
 				return nil, errors.New("no JWKS configured")
 			}
-			kid, _ := t.Header["kid"].(string)
-			return v.jwks.Key(ctx, kid)
+			return v.jwks.Key(ctx, t)
 		}
 	}, opts...)
 	if err != nil {

@@ -86,7 +86,7 @@ func sign(t *testing.T, m jwt.SigningMethod, kid string, key any, c jwt.MapClaim
 
 func TestVerify(t *testing.T) {
 	p := newIDP(t)
-	v, err := auth.NewVerifier(auth.Config{Secret: secret, JWKSURL: p.url, Issuer: "https://idp.example", Audience: "wallet"}, nil)
+	v, err := auth.NewVerifier(auth.Config{Secret: secret, JWKSURL: p.url, Issuer: "https://idp.example", Audience: "wallet"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestVerify(t *testing.T) {
 // cannot be abused as an HMAC secret.
 func TestVerifyHS256WithoutSecret(t *testing.T) {
 	p := newIDP(t)
-	v, err := auth.NewVerifier(auth.Config{JWKSURL: p.url}, nil)
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: p.url}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,17 +143,17 @@ func TestVerifyHS256WithoutSecret(t *testing.T) {
 }
 
 func TestNewVerifierNeedsAKeySource(t *testing.T) {
-	if _, err := auth.NewVerifier(auth.Config{}, nil); err == nil {
+	if _, err := auth.NewVerifier(auth.Config{}, nil, nil); err == nil {
 		t.Error("no secret, no JWKS: accepted")
 	}
-	if _, err := auth.NewVerifier(auth.Config{Secret: "short"}, nil); err == nil {
+	if _, err := auth.NewVerifier(auth.Config{Secret: "short"}, nil, nil); err == nil {
 		t.Error("a short secret: accepted")
 	}
 }
 
 func guarded(t *testing.T, perSecond float64, disabled bool) *httptest.Server {
 	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{Secret: secret, Disabled: disabled}, nil)
+	v, err := auth.NewVerifier(auth.Config{Secret: secret, Disabled: disabled}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestJWKSRotation(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys.Load()})
 	}))
 	t.Cleanup(srv.Close)
-	v, err := auth.NewVerifier(auth.Config{JWKSURL: srv.URL}, nil)
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: srv.URL}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
