@@ -40,6 +40,7 @@ type Config struct {
 	// Secret verifies HS256 tokens (the local stack). Empty: HS256 refused.
 	Secret string
 	// JWKSURL serves the RS256/ES256 public keys of the identity provider.
+	// With it, Issuer and Audience are required and Secret must be empty.
 	JWKSURL string
 	// Issuer and Audience, when set, must match the token's iss and aud.
 	Issuer   string
@@ -63,6 +64,11 @@ func NewVerifier(cfg Config, hc *http.Client, log *slog.Logger) (*Verifier, erro
 	}
 	if cfg.Secret != "" && len(cfg.Secret) < 32 {
 		return nil, errors.New("auth: auth.jwt_secret must be at least 32 bytes")
+	}
+	// With an identity provider a local HS256 secret would be a master key,
+	// and tokens another of its clients was issued must not pass.
+	if cfg.JWKSURL != "" && (cfg.Secret != "" || cfg.Issuer == "" || cfg.Audience == "") {
+		return nil, errors.New("auth: with auth.jwks_url, auth.issuer and auth.audience are required and auth.jwt_secret is refused")
 	}
 	v := &Verifier{cfg: cfg}
 	if cfg.JWKSURL != "" {

@@ -66,7 +66,7 @@ func newSlowIDP(t *testing.T) *slowIDP {
 // (each a reason to fetch) do not delay a token signed with a cached key.
 func TestJWKSSlowProviderDoesNotDelayCachedKeys(t *testing.T) {
 	p := newSlowIDP(t)
-	v, err := auth.NewVerifier(auth.Config{JWKSURL: p.url}, &http.Client{Timeout: 5 * time.Second}, nil)
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: p.url, Issuer: "https://idp.example", Audience: "wallet"}, &http.Client{Timeout: 5 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestJWKSForgedKidsAreBounded(t *testing.T) {
 	p := newSlowIDP(t)
 	p.down.Store(true)
 	before := testutil.ToFloat64(auth.JWKSFetches.WithLabelValues("error"))
-	v, err := auth.NewVerifier(auth.Config{JWKSURL: p.url}, nil, nil)
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: p.url, Issuer: "https://idp.example", Audience: "wallet"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,9 +36,12 @@ type AuthConfig struct {
 	// JWTSecret verifies HS256 tokens (the local stack; at least 32 bytes).
 	// Env WALLET_AUTH_JWT_SECRET. Default none.
 	JWTSecret string `mapstructure:"jwt_secret"`
-	// JWKSURL serves the identity provider's RS256/ES256 keys. Default none.
+	// JWKSURL serves the identity provider's RS256/ES256 keys. With it,
+	// issuer and audience are required and jwt_secret is refused (a local
+	// secret would be a master key next to the provider). Default none.
 	JWKSURL string `mapstructure:"jwks_url"`
-	// Issuer and Audience, when set, must match a token's iss and aud.
+	// Issuer and Audience must match a token's iss and aud: required with
+	// jwks_url, optional for HS256 alone. Default none.
 	Issuer   string `mapstructure:"issuer"`
 	Audience string `mapstructure:"audience"`
 	// Disabled lets every request in as an operator, logged loudly at
@@ -289,7 +292,26 @@ func (c Config) Validate() error {
 			c.NATS.DuplicateWindow, horizon))
 	}
 	errs = append(errs, c.validateRetention()...)
+	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
+}
+
+// validate refuses the production key source with loose checks beside it.
+func (a AuthConfig) validate() []error {
+	if a.JWKSURL == "" {
+		return nil
+	}
+	var errs []error
+	if a.Issuer == "" {
+		errs = append(errs, errors.New("auth.issuer is required when auth.jwks_url is set"))
+	}
+	if a.Audience == "" {
+		errs = append(errs, errors.New("auth.audience is required when auth.jwks_url is set"))
+	}
+	if a.JWTSecret != "" {
+		errs = append(errs, errors.New("auth.jwt_secret must not be set together with auth.jwks_url: an HS256 secret would sign any role's token beside the identity provider"))
+	}
+	return errs
 }
 
 // validateRetention checks the tables' retentions against each other; see

@@ -172,3 +172,25 @@ func TestMaskedHidesNATSPasswords(t *testing.T) {
 		t.Fatalf("Masked NATS URL = %q", m.NATS.URL)
 	}
 }
+
+// With a JWKS (production), issuer and audience are required and the
+// HS256 secret is refused; each error names its setting.
+func TestValidateAuthWithJWKS(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("WALLET_AUTH_JWKS_URL", "https://idp.example/jwks")
+	_, err := Load()
+	for _, want := range []string{"auth.issuer", "auth.audience"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("JWKS without %s: Load() = %v", want, err)
+		}
+	}
+	t.Setenv("WALLET_AUTH_ISSUER", "https://idp.example")
+	t.Setenv("WALLET_AUTH_AUDIENCE", "wallet")
+	if _, err := Load(); err != nil {
+		t.Fatalf("JWKS, issuer and audience: %v", err)
+	}
+	t.Setenv("WALLET_AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "auth.jwt_secret") {
+		t.Fatalf("JWKS and an HS256 secret: Load() = %v", err)
+	}
+}
