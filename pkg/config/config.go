@@ -57,6 +57,11 @@ type HTTPConfig struct {
 	RateLimit float64 `mapstructure:"rate_limit"`
 	// RateBurst is the bucket size of the rate limit. Default 100.
 	RateBurst int `mapstructure:"rate_burst"`
+	// MaxConnectionsPerClient bounds the connections one remote IP holds
+	// at once on account-service and ledger-service; more are closed on
+	// accept. 0: no limit (behind a proxy, which is one IP). Default 512
+	// (make bench's closed loop uses up to 256 from one address).
+	MaxConnectionsPerClient int `mapstructure:"max_connections_per_client"`
 }
 
 // NATSConfig locates the broker and shapes the WALLET stream.
@@ -130,6 +135,9 @@ type LedgerConfig struct {
 	Addr string `mapstructure:"addr"`
 	// DSN of the ledger database. Default the wallet_ledger schema locally.
 	DSN string `mapstructure:"dsn"`
+	// MaxConnections bounds the HTTP connections served at once, as
+	// account.max_connections. Default 8192.
+	MaxConnections int `mapstructure:"max_connections"`
 	// InboxRetention is how long the ledger's inbox rows are kept. The
 	// ledger needs them for nothing but a quick duplicate check: it skips
 	// every redelivery by its stream position, and a re-published copy of a
@@ -211,6 +219,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("auth.disabled", false)
 	v.SetDefault("http.rate_limit", 50.0)
 	v.SetDefault("http.rate_burst", 100)
+	v.SetDefault("http.max_connections_per_client", 512)
+	v.SetDefault("ledger.max_connections", 8192)
 }
 
 // Load reads the configuration. The file is WALLET_CONFIG if set, else
@@ -275,6 +285,9 @@ func (c Config) Validate() error {
 	}
 	if c.Account.MaxBatch < 1 || c.Account.QueueDepth < 1 || c.Account.MaxConnections < 1 {
 		errs = append(errs, errors.New("account.max_batch, account.queue_depth and account.max_connections must be positive"))
+	}
+	if c.Ledger.MaxConnections < 1 || c.HTTP.MaxConnectionsPerClient < 0 {
+		errs = append(errs, errors.New("ledger.max_connections must be positive and http.max_connections_per_client not negative"))
 	}
 	if c.Account.SagaMaxDeliver < 1 || c.Account.SagaRedriveAfter <= 0 {
 		errs = append(errs, errors.New("account.saga_max_deliver and account.saga_redrive_after must be positive"))

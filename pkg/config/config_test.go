@@ -47,7 +47,7 @@ func TestLoadDefaultsWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Shards) != 4 || c.Account.TransferWait != 2*time.Second {
+	if len(c.Shards) != 4 || c.Account.TransferWait != 2*time.Second || c.HTTP.MaxConnectionsPerClient != 512 || c.Ledger.MaxConnections != 8192 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
