@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ type Config struct {
 	// Secret verifies HS256 tokens (the local stack). Empty: HS256 refused.
 	Secret string
 	// JWKSURL serves the RS256/ES256 public keys of the identity provider.
+	// With it, Issuer and Audience are required and Secret must be empty.
 	JWKSURL string
 	// Issuer and Audience, when set, must match the token's iss and aud.
 	Issuer   string
@@ -54,20 +56,34 @@ type Verifier struct {
 }
 
 // NewVerifier returns a verifier for cfg; hc fetches the JWKS (nil: a
-// client with a 10 s timeout).
-func NewVerifier(cfg Config, hc *http.Client) (*Verifier, error) {
+// client with a 10 s timeout) and log hears of failed fetches (nil: none).
+// With a JWKS it fetches the keys before it returns (at most 10 s).
+func NewVerifier(cfg Config, hc *http.Client, log *slog.Logger) (*Verifier, error) {
 	if !cfg.Disabled && cfg.Secret == "" && cfg.JWKSURL == "" {
 		return nil, errors.New("auth: auth.jwt_secret or auth.jwks_url is required (or auth.disabled for local experiments)")
 	}
 	if cfg.Secret != "" && len(cfg.Secret) < 32 {
 		return nil, errors.New("auth: auth.jwt_secret must be at least 32 bytes")
 	}
+	// With an identity provider a local HS256 secret would be a master key,
+	// and tokens another of its clients was issued must not pass.
+	if cfg.JWKSURL != "" && (cfg.Secret != "" || cfg.Issuer == "" || cfg.Audience == "") {
+		return nil, errors.New("auth: with auth.jwks_url, auth.issuer and auth.audience are required and auth.jwt_secret is refused")
+	}
 	v := &Verifier{cfg: cfg}
 	if cfg.JWKSURL != "" {
 		if hc == nil {
-			hc = &http.Client{Timeout: 10 * time.Second}
+			hc = &http.Client{Timeout: fetchTimeout}
 		}
-		v.jwks = NewJWKS(cfg.JWKSURL, hc)
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		// The keys are refreshed for as long as the process runs.
+		jwks, err := NewJWKS(context.Background(), cfg.JWKSURL, hc, log)
+		if err != nil {
+			return nil, err
+		}
+		v.jwks = jwks
 	}
 	return v, nil
 }
@@ -110,8 +126,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
 			if v.jwks == nil {
 				return nil, errors.New("no JWKS configured")
 			}
-			kid, _ := t.Header["kid"].(string)
-			return v.jwks.Key(ctx, kid)
+			return v.jwks.Key(ctx, t)
 		}
 	}, opts...)
 	if err != nil {

@@ -86,7 +86,11 @@ func sign(t *testing.T, m jwt.SigningMethod, kid string, key any, c jwt.MapClaim
 
 func TestVerify(t *testing.T) {
 	p := newIDP(t)
-	v, err := auth.NewVerifier(auth.Config{Secret: secret, JWKSURL: p.url, Issuer: "https://idp.example", Audience: "wallet"}, nil)
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: p.url, Issuer: "https://idp.example", Audience: "wallet"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := auth.NewVerifier(auth.Config{Secret: secret, Issuer: "https://idp.example", Audience: "wallet"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +118,14 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// HS256 passes the secret's verifier only, the rest the JWKS's only.
 			c, err := v.Verify(t.Context(), tt.token)
+			if hc, herr := hs.Verify(t.Context(), tt.token); herr == nil {
+				if err == nil {
+					t.Fatal("accepted by both the JWKS and the secret")
+				}
+				c, err = hc, nil
+			}
 			if tt.ok && (err != nil || c != (auth.Claims{Subject: "u-alice", Role: auth.Customer})) {
 				t.Fatalf("refused or wrong claims %+v: %v", c, err)
 			}
@@ -133,7 +144,7 @@ func TestVerify(t *testing.T) {
 // cannot be abused as an HMAC secret.
 func TestVerifyHS256WithoutSecret(t *testing.T) {
 	p := newIDP(t)
-	v, err := auth.NewVerifier(auth.Config{JWKSURL: p.url}, nil)
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: p.url, Issuer: "https://idp.example", Audience: "wallet"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,17 +154,32 @@ func TestVerifyHS256WithoutSecret(t *testing.T) {
 }
 
 func TestNewVerifierNeedsAKeySource(t *testing.T) {
-	if _, err := auth.NewVerifier(auth.Config{}, nil); err == nil {
+	if _, err := auth.NewVerifier(auth.Config{}, nil, nil); err == nil {
 		t.Error("no secret, no JWKS: accepted")
 	}
-	if _, err := auth.NewVerifier(auth.Config{Secret: "short"}, nil); err == nil {
+	if _, err := auth.NewVerifier(auth.Config{Secret: "short"}, nil, nil); err == nil {
 		t.Error("a short secret: accepted")
+	}
+}
+
+// With an identity provider, a local HS256 secret would be a master key and
+// tokens without the provider's issuer and this audience must not pass.
+func TestNewVerifierWithJWKSIsStrict(t *testing.T) {
+	p := newIDP(t)
+	for name, c := range map[string]auth.Config{
+		"and a secret":  {JWKSURL: p.url, Issuer: "https://idp.example", Audience: "wallet", Secret: secret},
+		"and no issuer": {JWKSURL: p.url, Audience: "wallet"},
+		"no audience":   {JWKSURL: p.url, Issuer: "https://idp.example"},
+	} {
+		if _, err := auth.NewVerifier(c, nil, nil); err == nil {
+			t.Errorf("JWKS %s: accepted", name)
+		}
 	}
 }
 
 func guarded(t *testing.T, perSecond float64, disabled bool) *httptest.Server {
 	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{Secret: secret, Disabled: disabled}, nil)
+	v, err := auth.NewVerifier(auth.Config{Secret: secret, Disabled: disabled}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +305,7 @@ func TestJWKSRotation(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys.Load()})
 	}))
 	t.Cleanup(srv.Close)
-	v, err := auth.NewVerifier(auth.Config{JWKSURL: srv.URL}, nil)
+	v, err := auth.NewVerifier(auth.Config{JWKSURL: srv.URL, Issuer: "https://idp.example", Audience: "wallet"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func FuzzVerify(f *testing.F) {
 		"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4Iiwicm9sZSI6Im9wZXJhdG9yIiwiZXhwIjo5OTk5OTk5OTk5fQ."} {
 		f.Add(s)
 	}
-	v, err := auth.NewVerifier(auth.Config{Secret: secret}, nil)
+	v, err := auth.NewVerifier(auth.Config{Secret: secret}, nil, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

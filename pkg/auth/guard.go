@@ -144,7 +144,7 @@ func HealthPolicy(routes map[string][]Role) Policy {
 // so both services read the configuration the same way.
 func FromConfig(c config.Config, p Policy, log *slog.Logger) (*Guard, error) {
 	v, err := NewVerifier(Config{Secret: c.Auth.JWTSecret, JWKSURL: c.Auth.JWKSURL, Issuer: c.Auth.Issuer,
-		Audience: c.Auth.Audience, Disabled: c.Auth.Disabled}, nil)
+		Audience: c.Auth.Audience, Disabled: c.Auth.Disabled}, nil, log)
 	if err != nil {
 		return nil, err
 	}

@@ -2,160 +2,119 @@ package auth
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/big"
+	"log/slog"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"golang.org/x/time/rate"
 )
 
-// JWKS caches the public keys of a JSON Web Key Set. Keys are fetched on
-// first use and again after refreshEvery, or when a token names a key id
-// the cache lacks (the provider rotated), at most once per minRefetch so
-// tokens with made-up key ids cannot turn into a flood of fetches.
-type JWKS struct {
-	url        string
-	hc         *http.Client
-	minRefetch time.Duration
-
-	mu      sync.Mutex
-	keys    map[string]crypto.PublicKey
-	fetched time.Time
-}
+var jwksFetches = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "wallet_auth_jwks_fetches_total",
+	Help: "Requests to the identity provider's JWKS by result (ok, error).",
+}, []string{"result"})
 
 const (
 	refreshEvery = 15 * time.Minute
 	minRefetch   = 10 * time.Second
+	fetchTimeout = 10 * time.Second
 )
 
-// NewJWKS returns a cache of the key set at url.
-func NewJWKS(url string, hc *http.Client) *JWKS {
-	return &JWKS{url: url, hc: hc, minRefetch: minRefetch}
+// JWKS holds the identity provider's public keys (keyfunc/jwkset). They are
+// fetched at start and every refreshEvery in the background; a token with an
+// unknown key id (the provider rotated) triggers a fetch, at most one per
+// minRefetch, so forged key ids cannot flood the provider. A verification
+// never waits for a fetch unless it is the one that triggered it.
+type JWKS struct {
+	fetcher jwkset.Storage // reading an unknown kid fetches
+	refetch *rate.Limiter
+	kf      keyfunc.Keyfunc
 }
 
-// Key returns the public key with id kid ("" matches a set's only key).
-func (j *JWKS) Key(ctx context.Context, kid string) (crypto.PublicKey, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if k, ok := j.lookup(kid); ok && time.Since(j.fetched) < refreshEvery {
-		return k, nil
+// NewJWKS fetches the key set at url once (a failure is logged, not fatal:
+// the provider may come up later) and keeps it fresh until ctx ends.
+func NewJWKS(ctx context.Context, url string, hc *http.Client, log *slog.Logger) (*JWKS, error) {
+	counted := *hc
+	counted.Transport = countFetches{next: hc.Transport}
+	cached, err := jwkset.NewStorageFromHTTP(url, jwkset.HTTPClientStorageOptions{
+		Client: &counted, Ctx: ctx, HTTPTimeout: fetchTimeout, NoErrorReturnFirstHTTPReq: true,
+		RefreshInterval: refreshEvery,
+		RefreshErrorHandler: func(ctx context.Context, err error) {
+			log.WarnContext(ctx, "JWKS fetch failed; keeping the keys held", "err", err)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: jwks: %w", err)
 	}
-	if j.keys == nil || time.Since(j.fetched) >= j.minRefetch {
-		keys, err := j.fetch(ctx)
-		if err != nil && j.keys == nil {
-			return nil, err
-		}
-		if err == nil { // a failed refresh keeps the keys we have
-			j.keys = keys
-		}
-		j.fetched = time.Now()
+	// The library's own unknown-kid limiter waits for a token; ours is
+	// consulted first and never waits, so this one is unlimited.
+	fetcher, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{HTTPURLs: map[string]jwkset.Storage{url: cached},
+		RefreshUnknownKID: rate.NewLimiter(rate.Inf, 1), RateLimitWaitMax: fetchTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("auth: jwks: %w", err)
 	}
-	if k, ok := j.lookup(kid); ok {
-		return k, nil
+	j := &JWKS{fetcher: fetcher, refetch: rate.NewLimiter(rate.Every(minRefetch), 1)}
+	if j.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: gated{Storage: cached, j: j}}); err != nil {
+		return nil, fmt.Errorf("auth: jwks: %w", err)
 	}
-	return nil, fmt.Errorf("no key %q in the JWKS", kid)
+	return j, nil
 }
 
-func (j *JWKS) lookup(kid string) (crypto.PublicKey, bool) {
-	if kid == "" && len(j.keys) == 1 {
-		for _, k := range j.keys {
-			return k, true
-		}
-	}
-	k, ok := j.keys[kid]
-	return k, ok
-}
-
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-}
-
-func (j *JWKS) fetch(ctx context.Context) (map[string]crypto.PublicKey, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
+// Key returns the verification key of t (jwt.Keyfunc).
+func (j *JWKS) Key(ctx context.Context, t *jwt.Token) (any, error) {
+	k, err := j.kf.KeyfuncCtx(ctx)(t)
 	if err != nil {
 		return nil, err
 	}
-	res, err := j.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS: %w", err)
+	if rk, ok := k.(*rsa.PublicKey); ok && rk.N.BitLen() < 2048 {
+		return nil, errors.New("RSA key shorter than 2048 bits")
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch JWKS: status %d", res.StatusCode)
-	}
-	var set struct {
-		Keys []jwk `json:"keys"`
-	}
-	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&set); err != nil {
-		return nil, fmt.Errorf("decode JWKS: %w", err)
-	}
-	keys := map[string]crypto.PublicKey{}
-	for _, k := range set.Keys {
-		if k.Use != "" && k.Use != "sig" {
-			continue
-		}
-		pk, err := k.public()
-		if err != nil {
-			continue // one key we cannot read does not spoil the others
-		}
-		keys[k.Kid] = pk
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("JWKS has no usable signing key")
-	}
-	return keys, nil
+	return k, nil
 }
 
-func (k jwk) public() (crypto.PublicKey, error) {
-	b := func(s string) (*big.Int, error) {
-		raw, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil || len(raw) == 0 {
-			return nil, errors.New("bad key member")
-		}
-		return new(big.Int).SetBytes(raw), nil
+// gated is the storage keyfunc reads: the keys held, and a fetch for an
+// unknown kid only when the refetch limiter allows one now.
+type gated struct {
+	jwkset.Storage // the keys held
+	j              *JWKS
+}
+
+func (g gated) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
+	k, err := g.Storage.KeyRead(ctx, kid)
+	if errors.Is(err, jwkset.ErrKeyNotFound) && g.j.refetch.Allow() {
+		k, err = g.j.fetcher.KeyRead(ctx, kid)
 	}
-	switch k.Kty {
-	case "RSA":
-		n, err := b(k.N)
-		if err != nil {
-			return nil, err
-		}
-		e, err := b(k.E)
-		if err != nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31 {
-			return nil, errors.New("bad RSA exponent")
-		}
-		if n.BitLen() < 2048 {
-			return nil, errors.New("RSA key shorter than 2048 bits")
-		}
-		return &rsa.PublicKey{N: n, E: int(e.Int64())}, nil
-	case "EC":
-		if k.Crv != "P-256" {
-			return nil, fmt.Errorf("curve %q not supported", k.Crv)
-		}
-		x, errX := base64.RawURLEncoding.DecodeString(k.X)
-		y, errY := base64.RawURLEncoding.DecodeString(k.Y)
-		if errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
-			return nil, errors.New("bad EC coordinates")
-		}
-		// The parser refuses a point off the curve.
-		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	if err != nil {
+		return jwkset.JWK{}, err
 	}
-	return nil, fmt.Errorf("key type %q not supported", k.Kty)
+	if use := k.Marshal().USE; use != "" && use != jwkset.UseSig {
+		return jwkset.JWK{}, fmt.Errorf("key %q is not for signatures", kid)
+	}
+	return k, nil
+}
+
+// countFetches counts the requests to the provider (background refreshes
+// included) in wallet_auth_jwks_fetches_total.
+type countFetches struct{ next http.RoundTripper }
+
+func (c countFetches) RoundTrip(r *http.Request) (*http.Response, error) {
+	next := c.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	res, err := next.RoundTrip(r)
+	if err != nil || res.StatusCode != http.StatusOK {
+		jwksFetches.WithLabelValues("error").Inc()
+	} else {
+		jwksFetches.WithLabelValues("ok").Inc()
+	}
+	return res, err
 }

@@ -36,9 +36,12 @@ type AuthConfig struct {
 	// JWTSecret verifies HS256 tokens (the local stack; at least 32 bytes).
 	// Env WALLET_AUTH_JWT_SECRET. Default none.
 	JWTSecret string `mapstructure:"jwt_secret"`
-	// JWKSURL serves the identity provider's RS256/ES256 keys. Default none.
+	// JWKSURL serves the identity provider's RS256/ES256 keys. With it,
+	// issuer and audience are required and jwt_secret is refused (a local
+	// secret would be a master key next to the provider). Default none.
 	JWKSURL string `mapstructure:"jwks_url"`
-	// Issuer and Audience, when set, must match a token's iss and aud.
+	// Issuer and Audience must match a token's iss and aud: required with
+	// jwks_url, optional for HS256 alone. Default none.
 	Issuer   string `mapstructure:"issuer"`
 	Audience string `mapstructure:"audience"`
 	// Disabled lets every request in as an operator, logged loudly at
@@ -54,6 +57,11 @@ type HTTPConfig struct {
 	RateLimit float64 `mapstructure:"rate_limit"`
 	// RateBurst is the bucket size of the rate limit. Default 100.
 	RateBurst int `mapstructure:"rate_burst"`
+	// MaxConnectionsPerClient bounds the connections one remote IP holds
+	// at once on account-service and ledger-service; more are closed on
+	// accept. 0: no limit (behind a proxy, which is one IP). Default 512
+	// (make bench's closed loop uses up to 256 from one address).
+	MaxConnectionsPerClient int `mapstructure:"max_connections_per_client"`
 }
 
 // NATSConfig locates the broker and shapes the WALLET stream.
@@ -127,6 +135,9 @@ type LedgerConfig struct {
 	Addr string `mapstructure:"addr"`
 	// DSN of the ledger database. Default the wallet_ledger schema locally.
 	DSN string `mapstructure:"dsn"`
+	// MaxConnections bounds the HTTP connections served at once, as
+	// account.max_connections. Default 8192.
+	MaxConnections int `mapstructure:"max_connections"`
 	// InboxRetention is how long the ledger's inbox rows are kept. The
 	// ledger needs them for nothing but a quick duplicate check: it skips
 	// every redelivery by its stream position, and a re-published copy of a
@@ -208,6 +219,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("auth.disabled", false)
 	v.SetDefault("http.rate_limit", 50.0)
 	v.SetDefault("http.rate_burst", 100)
+	v.SetDefault("http.max_connections_per_client", 512)
+	v.SetDefault("ledger.max_connections", 8192)
 }
 
 // Load reads the configuration. The file is WALLET_CONFIG if set, else
@@ -273,6 +286,9 @@ func (c Config) Validate() error {
 	if c.Account.MaxBatch < 1 || c.Account.QueueDepth < 1 || c.Account.MaxConnections < 1 {
 		errs = append(errs, errors.New("account.max_batch, account.queue_depth and account.max_connections must be positive"))
 	}
+	if c.Ledger.MaxConnections < 1 || c.HTTP.MaxConnectionsPerClient < 0 {
+		errs = append(errs, errors.New("ledger.max_connections must be positive and http.max_connections_per_client not negative"))
+	}
 	if c.Account.SagaMaxDeliver < 1 || c.Account.SagaRedriveAfter <= 0 {
 		errs = append(errs, errors.New("account.saga_max_deliver and account.saga_redrive_after must be positive"))
 	}
@@ -289,7 +305,26 @@ func (c Config) Validate() error {
 			c.NATS.DuplicateWindow, horizon))
 	}
 	errs = append(errs, c.validateRetention()...)
+	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
+}
+
+// validate refuses the production key source with loose checks beside it.
+func (a AuthConfig) validate() []error {
+	if a.JWKSURL == "" {
+		return nil
+	}
+	var errs []error
+	if a.Issuer == "" {
+		errs = append(errs, errors.New("auth.issuer is required when auth.jwks_url is set"))
+	}
+	if a.Audience == "" {
+		errs = append(errs, errors.New("auth.audience is required when auth.jwks_url is set"))
+	}
+	if a.JWTSecret != "" {
+		errs = append(errs, errors.New("auth.jwt_secret must not be set together with auth.jwks_url: an HS256 secret would sign any role's token beside the identity provider"))
+	}
+	return errs
 }
 
 // validateRetention checks the tables' retentions against each other; see

@@ -47,7 +47,7 @@ func TestLoadDefaultsWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Shards) != 4 || c.Account.TransferWait != 2*time.Second {
+	if len(c.Shards) != 4 || c.Account.TransferWait != 2*time.Second || c.HTTP.MaxConnectionsPerClient != 512 || c.Ledger.MaxConnections != 8192 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -170,5 +170,27 @@ func TestMaskedHidesNATSPasswords(t *testing.T) {
 	}
 	if strings.Contains(m.NATS.URL, "s3cret") || !strings.Contains(m.NATS.URL, "wallet_relay") || !strings.Contains(m.NATS.URL, "n2:4222") {
 		t.Fatalf("Masked NATS URL = %q", m.NATS.URL)
+	}
+}
+
+// With a JWKS (production), issuer and audience are required and the
+// HS256 secret is refused; each error names its setting.
+func TestValidateAuthWithJWKS(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("WALLET_AUTH_JWKS_URL", "https://idp.example/jwks")
+	_, err := Load()
+	for _, want := range []string{"auth.issuer", "auth.audience"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("JWKS without %s: Load() = %v", want, err)
+		}
+	}
+	t.Setenv("WALLET_AUTH_ISSUER", "https://idp.example")
+	t.Setenv("WALLET_AUTH_AUDIENCE", "wallet")
+	if _, err := Load(); err != nil {
+		t.Fatalf("JWKS, issuer and audience: %v", err)
+	}
+	t.Setenv("WALLET_AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "auth.jwt_secret") {
+		t.Fatalf("JWKS and an HS256 secret: Load() = %v", err)
 	}
 }

@@ -8,12 +8,13 @@ import (
 // The timeouts every service's http.Server has, so a slow or idle client
 // cannot hold a connection (and its goroutine) for ever: headers in 5 s,
 // the whole request in 30 s, the response written in 30 s (plus what a
-// handler deliberately waits, see NewHTTPServer), idle keep-alives 2 min.
+// handler deliberately waits, see NewHTTPServer), idle keep-alives 30 s
+// (an idle connection holds a slot of the connection limits).
 const (
 	ReadHeaderTimeout = 5 * time.Second
 	ReadTimeout       = 30 * time.Second
 	WriteTimeout      = 30 * time.Second
-	IdleTimeout       = 2 * time.Minute
+	IdleTimeout       = 30 * time.Second
 )
 
 // NewHTTPServer returns an http.Server for h with the timeouts above; wait

@@ -58,6 +58,11 @@ type statusWriter struct {
 
 func (s *statusWriter) WriteHeader(code int) {
 	s.status = code
+	// A client told to back off must not keep its connection (a slot of
+	// the listener's limit) while it waits.
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		s.Header().Set("Connection", "close")
+	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
@@ -143,12 +148,13 @@ func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error, 
 	r.HandleFunc("/debug/pprof/{name}", pprof.Index) // heap, goroutine, … by name
 }
 
-// Listen binds addr and accepts at most maxConns connections at once (0 or
-// less: no limit). Beyond it new connections wait in the kernel's accept
-// backlog instead of each costing a goroutine and its buffers, so a flood of
-// clients costs bounded memory; the ones accepted are answered, with 503
-// when the work queues are full.
-func Listen(addr string, maxConns int) (net.Listener, error) {
+// Listen binds addr and accepts at most maxConns connections at once, and
+// at most perClient from one remote IP (0 or less: no limit). Beyond
+// maxConns new connections wait in the kernel's accept backlog instead of
+// each costing a goroutine and its buffers, so a flood of clients costs
+// bounded memory; one client's connections beyond perClient are closed, so
+// it cannot hold every slot.
+func Listen(addr string, maxConns, perClient int) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
@@ -156,7 +162,7 @@ func Listen(addr string, maxConns int) (net.Listener, error) {
 	if maxConns > 0 {
 		ln = netutil.LimitListener(ln, maxConns)
 	}
-	return ln, nil
+	return LimitPerClient(ln, perClient), nil
 }
 
 // Serve runs srv on ln until ctx ends, then shuts it down gracefully, giving

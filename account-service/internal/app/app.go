@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, err
 	}
 	a.srv = web.NewHTTPServer(h, cfg.Account.TransferWait)
-	if a.ln, err = web.Listen(cfg.Account.Addr, cfg.Account.MaxConnections); err != nil {
+	if a.ln, err = web.Listen(cfg.Account.Addr, cfg.Account.MaxConnections, cfg.HTTP.MaxConnectionsPerClient); err != nil {
 		return nil, err
 	}
 	return a, nil

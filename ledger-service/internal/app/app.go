@@ -88,8 +88,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	a.srv = web.NewHTTPServer(h, 0)
-	if a.ln, err = net.Listen("tcp", cfg.Ledger.Addr); err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.Ledger.Addr, err)
+	if a.ln, err = web.Listen(cfg.Ledger.Addr, cfg.Ledger.MaxConnections, cfg.HTTP.MaxConnectionsPerClient); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

@@ -1,5 +1,5 @@
 // Package app wires outbox-relay: shard pools, NATS, the relay loop and the
-// health and metrics endpoints.
+// health, metrics and (operators only) profile endpoints.
 package app
 
 import (
@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/outbox"
@@ -70,13 +71,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		return nil, err
 	}
 	web.Collect(outbox.NewBacklog(a.shards))
-	r := web.NewRouter(log)
-	web.Health(r, log, a.ready)
-	a.srv = web.NewHTTPServer(r, 0)
+	h, err := handler(cfg, log, a.ready)
+	if err != nil {
+		return nil, err
+	}
+	a.srv = web.NewHTTPServer(h, 0)
 	if a.ln, err = net.Listen("tcp", cfg.Relay.Addr); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Relay.Addr, err)
 	}
 	return a, nil
+}
+
+// handler serves health, metrics and profiles behind the same guard as the
+// other services: profiles are for operators' tokens only.
+func handler(cfg config.Config, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
+	guard, err := auth.FromConfig(cfg, auth.HealthPolicy(nil), log)
+	if err != nil {
+		return nil, err
+	}
+	r := web.NewRouter(log)
+	r.Use(guard.Middleware)
+	web.Health(r, log, ready)
+	return r, nil
 }
 
 func (a *App) ready(ctx context.Context) error {

@@ -17,7 +17,7 @@ const Secret = "test-secret-test-secret-test-secret!"
 // limits clients to perSecond requests a second (0: no limit).
 func Guard(t testing.TB, p auth.Policy, perSecond float64) *auth.Guard {
 	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{Secret: Secret}, nil)
+	v, err := auth.NewVerifier(auth.Config{Secret: Secret}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
