@@ -7,6 +7,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/inbox"
 )
 
 // insertRows inserts n rows into table in one statement; row(i) returns the
@@ -56,8 +57,14 @@ func nullable(s string) any {
 	return s
 }
 
+// insertInbox records the batch's saga events. The no-dedupe test build
+// (sagaInsert, dedupe.go) must let a duplicate through, so it keeps its
+// own statement.
 func insertInbox(ctx context.Context, tx *sqlx.Tx, ids []string) error {
-	return insertWith(ctx, tx, sagaInsert, "inbox", "consumer, event_id", len(ids), func(i int) []any {
-		return []any{sagaInbox, ids[i]}
-	})
+	if sagaInsert != "INSERT INTO" {
+		return insertWith(ctx, tx, sagaInsert, "inbox", "consumer, event_id", len(ids), func(i int) []any {
+			return []any{sagaInbox, ids[i]}
+		})
+	}
+	return inbox.Add(ctx, tx, sagaInbox, ids)
 }

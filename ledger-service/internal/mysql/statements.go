@@ -45,17 +45,6 @@ func dedupe(xs []string) []string {
 	return slices.Compact(slices.Sorted(slices.Values(xs)))
 }
 
-// inboxed returns which of ids the ledger's inbox holds.
-func inboxed(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]bool, error) {
-	seen := map[string]bool{}
-	err := database.SelectIn(ctx, tx, "SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (?)", ids,
-		func(id string) error { seen[id] = true; return nil }, ledger.Consumer)
-	if err != nil {
-		return nil, fmt.Errorf("read inbox: %w", err)
-	}
-	return seen, nil
-}
-
 // journaled returns the business keys journaled under txIDs.
 func journaled(ctx context.Context, tx *sqlx.Tx, txIDs []string) (map[bizKey]bool, error) {
 	type keyRow struct {
@@ -83,19 +72,6 @@ func currenciesOf(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]st
 		return nil, fmt.Errorf("read ledger accounts: %w", err)
 	}
 	return out, nil
-}
-
-func insertInbox(ctx context.Context, tx *sqlx.Tx, ids []string) error {
-	return chunk(ids, func(part []string) error {
-		args := make([]any, 0, 2*len(part))
-		for _, id := range part {
-			args = append(args, ledger.Consumer, id)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO inbox (consumer, event_id) VALUES "+database.Tuples(len(part), 2), args...); err != nil {
-			return fmt.Errorf("record inbox: %w", err)
-		}
-		return nil
-	})
 }
 
 // errRaced reports an account that another writer created between load and
