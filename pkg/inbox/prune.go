@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/walletco/wallet/pkg/tick"
 )
 
 var deletedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -86,14 +87,7 @@ type Janitor struct {
 // cannot be read deletes nothing: without it a row may still be needed.
 func (j Janitor) Run(ctx context.Context) {
 	deleted := deletedTotal.WithLabelValues(j.Durable)
-	t := time.NewTicker(min(max(j.Retention/4, 10*time.Millisecond), time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, min(max(j.Retention/4, 10*time.Millisecond), time.Second), func(ctx context.Context) {
 		floor, err := j.Floor(ctx)
 		n := 0
 		if err == nil {
@@ -103,5 +97,5 @@ func (j Janitor) Run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			j.Log.Warn("inbox prune", "consumer", j.Durable, "err", err)
 		}
-	}
+	})
 }

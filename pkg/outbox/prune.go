@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/pkg/tick"
 )
 
 // PruneBatch bounds the rows one delete statement removes, so that every
@@ -74,16 +75,9 @@ func pruneEvery(retention time.Duration) time.Duration {
 // the relay.
 func (r *Relay) pruneShard(ctx context.Context, shard int, held func() bool) {
 	m := metricsFor(strconv.Itoa(shard))
-	t := time.NewTicker(pruneEvery(r.cfg.Retention))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, pruneEvery(r.cfg.Retention), func(ctx context.Context) {
 		if !held() {
-			continue
+			return
 		}
 		n, err := Prune(ctx, r.shards[shard], r.cfg.Retention)
 		m.deleted.Add(float64(n))
@@ -91,5 +85,5 @@ func (r *Relay) pruneShard(ctx context.Context, shard int, held func() bool) {
 			m.errors.Inc()
 			r.log.Warn("outbox prune", "shard", shard, "err", err)
 		}
-	}
+	})
 }

@@ -7,9 +7,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
 )
 
@@ -31,17 +31,12 @@ func (Writer) Append(ctx context.Context, tx *sqlx.Tx, evts ...events.Event) err
 	if len(evts) == 0 {
 		return nil
 	}
-	var q strings.Builder
-	q.WriteString("INSERT INTO outbox (event_id, event_type, topic, source, subject, data, occurred_at) VALUES ")
 	args := make([]any, 0, 7*len(evts))
-	for i, e := range evts {
-		if i > 0 {
-			q.WriteString(",")
-		}
-		q.WriteString("(?,?,?,?,?,?,?)")
+	for _, e := range evts {
 		args = append(args, e.ID, e.Type, e.Topic, e.Source, e.Subject, string(e.Data), e.Time.UTC())
 	}
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+	q := "INSERT INTO outbox (event_id, event_type, topic, source, subject, data, occurred_at) VALUES " + database.Tuples(len(evts), 7)
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("outbox append: %w", err)
 	}
 	return nil

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -26,6 +25,7 @@ import (
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/outbox"
+	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
 )
@@ -36,47 +36,38 @@ type App struct {
 	shards []*sqlx.DB
 	nc     *nats.Conn
 	js     jetstream.JetStream
+	store  *mysql.Store
 	stream stream.Config
-	// declared is set once the stream is declared; /readyz is not ready
-	// before.
-	declared atomic.Bool
-	srv      *http.Server
-	ln       net.Listener
-	saga     *saga.Runner
-	waiter   *saga.Waiter
-	writer   *groupcommit.Writer
-	wake     *outbox.Notifier
+	start  service.Start
+	srv    *http.Server
+	ln     net.Listener
+	saga   *saga.Runner
+	waiter *saga.Waiter
+	writer *groupcommit.Writer
+	wake   *outbox.Notifier
 	// advisories records the saga messages JetStream dropped after
 	// MaxDeliver; see watchAdvisories.
 	advisories func(ctx context.Context) error
 }
 
-// New connects to the shards and NATS, migrates the shard schemas and binds
-// the HTTP listener; Run declares the stream. Close releases what it opened.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+// New opens the shard pools and NATS (without waiting for either) and binds
+// the HTTP listener; Run migrates the shards and declares the stream.
+// Close releases what it opened.
+func New(_ context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a := &App{log: log}
 	defer func() {
 		if err != nil {
 			a.Close()
 		}
 	}()
-	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 	if a.shards, err = database.OpenAll(cfg.Shards); err != nil {
 		return nil, fmt.Errorf("shards: %w", err)
-	}
-	for i, db := range a.shards {
-		if err := database.WaitReady(startCtx, db); err != nil {
-			return nil, fmt.Errorf("shard %d: %w", i, err)
-		}
 	}
 	store, err := mysql.New(a.shards)
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Migrate(startCtx); err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
+	a.store = store
 	if a.nc, err = stream.Connect(cfg.NATS.URL, "account-service", log); err != nil {
 		return nil, err
 	}
@@ -86,8 +77,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	a.stream = stream.ConfigFrom(cfg.NATS)
 	health := stream.NewHealth()
 	ready := func(ctx context.Context) error {
-		if !a.declared.Load() {
-			return errors.New("starting: declaring the stream")
+		if err := a.start.Starting(); err != nil {
+			return err
 		}
 		if st := a.nc.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("nats is %s", st)
@@ -129,6 +120,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if a.ln, err = web.Listen(cfg.Account.Addr, cfg.Account.MaxConnections, cfg.HTTP.MaxConnectionsPerClient); err != nil {
 		return nil, err
 	}
+	a.start.Serve = func(ctx context.Context) error { return web.Serve(ctx, a.srv, a.ln) }
+	a.start.Up, a.start.Work = a.up, a.work
 	return a, nil
 }
 
@@ -147,33 +140,32 @@ func (a *App) committed(sh int, ops []account.Op, res []account.Result) {
 // Addr is the bound HTTP address (useful when configured as :0).
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
-// Run serves HTTP, declares the stream (retrying until the broker, or a
-// forming cluster, accepts it) and runs the saga consumers until ctx ends,
-// then shuts down gracefully: HTTP first, then the consumers finish their
-// message.
+// Run serves HTTP, migrates the shards and declares the stream (waiting
+// for the servers), then runs the saga consumers until ctx ends (see
+// service.Start).
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("account-service listening", "addr", a.Addr())
-	// Whichever stops first stops the other: a service whose saga consumers
-	// died must exit and be restarted, not keep answering 202s.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sagaErr := make(chan error, 1)
-	go a.watchAdvisories(ctx)
-	go func() {
-		_, err := stream.Declare(ctx, a.js, a.stream, a.log)
-		switch {
-		case err == nil:
-			a.declared.Store(true)
-			err = a.saga.Run(ctx)
-		case ctx.Err() != nil:
-			err = nil // stopped while declaring: not a failure
+	return a.start.Run(ctx)
+}
+
+// up waits for every shard, migrates it and declares the stream.
+func (a *App) up(ctx context.Context) error {
+	for i, db := range a.shards {
+		if err := database.WaitReady(ctx, db); err != nil {
+			return fmt.Errorf("shard %d: %w", i, err)
 		}
-		cancel()
-		sagaErr <- err
-	}()
-	err := web.Serve(ctx, a.srv, a.ln)
-	cancel()
-	return errors.Join(err, <-sagaErr)
+	}
+	if err := a.store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	_, err := stream.Declare(ctx, a.js, a.stream, a.log)
+	return err
+}
+
+// work runs the saga consumers and the capture of their dropped messages.
+func (a *App) work(ctx context.Context) error {
+	go a.watchAdvisories(ctx)
+	return a.saga.Run(ctx)
 }
 
 // watchAdvisories runs the advisory capture until ctx ends, restarting it

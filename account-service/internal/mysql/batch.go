@@ -3,11 +3,13 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/shard"
 )
 
@@ -117,12 +119,9 @@ func load(ctx context.Context, tx *sqlx.Tx, b *account.Batch, k keys) error {
 }
 
 func loadSeen(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	err := database.SelectIn(ctx, tx, "SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (?)", ids,
-		func(id string) error { b.Seen[id] = true; return nil }, sagaInbox)
-	if err != nil {
-		return fmt.Errorf("read inbox: %w", err)
-	}
-	return nil
+	seen, err := inbox.Seen(ctx, tx, sagaInbox, ids)
+	maps.Copy(b.Seen, seen)
+	return err
 }
 
 // save writes what a batch decided: balances, new and ended transfers,

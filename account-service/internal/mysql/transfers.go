@@ -111,7 +111,7 @@ func saveSettled(ctx context.Context, tx *sqlx.Tx, created, settled []*account.T
 	// prefix (not every optimizer turns a row IN into ranges); the row IN
 	// picks the exact rows.
 	q := "UPDATE transfers SET status = " + status + ", reason = " + reason + ", updated_at = ? WHERE transaction_id IN (" +
-		placeholders(len(ts)) + ") AND (transaction_id, from_account) IN (" + strings.TrimSuffix(strings.Repeat("(?, ?),", len(ts)), ",") + ")"
+		placeholders(len(ts)) + ") AND (transaction_id, from_account) IN (" + database.Tuples(len(ts), 2) + ")"
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("end %d transfers: %w", len(ts), err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/tick"
 )
 
 // Store is the saga's storage: redrives and the operator's record of
@@ -184,14 +185,7 @@ func permanent(err error) error {
 // RedriveAfter: the destination answers again from its record of the credit,
 // so a lost or dropped message cannot leave a saga unfinished.
 func (r *Runner) redrive(ctx context.Context) {
-	tick := time.NewTicker(max(r.cfg.RedriveAfter/3, 100*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	tick.Every(ctx, max(r.cfg.RedriveAfter/3, 100*time.Millisecond), func(ctx context.Context) {
 		for sh := range r.store.Shards() {
 			n, err := r.store.Redrive(ctx, sh, r.cfg.RedriveAfter)
 			if err != nil && ctx.Err() == nil {
@@ -201,5 +195,5 @@ func (r *Runner) redrive(ctx context.Context) {
 				r.log.Info("redrove pending transfers", "shard", sh, "count", n)
 			}
 		}
-	}
+	})
 }

@@ -7,78 +7,10 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"fmt"
-	"log/slog"
-	"os"
-	"time"
-
 	"github.com/walletco/wallet/ledger-service/internal/app"
-	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/service"
 )
 
 func main() {
-	var schema string
-	replay := service.Command{
-		Name:    "replay",
-		Summary: "rebuild the journal from the WALLET stream into an empty schema (progress on stderr)",
-		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&schema, "schema", "", "schema to rebuild into, on the ledger's server; created if missing, must be empty (required)")
-		},
-		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-			if schema == "" {
-				return fmt.Errorf("%w: --schema is required", service.ErrUsage)
-			}
-			return app.Replay(ctx, cfg, schema, os.Stdout, os.Stderr, log)
-		},
-	}
-	var rec app.ReconcileOptions
-	reconcile := service.Command{
-		Name: "reconcile",
-		Summary: "check shards, ledger, sagas, outbox and dead letters against each other once; " +
-			"exit 0 clean, 1 discrepancies found, 2 could not run",
-		Flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&rec.JSON, "json", false, "print the report as JSON instead of a table")
-			fs.DurationVar(&rec.Check.PendingAfter, "pending-after", 10*time.Minute, "report cross-shard transfers pending for longer than this")
-			fs.DurationVar(&rec.Check.UnpublishedAfter, "unpublished-after", time.Minute, "report outbox events unpublished for longer than this")
-			fs.DurationVar(&rec.Check.SettleTimeout, "settle-timeout", time.Minute, "how long to wait for the ledger to catch up before reporting what still differs")
-			fs.IntVar(&rec.Check.Page, "page", 1000, "rows per keyset page")
-		},
-		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-			return app.Reconcile(ctx, cfg, rec, os.Stdout, os.Stderr, log)
-		},
-	}
-	var dl app.DeadLetterCommand
-	deadLetters := service.Command{
-		Name:    "dead-letters",
-		Summary: app.DeadLettersUsage,
-		Args: func(args []string) (err error) {
-			dl, err = app.ParseDeadLetters(args)
-			return err
-		},
-		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-			return app.DeadLetters(ctx, cfg, dl, os.Stdout, os.Stderr, log)
-		},
-	}
-	resetPosition := service.Command{
-		Name: "reset-position",
-		Summary: "forget the ledger's stream position, after the WALLET stream was created anew or lost messages " +
-			"and its events were republished; the next start takes the ledger consumer's ack floor",
-		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-			return app.ResetPosition(ctx, cfg, os.Stdout)
-		},
-	}
-	migrate := service.Command{
-		Name:    "migrate",
-		Summary: "apply the ledger schema (run as a user that may change the schema; the service's own user may not)",
-		Run: func(ctx context.Context, cfg config.Config, _ *slog.Logger) error {
-			return app.Migrate(ctx, cfg)
-		},
-	}
-	service.Main("ledger-service", "the double-entry ledger fed by every event, and its balance API",
-		func(_ context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
-			return app.New(cfg, log)
-		}, migrate, replay, reconcile, resetPosition, deadLetters)
+	service.Main("ledger-service", "the double-entry ledger fed by every event, and its balance API", app.Build, app.Commands()...)
 }

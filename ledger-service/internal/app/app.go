@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -22,6 +21,7 @@ import (
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
+	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
 )
@@ -40,9 +40,7 @@ type App struct {
 	health   *stream.Health // the consumer's state
 	srv      *http.Server
 	ln       net.Listener
-	// started is set once the schema is migrated and the stream declared;
-	// /readyz reports not ready before.
-	started atomic.Bool
+	start    service.Start
 }
 
 // New opens the database pool, starts connecting to NATS (in the background
@@ -91,6 +89,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	if a.ln, err = web.Listen(cfg.Ledger.Addr, cfg.Ledger.MaxConnections, cfg.HTTP.MaxConnectionsPerClient); err != nil {
 		return nil, err
 	}
+	a.start.Serve = func(ctx context.Context) error { return web.Serve(ctx, a.srv, a.ln) }
+	a.start.Up, a.start.Work = a.up, a.consume
 	return a, nil
 }
 
@@ -100,8 +100,8 @@ func (a *App) Addr() string { return a.ln.Addr().String() }
 // ready backs /readyz: started, database answering, NATS connected, the
 // consumer running.
 func (a *App) ready(ctx context.Context) error {
-	if !a.started.Load() {
-		return errors.New("starting: migrating or declaring the stream")
+	if err := a.start.Starting(); err != nil {
+		return err
 	}
 	if st := a.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats is %s", st)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/stream"
-	"github.com/walletco/wallet/pkg/web"
 )
 
 // retryEvery is the pause between attempts to reach a server that is down
@@ -21,39 +19,27 @@ const retryEvery = time.Second
 
 // Run serves HTTP at once (/healthz answers while the rest starts), waits for
 // the database, migrates it, declares the stream, then consumes events until
-// ctx ends. It then stops the consumer after its current event and shuts the
-// HTTP server down gracefully. An error from either half stops both.
+// ctx ends (see service.Start).
 func (a *App) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	a.log.Info("ledger-service listening", "addr", a.Addr())
-	errc := make(chan error, 2)
-	go func() { errc <- web.Serve(ctx, a.srv, a.ln) }()
-	go func() { errc <- a.consume(ctx) }()
-	err := <-errc
-	cancel()
-	return errors.Join(err, <-errc)
+	return a.start.Run(ctx)
 }
 
+// consume runs the consumer, and the inbox janitor beside it, until ctx
+// ends.
 func (a *App) consume(ctx context.Context) error {
-	err := a.start(ctx)
-	if err == nil {
-		var wg sync.WaitGroup
-		jctx, stop := context.WithCancel(ctx) // the janitor ends with the consumer
-		if a.cfg.Ledger.InboxRetention > 0 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				a.janitor().Run(jctx)
-			}()
-		}
-		err = retry(ctx, a, "start consumer", a.consumer.Run)
-		stop()
-		wg.Wait()
+	var wg sync.WaitGroup
+	jctx, stop := context.WithCancel(ctx) // the janitor ends with the consumer
+	if a.cfg.Ledger.InboxRetention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.janitor().Run(jctx)
+		}()
 	}
-	if ctx.Err() != nil {
-		return nil // shut down while starting: not a failure
-	}
+	err := retry(ctx, a, "start consumer", a.consumer.Run)
+	stop()
+	wg.Wait()
 	return err
 }
 
@@ -67,9 +53,9 @@ func (a *App) janitor() inbox.Janitor {
 		Floor: func(ctx context.Context) (time.Time, error) { return stream.Unsettled(ctx, a.js, consumer.Name) }}
 }
 
-// start prepares the database and the stream; only a failed migration or a
+// up prepares the database and the stream; only a failed migration or a
 // refused stream setting is fatal, servers that are down are waited for.
-func (a *App) start(ctx context.Context) error {
+func (a *App) up(ctx context.Context) error {
 	if err := database.WaitReady(ctx, a.db); err != nil {
 		return err
 	}
@@ -79,7 +65,6 @@ func (a *App) start(ctx context.Context) error {
 	if _, err := stream.Declare(ctx, a.js, stream.ConfigFrom(a.cfg.NATS), a.log); err != nil {
 		return err
 	}
-	a.started.Store(true)
 	return nil
 }
 

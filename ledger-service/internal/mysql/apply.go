@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/inbox"
 )
 
 var fallbacks = promauto.NewCounter(prometheus.CounterOpts{
@@ -135,7 +136,7 @@ func load(ctx context.Context, tx *sqlx.Tx, effs []ledger.Effect) (stored, error
 			accounts = append(accounts, p.AccountID)
 		}
 	}
-	events, err := inboxed(ctx, tx, dedupe(ids))
+	events, err := inbox.Seen(ctx, tx, ledger.Consumer, dedupe(ids))
 	if err != nil {
 		return stored{}, err
 	}
@@ -154,7 +155,7 @@ func load(ctx context.Context, tx *sqlx.Tx, effs []ledger.Effect) (stored, error
 // balances.
 func (s *Store) save(ctx context.Context, tx *sqlx.Tx, p plan) error {
 	now := s.now()
-	if err := insertInbox(ctx, tx, p.inbox); err != nil {
+	if err := inbox.Add(ctx, tx, ledger.Consumer, p.inbox); err != nil {
 		return err
 	}
 	accounts, err := lockAccounts(ctx, tx, p.accounts, now)

@@ -40,25 +40,9 @@ func chunk[T any](xs []T, fn func(part []T) error) error {
 	return nil
 }
 
-// values is n copies of the placeholder tuple row, comma separated.
-func values(row string, n int) string {
-	return strings.TrimSuffix(strings.Repeat(row+",", n), ",")
-}
-
 // dedupe returns xs sorted, without repeats.
 func dedupe(xs []string) []string {
 	return slices.Compact(slices.Sorted(slices.Values(xs)))
-}
-
-// inboxed returns which of ids the ledger's inbox holds.
-func inboxed(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]bool, error) {
-	seen := map[string]bool{}
-	err := database.SelectIn(ctx, tx, "SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (?)", ids,
-		func(id string) error { seen[id] = true; return nil }, ledger.Consumer)
-	if err != nil {
-		return nil, fmt.Errorf("read inbox: %w", err)
-	}
-	return seen, nil
 }
 
 // journaled returns the business keys journaled under txIDs.
@@ -90,19 +74,6 @@ func currenciesOf(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]st
 	return out, nil
 }
 
-func insertInbox(ctx context.Context, tx *sqlx.Tx, ids []string) error {
-	return chunk(ids, func(part []string) error {
-		args := make([]any, 0, 2*len(part))
-		for _, id := range part {
-			args = append(args, ledger.Consumer, id)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO inbox (consumer, event_id) VALUES "+values("(?,?)", len(part)), args...); err != nil {
-			return fmt.Errorf("record inbox: %w", err)
-		}
-		return nil
-	})
-}
-
 // errRaced reports an account that another writer created between load and
 // lockAccounts in another currency than decide assumed; the batch is then
 // applied again one by one, on fresh reads.
@@ -127,12 +98,12 @@ func lockAccounts(ctx context.Context, tx *sqlx.Tx, currencies map[string]string
 	slices.Sort(ids)
 	out := make(map[string]*accountRow, len(ids))
 	err := chunk(ids, func(part []string) error {
-		args := make([]any, 0, 3*len(part))
+		args := make([]any, 0, 4*len(part))
 		for _, id := range part {
-			args = append(args, id, currencies[id], now)
+			args = append(args, id, currencies[id], 0, now)
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO ledger_accounts (account_id, currency, balance, updated_at) VALUES "+
-			values("(?,?,0,?)", len(part))+" ON DUPLICATE KEY UPDATE account_id = account_id", args...); err != nil {
+			database.Tuples(len(part), 4)+" ON DUPLICATE KEY UPDATE account_id = account_id", args...); err != nil {
 			return fmt.Errorf("create ledger accounts: %w", err)
 		}
 		q, qargs, err := sqlx.In("SELECT account_id, currency, balance FROM ledger_accounts WHERE account_id IN (?) ORDER BY account_id FOR UPDATE", part)
@@ -181,7 +152,7 @@ func insertJournals(ctx context.Context, tx *sqlx.Tx, effs []ledger.Effect, now 
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO journal_transactions
 			(event_id, event_type, transaction_id, origin_account, occurred_at, recorded_at) VALUES `+
-			values("(?,?,?,?,?,?)", len(part)), args...); err != nil {
+			database.Tuples(len(part), 6), args...); err != nil {
 			return fmt.Errorf("insert journal transactions: %w", err)
 		}
 		return nil
@@ -218,7 +189,7 @@ func insertEntries(ctx context.Context, tx *sqlx.Tx, entries []newEntry) error {
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO journal_entries
 			(journal_id, account_id, currency, amount, balance_after, occurred_at) VALUES `+
-			values("(?,?,?,?,?,?)", len(part)), args...); err != nil {
+			database.Tuples(len(part), 6), args...); err != nil {
 			return fmt.Errorf("insert journal entries: %w", err)
 		}
 		return nil
@@ -238,7 +209,7 @@ func updateBalances(ctx context.Context, tx *sqlx.Tx, accounts []*accountRow, no
 			args = append(args, a.AccountID)
 		}
 		q := "UPDATE ledger_accounts SET balance = CASE account_id " + strings.Repeat("WHEN ? THEN ? ", len(part)) +
-			"END, updated_at = ? WHERE account_id IN (" + values("?", len(part)) + ")"
+			"END, updated_at = ? WHERE account_id IN (" + strings.TrimSuffix(strings.Repeat("?,", len(part)), ",") + ")"
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("update balances: %w", err)
 		}

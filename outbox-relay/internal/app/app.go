@@ -4,13 +4,11 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -19,6 +17,7 @@ import (
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/outbox"
+	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
 )
@@ -30,12 +29,10 @@ type App struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream stream.Config
-	// declared is set once the stream is declared; /readyz is not ready
-	// before.
-	declared atomic.Bool
-	relay    *outbox.Relay
-	srv      *http.Server
-	ln       net.Listener
+	start  service.Start
+	relay  *outbox.Relay
+	srv    *http.Server
+	ln     net.Listener
 }
 
 // New opens the shards and NATS; Run declares the stream. The shard tables are
@@ -79,6 +76,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if a.ln, err = net.Listen("tcp", cfg.Relay.Addr); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Relay.Addr, err)
 	}
+	a.start.Serve = func(ctx context.Context) error { return web.Serve(ctx, a.srv, a.ln) }
+	a.start.Up = func(ctx context.Context) error {
+		_, err := stream.Declare(ctx, a.js, a.stream, a.log)
+		return err
+	}
+	a.start.Work = a.relay.Run
 	return a, nil
 }
 
@@ -96,8 +99,8 @@ func handler(cfg config.Config, log *slog.Logger, ready func(context.Context) er
 }
 
 func (a *App) ready(ctx context.Context) error {
-	if !a.declared.Load() {
-		return errors.New("starting: declaring the stream")
+	if err := a.start.Starting(); err != nil {
+		return err
 	}
 	if st := a.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats is %s", st)
@@ -114,23 +117,12 @@ func (a *App) ready(ctx context.Context) error {
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
 // Run serves health endpoints, declares the stream (retrying until the
-// broker, or a forming cluster, accepts it) and relays until ctx ends.
+// broker, or a forming cluster, accepts it) and relays until ctx ends (see
+// service.Start). The shard tables are account-service's: until they exist
+// the relay logs and retries.
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("outbox-relay running", "addr", a.Addr(), "shards", len(a.shards))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- web.Serve(ctx, a.srv, a.ln) }()
-	_, err := stream.Declare(ctx, a.js, a.stream, a.log)
-	switch {
-	case err == nil:
-		a.declared.Store(true)
-		err = a.relay.Run(ctx)
-	case ctx.Err() != nil:
-		err = nil // stopped while declaring: not a failure
-	}
-	cancel() // a refused stream stops the health server too
-	return errors.Join(err, <-errc)
+	return a.start.Run(ctx)
 }
 
 // Close releases connections; safe after a failed New.
