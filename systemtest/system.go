@@ -29,18 +29,23 @@ import (
 // Binaries are the service commands the system is made of.
 var Binaries = []string{"account-service", "outbox-relay", "ledger-service"}
 
-// Build compiles the services into dir, with the build tags the tests'
-// fault hooks need and any extra tags (the nemesis test's injected bugs),
-// and nats-server from its pinned module for tests that run brokers as
-// processes. Call it once, from TestMain, or once per set of tags.
+// Build compiles the services into dir with the tests' fault hooks
+// patched in (testdata/hooks) and any build tags (the nemesis test's
+// injected bugs), and nats-server from its pinned module for tests that run
+// brokers as processes. Call it once, from TestMain, or once per set of tags.
 func Build(dir string, tags ...string) error {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
-	// The tests' fault hooks exist only in binaries built with the
-	// wallettest tag, never in production configuration.
-	tagList := strings.Join(append([]string{"wallettest"}, tags...), ",")
+	patches, err := filepath.Glob(filepath.Join(root, "systemtest", "testdata", "hooks", "*.patch"))
+	if err != nil {
+		return err
+	}
+	ov, err := overlay(root, filepath.Join(dir, "src"), patches...)
+	if err != nil {
+		return err
+	}
 	for _, b := range Binaries {
-		cmd := exec.Command("go", "build", "-tags", tagList, "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
+		cmd := exec.Command("go", "build", "-overlay", ov, "-tags", strings.Join(tags, ","), "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("build %s: %v\n%s", b, err, out)
