@@ -10,8 +10,24 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
+
+// repoRoot is the repository's directory, from this file's.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..")
+}
+
+// patches lists the test hooks' patches and the named bugs', under root.
+func patches(root string, bugs ...string) []string {
+	ps, _ := filepath.Glob(filepath.Join(root, "systemtest", "testdata", "hooks", "*.patch")) // only a bad pattern fails
+	for _, b := range bugs {
+		ps = append(ps, filepath.Join(root, "systemtest", "testdata", "bugs", b+".patch"))
+	}
+	return ps
+}
 
 // overlay applies patches (unified diffs against the repository at root,
 // as git diff writes them) to copies of the files they change, kept under

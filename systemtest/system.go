@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,22 +29,18 @@ import (
 var Binaries = []string{"account-service", "outbox-relay", "ledger-service"}
 
 // Build compiles the services into dir with the tests' fault hooks
-// patched in (testdata/hooks) and any build tags (the nemesis test's
-// injected bugs), and nats-server from its pinned module for tests that run
-// brokers as processes. Call it once, from TestMain, or once per set of tags.
-func Build(dir string, tags ...string) error {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..")
-	patches, err := filepath.Glob(filepath.Join(root, "systemtest", "testdata", "hooks", "*.patch"))
-	if err != nil {
-		return err
-	}
-	ov, err := overlay(root, filepath.Join(dir, "src"), patches...)
+// (testdata/hooks) and the named injected bugs (testdata/bugs/<bug>.patch,
+// for the nemesis test) patched in, and nats-server from its pinned module
+// for tests that run brokers as processes. Call it once, from TestMain, or
+// once per bug.
+func Build(dir string, bugs ...string) error {
+	root := repoRoot()
+	ov, err := overlay(root, filepath.Join(dir, "src"), patches(root, bugs...)...)
 	if err != nil {
 		return err
 	}
 	for _, b := range Binaries {
-		cmd := exec.Command("go", "build", "-overlay", ov, "-tags", strings.Join(tags, ","), "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
+		cmd := exec.Command("go", "build", "-overlay", ov, "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("build %s: %v\n%s", b, err, out)

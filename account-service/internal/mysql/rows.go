@@ -11,18 +11,12 @@ import (
 // insertRows inserts n rows into table in one statement; row(i) returns the
 // values of row i in the order of cols.
 func insertRows(ctx context.Context, tx *sqlx.Tx, table, cols string, n int, row func(i int) []any) error {
-	return insertWith(ctx, tx, "INSERT INTO", table, cols, n, row)
-}
-
-// insertWith is insertRows with the statement's start: "INSERT INTO", or
-// sagaInsert for the rows that record saga steps.
-func insertWith(ctx context.Context, tx *sqlx.Tx, insert, table, cols string, n int, row func(i int) []any) error {
 	if n == 0 {
 		return nil
 	}
 	var q strings.Builder
 	args := make([]any, 0, n*(strings.Count(cols, ",")+1))
-	q.WriteString(insert + " " + table + " (" + cols + ") VALUES ")
+	q.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
 	for i := range n {
 		vals := row(i)
 		if i > 0 {
@@ -62,7 +56,7 @@ func nullable(s string) any {
 }
 
 func insertInbox(ctx context.Context, tx *sqlx.Tx, ids []string) error {
-	return insertWith(ctx, tx, sagaInsert, "inbox", "consumer, event_id", len(ids), func(i int) []any {
+	return insertRows(ctx, tx, "inbox", "consumer, event_id", len(ids), func(i int) []any {
 		return []any{sagaInbox, ids[i]}
 	})
 }
