@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,18 +28,19 @@ import (
 // Binaries are the service commands the system is made of.
 var Binaries = []string{"account-service", "outbox-relay", "ledger-service"}
 
-// Build compiles the services into dir, with the build tags the tests'
-// fault hooks need and any extra tags (the nemesis test's injected bugs),
-// and nats-server from its pinned module for tests that run brokers as
-// processes. Call it once, from TestMain, or once per set of tags.
-func Build(dir string, tags ...string) error {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..")
-	// The tests' fault hooks exist only in binaries built with the
-	// wallettest tag, never in production configuration.
-	tagList := strings.Join(append([]string{"wallettest"}, tags...), ",")
+// Build compiles the services into dir with the tests' fault hooks
+// (testdata/hooks) and the named injected bugs (testdata/bugs/<bug>.patch,
+// for the nemesis test) patched in, and nats-server from its pinned module
+// for tests that run brokers as processes. Call it once, from TestMain, or
+// once per bug.
+func Build(dir string, bugs ...string) error {
+	root := repoRoot()
+	ov, err := overlay(root, filepath.Join(dir, "src"), patches(root, bugs...)...)
+	if err != nil {
+		return err
+	}
 	for _, b := range Binaries {
-		cmd := exec.Command("go", "build", "-tags", tagList, "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
+		cmd := exec.Command("go", "build", "-overlay", ov, "-o", filepath.Join(dir, b), "./"+b+"/cmd/"+b)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("build %s: %v\n%s", b, err, out)

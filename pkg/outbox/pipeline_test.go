@@ -129,12 +129,12 @@ func TestRelayPipelinedCrashRepublishesOnce(t *testing.T) {
 	f := mustFixture(t)
 	mustFill(t, f.db, 1000)
 	chunks := 0
-	crash := newRelay(t, f, outbox.RelayConfig{BatchSize: 1000, MaxInFlight: 100, PollInterval: time.Millisecond,
-		Owner: "t", LeaseTTL: time.Second, BeforeMark: func() {
-			if chunks++; chunks == 5 {
-				panic("crash before marking the fifth chunk")
-			}
-		}})
+	crash := newRelayBeforeMark(t, f, outbox.RelayConfig{BatchSize: 1000, MaxInFlight: 100, PollInterval: time.Millisecond,
+		Owner: "t", LeaseTTL: time.Second}, func() {
+		if chunks++; chunks == 5 {
+			panic("crash before marking the fifth chunk")
+		}
+	})
 	func() {
 		defer func() { _ = recover() }()
 		_, _ = crash.RelayOnce(context.Background(), 0)

@@ -43,10 +43,6 @@ type RelayConfig struct {
 	// the shard's lease deletes them (see Prune); 0 keeps them forever.
 	// Kept rows are what "outbox-relay republish" can send again.
 	Retention time.Duration
-	// BeforeMark, if set, runs after a batch is acknowledged by JetStream and
-	// before its rows are marked published. Crash tests use it to stop the
-	// relay at the worst moment; production leaves it nil.
-	BeforeMark func()
 }
 
 // Relay copies committed outbox rows of every shard to JetStream, in id order
@@ -57,6 +53,9 @@ type Relay struct {
 	js     jetstream.JetStream
 	cfg    RelayConfig
 	log    *slog.Logger
+	// beforeMark, set by crash tests only (export_test.go), runs after
+	// JetStream acknowledged a chunk and before its rows are marked.
+	beforeMark func()
 }
 
 // NewRelay returns a relay over shards (index = shard number). It listens for
@@ -196,5 +195,5 @@ func (r *Relay) subscribeWake(shard int) (<-chan struct{}, func()) {
 
 func (r *Relay) newShardRelay(shard int) *shardRelay {
 	return &shardRelay{cfg: r.cfg, js: r.js, db: r.shards[shard], shard: shard, m: metricsFor(strconv.Itoa(shard)),
-		log: r.log.With("shard", shard)}
+		log: r.log.With("shard", shard), beforeMark: r.beforeMark}
 }

@@ -76,7 +76,14 @@ func (f fixture) count(t *testing.T) uint64 {
 
 func newRelay(t testing.TB, f fixture, cfg outbox.RelayConfig) *outbox.Relay {
 	t.Helper()
-	r, err := outbox.NewRelay([]*sqlx.DB{f.db}, f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return newRelayBeforeMark(t, f, cfg, nil)
+}
+
+// newRelayBeforeMark is newRelay with a hook run between JetStream's ack
+// of a chunk and its mark.
+func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeMark func()) *outbox.Relay {
+	t.Helper()
+	r, err := outbox.NewRelayBeforeMark([]*sqlx.DB{f.db}, f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), beforeMark)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +129,8 @@ func TestRelayPublishesInOrderAndMarks(t *testing.T) {
 func TestRelayRepublishIsDeduplicated(t *testing.T) {
 	f := mustFixture(t)
 	f.append(t, 5)
-	crash := newRelay(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: time.Millisecond, Owner: "t", LeaseTTL: time.Second,
-		BeforeMark: func() { panic("crash before mark") }})
+	crash := newRelayBeforeMark(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: time.Millisecond, Owner: "t", LeaseTTL: time.Second},
+		func() { panic("crash before mark") })
 	func() {
 		defer func() { _ = recover() }()
 		_, _ = crash.RelayOnce(context.Background(), 0)
@@ -175,15 +182,15 @@ func TestRelayPublishesLateCommits(t *testing.T) {
 func TestRelayLeaseHandsOver(t *testing.T) {
 	f := mustFixture(t)
 	var published [2]atomic.Int64
-	cfg := func(name string, i int) outbox.RelayConfig {
-		return outbox.RelayConfig{BatchSize: 100, PollInterval: 5 * time.Millisecond, Owner: name,
-			LeaseTTL: 300 * time.Millisecond, BeforeMark: func() { published[i].Add(1) }}
+	relay := func(name string, i int) *outbox.Relay {
+		return newRelayBeforeMark(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: 5 * time.Millisecond, Owner: name,
+			LeaseTTL: 300 * time.Millisecond}, func() { published[i].Add(1) })
 	}
 	ctxA, stopA := context.WithCancel(context.Background())
 	ctxB, stopB := context.WithCancel(context.Background())
 	defer stopB()
 	doneA := make(chan error, 1)
-	go func() { doneA <- newRelay(t, f, cfg("a", 0)).Run(ctxA) }()
+	go func() { doneA <- relay("a", 0).Run(ctxA) }()
 	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		f.append(t, 1)
 		if published[0].Load() == 0 {
@@ -191,7 +198,7 @@ func TestRelayLeaseHandsOver(t *testing.T) {
 		}
 		return nil
 	})
-	go func() { _ = newRelay(t, f, cfg("b", 1)).Run(ctxB) }()
+	go func() { _ = relay("b", 1).Run(ctxB) }()
 	f.append(t, 5)
 	time.Sleep(200 * time.Millisecond)
 	if published[1].Load() != 0 {

@@ -42,6 +42,8 @@ type shardRelay struct {
 	shard int
 	m     shardMetrics
 	log   *slog.Logger
+	// beforeMark is Relay.beforeMark: nil but in crash tests.
+	beforeMark func()
 
 	// again is set by a step that set a row aside: the rows behind it are
 	// waiting, so the next poll follows at once.
@@ -86,8 +88,8 @@ func (s *shardRelay) step(ctx context.Context) (int, error) {
 		chunk := rows[:min(len(rows), s.cfg.MaxInFlight)]
 		rows = rows[len(chunk):]
 		acked, pubErr := s.publish(ctx, chunk, deadline.C)
-		if acked > 0 && s.cfg.BeforeMark != nil {
-			s.cfg.BeforeMark() // the previous chunk's mark may still run
+		if acked > 0 && s.beforeMark != nil {
+			s.beforeMark() // the previous chunk's mark may still run
 		}
 		n, err := s.flush()
 		marked += n

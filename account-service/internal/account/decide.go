@@ -127,7 +127,7 @@ func (b *Batch) credit(e SagaEvent, reject problem.Code) error {
 	if t.ToShard != b.Shard || shard.Of(t.To, b.Shards) != b.Shard {
 		return ErrMisrouted
 	}
-	if sagaDedupe && b.Seen[e.ID] {
+	if b.Seen[e.ID] {
 		return nil
 	}
 	b.seen(e.ID)
@@ -154,7 +154,7 @@ func (b *Batch) decideCredit(t Transfer, reject problem.Code) (Credit, bool) {
 	// Keyed by (transaction_id, from_account): a transfer from another
 	// source account under the same id is another transfer, credited on
 	// its own, even when this shard also used the id as a source.
-	if c, ok := b.Credits[t.Key()]; ok && sagaDedupe {
+	if c, ok := b.Credits[t.Key()]; ok {
 		if c.RequestHash == hash {
 			return *c, true
 		}
@@ -191,14 +191,14 @@ func (b *Batch) settle(e SagaEvent) (Transfer, error) {
 	if t.FromShard != b.Shard || shard.Of(t.From, b.Shards) != b.Shard {
 		return Transfer{}, ErrMisrouted
 	}
-	if sagaDedupe && b.Seen[e.ID] {
+	if b.Seen[e.ID] {
 		return Transfer{}, nil
 	}
 	rec, ok := b.Transfers[t.Key()]
 	if !ok || rec.Hash != requestOf(t).Hash() || rec.Status == Refused {
 		return Transfer{}, ErrUnknownTransfer // a refused transfer was never debited: no saga of it can exist
 	}
-	if rec.Status != Pending && sagaDedupe {
+	if rec.Status != Pending {
 		b.seen(e.ID) // ended already: a late or repeated outcome changes nothing
 		return *rec, nil
 	}

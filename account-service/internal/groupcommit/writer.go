@@ -288,7 +288,7 @@ func (w *Writer) apply(sh int, ps []*pending) (_ []account.Result, err error) {
 	// not cut off the others' transaction.
 	actx, cancel := context.WithTimeout(context.Background(), w.cfg.ApplyTimeout)
 	defer cancel()
-	res, err := w.store.Apply(answerEarly(actx, ps), sh, ops)
+	res, err := w.store.Apply(actx, sh, ops)
 	if err != nil {
 		return nil, fmt.Errorf("group commit: %w", err)
 	}

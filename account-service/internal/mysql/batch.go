@@ -37,11 +37,7 @@ func (s *Store) Apply(ctx context.Context, sh int, ops []account.Op) ([]account.
 				return err
 			}
 			out = b.Decide(ops)
-			if err := s.save(ctx, tx, b); err != nil {
-				return err
-			}
-			beforeCommit(ctx, out)
-			return nil
+			return s.save(ctx, tx, b)
 		})
 		if !database.IsDuplicate(err) {
 			break

@@ -66,7 +66,7 @@ func loadCredits(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []strin
 }
 
 func insertCredits(ctx context.Context, tx *sqlx.Tx, cs []account.Credit) error {
-	return insertWith(ctx, tx, sagaInsert, "credits", creditColumns, len(cs), func(i int) []any {
+	return insertRows(ctx, tx, "credits", creditColumns, len(cs), func(i int) []any {
 		c := cs[i]
 		var balance, version any
 		if c.Balance != nil {

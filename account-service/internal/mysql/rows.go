@@ -13,12 +13,6 @@ import (
 // insertRows inserts n rows into table in one statement; row(i) returns the
 // values of row i in the order of cols.
 func insertRows(ctx context.Context, tx *sqlx.Tx, table, cols string, n int, row func(i int) []any) error {
-	return insertWith(ctx, tx, "INSERT INTO", table, cols, n, row)
-}
-
-// insertWith is insertRows with the statement's start: "INSERT INTO", or
-// sagaInsert for the rows that record saga steps.
-func insertWith(ctx context.Context, tx *sqlx.Tx, insert, table, cols string, n int, row func(i int) []any) error {
 	if n == 0 {
 		return nil
 	}
@@ -26,7 +20,7 @@ func insertWith(ctx context.Context, tx *sqlx.Tx, insert, table, cols string, n 
 	for i := range n {
 		args = append(args, row(i)...)
 	}
-	q := insert + " " + table + " (" + cols + ") VALUES " + database.Tuples(n, len(args)/n)
+	q := "INSERT INTO " + table + " (" + cols + ") VALUES " + database.Tuples(n, len(args)/n)
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("insert %d into %s: %w", n, table, err)
 	}
@@ -57,14 +51,7 @@ func nullable(s string) any {
 	return s
 }
 
-// insertInbox records the batch's saga events. The no-dedupe test build
-// (sagaInsert, dedupe.go) must let a duplicate through, so it keeps its
-// own statement.
+// insertInbox records the batch's saga events in the consumer's inbox.
 func insertInbox(ctx context.Context, tx *sqlx.Tx, ids []string) error {
-	if sagaInsert != "INSERT INTO" {
-		return insertWith(ctx, tx, sagaInsert, "inbox", "consumer, event_id", len(ids), func(i int) []any {
-			return []any{sagaInbox, ids[i]}
-		})
-	}
 	return inbox.Add(ctx, tx, sagaInbox, ids)
 }

@@ -132,7 +132,7 @@ func caseWhenKey(ts []*account.Transfer, value func(t *account.Transfer) any, ar
 }
 
 func insertSteps(ctx context.Context, tx *sqlx.Tx, steps []account.StepRecord) error {
-	return insertWith(ctx, tx, sagaInsert, "transfer_steps", "transaction_id, from_account, step, shard, at", len(steps), func(i int) []any {
+	return insertRows(ctx, tx, "transfer_steps", "transaction_id, from_account, step, shard, at", len(steps), func(i int) []any {
 		s := steps[i]
 		return []any{s.TransactionID, s.From, s.Name, s.Shard, s.At}
 	})

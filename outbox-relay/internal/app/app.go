@@ -63,7 +63,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 			_, err := stream.Declare(ctx, a.js, a.stream, a.log)
 			return err
 		}}
-	testHooks(&rc, log)
 	if a.relay, err = outbox.NewRelay(a.shards, a.js, rc, log); err != nil {
 		return nil, err
 	}
