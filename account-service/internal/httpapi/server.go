@@ -22,10 +22,10 @@ import (
 type Store interface {
 	Open(ctx context.Context, req account.OpenRequest) (account.Account, bool, error)
 	Get(ctx context.Context, id string) (account.Account, error)
-	// GetTransfer finds the transfer txID from account from; with from
-	// empty, the only transfer under txID (ambiguous_transaction_id when
-	// several source accounts used it).
-	GetTransfer(ctx context.Context, txID, from string) (account.Transfer, error)
+	// GetTransfer finds the transfer q names, as account.Lookup decides:
+	// not_found, or ambiguous_transaction_id when q names no source account
+	// and several (that q.Owner may see) used the id.
+	GetTransfer(ctx context.Context, q account.TransferQuery) (account.Transfer, error)
 	Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error)
 	SetStatus(ctx context.Context, id string, to account.Status) (account.Account, error)
 }
