@@ -80,13 +80,9 @@ func New(store Store, money Money, waiter Waiter, opts Options, log *slog.Logger
 	}
 	web.Health(r, log, ready, detail...)
 	web.OpenAPI(r, openAPIDocument)
-	r.HandleFunc("/v1/accounts", s.handle(s.openAccount)).Methods(http.MethodPost)
-	r.HandleFunc("/v1/accounts/{id}", s.handle(s.getAccount)).Methods(http.MethodGet)
-	r.HandleFunc("/v1/accounts/{id}", s.handle(s.patchAccount)).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/accounts/{id}/deposits", s.handle(s.move(account.Deposit))).Methods(http.MethodPost)
-	r.HandleFunc("/v1/accounts/{id}/withdrawals", s.handle(s.move(account.Withdrawal))).Methods(http.MethodPost)
-	r.HandleFunc("/v1/wallet/balance_transfer", s.handle(s.transfer)).Methods(http.MethodPost)
-	r.HandleFunc("/v1/wallet/transfers/{transaction_id}", s.handle(s.getTransfer)).Methods(http.MethodGet)
+	for _, rt := range routes() {
+		r.HandleFunc(rt.path, s.handle(func(w http.ResponseWriter, r *http.Request) error { return rt.handle(s, w, r) })).Methods(rt.method)
+	}
 	return r, nil
 }
 
