@@ -23,8 +23,10 @@ func routes() []route {
 	anyone := []auth.Role{auth.Customer, auth.Operator, auth.Service}
 	return []route{
 		{http.MethodPost, "/v1/accounts", staff, (*Server).openAccount},
+		{http.MethodGet, "/v1/accounts", anyone, (*Server).listAccounts},
 		{http.MethodGet, "/v1/accounts/{id}", anyone, (*Server).getAccount},
 		{http.MethodPatch, "/v1/accounts/{id}", staff, (*Server).patchAccount},
+		{http.MethodGet, "/v1/accounts/{id}/transfers", anyone, (*Server).listAccountTransfers},
 		{http.MethodPost, "/v1/accounts/{id}/deposits", staff, (*Server).deposit},
 		{http.MethodPost, "/v1/accounts/{id}/withdrawals", staff, (*Server).withdraw},
 		{http.MethodPost, "/v1/wallet/balance_transfer", anyone, (*Server).transfer},

@@ -22,6 +22,11 @@ import (
 type Store interface {
 	Open(ctx context.Context, req account.OpenRequest) (account.Account, bool, error)
 	Get(ctx context.Context, id string) (account.Account, error)
+	// Accounts lists owner's accounts after account id after, by id.
+	Accounts(ctx context.Context, owner, after string, limit int) ([]account.Account, bool, error)
+	// AccountTransfers lists an account's transfers after cursor (nil: the
+	// first page), newest first.
+	AccountTransfers(ctx context.Context, id string, cursor *account.TransferCursor, limit int) ([]account.Listed, bool, error)
 	// GetTransfer finds the transfer q names, as account.Lookup decides:
 	// not_found, or ambiguous_transaction_id when q names no source account
 	// and several (that q.Owner may see) used the id.
