@@ -28,6 +28,7 @@ func TestContract(t *testing.T) {
 	json := http.Header{"Content-Type": {"application/json"}}
 	a, b, far := idOn(0), idOn(0), idOn(1)
 	tx := func() string { return uuid.NewString() }
+	asU1 := http.Header{"Authorization": {"Bearer " + authtest.Token(t, auth.Customer, "u1")}}
 	steps := []struct {
 		name string
 		req  contract.Request
@@ -63,6 +64,17 @@ func TestContract(t *testing.T) {
 		{"get transfer", contract.Request{Method: "GET", Path: "/v1/wallet/transfers/8c4a2b7e-5b0e-4a51-9e0b-6f1f3f6a1c01?from_account=" + a}, 200},
 		{"get transfer missing", contract.Request{Method: "GET", Path: "/v1/wallet/transfers/" + tx()}, 404},
 		{"get transfer bad id", contract.Request{Method: "GET", Path: "/v1/wallet/transfers/NOT-A-UUID", Invalid: true}, 400},
+		{"list accounts", contract.Request{Method: "GET", Path: "/v1/accounts?owner_id=u1&limit=1"}, 200},
+		{"list accounts as a customer", contract.Request{Method: "GET", Path: "/v1/accounts", Header: asU1}, 200},
+		{"list accounts without owner_id", contract.Request{Method: "GET", Path: "/v1/accounts"}, 400},
+		{"list accounts bad cursor", contract.Request{Method: "GET", Path: "/v1/accounts?owner_id=u1&cursor=nope"}, 400},
+		{"list accounts limit 0", contract.Request{Method: "GET", Path: "/v1/accounts?owner_id=u1&limit=0", Invalid: true}, 400},
+		{"list transfers", contract.Request{Method: "GET", Path: "/v1/accounts/" + a + "/transfers?limit=1"}, 200},
+		{"list transfers as the owner", contract.Request{Method: "GET", Path: "/v1/accounts/" + a + "/transfers", Header: asU1}, 200},
+		{"list transfers as another customer", contract.Request{Method: "GET", Path: "/v1/accounts/" + b + "/transfers", Header: asU1}, 404},
+		{"list transfers missing account", contract.Request{Method: "GET", Path: "/v1/accounts/ghost/transfers"}, 404},
+		{"list transfers bad cursor", contract.Request{Method: "GET", Path: "/v1/accounts/" + a + "/transfers?cursor=eyJrIjoiYWNjb3VudHMiLCJpZCI6ImEifQ"}, 400},
+		{"list transfers limit 501", contract.Request{Method: "GET", Path: "/v1/accounts/" + a + "/transfers?limit=501", Invalid: true}, 400},
 		{"freeze", contract.Request{Method: "PATCH", Path: "/v1/accounts/" + b, Body: `{"status":"frozen"}`}, 200},
 		{"deposit frozen", contract.Request{Method: "POST", Path: "/v1/accounts/" + b + "/deposits", Body: `{"amount":"1.00","currency":"USD","transaction_id":"` + tx() + `"}`}, 422},
 		{"unfreeze", contract.Request{Method: "PATCH", Path: "/v1/accounts/" + b, Body: `{"status":"active"}`}, 200},

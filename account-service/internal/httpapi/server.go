@@ -22,10 +22,15 @@ import (
 type Store interface {
 	Open(ctx context.Context, req account.OpenRequest) (account.Account, bool, error)
 	Get(ctx context.Context, id string) (account.Account, error)
-	// GetTransfer finds the transfer txID from account from; with from
-	// empty, the only transfer under txID (ambiguous_transaction_id when
-	// several source accounts used it).
-	GetTransfer(ctx context.Context, txID, from string) (account.Transfer, error)
+	// Accounts lists owner's accounts after account id after, by id.
+	Accounts(ctx context.Context, owner, after string, limit int) ([]account.Account, bool, error)
+	// AccountTransfers lists an account's transfers after cursor (nil: the
+	// first page), newest first.
+	AccountTransfers(ctx context.Context, id string, cursor *account.TransferCursor, limit int) ([]account.Listed, bool, error)
+	// GetTransfer finds the transfer q names, as account.Lookup decides:
+	// not_found, or ambiguous_transaction_id when q names no source account
+	// and several (that q.Owner may see) used the id.
+	GetTransfer(ctx context.Context, q account.TransferQuery) (account.Transfer, error)
 	Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error)
 	SetStatus(ctx context.Context, id string, to account.Status) (account.Account, error)
 }
@@ -80,13 +85,9 @@ func New(store Store, money Money, waiter Waiter, opts Options, log *slog.Logger
 	}
 	web.Health(r, log, ready, detail...)
 	web.OpenAPI(r, openAPIDocument)
-	r.HandleFunc("/v1/accounts", s.handle(s.openAccount)).Methods(http.MethodPost)
-	r.HandleFunc("/v1/accounts/{id}", s.handle(s.getAccount)).Methods(http.MethodGet)
-	r.HandleFunc("/v1/accounts/{id}", s.handle(s.patchAccount)).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/accounts/{id}/deposits", s.handle(s.move(account.Deposit))).Methods(http.MethodPost)
-	r.HandleFunc("/v1/accounts/{id}/withdrawals", s.handle(s.move(account.Withdrawal))).Methods(http.MethodPost)
-	r.HandleFunc("/v1/wallet/balance_transfer", s.handle(s.transfer)).Methods(http.MethodPost)
-	r.HandleFunc("/v1/wallet/transfers/{transaction_id}", s.handle(s.getTransfer)).Methods(http.MethodGet)
+	for _, rt := range routes() {
+		r.HandleFunc(rt.path, s.handle(func(w http.ResponseWriter, r *http.Request) error { return rt.handle(s, w, r) })).Methods(rt.method)
+	}
 	return r, nil
 }
 

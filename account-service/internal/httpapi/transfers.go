@@ -166,7 +166,8 @@ type transferJSON struct {
 // transfer under the id, or with ?from_account= the one sent from that
 // account (ids are scoped to the source account). It never blends two: an
 // id used from several accounts without from_account is
-// 409 ambiguous_transaction_id.
+// 409 ambiguous_transaction_id. A customer's query is scoped to its own
+// accounts before anything is read out (see account.Lookup).
 func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request) error {
 	txID := mux.Vars(r)["transaction_id"]
 	if err := account.ValidTransactionID(txID); err != nil {
@@ -177,11 +178,9 @@ func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request) error {
 	if q.Has("from_account") && !account.ValidID(from) {
 		return problem.New(problem.InvalidRequest, "from_account must match ^[A-Za-z0-9_-]{1,64}$")
 	}
-	t, err := s.store.GetTransfer(r.Context(), txID, from)
+	owner, _ := customer(r.Context())
+	t, err := s.store.GetTransfer(r.Context(), account.TransferQuery{TransactionID: txID, From: from, Owner: owner})
 	if err != nil {
-		return err
-	}
-	if err := s.ownTransfer(r.Context(), t, from); err != nil {
 		return err
 	}
 	out := transferJSON{TransactionID: t.TransactionID, Status: string(t.Status), Reason: string(t.Reason),

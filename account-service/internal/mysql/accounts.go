@@ -88,6 +88,28 @@ func (s *Store) Get(ctx context.Context, id string) (account.Account, error) {
 	return r.toAccount(sh), nil
 }
 
+// owned returns which of ids belong to owner, reading each shard's
+// accounts among ids in one query.
+func (s *Store) owned(ctx context.Context, owner string, ids []string) (map[string]bool, error) {
+	byShard := map[int][]any{}
+	for _, id := range ids {
+		sh := s.ShardOf(id)
+		byShard[sh] = append(byShard[sh], id)
+	}
+	out := map[string]bool{}
+	for sh, args := range byShard {
+		var mine []string
+		q := "SELECT account_id FROM accounts WHERE owner_id = ? AND account_id IN (" + placeholders(len(args)) + ")"
+		if err := s.shards[sh].SelectContext(ctx, &mine, q, append([]any{owner}, args...)...); err != nil {
+			return nil, fmt.Errorf("shard %d: read owners: %w", sh, err)
+		}
+		for _, id := range mine {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
 // lockAccounts locks the accounts of ids on one shard with SELECT … FOR
 // UPDATE and returns them by id; missing ids are absent from the map.
 //

@@ -81,7 +81,7 @@ func (f *fixture) balance(id string) string {
 
 func (f *fixture) status(tr account.Transfer) account.Transfer {
 	f.t.Helper()
-	got, err := f.store.GetTransfer(context.Background(), tr.TransactionID, tr.From)
+	got, err := f.store.GetTransfer(context.Background(), account.TransferQuery{TransactionID: tr.TransactionID, From: tr.From})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -230,15 +230,15 @@ func TestSagaCreditsAnotherSourcesReusedTransactionID(t *testing.T) {
 	if f.balance(d) != "1.00" || f.balance(a) != "9.00" || f.balance(b) != "9.00" || f.balance(c) != "1.00" {
 		t.Fatalf("balances a %s b %s c %s d %s, want 9 9 1 1", f.balance(a), f.balance(b), f.balance(c), f.balance(d))
 	}
-	cross, err := f.store.GetTransfer(ctx, txID, a)
+	cross, err := f.store.GetTransfer(ctx, account.TransferQuery{TransactionID: txID, From: a})
 	if err != nil || cross.Status != account.Completed || cross.To != d || len(cross.Steps) != 3 {
 		t.Fatalf("cross-shard transfer %+v (%v), want completed to %s with debited, credited, completed", cross, err, d)
 	}
-	local, err := f.store.GetTransfer(ctx, txID, b)
+	local, err := f.store.GetTransfer(ctx, account.TransferQuery{TransactionID: txID, From: b})
 	if err != nil || local.Status != account.Completed || local.To != c || len(local.Steps) != 1 || local.Steps[0].Name != account.StepCompleted {
 		t.Fatalf("same-shard transfer %+v (%v), want completed to %s with its one step", local, err, c)
 	}
-	if _, err := f.store.GetTransfer(ctx, txID, ""); !problem.Is(err, problem.AmbiguousTransactionID) {
+	if _, err := f.store.GetTransfer(ctx, account.TransferQuery{TransactionID: txID}); !problem.Is(err, problem.AmbiguousTransactionID) {
 		t.Fatalf("lookup by id alone: %v, want ambiguous_transaction_id", err)
 	}
 }

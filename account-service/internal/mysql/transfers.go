@@ -138,45 +138,46 @@ func insertSteps(ctx context.Context, tx *sqlx.Tx, steps []account.StepRecord) e
 	})
 }
 
-// GetTransfer returns the transfer with its steps that transaction id txID
-// names. Ids are scoped to the source account: from, when given, selects
-// the transfer from that account (on its shard alone), and an unknown pair
-// is not_found. Without from every shard is searched (the id does not say
-// which recorded it): one transfer is the answer, none is not_found, and
-// several (sent from different source accounts) are
-// ambiguous_transaction_id, listing their from_accounts, so that the
-// answer always describes one operation.
-func (s *Store) GetTransfer(ctx context.Context, txID, from string) (account.Transfer, error) {
-	var found []transferRow
+// GetTransfer returns the transfer with its steps that q names, as
+// account.Lookup decides from the transfers recorded under q's id: on the
+// source account's shard when q.From is set, else on every shard (the id
+// does not say which recorded it). For a customer's query only the owner
+// of the transfers' own accounts is read, so nothing of another owner's
+// transfer under the id reaches the answer.
+func (s *Store) GetTransfer(ctx context.Context, q account.TransferQuery) (account.Transfer, error) {
+	var found []account.Transfer
 	for sh, db := range s.shards {
-		if from != "" && sh != s.ShardOf(from) {
+		if q.From != "" && sh != s.ShardOf(q.From) {
 			continue
 		}
-		q, args := "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? ORDER BY from_account", []any{txID}
-		if from != "" {
-			q, args = "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? AND from_account = ?", []any{txID, from}
+		stmt, args := "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? ORDER BY from_account", []any{q.TransactionID}
+		if q.From != "" {
+			stmt, args = "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? AND from_account = ?", []any{q.TransactionID, q.From}
 		}
 		var rows []transferRow
-		if err := db.SelectContext(ctx, &rows, q, args...); err != nil {
+		if err := db.SelectContext(ctx, &rows, stmt, args...); err != nil {
 			return account.Transfer{}, fmt.Errorf("shard %d: read transfer: %w", sh, err)
 		}
-		found = append(found, rows...)
-	}
-	switch {
-	case len(found) == 0 && from != "":
-		return account.Transfer{}, problem.New(problem.NotFound, "transfer %s from account %s does not exist", txID, from)
-	case len(found) == 0:
-		return account.Transfer{}, problem.New(problem.NotFound, "transfer %s does not exist", txID)
-	case len(found) > 1:
-		froms := make([]string, len(found))
-		for i, r := range found {
-			froms[i] = r.From
+		for _, r := range rows {
+			t, err := r.toTransfer()
+			if err != nil {
+				return account.Transfer{}, err
+			}
+			found = append(found, t)
 		}
-		return account.Transfer{}, problem.New(problem.AmbiguousTransactionID,
-			"transaction_id %s was used by %d source accounts, each for its own transfer; name one with ?from_account=", txID, len(found)).
-			With("from_accounts", froms)
 	}
-	t, err := found[0].toTransfer()
+	var owned map[string]bool
+	if q.Owner != "" {
+		var parties []string
+		for _, t := range found {
+			parties = append(parties, t.From, t.To)
+		}
+		var err error
+		if owned, err = s.owned(ctx, q.Owner, parties); err != nil {
+			return account.Transfer{}, err
+		}
+	}
+	t, err := account.Lookup(q, found, func(id string) bool { return owned[id] })
 	if err != nil {
 		return account.Transfer{}, err
 	}

@@ -46,10 +46,9 @@ func New(store Store, guard *auth.Guard, owners Owners, log *slog.Logger, ready 
 	r.Use(guard.Middleware)
 	web.Health(r, log, ready, detail...)
 	web.OpenAPI(r, openAPIDocument)
-	v1 := r.PathPrefix("/v1/ledger").Subrouter()
-	v1.HandleFunc("/accounts/{id}/balance", s.balance).Methods(http.MethodGet)
-	v1.HandleFunc("/accounts/{id}/entries", s.entries).Methods(http.MethodGet)
-	v1.HandleFunc("/transfers/{transaction_id}", s.transfer).Methods(http.MethodGet)
+	for _, rt := range routes() {
+		r.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) { rt.handle(s, w, r) }).Methods(rt.method)
+	}
 	return r, nil
 }
 

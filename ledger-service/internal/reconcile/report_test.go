@@ -10,7 +10,8 @@ import (
 )
 
 // A report counts every finding exactly, lists at most MaxListed of a kind,
-// does not count warnings as discrepancies, and renders the same content as
+// does not count warnings (an unverified account, a reused transaction id)
+// as discrepancies, and renders the same content as
 // a table and as JSON.
 func TestReport(t *testing.T) {
 	r := newReport(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
@@ -45,11 +46,12 @@ func TestReport(t *testing.T) {
 
 	warned := newReport(time.Time{})
 	warned.add("accounts", Finding{Kind: Unverified, Subject: "hot"})
+	warned.add("transaction ids", Finding{Kind: TransactionReused, Subject: "squatted"})
 	clean := newReport(time.Time{})
 	for _, tt := range []struct {
 		r    *Report
 		want string
-	}{{warned, "clean, with warnings: 1 unverified"}, {clean, "clean: no discrepancies"}} {
+	}{{warned, "clean, with warnings: 1 transaction_id_reused, 1 unverified"}, {clean, "clean: no discrepancies"}} {
 		if got := tt.r.verdict(); got != tt.want || tt.r.Discrepancies() != 0 {
 			t.Errorf("verdict %q, want %q", got, tt.want)
 		}
