@@ -140,12 +140,12 @@ func (b *Batch) emit(e events.Event) { b.Changes.Events = append(b.Changes.Event
 // idempotency_conflict when the request differs, with the stored refusal
 // when it was refused, else with nil (the stored outcome stands).
 // Deposits, withdrawals and transfers all go through here.
-func replay(storedHash, hash, txID string, refusal *problem.Error) error {
+func replay(storedHash, hash, txID string, refusal *Refusal) error {
 	if storedHash != hash {
 		return problem.New(problem.IdempotencyConflict, "transaction_id %s was already used with a different request", txID)
 	}
 	if refusal != nil {
-		return refusal
+		return refusal.Err()
 	}
 	return nil
 }
