@@ -135,10 +135,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 // committed runs after each group commit: the relays hear that the shard
 // has new outbox rows, and requests waiting for a saga that this batch
 // settled wake at once instead of at their next poll.
-func (a *App) committed(sh int, ops []account.Op, res []account.Result) {
+func (a *App) committed(sh int, _ []account.Op, res []account.Result) {
 	a.wake.Committed(sh)
-	for i, op := range ops {
-		if op.Kind == account.OpSettle && res[i].Err == nil && res[i].Transfer.TransactionID != "" && res[i].Transfer.Status != account.Pending {
+	for i := range res {
+		if res[i].Ended {
 			a.waiter.Ended(res[i].Transfer)
 		}
 	}
