@@ -49,6 +49,8 @@ type App struct {
 	// advisories records the saga messages JetStream dropped after
 	// MaxDeliver; see watchAdvisories.
 	advisories func(ctx context.Context) error
+	// pruneRefusals deletes refusals past account.refusal_retention.
+	pruneRefusals func(ctx context.Context)
 }
 
 // New connects to the shards and NATS, migrates the shard schemas and binds
@@ -116,6 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
 	}
+	a.pruneRefusals = func(ctx context.Context) { store.PruneRefusalsEvery(ctx, cfg.Account.RefusalRetention, log) }
 	guard, err := auth.FromConfig(cfg, httpapi.Policy(), log)
 	if err != nil {
 		return nil, err
@@ -159,6 +162,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	sagaErr := make(chan error, 1)
 	go a.watchAdvisories(ctx)
+	go a.pruneRefusals(ctx)
 	go func() {
 		_, err := stream.Declare(ctx, a.js, a.stream, a.log)
 		switch {

@@ -160,16 +160,7 @@ func TestMigrationKeepsExistingRowsReplayable(t *testing.T) {
 // file is recorded only after its last statement, so a shard stopped
 // halfway re-runs the statements it already applied.
 func TestMigration0003ResumesAfterACrash(t *testing.T) {
-	body, err := fs.ReadFile(mysql.Migrations, "migrations/0003_transfer_keys.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stmts []string
-	for _, part := range strings.Split(string(body), ";\n") {
-		if s := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(part), ";")); s != "" && !onlyComments(s) {
-			stmts = append(stmts, s)
-		}
-	}
+	stmts := statementsOf(t, "0003_transfer_keys.sql")
 	for done := 1; done <= len(stmts); done++ {
 		t.Run(fmt.Sprintf("after %d of %d statements", done, len(stmts)), func(t *testing.T) {
 			db := migratedTo(t, "0001_accounts.sql", "0002_saga.sql")
@@ -197,6 +188,37 @@ func TestMigration0003ResumesAfterACrash(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Migration 0006 runs again after it completed unrecorded.
+func TestMigration0006RunsTwice(t *testing.T) {
+	db := migrateRest(t, migratedTo(t, "0001_accounts.sql")).Shard(0)
+	for _, s := range statementsOf(t, "0006_refusals_by_age.sql") {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	var n int
+	if err := db.Get(&n, `SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
+		WHERE table_schema = DATABASE() AND table_name = 'movements' AND index_name = 'movements_refused'`); err != nil || n != 1 {
+		t.Errorf("movements_refused indexes: %d (%v), want 1", n, err)
+	}
+}
+
+// statementsOf splits a migration file as the runner does.
+func statementsOf(t *testing.T, name string) []string {
+	t.Helper()
+	body, err := fs.ReadFile(mysql.Migrations, "migrations/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmts []string
+	for _, part := range strings.Split(string(body), ";\n") {
+		if s := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(part), ";")); s != "" && !onlyComments(s) {
+			stmts = append(stmts, s)
+		}
+	}
+	return stmts
 }
 
 func onlyComments(s string) bool {
