@@ -28,7 +28,8 @@ const pruneBatch = 1000
 // returns how many it deleted. Successes are never touched. Like
 // outbox.Prune, each round selects at most pruneBatch of the oldest keys on
 // an index without locking and deletes them by primary key, re-checking the
-// condition, so a delete locks only the rows it removes.
+// condition on unindexed columns only: a delete then locks only the rows it
+// removes, never the index gap where new refusals are inserted.
 func (s *Store) PruneRefusals(ctx context.Context, shard int, retention time.Duration) (int, error) {
 	db, before := s.shards[shard], s.now().Add(-retention)
 	total := 0
@@ -48,7 +49,7 @@ func (s *Store) PruneRefusals(ctx context.Context, shard int, retention time.Dur
 		}
 		if len(keys) > 0 {
 			q := "DELETE FROM transfers WHERE (transaction_id, from_account) IN (" +
-				strings.TrimSuffix(strings.Repeat("(?, ?), ", len(keys)), ", ") + ") AND status = 'refused' AND updated_at < ?"
+				strings.TrimSuffix(strings.Repeat("(?, ?), ", len(keys)), ", ") + ") AND refusal IS NOT NULL AND created_at < ?"
 			args := make([]any, 0, 2*len(keys)+1)
 			for _, k := range keys {
 				args = append(args, k.TransactionID, k.From)
@@ -60,7 +61,7 @@ func (s *Store) PruneRefusals(ctx context.Context, shard int, retention time.Dur
 		}
 		if len(ids) > 0 {
 			q, args, err := sqlx.In(`DELETE FROM movements WHERE transaction_id IN (?)
-				AND balance_after IS NULL AND refusal IS NOT NULL AND created_at < ?`, ids, before)
+				AND refusal IS NOT NULL AND created_at < ?`, ids, before)
 			if err != nil {
 				return total, err
 			}
