@@ -127,6 +127,11 @@ type AccountConfig struct {
 	// recognised and does not emit its reply again (docs/design.md,
 	// "Retention"). Default 1h.
 	InboxRetention time.Duration `mapstructure:"inbox_retention"`
+	// RefusalRetention is how long a refused transfer or movement is kept
+	// and replayed under its transaction_id; after it the id is judged
+	// afresh. It bounds how late a client may retry a refused request
+	// (docs/design.md, "Retention"). At least 1h. Default 24h.
+	RefusalRetention time.Duration `mapstructure:"refusal_retention"`
 }
 
 // LedgerConfig is ledger-service's section.
@@ -199,6 +204,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("account.queue_depth", 512)
 	v.SetDefault("account.max_connections", 8192)
 	v.SetDefault("account.inbox_retention", time.Hour)
+	v.SetDefault("account.refusal_retention", 24*time.Hour)
 	v.SetDefault("ledger.inbox_retention", 5*time.Minute)
 	v.SetDefault("relay.outbox_retention", 15*time.Minute)
 	v.SetDefault("nats.max_age", time.Duration(0))
@@ -327,6 +333,9 @@ func (a AuthConfig) validate() []error {
 	return errs
 }
 
+// MinRefusalRetention is the shortest account.refusal_retention allowed.
+const MinRefusalRetention = time.Hour
+
 // validateRetention checks the tables' retentions against each other; see
 // docs/design.md, "Retention".
 func (c Config) validateRetention() []error {
@@ -341,6 +350,13 @@ func (c Config) validateRetention() []error {
 	if c.Account.InboxRetention < 2*c.Relay.OutboxRetention {
 		errs = append(errs, fmt.Errorf("account.inbox_retention (%v) must be at least twice relay.outbox_retention (%v): a re-published saga step must still find its inbox row",
 			c.Account.InboxRetention, c.Relay.OutboxRetention))
+	}
+	// A late copy of a request (a batch on a stalled instance) comes within
+	// the HTTP timeouts plus database.IdleTimeout, about a minute; an hour
+	// leaves room for that and for a client's own retries.
+	if c.Account.RefusalRetention < MinRefusalRetention {
+		errs = append(errs, fmt.Errorf("account.refusal_retention (%v) must be at least %v: a refusal must be replayed to every retry and late copy of its request",
+			c.Account.RefusalRetention, MinRefusalRetention))
 	}
 	if c.NATS.MaxAge < 0 || c.NATS.MaxBytes < 0 {
 		errs = append(errs, errors.New("nats.max_age and nats.max_bytes must not be negative (0 is unlimited)"))

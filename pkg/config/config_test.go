@@ -115,6 +115,14 @@ func TestValidateRetention(t *testing.T) {
 	if err := short.Validate(); err == nil || !strings.Contains(err.Error(), "must be positive") {
 		t.Fatalf("outbox retention 0: Validate() = %v", err)
 	}
+	if c.Account.RefusalRetention != 24*time.Hour {
+		t.Fatalf("refusal retention default = %v, want 24h", c.Account.RefusalRetention)
+	}
+	brief := c
+	brief.Account.RefusalRetention = 59 * time.Minute
+	if err := brief.Validate(); err == nil || !strings.Contains(err.Error(), "account.refusal_retention") {
+		t.Fatalf("refusal retention below an hour: Validate() = %v", err)
+	}
 }
 
 // The stream's storage is file or memory; anything else is refused at load.

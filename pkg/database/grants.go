@@ -44,9 +44,12 @@ func GrantStatements(shards []string, ledger, host string, users Users) []string
 		s = "`" + s + "`"
 		out = append(out,
 			// account-service writes accounts, movements, transfers, the
-			// outbox, inbox and dead letters; it deletes only pruned inbox rows.
+			// outbox, inbox and dead letters; it deletes only pruned inbox rows
+			// and refusals.
 			fmt.Sprintf("GRANT SELECT, INSERT, UPDATE ON %s.* TO %s", s, account),
 			fmt.Sprintf("GRANT DELETE ON %s.`inbox` TO %s", s, account),
+			fmt.Sprintf("GRANT DELETE ON %s.`transfers` TO %s", s, account),
+			fmt.Sprintf("GRANT DELETE ON %s.`movements` TO %s", s, account),
 			// outbox-relay reads the outbox, marks rows published or failed,
 			// deletes them after the retention and holds the shard's lease:
 			// no access to accounts or any other table.

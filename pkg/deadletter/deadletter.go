@@ -9,8 +9,8 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"fmt"
 	"io/fs"
-	"log/slog"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -61,12 +61,13 @@ func insert(ctx context.Context, db *sqlx.DB, consumer, subject string, h nats.H
 	return nil
 }
 
-// Handler returns a stream.PoisonHandler that records into db; a failure to
-// record is logged (the message is terminated either way).
-func Handler(db *sqlx.DB, consumer string, log *slog.Logger) stream.PoisonHandler {
-	return func(ctx context.Context, m jetstream.Msg, cause error) {
+// Handler returns a stream.PoisonHandler that records into db. A failure to
+// record is returned, so the message is retried rather than terminated.
+func Handler(db *sqlx.DB, consumer string) stream.PoisonHandler {
+	return func(ctx context.Context, m jetstream.Msg, cause error) error {
 		if err := Record(ctx, db, consumer, m, cause); err != nil {
-			log.Error("record dead letter", "consumer", consumer, "subject", m.Subject(), "err", err)
+			return fmt.Errorf("record dead letter for %s: %w", consumer, err)
 		}
+		return nil
 	}
 }

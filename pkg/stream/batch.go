@@ -418,13 +418,24 @@ func (b *batcher) settle(ctx context.Context, m jetstream.Msg, err error) {
 			b.log.Warn("nak failed", "subject", m.Subject(), "err", err)
 		}
 	case !transient(err):
-		Messages.WithLabelValues(b.name, "poison").Inc()
-		b.log.Error("poison message terminated", "subject", m.Subject(), "headers", m.Headers(), "err", err)
 		if b.opts.Poison != nil {
 			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
-			b.opts.Poison(pctx, m, err)
+			rerr := b.opts.Poison(pctx, m, err)
 			cancel()
+			if rerr != nil {
+				// Terminated now, it would be gone with no record of it.
+				Messages.WithLabelValues(b.name, "poison_unrecorded").Inc()
+				delay := RetryDelay(m)
+				b.log.Error("poison message not recorded, will retry", "subject", m.Subject(), "delay", delay.String(),
+					"err", err, "record_err", rerr)
+				if err := m.NakWithDelay(delay); err != nil {
+					b.log.Warn("nak failed", "subject", m.Subject(), "err", err)
+				}
+				return
+			}
 		}
+		Messages.WithLabelValues(b.name, "poison").Inc()
+		b.log.Error("poison message terminated", "subject", m.Subject(), "headers", m.Headers(), "err", err)
 		if err := m.Term(); err != nil {
 			b.log.Warn("term failed", "subject", m.Subject(), "err", err)
 		}

@@ -201,12 +201,13 @@ func TestConsumeBatchTerminatesUndecodable(t *testing.T) {
 	publish(t, js, "after")
 	var mu sync.Mutex
 	var poisoned []string
-	poison := func(_ context.Context, m jetstream.Msg, err error) {
+	poison := func(_ context.Context, m jetstream.Msg, err error) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if errors.Is(err, events.ErrMalformed) {
 			poisoned = append(poisoned, string(m.Data()))
 		}
+		return nil
 	}
 	counter := stream.Messages.WithLabelValues("undecodable", "poison")
 	poison0 := testutil.ToFloat64(counter)

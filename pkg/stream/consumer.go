@@ -17,7 +17,7 @@ import (
 // (terminated).
 var Messages = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "wallet_consumer_messages_total",
-	Help: "Messages settled by durable consumers: acked, retried (nak with delay), early (nak'd until an earlier one arrives) or terminated as poison.",
+	Help: "Messages settled by durable consumers: acked, retried (nak with delay), early (nak'd until an earlier one arrives), terminated as poison, or poison_unrecorded (nak'd with a delay: recording its dead letter failed).",
 }, []string{"consumer", "outcome"})
 
 // ApplySeconds observes how long a consumer's handler took for one batch
@@ -46,8 +46,10 @@ const EarlyDelay = time.Second
 // events.ErrMalformed to terminate, any other error to retry later.
 type Handler func(ctx context.Context, e events.Event) error
 
-// PoisonHandler records a terminated message where an operator will see it.
-type PoisonHandler func(ctx context.Context, m jetstream.Msg, err error)
+// PoisonHandler records a message before it is terminated, where an
+// operator will see it. An error means it was not recorded: the message is
+// then kept and retried, not terminated unseen.
+type PoisonHandler func(ctx context.Context, m jetstream.Msg, err error) error
 
 // Bounds of the delay before a failed message is redelivered, and of one
 // handler call; the latter stays below AckWait so JetStream never redelivers

@@ -53,7 +53,7 @@ func TestConsumeRetriesTransientAndTerminatesPoison(t *testing.T) {
 		handled = append(handled, e.ID)
 		return nil
 	}
-	poison := func(_ context.Context, m jetstream.Msg, err error) { poisoned <- m.Subject() }
+	poison := func(_ context.Context, m jetstream.Msg, err error) error { poisoned <- m.Subject(); return nil }
 
 	publish(t, js, "flaky")
 	if _, err := js.Publish(context.Background(), "wallet.account.deposited.0", []byte("garbage")); err != nil {

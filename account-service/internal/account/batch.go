@@ -40,7 +40,23 @@ type Op struct {
 type Result struct {
 	Transfer Transfer
 	Movement Movement
-	Err      error
+	// Ended is set on a settle whose transfer's saga is over (completed or
+	// failed): requests waiting for it can be answered.
+	Ended bool
+	Err   error
+}
+
+// OnDataRefused is the operation to run instead of op when the database
+// refused op's data, which no retry changes. A credit not decided yet
+// becomes its rejection with invalid_data, so the source is refunded (a
+// rejection writes no balance) rather than the step retried and redriven
+// forever. Nothing else has one (false).
+func (op Op) OnDataRefused() (Op, bool) {
+	if op.Kind != OpCredit || op.Reject != "" {
+		return op, false
+	}
+	op.Reject = problem.InvalidData
+	return op, true
 }
 
 // Batch decides a run of operations on one shard, in arrival order, against
@@ -103,6 +119,8 @@ func (b *Batch) Decide(ops []Op) []Result {
 			out[i].Err = b.credit(op.Event, op.Reject)
 		case OpSettle:
 			out[i].Transfer, out[i].Err = b.settle(op.Event)
+			st := out[i].Transfer.Status
+			out[i].Ended = out[i].Err == nil && out[i].Transfer.TransactionID != "" && (st == Completed || st == Failed)
 		}
 	}
 	return out
@@ -140,12 +158,12 @@ func (b *Batch) emit(e events.Event) { b.Changes.Events = append(b.Changes.Event
 // idempotency_conflict when the request differs, with the stored refusal
 // when it was refused, else with nil (the stored outcome stands).
 // Deposits, withdrawals and transfers all go through here.
-func replay(storedHash, hash, txID string, refusal *problem.Error) error {
+func replay(storedHash, hash, txID string, refusal *Refusal) error {
 	if storedHash != hash {
 		return problem.New(problem.IdempotencyConflict, "transaction_id %s was already used with a different request", txID)
 	}
 	if refusal != nil {
-		return refusal
+		return refusal.Err()
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -123,8 +124,8 @@ func TestBatchSameKeyTwice(t *testing.T) {
 	if r := bt.Changes.Transfers[1]; r.TransactionID != k2 || r.Status != Refused || r.Reason != problem.InsufficientFunds || r.Refusal == nil {
 		t.Errorf("second transfer recorded %+v, want %s refused for insufficient_funds", r, k2)
 	}
-	if res[4].Err != res[3].Err {
-		t.Errorf("replayed refusal %q, want %q", res[4].Err, res[3].Err)
+	if !reflect.DeepEqual(res[4].Err, res[3].Err) {
+		t.Errorf("replayed refusal %#v, want %#v", res[4].Err, res[3].Err)
 	}
 }
 
@@ -136,7 +137,8 @@ func TestBatchReplaysStoredRefusal(t *testing.T) {
 	src, dst := acc(idOn(0, 0), "50.00"), acc(idOn(0, 1), "0")
 	bt := newBatch(src, dst)
 	tk, mk := "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
-	refused := problem.New(problem.InsufficientFunds, "account %s cannot pay 9.00 USD", src.ID).With("available", "1.00")
+	refused := &Refusal{Code: problem.InsufficientFunds, Detail: "account " + src.ID + " cannot pay 9.00 USD",
+		Params: map[string]string{"available": "1.00", "requested": "9.00"}}
 	tr := transferOp(tk, src.ID, dst.ID, "9.00")
 	wd := Op{Kind: OpMove, Movement: MovementRequest{Kind: Withdrawal, AccountID: src.ID, TransactionID: mk, Amount: usd("9.00")}}
 	bt.Transfers[tr.Transfer.Key()] = &Transfer{TransactionID: tk, Hash: tr.Transfer.Hash(), From: src.ID, To: dst.ID,
@@ -151,8 +153,9 @@ func TestBatchReplaysStoredRefusal(t *testing.T) {
 			t.Errorf("op %d: %v, want %q", i, r.Err, want[i])
 		}
 	}
-	if res[0].Err != error(refused) || res[1].Err != error(refused) {
-		t.Errorf("answered %v / %v, want the stored problem", res[0].Err, res[1].Err)
+	want0 := problem.New(problem.InsufficientFunds, "account %s cannot pay 9.00 USD", src.ID).With("available", "1.00").With("requested", "9.00")
+	if !reflect.DeepEqual(res[0].Err, want0) || !reflect.DeepEqual(res[1].Err, want0) {
+		t.Errorf("answered %#v / %#v, want the stored refusal %#v", res[0].Err, res[1].Err, want0)
 	}
 	// No saga of a refused transfer can exist: an outcome for one is unknown.
 	settle := bt.Decide([]Op{{Kind: OpSettle, Event: SagaEvent{ID: "e-refused", Type: events.TransferCreditRejected,

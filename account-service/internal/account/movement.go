@@ -5,7 +5,6 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/pkg/money"
-	"github.com/walletco/wallet/pkg/problem"
 )
 
 // Kind tells deposits from withdrawals.
@@ -41,6 +40,6 @@ type Movement struct {
 	Amount        money.Amount
 	BalanceAfter  decimal.Decimal
 	Version       int64
-	Refusal       *problem.Error
+	Refusal       *Refusal
 	CreatedAt     time.Time
 }

@@ -78,7 +78,7 @@ type Transfer struct {
 	Reason        problem.Code // set when failed or refused
 	// Refusal is the answer of a refused transfer, replayed as it was first
 	// given (the available balance then, for insufficient_funds).
-	Refusal   *problem.Error
+	Refusal   *Refusal
 	Steps     []Step
 	CreatedAt time.Time
 	UpdatedAt time.Time

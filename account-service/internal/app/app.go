@@ -48,6 +48,8 @@ type App struct {
 	// advisories records the saga messages JetStream dropped after
 	// MaxDeliver; see watchAdvisories.
 	advisories func(ctx context.Context) error
+	// pruneRefusals deletes refusals past account.refusal_retention.
+	pruneRefusals func(ctx context.Context)
 }
 
 // New opens the shard pools and NATS (without waiting for either) and binds
@@ -107,6 +109,7 @@ func New(_ context.Context, cfg config.Config, log *slog.Logger) (_ *App, err er
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
 	}
+	a.pruneRefusals = func(ctx context.Context) { store.PruneRefusalsEvery(ctx, cfg.Account.RefusalRetention, log) }
 	guard, err := auth.FromConfig(cfg, httpapi.Policy(), log)
 	if err != nil {
 		return nil, err
@@ -128,10 +131,10 @@ func New(_ context.Context, cfg config.Config, log *slog.Logger) (_ *App, err er
 // committed runs after each group commit: the relays hear that the shard
 // has new outbox rows, and requests waiting for a saga that this batch
 // settled wake at once instead of at their next poll.
-func (a *App) committed(sh int, ops []account.Op, res []account.Result) {
+func (a *App) committed(sh int, _ []account.Op, res []account.Result) {
 	a.wake.Committed(sh)
-	for i, op := range ops {
-		if op.Kind == account.OpSettle && res[i].Err == nil && res[i].Transfer.TransactionID != "" && res[i].Transfer.Status != account.Pending {
+	for i := range res {
+		if res[i].Ended {
 			a.waiter.Ended(res[i].Transfer)
 		}
 	}
@@ -165,6 +168,7 @@ func (a *App) up(ctx context.Context) error {
 // work runs the saga consumers and the capture of their dropped messages.
 func (a *App) work(ctx context.Context) error {
 	go a.watchAdvisories(ctx)
+	go a.pruneRefusals(ctx)
 	return a.saga.Run(ctx)
 }
 

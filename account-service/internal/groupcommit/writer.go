@@ -238,15 +238,16 @@ func (w *Writer) run(sh int, batch []*pending) {
 	}
 	batchSize.Observe(float64(len(live)))
 	res, err := w.apply(sh, live)
-	if err != nil && len(live) == 1 && database.Permanent(err) && live[0].op.Kind == account.OpCredit && live[0].op.Reject == "" {
-		// The database refuses this credit's data, and would every time:
-		// reject it so that the source is refunded (a rejection writes no
-		// balance) instead of the step being retried and redriven forever.
-		w.log.Error("credit refused by the database, rejecting it", "shard", sh,
-			"transaction_id", live[0].op.Event.Transfer.TransactionID, "err", err)
-		live[0].op.Reject = problem.InvalidData
-		w.run(sh, live)
-		return
+	if err != nil && len(live) == 1 && database.Permanent(err) {
+		// The database refuses this operation's data, and would every time:
+		// the domain says what to run instead, if anything.
+		if next, ok := live[0].op.OnDataRefused(); ok {
+			w.log.Error("operation refused by the database, running its replacement", "shard", sh,
+				"transaction_id", live[0].op.Event.Transfer.TransactionID, "err", err)
+			live[0].op = next
+			w.run(sh, live)
+			return
+		}
 	}
 	if err != nil && len(live) > 1 && aloneMayHelp(err) {
 		w.log.Warn("batch failed, applying its operations one by one", "shard", sh, "size", len(live), "err", err)

@@ -123,7 +123,7 @@ func writeOutcome(w http.ResponseWriter, t account.Transfer) error {
 		// A replay answers with the stored problem before this; a refused
 		// transfer must never read as pending.
 		if t.Refusal != nil {
-			return t.Refusal
+			return t.Refusal.Err()
 		}
 		return problem.New(t.Reason, "transfer %s was refused (%s)", t.TransactionID, t.Reason)
 	default:

@@ -3,7 +3,9 @@ package mysql_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -152,4 +154,78 @@ func TestMigrationKeepsExistingRowsReplayable(t *testing.T) {
 	if after.Valid || !refusal.Valid {
 		t.Errorf("refused movement stored balance_after %v, refusal %v; want NULL and the problem", after, refusal)
 	}
+}
+
+// Migration 0003 runs again from its start after a crash at any point: the
+// file is recorded only after its last statement, so a shard stopped
+// halfway re-runs the statements it already applied.
+func TestMigration0003ResumesAfterACrash(t *testing.T) {
+	stmts := statementsOf(t, "0003_transfer_keys.sql")
+	for done := 1; done <= len(stmts); done++ {
+		t.Run(fmt.Sprintf("after %d of %d statements", done, len(stmts)), func(t *testing.T) {
+			db := migratedTo(t, "0001_accounts.sql", "0002_saga.sql")
+			if _, err := db.Exec(`INSERT INTO transfers (transaction_id, request_hash, from_account, to_account, amount, currency, from_shard, to_shard, status, created_at, updated_at)
+				VALUES ('tx-1', 'h1', 'alice', 'carol', 1, 'USD', 0, 1, 'completed', NOW(6), NOW(6))`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(`INSERT INTO transfer_steps (transaction_id, step, shard, at) VALUES ('tx-1', 'debited', 0, NOW(6))`); err != nil {
+				t.Fatal(err)
+			}
+			conn, err := db.Conn(context.Background()) // one session, as the runner's
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range stmts[:done] {
+				if _, err := conn.ExecContext(context.Background(), s); err != nil {
+					t.Fatalf("%s: %v", s, err)
+				}
+			}
+			conn.Close()
+			migrateRest(t, db)
+			var from string
+			if err := db.Get(&from, "SELECT from_account FROM transfer_steps WHERE transaction_id = 'tx-1'"); err != nil || from != "alice" {
+				t.Errorf("step's from_account %q (%v), want alice", from, err)
+			}
+		})
+	}
+}
+
+// Migration 0008 runs again after it completed unrecorded.
+func TestMigration0008RunsTwice(t *testing.T) {
+	db := migrateRest(t, migratedTo(t, "0001_accounts.sql")).Shard(0)
+	for _, s := range statementsOf(t, "0008_refusals_by_age.sql") {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	var n int
+	if err := db.Get(&n, `SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
+		WHERE table_schema = DATABASE() AND table_name = 'movements' AND index_name = 'movements_refused'`); err != nil || n != 1 {
+		t.Errorf("movements_refused indexes: %d (%v), want 1", n, err)
+	}
+}
+
+// statementsOf splits a migration file as the runner does.
+func statementsOf(t *testing.T, name string) []string {
+	t.Helper()
+	body, err := fs.ReadFile(mysql.Migrations, "migrations/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmts []string
+	for _, part := range strings.Split(string(body), ";\n") {
+		if s := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(part), ";")); s != "" && !onlyComments(s) {
+			stmts = append(stmts, s)
+		}
+	}
+	return stmts
+}
+
+func onlyComments(s string) bool {
+	for _, line := range strings.Split(s, "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "--") {
+			return false
+		}
+	}
+	return true
 }

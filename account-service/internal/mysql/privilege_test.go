@@ -123,6 +123,8 @@ func TestServiceUsersHaveLeastPrivilege(t *testing.T) {
 	mustAllow(t, ledgerOnShard, "ledger", "SELECT balance FROM accounts")
 	mustAllow(t, account, "account", "UPDATE accounts SET version = version WHERE account_id = 'alice'")
 	mustAllow(t, account, "account", "DELETE FROM inbox WHERE consumer = 'none'")
+	mustAllow(t, account, "account", "DELETE FROM transfers WHERE status = 'refused' AND transaction_id = 'none'") // refusals pruned
+	mustAllow(t, account, "account", "DELETE FROM movements WHERE balance_after IS NULL AND transaction_id = 'none'")
 
 	var balance string
 	if err := account.Get(&balance, "SELECT balance FROM accounts WHERE account_id = 'alice'"); err != nil || balance != "10.0000" {

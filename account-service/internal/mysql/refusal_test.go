@@ -2,6 +2,7 @@ package mysql_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -105,5 +106,53 @@ func TestRefusalCollidesWithASuccessUnderItsKey(t *testing.T) {
 				t.Errorf("%d refusals stored (%v), want none beside the success", refused, err)
 			}
 		})
+	}
+}
+
+// Refusals stored before they were kept as the domain's decision (the
+// problem's members under extra) still replay as they were first answered,
+// and a new refusal is stored as its code, detail and params.
+func TestOlderRefusalRowsReplay(t *testing.T) {
+	f := accounttest.MustStore(t, groupcommit.Config{})
+	db := f.DBs[0]
+	ctx := context.Background()
+	alice, bob := accounttest.IDOn(0), accounttest.IDOn(0)
+	f.MustOpen(alice, "1.00")
+	f.MustOpen(bob, "")
+	usd := accounttest.USD(t, "9.00")
+	tr := account.TransferRequest{TransactionID: uuid.NewString(), From: alice, To: bob, Amount: usd}
+	wd := account.MovementRequest{Kind: account.Withdrawal, AccountID: alice, TransactionID: uuid.NewString(), Amount: usd}
+	old := `{"code":"insufficient_funds","detail":"account ` + alice + ` cannot pay 9.00 USD","extra":{"available":"1.00","requested":"9.00"}}`
+	if _, err := db.Exec(`INSERT INTO transfers (transaction_id, request_hash, from_account, to_account, amount, currency, from_shard, to_shard,
+		status, reason, refusal, created_at, updated_at) VALUES (?, ?, ?, ?, 9, 'USD', 0, 0, 'refused', 'insufficient_funds', ?, NOW(6), NOW(6))`,
+		tr.TransactionID, tr.Hash(), alice, bob, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO movements (transaction_id, request_hash, kind, account_id, amount, currency, refusal, created_at)
+		VALUES (?, ?, 'withdrawal', ?, 9, 'USD', ?, NOW(6))`, wd.TransactionID, wd.Hash(), alice, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE accounts SET balance = 50 WHERE account_id = ?", alice); err != nil {
+		t.Fatal(err) // enough now: the stored refusal must still stand
+	}
+	fresh := account.MovementRequest{Kind: account.Withdrawal, AccountID: alice, TransactionID: uuid.NewString(), Amount: accounttest.USD(t, "90.00")}
+	res, err := f.Store.Apply(ctx, 0, []account.Op{{Kind: account.OpTransfer, Transfer: tr},
+		{Kind: account.OpMove, Movement: wd}, {Kind: account.OpMove, Movement: fresh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := problem.New(problem.InsufficientFunds, "account %s cannot pay 9.00 USD", alice).With("available", "1.00").With("requested", "9.00")
+	for i, r := range res[:2] {
+		if !reflect.DeepEqual(r.Err, want) {
+			t.Errorf("op %d replayed %#v, want %#v", i, r.Err, want)
+		}
+	}
+	var stored string
+	if err := db.QueryRow("SELECT refusal FROM movements WHERE transaction_id = ?", fresh.TransactionID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	wantStored := `{"code":"insufficient_funds","detail":"account ` + alice + ` cannot pay 90.00 USD","params":{"available":"50.00","requested":"90.00"}}`
+	if stored != wantStored {
+		t.Errorf("stored %s, want %s", stored, wantStored)
 	}
 }

@@ -112,7 +112,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			cfg := ConsumerConfig(sh, r.cfg.MaxDeliver)
-			opts := stream.BatchOptions{Options: stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), cfg.Durable, r.log)}, MaxBatch: 256, Health: r.cfg.Health}
+			opts := stream.BatchOptions{Options: stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), cfg.Durable)}, MaxBatch: 256, Health: r.cfg.Health}
 			errs[sh] = stream.ConsumeBatch(ctx, r.js, cfg, r.handler(sh), opts, r.log)
 		}()
 		if r.cfg.InboxRetention > 0 {

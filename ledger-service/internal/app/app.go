@@ -69,7 +69,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	web.Collect(stream.NewLag(a.js, consumer.Name))
-	if a.consumer, err = consumer.New(a.js, a.store, deadletter.Handler(a.db, consumer.Name, log), log); err != nil {
+	if a.consumer, err = consumer.New(a.js, a.store, deadletter.Handler(a.db, consumer.Name), log); err != nil {
 		return nil, err
 	}
 	a.health = stream.NewHealth()

@@ -28,7 +28,7 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	<-js.PublishAsyncComplete()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := New(js, store, func(context.Context, jetstream.Msg, error) {}, log)
+	c, err := New(js, store, func(context.Context, jetstream.Msg, error) error { return nil }, log)
 	if err != nil {
 		b.Fatal(err)
 	}

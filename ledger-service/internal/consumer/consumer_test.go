@@ -101,7 +101,7 @@ func balanceIs(s *mysql.Store, account, want string) func() error {
 
 func TestConsumeDedupesAndSetsPoisonAside(t *testing.T) {
 	store, db := ledgertest.MustStore(t)
-	js := mustRun(t, store, deadletter.Handler(db, Name, slog.Default()))
+	js := mustRun(t, store, deadletter.Handler(db, Name))
 	poison := stream.Messages.WithLabelValues(Name, "poison")
 	poison0 := testutil.ToFloat64(poison)
 
@@ -157,7 +157,7 @@ func TestConsumeRetriesTransientFailures(t *testing.T) {
 	store, _ := ledgertest.MustStore(t)
 	f := &flaky{Applier: store}
 	f.failures.Store(3)
-	js := mustRun(t, f, func(context.Context, jetstream.Msg, error) {})
+	js := mustRun(t, f, func(context.Context, jetstream.Msg, error) error { return nil })
 	retried := stream.Messages.WithLabelValues(Name, "retried")
 	retries0 := testutil.ToFloat64(retried)
 
@@ -204,7 +204,7 @@ func TestConsumeBatchesAndSetsConflictAside(t *testing.T) {
 		mustPublish(t, js, ledgertest.Deposited("dave", "0.25", "EUR").Msg())
 	}
 	batches0, events0 := batches(t)
-	mustStart(t, js, store, deadletter.Handler(db, Name, slog.Default()))
+	mustStart(t, js, store, deadletter.Handler(db, Name))
 	// Wait for the effects, then for the consumer to have settled them: a
 	// consumer's info can read 0 pending before its first delivery (seen
 	// once in a loaded make test), so drained alone proves nothing here.

@@ -86,7 +86,7 @@ func history(t *testing.T, js jetstream.JetStream) {
 // runLive runs the live consumer over store until the stream is drained.
 func runLive(t *testing.T, js jetstream.JetStream, store consumer.Applier, db *sqlx.DB) {
 	t.Helper()
-	c, err := consumer.New(js, store, deadletter.Handler(db, consumer.Name, slog.New(slog.DiscardHandler)), slog.New(slog.DiscardHandler))
+	c, err := consumer.New(js, store, deadletter.Handler(db, consumer.Name), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

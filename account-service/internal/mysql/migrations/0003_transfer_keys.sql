@@ -6,18 +6,29 @@
 -- credited the first (or had used the id as a source itself), and
 -- GET /v1/wallet/transfers/{id} mixed the steps of both. Each record is now
 -- keyed by (transaction_id, from_account). Every statement is one atomic
--- change; the backfills only touch rows not yet filled.
+-- change that can run again: the file is recorded only after its last, so a
+-- crash halfway re-runs it from the top. Re-keying a table to the same key
+-- is harmless, the column is added only while missing, and the backfills only
+-- touch rows not yet filled.
 ALTER TABLE transfers DROP PRIMARY KEY, ADD PRIMARY KEY (transaction_id, from_account);
 
 ALTER TABLE credits DROP PRIMARY KEY, ADD PRIMARY KEY (transaction_id, from_account);
 
 -- from_account of the transfer a step belongs to (its source account). The
 -- default only serves the rows that exist before the backfills below; every
--- insert names it.
-ALTER TABLE transfer_steps
-  ADD COLUMN from_account VARCHAR(64) NOT NULL DEFAULT '' AFTER transaction_id,
-  DROP PRIMARY KEY,
-  ADD PRIMARY KEY (transaction_id, from_account, step);
+-- insert names it. MySQL has no ADD COLUMN IF NOT EXISTS, so the ALTER is
+-- prepared only while the column is missing (it re-keys in the same
+-- statement, so the column's presence says both are done).
+SET @wallet_0003 = IF(EXISTS (SELECT 1 FROM information_schema.columns
+    WHERE table_schema = DATABASE() AND table_name = 'transfer_steps' AND column_name = 'from_account'),
+  'DO 0',
+  'ALTER TABLE transfer_steps ADD COLUMN from_account VARCHAR(64) NOT NULL DEFAULT '''' AFTER transaction_id, DROP PRIMARY KEY, ADD PRIMARY KEY (transaction_id, from_account, step)');
+
+PREPARE wallet_0003 FROM @wallet_0003;
+
+EXECUTE wallet_0003;
+
+DEALLOCATE PREPARE wallet_0003;
 
 -- Source-side steps belong to this shard's transfer under the id, destination
 -- side steps to its credit; before this migration each was unique per id.
