@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -49,13 +48,20 @@ func (s *Store) PruneRefusals(ctx context.Context, shard int, retention time.Dur
 			return total, fmt.Errorf("prune refused movements: select: %w", err)
 		}
 		if len(keys) > 0 {
-			q := "DELETE FROM transfers WHERE (transaction_id, from_account) IN (" +
-				strings.TrimSuffix(strings.Repeat("(?, ?), ", len(keys)), ", ") + ") AND refusal IS NOT NULL AND created_at < ?"
-			args := make([]any, 0, 2*len(keys)+1)
-			for _, k := range keys {
-				args = append(args, k.TransactionID, k.From)
+			// By transaction_id alone: MariaDB scans the whole table for a
+			// row-constructor IN of 900 or more pairs, and waits on every
+			// locked row it passes. A refused row of another source under the
+			// same id is old and refused too, so it may go in the same round.
+			txIDs := make([]string, len(keys))
+			for i, k := range keys {
+				txIDs[i] = k.TransactionID
 			}
-			n, err := deleted(db.ExecContext(ctx, q, append(args, before)...))
+			q, args, err := sqlx.In(`DELETE FROM transfers WHERE transaction_id IN (?)
+				AND refusal IS NOT NULL AND created_at < ?`, txIDs, before)
+			if err != nil {
+				return total, err
+			}
+			n, err := deleted(db.ExecContext(ctx, q, args...))
 			if total += n; err != nil {
 				return total, fmt.Errorf("prune refused transfers: delete: %w", err)
 			}
