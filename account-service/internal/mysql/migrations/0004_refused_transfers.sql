@@ -7,7 +7,15 @@
 -- finds it, or collides with it on the key, instead of moving money. A
 -- refused transfer has status 'refused'; a refused movement changed no
 -- balance, so it has none after it.
--- One statement per file: DDL commits on its own, and a file is recorded as
--- applied only after its last statement, so a file of two could stop
--- between them and never run again. 0005 does the movements.
-ALTER TABLE transfers ADD COLUMN refusal TEXT NULL;
+-- Safe to re-run after a crash (the file is recorded only after its last
+-- statement): the column is added only while missing. 0005 does the movements.
+SET @wallet_0004 = IF(EXISTS (SELECT 1 FROM information_schema.columns
+    WHERE table_schema = DATABASE() AND table_name = 'transfers' AND column_name = 'refusal'),
+  'DO 0',
+  'ALTER TABLE transfers ADD COLUMN refusal TEXT NULL');
+
+PREPARE wallet_0004 FROM @wallet_0004;
+
+EXECUTE wallet_0004;
+
+DEALLOCATE PREPARE wallet_0004;
