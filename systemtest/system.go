@@ -107,7 +107,8 @@ func NewCluster(t testing.TB, bin string, n int) *System {
 func newSystem(t testing.TB, bin string, proxied bool) *System {
 	t.Helper()
 	dir := t.TempDir()
-	n := testenv.StartNATS(t, dir, -1)
+	// A reserved port, since StartNATS binds it again after StopNATS.
+	n := testenv.StartNATS(t, dir, testenv.FreePorts(t, 1)[0])
 	s := build(t, bin, n.ClientURL(), proxied)
 	s.NATS, s.natsDir = n, dir
 	return s
