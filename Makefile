@@ -14,7 +14,7 @@ MODULES  := pkg account-service ledger-service outbox-relay bench systemtest
 PKGS     := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 SERVICES := account-service ledger-service outbox-relay
 
-.PHONY: all run stop build test test-short systest bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
+.PHONY: all run stop reconcile build test test-short systest bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
 
 all: build
 
@@ -25,6 +25,12 @@ run:
 ## stop: stop what make run started (data in .run/ is kept)
 stop:
 	deploy/local/stop.sh
+
+## reconcile: ledger-service reconcile against make run's stack (ARGS=--json); any other
+##            operator command likewise: deploy/local/cmd.sh ledger-service dead-letters list
+ARGS ?=
+reconcile:
+	deploy/local/cmd.sh ledger-service reconcile $(ARGS)
 
 ## build: the three services into bin/
 build:
