@@ -43,7 +43,7 @@ func TestCustomerAccess(t *testing.T) {
 		t.Fatalf("transfer from its own account: %d %v", code, body)
 	}
 	s.waitLedgerAgrees(alice, bob)
-	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if code, body := s.DoAs(cust, "GET", led+"/v1/ledger/accounts/"+alice+"/balance", nil); code != http.StatusOK || body["balance"] != "6.00" {
 			return fmt.Errorf("own ledger balance: %d %v", code, body)
 		}

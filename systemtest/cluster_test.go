@@ -38,7 +38,7 @@ func TestClusterStreamLeaderStopped(t *testing.T) {
 		t.Logf("stopped stream leader %s (node %d) at %d stream messages, %d transfers sent", leader, node, stoppedAt, sentAtStop)
 
 		// A new leader takes over and the relay publishes to it.
-		testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		testenv.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
 			info := s.streamInfo()
 			if info.Cluster.Leader == "" || info.Cluster.Leader == leader {
 				return fmt.Errorf("leader %q", info.Cluster.Leader)
@@ -50,7 +50,7 @@ func TestClusterStreamLeaderStopped(t *testing.T) {
 		})
 
 		s.Cluster.Restart(node)
-		testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		testenv.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
 			info := s.streamInfo()
 			if len(info.Cluster.Replicas) != 2 {
 				return fmt.Errorf("replicas %+v", info.Cluster.Replicas)

@@ -212,7 +212,7 @@ func TestReconcile(t *testing.T) {
 
 	// A message the ledger gives up on.
 	s.publishRaw("wallet.account.deposited.0", []byte("not an event"))
-	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		var n int
 		if err := s.Ledger.Get(&n, "SELECT COUNT(*) FROM dead_letters"); err != nil || n == 0 {
 			return fmt.Errorf("no dead letter yet (%v)", err)

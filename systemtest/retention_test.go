@@ -60,7 +60,7 @@ func TestTablesStayBoundedUnderLoad(t *testing.T) {
 	b.check()
 
 	// Every row was published once, and only published rows were deleted.
-	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if _, unpublished := s.outboxRows(); unpublished != 0 {
 			return fmt.Errorf("%d rows unpublished", unpublished)
 		}
@@ -77,7 +77,7 @@ func TestTablesStayBoundedUnderLoad(t *testing.T) {
 	s.wantUniqueEventIDs(msgs)
 
 	// Once the load stops, every table empties.
-	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		for k, v := range s.tableSizes() {
 			if v != 0 {
 				return fmt.Errorf("%s still holds %d rows", k, v)
@@ -184,7 +184,7 @@ func TestRepublishChangesNothing(t *testing.T) {
 	b := newBank(t, s, 8)
 	b.run(4, 20, nil)
 	b.check()
-	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if _, unpublished := s.outboxRows(); unpublished != 0 {
 			return fmt.Errorf("%d rows unpublished", unpublished)
 		}

@@ -83,7 +83,7 @@ func TestCrossShardSaga(t *testing.T) {
 	s.waitLedgerAgrees(src, dst, frozen)
 	// The ledger shows the debit and the refund of the failed transfer, once
 	// it has applied them (its balances agreed before them too).
-	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		code, body := s.Do("GET", s.URL("ledger-service")+"/v1/ledger/transfers/"+failID, nil)
 		if code != 200 {
 			return fmt.Errorf("ledger transfer: %d %v", code, body)

@@ -29,7 +29,7 @@ func TestTransferEndToEnd(t *testing.T) {
 		t.Fatalf("balances %s / %s", s.balance(alice), s.balance(bob))
 	}
 	s.waitLedgerAgrees(alice, bob)
-	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if total, unpublished := s.outboxRows(); unpublished != 0 || uint64(total) != s.streamMsgs() {
 			return fmt.Errorf("outbox %d rows, %d unpublished, stream %d", total, unpublished, s.streamMsgs())
 		}
@@ -58,7 +58,7 @@ func TestRelayKilledBeforeMarkingDeliversOnce(t *testing.T) {
 	total, _ := s.outboxRows()
 
 	s.Start("outbox-relay", "WALLET_TEST_STALL_AFTER_PUBLISH=true")
-	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if got := s.streamMsgs(); got != uint64(total) {
 			return fmt.Errorf("stream holds %d of %d events", got, total)
 		}
@@ -70,7 +70,7 @@ func TestRelayKilledBeforeMarkingDeliversOnce(t *testing.T) {
 	s.Kill("outbox-relay")
 
 	s.Start("outbox-relay")
-	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if _, unpublished := s.outboxRows(); unpublished != 0 {
 			return fmt.Errorf("%d rows unpublished", unpublished)
 		}
