@@ -15,6 +15,7 @@ import (
 // reads and moves its own money on both services, and nobody else's; the
 // ledger learns the owner from the account's shard.
 func TestCustomerAccess(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	alice, bob := idOn(0), idOn(3)

@@ -19,6 +19,7 @@ import (
 // through the other two, nothing is lost or doubled, and the node rejoins
 // when it is started again with its ports and store.
 func TestClusterStreamLeaderStopped(t *testing.T) {
+	t.Parallel()
 	s := NewCluster(t, binDir, 3)
 	s.StartAll()
 	b := newBank(t, s, 16)

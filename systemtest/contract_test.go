@@ -44,6 +44,7 @@ const shards = 4
 // example valid, and schemas that accept fields they do not know (the
 // versioning rule consumers rely on).
 func TestEventContractDocument(t *testing.T) {
+	t.Parallel()
 	c := loadContract(t)
 	for _, typ := range events.Types {
 		m := c.messages[typ]
@@ -92,6 +93,7 @@ func TestEventContractDocument(t *testing.T) {
 // credit), reads every message of the WALLET stream as a subscriber receives
 // it and checks each against the document.
 func TestEventContract(t *testing.T) {
+	t.Parallel()
 	c := loadContract(t)
 	s := New(t, binDir)
 	// A short redrive time lets the test make the saga send a debit again

@@ -15,6 +15,7 @@ import (
 // shows it, and once the cause is fixed replays it: applied exactly once, in
 // its turn in the stream, and a second replay is refused.
 func TestDeadLetterReplayedOnceAfterFix(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	acc := idOn(1)

@@ -51,6 +51,7 @@ func (r reconcileReport) kinds() []string { return slices.Sorted(maps.Keys(r.Cou
 // system's back with exit 1 (each run recorded with its findings), passes
 // again once it is undone, and exits 2 when a database is unreachable.
 func TestReconcile(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	b := newBank(t, s, 16)

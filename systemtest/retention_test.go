@@ -28,6 +28,7 @@ var retentionEnv = []string{
 // saga step and ledger entry is applied once and the ledger agrees with the
 // shards.
 func TestTablesStayBoundedUnderLoad(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll(retentionEnv...)
 	b := newBank(t, s, 16)
@@ -178,6 +179,7 @@ func (s *System) wantUniqueEventIDs(n uint64) {
 // saga consumers still find their inbox rows and emit nothing again. No
 // balance, journal, entry or credit changes.
 func TestRepublishChangesNothing(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	env := []string{"WALLET_NATS_DUPLICATE_WINDOW=3s", "WALLET_RELAY_PUBLISH_TIMEOUT=1s", "WALLET_LEDGER_INBOX_RETENTION=200ms"}
 	s.StartAll(env...)

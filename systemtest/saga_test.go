@@ -13,6 +13,7 @@ import (
 // A cross-shard transfer completes through the saga; a transfer to a frozen
 // account on another shard fails and is refunded; shards and ledger agree.
 func TestCrossShardSaga(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	src, dst, frozen := idOn(0), idOn(1), idOn(3)
@@ -123,6 +124,7 @@ func (s *System) waitInFlightZero(cur string) {
 }
 
 func TestConcurrentTransfers(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	b := newBank(t, s, 24)
@@ -136,6 +138,7 @@ func TestConcurrentTransfers(t *testing.T) {
 // money at most once, every saga still ends, and nothing is lost or
 // doubled (bank.check and bank.checkAnswers).
 func TestConcurrentTransfersWithAccountServiceRestart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash test")
 	}

@@ -13,6 +13,7 @@ import (
 // HTTP → MySQL (balances and outbox in one transaction) → relay → JetStream →
 // ledger consumer: the ledger ends up agreeing with the shards.
 func TestTransferEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	alice, bob := idOn(2), idOn(2)
@@ -41,6 +42,7 @@ func TestTransferEndToEnd(t *testing.T) {
 // rows were marked published. Its successor publishes the batch again; the
 // stream must drop every copy and the ledger must apply each event once.
 func TestRelayKilledBeforeMarkingDeliversOnce(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.Start("account-service")
 	s.Start("ledger-service")
