@@ -36,7 +36,8 @@ reconcile:
 build:
 	go build -o bin/ $(foreach s,$(SERVICES),./$(s)/cmd/$(s))
 
-## test: all tests with -race against a private MariaDB (.run/testdb, :3308), then compose-check
+## test: all tests (-race but in systemtest) against a private MariaDB (.run/testdb, :3308), then
+##       compose-check; TEST_P=n runs n test binaries at once (default 4)
 test:
 	deploy/local/test.sh
 	$(MAKE) --no-print-directory compose-check
