@@ -5,6 +5,7 @@
 # or not. NATS is embedded in the test binaries. Extra arguments go to go
 # test (e.g. -run TestTransfer). TEST_P: how many test binaries of the other
 # modules run at once (-p); SYSTEST_PARALLEL: how many systemtest tests.
+# QUICK=1: make test-quick (see below).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -31,6 +32,12 @@ export WALLET_TEST_MYSQL="wallet:wallet@tcp(127.0.0.1:$PORT)/"
 
 pkgs=()
 for m in "${MODULES[@]}"; do [ "$m" = systemtest ] || pkgs+=("./$m/..."); done
+if [ -n "${QUICK:-}" ]; then
+	# make test-quick, for the edit loop: -short and no race detector, and
+	# no systemtest, whose every test runs service processes.
+	go test -short -count=1 -p "${TEST_P:-4}" "$@" "${pkgs[@]}"
+	exit
+fi
 # systemtest runs beside the other modules rather than after them: it is the
 # longest package and mostly waits (fault schedules, recoveries), where they
 # mostly compute. Its output is shown when both are done. It runs without the
