@@ -95,7 +95,7 @@ func (s *System) streamInfo() *jetstream.StreamInfo {
 	js, nc := s.jetStream()
 	defer nc.Close()
 	var info *jetstream.StreamInfo
-	testenv.Eventually(s.t, 30*time.Second, 100*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 100*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		st, err := js.Stream(ctx, stream.Name)

@@ -97,8 +97,10 @@ func TestEventContract(t *testing.T) {
 	c := loadContract(t)
 	s := New(t, binDir)
 	// A short redrive time lets the test make the saga send a debit again
-	// while the destination is held up, as it does after an outage.
-	s.Start("account-service", "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=200ms")
+	// while the destination is held up, as it does after an outage. The
+	// transfers below want the saga's final answer, not 202 pending, which
+	// the default 2 s wait gives on a loaded machine.
+	s.Start("account-service", "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=200ms", "WALLET_ACCOUNT_TRANSFER_WAIT=30s")
 	s.Start("outbox-relay")
 
 	src, same, dst, frozen, closing, won := idOn(0), idOn(0), idOn(1), idOn(3), idOn(2), idOn(2)
@@ -260,7 +262,7 @@ func (s *System) redrivenTransfer(from, to, amount string) string {
 	if code := <-answered; code != http.StatusAccepted {
 		s.t.Fatalf("async transfer: %d", code)
 	}
-	testenv.Eventually(s.t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 20*time.Millisecond, func() error {
 		var n int
 		if err := s.Shards[shard.Of(from, shards)].Get(&n, "SELECT redrives FROM transfers WHERE transaction_id = ?", id); err != nil || n == 0 {
 			return fmt.Errorf("transfer %s not redriven yet (%d, %v)", id, n, err)
@@ -270,7 +272,7 @@ func (s *System) redrivenTransfer(from, to, amount string) string {
 	if err := lock.Rollback(); err != nil {
 		s.t.Fatal(err)
 	}
-	testenv.Eventually(s.t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 20*time.Millisecond, func() error {
 		code, body := s.Do("GET", s.URL("account-service")+"/v1/wallet/transfers/"+id, nil)
 		if code != http.StatusOK || body["status"] != "completed" {
 			return fmt.Errorf("transfer %s: %d %v", id, code, body)
@@ -288,7 +290,7 @@ func (s *System) waitQuiet() {
 	s.t.Helper()
 	js, nc := s.jetStream()
 	defer nc.Close()
-	testenv.Eventually(s.t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 50*time.Millisecond, func() error {
 		if total, unpublished := s.outboxRows(); unpublished != 0 || uint64(total) != s.streamMsgs() {
 			return fmt.Errorf("outbox %d rows, %d unpublished, stream %d", total, unpublished, s.streamMsgs())
 		}

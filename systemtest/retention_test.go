@@ -250,7 +250,7 @@ func (s *System) waitSagasDrained() {
 	s.t.Helper()
 	js, nc := s.jetStream()
 	defer nc.Close()
-	testenv.Eventually(s.t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 50*time.Millisecond, func() error {
 		for sh := range 4 {
 			c, err := js.Consumer(context.Background(), stream.Name, fmt.Sprintf("saga-shard-%d", sh))
 			if err != nil {
