@@ -147,6 +147,9 @@ func build(t testing.TB, bin, natsURL string, proxied bool, env ...string) *Syst
 		"WALLET_RELAY_POLL_INTERVAL=10ms",
 		// A killed relay's lease lapses quickly, so its successor takes over.
 		"WALLET_RELAY_LEASE_TTL=1s",
+		// Tests that want a transfer's final answer get it on a loaded
+		// machine too, where a saga can take longer than the default 2 s.
+		"WALLET_ACCOUNT_TRANSFER_WAIT=30s",
 	)
 	s.env = append(s.env, env...)
 	for i, port := range testenv.FreePorts(t, len(Binaries)) {
