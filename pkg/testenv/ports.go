@@ -32,7 +32,16 @@ func FreePorts(t testing.TB, n int) []int {
 // test binaries running side by side from drawing the same one; the lock
 // dies with the process that held it.
 func reservePorts(n int) (ports []int, release func(), err error) {
-	dir := filepath.Join(os.TempDir(), "wallet-test-ports")
+	lo, hi := portRange()
+	return reservePortsIn(portLocks(), lo, hi, n)
+}
+
+// portLocks is the directory of the ports' lock files, shared by every
+// test binary on the machine.
+func portLocks() string { return filepath.Join(os.TempDir(), "wallet-test-ports") }
+
+// reservePortsIn draws n ports of [lo, hi) with their locks in dir.
+func reservePortsIn(dir string, lo, hi, n int) (ports []int, release func(), err error) {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, nil, err
 	}
@@ -42,7 +51,6 @@ func reservePorts(n int) (ports []int, release func(), err error) {
 			f.Close() // drops the lock
 		}
 	}
-	lo, hi := portRange()
 	start := lo + rand.IntN(hi-lo)
 	for i := 0; i < hi-lo && len(ports) < n; i++ {
 		port := lo + (start-lo+i)%(hi-lo)

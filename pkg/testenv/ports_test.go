@@ -23,29 +23,27 @@ func TestFreePortsAreHeldUntilTheTestEnds(t *testing.T) {
 			seen[p] = true
 		}
 	}
+	p := FreePorts(t, 1)[0]
+	if _, _, err := reservePortsIn(portLocks(), p, p+1, 1); err == nil {
+		t.Fatalf("port %d drawn again while reserved", p)
+	}
 }
 
-// A port something else listens on is not drawn.
+// A port another program listens on is not drawn, though nobody holds its
+// lock.
 func TestFreePortsSkipsPortsInUse(t *testing.T) {
-	lo, hi := portRange()
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	busy := map[int]bool{}
-	for p := lo; p < hi; p += 2 { // every other port of the range
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		ls = append(ls, l)
-		busy[p] = true
+	ports, release, err := reservePorts(1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range FreePorts(t, 20) {
-		if busy[p] {
-			t.Fatalf("port %d is in use but was drawn", p)
-		}
+	p := ports[0]
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	release()
+	if got, _, err := reservePortsIn(portLocks(), p, p+1, 1); err == nil {
+		t.Fatalf("port %d is in use but was drawn (%v)", p, got)
 	}
 }
