@@ -14,7 +14,7 @@ MODULES  := pkg account-service ledger-service outbox-relay bench systemtest
 PKGS     := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 SERVICES := account-service ledger-service outbox-relay
 
-.PHONY: all run stop build test test-short systest bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
+.PHONY: all run stop reconcile build test test-quick test-short systest bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
 
 all: build
 
@@ -26,11 +26,18 @@ run:
 stop:
 	deploy/local/stop.sh
 
+## reconcile: ledger-service reconcile against make run's stack (ARGS=--json); any other
+##            operator command likewise: deploy/local/cmd.sh ledger-service dead-letters list
+ARGS ?=
+reconcile:
+	deploy/local/cmd.sh ledger-service reconcile $(ARGS)
+
 ## build: the three services into bin/
 build:
 	go build -o bin/ $(foreach s,$(SERVICES),./$(s)/cmd/$(s))
 
-## test: all tests with -race against a private MariaDB (.run/testdb, :3308), then compose-check
+## test: all tests (-race but in systemtest) against a private MariaDB (.run/testdb, :3308), then
+##       compose-check; TEST_P=n runs n test binaries at once (default 4)
 test:
 	deploy/local/test.sh
 	$(MAKE) --no-print-directory compose-check
@@ -45,9 +52,13 @@ systest:
 	cd systemtest && go test -count=1 -v -run 'TestNemesis$$' -timeout 4h . \
 		-args -nemesis.duration=$(DURATION) -nemesis.seed=$(SEED) -nemesis.report=$(CURDIR)/.run/systest-report.txt
 
-## test-short: quick tests (-short, no race detector)
-test-short:
-	go test -short -count=1 $(PKGS)
+## test-quick: the edit loop, under 2 minutes: every module but systemtest, -short, no race
+##             detector, on the same private MariaDB as make test; make test before a commit
+test-quick:
+	QUICK=1 deploy/local/test.sh
+
+## test-short: the old name of test-quick
+test-short: test-quick
 
 ## bench: load the running local stack (started if needed) and report settled transfers/s
 ##        against the naive baseline; flags via BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-cross 0.5"

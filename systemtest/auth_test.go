@@ -15,6 +15,7 @@ import (
 // reads and moves its own money on both services, and nobody else's; the
 // ledger learns the owner from the account's shard.
 func TestCustomerAccess(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	alice, bob := idOn(0), idOn(3)
@@ -43,7 +44,7 @@ func TestCustomerAccess(t *testing.T) {
 		t.Fatalf("transfer from its own account: %d %v", code, body)
 	}
 	s.waitLedgerAgrees(alice, bob)
-	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if code, body := s.DoAs(cust, "GET", led+"/v1/ledger/accounts/"+alice+"/balance", nil); code != http.StatusOK || body["balance"] != "6.00" {
 			return fmt.Errorf("own ledger balance: %d %v", code, body)
 		}

@@ -41,6 +41,7 @@ func completed(id, tx, from, to, amount string) events.Event {
 // A clean history passes; each way of breaking it is named by the
 // invariant it breaks.
 func TestCheckerFindsEachViolation(t *testing.T) {
+	t.Parallel()
 	// a opens, gets 100, sends 30 to b across shards; b opens.
 	clean := []events.Event{
 		opened("e1", "a"), opened("e2", "b"),

@@ -19,6 +19,7 @@ import (
 // through the other two, nothing is lost or doubled, and the node rejoins
 // when it is started again with its ports and store.
 func TestClusterStreamLeaderStopped(t *testing.T) {
+	t.Parallel()
 	s := NewCluster(t, binDir, 3)
 	s.StartAll()
 	b := newBank(t, s, 16)
@@ -38,7 +39,7 @@ func TestClusterStreamLeaderStopped(t *testing.T) {
 		t.Logf("stopped stream leader %s (node %d) at %d stream messages, %d transfers sent", leader, node, stoppedAt, sentAtStop)
 
 		// A new leader takes over and the relay publishes to it.
-		testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		testenv.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
 			info := s.streamInfo()
 			if info.Cluster.Leader == "" || info.Cluster.Leader == leader {
 				return fmt.Errorf("leader %q", info.Cluster.Leader)
@@ -50,7 +51,7 @@ func TestClusterStreamLeaderStopped(t *testing.T) {
 		})
 
 		s.Cluster.Restart(node)
-		testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		testenv.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
 			info := s.streamInfo()
 			if len(info.Cluster.Replicas) != 2 {
 				return fmt.Errorf("replicas %+v", info.Cluster.Replicas)
@@ -94,7 +95,7 @@ func (s *System) streamInfo() *jetstream.StreamInfo {
 	js, nc := s.jetStream()
 	defer nc.Close()
 	var info *jetstream.StreamInfo
-	testenv.Eventually(s.t, 30*time.Second, 100*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 100*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		st, err := js.Stream(ctx, stream.Name)

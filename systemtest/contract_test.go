@@ -44,6 +44,7 @@ const shards = 4
 // example valid, and schemas that accept fields they do not know (the
 // versioning rule consumers rely on).
 func TestEventContractDocument(t *testing.T) {
+	t.Parallel()
 	c := loadContract(t)
 	for _, typ := range events.Types {
 		m := c.messages[typ]
@@ -92,6 +93,7 @@ func TestEventContractDocument(t *testing.T) {
 // credit), reads every message of the WALLET stream as a subscriber receives
 // it and checks each against the document.
 func TestEventContract(t *testing.T) {
+	t.Parallel()
 	c := loadContract(t)
 	s := New(t, binDir)
 	// A short redrive time lets the test make the saga send a debit again
@@ -258,7 +260,7 @@ func (s *System) redrivenTransfer(from, to, amount string) string {
 	if code := <-answered; code != http.StatusAccepted {
 		s.t.Fatalf("async transfer: %d", code)
 	}
-	testenv.Eventually(s.t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 20*time.Millisecond, func() error {
 		var n int
 		if err := s.Shards[shard.Of(from, shards)].Get(&n, "SELECT redrives FROM transfers WHERE transaction_id = ?", id); err != nil || n == 0 {
 			return fmt.Errorf("transfer %s not redriven yet (%d, %v)", id, n, err)
@@ -268,7 +270,7 @@ func (s *System) redrivenTransfer(from, to, amount string) string {
 	if err := lock.Rollback(); err != nil {
 		s.t.Fatal(err)
 	}
-	testenv.Eventually(s.t, 10*time.Second, 20*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 20*time.Millisecond, func() error {
 		code, body := s.Do("GET", s.URL("account-service")+"/v1/wallet/transfers/"+id, nil)
 		if code != http.StatusOK || body["status"] != "completed" {
 			return fmt.Errorf("transfer %s: %d %v", id, code, body)
@@ -286,7 +288,7 @@ func (s *System) waitQuiet() {
 	s.t.Helper()
 	js, nc := s.jetStream()
 	defer nc.Close()
-	testenv.Eventually(s.t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 50*time.Millisecond, func() error {
 		if total, unpublished := s.outboxRows(); unpublished != 0 || uint64(total) != s.streamMsgs() {
 			return fmt.Errorf("outbox %d rows, %d unpublished, stream %d", total, unpublished, s.streamMsgs())
 		}

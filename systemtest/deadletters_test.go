@@ -15,6 +15,7 @@ import (
 // shows it, and once the cause is fixed replays it: applied exactly once, in
 // its turn in the stream, and a second replay is refused.
 func TestDeadLetterReplayedOnceAfterFix(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	acc := idOn(1)
@@ -29,7 +30,7 @@ func TestDeadLetterReplayedOnceAfterFix(t *testing.T) {
 	s.mustMove("deposits", acc, "10.00", "USD")
 
 	var id int64
-	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if err := s.Ledger.Get(&id, "SELECT COALESCE(MAX(id), 0) FROM dead_letters WHERE consumer = 'ledger'"); err != nil || id == 0 {
 			return fmt.Errorf("no dead letter yet (%v)", err)
 		}

@@ -93,6 +93,9 @@ func shardServer(sh int) int { return sh / 2 }
 // ledgerServer is the MariaDB server of the ledger's schema.
 const ledgerServer = 1
 
+// quietDriver silences the driver's logger once: fleets run in parallel.
+var quietDriver sync.Once
+
 // NewFleet starts the databases and the JetStream cluster (not the
 // services: Start them) and stops everything when the test ends. bin holds
 // the binaries of Build, nats-server included.
@@ -103,7 +106,7 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	t.Cleanup(f.stopDBs) // if the rest of NewFleet fails
 	// The driver logs every connection a killed server broke; the
 	// checker's own connections retry, and the noise hides the report.
-	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+	quietDriver.Do(func() { _ = mysql.SetLogger(log.New(io.Discard, "", 0)) })
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)

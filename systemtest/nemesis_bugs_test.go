@@ -13,6 +13,7 @@ import (
 // fixed fault plan that exposes it, and expects the checker to name the
 // invariant the bug breaks.
 func TestNemesisCatchesInjectedBugs(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("each case is a nemesis run")
 	}
@@ -22,6 +23,7 @@ func TestNemesisCatchesInjectedBugs(t *testing.T) {
 	first := map[string][]string{}
 	defer func() {
 		t.Run("control", func(t *testing.T) {
+			t.Parallel()
 			run := nemesisRun{seed: 1, duration: 20 * time.Second, clients: 16, accounts: 60, first: first}
 			var report strings.Builder
 			defer func() { t.Log("\n" + report.String()) }()
@@ -67,6 +69,7 @@ func TestNemesisCatchesInjectedBugs(t *testing.T) {
 			first[k] = v
 		}
 		t.Run(tc.bug, func(t *testing.T) {
+			t.Parallel()
 			bin := t.TempDir()
 			if err := Build(bin, tc.bug); err != nil {
 				t.Fatal(err)

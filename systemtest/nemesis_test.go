@@ -29,6 +29,7 @@ var (
 // verifies every invariant (checker.go). It fails naming the seed, which
 // replays the same schedule: make systest SEED=<seed>.
 func TestNemesis(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the nemesis run takes minutes")
 	}

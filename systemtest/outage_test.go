@@ -18,6 +18,7 @@ import (
 // the relay, the saga consumers and the ledger catch up, every saga ends
 // and nothing is lost or doubled (bank.check).
 func TestOutagesOfMariaDBAndNATS(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("outage test")
 	}
@@ -61,6 +62,7 @@ func TestOutagesOfMariaDBAndNATS(t *testing.T) {
 // ledger-service's /readyz list them running again with one restart each,
 // and every saga ends with nothing lost or doubled.
 func TestDeletedConsumersComeBack(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll("WALLET_ACCOUNT_TRANSFER_WAIT=300ms")
 	b := newBank(t, s, 16)

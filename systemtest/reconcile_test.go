@@ -51,6 +51,7 @@ func (r reconcileReport) kinds() []string { return slices.Sorted(maps.Keys(r.Cou
 // system's back with exit 1 (each run recorded with its findings), passes
 // again once it is undone, and exits 2 when a database is unreachable.
 func TestReconcile(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	b := newBank(t, s, 16)
@@ -212,7 +213,7 @@ func TestReconcile(t *testing.T) {
 
 	// A message the ledger gives up on.
 	s.publishRaw("wallet.account.deposited.0", []byte("not an event"))
-	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		var n int
 		if err := s.Ledger.Get(&n, "SELECT COUNT(*) FROM dead_letters"); err != nil || n == 0 {
 			return fmt.Errorf("no dead letter yet (%v)", err)

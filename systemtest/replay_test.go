@@ -28,6 +28,7 @@ func ledgerSnapshot(t *testing.T, dsn string) []string {
 // from the stream a ledger identical to the live one, and the
 // reconciliation job finds the system clean.
 func TestReplayAfterConcurrentSagas(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash test")
 	}

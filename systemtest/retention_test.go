@@ -28,6 +28,7 @@ var retentionEnv = []string{
 // saga step and ledger entry is applied once and the ledger agrees with the
 // shards.
 func TestTablesStayBoundedUnderLoad(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll(retentionEnv...)
 	b := newBank(t, s, 16)
@@ -60,7 +61,7 @@ func TestTablesStayBoundedUnderLoad(t *testing.T) {
 	b.check()
 
 	// Every row was published once, and only published rows were deleted.
-	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if _, unpublished := s.outboxRows(); unpublished != 0 {
 			return fmt.Errorf("%d rows unpublished", unpublished)
 		}
@@ -77,7 +78,7 @@ func TestTablesStayBoundedUnderLoad(t *testing.T) {
 	s.wantUniqueEventIDs(msgs)
 
 	// Once the load stops, every table empties.
-	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		for k, v := range s.tableSizes() {
 			if v != 0 {
 				return fmt.Errorf("%s still holds %d rows", k, v)
@@ -178,13 +179,14 @@ func (s *System) wantUniqueEventIDs(n uint64) {
 // saga consumers still find their inbox rows and emit nothing again. No
 // balance, journal, entry or credit changes.
 func TestRepublishChangesNothing(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	env := []string{"WALLET_NATS_DUPLICATE_WINDOW=3s", "WALLET_RELAY_PUBLISH_TIMEOUT=1s", "WALLET_LEDGER_INBOX_RETENTION=200ms"}
 	s.StartAll(env...)
 	b := newBank(t, s, 8)
 	b.run(4, 20, nil)
 	b.check()
-	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if _, unpublished := s.outboxRows(); unpublished != 0 {
 			return fmt.Errorf("%d rows unpublished", unpublished)
 		}
@@ -248,7 +250,7 @@ func (s *System) waitSagasDrained() {
 	s.t.Helper()
 	js, nc := s.jetStream()
 	defer nc.Close()
-	testenv.Eventually(s.t, 30*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(s.t, 60*time.Second, 50*time.Millisecond, func() error {
 		for sh := range 4 {
 			c, err := js.Consumer(context.Background(), stream.Name, fmt.Sprintf("saga-shard-%d", sh))
 			if err != nil {

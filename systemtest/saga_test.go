@@ -13,6 +13,7 @@ import (
 // A cross-shard transfer completes through the saga; a transfer to a frozen
 // account on another shard fails and is refunded; shards and ledger agree.
 func TestCrossShardSaga(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	src, dst, frozen := idOn(0), idOn(1), idOn(3)
@@ -83,7 +84,7 @@ func TestCrossShardSaga(t *testing.T) {
 	s.waitLedgerAgrees(src, dst, frozen)
 	// The ledger shows the debit and the refund of the failed transfer, once
 	// it has applied them (its balances agreed before them too).
-	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		code, body := s.Do("GET", s.URL("ledger-service")+"/v1/ledger/transfers/"+failID, nil)
 		if code != 200 {
 			return fmt.Errorf("ledger transfer: %d %v", code, body)
@@ -123,6 +124,7 @@ func (s *System) waitInFlightZero(cur string) {
 }
 
 func TestConcurrentTransfers(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	b := newBank(t, s, 24)
@@ -136,6 +138,7 @@ func TestConcurrentTransfers(t *testing.T) {
 // money at most once, every saga still ends, and nothing is lost or
 // doubled (bank.check and bank.checkAnswers).
 func TestConcurrentTransfersWithAccountServiceRestart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash test")
 	}

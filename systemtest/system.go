@@ -107,7 +107,8 @@ func NewCluster(t testing.TB, bin string, n int) *System {
 func newSystem(t testing.TB, bin string, proxied bool) *System {
 	t.Helper()
 	dir := t.TempDir()
-	n := testenv.StartNATS(t, dir, -1)
+	// A reserved port, since StartNATS binds it again after StopNATS.
+	n := testenv.StartNATS(t, dir, testenv.FreePorts(t, 1)[0])
 	s := build(t, bin, n.ClientURL(), proxied)
 	s.NATS, s.natsDir = n, dir
 	return s
@@ -146,6 +147,9 @@ func build(t testing.TB, bin, natsURL string, proxied bool, env ...string) *Syst
 		"WALLET_RELAY_POLL_INTERVAL=10ms",
 		// A killed relay's lease lapses quickly, so its successor takes over.
 		"WALLET_RELAY_LEASE_TTL=1s",
+		// Tests that want a transfer's final answer get it on a loaded
+		// machine too, where a saga can take longer than the default 2 s.
+		"WALLET_ACCOUNT_TRANSFER_WAIT=30s",
 	)
 	s.env = append(s.env, env...)
 	for i, port := range testenv.FreePorts(t, len(Binaries)) {

@@ -13,6 +13,7 @@ import (
 // HTTP → MySQL (balances and outbox in one transaction) → relay → JetStream →
 // ledger consumer: the ledger ends up agreeing with the shards.
 func TestTransferEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.StartAll()
 	alice, bob := idOn(2), idOn(2)
@@ -29,7 +30,7 @@ func TestTransferEndToEnd(t *testing.T) {
 		t.Fatalf("balances %s / %s", s.balance(alice), s.balance(bob))
 	}
 	s.waitLedgerAgrees(alice, bob)
-	testenv.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if total, unpublished := s.outboxRows(); unpublished != 0 || uint64(total) != s.streamMsgs() {
 			return fmt.Errorf("outbox %d rows, %d unpublished, stream %d", total, unpublished, s.streamMsgs())
 		}
@@ -41,6 +42,7 @@ func TestTransferEndToEnd(t *testing.T) {
 // rows were marked published. Its successor publishes the batch again; the
 // stream must drop every copy and the ledger must apply each event once.
 func TestRelayKilledBeforeMarkingDeliversOnce(t *testing.T) {
+	t.Parallel()
 	s := New(t, binDir)
 	s.Start("account-service")
 	s.Start("ledger-service")
@@ -58,7 +60,7 @@ func TestRelayKilledBeforeMarkingDeliversOnce(t *testing.T) {
 	total, _ := s.outboxRows()
 
 	s.Start("outbox-relay", "WALLET_TEST_STALL_AFTER_PUBLISH=true")
-	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if got := s.streamMsgs(); got != uint64(total) {
 			return fmt.Errorf("stream holds %d of %d events", got, total)
 		}
@@ -70,7 +72,7 @@ func TestRelayKilledBeforeMarkingDeliversOnce(t *testing.T) {
 	s.Kill("outbox-relay")
 
 	s.Start("outbox-relay")
-	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+	testenv.Eventually(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if _, unpublished := s.outboxRows(); unpublished != 0 {
 			return fmt.Errorf("%d rows unpublished", unpublished)
 		}

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# make test: runs every module's tests with the race detector against a
-# private, non-durable MariaDB on 127.0.0.1:3308 (data in .run/testdb), which
-# is stopped afterwards whether the tests pass or not. NATS is embedded in the
-# test binaries. Extra arguments go to go test (e.g. -run TestTransfer).
+# make test: runs every module's tests (with the race detector, systemtest
+# aside, see below) against a private, non-durable MariaDB on 127.0.0.1:3308
+# (data in .run/testdb), which is stopped afterwards whether the tests pass
+# or not. NATS is embedded in the test binaries. Extra arguments go to go
+# test (e.g. -run TestTransfer). TEST_P: how many test binaries of the other
+# modules run at once (-p); SYSTEST_PARALLEL: how many systemtest tests.
+# QUICK=1: make test-quick (see below).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -28,5 +31,24 @@ MARIADB_ARGS="--innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --innodb-double
 export WALLET_TEST_MYSQL="wallet:wallet@tcp(127.0.0.1:$PORT)/"
 
 pkgs=()
-for m in "${MODULES[@]}"; do pkgs+=("./$m/..."); done
-go test -race -count=1 -timeout 20m "$@" "${pkgs[@]}"
+for m in "${MODULES[@]}"; do [ "$m" = systemtest ] || pkgs+=("./$m/..."); done
+if [ -n "${QUICK:-}" ]; then
+	# make test-quick, for the edit loop: -short and no race detector, and
+	# no systemtest, whose every test runs service processes.
+	go test -short -count=1 -p "${TEST_P:-4}" "$@" "${pkgs[@]}"
+	exit
+fi
+# systemtest runs beside the other modules rather than after them: it is the
+# longest package and mostly waits (fault schedules, recoveries), where they
+# mostly compute. Its output is shown when both are done. It runs without the
+# race detector, which would watch only the harness: the services it tests
+# are processes of their own, built without it, and their code runs under
+# -race in the packages' own tests.
+SYSTEST_LOG=$ROOT/.run/systemtest.log
+go test -count=1 -timeout 20m -parallel "${SYSTEST_PARALLEL:-4}" "$@" ./systemtest/... >"$SYSTEST_LOG" 2>&1 &
+systest_pid=$!
+status=0
+go test -race -count=1 -timeout 20m -p "${TEST_P:-4}" "$@" "${pkgs[@]}" || status=$?
+wait "$systest_pid" || status=$?
+cat "$SYSTEST_LOG"
+exit "$status"

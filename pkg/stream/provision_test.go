@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -145,14 +145,9 @@ func TestDeclareReplicasWithoutClusterIsPermanent(t *testing.T) {
 // A broker that is not up yet is waited for: Declare retries until the
 // server starts, then creates the stream.
 func TestDeclareWaitsForBroker(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testenv.FreePorts(t, 1)[0]
 	log, buf := logBuffer()
-	nc, err := stream.Connect("nats://"+l.Addr().String(), "test", log)
+	nc, err := stream.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port), "test", log)
 	if err != nil {
 		t.Fatal(err)
 	}

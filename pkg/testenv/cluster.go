@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -55,22 +54,6 @@ func NATSCluster(t testing.TB, n int) *Cluster {
 		c.waitReady(i)
 	}
 	return c
-}
-
-// FreePorts reserves n distinct loopback ports and releases them for the
-// servers to bind.
-func FreePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 func (c *Cluster) newServer(i int) *server.Server {

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +38,12 @@ func Main(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(2)
 	}
-	port := freePort()
+	ports, release, err := reservePorts(1)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	port := ports[0]
 	script := filepath.Join(repoRoot(), "deploy", "local", "mariadb.sh")
 	start := exec.Command(script, "start", dir, strconv.Itoa(port))
 	start.Env = append(os.Environ(), "MARIADB_ARGS=--innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --innodb-doublewrite=0")
@@ -56,6 +60,7 @@ func Main(m *testing.M) {
 	os.Setenv(EnvMySQL, fmt.Sprintf("wallet:wallet@tcp(127.0.0.1:%d)/", port))
 	code := m.Run()
 	_ = exec.Command(script, "stop", dir).Run()
+	release()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -63,15 +68,6 @@ func Main(m *testing.M) {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Databases creates n empty, uniquely named schemas, drops them when the test

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs a service binary's operator command against the stack make run
+# started, e.g.
+#   deploy/local/cmd.sh ledger-service reconcile --json
+#   deploy/local/cmd.sh ledger-service dead-letters replay shard2:7
+#   deploy/local/cmd.sh outbox-relay republish --since 15m
+#   deploy/local/cmd.sh account-service token --role customer --sub u-bob
+# The stack's NATS wants a user (deploy/nats-auth.conf): the command gets
+# its service's, or the relay's for commands that publish to wallet.>,
+# from .run/secrets.env; the stack's JWT secret from .run/jwt-secret; the
+# stream's replicas when a NATS cluster runs; MySQL as wallet, the local
+# admin (the services' own users may not read every table). WALLET_* set by
+# the caller win.
+set -euo pipefail
+
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$ROOT"
+
+if [ $# -lt 1 ]; then
+	echo "usage: $0 account-service|ledger-service|outbox-relay [command] [flags]" >&2
+	exit 2
+fi
+svc=$1
+shift
+case "$svc" in
+account-service) user=wallet_account ;;
+ledger-service) user=wallet_ledger ;;
+outbox-relay) user=wallet_relay ;;
+*) echo "cmd.sh: unknown service $svc" >&2; exit 2 ;;
+esac
+# Only the relay's user may publish to wallet.> (a replayed dead letter).
+[ "$svc ${1:-} ${2:-}" = "ledger-service dead-letters replay" ] && user=wallet_relay
+[ -x "$BIN_DIR/$svc" ] || { echo "cmd.sh: $BIN_DIR/$svc is missing: make build (or make run)" >&2; exit 1; }
+[ -s "$SECRETS" ] || { echo "cmd.sh: no $SECRETS: start the stack with make run first" >&2; exit 1; }
+
+# A cluster started by NATS_CLUSTER=3 make run leaves a pid file per node.
+nodes=0
+for f in "$RUN_DIR"/nats-*.pid; do
+	[ -e "$f" ] && pid_of "$(basename "$f" .pid)" >/dev/null && nodes=$((nodes + 1))
+done
+if [ "$nodes" -gt 1 ]; then
+	NATS_CLUSTER=$nodes
+	export WALLET_NATS_REPLICAS=${WALLET_NATS_REPLICAS:-$nodes}
+fi
+
+load_secrets
+export WALLET_NATS_URL=${WALLET_NATS_URL:-$(nats_url "$user")}
+export WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns wallet wallet)}
+export WALLET_LEDGER_DSN=${WALLET_LEDGER_DSN:-wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/wallet_ledger}
+if [ -z "${WALLET_AUTH_JWT_SECRET:-}" ] && [ -s "$RUN_DIR/jwt-secret" ]; then
+	WALLET_AUTH_JWT_SECRET=$(cat "$RUN_DIR/jwt-secret")
+	export WALLET_AUTH_JWT_SECRET
+fi
+exec "$BIN_DIR/$svc" "$@"
