@@ -71,19 +71,9 @@ type NATSConfig struct {
 	// Replicas of the WALLET stream: 1 locally, 3 in a cluster. Default 1.
 	Replicas int `mapstructure:"replicas"`
 	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values and
-	// drops a message whose id it has seen. Default 2m.
-	//
-	// It only has to cover the relay's re-publish horizon. A row is published
-	// again only after a relay published it and then failed to mark it: by the
-	// same relay after a publish error (within relay.publish_timeout and its
-	// back-off), or by the next holder of the shard's lease once the crashed or
-	// stalled holder's lease lapsed (within relay.lease_ttl, plus one batch).
-	// So the window must exceed relay.lease_ttl + relay.publish_timeout, which
-	// Validate checks; the default leaves a wide margin over the 20s default
-	// horizon. It is not a day: the server keeps every id of the window in
-	// memory (at 10,000 events/s, 24h is ~864 million ids). Anything published
-	// again later, e.g. by a relay that stalled for longer than the window,
-	// reaches the consumers twice, and their inbox tables drop the copy.
+	// drops a message whose id it has seen. Default 2m. It must exceed the
+	// relay's re-publish horizon, relay.lease_ttl + relay.publish_timeout
+	// (Validate checks); the server keeps every id in memory (ADR 0006).
 	DuplicateWindow time.Duration `mapstructure:"duplicate_window"`
 	// MaxAge and MaxBytes limit the WALLET stream; 0 means unlimited, the
 	// default. ledger-service replay rebuilds the journal from the stream's
