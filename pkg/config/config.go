@@ -78,8 +78,8 @@ type NATSConfig struct {
 	// MaxAge and MaxBytes limit the WALLET stream; 0 means unlimited, the
 	// default. ledger-service replay rebuilds the journal from the stream's
 	// first event, so a limit is only safe together with a ledger snapshot
-	// taken before the oldest event the limit keeps (see README, "Command
-	// line and replay"); services log a warning when one is set.
+	// taken before the oldest event the limit keeps (docs/operations.md#replay,
+	// ADR 0007); services log a warning when one is set.
 	MaxAge   time.Duration `mapstructure:"max_age"`
 	MaxBytes int64         `mapstructure:"max_bytes"`
 	// Storage of the WALLET stream: file or memory. Default file. JetStream
@@ -114,13 +114,12 @@ type AccountConfig struct {
 	// rows of messages JetStream may still redeliver are kept longer (see
 	// inbox.Prune). It must be at least twice relay.outbox_retention, so
 	// that a step re-published by "outbox-relay republish" is still
-	// recognised and does not emit its reply again (docs/design.md,
-	// "Retention"). Default 1h.
+	// recognised and does not emit its reply again (docs/adr/0013). Default 1h.
 	InboxRetention time.Duration `mapstructure:"inbox_retention"`
 	// RefusalRetention is how long a refused transfer or movement is kept
 	// and replayed under its transaction_id; after it the id is judged
 	// afresh. It bounds how late a client may retry a refused request
-	// (docs/design.md, "Retention"). At least 1h. Default 24h.
+	// (docs/adr/0028). At least 1h. Default 24h.
 	RefusalRetention time.Duration `mapstructure:"refusal_retention"`
 }
 
@@ -168,8 +167,7 @@ type RelayConfig struct {
 	// OutboxRetention is how long published outbox rows are kept before the
 	// relay deletes them; "outbox-relay republish --since" can send kept
 	// rows again after the stream lost messages. Default 15m: 7.5 times
-	// JetStream's 2-minute file-store sync interval (docs/design.md,
-	// "Durability of the stream").
+	// JetStream's 2-minute file-store sync interval (docs/adr/0015).
 	OutboxRetention time.Duration `mapstructure:"outbox_retention"`
 }
 
@@ -327,7 +325,7 @@ func (a AuthConfig) validate() []error {
 const MinRefusalRetention = time.Hour
 
 // validateRetention checks the tables' retentions against each other; see
-// docs/design.md, "Retention".
+// docs/adr/0012 and 0013.
 func (c Config) validateRetention() []error {
 	var errs []error
 	if c.Relay.OutboxRetention <= 0 || c.Account.InboxRetention <= 0 || c.Ledger.InboxRetention <= 0 {
