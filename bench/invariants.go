@@ -7,7 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Invariants is the money check after the run has settled (design.md
+// Invariants is the money check after the run has settled (docs/design.md
 // invariants 1 and 2, for the run's accounts): with nothing in flight the
 // balances must add up to the deposits, and none may be negative.
 type Invariants struct {

@@ -71,25 +71,15 @@ type NATSConfig struct {
 	// Replicas of the WALLET stream: 1 locally, 3 in a cluster. Default 1.
 	Replicas int `mapstructure:"replicas"`
 	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values and
-	// drops a message whose id it has seen. Default 2m.
-	//
-	// It only has to cover the relay's re-publish horizon. A row is published
-	// again only after a relay published it and then failed to mark it: by the
-	// same relay after a publish error (within relay.publish_timeout and its
-	// back-off), or by the next holder of the shard's lease once the crashed or
-	// stalled holder's lease lapsed (within relay.lease_ttl, plus one batch).
-	// So the window must exceed relay.lease_ttl + relay.publish_timeout, which
-	// Validate checks; the default leaves a wide margin over the 20s default
-	// horizon. It is not a day: the server keeps every id of the window in
-	// memory (at 10,000 events/s, 24h is ~864 million ids). Anything published
-	// again later, e.g. by a relay that stalled for longer than the window,
-	// reaches the consumers twice, and their inbox tables drop the copy.
+	// drops a message whose id it has seen. Default 2m. It must exceed the
+	// relay's re-publish horizon, relay.lease_ttl + relay.publish_timeout
+	// (Validate checks); the server keeps every id in memory (ADR 0006).
 	DuplicateWindow time.Duration `mapstructure:"duplicate_window"`
 	// MaxAge and MaxBytes limit the WALLET stream; 0 means unlimited, the
 	// default. ledger-service replay rebuilds the journal from the stream's
 	// first event, so a limit is only safe together with a ledger snapshot
-	// taken before the oldest event the limit keeps (see README, "Command
-	// line and replay"); services log a warning when one is set.
+	// taken before the oldest event the limit keeps (docs/operations.md#replay,
+	// ADR 0007); services log a warning when one is set.
 	MaxAge   time.Duration `mapstructure:"max_age"`
 	MaxBytes int64         `mapstructure:"max_bytes"`
 	// Storage of the WALLET stream: file or memory. Default file. JetStream
@@ -124,13 +114,12 @@ type AccountConfig struct {
 	// rows of messages JetStream may still redeliver are kept longer (see
 	// inbox.Prune). It must be at least twice relay.outbox_retention, so
 	// that a step re-published by "outbox-relay republish" is still
-	// recognised and does not emit its reply again (docs/design.md,
-	// "Retention"). Default 1h.
+	// recognised and does not emit its reply again (docs/adr/0013). Default 1h.
 	InboxRetention time.Duration `mapstructure:"inbox_retention"`
 	// RefusalRetention is how long a refused transfer or movement is kept
 	// and replayed under its transaction_id; after it the id is judged
 	// afresh. It bounds how late a client may retry a refused request
-	// (docs/design.md, "Retention"). At least 1h. Default 24h.
+	// (docs/adr/0028). At least 1h. Default 24h.
 	RefusalRetention time.Duration `mapstructure:"refusal_retention"`
 }
 
@@ -178,8 +167,7 @@ type RelayConfig struct {
 	// OutboxRetention is how long published outbox rows are kept before the
 	// relay deletes them; "outbox-relay republish --since" can send kept
 	// rows again after the stream lost messages. Default 15m: 7.5 times
-	// JetStream's 2-minute file-store sync interval (docs/design.md,
-	// "Durability of the stream").
+	// JetStream's 2-minute file-store sync interval (docs/adr/0015).
 	OutboxRetention time.Duration `mapstructure:"outbox_retention"`
 }
 
@@ -337,7 +325,7 @@ func (a AuthConfig) validate() []error {
 const MinRefusalRetention = time.Hour
 
 // validateRetention checks the tables' retentions against each other; see
-// docs/design.md, "Retention".
+// docs/adr/0012 and 0013.
 func (c Config) validateRetention() []error {
 	var errs []error
 	if c.Relay.OutboxRetention <= 0 || c.Account.InboxRetention <= 0 || c.Ledger.InboxRetention <= 0 {

@@ -10,17 +10,9 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// What retrying can achieve decides how an error is handled, so the
-// classification lives here, in one place:
-//
-//   - Permanent: the statement is wrong for the data (out of range, too
-//     long, NULL, a check or foreign-key constraint, an incorrect value):
-//     it fails the same way every time. A saga step rejects, a consumer
-//     sets the event aside.
-//   - Unavailable: the server cannot be reached or is overloaded (refused,
-//     reset, timed out, too many connections): retrying later succeeds.
-//     The API answers 503 with Retry-After; consumers back off.
-//   - Deadlocks and lock wait time-outs are retried by InTx at once.
+// What retrying can achieve decides how an error is handled (ADR 0016):
+// Permanent errors fail the same way every time, Unavailable ones pass
+// later, and deadlocks and lock wait time-outs are retried by InTx at once.
 
 // MySQL server error numbers of data that no retry can make fit.
 const (

@@ -24,14 +24,8 @@ const (
 )
 
 // IdleTimeout is the session wait_timeout Open sets unless the DSN names
-// one: the server closes a connection idle that long and rolls its
-// transaction back. A process that stops in the middle of a transaction
-// (a SIGSTOP, a long GC or VM pause) otherwise keeps its row locks for as
-// long as it is stopped, and every other instance that needs those rows
-// waits with it: the nemesis test saw a paused account-service hold the
-// whole system at 1 transfer/s for 33 s. The wallet's transactions issue
-// their statements back to back, never idle for more than milliseconds,
-// and the pool retires idle connections before the server would.
+// one, so that a stopped process's transaction is rolled back and its row
+// locks freed instead of stalling every other instance (ADR 0023).
 const IdleTimeout = 10 * time.Second
 
 // Open parses dsn, forces the session settings the wallet relies on and

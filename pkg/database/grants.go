@@ -6,7 +6,7 @@ import (
 )
 
 // The MySQL users of the services. Each may change only the data its
-// service writes; none may run DDL (see docs/design.md, "Least privilege").
+// service writes; none may run DDL (docs/adr/0021).
 // Migrations run beforehand, as a user that may (the services' migrate
 // commands), because MySQL grants on a table only once it exists.
 const (

@@ -26,16 +26,10 @@ var noFloor = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // Prune deletes consumer's inbox rows processed more than retention before
 // the earlier of now (database clock) and floor, PruneBatch rows per
-// statement, and returns how many it deleted. floor is the time of the
-// oldest message the consumer may still be delivered again (see
-// stream.Unsettled); the zero time means there is none. A row processed
-// after that message was stored may be its own, so it is kept whatever its
-// age (measuring from floor - retention also absorbs clock skew between
-// the NATS server and the database up to the retention).
-//
-// Each round selects the oldest rows on (consumer, processed_at) without
-// locking and deletes them by primary key, so a delete locks only the rows
-// it removes and never blocks the consumer's inserts.
+// statement by primary key, and returns how many it deleted. floor is when
+// the oldest message the consumer may still be delivered again was stored
+// (stream.Unsettled), the zero time if none: a row newer than that may be its
+// own (ADR 0013). Deleting by key never blocks the consumer's inserts (ADR 0012).
 func Prune(ctx context.Context, db *sqlx.DB, consumer string, retention time.Duration, floor time.Time) (int, error) {
 	if floor.IsZero() {
 		floor = noFloor

@@ -18,13 +18,8 @@ const PruneBatch = 1000
 // Prune deletes shard db's outbox rows published more than retention ago
 // (database clock), PruneBatch rows per statement, until none is left or ctx
 // ends, and returns how many it deleted. Unpublished rows are never touched.
-//
-// Each round reads the ids with a plain (locking-free) SELECT on the
-// (published_at, id) index and deletes them by primary key, re-checking the
-// condition: the delete takes record locks on those rows only. A range
-// DELETE on published_at would next-key lock the gap in front of the
-// oldest published entry, which is where every new (unpublished) row is
-// inserted, and so stall the writers.
+// It deletes by primary key, not by range, so as not to lock the gap where
+// new rows are inserted (ADR 0012).
 func Prune(ctx context.Context, db *sqlx.DB, retention time.Duration) (int, error) {
 	total := 0
 	for ctx.Err() == nil {

@@ -18,23 +18,13 @@ import (
 // context so that a graceful stop still marks what JetStream acknowledged.
 const markTimeout = 30 * time.Second
 
-// shardRelay publishes one shard's outbox. It reads a batch and publishes
-// it in chunks of at most MaxInFlight rows; while a chunk is published, the
-// previous chunk's mark statement runs. Why that is safe:
-//
-//   - A chunk is marked only after JetStream acknowledged it (its leading
-//     acknowledged rows, if some failed), and a mark starts only after the
-//     previous one committed: the marked rows are always a subset of the
-//     acknowledged ones, and a failed row is retried before anything behind it.
-//   - A read never overlaps a mark: the last mark of a batch commits before
-//     the next poll, which selects published_at IS NULL in id order as
-//     always. No cursor, so a row that commits late with a lower id is read
-//     by the next poll.
-//   - A crash loses at most the running mark and the chunk being published:
-//     acknowledged-but-unmarked rows, which the next holder of the lease
-//     re-publishes within the duplicate window.
-//   - A chunk is published only after every row of the previous one was
-//     acknowledged, so the stream receives each poll's rows in id order.
+// shardRelay publishes one shard's outbox in chunks of at most MaxInFlight
+// rows, marking the previous chunk while the next is published. That is safe
+// because a mark covers only acknowledged rows and starts after the previous
+// mark committed, the next poll starts after the last mark, and a chunk goes
+// out only once the previous one was acknowledged: rows reach the stream in id
+// order, and a crash leaves only acknowledged-but-unmarked rows, re-published
+// within the duplicate window (ADR 0002, 0006).
 type shardRelay struct {
 	cfg   RelayConfig
 	js    jetstream.JetStream

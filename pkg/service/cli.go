@@ -94,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer, name, summary string, build Bu
 			fmt.Fprintln(w, "\nflags:")
 			fs.PrintDefaults()
 		}
-		fmt.Fprintln(w, "\nConfiguration: defaults < config.yaml (or $WALLET_CONFIG) < WALLET_* environment; see README.md.")
+		fmt.Fprintln(w, "\nConfiguration: defaults < config.yaml (or $WALLET_CONFIG) < WALLET_* environment; see docs/configuration.md.")
 	}
 	// Parse would print the usage itself, to stderr, also for -h: print it
 	// here instead, once, to stdout when asked for.
@@ -137,7 +137,7 @@ func printUsage(w io.Writer, name, summary string, cmds []Command) {
 		fmt.Fprintf(w, "  %-13s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprintf(w, "\n%q shows a command's flags. Configuration: defaults < config.yaml\n", name+" <command> -h")
-	fmt.Fprintln(w, "(or $WALLET_CONFIG) < WALLET_* environment; see README.md.")
+	fmt.Fprintln(w, "(or $WALLET_CONFIG) < WALLET_* environment; see docs/configuration.md.")
 }
 
 // execute loads the configuration and runs cmd with a context that ends on

@@ -56,30 +56,14 @@ type BatchOptions struct {
 // defaultMaxBatch is MaxBatch when BatchOptions leave it 0.
 const defaultMaxBatch = 500
 
-// ConsumeBatch creates or updates the durable consumer cfg on the WALLET
-// stream (DeclareConsumer: retried until it succeeds or is refused) and feeds its messages to h in batches until ctx ends; the batch
-// being handled then settles before ConsumeBatch returns.
-//
-// A batch is what has arrived: ConsumeBatch waits for one message, then
-// takes whatever else is already buffered, up to MaxBatch, waiting at most
-// MaxWait for more. Without MaxWait a message goes through alone and at once
-// at low load; under load batches grow by themselves. To let them grow, cfg.MaxAckPending must cover
-// one batch being handled, one gathered behind it and the pull buffer
-// (2×MaxBatch, at least 500): 4×MaxBatch is enough.
-//
-// A message that cannot be decoded is terminated (and given to opts.Poison)
-// without reaching h. The others are acknowledged, terminated or retried as
-// h's result says, only after h returned. A transient failure is retried in
-// place with opts.InOrder (see inOrder), else nak'd with RetryDelay while
-// the other messages are acknowledged.
-//
-// The subscription cannot die silently: when it ends while ctx runs (the
-// durable consumer was deleted, or vanished with the server's state), the
-// consumer is created again with capped exponential back-off, and
-// opts.Health, wallet_consumer_up and a log line say so meanwhile. Only
-// DeclareConsumer's refusal (a configuration the server refuses) and
-// BeforeSubscribe's error the first time are returned; a create or
-// subscribe request that fails, even the first, is retried.
+// ConsumeBatch declares the durable consumer cfg on the WALLET stream and
+// feeds its messages to h until ctx ends; the batch being handled settles
+// before it returns. A batch is what has already arrived, up to MaxBatch,
+// waiting at most MaxWait for more; cfg.MaxAckPending of 4×MaxBatch lets
+// batches grow. Undecodable messages go to opts.Poison; the others are
+// settled as h says, after h returned. A subscription that ends is recreated
+// (ADR 0017); only DeclareConsumer's refusal and BeforeSubscribe's first
+// error are returned.
 func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h BatchHandler, opts BatchOptions, log *slog.Logger) (err error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = defaultMaxBatch

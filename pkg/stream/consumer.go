@@ -108,13 +108,9 @@ func RetryDelay(m jetstream.Msg) time.Duration {
 
 // Unsettled returns the stored time of the oldest message the durable
 // consumer may still be delivered again: the first message after its ack
-// floor (every message at or below the floor is acknowledged or terminated,
-// and JetStream moves the floor past messages that ran out of deliveries).
-// A message not settled is redelivered however long it stays so, also after
-// the consumer was down for a day, so this bounds what a dedupe table must
-// keep where no fixed horizon can. The zero time means every message is
-// settled. The message after the floor may be on another consumer's
-// subject; its time is then an earlier, still safe, bound.
+// floor, or the zero time if every message is settled. It bounds what a
+// dedupe table must keep where no fixed horizon can (ADR 0013); a message of
+// another consumer's subject there gives an earlier, still safe, bound.
 func Unsettled(ctx context.Context, js jetstream.JetStream, durable string) (time.Time, error) {
 	s, err := js.Stream(ctx, Name)
 	if err != nil {

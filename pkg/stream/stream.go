@@ -64,15 +64,9 @@ func ConfigFrom(n config.NATSConfig) Config {
 	return c
 }
 
-// streamConfig is the WALLET stream as cfg wants it.
-//
-// The stream is the record the ledger can be rebuilt from (ledger-service
-// replay reads it from the first event), so by default it keeps everything:
-// no age, message-count or size limit, and when the server runs out of room
-// it refuses new messages (the relay retries them) rather than dropping old
-// ones. Operators size the JetStream store for that, or archive the stream
-// together with a ledger snapshot before limiting it (cfg.MaxAge,
-// cfg.MaxBytes; a limited stream discards its oldest messages).
+// streamConfig is the WALLET stream as cfg wants it: by default it keeps
+// every event, refusing new ones when full, since replay rebuilds the ledger
+// from the first (ADR 0007).
 func streamConfig(cfg Config) jetstream.StreamConfig {
 	maxBytes, discard := int64(-1), jetstream.DiscardNew
 	if cfg.MaxBytes > 0 {

@@ -8,15 +8,10 @@ import (
 	"github.com/walletco/wallet/pkg/shard"
 )
 
-// A shard's refusal of a transfer or movement (insufficient funds, an
-// unknown, frozen or closed account, a currency mismatch, the balance
-// limit) is an outcome like a success: it is saved under the request's key,
-// in the row a success would have taken (a transfer with status refused, a
-// movement with its refusal), in the transaction that decided it. A retry
-// replays it. And a late copy of the request (an attempt that sat in a batch
-// on a stalled instance while the client retried on another and was told
-// no) finds the refusal or collides with it on the key, and moves no money
-// after the client was told none moved.
+// A shard's refusal is an outcome like a success: it is saved under the
+// request's key in the transaction that decided it, so a retry replays it and
+// a late copy of the request moves no money after the client was told none
+// moved (ADR 0024).
 
 // Refusal is a shard's decision not to move money for a request: its domain
 // code, the sentence saying why and the figures it was decided on (available

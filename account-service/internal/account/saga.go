@@ -10,20 +10,10 @@ import (
 	"github.com/walletco/wallet/pkg/problem"
 )
 
-// The cross-shard transfer saga, one local transaction per step:
-//
-//  1. debit  (source shard): debit the source, record the transfer pending,
-//     emit transfer.debited to the destination shard;
-//  2. credit (destination shard): credit the destination and emit
-//     transfer.credited, or emit transfer.credit_rejected with a reason;
-//  3. settle (source shard): mark the transfer completed and emit
-//     transfer.completed, or refund the source, mark it failed and emit
-//     transfer.failed.
-//
-// Steps 2 and 3 record their event id in the inbox with their effect, so a
-// redelivered event changes nothing; step 2 is also idempotent by
-// transaction_id (its credit record) and step 3 ignores transfers that
-// already ended.
+// The cross-shard saga (docs/design.md, "Shape"): debit on the source shard,
+// credit or reject on the destination, complete or refund on the source.
+// Credit and settle are idempotent by inbox row and by business key (the
+// credit record; a transfer that already ended), so redeliveries change nothing.
 
 // Saga step names, as GET /v1/wallet/transfers shows them.
 const (

@@ -1,12 +1,8 @@
 // Package groupcommit gathers concurrent money operations per shard into
-// micro-batches, each applied as one database transaction: one writer per
-// shard takes whatever requests queued while the previous batch committed
-// (up to MaxBatch), so a lone request is a batch of one with no added wait,
-// and under load one commit — one fsync — settles hundreds of requests.
-// Each request is answered only after its batch committed.
-//
-// One writer per shard means batches never wait on each other's row locks,
-// and a hot account is locked once per batch, not once per transfer.
+// batches, each one database transaction: one writer per shard takes what
+// queued while the previous batch committed (up to MaxBatch), and answers
+// each request after its batch committed. A lone request waits for no one;
+// under load one commit settles hundreds (ADR 0003).
 package groupcommit
 
 import (

@@ -14,14 +14,10 @@ import (
 
 // Redrive emits transfer.debited again, under a new event id, for transfers
 // of shard sh pending for longer than olderThan, and returns how many. The
-// destination answers from its credit record, so a redriven debit never
-// credits twice. Downstream consumers see the repeat and must dedupe
-// transfer events by (transaction_id, type, source), as the ledger does.
-//
-// A transfer whose last debit is still in the outbox is left alone (the
-// relay, not the saga, is behind), and each redrive of a transfer doubles
-// the wait before the next one, up to 64 times olderThan, so an outage does
-// not flood the stream. One failing transfer does not stop the others.
+// destination answers from its credit record, so it never credits twice;
+// other consumers dedupe by (transaction_id, type, source). A debit still in
+// the outbox is left alone, and the wait doubles per redrive up to 64 times
+// olderThan, so an outage does not flood the stream (ADR 0001).
 func (s *Store) Redrive(ctx context.Context, sh int, olderThan time.Duration) (int, error) {
 	var keys []struct {
 		TransactionID string `db:"transaction_id"`

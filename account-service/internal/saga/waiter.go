@@ -8,12 +8,9 @@ import (
 
 // Waiter wakes requests waiting for a transfer's end: the group-commit
 // writer hands it every transfer whose settle step just committed in this
-// process. With several instances the settle may happen in another one;
-// then the waiting request learns the end at its next poll (see
-// httpapi's await). It used to listen to the terminal events on NATS too,
-// which delivered every completed transfer of the system to every
-// instance: a quarter of the broker's traffic for the few requests that
-// wait.
+// process. A settle in another instance is found by the request's next poll
+// (httpapi's await), which is cheaper than sending every terminal event to
+// every instance over NATS.
 type Waiter struct {
 	mu      sync.Mutex
 	waiting map[account.Key][]chan account.Transfer // by transfer key: ids alone are not unique

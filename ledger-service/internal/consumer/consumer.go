@@ -68,22 +68,10 @@ func New(js jetstream.JetStream, store Applier, poison stream.PoisonHandler, log
 	return &Consumer{js: js, store: store, poison: poison, log: log}, nil
 }
 
-// Config is the durable consumer's configuration.
-//
-// MaxDeliver is unlimited on purpose: JetStream drops a message after
-// MaxDeliver attempts, and a ledger that silently skips an event after a long
-// database outage no longer agrees with the shards. Events that can never
-// apply are terminated explicitly instead.
-//
-// There is no BackOff list: the server offsets a NakWithDelay from AckWait
-// but times it out by BackOff[deliveries], so with BackOff a 500ms delay on
-// a second delivery became half a minute. Transient failures pace themselves
-// through NakWithDelay; AckWait covers a crashed or hung process, or a
-// delivery lost with a broker node. It is short (10 s) because the ledger
-// applies the stream in sequence: a lost delivery holds back everything
-// behind it until it comes again, and a redelivery of something applied
-// meanwhile is skipped by the stored position, so a short AckWait costs
-// nothing but the odd duplicate.
+// Config is the durable consumer's configuration. MaxDeliver is unlimited so
+// the ledger never silently skips an event (ADR 0011); AckWait is short
+// because a lost delivery holds back the whole sequence (ADR 0008). No
+// BackOff list: the server would time a NakWithDelay out by BackOff instead.
 func Config() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       Name,

@@ -18,18 +18,8 @@
 //
 // Transfer events without entries are still journal transactions, so that
 // GET /v1/ledger/transfers/{id} shows every step of a saga. Unknown (future)
-// event types have no effect.
-//
-// No ledger balance can overflow. A wallet's balance is capped by
-// account-service (money.MaxBalance), but @world:<CUR> accumulates minus
-// every deposit ever made and @in_flight:<CUR> every open debit, with no
-// bound. Balances and balance_after are therefore stored as DECIMAL(65,4),
-// the widest decimal MySQL and MariaDB have (|x| < 10^61), while one
-// posting is below 10^15 (money.MaxDigits): filling a balance takes more
-// than 10^46 maximal deposits, which cannot happen. (In DECIMAL(24,4) it
-// took about 10^5, and the failing event held up every event behind it.)
-// System accounts thus stay ordinary stored rows that reconciliation reads
-// like any other account.
+// event types have no effect. Balances are DECIMAL(65,4), so even the
+// unbounded system accounts cannot overflow (ADR 0005).
 package ledger
 
 import (

@@ -24,17 +24,12 @@ func (s *Store) Apply(ctx context.Context, eff ledger.Effect) (applied bool, err
 	return o.Applied, o.Err
 }
 
-// ApplyBatch applies effs in order, in one transaction, with the same result
-// as applying them one after another: every event is recorded in the inbox
-// with its effect, so a redelivered event (also twice in one batch) and a
-// business event repeated under a new event id change nothing. It returns
-// one outcome per effect. An effect that conflicts with the ledger (a
-// posting in another currency than its account's) is left out with an
-// error wrapping ledger.ErrConflict while the others commit.
-//
-// Deadlocks and lock wait time-outs retry the whole transaction. If it
-// fails otherwise, the cause may be any one event, so the events are
-// applied one by one (see oneByOne).
+// ApplyBatch applies effs in order in one transaction, with the result of
+// applying them one after another, and returns one outcome per effect.
+// Redelivered and repeated events change nothing; a conflicting effect (a
+// posting in another currency than its account's) is left out with an error
+// wrapping ledger.ErrConflict. Deadlocks retry the transaction; any other
+// failure falls back to oneByOne, since any one event may be the cause.
 func (s *Store) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.Outcome {
 	if len(effs) == 0 {
 		return nil
@@ -47,18 +42,12 @@ func (s *Store) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.O
 	return s.oneByOne(ctx, effs)
 }
 
-// oneByOne applies each effect in a transaction of its own. It stops at the
-// first one that fails for another reason than a conflict or a permanent
-// data error: the effects behind it are not applied (they get the error
-// too), so the ledger's order stays the stream's. An effect the database
-// refuses for its data (out of range, too long, a constraint: see
-// database.Permanent) fails the same way every time, so it is set aside
-// like a conflict: it takes its turn in the sequence without its effect
-// (the position moves past it, in a transaction of its own), its outcome
-// wraps ledger.ErrConflict and the consumer keeps it as a dead letter. A
-// batch of one that failed runs once more here, which resolves a unique-key
-// race with a concurrent writer: the retry reads the winner's rows and sees
-// a duplicate.
+// oneByOne applies each effect in a transaction of its own. At the first
+// failure other than a conflict or refused data, the effects behind it get
+// the error too, so the ledger's order stays the stream's. Refused data
+// (database.Permanent) is set aside in its turn, wrapping ledger.ErrConflict
+// (ADR 0016). A failed batch of one runs again here, which settles a
+// unique-key race: the retry sees the winner's rows as a duplicate.
 func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Outcome {
 	out := make([]ledger.Outcome, len(effs))
 	for i := range effs {

@@ -13,16 +13,10 @@ import (
 	"github.com/walletco/wallet/pkg/stream"
 )
 
-// The ledger applies the WALLET stream strictly in sequence. JetStream
-// delivers in order, except that a message held by a consumer that crashed
-// (or lost its connection) comes again only after its AckWait, by when the
-// messages behind it have been delivered to the consumer's next instance.
-// Applied as they arrive, those would post in another order than the
-// stream's, and balance_after — which follows the order of posting — would
-// differ from a replay's. So the ledger records the last stream sequence it
-// applied (ledger_position, in the same transaction as the entries), skips
-// what is at or below it (applied before), applies what is next, and sends
-// back anything further (stream.ErrEarly) until the gap is filled.
+// The ledger applies the WALLET stream strictly in sequence (ADR 0008): it
+// records the last sequence applied in ledger_position with the entries,
+// skips what is at or below it and sends back anything further
+// (stream.ErrEarly) until the gap is filled.
 
 // position is the last stream sequence applied; known is false before the
 // first sequenced event (a new ledger, or one upgraded from before

@@ -2,20 +2,10 @@
 // the ledger and the plumbing between them against each other and reports
 // every discrepancy it finds.
 //
-// It reads while the system keeps running. The ledger's own checks (every
-// balance equals its entries, every journal transaction balances, money is
-// conserved per currency, the in-flight account matches the open sagas,
-// transaction ids name one operation each) run in one consistent snapshot
-// of the ledger. Shard accounts are compared with ledger accounts page by
-// page, each page read fresh; an account that differs may only be in
-// transit, so it is checked again once the ledger has applied every event
-// the shards had committed (see Sources.Settled) — and only then reported,
-// if the account did not change meanwhile (its version is the same). The
-// operational checks (stale sagas and outbox rows, dead letters) are plain
-// queries against a threshold.
-//
-// Everything is read with keyset pagination, so memory stays bounded by a
-// page and the accounts awaiting a re-check, not by the number of accounts.
+// It reads while the system keeps running: the ledger's checks in one
+// snapshot, shard accounts page by page, re-checking a difference once the
+// ledger has settled (Sources.Settled). Keyset pagination keeps memory
+// bounded by a page. The checks are listed in docs/design.md, "Reconciliation".
 package reconcile
 
 import (

@@ -12,16 +12,9 @@ import (
 
 // LedgerSettled returns a Sources.Settled that waits, polling every poll,
 // until the ledger has applied every event the shards had committed when it
-// was called:
-//
-//  1. it notes each shard's highest outbox id, which every row committed so
-//     far is at or below;
-//  2. waits until no row at or below it is unpublished — the relay marks a
-//     row only once JetStream has stored it;
-//  3. notes the stream's last sequence, which those events are at or below;
-//  4. waits until the ledger's durable consumer has acknowledged up to it —
-//     the ledger acknowledges an event once applied (or set aside, which
-//     the dead-letter check reports).
+// was called: each shard's outbox is published up to its highest id then,
+// and the ledger's consumer has acknowledged the stream's last sequence after
+// that (the relay marks a row only once JetStream stored it).
 func LedgerSettled(shards []*sqlx.DB, js jetstream.JetStream, consumer string, poll time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
 		marks := make([]int64, len(shards))

@@ -1,11 +1,7 @@
-// Package replay rebuilds the ledger from the WALLET stream: it reads every
-// event from the first, in stream order, and applies it to an empty ledger
-// schema exactly as the live consumer does (ledger.FromEvent decides,
-// mysql.Store.ApplyBatch saves), so the result is the live ledger's:
-// every balance, every entry, every balance_after. This needs the stream
-// to keep every event since the first (see stream.Ensure: no age, count or
-// size limit, and new messages refused rather than old ones dropped when
-// the server runs out of room).
+// Package replay rebuilds the ledger from the WALLET stream: it applies every
+// event from the first, in stream order, to an empty ledger schema exactly as
+// the live consumer does, so every balance, entry and balance_after comes out
+// the same. It needs the stream to keep every event (ADR 0007).
 package replay
 
 import (
