@@ -39,7 +39,7 @@ func (s *Store) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.O
 	if len(effs) == 0 {
 		return nil
 	}
-	out, err := s.write(ctx, effs)
+	out, err := s.write(ctx, effs, nil)
 	if err == nil {
 		return out
 	}
@@ -54,15 +54,16 @@ func (s *Store) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.O
 // refuses for its data (out of range, too long, a constraint: see
 // database.Permanent) fails the same way every time, so it is set aside
 // like a conflict: it takes its turn in the sequence without its effect
-// (the position moves past it, in a transaction of its own), its outcome
-// wraps ledger.ErrConflict and the consumer keeps it as a dead letter. A
+// (the position moves past it, in a transaction of its own, which records
+// it in ledger_set_aside), its outcome wraps ledger.ErrConflict and the
+// consumer keeps it as a dead letter. A
 // batch of one that failed runs once more here, which resolves a unique-key
 // race with a concurrent writer: the retry reads the winner's rows and sees
 // a duplicate.
 func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Outcome {
 	out := make([]ledger.Outcome, len(effs))
 	for i := range effs {
-		one, err := s.write(ctx, effs[i:i+1])
+		one, err := s.write(ctx, effs[i:i+1], nil)
 		if err == nil {
 			out[i] = one[0]
 			continue
@@ -71,10 +72,10 @@ func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Out
 			dataErr := err
 			skip := ledger.Effect{Seq: effs[i].Seq, EventID: effs[i].EventID, EventType: effs[i].EventType, Skip: true}
 			var skipped []ledger.Outcome
-			if skipped, err = s.write(ctx, []ledger.Effect{skip}); err == nil {
+			if skipped, err = s.write(ctx, []ledger.Effect{skip}, map[int]error{0: dataErr}); err == nil {
 				out[i] = skipped[0] // ErrEarly if it was not its turn after all
 				if out[i].Err == nil {
-					out[i].Err = fmt.Errorf("%w: the database refuses its data: %w", ledger.ErrConflict, dataErr)
+					out[i].Err = refusedErr(dataErr)
 				}
 				continue
 			}
@@ -88,7 +89,10 @@ func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Out
 }
 
 // write applies effs in one transaction and returns their outcomes.
-func (s *Store) write(ctx context.Context, effs []ledger.Effect) ([]ledger.Outcome, error) {
+// refused holds, by index, why a Skip effect is set aside (data the database
+// refuses). Every effect whose turn passes without its effect is recorded in
+// ledger_set_aside in the same transaction (see setAside).
+func (s *Store) write(ctx context.Context, effs []ledger.Effect, refused map[int]error) ([]ledger.Outcome, error) {
 	var out []ledger.Outcome
 	err := database.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		pos, err := lockPosition(ctx, tx)
@@ -110,6 +114,13 @@ func (s *Store) write(ctx context.Context, effs []ledger.Effect) ([]ledger.Outco
 			out[i] = p.outcomes[k]
 		}
 		if err := s.save(ctx, tx, p); err != nil {
+			return err
+		}
+		aside := setAsideNow(effs, out, seq, refused)
+		if err := s.setAside(ctx, tx, effs, aside); err != nil {
+			return err
+		}
+		if err := setAsideBefore(ctx, tx, effs, out, seq.behind, aside); err != nil {
 			return err
 		}
 		return savePosition(ctx, tx, pos, seq.pos)
