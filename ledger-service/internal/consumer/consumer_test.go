@@ -251,3 +251,45 @@ func batches(t *testing.T) (n, sum float64) {
 	}
 	return 0, 0
 }
+
+// A conflicting event whose dead letter cannot be recorded (the
+// dead_letters table is gone) is not lost once the ledger moved past it: its
+// redeliveries are set aside again until the record succeeds, the events
+// behind it are applied meanwhile, and it ends up recorded once.
+func TestConflictIsKeptUntilItsDeadLetterIsRecorded(t *testing.T) {
+	store, db := ledgertest.MustStore(t)
+	js := mustJetStream(t)
+	mustStart(t, js, store, deadletter.Handler(db, Name))
+	unrecorded := stream.Messages.WithLabelValues(Name, "poison_unrecorded")
+	unrecorded0 := testutil.ToFloat64(unrecorded)
+
+	if _, err := db.Exec("RENAME TABLE dead_letters TO dead_letters_away"); err != nil {
+		t.Fatal(err)
+	}
+	conflict := ledgertest.Deposited("dave", "1.00", "USD") // dave holds EUR
+	for _, e := range []events.Event{ledgertest.Opened("dave", "EUR"), conflict, ledgertest.Deposited("dave", "2.00", "EUR")} {
+		mustPublish(t, js, e.Msg())
+	}
+	// Delivered, not recorded, nak'd, delivered again (behind the position
+	// by then), not recorded again; the deposit behind it is applied.
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n := testutil.ToFloat64(unrecorded) - unrecorded0; n < 2 {
+			return fmt.Errorf("%v unrecorded deliveries, want 2", n)
+		}
+		return balanceIs(store, "dave", "2.00")()
+	})
+
+	if _, err := db.Exec("RENAME TABLE dead_letters_away TO dead_letters"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error { return drained(js) })
+	var dead []string
+	if err := db.Select(&dead, "SELECT data FROM dead_letters WHERE consumer = ?", Name); err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0] != string(conflict.Data) {
+		t.Errorf("dead letters %q, want the conflicting deposit once", dead)
+	}
+	mustPublish(t, js, ledgertest.Deposited("dave", "3.00", "EUR").Msg())
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, balanceIs(store, "dave", "5.00"))
+}

@@ -34,7 +34,7 @@ func (s *Store) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.O
 	if len(effs) == 0 {
 		return nil
 	}
-	out, err := s.write(ctx, effs)
+	out, err := s.write(ctx, effs, nil)
 	if err == nil {
 		return out
 	}
@@ -45,13 +45,15 @@ func (s *Store) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.O
 // oneByOne applies each effect in a transaction of its own. At the first
 // failure other than a conflict or refused data, the effects behind it get
 // the error too, so the ledger's order stays the stream's. Refused data
-// (database.Permanent) is set aside in its turn, wrapping ledger.ErrConflict
-// (ADR 0016). A failed batch of one runs again here, which settles a
-// unique-key race: the retry sees the winner's rows as a duplicate.
+// (database.Permanent) is set aside in its turn: the position moves past it
+// in a transaction that records it in ledger_set_aside, and its outcome wraps
+// ledger.ErrConflict (ADR 0008, 0016). A failed batch of one runs again here,
+// which settles a unique-key race: the retry sees the winner's rows as a
+// duplicate.
 func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Outcome {
 	out := make([]ledger.Outcome, len(effs))
 	for i := range effs {
-		one, err := s.write(ctx, effs[i:i+1])
+		one, err := s.write(ctx, effs[i:i+1], nil)
 		if err == nil {
 			out[i] = one[0]
 			continue
@@ -60,10 +62,10 @@ func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Out
 			dataErr := err
 			skip := ledger.Effect{Seq: effs[i].Seq, EventID: effs[i].EventID, EventType: effs[i].EventType, Skip: true}
 			var skipped []ledger.Outcome
-			if skipped, err = s.write(ctx, []ledger.Effect{skip}); err == nil {
+			if skipped, err = s.write(ctx, []ledger.Effect{skip}, map[int]error{0: dataErr}); err == nil {
 				out[i] = skipped[0] // ErrEarly if it was not its turn after all
 				if out[i].Err == nil {
-					out[i].Err = fmt.Errorf("%w: the database refuses its data: %w", ledger.ErrConflict, dataErr)
+					out[i].Err = refusedErr(dataErr)
 				}
 				continue
 			}
@@ -77,7 +79,10 @@ func (s *Store) oneByOne(ctx context.Context, effs []ledger.Effect) []ledger.Out
 }
 
 // write applies effs in one transaction and returns their outcomes.
-func (s *Store) write(ctx context.Context, effs []ledger.Effect) ([]ledger.Outcome, error) {
+// refused holds, by index, why a Skip effect is set aside (data the database
+// refuses). Every effect whose turn passes without its effect is recorded in
+// ledger_set_aside in the same transaction (see setAside).
+func (s *Store) write(ctx context.Context, effs []ledger.Effect, refused map[int]error) ([]ledger.Outcome, error) {
 	var out []ledger.Outcome
 	err := database.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		pos, err := lockPosition(ctx, tx)
@@ -99,6 +104,13 @@ func (s *Store) write(ctx context.Context, effs []ledger.Effect) ([]ledger.Outco
 			out[i] = p.outcomes[k]
 		}
 		if err := s.save(ctx, tx, p); err != nil {
+			return err
+		}
+		aside := setAsideNow(effs, out, seq, refused)
+		if err := s.setAside(ctx, tx, effs, aside); err != nil {
+			return err
+		}
+		if err := setAsideBefore(ctx, tx, effs, out, seq.behind, aside); err != nil {
 			return err
 		}
 		return savePosition(ctx, tx, pos, seq.pos)

@@ -314,9 +314,10 @@ func TestApplyBatchSetsAsidePermanentDataErrors(t *testing.T) {
 	if err := db.Get(&pos, "SELECT stream_seq FROM ledger_position WHERE id = 1"); err != nil || pos != 3 {
 		t.Fatalf("position %d (%v), want 3: the set-aside event took its turn", pos, err)
 	}
-	// A redelivery of the bad one is behind the position: skipped.
-	if got := s.ApplyBatch(context.Background(), []ledger.Effect{batch[1]}); got[0].Err != nil || got[0].Applied {
-		t.Errorf("redelivered bad event: %+v, want skipped", got[0])
+	// A redelivery of the bad one is behind the position, and set aside
+	// again: its dead letter may not have been recorded the first time.
+	if got := s.ApplyBatch(context.Background(), []ledger.Effect{batch[1]}); got[0].Err == nil || got[0].Err.Error() != out[1].Err.Error() || got[0].Applied {
+		t.Errorf("redelivered bad event: %+v, want set aside again as %v", got[0], out[1].Err)
 	}
 	next := effects(t, []events.Event{ledgertest.Deposited("gina", "4.00", "USD")})
 	next[0].Seq = 4

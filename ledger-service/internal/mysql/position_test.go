@@ -9,6 +9,7 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/events"
 )
 
 // A ledger's position belongs to one stream: a new ledger takes the
@@ -47,5 +48,55 @@ func TestPositionBelongsToItsStream(t *testing.T) {
 	// Message 1 of the new stream is applied, not skipped as the old one's.
 	if o := store.ApplyBatch(ctx, []ledger.Effect{{EventID: "n1", Seq: 1, Journal: false}}); o[0].Err != nil || !o[0].Applied {
 		t.Fatalf("message 1 of the new stream: %+v", o[0])
+	}
+}
+
+// An event set aside at its turn is set aside again when it is redelivered
+// behind the position (its dead letter may not have been recorded), with
+// the same reason, also within the batch that set it aside; the events around
+// it are skipped as applied. A reset forgets it with the position: the next
+// stream's message of that number is another event.
+func TestSetAsideEventIsSetAsideAgain(t *testing.T) {
+	store, db := ledgertest.MustStore(t)
+	ctx := context.Background()
+	evts := []events.Event{ledgertest.Opened("dave", "EUR"), ledgertest.Deposited("dave", "1.00", "USD"), ledgertest.Deposited("dave", "2.00", "EUR")}
+	effs := make([]ledger.Effect, len(evts))
+	for i, e := range evts {
+		e.Seq = uint64(i + 1)
+		eff, err := ledger.FromEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		effs[i] = eff
+	}
+	first := store.ApplyBatch(ctx, append(effs, effs[1]))
+	if !errors.Is(first[1].Err, ledger.ErrConflict) || !first[0].Applied || !first[2].Applied ||
+		first[3].Err == nil || first[3].Err.Error() != first[1].Err.Error() {
+		t.Fatalf("first delivery: %+v", first)
+	}
+	again := store.ApplyBatch(ctx, []ledger.Effect{effs[0], effs[1], effs[2], effs[1]})
+	for i, o := range again {
+		conflict := i == 1 || i == 3
+		if o.Applied || conflict != (o.Err != nil) {
+			t.Errorf("redelivery %d: %+v", i, o)
+		}
+		if conflict && (!errors.Is(o.Err, ledger.ErrConflict) || o.Err.Error() != first[1].Err.Error()) {
+			t.Errorf("redelivery %d: %v, want %v", i, o.Err, first[1].Err)
+		}
+	}
+	var rows int
+	if err := db.Get(&rows, "SELECT COUNT(*) FROM ledger_set_aside WHERE stream_seq = 2 AND event_id = ?", effs[1].EventID); err != nil || rows != 1 {
+		t.Fatalf("%d set-aside rows for message 2 (%v), want 1", rows, err)
+	}
+
+	if _, _, err := store.ResetPosition(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other := []ledger.Effect{{EventID: "n1", Seq: 1}, {EventID: "n2", Seq: 2}}
+	if o := store.ApplyBatch(ctx, other); o[0].Err != nil || o[1].Err != nil {
+		t.Fatalf("the next stream's messages 1 and 2: %+v", o)
+	}
+	if o := store.ApplyBatch(ctx, other[1:]); o[0].Err != nil || o[0].Applied {
+		t.Errorf("the next stream's message 2 redelivered: %+v, want skipped as applied", o[0])
 	}
 }

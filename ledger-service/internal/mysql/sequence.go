@@ -30,6 +30,11 @@ type position struct {
 type sequenced struct {
 	// kept are the indexes of the effects to apply, in order.
 	kept []int
+	// skipped are the indexes of the Skip effects that took their turn.
+	skipped []int
+	// behind are the indexes of the effects at or below the position:
+	// applied or set aside before.
+	behind []int
 	// outcomes holds the outcome of every effect not kept: a duplicate
 	// (applied before) or ErrEarly.
 	outcomes []ledger.Outcome
@@ -55,9 +60,12 @@ func sequence(effs []ledger.Effect, pos position) sequenced {
 		switch {
 		case eff.Seq <= out.pos.seq:
 			// applied before: a redelivery; Applied false says so
+			out.behind = append(out.behind, i)
 		case eff.Seq == out.pos.seq+1:
 			out.pos.seq++
-			if !eff.Skip {
+			if eff.Skip {
+				out.skipped = append(out.skipped, i)
+			} else {
 				out.kept = append(out.kept, i)
 			}
 		default:
@@ -130,17 +138,27 @@ func (s *Store) StartAt(ctx context.Context, seq, last uint64, created time.Time
 
 // ResetPosition forgets the ledger's position, so that the next start takes
 // the durable consumer's ack floor on the stream it reads then. It returns
-// the position it forgot.
+// the position it forgot. The set-aside events go with it: their sequences
+// count in the old stream, and would set aside the new one's messages.
 func (s *Store) ResetPosition(ctx context.Context) (seq int64, created time.Time, err error) {
 	var row struct {
 		Seq     sql.NullInt64 `db:"stream_seq"`
 		Created sql.NullTime  `db:"stream_created"`
 	}
-	if err := s.db.GetContext(ctx, &row, "SELECT stream_seq, stream_created FROM ledger_position WHERE id = 1"); err != nil {
-		return 0, time.Time{}, fmt.Errorf("read ledger position: %w", err)
-	}
-	if _, err := s.db.ExecContext(ctx, "UPDATE ledger_position SET stream_seq = NULL, stream_created = NULL WHERE id = 1"); err != nil {
-		return 0, time.Time{}, fmt.Errorf("reset ledger position: %w", err)
+	err = database.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &row, "SELECT stream_seq, stream_created FROM ledger_position WHERE id = 1 FOR UPDATE"); err != nil {
+			return fmt.Errorf("read ledger position: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE ledger_position SET stream_seq = NULL, stream_created = NULL WHERE id = 1"); err != nil {
+			return fmt.Errorf("reset ledger position: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM ledger_set_aside"); err != nil {
+			return fmt.Errorf("forget set-aside events: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, err
 	}
 	return row.Seq.Int64, row.Created.Time, nil
 }
