@@ -158,7 +158,7 @@ func (a *App) up(ctx context.Context) error {
 			return fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
-	if err := a.store.Migrate(ctx); err != nil {
+	if err := a.store.Migrate(ctx, deadletter.Migrations()); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	_, err := stream.Declare(ctx, a.js, a.stream, a.log)
