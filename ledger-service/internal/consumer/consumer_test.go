@@ -177,6 +177,22 @@ func TestConflictsArePermanent(t *testing.T) {
 	}
 }
 
+// An event past a gap in the stream goes back to the stream as early (nak'd
+// to wait for the one before it), not as a failure to retry in place.
+func TestEarlyEventsWaitForTheirTurn(t *testing.T) {
+	store, _ := ledgertest.MustStore(t)
+	c := &Consumer{store: store}
+	first, early := ledgertest.Deposited("ann", "1.00", "USD"), ledgertest.Deposited("ann", "2.00", "USD")
+	first.Seq, early.Seq = 5, 7
+	if errs := c.apply(context.Background(), []events.Event{first}); errs[0] != nil {
+		t.Fatalf("apply message 5: %v", errs[0])
+	}
+	errs := c.apply(context.Background(), []events.Event{early})
+	if !errors.Is(errs[0], stream.ErrEarly) || errors.Is(errs[0], stream.ErrPermanent) {
+		t.Fatalf("message 7 after 5: %v, want stream.ErrEarly", errs[0])
+	}
+}
+
 type conflicting struct{}
 
 func (conflicting) StartAt(context.Context, uint64, uint64, time.Time) error { return nil }

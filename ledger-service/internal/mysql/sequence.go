@@ -10,7 +10,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/stream"
 )
 
 // The ledger applies the WALLET stream strictly in sequence. JetStream
@@ -22,7 +21,7 @@ import (
 // differ from a replay's. So the ledger records the last stream sequence it
 // applied (ledger_position, in the same transaction as the entries), skips
 // what is at or below it (applied before), applies what is next, and sends
-// back anything further (stream.ErrEarly) until the gap is filled.
+// back anything further (ledger.ErrEarly) until the gap is filled.
 
 // position is the last stream sequence applied; known is false before the
 // first sequenced event (a new ledger, or one upgraded from before
@@ -67,7 +66,7 @@ func sequence(effs []ledger.Effect, pos position) sequenced {
 				out.kept = append(out.kept, i)
 			}
 		default:
-			out.outcomes[i].Err = fmt.Errorf("%w: stream message %d (%s %s) before %d", stream.ErrEarly,
+			out.outcomes[i].Err = fmt.Errorf("%w: stream message %d (%s %s) before %d", ledger.ErrEarly,
 				eff.Seq, eff.EventType, eff.EventID, out.pos.seq+1)
 		}
 	}
