@@ -99,7 +99,8 @@ func New(_ context.Context, cfg config.Config, log *slog.Logger) (_ *App, err er
 		return nil, err
 	}
 	if a.saga, err = saga.NewRunner(a.js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
-		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention, Health: health}, log); err != nil {
+		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention, Health: health,
+		Poison: deadletter.Handler}, log); err != nil {
 		return nil, err
 	}
 	owners := map[string]*sqlx.DB{}
