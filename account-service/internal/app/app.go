@@ -99,7 +99,8 @@ func New(_ context.Context, cfg config.Config, log *slog.Logger) (_ *App, err er
 		return nil, err
 	}
 	if a.saga, err = saga.NewRunner(a.js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
-		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention, Health: health}, log); err != nil {
+		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention, Health: health,
+		Poison: deadletter.Handler}, log); err != nil {
 		return nil, err
 	}
 	owners := map[string]*sqlx.DB{}
@@ -158,7 +159,7 @@ func (a *App) up(ctx context.Context) error {
 			return fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
-	if err := a.store.Migrate(ctx); err != nil {
+	if err := a.store.Migrate(ctx, deadletter.Migrations()); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	_, err := stream.Declare(ctx, a.js, a.stream, a.log)

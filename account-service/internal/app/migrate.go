@@ -8,6 +8,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/deadletter"
 )
 
 // Migrate applies the shard schema (accounts, outbox, inbox, dead letters)
@@ -34,5 +35,5 @@ func Migrate(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	return store.Migrate(ctx)
+	return store.Migrate(ctx, deadletter.Migrations())
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
@@ -31,7 +32,7 @@ func grantServiceUsers(t *testing.T) privileged {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := store.Migrate(ctx); err != nil {
+	if err := store.Migrate(ctx, deadletter.Migrations()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.Exec(`INSERT INTO accounts (account_id, owner_id, currency, balance, created_at, updated_at)
@@ -141,7 +142,7 @@ func TestMigrateWithoutDDLRights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Migrate(context.Background()); err != nil {
+	if err := store.Migrate(context.Background(), deadletter.Migrations()); err != nil {
 		t.Fatalf("migrate on a current schema as the service user: %v", err)
 	}
 	next := fstest.MapFS{"9999_next.sql": &fstest.MapFile{Data: []byte("CREATE TABLE next_thing (id INT);\n")}}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/outbox"
 	"github.com/walletco/wallet/pkg/shard"
@@ -59,14 +58,16 @@ func New(shards []*sqlx.DB) (*Store, error) {
 	return &Store{shards: shards, Now: time.Now}, nil
 }
 
-// Migrate applies the shard schema (accounts, outbox, inbox) to every shard.
-func (s *Store) Migrate(ctx context.Context) error {
+// Migrate applies the shard schema (accounts, outbox, inbox) and then extra
+// (the app adds the dead-letter table, which the store never touches) to
+// every shard.
+func (s *Store) Migrate(ctx context.Context, extra ...fs.FS) error {
 	own, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
 	for i, db := range s.shards {
-		for _, m := range []fs.FS{own, outbox.Migrations(), inbox.Migrations(), deadletter.Migrations()} {
+		for _, m := range append([]fs.FS{own, outbox.Migrations(), inbox.Migrations()}, extra...) {
 			if err := database.Migrate(ctx, db, m); err != nil {
 				return fmt.Errorf("shard %d: %w", i, err)
 			}

@@ -18,7 +18,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/stream"
@@ -52,6 +51,9 @@ type Config struct {
 	InboxRetention time.Duration
 	// Health, if set, records the consumers' states for /readyz.
 	Health *stream.Health
+	// Poison records the messages durable terminates in its shard's db
+	// (deadletter.Handler); required.
+	Poison func(db *sqlx.DB, durable string) stream.PoisonHandler
 }
 
 // Runner runs the consumers and the redriver.
@@ -68,8 +70,8 @@ func NewRunner(js jetstream.JetStream, store Store, steps Steps, cfg Config, log
 	if js == nil || store == nil || steps == nil || log == nil {
 		return nil, errors.New("saga: jetstream, store, steps and logger are required")
 	}
-	if cfg.MaxDeliver == 0 || cfg.RedriveAfter <= 0 {
-		return nil, errors.New("saga: MaxDeliver and RedriveAfter must be set")
+	if cfg.MaxDeliver == 0 || cfg.RedriveAfter <= 0 || cfg.Poison == nil {
+		return nil, errors.New("saga: MaxDeliver, RedriveAfter and Poison must be set")
 	}
 	return &Runner{js: js, store: store, steps: steps, cfg: cfg, log: log}, nil
 }
@@ -112,7 +114,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			cfg := ConsumerConfig(sh, r.cfg.MaxDeliver)
-			opts := stream.BatchOptions{Options: stream.Options{Poison: deadletter.Handler(r.store.Shard(sh), cfg.Durable)}, MaxBatch: 256, Health: r.cfg.Health}
+			opts := stream.BatchOptions{Options: stream.Options{Poison: r.cfg.Poison(r.store.Shard(sh), cfg.Durable)}, MaxBatch: 256, Health: r.cfg.Health}
 			errs[sh] = stream.ConsumeBatch(ctx, r.js, cfg, r.handler(sh), opts, r.log)
 		}()
 		if r.cfg.InboxRetention > 0 {

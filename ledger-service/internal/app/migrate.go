@@ -6,6 +6,7 @@ import (
 
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/deadletter"
 )
 
 // Migrate applies the ledger schema to cfg.Ledger.DSN: the migrate step,
@@ -21,7 +22,7 @@ func Migrate(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := store.Migrate(ctx); err != nil {
+	if err := store.Migrate(ctx, deadletter.Migrations()); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil

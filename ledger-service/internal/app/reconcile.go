@@ -16,6 +16,7 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/reconcile"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 )
@@ -123,7 +124,7 @@ func openStore(ctx context.Context, dsn, name string) (*sqlx.DB, *ledgermysql.St
 	}
 	store, err := ledgermysql.New(db)
 	if err == nil {
-		err = store.Migrate(ctx)
+		err = store.Migrate(ctx, deadletter.Migrations())
 	}
 	if err != nil {
 		db.Close()

@@ -9,6 +9,7 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/consumer"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/stream"
 )
@@ -59,7 +60,7 @@ func (a *App) up(ctx context.Context) error {
 	if err := database.WaitReady(ctx, a.db); err != nil {
 		return err
 	}
-	if err := a.store.Migrate(ctx); err != nil {
+	if err := a.store.Migrate(ctx, deadletter.Migrations()); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if _, err := stream.Declare(ctx, a.js, stream.ConfigFrom(a.cfg.NATS), a.log); err != nil {

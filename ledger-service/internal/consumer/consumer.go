@@ -37,7 +37,8 @@ var (
 
 // Applier applies events' effects to the ledger exactly once, in order,
 // returning one outcome per effect. Errors wrapping ledger.ErrConflict are
-// permanent; every other error is taken as transient.
+// permanent, ledger.ErrEarly wait for their turn; every other error is taken
+// as transient.
 type Applier interface {
 	ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.Outcome
 	// StartAt checks the ledger's stream position against the stream
@@ -153,6 +154,8 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 			// its turn taken: errs keeps the malformed error, it is set aside
 		case errors.Is(o.Err, ledger.ErrConflict):
 			errs[i] = fmt.Errorf("%w: %w", stream.ErrPermanent, o.Err)
+		case errors.Is(o.Err, ledger.ErrEarly):
+			errs[i] = fmt.Errorf("%w: %w", stream.ErrEarly, o.Err)
 		case o.Err != nil:
 			errs[i] = o.Err
 		case o.Applied:

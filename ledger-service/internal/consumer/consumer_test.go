@@ -100,7 +100,7 @@ func balanceIs(s *mysql.Store, account, want string) func() error {
 }
 
 func TestConsumeDedupesAndSetsPoisonAside(t *testing.T) {
-	store, db := ledgertest.MustStore(t)
+	store, db := ledgertest.MustStore(t, deadletter.Migrations())
 	js := mustRun(t, store, deadletter.Handler(db, Name))
 	poison := stream.Messages.WithLabelValues(Name, "poison")
 	poison0 := testutil.ToFloat64(poison)
@@ -154,7 +154,7 @@ func (f *flaky) ApplyBatch(ctx context.Context, effs []ledger.Effect) []ledger.O
 }
 
 func TestConsumeRetriesTransientFailures(t *testing.T) {
-	store, _ := ledgertest.MustStore(t)
+	store, _ := ledgertest.MustStore(t, deadletter.Migrations())
 	f := &flaky{Applier: store}
 	f.failures.Store(3)
 	js := mustRun(t, f, func(context.Context, jetstream.Msg, error) error { return nil })
@@ -177,6 +177,22 @@ func TestConflictsArePermanent(t *testing.T) {
 	}
 }
 
+// An event past a gap in the stream goes back to the stream as early (nak'd
+// to wait for the one before it), not as a failure to retry in place.
+func TestEarlyEventsWaitForTheirTurn(t *testing.T) {
+	store, _ := ledgertest.MustStore(t, deadletter.Migrations())
+	c := &Consumer{store: store}
+	first, early := ledgertest.Deposited("ann", "1.00", "USD"), ledgertest.Deposited("ann", "2.00", "USD")
+	first.Seq, early.Seq = 5, 7
+	if errs := c.apply(context.Background(), []events.Event{first}); errs[0] != nil {
+		t.Fatalf("apply message 5: %v", errs[0])
+	}
+	errs := c.apply(context.Background(), []events.Event{early})
+	if !errors.Is(errs[0], stream.ErrEarly) || errors.Is(errs[0], stream.ErrPermanent) {
+		t.Fatalf("message 7 after 5: %v, want stream.ErrEarly", errs[0])
+	}
+}
+
 type conflicting struct{}
 
 func (conflicting) StartAt(context.Context, uint64, uint64, time.Time) error { return nil }
@@ -192,7 +208,7 @@ func (conflicting) ApplyBatch(_ context.Context, effs []ledger.Effect) []ledger.
 // Events that wait are applied in batches; a conflicting event among them
 // is dead-lettered while the events before and after it are applied.
 func TestConsumeBatchesAndSetsConflictAside(t *testing.T) {
-	store, db := ledgertest.MustStore(t)
+	store, db := ledgertest.MustStore(t, deadletter.Migrations())
 	js := mustJetStream(t)
 	conflict := ledgertest.Deposited("dave", "1.00", "USD") // dave holds EUR
 	mustPublish(t, js, ledgertest.Opened("dave", "EUR").Msg())

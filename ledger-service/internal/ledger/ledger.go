@@ -54,6 +54,11 @@ func InFlight(currency string) string { return inFlightPrefix + currency }
 // such events aside like malformed ones, and reconciliation reports them.
 var ErrConflict = errors.New("event conflicts with the ledger")
 
+// ErrEarly marks an event that is not next in the stream: the ledger applies
+// the stream strictly in sequence, so it waits for the ones before it (the
+// consumer hands it back to the stream as stream.ErrEarly).
+var ErrEarly = errors.New("event arrived before an earlier one")
+
 // Outcome is what applying one event's effect did.
 type Outcome struct {
 	// Applied is false when the event was applied before: the same event
@@ -61,7 +66,7 @@ type Outcome struct {
 	// redriven saga step). Nothing changed then.
 	Applied bool
 	// Err is why the effect was not applied; it wraps ErrConflict when it
-	// never can be.
+	// never can be, ErrEarly when it is not its turn yet.
 	Err error
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"testing"
 	"time"
 
@@ -17,9 +18,10 @@ import (
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
-// MustStore returns a store on a fresh, migrated schema, and the pool under
-// it for direct checks. The schema is dropped when the test ends.
-func MustStore(t testing.TB) (*mysql.Store, *sqlx.DB) {
+// MustStore returns a store on a fresh schema migrated with extra too (the
+// dead-letter table, say), and the pool under it for direct checks. The
+// schema is dropped when the test ends.
+func MustStore(t testing.TB, extra ...fs.FS) (*mysql.Store, *sqlx.DB) {
 	t.Helper()
 	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
 	s, err := mysql.New(db)
@@ -28,7 +30,7 @@ func MustStore(t testing.TB) (*mysql.Store, *sqlx.DB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.Migrate(ctx, extra...); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return s, db

@@ -10,13 +10,12 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/stream"
 )
 
 // The ledger applies the WALLET stream strictly in sequence (ADR 0008): it
 // records the last sequence applied in ledger_position with the entries,
 // skips what is at or below it and sends back anything further
-// (stream.ErrEarly) until the gap is filled.
+// (ledger.ErrEarly) until the gap is filled.
 
 // position is the last stream sequence applied; known is false before the
 // first sequenced event (a new ledger, or one upgraded from before
@@ -69,7 +68,7 @@ func sequence(effs []ledger.Effect, pos position) sequenced {
 				out.kept = append(out.kept, i)
 			}
 		default:
-			out.outcomes[i].Err = fmt.Errorf("%w: stream message %d (%s %s) before %d", stream.ErrEarly,
+			out.outcomes[i].Err = fmt.Errorf("%w: stream message %d (%s %s) before %d", ledger.ErrEarly,
 				eff.Seq, eff.EventType, eff.EventID, out.pos.seq+1)
 		}
 	}

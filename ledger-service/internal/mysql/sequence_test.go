@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
-	"github.com/walletco/wallet/pkg/stream"
 )
 
 // sequence keeps what is next in the stream, skips what was applied, sends
@@ -38,7 +37,7 @@ func TestSequence(t *testing.T) {
 			got := sequence(tt.effs, tt.pos)
 			var early []int
 			for i, o := range got.outcomes {
-				if errors.Is(o.Err, stream.ErrEarly) {
+				if errors.Is(o.Err, ledger.ErrEarly) {
 					early = append(early, i)
 				} else if o.Err != nil || o.Applied {
 					t.Errorf("outcome %d: %+v", i, o)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/inbox"
 )
 
@@ -38,13 +37,14 @@ func New(db *sqlx.DB) (*Store, error) {
 	return &Store{db: db, now: now}, nil
 }
 
-// Migrate applies the ledger schema and the inbox table.
-func (s *Store) Migrate(ctx context.Context) error {
+// Migrate applies the ledger schema, the inbox table and then extra (the app
+// adds the dead-letter table, which the store never touches).
+func (s *Store) Migrate(ctx context.Context, extra ...fs.FS) error {
 	own, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	for _, m := range []fs.FS{own, inbox.Migrations(), deadletter.Migrations()} {
+	for _, m := range append([]fs.FS{own, inbox.Migrations()}, extra...) {
 		if err := database.Migrate(ctx, s.db, m); err != nil {
 			return err
 		}

@@ -144,10 +144,10 @@ func TestReplayEqualsTheLiveLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	history(t, js)
-	live, liveDB := ledgertest.MustStore(t)
+	live, liveDB := ledgertest.MustStore(t, deadletter.Migrations())
 	runLive(t, js, live, liveDB)
 
-	rebuilt, rebuiltDB := ledgertest.MustStore(t)
+	rebuilt, rebuiltDB := ledgertest.MustStore(t, deadletter.Migrations())
 	var progress bytes.Buffer
 	sum, err := replay.Run(context.Background(), js, rebuilt, replay.Options{Batch: 97, Progress: &progress, Every: time.Nanosecond})
 	if err != nil {
@@ -191,12 +191,12 @@ func TestReplaySmallAndEmptyStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	store, _ := ledgertest.MustStore(t)
+	store, _ := ledgertest.MustStore(t, deadletter.Migrations())
 	sum, err := replay.Run(context.Background(), js, store, replay.Options{})
 	if err != nil || sum.Events != 2 || sum.Applied != 2 {
 		t.Fatalf("replay of 2 events: %+v, %v", sum, err)
 	}
-	empty, _ := ledgertest.MustStore(t)
+	empty, _ := ledgertest.MustStore(t, deadletter.Migrations())
 	js2 := testenv.MustJetStream(t)
 	if _, err := stream.Ensure(context.Background(), js2, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)

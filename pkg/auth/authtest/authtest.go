@@ -1,12 +1,15 @@
 // Package authtest mints the tokens tests send and builds the guard of a
-// test server, with a fixed HS256 secret.
+// test server, with a fixed HS256 secret, and holds a router to its policy.
 package authtest
 
 import (
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/walletco/wallet/pkg/auth"
 )
 
@@ -36,3 +39,38 @@ func Token(t testing.TB, role auth.Role, subject string) string {
 
 // Operator is an operator's token.
 func Operator(t testing.TB) string { return Token(t, auth.Operator, "ops") }
+
+// CheckRoutes fails the test unless every route r serves has a row in p
+// (or is public) and every row of p is served. A route without methods
+// counts as any method; a "* template" row is served by any method.
+func CheckRoutes(t testing.TB, r *mux.Router, p auth.Policy) {
+	t.Helper()
+	served := map[string]bool{}
+	err := r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, _ := route.GetPathTemplate()
+		methods, err := route.GetMethods()
+		if err != nil {
+			methods = []string{"*"}
+		}
+		for _, m := range methods {
+			served[m+" "+tpl], served["* "+tpl] = true, true
+			_, ok := p.Routes[m+" "+tpl]
+			_, any := p.Routes["* "+tpl]
+			public := slices.ContainsFunc(p.Public, func(pub string) bool {
+				return pub == tpl || strings.HasSuffix(pub, "/") && strings.HasPrefix(tpl, pub)
+			})
+			if !ok && !any && !public {
+				t.Errorf("%s %s is served but not in the policy", m, tpl)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range p.Routes {
+		if !served[k] {
+			t.Errorf("the policy allows %s, which the router does not serve", k)
+		}
+	}
+}
