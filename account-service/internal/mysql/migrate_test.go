@@ -14,6 +14,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/problem"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -199,7 +200,7 @@ func TestEveryMigrationRunsTwice(t *testing.T) {
 	if _, err := s.Shard(0).Exec("DELETE FROM schema_migrations"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Migrate(context.Background()); err != nil {
+	if err := s.Migrate(context.Background(), deadletter.Migrations()); err != nil {
 		t.Fatalf("migrations run again: %v", err)
 	}
 	var n int
