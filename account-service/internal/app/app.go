@@ -120,7 +120,7 @@ func New(_ context.Context, cfg config.Config, log *slog.Logger) (_ *App, err er
 	if err != nil {
 		return nil, err
 	}
-	a.srv = web.NewHTTPServer(h, cfg.Account.TransferWait)
+	a.srv = web.NewHTTPServer(web.UntilUp(a.start.Starting, h), cfg.Account.TransferWait)
 	if a.ln, err = web.Listen(cfg.Account.Addr, cfg.Account.MaxConnections, cfg.HTTP.MaxConnectionsPerClient); err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.srv = web.NewHTTPServer(h, 0)
+	a.srv = web.NewHTTPServer(web.UntilUp(a.start.Starting, h), 0)
 	if a.ln, err = web.Listen(cfg.Ledger.Addr, cfg.Ledger.MaxConnections, cfg.HTTP.MaxConnectionsPerClient); err != nil {
 		return nil, err
 	}
