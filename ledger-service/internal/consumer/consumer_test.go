@@ -273,7 +273,7 @@ func batches(t *testing.T) (n, sum float64) {
 // redeliveries are set aside again until the record succeeds, the events
 // behind it are applied meanwhile, and it ends up recorded once.
 func TestConflictIsKeptUntilItsDeadLetterIsRecorded(t *testing.T) {
-	store, db := ledgertest.MustStore(t)
+	store, db := ledgertest.MustStore(t, deadletter.Migrations())
 	js := mustJetStream(t)
 	mustStart(t, js, store, deadletter.Handler(db, Name))
 	unrecorded := stream.Messages.WithLabelValues(Name, "poison_unrecorded")
