@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -41,17 +42,33 @@ func Record(ctx context.Context, db *sqlx.DB, consumer string, m jetstream.Msg, 
 	if md, err := m.Metadata(); err == nil {
 		seq = &md.Sequence.Stream
 	}
-	return insert(ctx, db, consumer, m.Subject(), m.Headers(), m.Data(), seq, cause.Error())
+	return insert(ctx, db, consumer, m.Subject(), m.Headers(), m.Data(), seq, reason(cause))
+}
+
+// maxReason bounds the recorded cause to well within its TEXT column.
+const maxReason = 8 << 10
+
+// reason is cause's text as the error column can hold it: valid UTF-8 (a
+// cause may quote the malformed payload) and at most maxReason bytes.
+func reason(cause error) string {
+	s := strings.ToValidUTF8(cause.Error(), "\uFFFD")
+	if len(s) > maxReason {
+		s = strings.ToValidUTF8(s[:maxReason], "") + "… (truncated)"
+	}
+	return s
 }
 
 // insert records one dead letter; a second record of the same stream
 // message for the same consumer is ignored.
 func insert(ctx context.Context, db *sqlx.DB, consumer, subject string, h nats.Header, data []byte, seq *uint64, reason string) error {
 	hj, _ := json.Marshal(h)
+	if data == nil {
+		data = []byte{} // a message dropped from the stream: no data, not NULL
+	}
 	// Not INSERT IGNORE: that would also turn a too long value into a
 	// warning and a truncated record.
 	res, err := db.ExecContext(ctx, `INSERT INTO dead_letters (consumer, subject, headers, data, error, stream_seq)
-		VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`, consumer, subject, string(hj), string(data), reason, seq)
+		VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`, consumer, subject, string(hj), data, reason, seq)
 	if err != nil {
 		return err
 	}

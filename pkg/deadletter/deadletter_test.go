@@ -148,3 +148,36 @@ func TestAdvisoryBecomesDeadLetterAndReplaysOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A poison message whose bytes are not text (invalid UTF-8), with a cause as
+// long and as broken, is still recorded, byte for byte: a record that fails
+// for its data would be retried for ever and keep the consumer's ack floor
+// from moving.
+func TestPoisonOfAnyBytesIsRecorded(t *testing.T) {
+	db, js, _ := setup(t)
+	ctx := context.Background()
+	data := []byte{'{', 0xff, 0xfe, 0x00, 0xc3, '}'}
+	if _, err := js.Publish(ctx, "wallet.account.opened.0", data); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream.Name, jetstream.ConsumerConfig{Durable: "poison-bytes",
+		FilterSubject: "wallet.account.opened.0", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("malformed: " + string(data) + strings.Repeat("x", 70000))
+	if err := deadletter.Handler(db, "poison-bytes")(ctx, msg, cause); err != nil {
+		t.Fatalf("record: %v", err)
+	}
+	var got []byte
+	if err := db.Get(&got, "SELECT data FROM dead_letters WHERE consumer = 'poison-bytes'"); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(data) {
+		t.Fatalf("recorded data %x, want %x", got, data)
+	}
+}
