@@ -61,15 +61,25 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a, err := s.store.Get(r.Context(), id)
+	a, err := s.owned(r, id)
 	if err != nil {
-		return err
-	}
-	if err := ownAccount(r.Context(), a); err != nil {
 		return err
 	}
 	web.JSON(w, http.StatusOK, toAccountJSON(a))
 	return nil
+}
+
+// owned reads account id for a caller that may see it: another owner's
+// account is account_not_found, as an unknown one.
+func (s *Server) owned(r *http.Request, id string) (account.Account, error) {
+	a, err := s.store.Get(r.Context(), id)
+	if err != nil {
+		return account.Account{}, err
+	}
+	if err := ownAccount(r.Context(), a); err != nil {
+		return account.Account{}, err
+	}
+	return a, nil
 }
 
 // patchAccount changes an account's status: active, frozen or closed.

@@ -144,11 +144,7 @@ func (s *Server) listAccountTransfers(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	a, err := s.store.Get(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if err := ownAccount(r.Context(), a); err != nil {
+	if _, err := s.owned(r, id); err != nil {
 		return err
 	}
 	var after *account.TransferCursor
