@@ -186,6 +186,12 @@ func FromContext(ctx context.Context) (Claims, bool) {
 	return c, ok
 }
 
+// IsOperator reports whether ctx carries an operator's claims.
+func IsOperator(ctx context.Context) bool {
+	c, ok := FromContext(ctx)
+	return ok && c.Role == Operator
+}
+
 // WithClaims returns ctx carrying c.
 func WithClaims(ctx context.Context, c Claims) context.Context {
 	return context.WithValue(ctx, ctxKey{}, c)

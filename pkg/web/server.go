@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/problem"
 	"golang.org/x/net/netutil"
 )
@@ -104,9 +103,9 @@ func newID() string {
 // Health adds /healthz (the process answers), /readyz (ready returns nil),
 // /metrics (Prometheus) and /debug/pprof/ (Go profiles, for finding where
 // the time goes under load) to r. Each detail's members are added to the
-// /readyz body, ready or not, for operators (auth.FromContext); others
+// /readyz body, ready or not, for a caller operator(ctx) accepts; others
 // get the status alone (the consumers' states, for instance).
-func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error, detail ...func() map[string]any) {
+func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error, operator func(context.Context) bool, detail ...func() map[string]any) {
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
@@ -117,7 +116,7 @@ func Health(r *mux.Router, log *slog.Logger, ready func(context.Context) error, 
 		members := map[string]any{}
 		// Details name internal addresses and states: operators only.
 		shown := detail
-		if c, ok := auth.FromContext(req.Context()); !ok || c.Role != auth.Operator {
+		if !operator(req.Context()) {
 			shown = nil
 		}
 		for _, d := range shown {

@@ -83,7 +83,7 @@ func New(store Store, money Money, waiter Waiter, opts Options, log *slog.Logger
 	if opts.ReadyDetail != nil {
 		detail = append(detail, opts.ReadyDetail)
 	}
-	web.Health(r, log, ready, detail...)
+	web.Health(r, log, ready, auth.IsOperator, detail...)
 	web.OpenAPI(r, openAPIDocument)
 	for _, rt := range routes() {
 		r.HandleFunc(rt.path, s.handle(func(w http.ResponseWriter, r *http.Request) error { return rt.handle(s, w, r) })).Methods(rt.method)

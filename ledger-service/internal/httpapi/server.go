@@ -44,7 +44,7 @@ func New(store Store, guard *auth.Guard, owners Owners, log *slog.Logger, ready 
 	s := &Server{store: store, owners: owners, log: log}
 	r := web.NewRouter(log)
 	r.Use(guard.Middleware)
-	web.Health(r, log, ready, detail...)
+	web.Health(r, log, ready, auth.IsOperator, detail...)
 	web.OpenAPI(r, openAPIDocument)
 	for _, rt := range routes() {
 		r.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) { rt.handle(s, w, r) }).Methods(rt.method)

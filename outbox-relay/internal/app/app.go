@@ -93,7 +93,7 @@ func handler(cfg config.Config, log *slog.Logger, ready func(context.Context) er
 	}
 	r := web.NewRouter(log)
 	r.Use(guard.Middleware)
-	web.Health(r, log, ready)
+	web.Health(r, log, ready, auth.IsOperator)
 	return r, nil
 }
 
