@@ -69,7 +69,7 @@ func overlay(root, dir string, patches ...string) (string, error) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			name, _ := filepath.Rel(root, p)
 			return "", fmt.Errorf("%s no longer applies to the current sources: %v\n%s"+
-				"Make the change again on the current files and save it with git diff (see systemtest/testdata/README.md).",
+				"make the change again on the current files and save it with git diff (see systemtest/testdata/README)",
 				name, err, out)
 		}
 	}
