@@ -235,3 +235,27 @@ func onlyComments(s string) bool {
 	}
 	return true
 }
+
+// A shard list in another order is refused at migration, before any account
+// is routed by it; the list in its first order still migrates.
+func TestReorderedShardListIsRefused(t *testing.T) {
+	dsns := testenv.Databases(t, 2)
+	a, b := testenv.MustOpen(t, dsns[0]), testenv.MustOpen(t, dsns[1])
+	migrate := func(shards ...*sqlx.DB) error {
+		s, err := mysql.New(shards)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Migrate(context.Background(), deadletter.Migrations())
+	}
+	if err := migrate(a, b); err != nil {
+		t.Fatalf("first migration: %v", err)
+	}
+	err := migrate(b, a)
+	if err == nil || !strings.Contains(err.Error(), "reordered") {
+		t.Fatalf("reordered list: %v, want it refused", err)
+	}
+	if err := migrate(a, b); err != nil {
+		t.Fatalf("the list in its order again: %v", err)
+	}
+}

@@ -60,7 +60,8 @@ func New(shards []*sqlx.DB) (*Store, error) {
 
 // Migrate applies the shard schema (accounts, outbox, inbox) and then extra
 // (the app adds the dead-letter table, which the store never touches) to
-// every shard.
+// every shard, and checks that each database is the shard its place in the
+// list says (claimShard).
 func (s *Store) Migrate(ctx context.Context, extra ...fs.FS) error {
 	own, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -71,6 +72,9 @@ func (s *Store) Migrate(ctx context.Context, extra ...fs.FS) error {
 			if err := database.Migrate(ctx, db, m); err != nil {
 				return fmt.Errorf("shard %d: %w", i, err)
 			}
+		}
+		if err := claimShard(ctx, db, i); err != nil {
+			return fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
 	return nil
