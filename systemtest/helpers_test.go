@@ -86,6 +86,21 @@ func (s *System) waitLedgerDrained(timeout time.Duration) {
 	})
 }
 
+// waitPublishedAndApplied waits up to timeout until every outbox row is
+// published and the ledger has applied every event: only then does a
+// reconcile see no event in flight (a drained ledger alone may not have
+// been sent the newest rows yet).
+func (s *System) waitPublishedAndApplied(timeout time.Duration) {
+	s.t.Helper()
+	testenv.Eventually(s.t, timeout, 50*time.Millisecond, func() error {
+		if _, n := s.outboxRows(); n > 0 {
+			return fmt.Errorf("%d outbox rows unpublished", n)
+		}
+		return nil
+	})
+	s.waitLedgerDrained(timeout)
+}
+
 // jetStream connects to the system's NATS server (any running node of a
 // cluster); close the connection when done.
 func (s *System) jetStream() (jetstream.JetStream, *nats.Conn) {

@@ -91,7 +91,7 @@ func TestReconcile(t *testing.T) {
 	if cross == "" {
 		t.Fatal("the load made no cross-shard transfer")
 	}
-	s.waitLedgerDrained(20 * time.Second)
+	s.waitPublishedAndApplied(20 * time.Second)
 	// From here on nothing runs but the ledger: no redrive or relay undoes
 	// an injection before the job sees it.
 	s.Stop("account-service")

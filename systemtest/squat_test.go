@@ -62,7 +62,7 @@ func TestTransactionIDSquatting(t *testing.T) {
 		return nil
 	})
 
-	s.waitLedgerDrained(20 * time.Second)
+	s.waitPublishedAndApplied(20 * time.Second)
 	code, rep, log := s.reconcile(nil)
 	if code != 0 || !slices.Equal(rep.kinds(), []string{"transaction_id_reused"}) || rep.Counts["transaction_id_reused"] != 1 {
 		t.Fatalf("reconcile after the squat: exit %d, findings %v, want exit 0 with one transaction_id_reused warning\n%s", code, rep.Counts, log)
