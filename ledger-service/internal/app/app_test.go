@@ -45,7 +45,7 @@ func getJSON(url string, v any) (int, error) {
 // them, shut down when the context ends.
 func TestAppBootsAndServes(t *testing.T) {
 	natsSrv := testenv.NATS(t)
-	cfg := config.Config{
+	cfg := config.LedgerService{
 		LogLevel: "warn",
 		NATS:     config.NATSConfig{URL: natsSrv.ClientURL(), Replicas: 1, DuplicateWindow: time.Minute},
 		Auth:     config.AuthConfig{JWTSecret: authtest.Secret},

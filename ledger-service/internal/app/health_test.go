@@ -33,7 +33,7 @@ func bootLedger(t *testing.T) ledger {
 	t.Helper()
 	natsSrv := testenv.NATS(t)
 	dsn := testenv.Databases(t, 1)[0]
-	cfg := config.Config{
+	cfg := config.LedgerService{
 		LogLevel: "warn",
 		NATS:     config.NATSConfig{URL: natsSrv.ClientURL(), Replicas: 1, DuplicateWindow: time.Minute},
 		Auth:     config.AuthConfig{JWTSecret: authtest.Secret},
