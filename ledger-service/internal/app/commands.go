@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
+	"github.com/walletco/wallet/ledger-service/internal/reconcile"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/service"
 )
@@ -34,16 +34,17 @@ func Commands() []service.Command[config.LedgerService] {
 		},
 	}
 	var rec ReconcileOptions
+	def := reconcile.DefaultOptions()
 	reconcile := service.Command[config.LedgerService]{
 		Name: "reconcile",
 		Summary: "check shards, ledger, sagas, outbox and dead letters against each other once; " +
 			"exit 0 clean, 1 discrepancies found, 2 could not run",
 		Flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&rec.JSON, "json", false, "print the report as JSON instead of a table")
-			fs.DurationVar(&rec.Check.PendingAfter, "pending-after", 10*time.Minute, "report cross-shard transfers pending for longer than this")
-			fs.DurationVar(&rec.Check.UnpublishedAfter, "unpublished-after", time.Minute, "report outbox events unpublished for longer than this")
-			fs.DurationVar(&rec.Check.SettleTimeout, "settle-timeout", time.Minute, "how long to wait for the ledger to catch up before reporting what still differs")
-			fs.IntVar(&rec.Check.Page, "page", 1000, "rows per keyset page")
+			fs.DurationVar(&rec.Check.PendingAfter, "pending-after", def.PendingAfter, "report cross-shard transfers pending for longer than this")
+			fs.DurationVar(&rec.Check.UnpublishedAfter, "unpublished-after", def.UnpublishedAfter, "report outbox events unpublished for longer than this")
+			fs.DurationVar(&rec.Check.SettleTimeout, "settle-timeout", def.SettleTimeout, "how long to wait for the ledger to catch up before reporting what still differs")
+			fs.IntVar(&rec.Check.Page, "page", def.Page, "rows per keyset page")
 		},
 		Run: func(ctx context.Context, cfg config.LedgerService, log *slog.Logger) error {
 			return Reconcile(ctx, cfg, rec, os.Stdout, os.Stderr, log)
