@@ -41,29 +41,19 @@ type Applier interface {
 	Apply(ctx context.Context, server int, ops []account.Op) ([]account.Result, error)
 }
 
-// Config tunes the writers.
+// Config tunes the writers. Both fields are required: their defaults are
+// account.max_batch and account.queue_depth in pkg/config.
 type Config struct {
-	// MaxBatch bounds the operations in one transaction. Default 256.
+	// MaxBatch bounds the operations in one transaction.
 	MaxBatch int
 	// QueueDepth bounds the operations waiting per server; requests beyond
 	// it are refused at once (503 with Retry-After) instead of piling up.
-	// Default 512.
 	QueueDepth int
-	// ApplyTimeout bounds one batch's transaction. Default 10s.
-	ApplyTimeout time.Duration
 }
 
-func (c *Config) setDefaults() {
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = 256
-	}
-	if c.QueueDepth <= 0 {
-		c.QueueDepth = 512
-	}
-	if c.ApplyTimeout <= 0 {
-		c.ApplyTimeout = 10 * time.Second
-	}
-}
+// applyTimeout bounds one batch's transaction: far beyond a healthy
+// commit, it only ends a batch stuck on a database that stopped answering.
+const applyTimeout = 10 * time.Second
 
 // ErrStopped answers operations offered after the writer closed.
 var ErrStopped = problem.New(problem.Unavailable, "the service is shutting down; retry with the same transaction_id").WithRetryAfter(time.Second)
@@ -99,6 +89,9 @@ func New(store Applier, servers []int, cfg Config, onCommit func(ops []account.O
 	if store == nil || log == nil || len(servers) < 1 {
 		return nil, errors.New("groupcommit: store, logger and at least one shard are required")
 	}
+	if cfg.MaxBatch < 1 || cfg.QueueDepth < 1 {
+		return nil, fmt.Errorf("groupcommit: MaxBatch (%d) and QueueDepth (%d) must be positive", cfg.MaxBatch, cfg.QueueDepth)
+	}
 	n := 0
 	for sh, srv := range servers {
 		if srv < 0 {
@@ -106,7 +99,6 @@ func New(store Applier, servers []int, cfg Config, onCommit func(ops []account.O
 		}
 		n = max(n, srv+1)
 	}
-	cfg.setDefaults()
 	w := &Writer{store: store, cfg: cfg, servers: servers, onCommit: onCommit, log: log}
 	for srv := range n {
 		q := make(chan *pending, cfg.QueueDepth)
@@ -321,7 +313,7 @@ func (w *Writer) apply(srv int, ps []*pending) (_ []account.Result, err error) {
 	}
 	// The batch's own time limit, not a caller's: one caller leaving must
 	// not cut off the others' transaction.
-	actx, cancel := context.WithTimeout(context.Background(), w.cfg.ApplyTimeout)
+	actx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
 	res, err := w.store.Apply(actx, srv, ops)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/config"
 )
 
 // applyFunc adapts a function to Applier, for the writer's own logic.
@@ -19,14 +20,28 @@ func (f applyFunc) Apply(ctx context.Context, shard int, ops []account.Op) ([]ac
 	return f(ctx, shard, ops)
 }
 
+// mustWriter is a writer with account-service's configured defaults.
 func mustWriter(t *testing.T, a Applier) *Writer {
 	t.Helper()
-	w, err := New(a, []int{0}, Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d := config.Defaults[config.AccountService]().Account
+	w, err := New(a, []int{0}, Config{MaxBatch: d.MaxBatch, QueueDepth: d.QueueDepth}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Close)
 	return w
+}
+
+// The writer has no defaults of its own: a zero batch or queue size is
+// refused, not replaced.
+func TestNewRequiresBatchAndQueueSizes(t *testing.T) {
+	none := applyFunc(func(context.Context, int, []account.Op) ([]account.Result, error) { return nil, nil })
+	for _, cfg := range []Config{{}, {MaxBatch: 1}, {QueueDepth: 1}} {
+		if w, err := New(none, []int{0}, cfg, nil, slog.New(slog.DiscardHandler)); err == nil {
+			w.Close()
+			t.Errorf("New(%+v) = nil error, want a refusal", cfg)
+		}
+	}
 }
 
 func move(txID string) account.Op {
@@ -81,11 +96,12 @@ func TestOfferRefusesUnknownShards(t *testing.T) {
 // by operation: only the operation that cannot apply fails, and the other
 // shards' operations of the batch still commit.
 func TestFailedBatchSplitsByShard(t *testing.T) {
-	release := make(chan struct{})
+	release, started := make(chan struct{}), make(chan struct{})
 	var calls [][]int // the shards of each Apply call, in order
 	var mu sync.Mutex
 	a := applyFunc(func(_ context.Context, _ int, ops []account.Op) ([]account.Result, error) {
 		if ops[0].Movement.TransactionID == "gate" {
+			close(started)
 			<-release
 		}
 		shards := make([]int, len(ops))
@@ -102,13 +118,14 @@ func TestFailedBatchSplitsByShard(t *testing.T) {
 		}
 		return make([]account.Result, len(ops)), nil
 	})
-	w, err := New(a, []int{0, 0, 0}, Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := New(a, []int{0, 0, 0}, Config{MaxBatch: 256, QueueDepth: 512}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	gate := make(chan account.Result, 1)
 	go func() { gate <- w.Try(context.Background(), 0, move("gate")) }()
+	<-started // the writer is busy: what comes next queues
 	ops := []struct {
 		shard int
 		id    string
