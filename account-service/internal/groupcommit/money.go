@@ -17,6 +17,19 @@ func (w *Writer) Transfer(ctx context.Context, req account.TransferRequest) (acc
 	return r.Transfer, r.Err
 }
 
+// Transfers runs many transfers, each as Transfer does, offering them all
+// to the writers before waiting for any (TryMany); results are in order.
+// Two with one key replay the first's outcome, as two requests would.
+func (w *Writer) Transfers(ctx context.Context, reqs []account.TransferRequest) []account.Result {
+	shards := make([]int, len(reqs))
+	ops := make([]account.Op, len(reqs))
+	for i, req := range reqs {
+		shards[i] = shard.Of(req.From, len(w.queues))
+		ops[i] = account.Op{Kind: account.OpTransfer, Transfer: req}
+	}
+	return w.TryMany(ctx, shards, ops)
+}
+
 // Move deposits into or withdraws from one account, idempotently by
 // transaction_id, as Transfer does.
 func (w *Writer) Move(ctx context.Context, req account.MovementRequest) (account.Movement, error) {

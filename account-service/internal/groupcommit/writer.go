@@ -49,6 +49,10 @@ type Config struct {
 	QueueDepth int
 	// ApplyTimeout bounds one batch's transaction. Default 10s.
 	ApplyTimeout time.Duration
+	// ManyWait bounds how long TryMany waits for room in a full queue
+	// before refusing the rest of its operations (503). Default 1s: the
+	// Retry-After a refusal would give.
+	ManyWait time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -60,6 +64,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ApplyTimeout <= 0 {
 		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.ManyWait <= 0 {
+		c.ManyWait = time.Second
 	}
 }
 
@@ -85,7 +92,9 @@ type Writer struct {
 type pending struct {
 	ctx  context.Context
 	op   account.Op
-	done chan account.Result
+	done chan account.Result // Try and Do wait here
+	many *many               // TryMany's: the result goes to many.res[at]
+	at   int
 }
 
 // New starts a writer for shards shards; Close stops it. onCommit, if set,
