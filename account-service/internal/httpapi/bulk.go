@@ -31,36 +31,57 @@ type bulkResultJSON struct {
 
 // bulkTransfer handles POST /v1/wallet/transfers: up to MaxBulk transfers,
 // each in the body shape of POST /v1/wallet/balance_transfer and answered
-// as that would answer it, in order. Each item is decoded strictly on its
-// own, so a bad item gets its own 400 and the others go on; only a bad
-// envelope fails the request. The admitted items are offered to the group
-// commit all at once; cross-shard ones answer pending without waiting for
-// their saga.
+// as that would answer it, in order. The admitted items are offered to the
+// group commit all at once; cross-shard ones answer pending without
+// waiting for their saga.
 func (s *Server) bulkTransfer(w http.ResponseWriter, r *http.Request) error {
+	items, err := decodeBulk(w, r)
+	if err != nil {
+		return err
+	}
+	results := make([]bulkResultJSON, len(items))
+	reqs, at := s.admitItems(r, items, results)
+	if len(reqs) > 0 {
+		for j, res := range s.money.Transfers(r.Context(), reqs) {
+			results[at[j]] = s.bulkResult(r, reqs[j].TransactionID, res.Transfer, res.Err)
+		}
+	}
+	web.JSON(w, http.StatusOK, struct {
+		Results []bulkResultJSON `json:"results"`
+	}{results})
+	return nil
+}
+
+// decodeBulk reads a bulk request's envelope, leaving its items to be
+// decoded one by one; only a bad envelope fails the whole request.
+func decodeBulk(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, error) {
 	var env struct {
 		Transfers []json.RawMessage `json:"transfers"`
 	}
 	if err := web.DecodeJSONLimit(w, r, &env, MaxBulkBody); err != nil {
-		return err
+		return nil, err
 	}
-	n := len(env.Transfers)
-	if n == 0 {
-		return problem.New(problem.InvalidRequest, "transfers must hold at least one transfer")
+	if n := len(env.Transfers); n == 0 {
+		return nil, problem.New(problem.InvalidRequest, "transfers must hold at least one transfer")
+	} else if n > MaxBulk {
+		return nil, problem.New(problem.PayloadTooLarge, "transfers holds %d transfers, more than the %d allowed", n, MaxBulk)
 	}
-	if n > MaxBulk {
-		return problem.New(problem.PayloadTooLarge, "transfers holds %d transfers, more than the %d allowed", n, MaxBulk)
-	}
-	ctx := r.Context()
-	results := make([]bulkResultJSON, n)
-	reqs := make([]account.TransferRequest, 0, n)
-	at := make([]int, 0, n) // the item each of reqs came from
+	return env.Transfers, nil
+}
+
+// admitItems decodes each item strictly on its own and admits it as a
+// single request is admitted. It answers the refused ones in results and
+// returns the requests to run, with the position of each among the items.
+func (s *Server) admitItems(r *http.Request, items []json.RawMessage, results []bulkResultJSON) ([]account.TransferRequest, []int) {
+	reqs := make([]account.TransferRequest, 0, len(items))
+	at := make([]int, 0, len(items))
 	checked := map[string]error{}
-	for i, raw := range env.Transfers {
+	for i, raw := range items {
 		var body transferBody
 		err := web.Unmarshal(raw, &body)
 		var req account.TransferRequest
 		if err == nil {
-			req, err = s.admit(ctx, body, checked)
+			req, err = s.admit(r.Context(), body, checked)
 		}
 		if err != nil {
 			results[i] = s.bulkProblem(r, itemTransactionID(raw, body), err)
@@ -69,15 +90,7 @@ func (s *Server) bulkTransfer(w http.ResponseWriter, r *http.Request) error {
 		reqs = append(reqs, req)
 		at = append(at, i)
 	}
-	if len(reqs) > 0 {
-		for j, res := range s.money.Transfers(ctx, reqs) {
-			results[at[j]] = s.bulkResult(r, reqs[j].TransactionID, res.Transfer, res.Err)
-		}
-	}
-	web.JSON(w, http.StatusOK, struct {
-		Results []bulkResultJSON `json:"results"`
-	}{results})
-	return nil
+	return reqs, at
 }
 
 // bulkResult answers an item from its transfer, as transferAnswer answers
