@@ -161,3 +161,21 @@ func BenchmarkDecodeJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUnmarshal decodes one bulk item: what each item of a bulk
+// request costs to decode strictly.
+func BenchmarkUnmarshal(b *testing.B) {
+	in := []byte(`{"from_account":"alice-1","to_account":"bob-1","amount":"25.50","currency":"USD","transaction_id":"7f1c2d3e-0000-4000-8000-000000000002"}`)
+	var body struct {
+		FromAccount   string `json:"from_account"`
+		ToAccount     string `json:"to_account"`
+		Amount        string `json:"amount"`
+		Currency      string `json:"currency"`
+		TransactionID string `json:"transaction_id"`
+	}
+	for b.Loop() {
+		if err := Unmarshal(in, &body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -13,8 +13,15 @@ import (
 // with the same transaction_id fails with idempotency_conflict. A
 // rejection is recorded and replayed the same way.
 func (w *Writer) Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error) {
-	r := w.Try(ctx, shard.Of(req.From, len(w.queues)), account.Op{Kind: account.OpTransfer, Transfer: req})
+	sh, op := w.transferOp(req)
+	r := w.Try(ctx, sh, op)
 	return r.Transfer, r.Err
+}
+
+// transferOp is a transfer's operation and the shard it runs on: its
+// source account's.
+func (w *Writer) transferOp(req account.TransferRequest) (int, account.Op) {
+	return shard.Of(req.From, len(w.queues)), account.Op{Kind: account.OpTransfer, Transfer: req}
 }
 
 // Transfers runs many transfers, each as Transfer does, offering them all
@@ -24,8 +31,7 @@ func (w *Writer) Transfers(ctx context.Context, reqs []account.TransferRequest) 
 	shards := make([]int, len(reqs))
 	ops := make([]account.Op, len(reqs))
 	for i, req := range reqs {
-		shards[i] = shard.Of(req.From, len(w.queues))
-		ops[i] = account.Op{Kind: account.OpTransfer, Transfer: req}
+		shards[i], ops[i] = w.transferOp(req)
 	}
 	return w.TryMany(ctx, shards, ops)
 }
