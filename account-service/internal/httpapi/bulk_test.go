@@ -68,6 +68,11 @@ func TestBulkMixedOutcomes(t *testing.T) {
 	e.mustOpen(eur, "EUR")
 	e.mustOpen(far, "USD")
 	e.mustDeposit(a, "100.00", "USD")
+	frozen := idOn(2)
+	e.mustOpen(frozen, "USD")
+	if r := e.do(http.MethodPatch, "/v1/accounts/"+frozen, "application/json", `{"status":"frozen"}`); r.Status != http.StatusOK {
+		t.Fatalf("freeze: %d %s", r.Status, r.Raw)
+	}
 
 	ok, poor, unknown, mismatch, cross, dup := uuid.NewString(), uuid.NewString(), uuid.NewString(),
 		uuid.NewString(), uuid.NewString(), uuid.NewString()
@@ -87,6 +92,7 @@ func TestBulkMixedOutcomes(t *testing.T) {
 		item(a, b, "1.00", "USD", dup),
 		item(a, b, "2.00", "USD", dup),
 		item(b, a, "0.50", "USD", ok),
+		item(a, frozen, "3.00", "USD", uuid.NewString()),
 	}
 	first := e.bulk(items...)
 	res := mustResults(t, first, len(items))
@@ -105,6 +111,7 @@ func TestBulkMixedOutcomes(t *testing.T) {
 	wantItem(t, res[12], dup, "success", 200, "")
 	wantItem(t, res[13], dup, "error", 422, "idempotency_conflict")
 	wantItem(t, res[14], ok, "success", 200, "") // the same id from another source is another transfer
+	wantItem(t, res[15], "", "pending", 202, "")
 	if p := res[1]["problem"].(map[string]any); p["available"] == nil || p["requested"] != "1000.00" {
 		t.Errorf("insufficient_funds without its figures: %v", p)
 	}
@@ -114,8 +121,8 @@ func TestBulkMixedOutcomes(t *testing.T) {
 	if fmt.Sprint(res[11]) != fmt.Sprint(res[12]) {
 		t.Errorf("one id twice answered %v and %v", res[11], res[12])
 	}
-	if got := e.balance(a); got != "84.50" {
-		t.Errorf("source %s, want 84.50: 100 - 10 - 5 (in flight) - 1 (once) + 0.50", got)
+	if got := e.balance(a); got != "81.50" {
+		t.Errorf("source %s, want 81.50: 100 - 10 - 5 - 3 (in flight) - 1 (once) + 0.50", got)
 	}
 	if got := e.balance(b); got != "10.50" {
 		t.Errorf("destination %s, want 10.50", got)
@@ -130,12 +137,21 @@ func TestBulkMixedOutcomes(t *testing.T) {
 		t.Fatalf("the retry changed state:\n%s\n%s", before, after)
 	}
 
-	// The saga completes the cross-shard item; its replay says so.
+	// The saga completes one cross-shard item and fails the other (its
+	// destination is frozen: refunded); their replays say so.
 	e.runSaga()
 	if got := e.balance(far); got != "5.00" {
 		t.Fatalf("cross-shard destination %s, want 5.00", got)
 	}
-	wantItem(t, mustResults(t, e.bulk(items[10]), 1)[0], cross, "success", 200, "")
+	if got := e.balance(a); got != "84.50" {
+		t.Fatalf("source %s, want 84.50 after the refund", got)
+	}
+	res = mustResults(t, e.bulk(items[10], items[15]), 2)
+	wantItem(t, res[0], cross, "success", 200, "")
+	wantItem(t, res[1], "", "error", 422, "account_frozen")
+	if p := res[1]["problem"].(map[string]any); p["transfer_status"] != "failed" {
+		t.Errorf("a failed saga's replay: %v", p)
+	}
 }
 
 // A customer's items from an account it does not own answer 404 as the

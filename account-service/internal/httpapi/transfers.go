@@ -142,15 +142,15 @@ func transferAnswer(t account.Transfer) (int, transferResultJSON, error) {
 		res.Status = "success"
 		return http.StatusOK, res, nil
 	case account.Failed:
-		return 0, res, problem.New(t.Reason, "transfer %s failed (%s); the debit was refunded", t.TransactionID, t.Reason).
+		return 0, transferResultJSON{}, problem.New(t.Reason, "transfer %s failed (%s); the debit was refunded", t.TransactionID, t.Reason).
 			With("transaction_id", t.TransactionID).With("transfer_status", "failed")
 	case account.Refused:
 		// A replay answers with the stored problem before this; a refused
 		// transfer must never read as pending.
 		if t.Refusal != nil {
-			return 0, res, t.Refusal.Err()
+			return 0, transferResultJSON{}, t.Refusal.Err()
 		}
-		return 0, res, problem.New(t.Reason, "transfer %s was refused (%s)", t.TransactionID, t.Reason)
+		return 0, transferResultJSON{}, problem.New(t.Reason, "transfer %s was refused (%s)", t.TransactionID, t.Reason)
 	default:
 		res.Status = "pending"
 		return http.StatusAccepted, res, nil
