@@ -20,6 +20,13 @@ type LogLevel string
 // Default: four schemas wallet_shard_0..3 on the local MariaDB.
 type Shards []string
 
+// Servers are the deployment's database servers as "name=DSN" entries, the
+// DSN without a schema, e.g. db2=wallet:wallet@tcp(10.0.0.2:3306)/. Shards
+// move between them (account-service shards move); the names are the
+// placement's. Default none: one server per distinct server the shard DSNs
+// name, called db1, db2, … in their order.
+type Servers []string
+
 // AuthConfig says how the HTTP APIs verify bearer tokens (SECURITY.md).
 type AuthConfig struct {
 	// JWTSecret verifies HS256 tokens (the local stack; at least 32 bytes).
@@ -181,6 +188,7 @@ func setDefaults(v *viper.Viper) {
 		shards[i] = fmt.Sprintf("%swallet_shard_%d", localDSN, i)
 	}
 	v.SetDefault("shards", shards)
+	v.SetDefault("servers", []string{})
 	v.SetDefault("log_level", "info")
 	v.SetDefault("nats.url", "nats://127.0.0.1:4222")
 	v.SetDefault("nats.replicas", 1)

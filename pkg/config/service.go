@@ -26,6 +26,7 @@ type Service interface {
 type AccountService struct {
 	LogLevel LogLevel      `mapstructure:"log_level"`
 	Shards   Shards        `mapstructure:"shards"`
+	Servers  Servers       `mapstructure:"servers"`
 	NATS     NATSConfig    `mapstructure:"nats"`
 	Auth     AuthConfig    `mapstructure:"auth"`
 	HTTP     HTTPConfig    `mapstructure:"http"`
@@ -39,6 +40,7 @@ type AccountService struct {
 type LedgerService struct {
 	LogLevel LogLevel     `mapstructure:"log_level"`
 	Shards   Shards       `mapstructure:"shards"`
+	Servers  Servers      `mapstructure:"servers"`
 	NATS     NATSConfig   `mapstructure:"nats"`
 	Auth     AuthConfig   `mapstructure:"auth"`
 	HTTP     HTTPConfig   `mapstructure:"http"`
@@ -50,6 +52,7 @@ type LedgerService struct {
 type OutboxRelay struct {
 	LogLevel LogLevel    `mapstructure:"log_level"`
 	Shards   Shards      `mapstructure:"shards"`
+	Servers  Servers     `mapstructure:"servers"`
 	NATS     NATSConfig  `mapstructure:"nats"`
 	Auth     AuthConfig  `mapstructure:"auth"`
 	HTTP     HTTPConfig  `mapstructure:"http"`
