@@ -129,7 +129,7 @@ func loadShape(r *Result) string {
 }
 
 func latency(l Latency) string {
-	return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s ms  (%s requests)", msStr(l.P50), msStr(l.P95), msStr(l.P99), msStr(l.Max), commas(l.Count))
+	return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s ms  (%s transfers)", msStr(l.P50), msStr(l.P95), msStr(l.P99), msStr(l.Max), commas(l.Count))
 }
 
 func msStr(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }

@@ -102,6 +102,11 @@ func measureLoad(ctx context.Context, cfg Config, r *Result, api *API, picker *P
 	r.Requests = load.Requests
 	r.Replies = load.Replies
 	r.AcceptedPerSecond = float64(load.Replies.Accepted) / r.LoadSeconds
+	if load.Replies.Accepted == 0 {
+		// Nothing to measure: most likely a route the service lacks or a
+		// refused token; the codes say which.
+		r.fail("no transfer was accepted (by code: %s)", counts(load.Replies.ByCode))
+	}
 	fmt.Fprintf(log, "[%s] settle: waiting up to %s for the system to catch up\n", r.Scenario, cfg.SettleTimeout)
 	backlog, caught, err := watch.WaitCaughtUp(ctx, load.End, cfg.SettleTimeout, cfg.SettlePoll, log)
 	r.Processes = sampler.Stop()
