@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -87,10 +88,13 @@ const maxAnswer = 4 << 20
 
 // outcome is a transfer's answer as the API writes it: a 2xx body with a
 // status word ("success", "pending"), or a problem with its code and HTTP
-// status. A bulk result is one of these too, and may nest its problem.
+// status. A bulk result is one of these too, with its single request's
+// status as http_status and a refusal's problem nested:
+// {"status":"error","http_status":422,"problem":{"code":…}}.
 type outcome struct {
 	Code          string   `json:"code"`
-	Status        any      `json:"status"` // a string in 2xx bodies, a number in problems
+	Status        any      `json:"status"` // a string in 2xx bodies and bulk results, a number in problems
+	HTTPStatus    int      `json:"http_status"`
 	TransactionID string   `json:"transaction_id"`
 	Problem       *outcome `json:"problem"`
 }
@@ -99,24 +103,22 @@ type outcome struct {
 // been answered (0 when the outcome does not say), and its code: the
 // problem's code, else the status word.
 func (o outcome) reply() (int, string) {
-	status, code := 0, o.Code
+	status, code := o.HTTPStatus, o.Code
 	switch s := o.Status.(type) {
 	case float64:
-		status = int(s)
+		status = cmp.Or(status, int(s))
 	case string:
-		status = map[string]int{"success": http.StatusOK, "pending": http.StatusAccepted}[s]
+		status = cmp.Or(status, map[string]int{"success": http.StatusOK, "pending": http.StatusAccepted}[s])
 		if code == "" {
 			code = s
 		}
 	}
 	if o.Problem != nil {
 		ps, pc := o.Problem.reply()
-		if pc != "" && pc != code {
+		if pc != "(no code)" {
 			code = pc
 		}
-		if ps != 0 {
-			status = ps
-		}
+		status = cmp.Or(o.HTTPStatus, ps, status)
 	}
 	if code == "" {
 		code = "(no code)"

@@ -82,6 +82,30 @@ func TestBulkTransferReadsEachResultInOrder(t *testing.T) {
 	}
 }
 
+func TestBulkTransferReadsTheServicesResultShape(t *testing.T) {
+	// As account-service writes them: the status word, the single
+	// request's status as http_status, a refusal's problem nested.
+	api := fakeBulk(t, func(w http.ResponseWriter, in []transferBody) {
+		id := func(i int) string { return in[i].TransactionID }
+		writeJSON(w, http.StatusOK, `{"results":[`+
+			`{"status":"success","http_status":200,"transaction_id":"`+id(0)+`","from_account":"a-0","to_account":"b-0","amount":"1.00","currency":"USD"},`+
+			`{"status":"pending","http_status":202,"transaction_id":"`+id(1)+`","location":"/v1/wallet/transfers/x?from_account=a-1"},`+
+			`{"status":"error","http_status":422,"transaction_id":"`+id(2)+`","problem":{"type":"https://wallet.example/problems/insufficient-funds",`+
+			`"title":"Unprocessable Entity","status":422,"code":"insufficient_funds","available":"0.50","requested":"1.00"}},`+
+			`{"status":"error","http_status":503,"retry_after":1,"transaction_id":"`+id(3)+`","problem":{"status":503,"code":"unavailable"}}]}`)
+	})
+	got, err := api.BulkTransfer(context.Background(), items(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Reply{{200, "success"}, {202, "pending"}, {422, "insufficient_funds"}, {503, "unavailable"}}
+	for i, w := range want {
+		if got[i].Reply != w {
+			t.Errorf("item %d: %+v, want %+v", i, got[i], w)
+		}
+	}
+}
+
 func TestBulkTransferRefusedWholeGivesEveryItemTheAnswer(t *testing.T) {
 	for _, c := range []struct {
 		status int
