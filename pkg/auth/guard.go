@@ -141,12 +141,12 @@ func HealthPolicy(routes map[string][]Role) Policy {
 }
 
 // FromConfig builds a service's guard from the auth and http sections,
-// so both services read the configuration the same way.
-func FromConfig(c config.Config, p Policy, log *slog.Logger) (*Guard, error) {
-	v, err := NewVerifier(Config{Secret: c.Auth.JWTSecret, JWKSURL: c.Auth.JWKSURL, Issuer: c.Auth.Issuer,
-		Audience: c.Auth.Audience, Disabled: c.Auth.Disabled}, nil, log)
+// so every service reads the configuration the same way.
+func FromConfig(a config.AuthConfig, h config.HTTPConfig, p Policy, log *slog.Logger) (*Guard, error) {
+	v, err := NewVerifier(Config{Secret: a.JWTSecret, JWKSURL: a.JWKSURL, Issuer: a.Issuer,
+		Audience: a.Audience, Disabled: a.Disabled}, nil, log)
 	if err != nil {
 		return nil, err
 	}
-	return NewGuard(v, NewLimiter(c.HTTP.RateLimit, c.HTTP.RateBurst), p, log), nil
+	return NewGuard(v, NewLimiter(h.RateLimit, h.RateBurst), p, log), nil
 }

@@ -1,35 +1,24 @@
-// Package config loads the wallet configuration: defaults, then config.yaml,
-// then WALLET_* environment variables (WALLET_NATS_URL for nats.url). Every
-// service reads the same file and uses the sections it needs.
+// Package config loads a wallet binary's configuration: defaults, then
+// config.yaml, then WALLET_* environment variables (WALLET_NATS_URL for
+// nats.url). Every binary reads the same file, but only the sections its own
+// struct names (AccountService, LedgerService, OutboxRelay), and validates
+// only those.
 package config
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 )
 
-// Config is the whole configuration. Field docs give unit and default.
-type Config struct {
-	// Shards are the DSNs of the shard databases, in shard order. The order is
-	// part of the data: an account's shard is FNV-1a(id) mod len(Shards).
-	// Default: four schemas wallet_shard_0..3 on the local MariaDB.
-	Shards []string `mapstructure:"shards"`
-	// LogLevel is debug, info, warn or error. Default info.
-	LogLevel string        `mapstructure:"log_level"`
-	NATS     NATSConfig    `mapstructure:"nats"`
-	Account  AccountConfig `mapstructure:"account"`
-	Ledger   LedgerConfig  `mapstructure:"ledger"`
-	Relay    RelayConfig   `mapstructure:"relay"`
-	Auth     AuthConfig    `mapstructure:"auth"`
-	HTTP     HTTPConfig    `mapstructure:"http"`
-}
+// LogLevel is log_level: debug, info, warn or error. Default info.
+type LogLevel string
+
+// Shards are the DSNs of the shard databases, in shard order. The order is
+// part of the data: an account's shard is FNV-1a(id) mod len(Shards).
+// Default: four schemas wallet_shard_0..3 on the local MariaDB.
+type Shards []string
 
 // AuthConfig says how the HTTP APIs verify bearer tokens (SECURITY.md).
 type AuthConfig struct {
@@ -73,7 +62,8 @@ type NATSConfig struct {
 	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values and
 	// drops a message whose id it has seen. Default 2m. It must exceed the
 	// relay's re-publish horizon, relay.lease_ttl + relay.publish_timeout
-	// (Validate checks); the server keeps every id in memory (ADR 0006).
+	// (outbox-relay checks, OutboxRelay.Validate); the server keeps every id
+	// in memory (ADR 0006).
 	DuplicateWindow time.Duration `mapstructure:"duplicate_window"`
 	// MaxAge and MaxBytes limit the WALLET stream; 0 means unlimited, the
 	// default. ledger-service replay rebuilds the journal from the stream's
@@ -114,7 +104,8 @@ type AccountConfig struct {
 	// rows of messages JetStream may still redeliver are kept longer (see
 	// inbox.Prune). It must be at least twice relay.outbox_retention, so
 	// that a step re-published by "outbox-relay republish" is still
-	// recognised and does not emit its reply again (docs/adr/0013). Default 1h.
+	// recognised and does not emit its reply again (docs/adr/0013;
+	// account-service checks, AccountService.Validate). Default 1h.
 	InboxRetention time.Duration `mapstructure:"inbox_retention"`
 	// RefusalRetention is how long a refused transfer or movement is kept
 	// and replayed under its transaction_id; after it the id is judged
@@ -171,8 +162,19 @@ type RelayConfig struct {
 	OutboxRetention time.Duration `mapstructure:"outbox_retention"`
 }
 
+// RelayRetention is the one relay setting account-service reads: its saga
+// inbox must outlive a published outbox row (AccountService.Validate).
+type RelayRetention struct {
+	// OutboxRetention is relay.outbox_retention; see RelayConfig.
+	OutboxRetention time.Duration `mapstructure:"outbox_retention"`
+}
+
+// localDSN is the make-run MariaDB of the defaults.
 const localDSN = "wallet:wallet@tcp(127.0.0.1:3307)/"
 
+// setDefaults is the one place a setting's default is given. It names every
+// key of every binary: a binary decodes only its own sections, and a key
+// with a default is one the WALLET_* environment can set.
 func setDefaults(v *viper.Viper) {
 	shards := make([]string, 4)
 	for i := range shards {
@@ -215,202 +217,4 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("http.rate_burst", 100)
 	v.SetDefault("http.max_connections_per_client", 512)
 	v.SetDefault("ledger.max_connections", 8192)
-}
-
-// Load reads the configuration. The file is WALLET_CONFIG if set, else
-// ./config.yaml if it exists; a missing default file is not an error.
-func Load() (Config, error) {
-	v := viper.New()
-	setDefaults(v)
-	v.SetEnvPrefix("WALLET")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-
-	path, explicit := os.LookupEnv("WALLET_CONFIG")
-	if !explicit {
-		path = "config.yaml"
-	}
-	v.SetConfigFile(path)
-	if err := v.ReadInConfig(); err != nil {
-		if explicit || !errors.Is(err, os.ErrNotExist) {
-			return Config{}, fmt.Errorf("read %s: %w", path, err)
-		}
-	}
-
-	var c Config
-	hook := mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(),
-		mapstructure.StringToSliceHookFunc(","),
-	)
-	if err := v.Unmarshal(&c, viper.DecodeHook(hook)); err != nil {
-		return Config{}, fmt.Errorf("decode config: %w", err)
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
-
-// Validate checks the values a service cannot run without.
-func (c Config) Validate() error {
-	var errs []error
-	if len(c.Shards) == 0 {
-		errs = append(errs, errors.New("shards: at least one shard DSN is required"))
-	}
-	for i, dsn := range c.Shards {
-		if _, err := mysql.ParseDSN(dsn); err != nil {
-			errs = append(errs, fmt.Errorf("shards[%d]: %w", i, err))
-		}
-	}
-	if _, err := mysql.ParseDSN(c.Ledger.DSN); err != nil {
-		errs = append(errs, fmt.Errorf("ledger.dsn: %w", err))
-	}
-	if c.NATS.URL == "" {
-		errs = append(errs, errors.New("nats.url is required"))
-	}
-	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("nats.replicas: %d is not in 1..5", c.NATS.Replicas))
-	}
-	if c.NATS.Storage != "file" && c.NATS.Storage != "memory" {
-		errs = append(errs, fmt.Errorf("nats.storage: %q is not file or memory", c.NATS.Storage))
-	}
-	if c.Account.TransferWait < 0 {
-		errs = append(errs, errors.New("account.transfer_wait must not be negative"))
-	}
-	if c.Account.MaxBatch < 1 || c.Account.QueueDepth < 1 || c.Account.MaxConnections < 1 {
-		errs = append(errs, errors.New("account.max_batch, account.queue_depth and account.max_connections must be positive"))
-	}
-	if c.Ledger.MaxConnections < 1 || c.HTTP.MaxConnectionsPerClient < 0 {
-		errs = append(errs, errors.New("ledger.max_connections must be positive and http.max_connections_per_client not negative"))
-	}
-	if c.Account.SagaMaxDeliver < 1 || c.Account.SagaRedriveAfter <= 0 {
-		errs = append(errs, errors.New("account.saga_max_deliver and account.saga_redrive_after must be positive"))
-	}
-	if c.Relay.MaxAttempts < 1 {
-		errs = append(errs, errors.New("relay.max_attempts must be positive"))
-	}
-	if c.Relay.BatchSize < 1 || c.Relay.MaxInFlight < 1 || c.Relay.PollInterval <= 0 || c.Relay.LeaseTTL <= 0 || c.Relay.PublishTimeout <= 0 {
-		errs = append(errs, errors.New("relay.batch_size, relay.max_in_flight, relay.poll_interval, relay.lease_ttl and relay.publish_timeout must be positive"))
-	}
-	// See NATSConfig.DuplicateWindow: a shorter window lets re-published
-	// rows through as duplicates.
-	if horizon := c.Relay.LeaseTTL + c.Relay.PublishTimeout; c.NATS.DuplicateWindow <= horizon {
-		errs = append(errs, fmt.Errorf("nats.duplicate_window (%v) must be longer than relay.lease_ttl + relay.publish_timeout (%v), the relay's re-publish horizon",
-			c.NATS.DuplicateWindow, horizon))
-	}
-	errs = append(errs, c.validateRetention()...)
-	errs = append(errs, c.Auth.validate()...)
-	return errors.Join(errs...)
-}
-
-// validate refuses the production key source with loose checks beside it.
-func (a AuthConfig) validate() []error {
-	if a.JWKSURL == "" {
-		return nil
-	}
-	var errs []error
-	if a.Issuer == "" {
-		errs = append(errs, errors.New("auth.issuer is required when auth.jwks_url is set"))
-	}
-	if a.Audience == "" {
-		errs = append(errs, errors.New("auth.audience is required when auth.jwks_url is set"))
-	}
-	if a.JWTSecret != "" {
-		errs = append(errs, errors.New("auth.jwt_secret must not be set together with auth.jwks_url: an HS256 secret would sign any role's token beside the identity provider"))
-	}
-	return errs
-}
-
-// MinRefusalRetention is the shortest account.refusal_retention allowed.
-const MinRefusalRetention = time.Hour
-
-// validateRetention checks the tables' retentions against each other; see
-// docs/adr/0012 and 0013.
-func (c Config) validateRetention() []error {
-	var errs []error
-	if c.Relay.OutboxRetention <= 0 || c.Account.InboxRetention <= 0 || c.Ledger.InboxRetention <= 0 {
-		errs = append(errs, errors.New("relay.outbox_retention, account.inbox_retention and ledger.inbox_retention must be positive"))
-	}
-	// A published row can be re-published (republish --since) until it is
-	// deleted; the copy must still find the inbox row of the original,
-	// which is about as old as the row, plus the republish run's own
-	// duration and clock skew: the second outbox_retention is that margin.
-	if c.Account.InboxRetention < 2*c.Relay.OutboxRetention {
-		errs = append(errs, fmt.Errorf("account.inbox_retention (%v) must be at least twice relay.outbox_retention (%v): a re-published saga step must still find its inbox row",
-			c.Account.InboxRetention, c.Relay.OutboxRetention))
-	}
-	// A late copy of a request (a batch on a stalled instance) comes within
-	// the HTTP timeouts plus database.IdleTimeout, about a minute; an hour
-	// leaves room for that and for a client's own retries.
-	if c.Account.RefusalRetention < MinRefusalRetention {
-		errs = append(errs, fmt.Errorf("account.refusal_retention (%v) must be at least %v: a refusal must be replayed to every retry and late copy of its request",
-			c.Account.RefusalRetention, MinRefusalRetention))
-	}
-	if c.NATS.MaxAge < 0 || c.NATS.MaxBytes < 0 {
-		errs = append(errs, errors.New("nats.max_age and nats.max_bytes must not be negative (0 is unlimited)"))
-	}
-	return errs
-}
-
-// Masked returns a copy safe to log: passwords in DSNs and credentials in
-// the NATS URLs are replaced.
-func (c Config) Masked() Config {
-	m := c
-	m.NATS.URL = MaskURLs(c.NATS.URL)
-	m.Shards = make([]string, len(c.Shards))
-	for i, dsn := range c.Shards {
-		m.Shards[i] = maskDSN(dsn)
-	}
-	m.Ledger.DSN = maskDSN(c.Ledger.DSN)
-	if c.Auth.JWTSecret != "" {
-		m.Auth.JWTSecret = "***" // the key that signs every HS256 token
-	}
-	m.Auth.JWKSURL = MaskURLs(c.Auth.JWKSURL)
-	return m
-}
-
-func maskDSN(dsn string) string {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return "<invalid>"
-	}
-	if cfg.Passwd != "" {
-		cfg.Passwd = "***"
-	}
-	return cfg.FormatDSN()
-}
-
-// MaskURLs replaces the credentials in a comma-separated list of URLs such
-// as nats.url: the password of user:password@, or a bare token@ (NATS token
-// auth), becomes ***. It works on the text, not url.Parse, so that URLs
-// without a scheme (user:pw@host:4222, which nats.go accepts) are masked too.
-func MaskURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, u := range parts {
-		parts[i] = maskURL(u)
-	}
-	return strings.Join(parts, ",")
-}
-
-func maskURL(u string) string {
-	start := 0
-	if i := strings.Index(u, "://"); i >= 0 {
-		start = i + len("://")
-	}
-	end := len(u)
-	if i := strings.IndexAny(u[start:], "/?#"); i >= 0 {
-		end = start + i
-	}
-	at := strings.LastIndex(u[start:end], "@")
-	if at < 0 {
-		return u
-	}
-	at += start
-	user, _, hasPass := strings.Cut(u[start:at], ":")
-	if !hasPass {
-		user = "***"
-	} else {
-		user += ":***"
-	}
-	return u[:start] + user + u[at:]
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// RelayConfig tunes a Relay.
+// RelayConfig tunes a Relay. Every number is required: the defaults are
+// the relay.* settings' in pkg/config, and the library keeps no copy.
 type RelayConfig struct {
 	BatchSize int // rows per poll
 	// Redeclare, if set, declares the WALLET stream again when it is gone
@@ -25,11 +26,10 @@ type RelayConfig struct {
 	// WakeSubject cuts it short.
 	PollInterval time.Duration
 	// MaxInFlight bounds publishes awaiting their ack: a batch goes out in
-	// chunks of this size, each marked while the next is published. 0 means
-	// BatchSize (no overlap).
+	// chunks of this size, each marked while the next is published
+	// (BatchSize or more: no overlap).
 	MaxInFlight int
-	// PublishTimeout bounds the wait for a batch's acks (all its chunks); 0
-	// means 10s.
+	// PublishTimeout bounds the wait for a batch's acks (all its chunks).
 	PublishTimeout time.Duration
 	// Owner names this relay instance in the lease table; LeaseTTL is how
 	// long its lease on a shard lasts without renewal.
@@ -37,11 +37,12 @@ type RelayConfig struct {
 	LeaseTTL time.Duration
 	// MaxAttempts is how many times a row that JetStream refuses for good
 	// (see permanent) is tried before it is set aside, so that the rows
-	// behind it are published. 0 means 5.
+	// behind it are published.
 	MaxAttempts int
 	// Retention is how long published rows are kept before the holder of
-	// the shard's lease deletes them (see Prune); 0 keeps them forever.
-	// Kept rows are what "outbox-relay republish" can send again.
+	// the shard's lease deletes them (see Prune); 0 keeps them forever,
+	// which only tests use (relay.outbox_retention must be positive). Kept
+	// rows are what "outbox-relay republish" can send again.
 	Retention time.Duration
 }
 
@@ -64,20 +65,12 @@ func NewRelay(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *s
 	if len(shards) == 0 || js == nil || log == nil {
 		return nil, errors.New("outbox relay: shards, jetstream and logger are required")
 	}
-	if cfg.BatchSize < 1 || cfg.PollInterval <= 0 || cfg.LeaseTTL <= 0 || cfg.Owner == "" {
-		return nil, errors.New("outbox relay: batch size, poll interval, lease TTL and owner are required")
+	if cfg.BatchSize < 1 || cfg.MaxInFlight < 1 || cfg.MaxAttempts < 1 || cfg.PollInterval <= 0 || cfg.PublishTimeout <= 0 ||
+		cfg.LeaseTTL <= 0 || cfg.Owner == "" {
+		return nil, errors.New("outbox relay: batch size, max in flight, max attempts, poll interval, publish time-out, lease TTL and owner are required")
 	}
-	if cfg.MaxInFlight < 0 || cfg.PublishTimeout < 0 || cfg.MaxAttempts < 0 || cfg.Retention < 0 {
-		return nil, errors.New("outbox relay: max in flight, publish time-out, max attempts and retention must not be negative")
-	}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = 5
-	}
-	if cfg.MaxInFlight == 0 {
-		cfg.MaxInFlight = cfg.BatchSize
-	}
-	if cfg.PublishTimeout == 0 {
-		cfg.PublishTimeout = 10 * time.Second
+	if cfg.Retention < 0 {
+		return nil, errors.New("outbox relay: retention must not be negative")
 	}
 	return &Relay{shards: shards, js: js, cfg: cfg, log: log}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/outbox"
@@ -80,14 +81,51 @@ func newRelay(t testing.TB, f fixture, cfg outbox.RelayConfig) *outbox.Relay {
 }
 
 // newRelayBeforeMark is newRelay with a hook run between JetStream's ack
-// of a chunk and its mark.
+// of a chunk and its mark. Fields a test leaves zero take outbox-relay's
+// configured defaults (config.Defaults), except MaxInFlight, which takes
+// BatchSize: a batch then goes out as one chunk, the simplest case.
 func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeMark func()) *outbox.Relay {
 	t.Helper()
+	d := config.Defaults[config.OutboxRelay]().Relay
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = d.MaxAttempts
+	}
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = d.PublishTimeout
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = cfg.BatchSize
+	}
 	r, err := outbox.NewRelayBeforeMark([]*sqlx.DB{f.db}, f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), beforeMark)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// The relay has no defaults of its own: each number left zero is refused,
+// not replaced.
+func TestNewRelayRequiresEveryNumber(t *testing.T) {
+	f := mustFixture(t)
+	full := outbox.RelayConfig{BatchSize: 10, MaxInFlight: 10, MaxAttempts: 5, PollInterval: time.Millisecond,
+		PublishTimeout: time.Second, LeaseTTL: time.Second, Owner: "t"}
+	for name, zero := range map[string]func(*outbox.RelayConfig){
+		"BatchSize":      func(c *outbox.RelayConfig) { c.BatchSize = 0 },
+		"MaxInFlight":    func(c *outbox.RelayConfig) { c.MaxInFlight = 0 },
+		"MaxAttempts":    func(c *outbox.RelayConfig) { c.MaxAttempts = 0 },
+		"PollInterval":   func(c *outbox.RelayConfig) { c.PollInterval = 0 },
+		"PublishTimeout": func(c *outbox.RelayConfig) { c.PublishTimeout = 0 },
+		"LeaseTTL":       func(c *outbox.RelayConfig) { c.LeaseTTL = 0 },
+	} {
+		cfg := full
+		zero(&cfg)
+		if _, err := outbox.NewRelay([]*sqlx.DB{f.db}, f.js, cfg, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("%s 0: NewRelay accepted it", name)
+		}
+	}
+	if _, err := outbox.NewRelay([]*sqlx.DB{f.db}, f.js, full, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("every number set: %v", err)
+	}
 }
 
 func TestRelayPublishesInOrderAndMarks(t *testing.T) {

@@ -17,8 +17,9 @@ import (
 	"github.com/walletco/wallet/pkg/web"
 )
 
-// Command is one subcommand of a service's command line besides serve.
-type Command struct {
+// Command is one subcommand of a service's command line besides serve. C is
+// the binary's configuration (config.AccountService, …), loaded before Run.
+type Command[C config.Service] struct {
 	Name    string
 	Summary string // one line for the usage text
 	// Flags, if set, declares the command's flags; Run reads them through
@@ -30,7 +31,7 @@ type Command struct {
 	Args func(args []string) error
 	// Run does the command's work. An ExitCode error ends the process with
 	// that code and no message; any other error prints it and exits 1.
-	Run func(ctx context.Context, cfg config.Config, log *slog.Logger) error
+	Run func(ctx context.Context, cfg C, log *slog.Logger) error
 }
 
 // ExitCode is an error that asks for a specific exit status, such as 1 for
@@ -50,17 +51,18 @@ var ErrUsage = errors.New("usage")
 // built by build until SIGINT or SIGTERM; the other commands are cmds.
 // "-h"/"--help" print the usage (of one command after its name); an unknown
 // command or flag prints it to stderr and exits 2. Configuration comes from
-// config.Load as always (defaults < config.yaml < WALLET_*), not from flags.
-func Main(name, summary string, build Builder, cmds ...Command) {
+// config.Load[C] as always (defaults < config.yaml < WALLET_*), not from
+// flags: every command of a binary reads and validates the binary's sections.
+func Main[C config.Service](name, summary string, build Builder[C], cmds ...Command[C]) {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, name, summary, build, cmds))
 }
 
-func run(args []string, stdout, stderr io.Writer, name, summary string, build Builder, cmds []Command) int {
-	serve := Command{Name: "serve", Summary: "run the service until SIGINT or SIGTERM (the default)",
-		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func run[C config.Service](args []string, stdout, stderr io.Writer, name, summary string, build Builder[C], cmds []Command[C]) int {
+	serve := Command[C]{Name: "serve", Summary: "run the service until SIGINT or SIGTERM (the default)",
+		Run: func(ctx context.Context, cfg C, log *slog.Logger) error {
 			return serveApp(ctx, cfg, log, build)
 		}}
-	all := append([]Command{serve}, cmds...)
+	all := append([]Command[C]{serve}, cmds...)
 	usage := func(w io.Writer) { printUsage(w, name, summary, all) }
 
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
@@ -129,9 +131,9 @@ func hasFlags(fs *flag.FlagSet) bool {
 	return n > 0
 }
 
-func printUsage(w io.Writer, name, summary string, cmds []Command) {
+func printUsage[C config.Service](w io.Writer, name, summary string, cmds []Command[C]) {
 	fmt.Fprintf(w, "%s: %s\n\nusage: %s [command] [flags]\n\ncommands:\n", name, summary, name)
-	sorted := append([]Command(nil), cmds[1:]...)
+	sorted := append([]Command[C](nil), cmds[1:]...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for _, c := range append(cmds[:1:1], sorted...) {
 		fmt.Fprintf(w, "  %-13s %s\n", c.Name, c.Summary)
@@ -142,11 +144,11 @@ func printUsage(w io.Writer, name, summary string, cmds []Command) {
 
 // execute loads the configuration and runs cmd with a context that ends on
 // SIGINT or SIGTERM, returning the process's exit status.
-func execute(name string, cmd Command, stderr io.Writer) int {
+func execute[C config.Service](name string, cmd Command[C], stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	tuneRuntime()
-	cfg, err := config.Load()
+	cfg, err := config.Load[C]()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitUsage
@@ -157,7 +159,7 @@ func execute(name string, cmd Command, stderr io.Writer) int {
 	if cmd.Name != "serve" {
 		logTo = stderr
 	}
-	log := web.NewLogger(name, cfg.LogLevel, logTo)
+	log := web.NewLogger(name, cfg.Level(), logTo)
 	err = cmd.Run(ctx, cfg, log)
 	var code ExitCode
 	switch {

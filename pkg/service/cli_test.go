@@ -19,7 +19,7 @@ import (
 func TestCommandLine(t *testing.T) {
 	var got string
 	var sub []string
-	cmds := []Command{{
+	cmds := []Command[config.AccountService]{{
 		Name: "things", Summary: "a command with a subcommand",
 		Args: func(args []string) error {
 			if len(args) == 0 {
@@ -28,7 +28,7 @@ func TestCommandLine(t *testing.T) {
 			sub = args
 			return nil
 		},
-		Run: func(context.Context, config.Config, *slog.Logger) error {
+		Run: func(context.Context, config.AccountService, *slog.Logger) error {
 			if strings.Join(sub, " ") != "list --all" {
 				return ExitCode(1)
 			}
@@ -37,7 +37,7 @@ func TestCommandLine(t *testing.T) {
 	}, {
 		Name: "check", Summary: "checks something",
 		Flags: func(fs *flag.FlagSet) { fs.StringVar(&got, "into", "", "where") },
-		Run: func(context.Context, config.Config, *slog.Logger) error {
+		Run: func(context.Context, config.AccountService, *slog.Logger) error {
 			if got == "fail" {
 				return ExitCode(1)
 			}
@@ -50,7 +50,7 @@ func TestCommandLine(t *testing.T) {
 			return nil
 		},
 	}}
-	build := func(context.Context, config.Config, *slog.Logger) (App, error) {
+	build := func(context.Context, config.AccountService, *slog.Logger) (App, error) {
 		t.Fatal("serve must not run in this test")
 		return nil, nil
 	}

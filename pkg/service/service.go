@@ -21,8 +21,8 @@ type App interface {
 	Close()
 }
 
-// Builder wires an App from the configuration.
-type Builder func(ctx context.Context, cfg config.Config, log *slog.Logger) (App, error)
+// Builder wires an App from the binary's configuration C.
+type Builder[C config.Service] func(ctx context.Context, cfg C, log *slog.Logger) (App, error)
 
 // gcPercent is the garbage collector's target when GOGC is not set. The
 // services' live heaps are a few tens of MB, so letting them grow to five
@@ -45,8 +45,8 @@ func tuneRuntime() {
 }
 
 // serveApp builds the app and runs it until ctx ends.
-func serveApp(ctx context.Context, cfg config.Config, log *slog.Logger, build Builder) error {
-	log.Info("starting", "config", cfg.Masked())
+func serveApp[C config.Service](ctx context.Context, cfg C, log *slog.Logger, build Builder[C]) error {
+	log.Info("starting", "config", config.Masked(cfg))
 	a, err := build(ctx, cfg, log)
 	if err != nil {
 		return err

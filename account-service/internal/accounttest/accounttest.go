@@ -15,6 +15,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/shard"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -32,8 +33,7 @@ type Fixture struct {
 }
 
 // MustStore returns a fixture on fresh shard schemas; they are dropped and
-// the writer closed when the test ends. cfg tunes the writer (zero values
-// take its defaults).
+// the writer closed when the test ends. cfg tunes the writer; see Writer.
 func MustStore(t testing.TB, cfg groupcommit.Config) *Fixture {
 	t.Helper()
 	return MustStoreOn(t, testenv.Databases(t, Shards), cfg)
@@ -56,12 +56,26 @@ func MustStoreOn(t testing.TB, dsns []string, cfg groupcommit.Config) *Fixture {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	w, err := groupcommit.New(s, Shards, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := groupcommit.New(s, Shards, Writer(cfg), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Close)
 	return &Fixture{t: t, Store: s, Writer: w, DBs: dbs}
+}
+
+// Writer is cfg with the fields a test left zero at account-service's
+// configured defaults (config.Defaults): groupcommit requires every value,
+// and most tests do not care which.
+func Writer(cfg groupcommit.Config) groupcommit.Config {
+	d := config.Defaults[config.AccountService]().Account
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = d.MaxBatch
+	}
+	if cfg.QueueDepth == 0 {
+		cfg.QueueDepth = d.QueueDepth
+	}
+	return cfg
 }
 
 // IDOn returns a fresh account id that lives on shard sh.

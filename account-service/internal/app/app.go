@@ -55,7 +55,7 @@ type App struct {
 // New opens the shard pools and NATS (without waiting for either) and binds
 // the HTTP listener; Run migrates the shards and declares the stream.
 // Close releases what it opened.
-func New(_ context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App, err error) {
 	a := &App{log: log}
 	defer func() {
 		if err != nil {
@@ -111,7 +111,7 @@ func New(_ context.Context, cfg config.Config, log *slog.Logger) (_ *App, err er
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
 	}
 	a.pruneRefusals = func(ctx context.Context) { store.PruneRefusalsEvery(ctx, cfg.Account.RefusalRetention, log) }
-	guard, err := auth.FromConfig(cfg, httpapi.Policy(), log)
+	guard, err := auth.FromConfig(cfg.Auth, cfg.HTTP, httpapi.Policy(), log)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 // Migrate applies the shard schema (accounts, outbox, inbox, dead letters)
 // to every shard of cfg: the migrate step, run with shard DSNs of a user
 // that may run DDL, before the services start with their own users.
-func Migrate(ctx context.Context, cfg config.Config) error {
+func Migrate(ctx context.Context, cfg config.AccountService) error {
 	shards, err := database.OpenAll(cfg.Shards)
 	if err != nil {
 		return fmt.Errorf("shards: %w", err)

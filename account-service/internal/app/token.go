@@ -17,10 +17,10 @@ import (
 // TokenCommand is "account-service token": it prints an HS256 token signed
 // with auth.jwt_secret, for the local stack and operators' scripts. In
 // production customers' tokens come from the identity provider.
-func TokenCommand() service.Command {
+func TokenCommand() service.Command[config.AccountService] {
 	var role, sub string
 	var ttl time.Duration
-	return service.Command{
+	return service.Command[config.AccountService]{
 		Name:    "token",
 		Summary: "print a bearer token signed with auth.jwt_secret (--role operator|service|customer --sub ID --ttl 24h)",
 		Flags: func(fs *flag.FlagSet) {
@@ -28,7 +28,7 @@ func TokenCommand() service.Command {
 			fs.StringVar(&sub, "sub", "", "the subject: a customer's owner_id, an operator's or service's name")
 			fs.DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
 		},
-		Run: func(_ context.Context, cfg config.Config, _ *slog.Logger) error {
+		Run: func(_ context.Context, cfg config.AccountService, _ *slog.Logger) error {
 			switch r := auth.Role(role); {
 			case r != auth.Customer && r != auth.Operator && r != auth.Service:
 				return fmt.Errorf("%w: --role %q is not customer, operator or service", service.ErrUsage, role)

@@ -39,29 +39,19 @@ type Applier interface {
 	Apply(ctx context.Context, shard int, ops []account.Op) ([]account.Result, error)
 }
 
-// Config tunes the writers.
+// Config tunes the writers. Both fields are required: their defaults are
+// account.max_batch and account.queue_depth in pkg/config.
 type Config struct {
-	// MaxBatch bounds the operations in one transaction. Default 256.
+	// MaxBatch bounds the operations in one transaction.
 	MaxBatch int
 	// QueueDepth bounds the operations waiting per shard; requests beyond
 	// it are refused at once (503 with Retry-After) instead of piling up.
-	// Default 512.
 	QueueDepth int
-	// ApplyTimeout bounds one batch's transaction. Default 10s.
-	ApplyTimeout time.Duration
 }
 
-func (c *Config) setDefaults() {
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = 256
-	}
-	if c.QueueDepth <= 0 {
-		c.QueueDepth = 512
-	}
-	if c.ApplyTimeout <= 0 {
-		c.ApplyTimeout = 10 * time.Second
-	}
-}
+// applyTimeout bounds one batch's transaction: far beyond a healthy
+// commit, it only ends a batch stuck on a database that stopped answering.
+const applyTimeout = 10 * time.Second
 
 // ErrStopped answers operations offered after the writer closed.
 var ErrStopped = problem.New(problem.Unavailable, "the service is shutting down; retry with the same transaction_id").WithRetryAfter(time.Second)
@@ -95,7 +85,9 @@ func New(store Applier, shards int, cfg Config, onCommit func(shard int, ops []a
 	if store == nil || log == nil || shards < 1 {
 		return nil, errors.New("groupcommit: store, logger and at least one shard are required")
 	}
-	cfg.setDefaults()
+	if cfg.MaxBatch < 1 || cfg.QueueDepth < 1 {
+		return nil, fmt.Errorf("groupcommit: MaxBatch (%d) and QueueDepth (%d) must be positive", cfg.MaxBatch, cfg.QueueDepth)
+	}
 	w := &Writer{store: store, cfg: cfg, onCommit: onCommit, log: log}
 	for sh := range shards {
 		q := make(chan *pending, cfg.QueueDepth)
@@ -283,7 +275,7 @@ func (w *Writer) apply(sh int, ps []*pending) (_ []account.Result, err error) {
 	}
 	// The batch's own time limit, not a caller's: one caller leaving must
 	// not cut off the others' transaction.
-	actx, cancel := context.WithTimeout(context.Background(), w.cfg.ApplyTimeout)
+	actx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
 	res, err := w.store.Apply(actx, sh, ops)
 	if err != nil {

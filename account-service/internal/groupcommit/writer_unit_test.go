@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/walletco/wallet/account-service/internal/account"
+	"github.com/walletco/wallet/pkg/config"
 )
 
 // applyFunc adapts a function to Applier, for the writer's own logic.
@@ -17,14 +18,28 @@ func (f applyFunc) Apply(ctx context.Context, shard int, ops []account.Op) ([]ac
 	return f(ctx, shard, ops)
 }
 
+// mustWriter is a writer with account-service's configured defaults.
 func mustWriter(t *testing.T, a Applier) *Writer {
 	t.Helper()
-	w, err := New(a, 1, Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d := config.Defaults[config.AccountService]().Account
+	w, err := New(a, 1, Config{MaxBatch: d.MaxBatch, QueueDepth: d.QueueDepth}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Close)
 	return w
+}
+
+// The writer has no defaults of its own: a zero batch or queue size is
+// refused, not replaced.
+func TestNewRequiresBatchAndQueueSizes(t *testing.T) {
+	none := applyFunc(func(context.Context, int, []account.Op) ([]account.Result, error) { return nil, nil })
+	for _, cfg := range []Config{{}, {MaxBatch: 1}, {QueueDepth: 1}} {
+		if w, err := New(none, 1, cfg, nil, slog.New(slog.DiscardHandler)); err == nil {
+			w.Close()
+			t.Errorf("New(%+v) = nil error, want a refusal", cfg)
+		}
+	}
 }
 
 func move(txID string) account.Op {

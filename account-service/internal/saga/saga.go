@@ -38,7 +38,9 @@ type Steps interface {
 	Do(ctx context.Context, shard int, ops []account.Op) []account.Result
 }
 
-// Config tunes the saga consumers.
+// Config tunes the saga consumers. MaxDeliver, RedriveAfter and
+// InboxRetention are required: their defaults are the account.* settings'
+// in pkg/config.
 type Config struct {
 	// MaxDeliver bounds redeliveries of one message; a message that keeps
 	// failing is then dropped by JetStream and its transfer redriven.
@@ -47,7 +49,7 @@ type Config struct {
 	// is sent again.
 	RedriveAfter time.Duration
 	// InboxRetention is how long the saga inbox rows are kept (see
-	// inbox.Prune); 0 keeps them forever.
+	// inbox.Prune).
 	InboxRetention time.Duration
 	// Health, if set, records the consumers' states for /readyz.
 	Health *stream.Health
@@ -70,8 +72,8 @@ func NewRunner(js jetstream.JetStream, store Store, steps Steps, cfg Config, log
 	if js == nil || store == nil || steps == nil || log == nil {
 		return nil, errors.New("saga: jetstream, store, steps and logger are required")
 	}
-	if cfg.MaxDeliver == 0 || cfg.RedriveAfter <= 0 || cfg.Poison == nil {
-		return nil, errors.New("saga: MaxDeliver, RedriveAfter and Poison must be set")
+	if cfg.MaxDeliver < 1 || cfg.RedriveAfter <= 0 || cfg.InboxRetention <= 0 || cfg.Poison == nil {
+		return nil, errors.New("saga: MaxDeliver, RedriveAfter, InboxRetention and Poison must be set")
 	}
 	return &Runner{js: js, store: store, steps: steps, cfg: cfg, log: log}, nil
 }
@@ -117,13 +119,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			opts := stream.BatchOptions{Options: stream.Options{Poison: r.cfg.Poison(r.store.Shard(sh), cfg.Durable)}, MaxBatch: 256, Health: r.cfg.Health}
 			errs[sh] = stream.ConsumeBatch(ctx, r.js, cfg, r.handler(sh), opts, r.log)
 		}()
-		if r.cfg.InboxRetention > 0 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.janitor(sh).Run(ctx)
-			}()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.janitor(sh).Run(ctx)
+		}()
 	}
 	wg.Add(1)
 	go func() {

@@ -29,7 +29,7 @@ import (
 // App is ledger-service: New binds its resources without waiting for any
 // server, Run brings it up and serves until its context ends.
 type App struct {
-	cfg      config.Config
+	cfg      config.LedgerService
 	log      *slog.Logger
 	db       *sqlx.DB
 	nc       *nats.Conn
@@ -46,7 +46,7 @@ type App struct {
 // New opens the database pool, starts connecting to NATS (in the background
 // if the broker is down) and binds the HTTP listener on cfg.Ledger.Addr, so
 // Addr is known before Run. Close releases what New opened.
-func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
+func New(cfg config.LedgerService, log *slog.Logger) (_ *App, err error) {
 	if log == nil {
 		return nil, errors.New("app: logger is required")
 	}
@@ -74,7 +74,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	}
 	a.health = stream.NewHealth()
 	a.consumer.Health = a.health
-	guard, err := auth.FromConfig(cfg, httpapi.Policy(), log)
+	guard, err := auth.FromConfig(cfg.Auth, cfg.HTTP, httpapi.Policy(), log)
 	if err != nil {
 		return nil, err
 	}

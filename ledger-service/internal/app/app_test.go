@@ -15,7 +15,6 @@ import (
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
 	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/auth/authtest"
-	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -45,12 +44,7 @@ func getJSON(url string, v any) (int, error) {
 // them, shut down when the context ends.
 func TestAppBootsAndServes(t *testing.T) {
 	natsSrv := testenv.NATS(t)
-	cfg := config.Config{
-		LogLevel: "warn",
-		NATS:     config.NATSConfig{URL: natsSrv.ClientURL(), Replicas: 1, DuplicateWindow: time.Minute},
-		Auth:     config.AuthConfig{JWTSecret: authtest.Secret},
-		Ledger:   config.LedgerConfig{Addr: "127.0.0.1:0", DSN: testenv.Databases(t, 1)[0]},
-	}
+	cfg := testConfig(natsSrv.ClientURL(), testenv.Databases(t, 1)[0])
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ const errRefused = service.ExitCode(1)
 
 // DeadLetters runs one dead-letters command against the ledger database and
 // the shards of cfg, printing to out and reasons to errOut.
-func DeadLetters(ctx context.Context, cfg config.Config, c DeadLetterCommand, out, errOut io.Writer, log *slog.Logger) error {
+func DeadLetters(ctx context.Context, cfg config.LedgerService, c DeadLetterCommand, out, errOut io.Writer, log *slog.Logger) error {
 	places := []string{"ledger"}
 	dsns := map[string]string{"ledger": cfg.Ledger.DSN}
 	for i, dsn := range cfg.Shards {

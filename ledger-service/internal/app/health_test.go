@@ -29,16 +29,24 @@ type ledger struct {
 	js   jetstream.JetStream
 }
 
+// testConfig is ledger-service's default configuration on the test's NATS
+// and ledger schema, listening on a free port, without shards (no owner
+// checks: the tests read as operators).
+func testConfig(natsURL, dsn string) config.LedgerService {
+	cfg := config.Defaults[config.LedgerService]()
+	cfg.LogLevel = "warn"
+	cfg.Shards = nil
+	cfg.NATS.URL = natsURL
+	cfg.Auth.JWTSecret = authtest.Secret
+	cfg.Ledger.Addr, cfg.Ledger.DSN = "127.0.0.1:0", dsn
+	return cfg
+}
+
 func bootLedger(t *testing.T) ledger {
 	t.Helper()
 	natsSrv := testenv.NATS(t)
 	dsn := testenv.Databases(t, 1)[0]
-	cfg := config.Config{
-		LogLevel: "warn",
-		NATS:     config.NATSConfig{URL: natsSrv.ClientURL(), Replicas: 1, DuplicateWindow: time.Minute},
-		Auth:     config.AuthConfig{JWTSecret: authtest.Secret},
-		Ledger:   config.LedgerConfig{Addr: "127.0.0.1:0", DSN: dsn},
-	}
+	cfg := testConfig(natsSrv.ClientURL(), dsn)
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 // Migrate applies the ledger schema to cfg.Ledger.DSN: the migrate step,
 // run with the DSN of a user that may run DDL, before the service starts
 // with its own user.
-func Migrate(ctx context.Context, cfg config.Config) error {
+func Migrate(ctx context.Context, cfg config.LedgerService) error {
 	db, err := openReady(ctx, cfg.Ledger.DSN, "ledger")
 	if err != nil {
 		return err

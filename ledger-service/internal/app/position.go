@@ -11,7 +11,7 @@ import (
 
 // ResetPosition forgets the live ledger's stream position (see
 // mysql.Store.ResetPosition) and says what it was.
-func ResetPosition(ctx context.Context, cfg config.Config, out io.Writer) error {
+func ResetPosition(ctx context.Context, cfg config.LedgerService, out io.Writer) error {
 	db, store, err := openStore(ctx, cfg.Ledger.DSN, "ledger db")
 	if err != nil {
 		return err

@@ -43,7 +43,7 @@ type ReconcileOptions struct {
 // and prints the report to out, progress to progress. It returns nil when
 // the system is clean, service.ExitCode(1) when it found discrepancies and
 // service.ExitCode(2) when it could not run (the reason printed to progress).
-func Reconcile(ctx context.Context, cfg config.Config, opts ReconcileOptions, out, progress io.Writer, log *slog.Logger) error {
+func Reconcile(ctx context.Context, cfg config.LedgerService, opts ReconcileOptions, out, progress io.Writer, log *slog.Logger) error {
 	fail := func(err error) error {
 		fmt.Fprintf(progress, "reconcile: could not run: %v\n", err)
 		return exitCouldNotRun

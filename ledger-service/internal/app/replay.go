@@ -22,7 +22,7 @@ var schemaName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 // server of cfg.Ledger.DSN: it creates the schema if missing, migrates it,
 // refuses one that already holds a journal or is the live ledger's, and
 // prints progress to progress and a summary to out.
-func Replay(ctx context.Context, cfg config.Config, schema string, out, progress io.Writer, log *slog.Logger) error {
+func Replay(ctx context.Context, cfg config.LedgerService, schema string, out, progress io.Writer, log *slog.Logger) error {
 	dsn, err := mysql.ParseDSN(cfg.Ledger.DSN)
 	if err != nil {
 		return fmt.Errorf("ledger.dsn: %w", err)

@@ -31,13 +31,11 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) consume(ctx context.Context) error {
 	var wg sync.WaitGroup
 	jctx, stop := context.WithCancel(ctx) // the janitor ends with the consumer
-	if a.cfg.Ledger.InboxRetention > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.janitor().Run(jctx)
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.janitor().Run(jctx)
+	}()
 	err := retry(ctx, a, "start consumer", a.consumer.Run)
 	stop()
 	wg.Wait()

@@ -30,7 +30,9 @@ type Sources struct {
 	Settled func(ctx context.Context) error
 }
 
-// Options tune a run; zero values take the defaults.
+// Options tune a run; zero values take the defaults, which are given once,
+// in withDefaults: "ledger-service reconcile" shows them as its flags'
+// defaults (DefaultOptions), and tests leave what they do not test zero.
 type Options struct {
 	// PendingAfter is the age of a pending cross-shard transfer reported as
 	// stale. Default 10m (the saga redrives after 30s).
@@ -54,6 +56,9 @@ type Options struct {
 	// Now is the clock thresholds are measured against. Default time.Now.
 	Now func() time.Time
 }
+
+// DefaultOptions is Options with every default filled in.
+func DefaultOptions() Options { return Options{}.withDefaults() }
 
 func (o Options) withDefaults() Options {
 	def := func(d *time.Duration, v time.Duration) {

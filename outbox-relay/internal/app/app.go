@@ -37,7 +37,7 @@ type App struct {
 
 // New opens the shards and NATS; Run declares the stream. The shard tables are
 // account-service's: until they exist the relay logs and retries.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App, err error) {
 	a := &App{log: log}
 	defer func() {
 		if err != nil {
@@ -86,8 +86,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 
 // handler serves health, metrics and profiles behind the same guard as the
 // other services: profiles are for operators' tokens only.
-func handler(cfg config.Config, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
-	guard, err := auth.FromConfig(cfg, auth.HealthPolicy(nil), log)
+func handler(cfg config.OutboxRelay, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
+	guard, err := auth.FromConfig(cfg.Auth, cfg.HTTP, auth.HealthPolicy(nil), log)
 	if err != nil {
 		return nil, err
 	}

@@ -13,25 +13,25 @@ import (
 )
 
 // Build is New as a service.Builder, for service.Main.
-func Build(ctx context.Context, cfg config.Config, log *slog.Logger) (service.App, error) {
+func Build(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (service.App, error) {
 	return New(ctx, cfg, log)
 }
 
 // Commands are outbox-relay's commands besides serve.
-func Commands() []service.Command {
+func Commands() []service.Command[config.OutboxRelay] {
 	var since time.Duration
-	republish := service.Command{
+	republish := service.Command[config.OutboxRelay]{
 		Name:    "republish",
 		Summary: "publish the rows published within --since again (after the stream lost messages); duplicates are dropped",
 		Flags: func(fs *flag.FlagSet) {
 			fs.DurationVar(&since, "since", 0, "re-publish rows published within this long, e.g. 10m; at most relay.outbox_retention is kept (required)")
 		},
-		Run: func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+		Run: func(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) error {
 			if since <= 0 {
 				return fmt.Errorf("%w: --since is required", service.ErrUsage)
 			}
 			return Republish(ctx, cfg, since, os.Stdout, log)
 		},
 	}
-	return []service.Command{republish}
+	return []service.Command[config.OutboxRelay]{republish}
 }

@@ -17,7 +17,7 @@ import (
 func TestProfilesNeedAnOperator(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	ready := func(context.Context) error { return nil }
-	h, err := handler(config.Config{Auth: config.AuthConfig{JWTSecret: authtest.Secret}}, log, ready)
+	h, err := handler(config.OutboxRelay{Auth: config.AuthConfig{JWTSecret: authtest.Secret}}, log, ready)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestProfilesNeedAnOperator(t *testing.T) {
 	}
 	// No key source configured: the relay refuses to start rather than
 	// serve profiles to anyone.
-	if _, err := handler(config.Config{}, log, ready); err == nil {
+	if _, err := handler(config.OutboxRelay{}, log, ready); err == nil {
 		t.Error("no auth configured: started")
 	}
 }

@@ -17,7 +17,7 @@ import (
 // Republish publishes every shard's rows published within since again (see
 // outbox.Republish) and prints one line per shard to out. It runs beside
 // the serving relays.
-func Republish(ctx context.Context, cfg config.Config, since time.Duration, out io.Writer, log *slog.Logger) error {
+func Republish(ctx context.Context, cfg config.OutboxRelay, since time.Duration, out io.Writer, log *slog.Logger) error {
 	if since > cfg.Relay.OutboxRetention {
 		log.Warn("--since is longer than relay.outbox_retention: older rows are deleted already",
 			"since", since, "outbox_retention", cfg.Relay.OutboxRetention)

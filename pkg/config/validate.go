@@ -1,0 +1,151 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// MinRefusalRetention is the shortest account.refusal_retention allowed.
+const MinRefusalRetention = time.Hour
+
+func (l LogLevel) validate() []error {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l)); err != nil {
+		return []error{fmt.Errorf("log_level: %q is not debug, info, warn or error", string(l))}
+	}
+	return nil
+}
+
+func (s Shards) validate() []error {
+	if len(s) == 0 {
+		return []error{errors.New("shards: at least one shard DSN is required")}
+	}
+	var errs []error
+	for i, dsn := range s {
+		if _, err := mysql.ParseDSN(dsn); err != nil {
+			errs = append(errs, fmt.Errorf("shards[%d]: %w", i, err))
+		}
+	}
+	return errs
+}
+
+func (n NATSConfig) validate() []error {
+	var errs []error
+	if n.URL == "" {
+		errs = append(errs, errors.New("nats.url is required"))
+	}
+	if n.Replicas < 1 || n.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("nats.replicas: %d is not in 1..5", n.Replicas))
+	}
+	if n.Storage != "file" && n.Storage != "memory" {
+		errs = append(errs, fmt.Errorf("nats.storage: %q is not file or memory", n.Storage))
+	}
+	return append(errs, checks(
+		positive("nats.duplicate_window", n.DuplicateWindow),
+		notNegative("nats.max_age", n.MaxAge),     // 0 is unlimited
+		notNegative("nats.max_bytes", n.MaxBytes), // 0 is unlimited
+	)...)
+}
+
+// validate refuses the production key source with loose checks beside it.
+func (a AuthConfig) validate() []error {
+	if a.JWKSURL == "" {
+		return nil
+	}
+	var errs []error
+	if a.Issuer == "" {
+		errs = append(errs, errors.New("auth.issuer is required when auth.jwks_url is set"))
+	}
+	if a.Audience == "" {
+		errs = append(errs, errors.New("auth.audience is required when auth.jwks_url is set"))
+	}
+	if a.JWTSecret != "" {
+		errs = append(errs, errors.New("auth.jwt_secret must not be set together with auth.jwks_url: an HS256 secret would sign any role's token beside the identity provider"))
+	}
+	return errs
+}
+
+func (h HTTPConfig) validate() []error {
+	return checks(notNegative("http.max_connections_per_client", h.MaxConnectionsPerClient)) // 0 is no limit
+}
+
+func (a AccountConfig) validate() []error {
+	errs := checks(
+		notNegative("account.transfer_wait", a.TransferWait),
+		positive("account.max_batch", a.MaxBatch),
+		positive("account.queue_depth", a.QueueDepth),
+		positive("account.max_connections", a.MaxConnections),
+		positive("account.saga_max_deliver", a.SagaMaxDeliver),
+		positive("account.saga_redrive_after", a.SagaRedriveAfter),
+		positive("account.inbox_retention", a.InboxRetention),
+	)
+	// A late copy of a request (a batch on a stalled instance) comes within
+	// the HTTP timeouts plus database.IdleTimeout, about a minute; an hour
+	// leaves room for that and for a client's own retries.
+	if a.RefusalRetention < MinRefusalRetention {
+		errs = append(errs, fmt.Errorf("account.refusal_retention (%v) must be at least %v: a refusal must be replayed to every retry and late copy of its request",
+			a.RefusalRetention, MinRefusalRetention))
+	}
+	return errs
+}
+
+func (l LedgerConfig) validate() []error {
+	errs := checks(
+		positive("ledger.max_connections", l.MaxConnections),
+		positive("ledger.inbox_retention", l.InboxRetention),
+	)
+	if _, err := mysql.ParseDSN(l.DSN); err != nil {
+		errs = append(errs, fmt.Errorf("ledger.dsn: %w", err))
+	}
+	return errs
+}
+
+func (r RelayConfig) validate() []error {
+	return checks(
+		positive("relay.poll_interval", r.PollInterval),
+		positive("relay.batch_size", r.BatchSize),
+		positive("relay.max_in_flight", r.MaxInFlight),
+		positive("relay.publish_timeout", r.PublishTimeout),
+		positive("relay.lease_ttl", r.LeaseTTL),
+		positive("relay.max_attempts", r.MaxAttempts),
+		positive("relay.outbox_retention", r.OutboxRetention),
+	)
+}
+
+// validate has nothing to check: the rule the value takes part in is
+// account-service's (AccountService.Validate), the value's own range is
+// outbox-relay's.
+func (RelayRetention) validate() []error { return nil }
+
+type number interface {
+	~int | ~int64 | ~float64
+}
+
+func positive[T number](key string, v T) error {
+	if v > 0 {
+		return nil
+	}
+	return fmt.Errorf("%s must be positive, not %v", key, v)
+}
+
+func notNegative[T number](key string, v T) error {
+	if v >= 0 {
+		return nil
+	}
+	return fmt.Errorf("%s must not be negative, not %v", key, v)
+}
+
+// checks keeps the errors of a list of checks.
+func checks(results ...error) []error {
+	var errs []error
+	for _, err := range results {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
