@@ -137,3 +137,28 @@ func (c readCommitted) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	return conn, nil
 }
+
+// ByServer groups DSNs by the server they reach: servers are the DSNs
+// without their schema, one per distinct server (same user, address and
+// parameters) in first-seen order; dsns[i] is schema schemas[i] on
+// servers[server[i]].
+func ByServer(dsns []string) (servers []string, server []int, schemas []string, err error) {
+	seen := map[string]int{}
+	for i, dsn := range dsns {
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("database %d: parse dsn: %w", i, err)
+		}
+		schemas = append(schemas, cfg.DBName)
+		cfg.DBName = ""
+		key := cfg.FormatDSN()
+		at, ok := seen[key]
+		if !ok {
+			at = len(servers)
+			seen[key] = at
+			servers = append(servers, key)
+		}
+		server = append(server, at)
+	}
+	return servers, server, schemas, nil
+}

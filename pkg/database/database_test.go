@@ -3,6 +3,7 @@ package database_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,5 +183,25 @@ func TestIdleTransactionReleasesItsLocks(t *testing.T) {
 	var n int
 	if err := other.Get(&n, "SELECT n FROM t WHERE id = 1"); err != nil || n != 10 {
 		t.Fatalf("n = %d (%v), want 10: only the other writer's update", n, err)
+	}
+}
+
+func TestByServer(t *testing.T) {
+	servers, server, schemas, err := database.ByServer([]string{
+		"wallet:wallet@tcp(127.0.0.1:3307)/wallet_shard_0",
+		"wallet:wallet@tcp(127.0.0.1:3309)/wallet_shard_1",
+		"wallet:wallet@tcp(127.0.0.1:3307)/wallet_shard_2",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(servers) != 2 || !slices.Equal(server, []int{0, 1, 0}) || !slices.Equal(schemas, []string{"wallet_shard_0", "wallet_shard_1", "wallet_shard_2"}) {
+		t.Fatalf("servers %v, server %v, schemas %v", servers, server, schemas)
+	}
+	if strings.Contains(servers[0], "wallet_shard") || !strings.Contains(servers[1], "3309") {
+		t.Errorf("server DSNs %v", servers)
+	}
+	if _, _, _, err := database.ByServer([]string{"not a dsn"}); err == nil {
+		t.Error("a malformed DSN was accepted")
 	}
 }

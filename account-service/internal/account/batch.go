@@ -23,7 +23,11 @@ const (
 
 // Op is one operation for a shard's batch.
 type Op struct {
-	Kind     OpKind
+	Kind OpKind
+	// Shard is the shard that runs the operation: its key account's (the
+	// source of a transfer, the destination of a credit). The writer sets
+	// it when it queues the operation.
+	Shard    int
 	Transfer TransferRequest // OpTransfer
 	Movement MovementRequest // OpMove
 	Event    SagaEvent       // OpCredit, OpSettle

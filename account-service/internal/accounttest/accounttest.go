@@ -16,6 +16,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/shard"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -47,7 +48,20 @@ func MustStoreOn(t testing.TB, dsns []string, cfg groupcommit.Config) *Fixture {
 	for _, dsn := range dsns {
 		dbs = append(dbs, testenv.MustOpen(t, dsn))
 	}
-	s, err := mysql.New(dbs)
+	// The shards on one server commit together, as in the service.
+	serverDSNs, server, schemas, err := database.ByServer(dsns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var servers []*sqlx.DB
+	for _, dsn := range serverDSNs {
+		servers = append(servers, testenv.MustOpen(t, dsn))
+	}
+	place := make([]mysql.Place, len(dsns))
+	for i := range place {
+		place[i] = mysql.Place{Server: server[i], Schema: schemas[i]}
+	}
+	s, err := mysql.NewOnServers(dbs, servers, place)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +70,7 @@ func MustStoreOn(t testing.TB, dsns []string, cfg groupcommit.Config) *Fixture {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	w, err := groupcommit.New(s, Shards, Writer(cfg), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := groupcommit.New(s, s.Servers(), Writer(cfg), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,8 @@ import (
 type App struct {
 	log    *slog.Logger
 	shards []*sqlx.DB
+	// servers are the group commit's pools, one per database server.
+	servers []*sqlx.DB
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	store  *mysql.Store
@@ -65,7 +67,7 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 	if a.shards, err = database.OpenAll(cfg.Shards); err != nil {
 		return nil, fmt.Errorf("shards: %w", err)
 	}
-	store, err := mysql.New(a.shards)
+	store, err := a.openStore(cfg.Shards)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +96,7 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed
-	if a.writer, err = groupcommit.New(store, store.Shards(), groupcommit.Config{MaxBatch: cfg.Account.MaxBatch,
+	if a.writer, err = groupcommit.New(store, store.Servers(), groupcommit.Config{MaxBatch: cfg.Account.MaxBatch,
 		QueueDepth: cfg.Account.QueueDepth}, a.committed, log); err != nil {
 		return nil, err
 	}
@@ -129,11 +131,34 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 	return a, nil
 }
 
-// committed runs after each group commit: the relays hear that the shard
-// has new outbox rows, and requests waiting for a saga that this batch
+// openStore opens one group-commit pool per database server the shard DSNs
+// name, so that the shards on one server commit together.
+func (a *App) openStore(dsns []string) (*mysql.Store, error) {
+	servers, server, schemas, err := database.ByServer(dsns)
+	if err != nil {
+		return nil, fmt.Errorf("shards: %w", err)
+	}
+	if a.servers, err = database.OpenAll(servers); err != nil {
+		return nil, fmt.Errorf("servers: %w", err)
+	}
+	place := make([]mysql.Place, len(dsns))
+	for i := range place {
+		place[i] = mysql.Place{Server: server[i], Schema: schemas[i]}
+	}
+	return mysql.NewOnServers(a.shards, a.servers, place)
+}
+
+// committed runs after each group commit: the relays hear that the shards
+// have new outbox rows, and requests waiting for a saga that this batch
 // settled wake at once instead of at their next poll.
-func (a *App) committed(sh int, _ []account.Op, res []account.Result) {
-	a.wake.Committed(sh)
+func (a *App) committed(ops []account.Op, res []account.Result) {
+	woken := map[int]bool{}
+	for _, op := range ops {
+		if !woken[op.Shard] {
+			woken[op.Shard] = true
+			a.wake.Committed(op.Shard)
+		}
+	}
 	for i := range res {
 		if res[i].Ended {
 			a.waiter.Ended(res[i].Transfer)
@@ -199,7 +224,7 @@ func (a *App) Close() {
 		_ = a.nc.Drain()
 	}
 	var errs []error
-	for _, db := range a.shards {
+	for _, db := range append(a.shards, a.servers...) {
 		errs = append(errs, db.Close())
 	}
 	if err := errors.Join(errs...); err != nil {

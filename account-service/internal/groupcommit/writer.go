@@ -1,8 +1,9 @@
-// Package groupcommit gathers concurrent money operations per shard into
-// batches, each one database transaction: one writer per shard takes what
-// queued while the previous batch committed (up to MaxBatch), and answers
-// each request after its batch committed. A lone request waits for no one;
-// under load one commit settles hundreds (ADR 0003).
+// Package groupcommit gathers concurrent money operations per database
+// server into batches, each one transaction: one writer per server takes
+// what queued for any of its shards while the previous batch committed (up
+// to MaxBatch), and answers each request after its batch committed. A lone
+// request waits for no one; under load one commit settles hundreds, whatever
+// shards they touch (ADR 0003, ADR 0030).
 package groupcommit
 
 import (
@@ -29,14 +30,15 @@ var (
 	})
 	refused = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "wallet_groupcommit_refused_total",
-		Help: "Requests refused with 503 because their shard's queue was full.",
+		Help: "Requests refused with 503 because their server's queue was full.",
 	})
 )
 
-// Applier applies a batch of operations on one shard in one transaction
-// (mysql.Store.Apply). An error means nothing was applied.
+// Applier applies a batch of operations, each on its shard (Op.Shard), in
+// one transaction on server (mysql.Store.Apply). An error means nothing was
+// applied.
 type Applier interface {
-	Apply(ctx context.Context, shard int, ops []account.Op) ([]account.Result, error)
+	Apply(ctx context.Context, server int, ops []account.Op) ([]account.Result, error)
 }
 
 // Config tunes the writers. Both fields are required: their defaults are
@@ -44,7 +46,7 @@ type Applier interface {
 type Config struct {
 	// MaxBatch bounds the operations in one transaction.
 	MaxBatch int
-	// QueueDepth bounds the operations waiting per shard; requests beyond
+	// QueueDepth bounds the operations waiting per server; requests beyond
 	// it are refused at once (503 with Retry-After) instead of piling up.
 	QueueDepth int
 }
@@ -56,14 +58,15 @@ const applyTimeout = 10 * time.Second
 // ErrStopped answers operations offered after the writer closed.
 var ErrStopped = problem.New(problem.Unavailable, "the service is shutting down; retry with the same transaction_id").WithRetryAfter(time.Second)
 
-// errOverloaded answers requests refused because their shard's queue is full.
+// errOverloaded answers requests refused because their server's queue is full.
 var errOverloaded = problem.New(problem.Unavailable, "too many requests in flight; retry with the same transaction_id").WithRetryAfter(time.Second)
 
-// Writer owns one queue and one writer goroutine per shard.
+// Writer owns one queue and one writer goroutine per server.
 type Writer struct {
 	store    Applier
 	cfg      Config
-	onCommit func(shard int, ops []account.Op, res []account.Result)
+	servers  []int // servers[shard] is the server that holds shard
+	onCommit func(ops []account.Op, res []account.Result)
 	log      *slog.Logger
 
 	mu     sync.RWMutex // guards closed against sends on closed queues
@@ -78,24 +81,32 @@ type pending struct {
 	done chan account.Result
 }
 
-// New starts a writer for shards shards; Close stops it. onCommit, if set,
-// runs after each batch commits (to wake the outbox relay, and requests
-// waiting for a saga to end); it must not block.
-func New(store Applier, shards int, cfg Config, onCommit func(shard int, ops []account.Op, res []account.Result), log *slog.Logger) (*Writer, error) {
-	if store == nil || log == nil || shards < 1 {
+// New starts a writer for len(servers) shards, where servers[shard] is the
+// server that holds shard, numbered from 0; Close stops it. onCommit, if
+// set, runs after each batch commits (to wake the outbox relay, and
+// requests waiting for a saga to end); it must not block.
+func New(store Applier, servers []int, cfg Config, onCommit func(ops []account.Op, res []account.Result), log *slog.Logger) (*Writer, error) {
+	if store == nil || log == nil || len(servers) < 1 {
 		return nil, errors.New("groupcommit: store, logger and at least one shard are required")
 	}
 	if cfg.MaxBatch < 1 || cfg.QueueDepth < 1 {
 		return nil, fmt.Errorf("groupcommit: MaxBatch (%d) and QueueDepth (%d) must be positive", cfg.MaxBatch, cfg.QueueDepth)
 	}
-	w := &Writer{store: store, cfg: cfg, onCommit: onCommit, log: log}
-	for sh := range shards {
+	n := 0
+	for sh, srv := range servers {
+		if srv < 0 {
+			return nil, fmt.Errorf("groupcommit: shard %d has no server", sh)
+		}
+		n = max(n, srv+1)
+	}
+	w := &Writer{store: store, cfg: cfg, servers: servers, onCommit: onCommit, log: log}
+	for srv := range n {
 		q := make(chan *pending, cfg.QueueDepth)
 		w.queues = append(w.queues, q)
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			w.loop(sh, q)
+			w.loop(srv, q)
 		}()
 	}
 	return w, nil
@@ -115,25 +126,27 @@ func (w *Writer) Close() {
 	w.wg.Wait()
 }
 
-// offer queues p unless the writer is closed or p's queue is full.
+// offer queues p for shard's server unless the writer is closed or that
+// queue is full.
 func (w *Writer) offer(shard int, p *pending) (queued bool, err error) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
 		return false, ErrStopped
 	}
-	if shard < 0 || shard >= len(w.queues) {
+	if shard < 0 || shard >= len(w.servers) {
 		return false, fmt.Errorf("%w: there is no shard %d", account.ErrMisrouted, shard)
 	}
+	p.op.Shard = shard
 	select {
-	case w.queues[shard] <- p:
+	case w.queues[w.servers[shard]] <- p:
 		return true, nil
 	default:
 		return false, nil
 	}
 }
 
-// Try queues op on shard and waits for its result; when the shard's queue
+// Try queues op on shard and waits for its result; when its server's queue
 // is full it refuses at once with 503 unavailable. For requests.
 func (w *Writer) Try(ctx context.Context, shard int, op account.Op) account.Result {
 	p := &pending{ctx: ctx, op: op, done: make(chan account.Result, 1)}
@@ -148,7 +161,7 @@ func (w *Writer) Try(ctx context.Context, shard int, op account.Op) account.Resu
 	return <-p.done
 }
 
-// Do queues ops on shard, waiting for room in the queue, and returns their
+// Do queues ops on shard, waiting for room in its queue, and returns their
 // results in order. For consumers, which hold back their stream instead of
 // refusing. A queued operation is always answered by its batch, even if ctx
 // ends meanwhile, so nothing is left half known.
@@ -187,7 +200,7 @@ func (w *Writer) Do(ctx context.Context, shard int, ops []account.Op) []account.
 // loop takes the first waiting operation, then whatever else is already
 // queued up to MaxBatch, applies them as one batch, and starts over; it
 // ends when the queue is closed and empty.
-func (w *Writer) loop(sh int, q chan *pending) {
+func (w *Writer) loop(srv int, q chan *pending) {
 	batch := make([]*pending, 0, w.cfg.MaxBatch)
 	for p := range q {
 		batch = append(batch[:0], p)
@@ -203,16 +216,17 @@ func (w *Writer) loop(sh int, q chan *pending) {
 				break gather
 			}
 		}
-		w.run(sh, batch)
+		w.run(srv, batch)
 	}
 }
 
-// run applies one batch and answers its requests. Requests whose caller
-// gave up before the batch started are answered without running: nothing
-// was done for them, so a retry is judged afresh. If the batch fails as a
-// whole, its operations run again one by one, so one operation that can
-// never apply fails alone instead of taking its batch with it.
-func (w *Writer) run(sh int, batch []*pending) {
+// run applies one batch on server srv and answers its requests. Requests
+// whose caller gave up before the batch started are answered without
+// running: nothing was done for them, so a retry is judged afresh. If the
+// batch fails as a whole, each shard's operations run again on their own,
+// and then one by one, so one operation that can never apply fails alone
+// instead of taking its batch, or other shards, with it.
+func (w *Writer) run(srv int, batch []*pending) {
 	live := batch[:0:0]
 	for _, p := range batch {
 		if err := p.ctx.Err(); err != nil {
@@ -225,22 +239,30 @@ func (w *Writer) run(sh int, batch []*pending) {
 		return
 	}
 	batchSize.Observe(float64(len(live)))
-	res, err := w.apply(sh, live)
+	res, err := w.apply(srv, live)
 	if err != nil && len(live) == 1 && database.Permanent(err) {
 		// The database refuses this operation's data, and would every time:
 		// the domain says what to run instead, if anything.
 		if next, ok := live[0].op.OnDataRefused(); ok {
-			w.log.Error("operation refused by the database, running its replacement", "shard", sh,
+			w.log.Error("operation refused by the database, running its replacement", "shard", live[0].op.Shard,
 				"transaction_id", live[0].op.Event.Transfer.TransactionID, "err", err)
 			live[0].op = next
-			w.run(sh, live)
+			w.run(srv, live)
 			return
 		}
 	}
 	if err != nil && len(live) > 1 && aloneMayHelp(err) {
-		w.log.Warn("batch failed, applying its operations one by one", "shard", sh, "size", len(live), "err", err)
+		// The failed batch applied nothing for any of them.
+		if groups := byShard(live); len(groups) > 1 {
+			w.log.Warn("batch failed, applying each shard's operations on their own", "server", srv, "size", len(live), "err", err)
+			for _, g := range groups {
+				w.run(srv, g)
+			}
+			return
+		}
+		w.log.Warn("batch failed, applying its operations one by one", "shard", live[0].op.Shard, "size", len(live), "err", err)
 		for _, p := range live {
-			w.run(sh, []*pending{p}) // the failed batch applied nothing for it
+			w.run(srv, []*pending{p})
 		}
 		return
 	}
@@ -253,6 +275,22 @@ func (w *Writer) run(sh int, batch []*pending) {
 	}
 }
 
+// byShard splits a batch by shard, keeping each shard's operations in order.
+func byShard(ps []*pending) [][]*pending {
+	var groups [][]*pending
+	at := map[int]int{}
+	for _, p := range ps {
+		i, ok := at[p.op.Shard]
+		if !ok {
+			i = len(groups)
+			at[p.op.Shard] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], p)
+	}
+	return groups
+}
+
 // aloneMayHelp reports whether running a failed batch's operations one by
 // one could let some of them through: not when the database is slow or
 // unreachable, which would only repeat the failure once per operation.
@@ -260,12 +298,12 @@ func aloneMayHelp(err error) bool {
 	return !database.Unavailable(err) && !errors.Is(err, context.Canceled)
 }
 
-func (w *Writer) apply(sh int, ps []*pending) (_ []account.Result, err error) {
+func (w *Writer) apply(srv int, ps []*pending) (_ []account.Result, err error) {
 	defer func() {
 		// A bug in deciding or saving one batch must fail that batch, not
-		// the process (and with it every shard's requests).
+		// the process (and with it every server's requests).
 		if p := recover(); p != nil {
-			w.log.Error("group commit panicked", "shard", sh, "panic", p, "stack", string(debug.Stack()))
+			w.log.Error("group commit panicked", "server", srv, "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("group commit: panic: %v", p)
 		}
 	}()
@@ -277,7 +315,7 @@ func (w *Writer) apply(sh int, ps []*pending) (_ []account.Result, err error) {
 	// not cut off the others' transaction.
 	actx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
-	res, err := w.store.Apply(actx, sh, ops)
+	res, err := w.store.Apply(actx, srv, ops)
 	if err != nil {
 		return nil, fmt.Errorf("group commit: %w", err)
 	}
@@ -285,7 +323,7 @@ func (w *Writer) apply(sh int, ps []*pending) (_ []account.Result, err error) {
 		return nil, fmt.Errorf("group commit: %d results for %d operations", len(res), len(ops))
 	}
 	if w.onCommit != nil {
-		w.onCommit(sh, ops, res)
+		w.onCommit(ops, res)
 	}
 	return res, nil
 }

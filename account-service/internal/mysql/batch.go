@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/account-service/internal/account"
@@ -23,31 +24,94 @@ const sagaInbox = account.SagaInbox
 // and decides with it.
 const duplicateAttempts = 3
 
-// Apply runs ops on shard sh as one transaction: it locks and loads what
-// they touch, lets account.Batch decide each in order, and saves the changes
-// with set-based statements. A rejection of one operation is in its Result
-// and does not affect the others; an error means nothing was saved.
-func (s *Store) Apply(ctx context.Context, sh int, ops []account.Op) ([]account.Result, error) {
-	var out []account.Result
+// Apply runs ops on server srv as one transaction: for each shard in turn,
+// in ascending order, it locks and loads what that shard's operations
+// touch, lets account.Batch decide them in order, and saves the changes with
+// set-based statements in the shard's schema. A rejection of one operation
+// is in its Result and does not affect the others; an error means nothing
+// was saved.
+func (s *Store) Apply(ctx context.Context, srv int, ops []account.Op) ([]account.Result, error) {
+	groups := groupByShard(ops)
+	for _, g := range groups {
+		if g.shard < 0 || g.shard >= len(s.shards) || s.place[g.shard].Server != srv {
+			return nil, fmt.Errorf("%w: shard %d is not on server %d", account.ErrMisrouted, g.shard, srv)
+		}
+	}
+	out := make([]account.Result, len(ops))
 	var err error
 	for attempt := 1; attempt <= duplicateAttempts; attempt++ {
-		err = database.InTx(ctx, s.shards[sh], func(tx *sqlx.Tx) error {
-			b := account.NewBatch(sh, len(s.shards), s.now())
-			if err := load(ctx, tx, b, keysOf(ops, sh, len(s.shards))); err != nil {
-				return err
+		err = database.InTx(ctx, s.servers[srv], func(tx *sqlx.Tx) error {
+			for _, g := range groups {
+				if err := s.enter(ctx, tx, g.shard); err != nil {
+					return err
+				}
+				b := account.NewBatch(g.shard, len(s.shards), s.now())
+				if err := load(ctx, tx, b, keysOf(g.ops, g.shard, len(s.shards))); err != nil {
+					return fmt.Errorf("shard %d: %w", g.shard, err)
+				}
+				for j, res := range b.Decide(g.ops) {
+					out[g.at[j]] = res
+				}
+				if err := s.save(ctx, tx, b); err != nil {
+					return fmt.Errorf("shard %d: %w", g.shard, err)
+				}
 			}
-			out = b.Decide(ops)
-			return s.save(ctx, tx, b)
+			return nil
 		})
 		if !database.IsDuplicate(err) {
 			break
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("shard %d: apply %d operations: %w", sh, len(ops), err)
+		return nil, fmt.Errorf("server %d: apply %d operations: %w", srv, len(ops), err)
 	}
 	return out, nil
 }
+
+// shardOps are one shard's operations of a batch, in order, and their
+// places in it.
+type shardOps struct {
+	shard int
+	ops   []account.Op
+	at    []int
+}
+
+// groupByShard splits ops by Op.Shard, in ascending shard order: the lock
+// order across shards, as lockAccounts' is within one.
+func groupByShard(ops []account.Op) []shardOps {
+	var groups []shardOps
+	for i, op := range ops {
+		j, found := slices.BinarySearchFunc(groups, op.Shard, func(g shardOps, sh int) int { return g.shard - sh })
+		if !found {
+			groups = slices.Insert(groups, j, shardOps{shard: op.Shard})
+		}
+		groups[j].ops = append(groups[j].ops, op)
+		groups[j].at = append(groups[j].at, i)
+	}
+	return groups
+}
+
+// enter points tx at shard's schema and checks it is that shard (the fence
+// against a misplaced schema). The shared lock on shard_meta is held to the
+// end of the transaction.
+func (s *Store) enter(ctx context.Context, tx *sqlx.Tx, sh int) error {
+	if schema := s.place[sh].Schema; schema != "" {
+		if _, err := tx.ExecContext(ctx, "USE "+quoteName(schema)); err != nil {
+			return fmt.Errorf("shard %d: use %s: %w", sh, schema, err)
+		}
+	}
+	var got int
+	if err := tx.GetContext(ctx, &got, "SELECT shard FROM shard_meta WHERE id = 1 LOCK IN SHARE MODE"); err != nil {
+		return fmt.Errorf("shard %d: read shard_meta: %w", sh, err)
+	}
+	if got != sh {
+		return fmt.Errorf("%w: the schema of shard %d records shard %d", account.ErrMisrouted, sh, got)
+	}
+	return nil
+}
+
+// quoteName quotes a schema or table name for SQL.
+func quoteName(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
 // keys are the rows a batch reads, each id once.
 type keys struct {

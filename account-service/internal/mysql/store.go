@@ -25,7 +25,11 @@ var migrations embed.FS
 // Store is the account store over all shards; shards[i] is shard i.
 type Store struct {
 	shards []*sqlx.DB
-	outbox outbox.Writer
+	// servers are the group commit's pools, one per database server, and
+	// place says where each shard lives on them (Apply).
+	servers []*sqlx.DB
+	place   []Place
+	outbox  outbox.Writer
 	// Now is the store's clock (UTC, microseconds, as DATETIME(6) keeps
 	// it). Tests replace it to move time without sleeping; set it before
 	// the store is used.
@@ -45,17 +49,53 @@ func (s *Store) committed(sh int) {
 
 func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
-// New returns a store over shards. It does not migrate: call Migrate.
+// Place is where a shard lives for the group commit: the index of its
+// server's pool and its schema there. An empty Schema means the server's
+// pool is the shard's own, with the shard as its default database.
+type Place struct {
+	Server int
+	Schema string
+}
+
+// New returns a store over shards, each committing on its own pool. It
+// does not migrate: call Migrate.
 func New(shards []*sqlx.DB) (*Store, error) {
+	place := make([]Place, len(shards))
+	for i := range place {
+		place[i].Server = i
+	}
+	return NewOnServers(shards, shards, place)
+}
+
+// NewOnServers returns a store over shards whose group commits run on
+// servers: place[i] says where shard i lives, and one transaction on a
+// server applies the operations of every shard it holds.
+func NewOnServers(shards, servers []*sqlx.DB, place []Place) (*Store, error) {
 	if len(shards) == 0 {
 		return nil, errors.New("mysql: no shards")
+	}
+	if len(place) != len(shards) {
+		return nil, fmt.Errorf("mysql: %d places for %d shards", len(place), len(shards))
 	}
 	for i, db := range shards {
 		if db == nil {
 			return nil, fmt.Errorf("mysql: shard %d is nil", i)
 		}
+		if p := place[i]; p.Server < 0 || p.Server >= len(servers) || servers[p.Server] == nil {
+			return nil, fmt.Errorf("mysql: shard %d is on server %d, which is not given", i, p.Server)
+		}
 	}
-	return &Store{shards: shards, Now: time.Now}, nil
+	return &Store{shards: shards, servers: servers, place: place, Now: time.Now}, nil
+}
+
+// Servers says which server holds each shard, for the group commit:
+// Servers()[i] is shard i's.
+func (s *Store) Servers() []int {
+	out := make([]int, len(s.place))
+	for i, p := range s.place {
+		out[i] = p.Server
+	}
+	return out
 }
 
 // Migrate applies the shard schema (accounts, outbox, inbox) and then extra
