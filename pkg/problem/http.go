@@ -57,11 +57,20 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	if status >= 500 && log != nil {
 		log.ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path)
 	}
-	var e *Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, e.RetryAfter.Round(time.Second))/time.Second)))
+	if secs := RetryAfter(err); secs > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	w.Header().Set("Content-Type", ContentType)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// RetryAfter is the Retry-After err asks for in whole seconds (at least 1),
+// or 0 when it asks for none.
+func RetryAfter(err error) int {
+	var e *Error
+	if !errors.As(err, &e) || e.RetryAfter <= 0 {
+		return 0
+	}
+	return int(max(time.Second, e.RetryAfter.Round(time.Second)) / time.Second)
 }

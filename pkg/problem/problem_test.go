@@ -62,6 +62,9 @@ func TestWriteRetryAfter(t *testing.T) {
 		if got := rec.Header().Get("Retry-After"); got != tt.want {
 			t.Errorf("%v: Retry-After %q, want %q", tt.err, got, tt.want)
 		}
+		if got := RetryAfter(tt.err); (got == 0 && tt.want != "") || (got != 0 && fmt.Sprint(got) != tt.want) {
+			t.Errorf("RetryAfter(%v) = %d, want %q", tt.err, got, tt.want)
+		}
 	}
 	rec := httptest.NewRecorder()
 	Write(rec, httptest.NewRequest("POST", "/x", nil), nil, New(Unavailable, "busy").WithRetryAfter(time.Second))

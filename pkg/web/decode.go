@@ -26,16 +26,30 @@ const MaxBody = 64 << 10
 // case differs from the field's name (see checkKeys), and returns
 // *problem.Error values.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	return DecodeJSONLimit(w, r, dst, MaxBody)
+}
+
+// DecodeJSONLimit is DecodeJSON with a body limit of limit bytes instead of
+// MaxBody, for the routes whose bodies are lists (bulk transfers).
+func DecodeJSONLimit(w http.ResponseWriter, r *http.Request, dst any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
 			return problem.New(problem.UnsupportedMedia, "content type must be application/json, got %q", ct)
 		}
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		return decodeProblem(err)
 	}
+	return Unmarshal(data, dst)
+}
+
+// Unmarshal decodes one JSON value from data into dst as strictly as
+// DecodeJSON decodes a body. A json.RawMessage field is left to whoever
+// decodes it later (one item of a bulk request, with its own answer): only
+// its syntax is checked here.
+func Unmarshal(data []byte, dst any) error {
 	keysErr := checkKeys(data, reflect.TypeOf(dst))
 	if keysErr != nil && !errors.Is(keysErr, errSyntax) {
 		return keysErr
@@ -69,6 +83,9 @@ func decodeProblem(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return problem.New(problem.InvalidRequest, "body is empty or truncated JSON")
 	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return problem.New(problem.InvalidRequest, "a JSON object is required, not a JSON %s", typeErr.Value)
+		}
 		if typeErr.Field == "amount" {
 			return problem.New(problem.InvalidAmount, "amount must be a decimal string such as \"10.50\"")
 		}

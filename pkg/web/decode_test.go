@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,6 +89,60 @@ func TestDecodeJSONDetailNamesKey(t *testing.T) {
 	}
 }
 
+// A json.RawMessage list is checked for its syntax only: its items are
+// decoded later, each strictly on its own (a bulk request's), so an item's
+// duplicate key is that item's problem, while the envelope's own keys are
+// held to the usual rules.
+func TestUnmarshalLeavesRawItems(t *testing.T) {
+	type envelope struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	type item struct {
+		Amount string `json:"amount"`
+	}
+	var env envelope
+	if err := Unmarshal([]byte(`{"items":[{"amount":"1","amount":"2"},{"AMOUNT":"3"},7,{"amount":"4"}]}`), &env); err != nil || len(env.Items) != 4 {
+		t.Fatalf("Unmarshal = %v, %d items", err, len(env.Items))
+	}
+	for i, want := range []problem.Code{problem.InvalidRequest, problem.InvalidRequest, problem.InvalidRequest, ""} {
+		var it item
+		err := Unmarshal(env.Items[i], &it)
+		if got := problem.Code(""); err != nil {
+			got = problem.CodeOf(err)
+			if got != want {
+				t.Errorf("item %d: %v, want %q", i, err, want)
+			}
+		} else if want != "" || it.Amount != "4" {
+			t.Errorf("item %d: accepted %+v, want %q", i, it, want)
+		}
+	}
+	for _, in := range []string{
+		`{"items":[{"amount":"1"}],"items":[]}`, // the envelope's duplicate
+		`{"Items":[]}`,
+		`{"items":[{"amount":}]}`, // an item's syntax is the envelope's
+		`{"items":[{"amount":"1"}]`,
+	} {
+		if err := Unmarshal([]byte(in), &env); problem.CodeOf(err) != problem.InvalidRequest {
+			t.Errorf("Unmarshal(%s) = %v, want invalid_request", in, err)
+		}
+	}
+}
+
+func TestDecodeJSONLimit(t *testing.T) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	in := `{"name":"` + strings.Repeat("a", MaxBody) + `"}`
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(in))
+	if err := DecodeJSONLimit(httptest.NewRecorder(), r, &body, 2*MaxBody); err != nil || len(body.Name) != MaxBody {
+		t.Fatalf("DecodeJSONLimit under its limit: %v", err)
+	}
+	r = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(in))
+	if err := DecodeJSONLimit(httptest.NewRecorder(), r, &body, 100); problem.CodeOf(err) != problem.PayloadTooLarge {
+		t.Fatalf("DecodeJSONLimit over its limit: %v", err)
+	}
+}
+
 // BenchmarkDecodeJSON decodes a transfer body: the cost of the key pre-scan
 // shows against the plain decoder in the numbers before and after it.
 func BenchmarkDecodeJSON(b *testing.B) {
@@ -102,6 +157,24 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	for b.Loop() {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(in))
 		if err := DecodeJSON(httptest.NewRecorder(), r, &body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUnmarshal decodes one bulk item: what each item of a bulk
+// request costs to decode strictly.
+func BenchmarkUnmarshal(b *testing.B) {
+	in := []byte(`{"from_account":"alice-1","to_account":"bob-1","amount":"25.50","currency":"USD","transaction_id":"7f1c2d3e-0000-4000-8000-000000000002"}`)
+	var body struct {
+		FromAccount   string `json:"from_account"`
+		ToAccount     string `json:"to_account"`
+		Amount        string `json:"amount"`
+		Currency      string `json:"currency"`
+		TransactionID string `json:"transaction_id"`
+	}
+	for b.Loop() {
+		if err := Unmarshal(in, &body); err != nil {
 			b.Fatal(err)
 		}
 	}

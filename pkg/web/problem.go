@@ -35,10 +35,30 @@ func AsProblem(err error) error {
 // services' handlers send every error through it. The cause of a 5xx is
 // logged, never sent.
 func WriteProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	log, p := asProblemLogged(r, log, err)
+	problem.Write(w, r, log, p)
+}
+
+// ProblemBody renders err as WriteProblem would answer it, for an answer
+// that holds several (the items of a bulk request): the HTTP status, the
+// RFC 9457 document and the Retry-After in seconds (0 for none). It logs
+// as WriteProblem does.
+func ProblemBody(r *http.Request, log *slog.Logger, err error) (status int, body map[string]any, retryAfter int) {
+	log, p := asProblemLogged(r, log, err)
+	status, body = problem.Body(p, "")
+	if status >= 500 && log != nil {
+		log.ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path)
+	}
+	return status, body, problem.RetryAfter(p)
+}
+
+// asProblemLogged is AsProblem that logs an unavailable dependency once, as
+// what it is, and then returns no logger for the 5xx log line.
+func asProblemLogged(r *http.Request, log *slog.Logger, err error) (*slog.Logger, error) {
 	p := AsProblem(err)
 	if p != err && log != nil {
 		log.WarnContext(r.Context(), "dependency unavailable", "err", err, "path", r.URL.Path)
-		log = nil // logged once, as what it is
+		return nil, p
 	}
-	problem.Write(w, r, log, p)
+	return log, p
 }

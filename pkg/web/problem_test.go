@@ -40,5 +40,13 @@ func TestWriteProblemMapsUnavailable(t *testing.T) {
 		if got := w.Body.String(); !strings.Contains(got, `"code":"`+string(c.code)+`"`) {
 			t.Errorf("%v: body %s, want code %s", c.err, got, c.code)
 		}
+		// A bulk item's problem is the same answer.
+		status, body, secs := ProblemBody(httptest.NewRequest(http.MethodPost, "/x", nil), nil, c.err)
+		if status != w.Code || body["code"] != c.code || fmt.Sprint(secs) != retry && !(secs == 0 && retry == "") {
+			t.Errorf("%v: ProblemBody = %d %v %d, WriteProblem %d Retry-After %q", c.err, status, body, secs, w.Code, retry)
+		}
+		if status == 500 && body["detail"] != "internal error" {
+			t.Errorf("%v: ProblemBody shows an internal detail: %v", c.err, body)
+		}
 	}
 }

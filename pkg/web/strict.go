@@ -20,6 +20,7 @@ import (
 var (
 	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	rawMessageType      = reflect.TypeFor[json.RawMessage]()
 )
 
 // errSyntax marks a token error: the decoder that runs next reports it
@@ -34,6 +35,14 @@ func checkKeys(data []byte, t reflect.Type) error {
 }
 
 func scanValue(dec *json.Decoder, t reflect.Type, path string) error {
+	if t == rawMessageType {
+		// Decoded later by its own strict Unmarshal: skip it whole.
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return errSyntax
+		}
+		return nil
+	}
 	t = opaque(t)
 	tok, err := dec.Token()
 	if err != nil {

@@ -49,11 +49,19 @@ type Config struct {
 	// QueueDepth bounds the operations waiting per server; requests beyond
 	// it are refused at once (503 with Retry-After) instead of piling up.
 	QueueDepth int
+	// ManyWait bounds how long TryMany waits for room in a full queue
+	// before refusing the rest of its operations (503); 0 means manyWait.
+	// Not a setting: tests shorten it.
+	ManyWait time.Duration
 }
 
 // applyTimeout bounds one batch's transaction: far beyond a healthy
 // commit, it only ends a batch stuck on a database that stopped answering.
 const applyTimeout = 10 * time.Second
+
+// manyWait is TryMany's default wait for room: the Retry-After a refusal
+// would give.
+const manyWait = time.Second
 
 // ErrStopped answers operations offered after the writer closed.
 var ErrStopped = problem.New(problem.Unavailable, "the service is shutting down; retry with the same transaction_id").WithRetryAfter(time.Second)
@@ -78,7 +86,9 @@ type Writer struct {
 type pending struct {
 	ctx  context.Context
 	op   account.Op
-	done chan account.Result
+	done chan account.Result // Try and Do wait here
+	many *many               // TryMany's: the result goes to many.res[at]
+	at   int
 }
 
 // New starts a writer for len(servers) shards, where servers[shard] is the

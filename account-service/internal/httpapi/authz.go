@@ -46,14 +46,21 @@ func ownAccount(ctx context.Context, a account.Account) error {
 }
 
 // ownSource refuses a customer a transfer from an account it does not own,
-// before anything is written.
-func (s *Server) ownSource(ctx context.Context, from string) error {
+// before anything is written. checked, if not nil, remembers each source's
+// answer, so a bulk request reads each of its source accounts once.
+func (s *Server) ownSource(ctx context.Context, from string, checked map[string]error) error {
 	if _, ok := customer(ctx); !ok {
 		return nil
 	}
-	a, err := s.store.Get(ctx, from)
-	if err != nil {
+	if err, ok := checked[from]; ok {
 		return err
 	}
-	return ownAccount(ctx, a)
+	a, err := s.store.Get(ctx, from)
+	if err == nil {
+		err = ownAccount(ctx, a)
+	}
+	if checked != nil {
+		checked[from] = err
+	}
+	return err
 }

@@ -61,6 +61,20 @@ func TestContract(t *testing.T) {
 		{"transfer cross shard async", contract.Request{Method: "POST", Path: "/v1/wallet/balance_transfer", Header: http.Header{"Prefer": {"respond-async"}}, Body: `{"from_account":"` + a + `","to_account":"` + far + `","amount":"1.00","currency":"USD","transaction_id":"` + tx() + `"}`}, 202},
 		{"transfer same account", contract.Request{Method: "POST", Path: "/v1/wallet/balance_transfer", Body: `{"from_account":"` + a + `","to_account":"` + a + `","amount":"1.00","currency":"USD","transaction_id":"` + tx() + `"}`}, 400},
 		{"transfer missing field", contract.Request{Method: "POST", Path: "/v1/wallet/balance_transfer", Body: `{"from_account":"` + a + `","amount":"1.00","currency":"USD","transaction_id":"` + tx() + `"}`, Invalid: true}, 400},
+		{"bulk", contract.Request{Method: "POST", Path: "/v1/wallet/transfers", Body: `{"transfers":[` +
+			`{"from_account":"` + a + `","to_account":"` + b + `","amount":"1.00","currency":"USD","transaction_id":"` + tx() + `"},` +
+			`{"from_account":"` + a + `","to_account":"` + far + `","amount":"1.00","currency":"USD","transaction_id":"` + tx() + `"},` +
+			`{"from_account":"` + a + `","to_account":"` + b + `","amount":"500.00","currency":"USD","transaction_id":"` + tx() + `"}]}`}, 200},
+		{"bulk with a bad item", contract.Request{Method: "POST", Path: "/v1/wallet/transfers", Invalid: true, Body: `{"transfers":[` +
+			`{"from_account":"` + a + `","to_account":"` + b + `","amount":1,"currency":"USD","transaction_id":"` + tx() + `"},` +
+			`{"from_account":"` + a + `","to_account":"` + b + `","amount":"1.00","currency":"USD","transaction_id":"` + tx() + `"}]}`}, 200},
+		{"bulk as another customer", contract.Request{Method: "POST", Path: "/v1/wallet/transfers", Header: http.Header{"Authorization": {"Bearer " + authtest.Token(t, auth.Customer, "u2")}},
+			Body: `{"transfers":[{"from_account":"` + a + `","to_account":"` + b + `","amount":"1.00","currency":"USD","transaction_id":"` + tx() + `"}]}`}, 200},
+		{"bulk empty", contract.Request{Method: "POST", Path: "/v1/wallet/transfers", Body: `{"transfers":[]}`, Invalid: true}, 400},
+		{"bulk malformed", contract.Request{Method: "POST", Path: "/v1/wallet/transfers", Body: `{"transfers":[`, Invalid: true}, 400},
+		{"bulk too many", contract.Request{Method: "POST", Path: "/v1/wallet/transfers", Invalid: true,
+			Body: `{"transfers":[` + strings.Repeat(`{"from_account":"`+a+`","to_account":"`+b+`","amount":"1.00","currency":"USD","transaction_id":"8c4a2b7e-5b0e-4a51-9e0b-6f1f3f6a1c02"},`, 1000) +
+				`{"from_account":"` + a + `","to_account":"` + b + `","amount":"1.00","currency":"USD","transaction_id":"8c4a2b7e-5b0e-4a51-9e0b-6f1f3f6a1c02"}]}`}, 413},
 		{"get transfer", contract.Request{Method: "GET", Path: "/v1/wallet/transfers/8c4a2b7e-5b0e-4a51-9e0b-6f1f3f6a1c01?from_account=" + a}, 200},
 		{"get transfer missing", contract.Request{Method: "GET", Path: "/v1/wallet/transfers/" + tx()}, 404},
 		{"get transfer bad id", contract.Request{Method: "GET", Path: "/v1/wallet/transfers/NOT-A-UUID", Invalid: true}, 400},

@@ -30,6 +30,7 @@ func routes() []route {
 		{http.MethodPost, "/v1/accounts/{id}/deposits", staff, (*Server).deposit},
 		{http.MethodPost, "/v1/accounts/{id}/withdrawals", staff, (*Server).withdraw},
 		{http.MethodPost, "/v1/wallet/balance_transfer", anyone, (*Server).transfer},
+		{http.MethodPost, "/v1/wallet/transfers", anyone, (*Server).bulkTransfer},
 		{http.MethodGet, "/v1/wallet/transfers/{transaction_id}", anyone, (*Server).getTransfer},
 	}
 }

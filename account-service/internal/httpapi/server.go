@@ -41,6 +41,9 @@ type Store interface {
 type Money interface {
 	Move(ctx context.Context, req account.MovementRequest) (account.Movement, error)
 	Transfer(ctx context.Context, req account.TransferRequest) (account.Transfer, error)
+	// Transfers runs each request as Transfer does, all at once, and
+	// returns their results (Transfer and Err) in order.
+	Transfers(ctx context.Context, reqs []account.TransferRequest) []account.Result
 }
 
 // Waiter tells when a transfer's saga may have ended (see saga.Waiter).

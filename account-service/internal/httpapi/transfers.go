@@ -13,37 +13,36 @@ import (
 	"github.com/walletco/wallet/pkg/web"
 )
 
+// transferResultJSON is a transfer request's answer when it did not fail:
+// success or pending. Every member is set in a single request's answer; a
+// bulk item that failed has none but status and transaction_id.
 type transferResultJSON struct {
 	Status        string `json:"status"`
-	TransactionID string `json:"transaction_id"`
+	TransactionID string `json:"transaction_id,omitempty"`
+	FromAccount   string `json:"from_account,omitempty"`
+	ToAccount     string `json:"to_account,omitempty"`
+	Amount        string `json:"amount,omitempty"`
+	Currency      string `json:"currency,omitempty"`
+}
+
+// transferBody is the body of POST /v1/wallet/balance_transfer (the
+// seed's) and of each item of POST /v1/wallet/transfers.
+type transferBody struct {
 	FromAccount   string `json:"from_account"`
 	ToAccount     string `json:"to_account"`
 	Amount        string `json:"amount"`
 	Currency      string `json:"currency"`
+	TransactionID string `json:"transaction_id"`
 }
 
 // transfer handles POST /v1/wallet/balance_transfer with the seed's body.
 func (s *Server) transfer(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		FromAccount   string `json:"from_account"`
-		ToAccount     string `json:"to_account"`
-		Amount        string `json:"amount"`
-		Currency      string `json:"currency"`
-		TransactionID string `json:"transaction_id"`
-	}
+	var body transferBody
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	req := account.TransferRequest{TransactionID: body.TransactionID, From: body.FromAccount, To: body.ToAccount}
-	if err := req.Validate(); err != nil {
-		return err
-	}
-	amt, err := account.ParseAmount(body.Amount, body.Currency)
+	req, err := s.admit(r.Context(), body, nil)
 	if err != nil {
-		return err
-	}
-	req.Amount = amt
-	if err := s.ownSource(r.Context(), req.From); err != nil {
 		return err
 	}
 	t, err := s.money.Transfer(r.Context(), req)
@@ -53,7 +52,32 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeOutcome(w, t)
+	status, res, err := transferAnswer(t)
+	if err != nil {
+		return err
+	}
+	if status == http.StatusAccepted {
+		w.Header().Set("Location", transferPath(t))
+	}
+	web.JSON(w, status, res)
+	return nil
+}
+
+// admit turns a transfer body into the request to run, or into the answer
+// given before any shard decides (nothing is recorded for it): bad input,
+// or a customer's source account that is not its own. checked, if not nil,
+// keeps the source accounts checked so far in one bulk request.
+func (s *Server) admit(ctx context.Context, body transferBody, checked map[string]error) (account.TransferRequest, error) {
+	req := account.TransferRequest{TransactionID: body.TransactionID, From: body.FromAccount, To: body.ToAccount}
+	if err := req.Validate(); err != nil {
+		return req, err
+	}
+	amt, err := account.ParseAmount(body.Amount, body.Currency)
+	if err != nil {
+		return req, err
+	}
+	req.Amount = amt
+	return req, s.ownSource(ctx, req.From, checked)
 }
 
 // respondAsync reports an RFC 7240 "Prefer: respond-async" header.
@@ -107,31 +131,30 @@ func (s *Server) await(ctx context.Context, t account.Transfer) (account.Transfe
 	}
 }
 
-// writeOutcome answers a transfer request from the transfer's state: 200
-// success, the failure's problem, or 202 pending with a Location to poll.
-func writeOutcome(w http.ResponseWriter, t account.Transfer) error {
+// transferAnswer is how a transfer request is answered from the
+// transfer's state: 200 success or 202 pending (poll transferPath) with
+// the result, or the failure's problem as the error.
+func transferAnswer(t account.Transfer) (int, transferResultJSON, error) {
 	res := transferResultJSON{TransactionID: t.TransactionID, FromAccount: t.From, ToAccount: t.To,
 		Amount: t.Amount.String(), Currency: t.Amount.Currency()}
 	switch t.Status {
 	case account.Completed:
 		res.Status = "success"
-		web.JSON(w, http.StatusOK, res)
+		return http.StatusOK, res, nil
 	case account.Failed:
-		return problem.New(t.Reason, "transfer %s failed (%s); the debit was refunded", t.TransactionID, t.Reason).
+		return 0, transferResultJSON{}, problem.New(t.Reason, "transfer %s failed (%s); the debit was refunded", t.TransactionID, t.Reason).
 			With("transaction_id", t.TransactionID).With("transfer_status", "failed")
 	case account.Refused:
 		// A replay answers with the stored problem before this; a refused
 		// transfer must never read as pending.
 		if t.Refusal != nil {
-			return t.Refusal.Err()
+			return 0, transferResultJSON{}, t.Refusal.Err()
 		}
-		return problem.New(t.Reason, "transfer %s was refused (%s)", t.TransactionID, t.Reason)
+		return 0, transferResultJSON{}, problem.New(t.Reason, "transfer %s was refused (%s)", t.TransactionID, t.Reason)
 	default:
 		res.Status = "pending"
-		w.Header().Set("Location", transferPath(t))
-		web.JSON(w, http.StatusAccepted, res)
+		return http.StatusAccepted, res, nil
 	}
-	return nil
 }
 
 // transferPath is where a transfer can be read. It names the source
