@@ -61,13 +61,14 @@ test-quick:
 test-short: test-quick
 
 ## bench: load the running local stack (started if needed) and report settled transfers/s
-##        against the naive baseline; flags via BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-cross 0.5"
+##        against the naive and set-based baselines; flags via BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-cross 0.5"
 BENCH_FLAGS ?=
 bench:
 	deploy/local/run.sh
 	. deploy/local/common.sh && load_secrets && go run ./bench -nats "$$(nats_url wallet_ledger)" $(BENCH_FLAGS)
 
-## bench-all: the standard scenarios in one go (10% and 50% cross-shard, hot account, open loop)
+## bench-all: issue 18's scenarios in one go (10% and 50% cross-shard, hot account, bulk, open loop at 70% of
+##            the maximum, overload), each target printed with its figure and pass or MISS
 bench-all:
 	deploy/local/run.sh
 	. deploy/local/common.sh && load_secrets && go run ./bench -suite -nats "$$(nats_url wallet_ledger)" $(BENCH_FLAGS)

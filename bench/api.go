@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -43,13 +44,27 @@ type Reply struct {
 // post sends body as JSON and reads the whole answer, so the connection can
 // be reused.
 func (a *API) post(ctx context.Context, path string, body any) (Reply, error) {
-	b, err := json.Marshal(body)
+	status, raw, err := a.send(ctx, path, body)
 	if err != nil {
 		return Reply{}, err
 	}
+	code := "(unparsable body)"
+	var parsed outcome
+	if json.Unmarshal(raw, &parsed) == nil {
+		_, code = parsed.reply()
+	}
+	return Reply{Status: status, Code: code}, nil
+}
+
+// send posts body as JSON and returns the answer's status and body.
+func (a *API) send(ctx context.Context, path string, body any) (int, []byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(b))
 	if err != nil {
-		return Reply{}, err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if a.token != "" {
@@ -57,28 +72,58 @@ func (a *API) post(ctx context.Context, path string, body any) (Reply, error) {
 	}
 	res, err := a.hc.Do(req)
 	if err != nil {
-		return Reply{}, err
+		return 0, nil, err
 	}
 	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
 	if err != nil {
-		return Reply{}, err
+		return 0, nil, err
 	}
-	var parsed struct {
-		Code   string `json:"code"`
-		Status any    `json:"status"` // a string in 2xx bodies, a number in problems
-	}
-	code := "(unparsable body)"
-	if json.Unmarshal(raw, &parsed) == nil {
-		code = parsed.Code
-		if s, ok := parsed.Status.(string); ok && code == "" {
+	return res.StatusCode, raw, nil
+}
+
+// maxAnswer bounds the body read of an answer: a bulk answer of 1,000
+// problems stays well below it.
+const maxAnswer = 4 << 20
+
+// outcome is a transfer's answer as the API writes it: a 2xx body with a
+// status word ("success", "pending"), or a problem with its code and HTTP
+// status. A bulk result is one of these too, with its single request's
+// status as http_status and a refusal's problem nested:
+// {"status":"error","http_status":422,"problem":{"code":…}}.
+type outcome struct {
+	Code          string   `json:"code"`
+	Status        any      `json:"status"` // a string in 2xx bodies and bulk results, a number in problems
+	HTTPStatus    int      `json:"http_status"`
+	TransactionID string   `json:"transaction_id"`
+	Problem       *outcome `json:"problem"`
+}
+
+// reply returns the outcome's HTTP status, as its single request would have
+// been answered (0 when the outcome does not say), and its code: the
+// problem's code, else the status word.
+func (o outcome) reply() (int, string) {
+	status, code := o.HTTPStatus, o.Code
+	switch s := o.Status.(type) {
+	case float64:
+		status = cmp.Or(status, int(s))
+	case string:
+		status = cmp.Or(status, map[string]int{"success": http.StatusOK, "pending": http.StatusAccepted}[s])
+		if code == "" {
 			code = s
 		}
-		if code == "" {
-			code = "(no code)"
-		}
 	}
-	return Reply{Status: res.StatusCode, Code: code}, nil
+	if o.Problem != nil {
+		ps, pc := o.Problem.reply()
+		if pc != "(no code)" {
+			code = pc
+		}
+		status = cmp.Or(o.HTTPStatus, ps, status)
+	}
+	if code == "" {
+		code = "(no code)"
+	}
+	return status, code
 }
 
 // Transfer posts one balance transfer, without Prefer: respond-async, so a

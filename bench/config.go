@@ -19,28 +19,44 @@ import (
 // Config is everything one run is told by its flags. Flags() writes it into
 // the result file, so a result can be reproduced.
 type Config struct {
-	Accounts      int
-	Clients       int
-	NaiveClients  int
-	Duration      time.Duration
-	Cross         float64
-	Hot           float64
-	Rate          float64
-	MaxInFlight   int
-	NaiveDuration time.Duration
-	Amount        string
-	Out           string
-	AccountURL    string
-	LedgerURL     string
-	RelayURL      string
-	MySQL         string
-	NATS          string
-	RunDir        string
-	SettleTimeout time.Duration
-	Profile       bool
-	Suite         bool
-	SuiteRate     float64
-	SuiteOverload float64
+	Accounts         int
+	Shards           int
+	Clients          int
+	Bulk             int
+	NaiveClients     int
+	Duration         time.Duration
+	Cross            float64
+	Hot              float64
+	Rate             float64
+	MaxInFlight      int
+	NaiveDuration    time.Duration
+	SetBasedClients  int
+	SetBasedBatch    int
+	SetBasedDuration time.Duration
+	Amount           string
+	Out              string
+	AccountURL       string
+	LedgerURL        string
+	RelayURL         string
+	MySQL            string
+	NATS             string
+	RunDir           string
+	SettleTimeout    time.Duration
+	SettlePoll       time.Duration
+	Profile          bool
+	Suite            bool
+	SuiteClients     int
+	SuiteBulk        int
+	SuiteBulkClients int
+	SuiteOpenShare   float64
+	SuiteRate        float64
+	SuiteOverload    float64
+	// Role is the scenario's part in the suite ("" outside it), which the
+	// targets go by; see suite.go.
+	Role Role
+	// RateShare, when > 0, sets Rate at run time to this share of the
+	// single-request maximum measured earlier in the suite.
+	RateShare float64
 	// Token is the bearer token of every request; never written to results.
 	Token string
 }
@@ -51,8 +67,10 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&c.Accounts, "accounts", 200, "accounts created for the run (and for the naive baseline)")
+	fs.IntVar(&c.Accounts, "accounts", 200, "accounts created for the run (and for each baseline)")
+	fs.IntVar(&c.Shards, "shards", 4, "logical shards the accounts hash to (pkg/shard.Of(id, N)): which pairs are cross-shard, and which shards setup fills")
 	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients (closed loop)")
+	fs.IntVar(&c.Bulk, "bulk", 0, "if > 0: each client sends this many transfers per request to POST "+bulkPath+" (closed loop only)")
 	fs.IntVar(&c.NaiveClients, "naive-clients", 64, "concurrent clients of the naive baseline (64 is the figure the team compares with)")
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "how long the load runs")
 	fs.Float64Var(&c.Cross, "cross", 0.1, "share of transfers whose accounts are on different shards (0..1)")
@@ -60,18 +78,26 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&c.Rate, "rate", 0, "if > 0: open loop, offering this many transfers/s whatever the replies")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 1024, "open loop: requests outstanding at most; a send beyond it is dropped by the generator")
 	fs.DurationVar(&c.NaiveDuration, "naive-duration", 10*time.Second, "how long the naive one-transaction-per-transfer baseline runs (0 skips it)")
+	fs.IntVar(&c.SetBasedClients, "setbased-clients", 8, "concurrent loops of the set-based baseline")
+	fs.IntVar(&c.SetBasedBatch, "setbased-batch", 50, "transfers per transaction of the set-based baseline")
+	fs.DurationVar(&c.SetBasedDuration, "setbased-duration", 10*time.Second, "how long the set-based baseline (a plain loop, -setbased-batch transfers per transaction, set-based SQL) runs (0 skips it)")
 	fs.StringVar(&c.Amount, "amount", "1.00", "amount of each transfer (USD)")
 	fs.StringVar(&c.Out, "out", "bench/results", "directory for the result JSON (and profiles)")
 	fs.StringVar(&c.AccountURL, "account-url", "http://127.0.0.1:8080", "account-service base URL")
 	fs.StringVar(&c.LedgerURL, "ledger-url", "http://127.0.0.1:8081", "ledger-service base URL")
 	fs.StringVar(&c.RelayURL, "relay-url", "http://127.0.0.1:8082", "outbox-relay base URL (for -profile)")
-	fs.StringVar(&c.MySQL, "mysql", "wallet:wallet@tcp(127.0.0.1:3307)/", "MariaDB DSN without a schema; shards, ledger and the naive schema live there")
+	fs.StringVar(&c.MySQL, "mysql", "wallet:wallet@tcp(127.0.0.1:3307)/", "MariaDB DSN without a schema; the shards, the ledger and the baselines' schemas live there")
 	fs.StringVar(&c.NATS, "nats", "nats://127.0.0.1:4222", "NATS URL (the ledger consumer's backlog)")
 	fs.StringVar(&c.RunDir, "run-dir", ".run", "the local stack's directory with the pid files")
 	fs.DurationVar(&c.SettleTimeout, "settle-timeout", 5*time.Minute, "give up waiting for the system to catch up after this long")
+	fs.DurationVar(&c.SettlePoll, "settle-poll", 10*time.Millisecond, "how often to look whether the system has caught up (the precision of the catch-up time)")
 	fs.BoolVar(&c.Profile, "profile", false, "fetch a CPU profile from each service during the load into -out")
-	fs.BoolVar(&c.Suite, "suite", false, "run the standard scenarios one after another (10% and 50% cross-shard, 50% on a hot account, open loop at -suite-rate); they set -cross, -hot and -rate themselves")
-	fs.Float64Var(&c.SuiteRate, "suite-rate", 1500, "the offered rate/s of the suite's open-loop latency scenario")
+	fs.BoolVar(&c.Suite, "suite", false, "run the standard scenarios one after another and judge them against issue 18's targets (docs/performance.md); they set -cross, -hot, -clients, -bulk and -rate themselves")
+	fs.IntVar(&c.SuiteClients, "suite-clients", 256, "clients of the suite's single-request closed-loop scenarios")
+	fs.IntVar(&c.SuiteBulk, "suite-bulk", 100, "transfers per request of the suite's bulk scenario")
+	fs.IntVar(&c.SuiteBulkClients, "suite-bulk-clients", 8, "clients of the suite's bulk scenario")
+	fs.Float64Var(&c.SuiteOpenShare, "suite-open-share", 0.7, "the suite's open loop offers this share of the single-request maximum it measured")
+	fs.Float64Var(&c.SuiteRate, "suite-rate", 0, "if > 0: the suite's open loop offers this rate/s instead of -suite-open-share of the maximum")
 	fs.Float64Var(&c.SuiteOverload, "suite-overload", 16000, "the offered rate/s of the suite's overload scenario (about four times the maximum on 2 cores)")
 	fs.StringVar(&c.Token, "token", "", "bearer token of the requests (default: an operator token minted with WALLET_AUTH_JWT_SECRET or the local stack's <run-dir>/jwt-secret)")
 	if err := fs.Parse(args); err != nil {
@@ -113,8 +139,10 @@ func operatorToken(runDir string) (string, error) {
 
 func (c Config) validate() error {
 	switch {
-	case c.Accounts < 8:
-		return errors.New("-accounts must be at least 8 (two per shard)")
+	case c.Accounts < 2*minPerShard:
+		return fmt.Errorf("-accounts must be at least %d (two shards of %d)", 2*minPerShard, minPerShard)
+	case c.Shards < 2:
+		return errors.New("-shards must be at least 2")
 	case c.Clients < 1:
 		return errors.New("-clients must be at least 1")
 	case c.Duration <= 0:
@@ -127,8 +155,20 @@ func (c Config) validate() error {
 		return errors.New("-rate must not be negative")
 	case c.MaxInFlight < 1:
 		return errors.New("-max-in-flight must be at least 1")
-	case c.NaiveDuration < 0:
-		return errors.New("-naive-duration must not be negative")
+	case c.NaiveDuration < 0 || c.SetBasedDuration < 0:
+		return errors.New("-naive-duration and -setbased-duration must not be negative")
+	case c.NaiveClients < 1 || c.SetBasedClients < 1 || c.SetBasedBatch < 1:
+		return errors.New("-naive-clients, -setbased-clients and -setbased-batch must be at least 1")
+	case c.Bulk < 0 || c.Bulk > maxBulk || c.SuiteBulk < 1 || c.SuiteBulk > maxBulk:
+		return fmt.Errorf("-bulk must be 0..%d and -suite-bulk 1..%d", maxBulk, maxBulk)
+	case c.Bulk > 0 && c.Rate > 0:
+		return errors.New("-bulk runs closed loop only; drop -rate")
+	case c.SuiteClients < 1 || c.SuiteBulkClients < 1:
+		return errors.New("-suite-clients and -suite-bulk-clients must be at least 1")
+	case c.SuiteOpenShare <= 0 || c.SuiteRate < 0:
+		return errors.New("-suite-open-share must be positive and -suite-rate not negative")
+	case c.SettlePoll <= 0:
+		return errors.New("-settle-poll must be positive")
 	}
 	a, err := decimal.NewFromString(c.Amount)
 	if err != nil || !a.IsPositive() || a.Exponent() < -2 {
@@ -137,8 +177,12 @@ func (c Config) validate() error {
 	return nil
 }
 
+// maxBulk is the most transfers the API takes in one bulk request.
+const maxBulk = 1000
+
 // Name is the scenario's short label, used in the result file name:
-// "cross10", "cross50-hot50", "cross10-c256", "open300-cross10".
+// "cross10", "cross50-hot50", "cross10-c256", "open300-cross10",
+// "bulk100-cross10-c8".
 func (c Config) Name() string {
 	name := fmt.Sprintf("cross%.0f", c.Cross*100)
 	if c.Hot > 0 {
@@ -146,62 +190,51 @@ func (c Config) Name() string {
 	}
 	if c.Rate > 0 {
 		name = fmt.Sprintf("open%.0f-", c.Rate) + name
-	} else if c.Clients != 64 {
+	} else if c.Clients != 64 || c.Bulk > 0 {
 		name += fmt.Sprintf("-c%d", c.Clients)
 	}
-	return name
-}
-
-// suite returns the standard scenarios, each a copy of base with its load
-// shape changed: the figures the design decisions are judged by. Each mix
-// runs with base's clients and with 256 (the maximum closed loop reaches
-// here), then open loop at SuiteRate for latency and at SuiteOverload to
-// show the refusals.
-func suite(base Config) []Config {
-	cross10 := base
-	cross10.Cross, cross10.Hot, cross10.Rate = 0.1, 0, 0
-	cross50 := cross10
-	cross50.Cross = 0.5
-	hot := cross10
-	hot.Hot = 0.5
-	var out []Config
-	for _, c := range []Config{cross10, cross50, hot} {
-		wide := c
-		wide.Clients = 256
-		out = append(out, c, wide)
+	if c.Bulk > 0 {
+		name = fmt.Sprintf("bulk%d-", c.Bulk) + name
 	}
-	open := cross10
-	open.Rate = base.SuiteRate
-	overload := cross10
-	overload.Rate, overload.MaxInFlight, overload.NaiveDuration = base.SuiteOverload, 8000, 0
-	return append(out, open, overload)
+	return name
 }
 
 // Flags lists the run's settings by flag name, as the result file records
 // them.
 func (c Config) Flags() map[string]string {
 	return map[string]string{
-		"accounts":       fmt.Sprint(c.Accounts),
-		"clients":        fmt.Sprint(c.Clients),
-		"duration":       c.Duration.String(),
-		"cross":          fmt.Sprint(c.Cross),
-		"hot":            fmt.Sprint(c.Hot),
-		"rate":           fmt.Sprint(c.Rate),
-		"max-in-flight":  fmt.Sprint(c.MaxInFlight),
-		"naive-duration": c.NaiveDuration.String(),
-		"naive-clients":  strconv.Itoa(c.NaiveClients),
-		"amount":         c.Amount,
-		"out":            c.Out,
-		"account-url":    c.AccountURL,
-		"ledger-url":     c.LedgerURL,
-		"relay-url":      c.RelayURL,
-		"mysql":          c.MySQL,
-		"nats":           redactURLs(c.NATS),
-		"run-dir":        c.RunDir,
-		"settle-timeout": c.SettleTimeout.String(),
-		"profile":        fmt.Sprint(c.Profile),
-		"suite":          fmt.Sprint(c.Suite),
-		"suite-overload": fmt.Sprint(c.SuiteOverload),
+		"accounts":           fmt.Sprint(c.Accounts),
+		"shards":             fmt.Sprint(c.Shards),
+		"clients":            fmt.Sprint(c.Clients),
+		"bulk":               fmt.Sprint(c.Bulk),
+		"duration":           c.Duration.String(),
+		"cross":              fmt.Sprint(c.Cross),
+		"hot":                fmt.Sprint(c.Hot),
+		"rate":               fmt.Sprint(c.Rate),
+		"max-in-flight":      fmt.Sprint(c.MaxInFlight),
+		"naive-duration":     c.NaiveDuration.String(),
+		"naive-clients":      strconv.Itoa(c.NaiveClients),
+		"setbased-clients":   strconv.Itoa(c.SetBasedClients),
+		"setbased-batch":     strconv.Itoa(c.SetBasedBatch),
+		"setbased-duration":  c.SetBasedDuration.String(),
+		"amount":             c.Amount,
+		"out":                c.Out,
+		"account-url":        c.AccountURL,
+		"ledger-url":         c.LedgerURL,
+		"relay-url":          c.RelayURL,
+		"mysql":              c.MySQL,
+		"nats":               redactURLs(c.NATS),
+		"run-dir":            c.RunDir,
+		"settle-timeout":     c.SettleTimeout.String(),
+		"settle-poll":        c.SettlePoll.String(),
+		"profile":            fmt.Sprint(c.Profile),
+		"suite":              fmt.Sprint(c.Suite),
+		"suite-clients":      fmt.Sprint(c.SuiteClients),
+		"suite-bulk":         fmt.Sprint(c.SuiteBulk),
+		"suite-bulk-clients": fmt.Sprint(c.SuiteBulkClients),
+		"suite-open-share":   fmt.Sprint(c.SuiteOpenShare),
+		"suite-rate":         fmt.Sprint(c.SuiteRate),
+		"suite-overload":     fmt.Sprint(c.SuiteOverload),
 	}
 }
 

@@ -10,16 +10,14 @@ import (
 	"github.com/walletco/wallet/pkg/database"
 )
 
-// shardSchema and ledgerSchema name the local stack's schemas on the one
-// MariaDB server.
+// ledgerSchema is the ledger's schema on the local stack's MariaDB server
+// (the shards' are found there, see shardSchemaLike).
 const ledgerSchema = "wallet_ledger"
-
-func shardSchema(s int) string { return fmt.Sprintf("wallet_shard_%d", s) }
 
 // openDB opens a pool on dsn (a DSN with or without a schema) using schema,
 // through the services' own database.Open: parameters interpolated
 // client-side (one round trip per statement), READ COMMITTED on every
-// connection, the same session settings; so the naive baseline pays what
+// connection, the same session settings; so the baselines pay what
 // the services pay.
 func openDB(dsn, schema string, conns int) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)

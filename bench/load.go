@@ -13,23 +13,28 @@ import (
 type Load struct {
 	Start, End time.Time
 	Replies    Replies
+	Requests   int64 // HTTP requests; a bulk request carries many transfers
 }
 
 // transferOnce sends one transfer of pair and records its outcome, with the
 // latency counted from since (the send time, or in the open loop the time
 // the send was due).
 func transferOnce(ctx context.Context, api *API, rec *Recorder, pair Pair, amount string, since time.Time) {
-	kind := "same"
-	if pair.Cross {
-		kind = "cross"
-	}
 	r, err := api.Transfer(ctx, pair.From, pair.To, amount, uuid.NewString())
 	took := time.Since(since)
 	if err != nil {
-		rec.TransportError(kind, err, took)
+		rec.TransportError(kindOf(pair), err, took)
 		return
 	}
-	rec.Reply(kind, r.Status, r.Code, took)
+	rec.Reply(kindOf(pair), r.Status, r.Code, took)
+}
+
+// kindOf is the latency class of a pair: "same" or "cross" shard.
+func kindOf(p Pair) string {
+	if p.Cross {
+		return "cross"
+	}
+	return "same"
 }
 
 // closedLoop runs clients goroutines for d, each sending its next transfer
@@ -50,7 +55,9 @@ func closedLoop(ctx context.Context, api *API, picker *Picker, clients int, d ti
 		})
 	}
 	wg.Wait()
-	return Load{Start: start, End: time.Now(), Replies: rec.Summary()}
+	end := time.Now()
+	sum := rec.Summary()
+	return Load{Start: start, End: end, Replies: sum, Requests: sum.Sent}
 }
 
 // openLoop offers rate transfers/s for d whatever the replies, each request
@@ -89,5 +96,7 @@ func openLoop(ctx context.Context, api *API, picker *Picker, rate float64, maxIn
 		})
 	}
 	wg.Wait()
-	return Load{Start: start, End: time.Now(), Replies: rec.Summary()}
+	end := time.Now()
+	sum := rec.Summary()
+	return Load{Start: start, End: end, Replies: sum, Requests: sum.Sent}
 }

@@ -5,155 +5,50 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 )
 
-// naiveSchema is the baseline's own schema on the same MariaDB.
-const naiveSchema = "wallet_bench_naive"
-
-// naiveDDL is the smallest schema that does what a transfer must: balances,
-// a transfer record and an outbox row, durable in one transaction. The
-// tables are dropped first, so every run starts from the same empty schema.
-func naiveDDL() []string {
-	return []string{
-		"CREATE DATABASE IF NOT EXISTS " + naiveSchema + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-		"DROP TABLE IF EXISTS " + naiveSchema + ".accounts, " + naiveSchema + ".transfers, " + naiveSchema + ".outbox",
-		`CREATE TABLE ` + naiveSchema + `.accounts (
-		account_id VARCHAR(64) NOT NULL PRIMARY KEY,
-		balance DECIMAL(24,4) NOT NULL,
-		version BIGINT NOT NULL DEFAULT 0
-	) ENGINE=InnoDB`,
-		`CREATE TABLE ` + naiveSchema + `.transfers (
-		transaction_id CHAR(36) NOT NULL PRIMARY KEY,
-		from_account VARCHAR(64) NOT NULL,
-		to_account VARCHAR(64) NOT NULL,
-		amount DECIMAL(24,4) NOT NULL,
-		created_at DATETIME(6) NOT NULL
-	) ENGINE=InnoDB`,
-		`CREATE TABLE ` + naiveSchema + `.outbox (
-		id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-		event_id CHAR(36) NOT NULL,
-		payload TEXT NOT NULL
-	) ENGINE=InnoDB`,
-	}
-}
-
-// Naive is the baseline's outcome.
-type Naive struct {
-	Ran          bool    `json:"ran"`
-	Seconds      float64 `json:"seconds"`
-	Committed    int64   `json:"committed"`
-	Insufficient int64   `json:"insufficient_funds"`
-	Errors       int64   `json:"errors"`
-	ErrorSample  string  `json:"error_sample,omitempty"`
-	PerSecond    float64 `json:"transfers_per_second"`
-	Usage        []Usage `json:"processes,omitempty"`
-}
-
-// runNaive measures the naive design on the same server: clients loops, each
-// doing one durable transaction per transfer, for d, with the same accounts,
-// funding and pair shares as the run.
-func runNaive(ctx context.Context, cfg Config, amount decimal.Decimal, procs []Proc) (Naive, error) {
+// runNaive measures the naive design on the same server: NaiveClients
+// loops, each doing one durable transaction per transfer, for
+// NaiveDuration, with the run's number of accounts, funding and pair shares.
+func runNaive(ctx context.Context, cfg Config, amount decimal.Decimal, procs []Proc) (Baseline, error) {
 	db, err := openDB(cfg.MySQL, "", cfg.NaiveClients)
 	if err != nil {
-		return Naive{}, err
+		return Baseline{}, err
 	}
 	defer db.Close()
-	for _, stmt := range naiveDDL() {
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			return Naive{}, fmt.Errorf("naive schema: %w", err)
-		}
-	}
-	ids := accountIDs("naive-", cfg.Accounts)
-	rows := make([]string, len(ids))
-	args := make([]any, 0, 2*len(ids))
-	for i, id := range ids {
-		rows[i] = "(?, ?)"
-		args = append(args, id, fundingFor(i, amount).StringFixed(2))
-	}
-	if _, err := db.ExecContext(ctx, "INSERT INTO "+naiveSchema+".accounts (account_id, balance) VALUES "+strings.Join(rows, ", "), args...); err != nil {
-		return Naive{}, fmt.Errorf("naive accounts: %w", err)
-	}
-	picker, err := NewPicker(ids, cfg.Cross, cfg.Hot)
+	picker, err := prepareBaseline(ctx, db, naiveSchema, cfg, amount)
 	if err != nil {
-		return Naive{}, err
+		return Baseline{}, err
 	}
-
-	var committed, insufficient, failed atomic.Int64
-	var firstErr atomic.Value
-	sampler := StartSampler(procs)
-	start := time.Now()
-	deadline := start.Add(cfg.NaiveDuration)
-	var wg sync.WaitGroup
-	for c := range cfg.NaiveClients {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(c)+1000))
-			for ctx.Err() == nil && time.Now().Before(deadline) {
-				moved, err := naiveTransfer(ctx, db, picker.Next(rng), amount)
-				switch {
-				case err != nil:
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				case moved:
-					committed.Add(1)
-				default:
-					insufficient.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	secs := time.Since(start).Seconds()
-	n := Naive{Ran: true, Seconds: secs, Committed: committed.Load(), Insufficient: insufficient.Load(),
-		Errors: failed.Load(), PerSecond: float64(committed.Load()) / secs, Usage: sampler.Stop()}
-	if s, ok := firstErr.Load().(string); ok {
-		n.ErrorSample = s
-	}
-	return n, nil
+	b := runBaseline(ctx, cfg.NaiveClients, cfg.NaiveDuration, procs, func(ctx context.Context, rng *rand.Rand) (int, int, error) {
+		moved, err := naiveTransfer(ctx, db, naiveSchema, picker.Next(rng), amount)
+		if moved {
+			return 1, 0, err
+		}
+		return 0, 1, err
+	})
+	b.PerTransaction = 1
+	return b, nil
 }
 
 // naiveTransfer is the whole naive transfer: lock both rows in id order,
 // check, move the money, record the transfer and its event, commit. It
 // reports false without an error when the source lacks the funds.
-func naiveTransfer(ctx context.Context, db *sql.DB, p Pair, amount decimal.Decimal) (bool, error) {
+func naiveTransfer(ctx context.Context, db *sql.DB, schema string, p Pair, amount decimal.Decimal) (bool, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	rows, err := tx.QueryContext(ctx, "SELECT account_id, balance FROM "+naiveSchema+
-		".accounts WHERE account_id IN (?, ?) ORDER BY account_id FOR UPDATE", p.From, p.To)
+	balances, err := lockBalances(ctx, tx, schema, []string{p.From, p.To})
 	if err != nil {
 		return false, err
 	}
-	var fromBalance decimal.Decimal
-	found := 0
-	for rows.Next() {
-		var id string
-		var b decimal.Decimal
-		if err := rows.Scan(&id, &b); err != nil {
-			rows.Close()
-			return false, err
-		}
-		found++
-		if id == p.From {
-			fromBalance = b
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, err
-	}
-	if found != 2 {
-		return false, fmt.Errorf("naive: found %d of 2 accounts", found)
-	}
-	if fromBalance.LessThan(amount) {
+	if balances[p.From].LessThan(amount) {
 		return false, nil
 	}
 	a := amount.StringFixed(2)
@@ -162,12 +57,11 @@ func naiveTransfer(ctx context.Context, db *sql.DB, p Pair, amount decimal.Decim
 		q    string
 		args []any
 	}{
-		{"UPDATE " + naiveSchema + ".accounts SET balance = balance - ?, version = version + 1 WHERE account_id = ?", []any{a, p.From}},
-		{"UPDATE " + naiveSchema + ".accounts SET balance = balance + ?, version = version + 1 WHERE account_id = ?", []any{a, p.To}},
-		{"INSERT INTO " + naiveSchema + ".transfers (transaction_id, from_account, to_account, amount, created_at) VALUES (?, ?, ?, ?, ?)",
+		{"UPDATE " + schema + ".accounts SET balance = balance - ?, version = version + 1 WHERE account_id = ?", []any{a, p.From}},
+		{"UPDATE " + schema + ".accounts SET balance = balance + ?, version = version + 1 WHERE account_id = ?", []any{a, p.To}},
+		{"INSERT INTO " + schema + ".transfers (transaction_id, from_account, to_account, amount, created_at) VALUES (?, ?, ?, ?, ?)",
 			[]any{txID, p.From, p.To, a, time.Now().UTC()}},
-		{"INSERT INTO " + naiveSchema + ".outbox (event_id, payload) VALUES (?, ?)",
-			[]any{uuid.NewString(), fmt.Sprintf(`{"transaction_id":%q,"from_account":%q,"to_account":%q,"amount":%q,"currency":"USD"}`, txID, p.From, p.To, a)}},
+		{"INSERT INTO " + schema + ".outbox (event_id, payload) VALUES (?, ?)", []any{uuid.NewString(), outboxPayload(txID, p, a)}},
 	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s.q, s.args...); err != nil {
@@ -175,4 +69,36 @@ func naiveTransfer(ctx context.Context, db *sql.DB, p Pair, amount decimal.Decim
 		}
 	}
 	return true, tx.Commit()
+}
+
+// lockBalances locks the accounts ids (distinct) in one statement, in
+// ascending id order as the services do, and returns their balances. Every
+// id must exist.
+func lockBalances(ctx context.Context, tx *sql.Tx, schema string, ids []string) (map[string]decimal.Decimal, error) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT account_id, balance FROM "+schema+".accounts WHERE account_id IN ("+
+		rowsOf(len(ids), "?")+") ORDER BY account_id FOR UPDATE", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]decimal.Decimal, len(ids))
+	for rows.Next() {
+		var id string
+		var b decimal.Decimal
+		if err := rows.Scan(&id, &b); err != nil {
+			return nil, err
+		}
+		out[id] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) != len(ids) {
+		return nil, fmt.Errorf("found %d of %d accounts", len(out), len(ids))
+	}
+	return out, nil
 }

@@ -3,36 +3,46 @@ package main
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"sync/atomic"
+
+	"github.com/walletco/wallet/pkg/shard"
 )
 
-// shards is the number of shard databases of the local stack.
-const shards = 4
+// minPerShard is how many of the run's accounts each shard it uses gets at
+// least: the hot account's shard needs two besides the hot one, and a few
+// more make same-shard pairs vary.
+const minPerShard = 4
 
-// shardOf is pkg/shard.Of copied (the bench module stands on its own): FNV-1a
-// 64 of the account id modulo n.
-func shardOf(accountID string, n int) int {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(accountID))
-	return int(h.Sum64() % uint64(n))
-}
+// shardOf is the account's logical shard among n: pkg/shard.Of, which the
+// services route by, so "cross-shard" here means what it means to them.
+func shardOf(accountID string, n int) int { return shard.Of(accountID, n) }
 
-// accountIDs returns n ids "<prefix><i>" spread evenly over the shards: an id
-// is skipped when its shard already has its share, so every shard has at
-// least n/shards accounts and same-shard pairs exist on each.
-func accountIDs(prefix string, n int) []string {
-	perShard := (n + shards - 1) / shards
-	counts := make([]int, shards)
+// accountIDs returns n ids "<prefix><i>" spread evenly over g of the shards,
+// g = min(shards, n/minPerShard), each of those g getting n/g or n/g+1, so
+// same-shard pairs exist on each even when there are more shards than
+// accounts (200 accounts over 256 logical shards: 50 shards of 4). The g
+// shards are evenly spaced over 0..shards-1, so however shards are placed
+// on servers by range or by residue, the load reaches all of them. Every
+// chosen shard, the hot account's (ids[0]) too, gets at least minPerShard
+// accounts once n >= 2*minPerShard.
+func accountIDs(prefix string, n, shards int) []string {
+	g := min(shards, max(1, n/minPerShard))
+	want := make(map[int]int, g) // shard → accounts still wanted
+	for i := range g {
+		want[i*shards/g] = n / g
+		if i < n%g {
+			want[i*shards/g]++
+		}
+	}
 	ids := make([]string, 0, n)
 	for i := 0; len(ids) < n; i++ {
 		id := fmt.Sprintf("%s%d", prefix, i)
 		s := shardOf(id, shards)
-		if counts[s] == perShard {
+		if want[s] == 0 {
 			continue
 		}
-		counts[s]++
+		want[s]--
 		ids = append(ids, id)
 	}
 	return ids
@@ -51,36 +61,40 @@ type Pair struct {
 // It is safe for concurrent use; each caller brings its own random source.
 type Picker struct {
 	cross, hot float64
+	shards     int
 	hotID      string
 	hotShard   int
-	all        []string   // every account but the hot one
-	same       [][]string // per shard: its accounts but the hot one
-	other      [][]string // per shard: the accounts of the other shards but the hot one
+	all        []string         // every account but the hot one
+	same       map[int][]string // per shard used: its accounts but the hot one
+	shardOf    map[string]int   // every account but the hot one
 	hotTurns   atomic.Uint64
 }
 
-// NewPicker builds a picker over ids; ids[0] is the hot account. Every shard
-// needs two accounts besides the hot one (accountIDs gives that).
-func NewPicker(ids []string, cross, hot float64) (*Picker, error) {
+// NewPicker builds a picker over ids, with shards logical shards; ids[0] is
+// the hot account. Every shard the ids use needs two accounts besides the
+// hot one, and there must be two such shards (accountIDs gives that).
+func NewPicker(ids []string, shards int, cross, hot float64) (*Picker, error) {
 	if len(ids) < 1 {
 		return nil, errors.New("picker: no accounts")
 	}
-	p := &Picker{cross: cross, hot: hot, hotID: ids[0], hotShard: shardOf(ids[0], shards),
-		same: make([][]string, shards), other: make([][]string, shards)}
+	p := &Picker{cross: cross, hot: hot, shards: shards, hotID: ids[0], hotShard: shardOf(ids[0], shards),
+		same: map[int][]string{}, shardOf: map[string]int{}}
 	for _, id := range ids[1:] {
 		s := shardOf(id, shards)
 		p.all = append(p.all, id)
 		p.same[s] = append(p.same[s], id)
-		for o := range shards {
-			if o != s {
-				p.other[o] = append(p.other[o], id)
-			}
+		p.shardOf[id] = s
+	}
+	if len(p.same) < 2 {
+		return nil, fmt.Errorf("picker: the accounts are on %d shard(s); cross-shard pairs need 2", len(p.same))
+	}
+	for s, ids := range p.same {
+		if len(ids) < 2 {
+			return nil, fmt.Errorf("picker: shard %d has %d accounts besides the hot one, need 2", s, len(ids))
 		}
 	}
-	for s := range shards {
-		if len(p.same[s]) < 2 {
-			return nil, fmt.Errorf("picker: shard %d has %d accounts besides the hot one, need 2", s, len(p.same[s]))
-		}
+	if len(p.same[p.hotShard]) < 2 {
+		return nil, fmt.Errorf("picker: the hot account's shard %d has %d other accounts, need 2", p.hotShard, len(p.same[p.hotShard]))
 	}
 	return p, nil
 }
@@ -94,10 +108,10 @@ func (p *Picker) Next(rng *rand.Rand) Pair {
 	if rng.Float64() < p.hot {
 		return p.hotPair(rng, cross)
 	}
-	from := p.all[rng.IntN(len(p.all))]
-	s := shardOf(from, shards)
+	from := pick(rng, p.all)
+	s := p.shardOf[from]
 	if cross {
-		return Pair{From: from, To: pick(rng, p.other[s]), Cross: true}
+		return Pair{From: from, To: p.elsewhere(rng, s), Cross: true}
 	}
 	to := from
 	for to == from {
@@ -106,14 +120,27 @@ func (p *Picker) Next(rng *rand.Rand) Pair {
 	return Pair{From: from, To: to}
 }
 
+// elsewhere draws an account not on shard s. Every shard holds about the
+// same number of accounts and there are at least two, so a draw misses at
+// most half the time.
+func (p *Picker) elsewhere(rng *rand.Rand, s int) string {
+	for {
+		if id := pick(rng, p.all); p.shardOf[id] != s {
+			return id
+		}
+	}
+}
+
 // hotPair pairs the hot account with another one, on its shard or not, and
 // sends money out of it on every other call and into it on the rest.
 func (p *Picker) hotPair(rng *rand.Rand, cross bool) Pair {
-	peers := p.same[p.hotShard]
+	var peer string
 	if cross {
-		peers = p.other[p.hotShard]
+		peer = p.elsewhere(rng, p.hotShard)
+	} else {
+		peer = pick(rng, p.same[p.hotShard])
 	}
-	pair := Pair{From: p.hotID, To: pick(rng, peers), Cross: cross, Hot: true}
+	pair := Pair{From: p.hotID, To: peer, Cross: cross, Hot: true}
 	if p.hotTurns.Add(1)%2 == 0 {
 		pair.From, pair.To = pair.To, pair.From
 	}

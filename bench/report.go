@@ -14,21 +14,23 @@ import (
 // printResult writes the run's figures as a table people can read.
 func printResult(w io.Writer, r *Result) {
 	f := r.Flags
-	fmt.Fprintf(w, "\n== %s: %s accounts, %s, %s, %s%% cross-shard, %s%% hot ==\n",
-		r.Scenario, f["accounts"], loadShape(r), f["duration"], pct(f["cross"]), pct(f["hot"]))
+	fmt.Fprintf(w, "\n== %s: %s accounts on %d of %s shards, %s, %s, %s%% cross-shard, %s%% hot ==\n",
+		r.Scenario, f["accounts"], r.Shards, f["shards"], loadShape(r), f["duration"], pct(f["cross"]), pct(f["hot"]))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "setup\t%s accounts opened and funded in %.1f s (not timed), prefix %s\n", f["accounts"], r.SetupSeconds, r.Prefix)
-	fmt.Fprintf(tw, "load\t%s requests in %.1f s; accepted (2xx) %s = %s naive\n",
-		commas(r.Replies.Sent), r.LoadSeconds, perSecond(r.AcceptedPerSecond), times(r.AcceptedVsNaive))
+	if r.RateBasis != "" {
+		fmt.Fprintf(tw, "rate\t%s/s offered: %s\n", f["rate"], r.RateBasis)
+	}
+	fmt.Fprintf(tw, "load\t%s transfers in %s requests in %.1f s; accepted (2xx) %s = %s naive = %s set-based\n",
+		commas(r.Replies.Sent), commas(r.Requests), r.LoadSeconds, perSecond(r.AcceptedPerSecond), times(r.AcceptedVsNaive), times(r.AcceptedVsSetBased))
 	if r.Settled {
-		fmt.Fprintf(tw, "settle\tledger caught up %s ms after the load ended\n", commas(r.SettleMillis))
+		fmt.Fprintf(tw, "settle\tledger caught up %s ms after the load ended (after %s ms: looked every %s)\n",
+			commas(r.SettleMillis), commas(r.SettleAfterMillis), f["settle-poll"])
+		fmt.Fprintf(tw, "settled\t%s (%s completed / %.1f s load+settle) = %s naive = %s set-based\n",
+			perSecond(r.SettledPerSecond), commas(r.Transfers["completed"]), r.LoadSeconds+float64(r.SettleMillis)/1000,
+			times(r.SettledVsNaive), times(r.SettledVsSetBased))
 	} else {
 		fmt.Fprintf(tw, "settle\tDID NOT SETTLE: gave up %s ms after the load ended: %s\n", commas(r.SettleMillis), r.SettleBacklog)
-	}
-	if r.Settled {
-		fmt.Fprintf(tw, "settled\t%s (%s completed / %.1f s load+settle) = %s naive\n",
-			perSecond(r.SettledPerSecond), commas(r.Transfers["completed"]), r.LoadSeconds+float64(r.SettleMillis)/1000, times(r.SettledVsNaive))
-	} else {
 		fmt.Fprintf(tw, "settled\tn/a: the system did not settle (%s completed in the shards, not all applied by the ledger)\n",
 			commas(r.Transfers["completed"]))
 	}
@@ -43,16 +45,8 @@ func printResult(w io.Writer, r *Result) {
 	for _, e := range r.Replies.ErrorSample {
 		fmt.Fprintf(tw, "\t  e.g. %s\n", e)
 	}
-	if r.Naive.Ran {
-		fmt.Fprintf(tw, "naive\t%s (%s committed in %.1f s, %s clients, one transaction per transfer; %s insufficient, %s errors)\n",
-			perSecond(r.Naive.PerSecond), commas(r.Naive.Committed), r.Naive.Seconds, f["naive-clients"], commas(r.Naive.Insufficient), commas(r.Naive.Errors))
-		fmt.Fprintf(tw, "\t  CPU s during the baseline: %s\n", cpuList(r.Naive.Usage))
-		if r.Naive.ErrorSample != "" {
-			fmt.Fprintf(tw, "\t  e.g. %s\n", r.Naive.ErrorSample)
-		}
-	} else {
-		fmt.Fprintf(tw, "naive\tskipped (-naive-duration 0)\n")
-	}
+	printBaseline(tw, "naive", r.Naive, "-naive-duration 0")
+	printBaseline(tw, "set-based", r.SetBased, "-setbased-duration 0")
 	fmt.Fprintf(tw, "money\t%s\n", r.Invariants)
 	if r.StackCPUMsPerSettled > 0 {
 		fmt.Fprintf(tw, "cost\t%.2f CPU ms of the stack per settled transfer\n", r.StackCPUMsPerSettled)
@@ -81,19 +75,34 @@ func printResult(w io.Writer, r *Result) {
 	}
 }
 
+// printBaseline writes a baseline's line, or that it was skipped.
+func printBaseline(tw io.Writer, name string, b Baseline, skippedBy string) {
+	if !b.Ran {
+		fmt.Fprintf(tw, "%s\tskipped (%s)\n", name, skippedBy)
+		return
+	}
+	fmt.Fprintf(tw, "%s\t%s (%s committed in %.1f s, %d clients, %d per transaction; %s insufficient, %s errors, %s deadlock retries)\n",
+		name, perSecond(b.PerSecond), commas(b.Committed), b.Seconds, b.Clients, b.PerTransaction,
+		commas(b.Insufficient), commas(b.Errors), commas(b.Retries))
+	fmt.Fprintf(tw, "\t  CPU s during the baseline: %s\n", cpuList(b.Usage))
+	if b.ErrorSample != "" {
+		fmt.Fprintf(tw, "\t  e.g. %s\n", b.ErrorSample)
+	}
+}
+
 // printSummary lines up the suite's scenarios, one row each.
 func printSummary(w io.Writer, results []*Result) {
 	fmt.Fprintf(w, "\n== suite ==\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "scenario\taccepted\tsettled\tvs naive\tnaive\tsettle ms\tp50 ms\tp99 ms\tok\t\n")
+	fmt.Fprintf(tw, "scenario\taccepted\tsettled\t× naive\t× set-based\tnaive\tset-based\tsettle ms\tp50 ms\tp99 ms\tok\t\n")
 	for _, r := range results {
 		ok := "yes"
 		if len(r.Failures) > 0 {
 			ok = "NO"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t\n", r.Scenario, perSecond(r.AcceptedPerSecond),
-			perSecond(r.SettledPerSecond), times(r.SettledVsNaive), perSecond(r.Naive.PerSecond), commas(r.SettleMillis),
-			r.Replies.Latency.P50, r.Replies.Latency.P99, ok)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t\n", r.Scenario, perSecond(r.AcceptedPerSecond),
+			perSecond(r.SettledPerSecond), times(r.SettledVsNaive), times(r.SettledVsSetBased), perSecond(r.Naive.PerSecond),
+			perSecond(r.SetBased.PerSecond), commas(r.SettleMillis), r.Replies.Latency.P50, r.Replies.Latency.P99, ok)
 	}
 	tw.Flush()
 }
@@ -113,11 +122,14 @@ func loadShape(r *Result) string {
 	if r.Flags["rate"] != "0" {
 		return fmt.Sprintf("open loop at %s/s (at most %s in flight)", r.Flags["rate"], r.Flags["max-in-flight"])
 	}
+	if r.Flags["bulk"] != "0" {
+		return fmt.Sprintf("%s clients closed loop, %s transfers per request", r.Flags["clients"], r.Flags["bulk"])
+	}
 	return r.Flags["clients"] + " clients closed loop"
 }
 
 func latency(l Latency) string {
-	return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s ms  (%s requests)", msStr(l.P50), msStr(l.P95), msStr(l.P99), msStr(l.Max), commas(l.Count))
+	return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s ms  (%s transfers)", msStr(l.P50), msStr(l.P95), msStr(l.P99), msStr(l.Max), commas(l.Count))
 }
 
 func msStr(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
@@ -173,7 +185,7 @@ func perSecond(v float64) string {
 	return commas(int64(math.Round(v))) + "/s"
 }
 
-// times renders a ratio to the naive baseline, "1.15×", or "n/a" without one.
+// times renders a ratio to a baseline, "1.15×", or "n/a" without one.
 func times(r float64) string {
 	if r <= 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 		return "n/a"

@@ -57,6 +57,8 @@ func TestConfigName(t *testing.T) {
 		{Config{Cross: 0.1, Hot: 0.5, Clients: 64}, "cross10-hot50"},
 		{Config{Cross: 0.1, Clients: 256}, "cross10-c256"},
 		{Config{Cross: 0.1, Rate: 300, Clients: 256}, "open300-cross10"},
+		{Config{Cross: 0.1, Bulk: 100, Clients: 8}, "bulk100-cross10-c8"},
+		{Config{Cross: 0.1, Bulk: 100, Clients: 64}, "bulk100-cross10-c64"},
 	} {
 		if got := c.cfg.Name(); got != c.want {
 			t.Errorf("%+v: Name() = %q, want %q", c.cfg, got, c.want)

@@ -17,27 +17,37 @@ type Result struct {
 	Flags     map[string]string `json:"flags"`
 	Host      Host              `json:"host"`
 	Prefix    string            `json:"account_prefix"`
-	Mode      string            `json:"mode"` // "closed loop" or "open loop"
+	Mode      string            `json:"mode"` // "closed loop", "open loop" or "bulk"
+	Role      Role              `json:"role,omitempty"`
 	HotID     string            `json:"hot_account,omitempty"`
+	RateBasis string            `json:"rate_basis,omitempty"` // where a suite's open-loop rate came from
+	Shards    int               `json:"shards_used"`          // logical shards holding the run's accounts
 
 	SetupSeconds      float64 `json:"setup_seconds"`
 	LoadSeconds       float64 `json:"load_seconds"`
+	Requests          int64   `json:"requests"` // HTTP requests; Replies counts transfers
 	Replies           Replies `json:"replies"`
 	AcceptedPerSecond float64 `json:"accepted_per_second"`
 
-	Settled       bool             `json:"settled"`
-	SettleMillis  int64            `json:"settle_ms"` // load end until caught up (or until given up)
-	SettleBacklog Backlog          `json:"backlog_at_end"`
-	SettleError   string           `json:"settle_error,omitempty"`
-	Transfers     map[string]int64 `json:"transfers_by_status"`
+	Settled      bool  `json:"settled"`
+	SettleMillis int64 `json:"settle_ms"` // load end until caught up (or until given up)
+	// SettleAfterMillis is the lower bound of the catch-up time: until then
+	// a look still saw something left to do.
+	SettleAfterMillis int64            `json:"settle_after_ms"`
+	SettleBacklog     Backlog          `json:"backlog_at_end"`
+	SettleError       string           `json:"settle_error,omitempty"`
+	Transfers         map[string]int64 `json:"transfers_by_status"`
 	// SettledPerSecond is completed transfers / (load + settle time); 0 when
 	// the system did not settle, as no honest figure exists then.
 	SettledPerSecond float64 `json:"settled_per_second"`
 
-	Naive                Naive   `json:"naive"`
-	AcceptedVsNaive      float64 `json:"accepted_vs_naive,omitempty"`
-	SettledVsNaive       float64 `json:"settled_vs_naive,omitempty"`
-	StackCPUMsPerSettled float64 `json:"stack_cpu_ms_per_settled_transfer,omitempty"`
+	Naive                Baseline `json:"naive"`
+	SetBased             Baseline `json:"setbased"`
+	AcceptedVsNaive      float64  `json:"accepted_vs_naive,omitempty"`
+	SettledVsNaive       float64  `json:"settled_vs_naive,omitempty"`
+	AcceptedVsSetBased   float64  `json:"accepted_vs_setbased,omitempty"`
+	SettledVsSetBased    float64  `json:"settled_vs_setbased,omitempty"`
+	StackCPUMsPerSettled float64  `json:"stack_cpu_ms_per_settled_transfer,omitempty"`
 
 	Processes  []Usage    `json:"processes"` // during load + settle
 	Invariants Invariants `json:"invariants"`

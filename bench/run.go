@@ -11,15 +11,18 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// runOne does one whole run of cfg: setup, load, settle, checks, naive
-// baseline. Progress goes to log. An error means the run could not be
+// runOne does one whole run of cfg: setup, load, settle, checks, the
+// baselines. Progress goes to log. An error means the run could not be
 // measured at all; a measured run that found something wrong returns a
 // Result with Failures.
 func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	amount, _ := decimal.NewFromString(cfg.Amount) // validated with the flags
-	r := &Result{Scenario: cfg.Name(), StartedAt: time.Now().UTC(), Flags: cfg.Flags(), Host: hostInfo(), Mode: "closed loop"}
-	if cfg.Rate > 0 {
+	r := &Result{Scenario: cfg.Name(), Role: cfg.Role, StartedAt: time.Now().UTC(), Flags: cfg.Flags(), Host: hostInfo(), Mode: "closed loop"}
+	switch {
+	case cfg.Rate > 0:
 		r.Mode = "open loop"
+	case cfg.Bulk > 0:
+		r.Mode = "bulk"
 	}
 	db, err := openDB(cfg.MySQL, "", 4)
 	if err != nil {
@@ -40,21 +43,25 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 
 	// Setup, not timed: accounts, deposits, and the ledger caught up with them.
 	r.Prefix = runPrefix(r.StartedAt)
-	fmt.Fprintf(log, "[%s] setup: %d accounts with prefix %s\n", r.Scenario, cfg.Accounts, r.Prefix)
-	setupStart := time.Now()
-	acc, err := setup(ctx, api, r.Prefix, cfg.Accounts, amount)
-	if err != nil {
-		return nil, fmt.Errorf("setup: %w", err)
-	}
-	watch := &Watcher{db: db, js: js, prefix: r.Prefix}
-	if b, _, err := watch.WaitCaughtUp(ctx, cfg.SettleTimeout, log); err != nil || !b.Clear() {
-		return nil, fmt.Errorf("setup did not settle (%s): %v", b, err)
-	}
-	r.SetupSeconds = time.Since(setupStart).Seconds()
-	picker, err := NewPicker(acc.IDs, cfg.Cross, cfg.Hot)
+	watch, err := NewWatcher(ctx, db, js, r.Prefix, shardSchemaLike)
 	if err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(log, "[%s] setup: %d accounts with prefix %s\n", r.Scenario, cfg.Accounts, r.Prefix)
+	setupStart := time.Now()
+	acc, err := setup(ctx, api, r.Prefix, cfg.Accounts, cfg.Shards, amount)
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	if b, _, err := watch.WaitCaughtUp(ctx, time.Now(), cfg.SettleTimeout, cfg.SettlePoll, log); err != nil || !b.Clear() {
+		return nil, fmt.Errorf("setup did not settle (%s): %v", b, err)
+	}
+	r.SetupSeconds = time.Since(setupStart).Seconds()
+	picker, err := NewPicker(acc.IDs, cfg.Shards, cfg.Cross, cfg.Hot)
+	if err != nil {
+		return nil, err
+	}
+	r.Shards = len(picker.same)
 	if cfg.Hot > 0 {
 		r.HotID = picker.HotID()
 	}
@@ -62,6 +69,19 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	// Load, then settle, with the processes watched throughout.
 	procs, warnings := stackProcs(cfg.RunDir)
 	r.Warnings = append(r.Warnings, warnings...)
+	measureLoad(ctx, cfg, r, api, picker, procs, watch, log)
+	if err := measureOutcome(ctx, r, watch, acc); err != nil {
+		return nil, err
+	}
+	if err := runBaselines(ctx, cfg, r, amount, procs, log); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// measureLoad runs the load and waits for the system to catch up, filling
+// in r's load, settle and process figures.
+func measureLoad(ctx context.Context, cfg Config, r *Result, api *API, picker *Picker, procs []Proc, watch *Watcher, log io.Writer) {
 	sampler := StartSampler(procs)
 	profiles := func() []Profile { return nil }
 	if cfg.Profile {
@@ -70,20 +90,30 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	}
 	fmt.Fprintf(log, "[%s] load: %s for %s\n", r.Scenario, r.Mode, cfg.Duration)
 	var load Load
-	if cfg.Rate > 0 {
+	switch {
+	case cfg.Rate > 0:
 		load = openLoop(ctx, api, picker, cfg.Rate, cfg.MaxInFlight, cfg.Duration, cfg.Amount)
-	} else {
+	case cfg.Bulk > 0:
+		load = bulkLoop(ctx, api, picker, cfg.Clients, cfg.Bulk, cfg.Duration, cfg.Amount)
+	default:
 		load = closedLoop(ctx, api, picker, cfg.Clients, cfg.Duration, cfg.Amount)
 	}
 	r.LoadSeconds = load.End.Sub(load.Start).Seconds()
+	r.Requests = load.Requests
 	r.Replies = load.Replies
 	r.AcceptedPerSecond = float64(load.Replies.Accepted) / r.LoadSeconds
+	if load.Replies.Accepted == 0 {
+		// Nothing to measure: most likely a route the service lacks or a
+		// refused token; the codes say which.
+		r.fail("no transfer was accepted (by code: %s)", counts(load.Replies.ByCode))
+	}
 	fmt.Fprintf(log, "[%s] settle: waiting up to %s for the system to catch up\n", r.Scenario, cfg.SettleTimeout)
-	backlog, caughtAt, err := watch.WaitCaughtUp(ctx, cfg.SettleTimeout, log)
+	backlog, caught, err := watch.WaitCaughtUp(ctx, load.End, cfg.SettleTimeout, cfg.SettlePoll, log)
 	r.Processes = sampler.Stop()
 	r.Profiles = profiles()
 	r.SettleBacklog = backlog
-	r.SettleMillis = caughtAt.Sub(load.End).Milliseconds()
+	r.SettleMillis = caught.Before.Sub(load.End).Milliseconds()
+	r.SettleAfterMillis = caught.After.Sub(load.End).Milliseconds()
 	r.Settled = err == nil && backlog.Clear()
 	if err != nil {
 		r.SettleError = err.Error()
@@ -91,21 +121,33 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	} else if !r.Settled {
 		r.fail("the system did not catch up within %s of the load's end: %s", cfg.SettleTimeout, backlog)
 	}
+}
 
-	if err := measureOutcome(ctx, r, watch, acc); err != nil {
-		return nil, err
-	}
+// runBaselines measures the naive and the set-based loops, unless their
+// duration is 0, and works out r's ratios to them.
+func runBaselines(ctx context.Context, cfg Config, r *Result, amount decimal.Decimal, procs []Proc, log io.Writer) error {
 	if cfg.NaiveDuration > 0 {
-		fmt.Fprintf(log, "[%s] naive baseline: %d clients for %s\n", r.Scenario, cfg.Clients, cfg.NaiveDuration)
-		naive, err := runNaive(ctx, cfg, amount, procs)
+		fmt.Fprintf(log, "[%s] naive baseline: %d clients for %s\n", r.Scenario, cfg.NaiveClients, cfg.NaiveDuration)
+		b, err := runNaive(ctx, cfg, amount, procs)
 		if err != nil {
-			return nil, fmt.Errorf("naive baseline: %w", err)
+			return fmt.Errorf("naive baseline: %w", err)
 		}
-		r.Naive = naive
-		r.AcceptedVsNaive = ratio(r.AcceptedPerSecond, naive.PerSecond)
-		r.SettledVsNaive = ratio(r.SettledPerSecond, naive.PerSecond)
+		r.Naive = b
+		r.AcceptedVsNaive = ratio(r.AcceptedPerSecond, b.PerSecond)
+		r.SettledVsNaive = ratio(r.SettledPerSecond, b.PerSecond)
 	}
-	return r, nil
+	if cfg.SetBasedDuration > 0 {
+		fmt.Fprintf(log, "[%s] set-based baseline: %d loops of %d transfers per transaction for %s\n",
+			r.Scenario, cfg.SetBasedClients, cfg.SetBasedBatch, cfg.SetBasedDuration)
+		b, err := runSetBased(ctx, cfg, amount, procs)
+		if err != nil {
+			return fmt.Errorf("set-based baseline: %w", err)
+		}
+		r.SetBased = b
+		r.AcceptedVsSetBased = ratio(r.AcceptedPerSecond, b.PerSecond)
+		r.SettledVsSetBased = ratio(r.SettledPerSecond, b.PerSecond)
+	}
+	return nil
 }
 
 // measureOutcome counts the run's transfers, works out the settled rate and

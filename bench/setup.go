@@ -47,10 +47,11 @@ func fundingFor(i int, amount decimal.Decimal) decimal.Decimal {
 	return amount.Mul(decimal.NewFromInt(fundingTransfers))
 }
 
-// setup opens n accounts through the API and funds each with one deposit,
-// from a few workers at once (setup is not timed, only kept short).
-func setup(ctx context.Context, api *API, prefix string, n int, amount decimal.Decimal) (Accounts, error) {
-	ids := accountIDs(prefix, n)
+// setup opens n accounts through the API, spread over the logical shards by
+// accountIDs, and funds each with one deposit, from a few workers at once
+// (setup is not timed, only kept short).
+func setup(ctx context.Context, api *API, prefix string, n, shards int, amount decimal.Decimal) (Accounts, error) {
+	ids := accountIDs(prefix, n, shards)
 	acc := Accounts{Prefix: prefix, IDs: ids, Deposited: decimal.Zero}
 	for i := range ids {
 		acc.Deposited = acc.Deposited.Add(fundingFor(i, amount))

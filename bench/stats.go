@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// Recorder collects the outcome of every request of the load. It keeps each
-// latency (8 bytes a request) so percentiles are exact; the load is bounded by
-// -duration and the offered rate, so that stays in the megabytes.
+// Recorder collects the outcome of every transfer of the load (each of a
+// bulk request's too). It keeps each latency (8 bytes a transfer) so
+// percentiles are exact; the load is bounded by -duration and the offered
+// rate, so that stays in the megabytes.
 type Recorder struct {
 	mu        sync.Mutex
 	latency   map[string][]time.Duration // by kind: "same", "cross"
