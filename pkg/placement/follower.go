@@ -117,20 +117,32 @@ func (f *Follower) Run(ctx context.Context) error {
 const (
 	minPause = 100 * time.Millisecond
 	maxPause = 5 * time.Second
+	// reconnectCheck is how often watch reads the connection's reconnect
+	// count, a local read.
+	reconnectCheck = time.Second
 )
 
 // watch follows one watcher until it ends, and says whether it delivered
-// anything (a working watch resets Run's pause).
+// anything (a working watch resets Run's pause). It also ends when the
+// connection reconnected: the watcher's consumer died with the broker, and
+// the client would only notice it after missing heartbeats for seconds.
 func (f *Follower) watch(ctx context.Context) (delivered bool, err error) {
+	reconnects := f.store.nc.Stats().Reconnects
 	w, err := f.store.kv.Watch(ctx, Key, jetstream.IgnoreDeletes())
 	if err != nil {
 		return false, err
 	}
 	defer func() { _ = w.Stop() }()
+	tick := time.NewTicker(reconnectCheck)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return delivered, nil
+		case <-tick.C:
+			if f.store.nc.Stats().Reconnects != reconnects {
+				return delivered, errors.New("nats reconnected")
+			}
 		case e, ok := <-w.Updates():
 			if !ok {
 				return delivered, errors.New("watcher closed")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -23,6 +24,7 @@ const history = 8
 // on the key's revision, so two writers cannot both build on one version.
 type Store struct {
 	kv jetstream.KeyValue
+	nc *nats.Conn // for its reconnect count: see Follower.watch
 }
 
 // Open declares the bucket (replicas as the WALLET stream's nats.replicas)
@@ -40,7 +42,7 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, er
 	if err != nil {
 		return nil, fmt.Errorf("declare key-value bucket %s: %w", Bucket, err)
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: kv, nc: js.Conn()}, nil
 }
 
 // Attach returns the store of an existing bucket, for a reader that must not
@@ -53,7 +55,7 @@ func Attach(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", Bucket, err)
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: kv, nc: js.Conn()}, nil
 }
 
 // Load returns the current map and the key's revision; ErrNoPlacement when
