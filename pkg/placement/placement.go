@@ -84,7 +84,7 @@ func (m Map) Validate() error {
 		return fmt.Errorf("%w: %d owners for %d shards", ErrInvalid, len(m.Owner), m.Shards)
 	}
 	for i, s := range m.Servers {
-		if err := validName(s); err != nil {
+		if err := CheckName(s); err != nil {
 			return err
 		}
 		if i > 0 && m.Servers[i-1] >= s {
@@ -99,9 +99,10 @@ func (m Map) Validate() error {
 	return nil
 }
 
-// validName accepts 1 to 64 letters, digits, '.', '_' and '-': a name that
-// prints in a table, fits a metric label and needs no quoting.
-func validName(s string) error {
+// CheckName accepts a server name of 1 to 64 letters, digits, '.', '_' and
+// '-': one that prints in a table, fits a metric label and needs no quoting.
+// The configuration's server names must pass it to appear in a map.
+func CheckName(s string) error {
 	ok := len(s) > 0 && len(s) <= 64
 	for _, c := range s {
 		ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')
@@ -131,7 +132,7 @@ func (m Map) Move(shard int, to string) (Map, error) {
 // AddServer is the next version of m that lists server, holding no shard
 // yet, so that shards can move to it.
 func (m Map) AddServer(server string) (Map, error) {
-	if err := validName(server); err != nil {
+	if err := CheckName(server); err != nil {
 		return Map{}, err
 	}
 	i, found := slices.BinarySearch(m.Servers, server)
