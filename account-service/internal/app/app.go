@@ -25,6 +25,7 @@ import (
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/outbox"
+	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
@@ -33,19 +34,23 @@ import (
 // App is a running account-service.
 type App struct {
 	log *slog.Logger
-	// servers are the pools of the database servers, one each.
-	servers []*sqlx.DB
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	store   *mysql.Store
-	stream  stream.Config
-	start   service.Start
-	srv     *http.Server
-	ln      net.Listener
-	saga    *saga.Runner
-	waiter  *saga.Waiter
-	writer  *groupcommit.Writer
-	wake    *outbox.Notifier
+	// servers are the pools of the database servers, one each; layout says
+	// where the shards are first placed, and placement where they are now.
+	servers   []*sqlx.DB
+	layout    database.Layout
+	placement *placement.Follower
+	cfg       config.AccountService
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	store     *mysql.Store
+	stream    stream.Config
+	start     service.Start
+	srv       *http.Server
+	ln        net.Listener
+	saga      *saga.Runner
+	waiter    *saga.Waiter
+	writer    *groupcommit.Writer
+	wake      *outbox.Notifier
 	// advisories records the saga messages JetStream dropped after
 	// MaxDeliver; see watchAdvisories.
 	advisories func(ctx context.Context) error
@@ -57,14 +62,14 @@ type App struct {
 // the HTTP listener; Run migrates the shards and declares the stream.
 // Close releases what it opened.
 func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App, err error) {
-	a := &App{log: log}
+	a := &App{log: log, cfg: cfg}
 	defer func() {
 		if err != nil {
 			a.Close()
 		}
 	}()
-	store, servers, err := openStore(cfg.Servers, cfg.Shards)
-	a.servers = servers
+	store, servers, layout, err := openStore(cfg.Servers, cfg.Shards)
+	a.servers, a.layout = servers, layout
 	if err != nil {
 		return nil, err
 	}
@@ -131,21 +136,21 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 // openStore opens one pool per database server, on which the shards it
 // holds commit together, and the store over them. The pools are returned
 // even with an error, to be closed.
-func openStore(servers, shards []string) (*mysql.Store, []*sqlx.DB, error) {
+func openStore(servers, shards []string) (*mysql.Store, []*sqlx.DB, database.Layout, error) {
 	l, err := database.LayoutOf(servers, shards)
 	if err != nil {
-		return nil, nil, fmt.Errorf("shards: %w", err)
+		return nil, nil, l, fmt.Errorf("shards: %w", err)
 	}
 	dbs, err := database.OpenAll(l.ServerDSNs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("servers: %w", err)
+		return nil, nil, l, fmt.Errorf("servers: %w", err)
 	}
 	srvs := make([]mysql.Server, len(l.Names))
 	for i := range srvs {
 		srvs[i] = mysql.Server{Name: l.Names[i], DB: dbs[i], DSN: l.ServerDSNs[i]}
 	}
 	store, err := mysql.NewPlaced(srvs, l.Schemas, l.Owners)
-	return store, dbs, err
+	return store, dbs, l, err
 }
 
 // committed runs after each group commit: the relays hear that the shards
@@ -185,15 +190,21 @@ func (a *App) up(ctx context.Context) error {
 			return fmt.Errorf("server %s: %w", a.store.ServerName(i), err)
 		}
 	}
+	var err error
+	if a.placement, err = place(ctx, a.js, a.cfg.NATS.Replicas, a.layout, a.store, a.log); err != nil {
+		return err
+	}
 	if err := a.store.Migrate(ctx, deadletter.Migrations()); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	_, err := stream.Declare(ctx, a.js, a.stream, a.log)
+	_, err = stream.Declare(ctx, a.js, a.stream, a.log)
 	return err
 }
 
 // work runs the saga consumers and the capture of their dropped messages.
 func (a *App) work(ctx context.Context) error {
+	go func() { _ = a.placement.Run(ctx) }()
+	go follow(ctx, a.placement, a.layout, a.store, a.log)
 	go a.watchAdvisories(ctx)
 	go a.pruneRefusals(ctx)
 	return a.saga.Run(ctx)

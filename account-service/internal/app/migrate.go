@@ -14,7 +14,7 @@ import (
 // to every shard of cfg: the migrate step, run with shard DSNs of a user
 // that may run DDL, before the services start with their own users.
 func Migrate(ctx context.Context, cfg config.AccountService) error {
-	store, servers, err := openStore(cfg.Servers, cfg.Shards)
+	store, servers, _, err := openStore(cfg.Servers, cfg.Shards)
 	defer func() {
 		if store != nil {
 			store.Close()
