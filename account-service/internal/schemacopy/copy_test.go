@@ -200,6 +200,8 @@ func tryWrite(db *sqlx.DB, i int) error {
 		{`INSERT INTO nokey (a, b) VALUES (?, ?)`, []any{i % 10, fmt.Sprint(i)}},
 		{`INSERT INTO computed (id) VALUES (?)`, []any{i}},
 		{`DELETE FROM outbox WHERE id = ? AND ? = 0`, []any{i/2 + 1, i % 7}},
+		{`UPDATE nokey SET a = a + 1 WHERE b = ?`, []any{fmt.Sprint(i / 3)}},
+		{`DELETE FROM nokey WHERE b = ? AND ? = 0`, []any{fmt.Sprint(i / 2), i % 11}},
 	}
 	tx, err := db.Begin()
 	if err != nil {
