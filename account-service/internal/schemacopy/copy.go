@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -124,6 +125,9 @@ func New(cfg Config) (*Copy, error) {
 	addr := cfg.SourceAddr
 	if addr == "" {
 		addr = src.Addr
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("schemacopy: the target reaches the source at host:port, not %q: set SourceAddr", addr)
 	}
 	source, err := open(cfg.Source)
 	if err != nil {
