@@ -176,6 +176,20 @@ type RelayRetention struct {
 	OutboxRetention time.Duration `mapstructure:"outbox_retention"`
 }
 
+// MoveConfig is what "account-service shards move" needs besides the
+// servers, whose DSNs are then the mover's login (deploy/grants-move.sql).
+type MoveConfig struct {
+	// ReplicationUser and ReplicationPassword are the login a target's
+	// replication thread uses on the source (REPLICATION SLAVE). Default
+	// user wallet_repl, no password.
+	ReplicationUser     string `mapstructure:"replication_user"`
+	ReplicationPassword string `mapstructure:"replication_password"`
+	// PauseTimeout bounds how long writes to the moving shard may pause
+	// for its last writes to reach the copy; past it the move is rolled
+	// back. Default 5s.
+	PauseTimeout time.Duration `mapstructure:"pause_timeout"`
+}
+
 // localDSN is the make-run MariaDB of the defaults.
 const localDSN = "wallet:wallet@tcp(127.0.0.1:3307)/"
 
@@ -189,6 +203,9 @@ func setDefaults(v *viper.Viper) {
 	}
 	v.SetDefault("shards", shards)
 	v.SetDefault("servers", []string{})
+	v.SetDefault("move.replication_user", "wallet_repl")
+	v.SetDefault("move.replication_password", "")
+	v.SetDefault("move.pause_timeout", 5*time.Second)
 	v.SetDefault("log_level", "info")
 	v.SetDefault("nats.url", "nats://127.0.0.1:4222")
 	v.SetDefault("nats.replicas", 1)

@@ -45,6 +45,12 @@ func (s *Servers) mask() {
 	*s = m
 }
 
+func (m *MoveConfig) mask() {
+	if m.ReplicationPassword != "" {
+		m.ReplicationPassword = "***"
+	}
+}
+
 func (n *NATSConfig) mask() { n.URL = MaskURLs(n.URL) }
 
 func (l *LedgerConfig) mask() { l.DSN = maskDSN(l.DSN) }

@@ -33,6 +33,8 @@ type AccountService struct {
 	Account  AccountConfig `mapstructure:"account"`
 	// Relay is read for the inbox rule only (ADR 0013).
 	Relay RelayRetention `mapstructure:"relay"`
+	// Move is read by the shards move command only.
+	Move MoveConfig `mapstructure:"move"`
 }
 
 // LedgerService is ledger-service's configuration. It reads the shards for

@@ -144,6 +144,17 @@ func (r RelayConfig) validate() []error {
 // outbox-relay's.
 func (RelayRetention) validate() []error { return nil }
 
+func (m MoveConfig) validate() []error {
+	var errs []error
+	if m.ReplicationUser == "" {
+		errs = append(errs, errors.New("move.replication_user must be set"))
+	}
+	if err := positive("move.pause_timeout", m.PauseTimeout); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
 type number interface {
 	~int | ~int64 | ~float64
 }

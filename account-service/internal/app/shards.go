@@ -16,25 +16,30 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/account-service/internal/shardmove"
 	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/service"
 )
 
 // ShardsUsage is the shards command's synopsis.
 const ShardsUsage = "list [--json] — which database server holds each logical shard (the placement map); " +
-	"exit 0 done, 1 failed (no placement yet, NATS unreachable), 2 usage"
+	"move N --to SERVER — move logical shard N to SERVER online (its writes pause for the switch); " +
+	"exit 0 done, 1 failed (rolled back; or no placement yet, NATS unreachable), 2 usage"
 
 // ShardsArgs is one parsed shards command line.
 type ShardsArgs struct {
-	Action string // list
+	Action string // list or move
 	JSON   bool   // list: [{"shard":N,"server":"NAME"},…] instead of a table
+	Shard  int    // move: the logical shard
+	To     string // move: the server it goes to
 }
 
 // ParseShards reads the arguments after "shards".
 func ParseShards(args []string) (ShardsArgs, error) {
 	if len(args) == 0 {
-		return ShardsArgs{}, fmt.Errorf("%w: a subcommand is required: list", service.ErrUsage)
+		return ShardsArgs{}, fmt.Errorf("%w: a subcommand is required: list or move", service.ErrUsage)
 	}
 	c := ShardsArgs{Action: args[0]}
 	switch c.Action {
@@ -49,8 +54,29 @@ func ParseShards(args []string) (ShardsArgs, error) {
 		if err != nil || fs.NArg() > 0 {
 			return c, fmt.Errorf("%w: list takes only --json", service.ErrUsage)
 		}
+	case "move":
+		if len(args) > 1 && (args[1] == "-h" || args[1] == "--help") {
+			return c, flag.ErrHelp
+		}
+		var err error
+		if len(args) < 2 {
+			return c, fmt.Errorf("%w: move N --to SERVER", service.ErrUsage)
+		}
+		if c.Shard, err = strconv.Atoi(args[1]); err != nil || c.Shard < 0 {
+			return c, fmt.Errorf("%w: move: %q is not a shard number", service.ErrUsage, args[1])
+		}
+		fs := flag.NewFlagSet("move", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.StringVar(&c.To, "to", "", "")
+		err = fs.Parse(args[2:])
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		if err != nil || fs.NArg() > 0 || c.To == "" {
+			return c, fmt.Errorf("%w: move N --to SERVER", service.ErrUsage)
+		}
 	default:
-		return c, fmt.Errorf("%w: unknown subcommand %q (list)", service.ErrUsage, c.Action)
+		return c, fmt.Errorf("%w: unknown subcommand %q (list, move)", service.ErrUsage, c.Action)
 	}
 	return c, nil
 }
@@ -66,6 +92,9 @@ func ShardsCommand() service.Command[config.AccountService] {
 			return err
 		},
 		Run: func(ctx context.Context, cfg config.AccountService, _ *slog.Logger) error {
+			if c.Action == "move" {
+				return MoveShard(ctx, cfg, c.Shard, c.To, os.Stdout)
+			}
 			return ListShards(ctx, cfg, c.JSON, os.Stdout)
 		},
 	}
@@ -98,6 +127,42 @@ func ListShards(ctx context.Context, cfg config.AccountService, asJSON bool, out
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", s, len(on), ranges(on))
 	}
 	return tw.Flush()
+}
+
+// MoveShard moves shard to server to (shardmove), printing its progress to
+// out: exit 0 done; 1 failed, and rolled back; 2 no such shard or server,
+// or the server that already holds it.
+func MoveShard(ctx context.Context, cfg config.AccountService, shard int, to string, out io.Writer) error {
+	layout, err := database.LayoutOf(cfg.Servers, cfg.Shards)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("account-service shards move"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("nats %s: not reachable: %w", config.MaskURLs(cfg.NATS.URL), err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	store, err := placement.Attach(ctx, js)
+	if err != nil {
+		return explainNoPlacement(err)
+	}
+	m := shardmove.Mover{Placement: store, Layout: layout, ReplicationUser: cfg.Move.ReplicationUser,
+		ReplicationPassword: cfg.Move.ReplicationPassword, PauseTimeout: cfg.Move.PauseTimeout, Progress: out}
+	r, err := m.Move(ctx, shard, to)
+	if errors.Is(err, shardmove.ErrUsage) {
+		fmt.Fprintf(os.Stderr, "shards move: %v\n", err)
+		return service.ExitCode(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "shards move: failed, the shard stays on its server: %v\n", err)
+		return service.ExitCode(1)
+	}
+	fmt.Fprintf(out, "done: shard %d moved from %s to %s; writes paused %s\n", r.Shard, r.From, r.To, r.Pause.Round(time.Millisecond))
+	return nil
 }
 
 // loadPlacement reads the placement once over a connection of its own,

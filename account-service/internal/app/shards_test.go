@@ -139,3 +139,19 @@ func TestRanges(t *testing.T) {
 		}
 	}
 }
+
+func TestParseShardsMove(t *testing.T) {
+	c, err := ParseShards([]string{"move", "7", "--to", "db2"})
+	if err != nil || c.Action != "move" || c.Shard != 7 || c.To != "db2" {
+		t.Fatalf("move 7 --to db2 = %+v, %v", c, err)
+	}
+	for _, args := range [][]string{{"move"}, {"move", "x", "--to", "db2"}, {"move", "-1", "--to", "db2"}, {"move", "7"},
+		{"move", "7", "--to"}, {"move", "7", "--to", "db2", "extra"}, {"move", "7", "--from", "db1"}} {
+		if _, err := ParseShards(args); !errors.Is(err, service.ErrUsage) {
+			t.Errorf("ParseShards(%q) = %v, want a usage error", args, err)
+		}
+	}
+	if _, err := ParseShards([]string{"move", "--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("move --help = %v, want help", err)
+	}
+}
