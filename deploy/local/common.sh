@@ -52,13 +52,13 @@ db_dir() { if [ "$1" -eq 1 ]; then echo "$MARIADB_DIR"; else echo "$RUN_DIR/mari
 db_port() { echo $((MARIADB_PORT + 2 * ($1 - 1))); }
 
 # servers_env USER PASSWORD N prints the WALLET_SERVERS value for N
-# servers as USER: space-separated name=DSN, DSNs without a schema.
+# servers as USER: comma-separated name=DSN, DSNs without a schema.
 servers_env() {
 	local out=() i
 	for ((i = 1; i <= $3; i++)); do
 		out+=("db$i=$1:$2@tcp(127.0.0.1:$(db_port "$i"))/")
 	done
-	echo "${out[*]}"
+	(IFS=,; echo "${out[*]}")
 }
 
 # nats_nodes prints the pid-file name of every nats-server of this stack:

@@ -78,6 +78,16 @@ for ((i = 1; i <= db_count; i++)); do
 	{
 		if [ "$i" -eq 1 ]; then cat deploy/grants.sql; else grep -E '^(CREATE|ALTER) USER ' deploy/grants.sql; fi
 		cat deploy/grants-move.sql
+		# A shard moved here brings its tables, which MariaDB grants on
+		# only once they exist: the local stack gives the services their
+		# rights schema-wide on the other servers (production applies
+		# deploy/grants.sql to a moved shard before the switch).
+		if [ "$i" -gt 1 ]; then
+			echo "GRANT SELECT, INSERT, UPDATE, DELETE ON \`wallet\\_shard\\_%\`.* TO 'wallet_account'@'%';"
+			echo "GRANT SELECT, UPDATE, DELETE ON \`wallet\\_shard\\_%\`.* TO 'wallet_relay'@'%';"
+			echo "GRANT SELECT, UPDATE ON \`wallet\\_shard\\_%\`.* TO 'wallet_ledger'@'%';"
+			echo "GRANT UPDATE ON \`wallet\\_shard\\_%\`.* TO 'wallet_mover'@'%';"
+		fi
 	} | sed -e "s/@ACCOUNT_PASSWORD@/$MYSQL_ACCOUNT_PASSWORD/" -e "s/@RELAY_PASSWORD@/$MYSQL_RELAY_PASSWORD/" \
 		-e "s/@LEDGER_PASSWORD@/$MYSQL_LEDGER_PASSWORD/" -e "s/@REPL_PASSWORD@/$MYSQL_REPL_PASSWORD/" \
 		-e "s/@MOVER_PASSWORD@/$MYSQL_MOVER_PASSWORD/" |
@@ -246,6 +256,15 @@ while [ "${#pending[@]}" -gt 0 ]; do
 	pending=("${still[@]+"${still[@]}"}")
 	[ "${#pending[@]}" -eq 0 ] || sleep 0.5
 done
+
+# With a second server and every shard still on the first (a new stack),
+# shards 2 and 3 move there, online, as an operator would move them.
+if [ "$db_count" -ge 2 ] && ! "$ROOT/deploy/local/cmd.sh" account-service shards list --json | grep -q '"db2"'; then
+	for sh in 2 3; do
+		echo "moving shard $sh to db2"
+		"$ROOT/deploy/local/cmd.sh" account-service shards move "$sh" --to db2 | tail -n 1
+	done
+fi
 
 OPERATOR_TOKEN=$("$BIN_DIR/account-service" token --role operator --sub ops --ttl 24h)
 CUSTOMER_TOKEN=$("$BIN_DIR/account-service" token --role customer --sub u-alice --ttl 24h)

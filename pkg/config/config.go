@@ -188,6 +188,10 @@ type MoveConfig struct {
 	// for its last writes to reach the copy; past it the move is rolled
 	// back. Default 5s.
 	PauseTimeout time.Duration `mapstructure:"pause_timeout"`
+	// DropAfter is how long the old, frozen copy is kept after the switch
+	// (refusing instances that have not followed yet) before it is
+	// dropped. 0 keeps it. Default 5s.
+	DropAfter time.Duration `mapstructure:"drop_after"`
 }
 
 // localDSN is the make-run MariaDB of the defaults.
@@ -206,6 +210,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("move.replication_user", "wallet_repl")
 	v.SetDefault("move.replication_password", "")
 	v.SetDefault("move.pause_timeout", 5*time.Second)
+	v.SetDefault("move.drop_after", 5*time.Second)
 	v.SetDefault("log_level", "info")
 	v.SetDefault("nats.url", "nats://127.0.0.1:4222")
 	v.SetDefault("nats.replicas", 1)

@@ -152,6 +152,9 @@ func (m MoveConfig) validate() []error {
 	if err := positive("move.pause_timeout", m.PauseTimeout); err != nil {
 		errs = append(errs, err)
 	}
+	if err := notNegative("move.drop_after", m.DropAfter); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
 }
 

@@ -151,7 +151,7 @@ func MoveShard(ctx context.Context, cfg config.AccountService, shard int, to str
 		return explainNoPlacement(err)
 	}
 	m := shardmove.Mover{Placement: store, Layout: layout, ReplicationUser: cfg.Move.ReplicationUser,
-		ReplicationPassword: cfg.Move.ReplicationPassword, PauseTimeout: cfg.Move.PauseTimeout, Progress: out}
+		ReplicationPassword: cfg.Move.ReplicationPassword, PauseTimeout: cfg.Move.PauseTimeout, DropAfter: cfg.Move.DropAfter, Progress: out}
 	r, err := m.Move(ctx, shard, to)
 	if errors.Is(err, shardmove.ErrUsage) {
 		fmt.Fprintf(os.Stderr, "shards move: %v\n", err)

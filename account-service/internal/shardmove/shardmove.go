@@ -41,6 +41,10 @@ type Mover struct {
 	// bounds the wait for the last writes once the source is frozen
 	// (default 5s): past it the move is rolled back.
 	CatchUpTimeout, PauseTimeout time.Duration
+	// DropAfter is how long the frozen old copy is kept after the switch,
+	// refusing writers that have not followed yet, before it is dropped;
+	// 0 keeps it (a later move back drops it first).
+	DropAfter time.Duration
 }
 
 // Result is what a move did.
@@ -131,8 +135,18 @@ func (m *Mover) Move(ctx context.Context, shard int, to string) (Result, error) 
 		return r, undo(fmt.Errorf("store the placement: %w", err))
 	}
 	r.Version, r.Pause = stored.Version, time.Since(frozenAt)
-	m.say("shard %d is on %s (placement version %d); writes paused %s; the frozen copy on %s is kept until the next move there",
-		shard, to, r.Version, r.Pause.Round(time.Millisecond), from)
+	m.say("shard %d is on %s (placement version %d); writes paused %s", shard, to, r.Version, r.Pause.Round(time.Millisecond))
+	if m.DropAfter > 0 {
+		m.say("dropping the frozen copy on %s in %s", from, m.DropAfter)
+		select {
+		case <-ctx.Done():
+			return r, nil // the move is done; the copy stays frozen
+		case <-time.After(m.DropAfter):
+		}
+		if err := dropSchema(ctx, source, schema); err != nil {
+			m.say("the frozen copy on %s stays (drop: %v); a move back drops it", from, err)
+		}
+	}
 	return r, nil
 }
 
@@ -178,12 +192,18 @@ func (m *Mover) rollback(ctx context.Context, c *schemacopy.Copy, source *sqlx.D
 // frozen copy of a move away from it, or an unfinished copy. It refuses a
 // live copy, which only the placement's owner may hold.
 func (m *Mover) dropStaleCopy(ctx context.Context, target *sqlx.DB, cfg schemacopy.Config, to string) error {
+	var n int
+	if err := target.GetContext(ctx, &n, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", cfg.Schema); err != nil {
+		return fmt.Errorf("look for an old copy on %s: %w", to, err)
+	}
+	if n == 0 {
+		return nil
+	}
 	var server sql.NullString
 	var frozen sql.NullBool
 	err := target.QueryRowxContext(ctx, "SELECT server, frozen FROM "+quote(cfg.Schema)+".shard_meta WHERE id = 1").Scan(&server, &frozen)
 	switch {
-	case isUnknownSchema(err):
-		return nil
+	case errNumber(err) == 1146: // a schema without shard_meta: an unfinished copy, or an empty one
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("look for an old copy on %s: %w", to, err)
 	case err == nil && server.String == to && !frozen.Bool:

@@ -267,8 +267,12 @@ func TestFailedMoveRollsBack(t *testing.T) {
 	if err := target.Get(&n, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", s.layout.Schemas[0]); err != nil || n != 0 {
 		t.Fatalf("%d copies left on db2 (%v), want none", n, err)
 	}
-	m.ReplicationPassword, m.CatchUpTimeout = replPassword, 0
+	m.ReplicationPassword, m.CatchUpTimeout, m.DropAfter = replPassword, 0, time.Millisecond
 	if _, err := m.Move(ctx, 0, "db2"); err != nil {
 		t.Fatalf("the move again, with the right login: %v", err)
+	}
+	source := testenv.MustOpen(t, db1.DSN)
+	if err := source.Get(&n, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", s.layout.Schemas[0]); err != nil || n != 0 {
+		t.Fatalf("%d old copies left on db1 after DropAfter (%v), want none", n, err)
 	}
 }

@@ -43,9 +43,11 @@ func dropSchema(ctx context.Context, db *sqlx.DB, schema string) error {
 
 func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
-// isUnknownSchema reports MySQL's "unknown database" (1049) or "table
-// doesn't exist" (1146).
-func isUnknownSchema(err error) bool {
+// errNumber is err's MySQL error number, 0 for another error.
+func errNumber(err error) uint16 {
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1049 || me.Number == 1146)
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
 }
