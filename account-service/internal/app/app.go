@@ -182,13 +182,16 @@ func (a *App) Run(ctx context.Context) error {
 	return a.start.Run(ctx)
 }
 
-// up waits for every database server, migrates the shards and declares
-// the stream.
+// up waits for every database server, declares the stream, places the
+// shards (placement) and migrates them.
 func (a *App) up(ctx context.Context) error {
 	for i, db := range a.servers {
 		if err := database.WaitReady(ctx, db); err != nil {
 			return fmt.Errorf("server %s: %w", a.store.ServerName(i), err)
 		}
+	}
+	if _, err := stream.Declare(ctx, a.js, a.stream, a.log); err != nil {
+		return err
 	}
 	var err error
 	if a.placement, err = place(ctx, a.js, a.cfg.NATS.Replicas, a.layout, a.store, a.log); err != nil {
@@ -197,8 +200,7 @@ func (a *App) up(ctx context.Context) error {
 	if err := a.store.Migrate(ctx, deadletter.Migrations()); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	_, err = stream.Declare(ctx, a.js, a.stream, a.log)
-	return err
+	return nil
 }
 
 // work runs the saga consumers and the capture of their dropped messages.

@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/account-service/internal/mysql"
@@ -17,18 +19,28 @@ import (
 // by the placement in force, and returns its follower. Instances starting
 // together agree on one map (placement.Store.Bootstrap).
 func place(ctx context.Context, js jetstream.JetStream, replicas int, l database.Layout, store *mysql.Store, log *slog.Logger) (*placement.Follower, error) {
-	ps, err := placement.Open(ctx, js, replicas)
-	if err != nil {
-		return nil, fmt.Errorf("placement: %w", err)
-	}
 	first, err := configured(l)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := ps.Bootstrap(ctx, first); err != nil {
+	ps, err := openPlacement(ctx, js, replicas, log)
+	if err != nil {
 		return nil, fmt.Errorf("placement: %w", err)
 	}
-	f, err := ps.Follow(ctx, log)
+	var f *placement.Follower
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		if _, err = ps.Bootstrap(ctx, first); err == nil {
+			f, err = ps.Follow(ctx, log)
+		}
+		if err == nil || ctx.Err() != nil || errors.Is(err, placement.ErrInvalid) {
+			break
+		}
+		log.Warn("placement not readable yet, retrying", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("placement: %w", err)
 	}
@@ -37,6 +49,26 @@ func place(ctx context.Context, js jetstream.JetStream, replicas int, l database
 		return nil, fmt.Errorf("placement version %d: %w", f.Current().Version, err)
 	}
 	return f, store.SetOwners(owners)
+}
+
+// openPlacement declares the placement bucket, retrying while the broker
+// cannot yet (a cluster still forming, a node restarting), as the stream's
+// declaration does, until ctx ends.
+func openPlacement(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (*placement.Store, error) {
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ps, err := placement.Open(tctx, js, replicas)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return ps, err
+		}
+		log.Warn("placement bucket not declared yet, retrying", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
 }
 
 // configured is the placement the configuration describes, as version 1.
