@@ -18,11 +18,12 @@ SERVICES := account-service ledger-service outbox-relay
 
 all: build
 
-## run: the whole system locally (MariaDB, NATS, the services) under .run/
+## run: the whole system locally (MariaDB, NATS, the services) under .run/;
+##      NATS_CLUSTER=3 runs three nats-servers, DB_SERVERS=2 two MariaDB servers
 run:
 	deploy/local/run.sh
 
-## stop: stop what make run started (data in .run/ is kept)
+## stop: stop what make run started, every server (data in .run/ is kept)
 stop:
 	deploy/local/stop.sh
 

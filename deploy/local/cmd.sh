@@ -9,7 +9,9 @@
 # its service's, or the relay's for commands that publish to wallet.>,
 # from .run/secrets.env; the stack's JWT secret from .run/jwt-secret; the
 # stream's replicas when a NATS cluster runs; MySQL as wallet, the local
-# admin (the services' own users may not read every table). WALLET_* set by
+# admin (the services' own users may not read every table), on every
+# server (WALLET_SERVERS), with the replication login a shard move gives
+# the target (WALLET_MOVE_REPLICATION_USER and _PASSWORD). WALLET_* set by
 # the caller win.
 set -euo pipefail
 
@@ -47,6 +49,10 @@ fi
 load_secrets
 export WALLET_NATS_URL=${WALLET_NATS_URL:-$(nats_url "$user")}
 export WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns wallet wallet)}
+db_count=$(db_servers) || exit 1
+export WALLET_SERVERS=${WALLET_SERVERS:-$(servers_env wallet wallet "$db_count")}
+export WALLET_MOVE_REPLICATION_USER=${WALLET_MOVE_REPLICATION_USER:-wallet_repl}
+export WALLET_MOVE_REPLICATION_PASSWORD=${WALLET_MOVE_REPLICATION_PASSWORD:-$MYSQL_REPL_PASSWORD}
 export WALLET_LEDGER_DSN=${WALLET_LEDGER_DSN:-wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/wallet_ledger}
 if [ -z "${WALLET_AUTH_JWT_SECRET:-}" ] && [ -s "$RUN_DIR/jwt-secret" ]; then
 	WALLET_AUTH_JWT_SECRET=$(cat "$RUN_DIR/jwt-secret")

@@ -4,14 +4,15 @@
 
 # The directory and ports can be overridden from the environment (a second
 # stack beside the default one, e.g. to try a change to these scripts);
-# NATS_CLUSTER=3 runs a three-node JetStream cluster instead of one server.
+# NATS_CLUSTER=3 runs a three-node JetStream cluster instead of one server;
+# DB_SERVERS=2 runs a second MariaDB server (see db_servers).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUN_DIR=${RUN_DIR:-$ROOT/.run}
 LOG_DIR=$RUN_DIR/logs
 BIN_DIR=$ROOT/bin
 MARIADB_DIR=$RUN_DIR/mariadb
-MARIADB_PORT=${MARIADB_PORT:-3307}
+MARIADB_PORT=${MARIADB_PORT:-3307} # server i of DB_SERVERS: MARIADB_PORT+2(i-1)
 NATS_DIR=$RUN_DIR/nats
 NATS_PORT=${NATS_PORT:-4222}                 # node i of a cluster: NATS_PORT+i
 NATS_MONITOR_PORT=${NATS_MONITOR_PORT:-8222} # node i: NATS_MONITOR_PORT+i
@@ -21,6 +22,44 @@ SERVICES=(account-service ledger-service outbox-relay)
 SCHEMAS=(wallet_shard_0 wallet_shard_1 wallet_shard_2 wallet_shard_3 wallet_ledger)
 
 export PATH="/usr/local/go/bin:$PATH"
+
+# db_servers prints how many MariaDB servers the stack has: DB_SERVERS if
+# set (1..4), else as many as have a data directory (at least 1). Server i
+# is named dbi; db1 keeps its data in .run/mariadb, dbi in .run/mariadb-i,
+# and listens on MARIADB_PORT+2(i-1): 3307, 3309, 3311, 3313 (3308 and
+# 3310 are the tests'). Fewer servers than have data is refused: logical
+# shards may live on the others.
+db_servers() {
+	local n=1 i
+	for ((i = 2; i <= 4; i++)); do
+		[ -d "$(db_dir "$i")/data/mysql" ] && n=$i
+	done
+	if [ -n "${DB_SERVERS:-}" ]; then
+		if ! [[ $DB_SERVERS =~ ^[1-4]$ ]]; then
+			echo "DB_SERVERS must be 1..4, not $DB_SERVERS" >&2
+			return 1
+		fi
+		if [ "$DB_SERVERS" -lt "$n" ]; then
+			echo "DB_SERVERS=$DB_SERVERS, but $(db_dir "$n") holds server db$n's data (shards may live there); make clean to start over" >&2
+			return 1
+		fi
+		n=$DB_SERVERS
+	fi
+	echo "$n"
+}
+
+db_dir() { if [ "$1" -eq 1 ]; then echo "$MARIADB_DIR"; else echo "$RUN_DIR/mariadb-$1"; fi; }
+db_port() { echo $((MARIADB_PORT + 2 * ($1 - 1))); }
+
+# servers_env USER PASSWORD N prints the WALLET_SERVERS value for N
+# servers as USER: comma-separated name=DSN, DSNs without a schema.
+servers_env() {
+	local out=() i
+	for ((i = 1; i <= $3; i++)); do
+		out+=("db$i=$1:$2@tcp(127.0.0.1:$(db_port "$i"))/")
+	done
+	(IFS=,; echo "${out[*]}")
+}
 
 # nats_nodes prints the pid-file name of every nats-server of this stack:
 # "nats" for the single server, nats-0 … for a cluster's nodes (their store
@@ -113,20 +152,22 @@ stop_pids() {
 
 # The local stack's passwords: generated on the first run, kept in
 # .run/secrets.env (mode 600, local only; delete it and make stop && make run
-# to get new ones). MYSQL_*: the services' MySQL users (deploy/grants.sql);
-# NATS_*: their NATS users (deploy/nats-auth.conf).
+# to get new ones; a password the file lacks is added). MYSQL_*: the
+# services' MySQL users (deploy/grants.sql) and the shard mover's and its
+# replication's (deploy/grants-move.sql); NATS_*: the services' NATS users
+# (deploy/nats-auth.conf).
 SECRETS=$RUN_DIR/secrets.env
 
 load_secrets() {
-	if [ ! -s "$SECRETS" ]; then
-		mkdir -p "$RUN_DIR"
-		(
-			umask 077
-			for k in MYSQL_ACCOUNT MYSQL_RELAY MYSQL_LEDGER NATS_ACCOUNT NATS_RELAY NATS_LEDGER; do
-				echo "${k}_PASSWORD=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-			done >"$SECRETS"
-		)
-	fi
+	mkdir -p "$RUN_DIR"
+	(
+		umask 077
+		touch "$SECRETS"
+		for k in MYSQL_ACCOUNT MYSQL_RELAY MYSQL_LEDGER MYSQL_REPL MYSQL_MOVER NATS_ACCOUNT NATS_RELAY NATS_LEDGER; do
+			grep -q "^${k}_PASSWORD=" "$SECRETS" ||
+				echo "${k}_PASSWORD=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >>"$SECRETS"
+		done
+	)
 	# shellcheck disable=SC1090
 	. "$SECRETS"
 }

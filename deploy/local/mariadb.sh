@@ -8,6 +8,9 @@
 #   mariadb.sh stop DIR         stop the server started in DIR
 #
 # MARIADB_ARGS adds server options (the tests relax durability with it).
+# MARIADB_SERVER_ID (default: PORT) is the server's server_id and
+# gtid_domain_id, which must differ between servers that replicate to each
+# other (account-service shards move, docs/adr/0033).
 # MARIADB_START_TIMEOUT (seconds, default 300) bounds the wait for the
 # server to answer: after a crash InnoDB recovers its redo log first.
 #
@@ -16,10 +19,19 @@
 # treats the pid file as a running server only if that pid is a live
 # mariadbd, removes the leftovers otherwise, and returns only once the
 # server answers a ping (also when it was already starting).
-# Durability stays on by default (innodb_flush_log_at_trx_commit=1, the
-# doublewrite buffer); a 1G redo log and buffer pool let sustained writes
-# run without the furious flushing a 100M redo log forces at a few thousand
-# transfers a second.
+# Durability stays on by default (innodb_flush_log_at_trx_commit=1,
+# sync_binlog=1, the doublewrite buffer); a 1G redo log and buffer pool let
+# sustained writes run without the furious flushing a 100M redo log forces
+# at a few thousand transfers a second.
+# The binary log is on, in ROW format, with server_id and gtid_domain_id
+# unique per server: moving a schema to another server replays it there
+# (docs/adr/0033). Rows are logged by key and changed columns, without the
+# statements' text: about a third of the bytes per transfer. Binary logs
+# are kept an hour (a move needs them for minutes; a benchmark writes
+# gigabytes). Replication connections do not start with the server
+# (skip-slave-start): their per-connection filters are set at run time and
+# a restart forgets them, so a restarted connection would apply every
+# schema of its source; a stopped one fails the move instead.
 set -euo pipefail
 
 install() {
@@ -48,8 +60,9 @@ running() { pid_of "$1" >/dev/null; }
 ping() { mariadb-admin --no-defaults --socket="$1/mysql.sock" -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
 
 start() {
-	local dir port user pid timeout
+	local dir port user pid timeout id
 	dir=$(realpath -m "$1") port=$2 user=$(id -un) timeout=${MARIADB_START_TIMEOUT:-300}
+	id=${MARIADB_SERVER_ID:-$port}
 	install
 	mkdir -p "$dir"
 	if ! pid=$(pid_of "$dir"); then
@@ -68,6 +81,9 @@ start() {
 			--pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" \
 			--skip-name-resolve --max-connections=2000 \
 			--innodb-buffer-pool-size=1G --innodb-log-file-size=1G \
+			--server-id="$id" --gtid-domain-id="$id" --log-bin=mariadb-bin --relay-log=relay-bin \
+			--binlog-format=ROW --binlog-row-image=MINIMAL --binlog-annotate-row-events=OFF --sync-binlog=1 \
+			--binlog-expire-logs-seconds=3600 --max-binlog-size=256M --skip-slave-start \
 			${MARIADB_ARGS:-} </dev/null >/dev/null 2>&1 &
 		pid=$!
 	fi

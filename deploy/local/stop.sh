@@ -14,8 +14,12 @@ for f in "$RUN_DIR"/nats-*.pid; do
 	[ -e "$f" ] && nats+=("$(basename "$f" .pid)")
 done
 stop_pids "${nats[@]}"
-if [ -f "$MARIADB_DIR/mariadbd.pid" ] && kill -0 "$(cat "$MARIADB_DIR/mariadbd.pid")" 2>/dev/null; then
-	echo "stopping MariaDB"
-fi
-"$ROOT/deploy/local/mariadb.sh" stop "$MARIADB_DIR"
-rm -f "$MARIADB_DIR/mariadbd.pid"
+# Every MariaDB server of the stack (make stop needs no DB_SERVERS).
+for dir in "$MARIADB_DIR" "$RUN_DIR"/mariadb-[0-9]*; do
+	[ -d "$dir" ] || continue
+	if [ -f "$dir/mariadbd.pid" ] && kill -0 "$(cat "$dir/mariadbd.pid")" 2>/dev/null; then
+		echo "stopping MariaDB ($dir)"
+	fi
+	"$ROOT/deploy/local/mariadb.sh" stop "$dir"
+	rm -f "$dir/mariadbd.pid"
+done

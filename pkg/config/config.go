@@ -20,6 +20,13 @@ type LogLevel string
 // Default: four schemas wallet_shard_0..3 on the local MariaDB.
 type Shards []string
 
+// Servers are the deployment's database servers as "name=DSN" entries, the
+// DSN without a schema, e.g. db2=wallet:wallet@tcp(10.0.0.2:3306)/. Shards
+// move between them (account-service shards move); the names are the
+// placement's. Default none: one server per distinct server the shard DSNs
+// name, called db1, db2, … in their order.
+type Servers []string
+
 // AuthConfig says how the HTTP APIs verify bearer tokens (SECURITY.md).
 type AuthConfig struct {
 	// JWTSecret verifies HS256 tokens (the local stack; at least 32 bytes).
@@ -169,6 +176,24 @@ type RelayRetention struct {
 	OutboxRetention time.Duration `mapstructure:"outbox_retention"`
 }
 
+// MoveConfig is what "account-service shards move" needs besides the
+// servers, whose DSNs are then the mover's login (deploy/grants-move.sql).
+type MoveConfig struct {
+	// ReplicationUser and ReplicationPassword are the login a target's
+	// replication thread uses on the source (REPLICATION SLAVE). Default
+	// user wallet_repl, no password.
+	ReplicationUser     string `mapstructure:"replication_user"`
+	ReplicationPassword string `mapstructure:"replication_password"`
+	// PauseTimeout bounds how long writes to the moving shard may pause
+	// for its last writes to reach the copy; past it the move is rolled
+	// back. Default 5s.
+	PauseTimeout time.Duration `mapstructure:"pause_timeout"`
+	// DropAfter is how long the old, frozen copy is kept after the switch
+	// (refusing instances that have not followed yet) before it is
+	// dropped. 0 keeps it. Default 5s.
+	DropAfter time.Duration `mapstructure:"drop_after"`
+}
+
 // localDSN is the make-run MariaDB of the defaults.
 const localDSN = "wallet:wallet@tcp(127.0.0.1:3307)/"
 
@@ -181,6 +206,11 @@ func setDefaults(v *viper.Viper) {
 		shards[i] = fmt.Sprintf("%swallet_shard_%d", localDSN, i)
 	}
 	v.SetDefault("shards", shards)
+	v.SetDefault("servers", []string{})
+	v.SetDefault("move.replication_user", "wallet_repl")
+	v.SetDefault("move.replication_password", "")
+	v.SetDefault("move.pause_timeout", 5*time.Second)
+	v.SetDefault("move.drop_after", 5*time.Second)
 	v.SetDefault("log_level", "info")
 	v.SetDefault("nats.url", "nats://127.0.0.1:4222")
 	v.SetDefault("nats.replicas", 1)

@@ -46,6 +46,10 @@ func TestLoadLayers(t *testing.T) {
 	if m := Masked(c); strings.Contains(m.Shards[0], ":p@") {
 		t.Errorf("Masked leaks the password: %s", m.Shards[0])
 	}
+	t.Setenv("WALLET_SERVERS", "db1=u:p@tcp(h:1)/")
+	if c, err = Load[AccountService](); err != nil || len(c.Servers) != 1 || strings.Contains(Masked(c).Servers[0], ":p@") || !strings.HasPrefix(Masked(c).Servers[0], "db1=") {
+		t.Errorf("servers from env = %v (%v), masked %v", c.Servers, err, Masked(c).Servers)
+	}
 	if !strings.Contains(c.Shards[0], ":p@") {
 		t.Error("Masked must not change the shards of the config it copies")
 	}
@@ -163,6 +167,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 func TestValidationErrorsNameTheSetting(t *testing.T) {
 	for _, tc := range []struct{ env, value, want string }{
 		{"WALLET_SHARDS", localDSN + "a,nope", "shards[1]"},
+		{"WALLET_SERVERS", "db1=" + localDSN + ",db1=" + localDSN, "servers[1]"},
+		{"WALLET_SERVERS", "db1=" + localDSN + "wallet_shard_0", "servers[0]"},
+		{"WALLET_SERVERS", localDSN, "servers[0]"},
 		{"WALLET_NATS_REPLICAS", "0", "nats.replicas"},
 		{"WALLET_NATS_STORAGE", "disk", "nats.storage"},
 		{"WALLET_NATS_DUPLICATE_WINDOW", "0s", "nats.duplicate_window"},

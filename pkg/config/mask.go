@@ -35,6 +35,22 @@ func (s *Shards) mask() {
 	*s = m
 }
 
+// mask makes a new slice: the copy shares the original's array.
+func (s *Servers) mask() {
+	m := make(Servers, len(*s))
+	for i, entry := range *s {
+		name, dsn, _ := strings.Cut(entry, "=")
+		m[i] = name + "=" + maskDSN(dsn)
+	}
+	*s = m
+}
+
+func (m *MoveConfig) mask() {
+	if m.ReplicationPassword != "" {
+		m.ReplicationPassword = "***"
+	}
+}
+
 func (n *NATSConfig) mask() { n.URL = MaskURLs(n.URL) }
 
 func (l *LedgerConfig) mask() { l.DSN = maskDSN(l.DSN) }

@@ -26,12 +26,15 @@ type Service interface {
 type AccountService struct {
 	LogLevel LogLevel      `mapstructure:"log_level"`
 	Shards   Shards        `mapstructure:"shards"`
+	Servers  Servers       `mapstructure:"servers"`
 	NATS     NATSConfig    `mapstructure:"nats"`
 	Auth     AuthConfig    `mapstructure:"auth"`
 	HTTP     HTTPConfig    `mapstructure:"http"`
 	Account  AccountConfig `mapstructure:"account"`
 	// Relay is read for the inbox rule only (ADR 0013).
 	Relay RelayRetention `mapstructure:"relay"`
+	// Move is read by the shards move command only.
+	Move MoveConfig `mapstructure:"move"`
 }
 
 // LedgerService is ledger-service's configuration. It reads the shards for
@@ -39,6 +42,7 @@ type AccountService struct {
 type LedgerService struct {
 	LogLevel LogLevel     `mapstructure:"log_level"`
 	Shards   Shards       `mapstructure:"shards"`
+	Servers  Servers      `mapstructure:"servers"`
 	NATS     NATSConfig   `mapstructure:"nats"`
 	Auth     AuthConfig   `mapstructure:"auth"`
 	HTTP     HTTPConfig   `mapstructure:"http"`
@@ -50,6 +54,7 @@ type LedgerService struct {
 type OutboxRelay struct {
 	LogLevel LogLevel    `mapstructure:"log_level"`
 	Shards   Shards      `mapstructure:"shards"`
+	Servers  Servers     `mapstructure:"servers"`
 	NATS     NATSConfig  `mapstructure:"nats"`
 	Auth     AuthConfig  `mapstructure:"auth"`
 	HTTP     HTTPConfig  `mapstructure:"http"`

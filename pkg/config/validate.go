@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -28,6 +29,28 @@ func (s Shards) validate() []error {
 	for i, dsn := range s {
 		if _, err := mysql.ParseDSN(dsn); err != nil {
 			errs = append(errs, fmt.Errorf("shards[%d]: %w", i, err))
+		}
+	}
+	return errs
+}
+
+func (s Servers) validate() []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, entry := range s {
+		name, dsn, ok := strings.Cut(entry, "=")
+		if !ok || name == "" {
+			errs = append(errs, fmt.Errorf("servers[%d]: want name=DSN", i))
+			continue
+		}
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("servers[%d]: %s is named twice", i, name))
+		}
+		seen[name] = true
+		if cfg, err := mysql.ParseDSN(dsn); err != nil {
+			errs = append(errs, fmt.Errorf("servers[%d]: %w", i, err))
+		} else if cfg.DBName != "" {
+			errs = append(errs, fmt.Errorf("servers[%d]: the DSN names a schema (%s); a server's DSN names none", i, cfg.DBName))
 		}
 	}
 	return errs
@@ -120,6 +143,20 @@ func (r RelayConfig) validate() []error {
 // account-service's (AccountService.Validate), the value's own range is
 // outbox-relay's.
 func (RelayRetention) validate() []error { return nil }
+
+func (m MoveConfig) validate() []error {
+	var errs []error
+	if m.ReplicationUser == "" {
+		errs = append(errs, errors.New("move.replication_user must be set"))
+	}
+	if err := positive("move.pause_timeout", m.PauseTimeout); err != nil {
+		errs = append(errs, err)
+	}
+	if err := notNegative("move.drop_after", m.DropAfter); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
 
 type number interface {
 	~int | ~int64 | ~float64

@@ -9,7 +9,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -161,4 +163,89 @@ func ByServer(dsns []string) (servers []string, server []int, schemas []string, 
 		server = append(server, at)
 	}
 	return servers, server, schemas, nil
+}
+
+// WithSchema returns dsn, a DSN without a schema, with schema as its
+// default database. A malformed dsn is returned as it is, for Open to
+// refuse.
+func WithSchema(dsn, schema string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return dsn
+	}
+	cfg.DBName = schema
+	return cfg.FormatDSN()
+}
+
+// Layout is where a deployment's shards live: shard i is schema Schemas[i],
+// first placed on server Owners[i]; server j is named Names[j] and reached
+// by ServerDSNs[j] (without a schema).
+type Layout struct {
+	Names, ServerDSNs []string
+	Schemas           []string
+	Owners            []int
+}
+
+// LayoutOf reads the layout from the configured servers ("name=DSN" each;
+// none: one per distinct server the shard DSNs name, called db1, db2, …)
+// and the shard DSNs, which name each shard's schema and first server. A
+// shard DSN whose server is not among the configured ones is refused.
+func LayoutOf(servers, shards []string) (Layout, error) {
+	keys, owners, schemas, err := ByServer(shards)
+	if err != nil {
+		return Layout{}, err
+	}
+	l := Layout{Schemas: schemas}
+	if len(servers) == 0 {
+		for i, key := range keys {
+			l.Names = append(l.Names, fmt.Sprintf("db%d", i+1))
+			l.ServerDSNs = append(l.ServerDSNs, key)
+		}
+		l.Owners = owners
+		return l, nil
+	}
+	at := map[string]int{}
+	for i, s := range servers {
+		name, dsn, ok := strings.Cut(s, "=")
+		if !ok || name == "" {
+			return Layout{}, fmt.Errorf("servers[%d]: want name=DSN", i)
+		}
+		key, _, _, err := ByServer([]string{dsn})
+		if err != nil {
+			return Layout{}, fmt.Errorf("servers[%d]: %w", i, err)
+		}
+		if _, dup := at[key[0]]; dup || slices.Contains(l.Names, name) {
+			return Layout{}, fmt.Errorf("servers[%d]: %s is configured twice", i, name)
+		}
+		at[key[0]] = i
+		l.Names = append(l.Names, name)
+		l.ServerDSNs = append(l.ServerDSNs, key[0])
+	}
+	for sh, o := range owners {
+		srv, ok := at[keys[o]]
+		if !ok {
+			return Layout{}, fmt.Errorf("shards[%d]: its server is not among the configured servers", sh)
+		}
+		l.Owners = append(l.Owners, srv)
+	}
+	return l, nil
+}
+
+// DSN returns the DSN of shard sh's schema on server srv.
+func (l Layout) DSN(sh, srv int) string { return WithSchema(l.ServerDSNs[srv], l.Schemas[sh]) }
+
+// OwnersOf turns a placement's server name per shard into server indexes
+// of l, refusing a name l does not configure.
+func (l Layout) OwnersOf(names []string) ([]int, error) {
+	if len(names) != len(l.Schemas) {
+		return nil, fmt.Errorf("the placement has %d shards, the configuration %d", len(names), len(l.Schemas))
+	}
+	owners := make([]int, len(names))
+	for sh, name := range names {
+		owners[sh] = slices.Index(l.Names, name)
+		if owners[sh] < 0 {
+			return nil, fmt.Errorf("shard %d is on server %q, which is not configured (servers: %v)", sh, name, l.Names)
+		}
+	}
+	return owners, nil
 }

@@ -205,3 +205,30 @@ func TestByServer(t *testing.T) {
 		t.Error("a malformed DSN was accepted")
 	}
 }
+
+func TestLayoutOf(t *testing.T) {
+	shards := []string{"w:p@tcp(127.0.0.1:3307)/s0", "w:p@tcp(127.0.0.1:3309)/s1", "w:p@tcp(127.0.0.1:3307)/s2"}
+	l, err := database.LayoutOf(nil, shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(l.Names, []string{"db1", "db2"}) || !slices.Equal(l.Owners, []int{0, 1, 0}) || !slices.Equal(l.Schemas, []string{"s0", "s1", "s2"}) {
+		t.Fatalf("derived layout %+v", l)
+	}
+	l, err = database.LayoutOf([]string{"b=w:p@tcp(127.0.0.1:3309)/", "a=w:p@tcp(127.0.0.1:3307)/", "c=w:p@tcp(127.0.0.1:3311)/"}, shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(l.Names, []string{"b", "a", "c"}) || !slices.Equal(l.Owners, []int{1, 0, 1}) {
+		t.Fatalf("configured layout %+v", l)
+	}
+	for _, servers := range [][]string{
+		{"a=w:p@tcp(127.0.0.1:3307)/"},                               // 3309 is missing
+		{"w:p@tcp(127.0.0.1:3307)/", "b=w:p@tcp(127.0.0.1:3309)/"},   // no name
+		{"a=w:p@tcp(127.0.0.1:3307)/", "a=w:p@tcp(127.0.0.1:3309)/"}, // a twice
+	} {
+		if _, err := database.LayoutOf(servers, shards); err == nil {
+			t.Errorf("servers %v accepted", servers)
+		}
+	}
+}

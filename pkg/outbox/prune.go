@@ -74,7 +74,7 @@ func (r *Relay) pruneShard(ctx context.Context, shard int, held func() bool) {
 		if !held() {
 			return
 		}
-		n, err := Prune(ctx, r.shards[shard], r.cfg.Retention)
+		n, err := Prune(ctx, r.db(shard), r.cfg.Retention)
 		m.deleted.Add(float64(n))
 		if err != nil && ctx.Err() == nil {
 			m.errors.Inc()

@@ -39,6 +39,11 @@ type RelayConfig struct {
 	// (see permanent) is tried before it is set aside, so that the rows
 	// behind it are published.
 	MaxAttempts int
+	// Placed, if set, returns the database that holds shard now, asked
+	// before every poll: shards move between servers, and the relay follows
+	// (the old copy is frozen and no longer written). Nil: the shards given
+	// to NewRelay never move.
+	Placed func(shard int) *sqlx.DB
 	// Retention is how long published rows are kept before the holder of
 	// the shard's lease deletes them (see Prune); 0 keeps them forever,
 	// which only tests use (relay.outbox_retention must be positive). Kept
@@ -105,7 +110,7 @@ func (r *Relay) RelayOnce(ctx context.Context, shard int) (int, error) {
 
 func (r *Relay) runShard(ctx context.Context, shard int, leaseHeld *atomic.Bool) {
 	s := r.newShardRelay(shard)
-	l := &lease{db: r.shards[shard], owner: r.cfg.Owner, ttl: r.cfg.LeaseTTL}
+	l := &lease{db: s.db, owner: r.cfg.Owner, ttl: r.cfg.LeaseTTL}
 	wake, unsubscribe := r.subscribeWake(shard)
 	defer func() {
 		unsubscribe()
@@ -114,6 +119,15 @@ func (r *Relay) runShard(ctx context.Context, shard int, leaseHeld *atomic.Bool)
 	}()
 	failures := 0
 	for ctx.Err() == nil {
+		if db := r.db(shard); db != s.db {
+			// The shard moved: what its old copy held unpublished was
+			// copied with it, and rows published twice are dropped by
+			// their Nats-Msg-Id.
+			r.log.Info("outbox relay: following the shard to its new server", "shard", shard)
+			l.release(ctx)
+			s = r.newShardRelay(shard)
+			l = &lease{db: s.db, owner: r.cfg.Owner, ttl: r.cfg.LeaseTTL}
+		}
 		held, err := l.hold(ctx)
 		n := 0
 		leaseHeld.Store(held && err == nil)
@@ -186,7 +200,15 @@ func (r *Relay) subscribeWake(shard int) (<-chan struct{}, func()) {
 	return wake, func() { _ = sub.Unsubscribe() }
 }
 
+// db returns the database that holds shard now.
+func (r *Relay) db(shard int) *sqlx.DB {
+	if r.cfg.Placed != nil {
+		return r.cfg.Placed(shard)
+	}
+	return r.shards[shard]
+}
+
 func (r *Relay) newShardRelay(shard int) *shardRelay {
-	return &shardRelay{cfg: r.cfg, js: r.js, db: r.shards[shard], shard: shard, m: metricsFor(strconv.Itoa(shard)),
+	return &shardRelay{cfg: r.cfg, js: r.js, db: r.db(shard), shard: shard, m: metricsFor(strconv.Itoa(shard)),
 		log: r.log.With("shard", shard), beforeMark: r.beforeMark}
 }

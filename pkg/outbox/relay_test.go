@@ -261,3 +261,53 @@ func TestRelayLeaseHandsOver(t *testing.T) {
 		t.Fatalf("stream holds %d messages for %d rows", got, total)
 	}
 }
+
+// A shard that moves to another server is followed: the relay publishes
+// what the new copy holds, and a row the copy shares with the old one
+// (copied before it was marked) reaches the stream once.
+func TestRelayFollowsAMovedShard(t *testing.T) {
+	f := mustFixture(t)
+	moved := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	if err := database.Migrate(context.Background(), moved, outbox.Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	var at atomic.Pointer[sqlx.DB]
+	at.Store(f.db)
+	r := newRelay(t, f, outbox.RelayConfig{BatchSize: 10, PollInterval: 10 * time.Millisecond, LeaseTTL: time.Second,
+		Owner: "r1", Placed: func(int) *sqlx.DB { return at.Load() }})
+	run(t, r)
+	before := f.append(t, 3)
+	f.waitAllPublished(t)
+
+	// The copy on the new server has the old rows, unpublished as copied
+	// in the middle of a batch, and new ones written after the move.
+	g := fixture{db: moved, js: f.js, stream: f.stream}
+	var rows []struct {
+		EventID string `db:"event_id"`
+	}
+	if err := f.db.Select(&rows, "SELECT event_id FROM outbox ORDER BY id"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := moved.Exec(`INSERT INTO outbox (event_id, event_type, topic, source, subject, data, occurred_at)
+		SELECT event_id, event_type, topic, source, subject, data, occurred_at FROM ` + "`" + dbName(t, f.db) + "`" + `.outbox ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	at.Store(moved)
+	after := g.append(t, 2)
+	g.waitAllPublished(t)
+	if n := f.count(t); n != uint64(len(before)+len(after)) {
+		t.Fatalf("%d messages in the stream, want %d: each row once", n, len(before)+len(after))
+	}
+	if len(rows) != len(before) {
+		t.Fatalf("%d rows on the old copy, want %d", len(rows), len(before))
+	}
+}
+
+func dbName(t *testing.T, db *sqlx.DB) string {
+	t.Helper()
+	var name string
+	if err := db.Get(&name, "SELECT DATABASE()"); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}

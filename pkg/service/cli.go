@@ -27,7 +27,8 @@ type Command[C config.Service] struct {
 	Flags func(fs *flag.FlagSet)
 	// Args, if set, takes the arguments after the flags (a subcommand and
 	// its operands) before Run; an error wrapping ErrUsage rejects them.
-	// Without it any argument is a usage error.
+	// Without it any argument is a usage error. An error wrapping
+	// flag.ErrHelp (a subcommand's -h) prints the usage to stdout, exit 0.
 	Args func(args []string) error
 	// Run does the command's work. An ExitCode error ends the process with
 	// that code and no message; any other error prints it and exits 1.
@@ -112,6 +113,10 @@ func run[C config.Service](args []string, stdout, stderr io.Writer, name, summar
 	}
 	if cmd.Args != nil {
 		if err := cmd.Args(fs.Args()); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				cmdUsage(stdout)
+				return 0
+			}
 			msg := strings.TrimPrefix(strings.TrimSpace(err.Error()), ErrUsage.Error()+": ")
 			fmt.Fprintf(stderr, "%s %s: %s\n\n", name, cmd.Name, msg)
 			cmdUsage(stderr)

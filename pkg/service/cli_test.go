@@ -25,6 +25,9 @@ func TestCommandLine(t *testing.T) {
 			if len(args) == 0 {
 				return fmt.Errorf("%w: a subcommand is required", ErrUsage)
 			}
+			if args[len(args)-1] == "-h" {
+				return flag.ErrHelp
+			}
 			sub = args
 			return nil
 		},
@@ -73,6 +76,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"things", "list", "--all"}, 0, "", ""},
 		{[]string{"things", "show"}, 1, "", ""},
 		{[]string{"things"}, 2, "", "a subcommand is required"},
+		{[]string{"things", "list", "-h"}, 0, "usage: svc things", ""},
 	}
 	for _, tt := range tests {
 		got = ""

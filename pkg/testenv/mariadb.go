@@ -33,37 +33,82 @@ func Main(m *testing.M) {
 	if os.Getenv(EnvMySQL) != "" {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "wallet-mariadb-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testenv:", err)
-		os.Exit(2)
-	}
-	ports, release, err := reservePorts(1)
+	srv, err := StartMariaDB()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	port := ports[0]
-	script := filepath.Join(repoRoot(), "deploy", "local", "mariadb.sh")
-	start := exec.Command(script, "start", dir, strconv.Itoa(port))
-	start.Env = append(os.Environ(), "MARIADB_ARGS=--innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --innodb-doublewrite=0")
-	if out, err := start.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: start mariadb: %v\n%s", err, out)
-		os.Exit(2)
-	}
-	// If the test binary dies without cleaning up (a -timeout panic), a
-	// watchdog stops the server so it does not outlive the run.
-	watchdog := exec.Command("sh", "-c", `while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop "$3"; rm -rf "$3"`,
-		"watchdog", strconv.Itoa(os.Getpid()), script, dir)
-	watchdog.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	_ = watchdog.Start()
-	os.Setenv(EnvMySQL, fmt.Sprintf("wallet:wallet@tcp(127.0.0.1:%d)/", port))
+	os.Setenv(EnvMySQL, srv.DSN)
 	code := m.Run()
-	_ = exec.Command(script, "stop", dir).Run()
-	release()
-	_ = os.RemoveAll(dir)
+	srv.Stop()
 	os.Exit(code)
 }
+
+// testArgs relax a test server's durability and size: nothing survives a
+// test binary, and several servers may run at once.
+const testArgs = "--innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --innodb-doublewrite=0 " +
+	"--innodb-buffer-pool-size=128M --innodb-log-file-size=64M"
+
+// MariaDBServer is a private MariaDB server of a test binary: its own data
+// directory and port, the binary log on (deploy/local/mariadb.sh), and
+// server_id and gtid_domain_id equal to its port, so that two of them can
+// replicate to each other.
+type MariaDBServer struct {
+	DSN     string // the admin user wallet (ALL WITH GRANT OPTION), no schema
+	Port    int
+	dir     string
+	release func()
+}
+
+// StartMariaDB initialises and starts a server for the test binary. Stop
+// it at the end; if the binary dies first (a -timeout panic), a watchdog
+// stops it so it does not outlive the run. TestMain calls it; tests call
+// MustMariaDB.
+func StartMariaDB() (*MariaDBServer, error) {
+	dir, err := os.MkdirTemp("", "wallet-mariadb-")
+	if err != nil {
+		return nil, fmt.Errorf("testenv: %w", err)
+	}
+	ports, release, err := reservePorts(1)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	s := &MariaDBServer{Port: ports[0], dir: dir, release: release,
+		DSN: fmt.Sprintf("wallet:wallet@tcp(127.0.0.1:%d)/", ports[0])}
+	start := exec.Command(mariadbScript(), "start", dir, strconv.Itoa(s.Port))
+	start.Env = append(os.Environ(), "MARIADB_ARGS="+testArgs)
+	if out, err := start.CombinedOutput(); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("testenv: start mariadb: %v\n%s", err, out)
+	}
+	watchdog := exec.Command("sh", "-c", `while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop "$3"; rm -rf "$3"`,
+		"watchdog", strconv.Itoa(os.Getpid()), mariadbScript(), dir)
+	watchdog.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	_ = watchdog.Start()
+	return s, nil
+}
+
+// Stop stops the server and removes its data directory.
+func (s *MariaDBServer) Stop() {
+	_ = exec.Command(mariadbScript(), "stop", s.dir).Run()
+	s.release()
+	_ = os.RemoveAll(s.dir)
+}
+
+// MustMariaDB starts a private server (see StartMariaDB) for one test and
+// stops it when the test ends.
+func MustMariaDB(t testing.TB) *MariaDBServer {
+	t.Helper()
+	s, err := StartMariaDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func mariadbScript() string { return filepath.Join(repoRoot(), "deploy", "local", "mariadb.sh") }
 
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)

@@ -49,28 +49,25 @@ func MustStoreOn(t testing.TB, dsns []string, cfg groupcommit.Config) *Fixture {
 		dbs = append(dbs, testenv.MustOpen(t, dsn))
 	}
 	// The shards on one server commit together, as in the service.
-	serverDSNs, server, schemas, err := database.ByServer(dsns)
+	l, err := database.LayoutOf(nil, dsns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var servers []*sqlx.DB
-	for _, dsn := range serverDSNs {
-		servers = append(servers, testenv.MustOpen(t, dsn))
+	var servers []mysql.Server
+	for i, dsn := range l.ServerDSNs {
+		servers = append(servers, mysql.Server{Name: l.Names[i], DB: testenv.MustOpen(t, dsn), DSN: dsn})
 	}
-	place := make([]mysql.Place, len(dsns))
-	for i := range place {
-		place[i] = mysql.Place{Server: server[i], Schema: schemas[i]}
-	}
-	s, err := mysql.NewOnServers(dbs, servers, place)
+	s, err := mysql.NewPlaced(servers, l.Schemas, l.Owners)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	w, err := groupcommit.New(s, s.Servers(), Writer(cfg), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := groupcommit.New(s, s, Writer(cfg), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/outbox"
+	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
@@ -32,21 +33,24 @@ import (
 
 // App is a running account-service.
 type App struct {
-	log    *slog.Logger
-	shards []*sqlx.DB
-	// servers are the group commit's pools, one per database server.
-	servers []*sqlx.DB
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	store  *mysql.Store
-	stream stream.Config
-	start  service.Start
-	srv    *http.Server
-	ln     net.Listener
-	saga   *saga.Runner
-	waiter *saga.Waiter
-	writer *groupcommit.Writer
-	wake   *outbox.Notifier
+	log *slog.Logger
+	// servers are the pools of the database servers, one each; layout says
+	// where the shards are first placed, and placement where they are now.
+	servers   []*sqlx.DB
+	layout    database.Layout
+	placement *placement.Follower
+	cfg       config.AccountService
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	store     *mysql.Store
+	stream    stream.Config
+	start     service.Start
+	srv       *http.Server
+	ln        net.Listener
+	saga      *saga.Runner
+	waiter    *saga.Waiter
+	writer    *groupcommit.Writer
+	wake      *outbox.Notifier
 	// advisories records the saga messages JetStream dropped after
 	// MaxDeliver; see watchAdvisories.
 	advisories func(ctx context.Context) error
@@ -58,16 +62,14 @@ type App struct {
 // the HTTP listener; Run migrates the shards and declares the stream.
 // Close releases what it opened.
 func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App, err error) {
-	a := &App{log: log}
+	a := &App{log: log, cfg: cfg}
 	defer func() {
 		if err != nil {
 			a.Close()
 		}
 	}()
-	if a.shards, err = database.OpenAll(cfg.Shards); err != nil {
-		return nil, fmt.Errorf("shards: %w", err)
-	}
-	store, err := a.openStore(cfg.Shards)
+	store, servers, layout, err := openStore(cfg.Servers, cfg.Shards)
+	a.servers, a.layout = servers, layout
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +98,7 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed
-	if a.writer, err = groupcommit.New(store, store.Servers(), groupcommit.Config{MaxBatch: cfg.Account.MaxBatch,
+	if a.writer, err = groupcommit.New(store, store, groupcommit.Config{MaxBatch: cfg.Account.MaxBatch,
 		QueueDepth: cfg.Account.QueueDepth}, a.committed, log); err != nil {
 		return nil, err
 	}
@@ -106,8 +108,8 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		return nil, err
 	}
 	owners := map[string]*sqlx.DB{}
-	for sh, db := range a.shards {
-		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = db
+	for sh := range store.Shards() {
+		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = store.Shard(sh)
 	}
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
@@ -131,21 +133,24 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 	return a, nil
 }
 
-// openStore opens one group-commit pool per database server the shard DSNs
-// name, so that the shards on one server commit together.
-func (a *App) openStore(dsns []string) (*mysql.Store, error) {
-	servers, server, schemas, err := database.ByServer(dsns)
+// openStore opens one pool per database server, on which the shards it
+// holds commit together, and the store over them. The pools are returned
+// even with an error, to be closed.
+func openStore(servers, shards []string) (*mysql.Store, []*sqlx.DB, database.Layout, error) {
+	l, err := database.LayoutOf(servers, shards)
 	if err != nil {
-		return nil, fmt.Errorf("shards: %w", err)
+		return nil, nil, l, fmt.Errorf("shards: %w", err)
 	}
-	if a.servers, err = database.OpenAll(servers); err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
+	dbs, err := database.OpenAll(l.ServerDSNs)
+	if err != nil {
+		return nil, nil, l, fmt.Errorf("servers: %w", err)
 	}
-	place := make([]mysql.Place, len(dsns))
-	for i := range place {
-		place[i] = mysql.Place{Server: server[i], Schema: schemas[i]}
+	srvs := make([]mysql.Server, len(l.Names))
+	for i := range srvs {
+		srvs[i] = mysql.Server{Name: l.Names[i], DB: dbs[i], DSN: l.ServerDSNs[i]}
 	}
-	return mysql.NewOnServers(a.shards, a.servers, place)
+	store, err := mysql.NewPlaced(srvs, l.Schemas, l.Owners)
+	return store, dbs, l, err
 }
 
 // committed runs after each group commit: the relays hear that the shards
@@ -177,22 +182,31 @@ func (a *App) Run(ctx context.Context) error {
 	return a.start.Run(ctx)
 }
 
-// up waits for every shard, migrates it and declares the stream.
+// up waits for every database server, declares the stream, places the
+// shards (placement) and migrates them.
 func (a *App) up(ctx context.Context) error {
-	for i, db := range a.shards {
+	for i, db := range a.servers {
 		if err := database.WaitReady(ctx, db); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
+			return fmt.Errorf("server %s: %w", a.store.ServerName(i), err)
 		}
+	}
+	if _, err := stream.Declare(ctx, a.js, a.stream, a.log); err != nil {
+		return err
+	}
+	var err error
+	if a.placement, err = place(ctx, a.js, a.cfg.NATS.Replicas, a.layout, a.store, a.log); err != nil {
+		return err
 	}
 	if err := a.store.Migrate(ctx, deadletter.Migrations()); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	_, err := stream.Declare(ctx, a.js, a.stream, a.log)
-	return err
+	return nil
 }
 
 // work runs the saga consumers and the capture of their dropped messages.
 func (a *App) work(ctx context.Context) error {
+	go func() { _ = a.placement.Run(ctx) }()
+	go follow(ctx, a.placement, a.layout, a.store, a.log)
 	go a.watchAdvisories(ctx)
 	go a.pruneRefusals(ctx)
 	return a.saga.Run(ctx)
@@ -223,8 +237,11 @@ func (a *App) Close() {
 	if a.nc != nil {
 		_ = a.nc.Drain()
 	}
+	if a.store != nil {
+		a.store.Close()
+	}
 	var errs []error
-	for _, db := range append(a.shards, a.servers...) {
+	for _, db := range a.servers {
 		errs = append(errs, db.Close())
 	}
 	if err := errors.Join(errs...); err != nil {

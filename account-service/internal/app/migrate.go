@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
@@ -15,25 +14,24 @@ import (
 // to every shard of cfg: the migrate step, run with shard DSNs of a user
 // that may run DDL, before the services start with their own users.
 func Migrate(ctx context.Context, cfg config.AccountService) error {
-	shards, err := database.OpenAll(cfg.Shards)
-	if err != nil {
-		return fmt.Errorf("shards: %w", err)
-	}
+	store, servers, _, err := openStore(cfg.Servers, cfg.Shards)
 	defer func() {
-		for _, db := range shards {
+		if store != nil {
+			store.Close()
+		}
+		for _, db := range servers {
 			db.Close()
 		}
 	}()
-	wait, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	for i, db := range shards {
-		if err := database.WaitReady(wait, db); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
-		}
-	}
-	store, err := mysql.New(shards)
 	if err != nil {
 		return err
+	}
+	wait, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for i, db := range servers {
+		if err := database.WaitReady(wait, db); err != nil {
+			return fmt.Errorf("server %s: %w", store.ServerName(i), err)
+		}
 	}
 	return store.Migrate(ctx, deadletter.Migrations())
 }

@@ -37,7 +37,7 @@ func (p paused) Apply(ctx context.Context, sh int, ops []account.Op) ([]account.
 func TestLateBatchCannotOverturnARefusal(t *testing.T) {
 	f := accounttest.MustStore(t, groupcommit.Config{}) // the instance the client retries on
 	p := paused{Applier: f.Store, started: make(chan struct{}), release: make(chan struct{})}
-	stalled, err := groupcommit.New(p, f.Store.Servers(), accounttest.Writer(groupcommit.Config{}), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stalled, err := groupcommit.New(p, f.Store, accounttest.Writer(groupcommit.Config{}), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

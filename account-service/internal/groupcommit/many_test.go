@@ -50,7 +50,7 @@ func manyOps(n, shards int) ([]int, []account.Op) {
 // being refused.
 func TestTryManyAnswersInOrder(t *testing.T) {
 	e := &echo{}
-	w, err := New(e, []int{0, 1, 2}, Config{QueueDepth: 4, MaxBatch: 8}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := New(e, Fixed{0, 1, 2}, Config{QueueDepth: 4, MaxBatch: 8}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func (h *held) Apply(ctx context.Context, sh int, ops []account.Op) ([]account.R
 // batch.
 func TestTryManyRefusesWhenFull(t *testing.T) {
 	h := &held{started: make(chan struct{}, 10), release: make(chan struct{})}
-	w, err := New(h, []int{0}, Config{QueueDepth: 2, MaxBatch: 8, ManyWait: time.Millisecond}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := New(h, Fixed{0}, Config{QueueDepth: 2, MaxBatch: 8, ManyWait: time.Millisecond}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func (w *Writer) Transfer(ctx context.Context, req account.TransferRequest) (acc
 // transferOp is a transfer's operation and the shard it runs on: its
 // source account's.
 func (w *Writer) transferOp(req account.TransferRequest) (int, account.Op) {
-	return shard.Of(req.From, len(w.servers)), account.Op{Kind: account.OpTransfer, Transfer: req}
+	return shard.Of(req.From, w.route.Shards()), account.Op{Kind: account.OpTransfer, Transfer: req}
 }
 
 // Transfers runs many transfers, each as Transfer does, offering them all
@@ -39,6 +39,6 @@ func (w *Writer) Transfers(ctx context.Context, reqs []account.TransferRequest) 
 // Move deposits into or withdraws from one account, idempotently by
 // transaction_id, as Transfer does.
 func (w *Writer) Move(ctx context.Context, req account.MovementRequest) (account.Movement, error) {
-	r := w.Try(ctx, shard.Of(req.AccountID, len(w.servers)), account.Op{Kind: account.OpMove, Movement: req})
+	r := w.Try(ctx, shard.Of(req.AccountID, w.route.Shards()), account.Op{Kind: account.OpMove, Movement: req})
 	return r.Movement, r.Err
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,7 +74,7 @@ var errOverloaded = problem.New(problem.Unavailable, "too many requests in fligh
 type Writer struct {
 	store    Applier
 	cfg      Config
-	servers  []int // servers[shard] is the server that holds shard
+	route    Route
 	onCommit func(ops []account.Op, res []account.Result)
 	log      *slog.Logger
 
@@ -91,25 +92,39 @@ type pending struct {
 	at   int
 }
 
-// New starts a writer for len(servers) shards, where servers[shard] is the
-// server that holds shard, numbered from 0; Close stops it. onCommit, if
-// set, runs after each batch commits (to wake the outbox relay, and
-// requests waiting for a saga to end); it must not block.
-func New(store Applier, servers []int, cfg Config, onCommit func(ops []account.Op, res []account.Result), log *slog.Logger) (*Writer, error) {
-	if store == nil || log == nil || len(servers) < 1 {
-		return nil, errors.New("groupcommit: store, logger and at least one shard are required")
+// Route says which server holds each shard now: it may change while the
+// writer runs (mysql.Store follows the placement), and Apply refuses what
+// was routed by an old one.
+type Route interface {
+	Shards() int
+	Servers() int
+	Server(shard int) int
+}
+
+// Fixed is a placement that never changes: Fixed[shard] is its server.
+type Fixed []int
+
+// Shards is len(f).
+func (f Fixed) Shards() int { return len(f) }
+
+// Servers is the highest server number plus one.
+func (f Fixed) Servers() int { return slices.Max(f) + 1 }
+
+// Server is f[shard].
+func (f Fixed) Server(shard int) int { return f[shard] }
+
+// New starts a writer with a queue per server of route; Close stops it.
+// onCommit, if set, runs after each batch commits (to wake the outbox
+// relay, and requests waiting for a saga to end); it must not block.
+func New(store Applier, route Route, cfg Config, onCommit func(ops []account.Op, res []account.Result), log *slog.Logger) (*Writer, error) {
+	if store == nil || route == nil || log == nil || route.Shards() < 1 || route.Servers() < 1 {
+		return nil, errors.New("groupcommit: store, route, logger and at least one shard and server are required")
 	}
 	if cfg.MaxBatch < 1 || cfg.QueueDepth < 1 {
 		return nil, fmt.Errorf("groupcommit: MaxBatch (%d) and QueueDepth (%d) must be positive", cfg.MaxBatch, cfg.QueueDepth)
 	}
-	n := 0
-	for sh, srv := range servers {
-		if srv < 0 {
-			return nil, fmt.Errorf("groupcommit: shard %d has no server", sh)
-		}
-		n = max(n, srv+1)
-	}
-	w := &Writer{store: store, cfg: cfg, servers: servers, onCommit: onCommit, log: log}
+	n := route.Servers()
+	w := &Writer{store: store, cfg: cfg, route: route, onCommit: onCommit, log: log}
 	for srv := range n {
 		q := make(chan *pending, cfg.QueueDepth)
 		w.queues = append(w.queues, q)
@@ -144,12 +159,12 @@ func (w *Writer) offer(shard int, p *pending) (queued bool, err error) {
 	if w.closed {
 		return false, ErrStopped
 	}
-	if shard < 0 || shard >= len(w.servers) {
+	if shard < 0 || shard >= w.route.Shards() {
 		return false, fmt.Errorf("%w: there is no shard %d", account.ErrMisrouted, shard)
 	}
 	p.op.Shard = shard
 	select {
-	case w.queues[w.servers[shard]] <- p:
+	case w.queues[w.route.Server(shard)] <- p:
 		return true, nil
 	default:
 		return false, nil

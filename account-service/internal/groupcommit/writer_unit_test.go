@@ -24,7 +24,7 @@ func (f applyFunc) Apply(ctx context.Context, shard int, ops []account.Op) ([]ac
 func mustWriter(t *testing.T, a Applier) *Writer {
 	t.Helper()
 	d := config.Defaults[config.AccountService]().Account
-	w, err := New(a, []int{0}, Config{MaxBatch: d.MaxBatch, QueueDepth: d.QueueDepth}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := New(a, Fixed{0}, Config{MaxBatch: d.MaxBatch, QueueDepth: d.QueueDepth}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func mustWriter(t *testing.T, a Applier) *Writer {
 func TestNewRequiresBatchAndQueueSizes(t *testing.T) {
 	none := applyFunc(func(context.Context, int, []account.Op) ([]account.Result, error) { return nil, nil })
 	for _, cfg := range []Config{{}, {MaxBatch: 1}, {QueueDepth: 1}} {
-		if w, err := New(none, []int{0}, cfg, nil, slog.New(slog.DiscardHandler)); err == nil {
+		if w, err := New(none, Fixed{0}, cfg, nil, slog.New(slog.DiscardHandler)); err == nil {
 			w.Close()
 			t.Errorf("New(%+v) = nil error, want a refusal", cfg)
 		}
@@ -118,7 +118,7 @@ func TestFailedBatchSplitsByShard(t *testing.T) {
 		}
 		return make([]account.Result, len(ops)), nil
 	})
-	w, err := New(a, []int{0, 0, 0}, Config{MaxBatch: 256, QueueDepth: 512}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := New(a, Fixed{0, 0, 0}, Config{MaxBatch: 256, QueueDepth: 512}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

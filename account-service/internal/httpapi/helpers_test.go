@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -36,7 +37,10 @@ type env struct {
 // mustEnv boots the real handler over 4 fresh shard schemas.
 func mustEnv(t *testing.T) *env {
 	t.Helper()
-	f := accounttest.MustStore(t, groupcommit.Config{})
+	// A bulk waits for room as long as it takes: a loaded test machine
+	// must not turn the 1,000-item request into refusals (groupcommit's own
+	// tests cover the refusal after ManyWait).
+	f := accounttest.MustStore(t, groupcommit.Config{ManyWait: time.Minute})
 	h, err := httpapi.New(f.Store, f.Writer, noWaiter{}, httpapi.Options{Guard: authtest.Guard(t, httpapi.Policy(), 0)}, slog.New(slog.NewTextHandler(io.Discard, nil)), f.Store.Ping)
 	if err != nil {
 		t.Fatal(err)

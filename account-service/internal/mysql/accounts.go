@@ -42,7 +42,7 @@ func (s *Store) Open(ctx context.Context, req account.OpenRequest) (acc account.
 	now := s.now()
 	acc = account.Account{ID: req.AccountID, OwnerID: req.OwnerID, Currency: req.Currency,
 		Balance: decimal.Zero, Status: account.Active, Shard: sh, CreatedAt: now, UpdatedAt: now}
-	err = database.InTx(ctx, s.shards[sh], func(tx *sqlx.Tx) error {
+	err = s.inShard(ctx, sh, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, 0, ?, 0, ?, ?)`,
 			acc.ID, acc.OwnerID, acc.Currency, acc.Status, now, now)
 		if err != nil {
@@ -78,7 +78,7 @@ func accountEvent(typ string, a account.Account) events.Event {
 func (s *Store) Get(ctx context.Context, id string) (account.Account, error) {
 	sh := s.ShardOf(id)
 	var r accountRow
-	err := s.shards[sh].GetContext(ctx, &r, "SELECT "+accountColumns+" FROM accounts WHERE account_id = ?", id)
+	err := s.Shard(sh).GetContext(ctx, &r, "SELECT "+accountColumns+" FROM accounts WHERE account_id = ?", id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return account.Account{}, problem.New(problem.AccountNotFound, "account %s does not exist", id)
 	}
@@ -100,7 +100,7 @@ func (s *Store) owned(ctx context.Context, owner string, ids []string) (map[stri
 	for sh, args := range byShard {
 		var mine []string
 		q := "SELECT account_id FROM accounts WHERE owner_id = ? AND account_id IN (" + placeholders(len(args)) + ")"
-		if err := s.shards[sh].SelectContext(ctx, &mine, q, append([]any{owner}, args...)...); err != nil {
+		if err := s.Shard(sh).SelectContext(ctx, &mine, q, append([]any{owner}, args...)...); err != nil {
 			return nil, fmt.Errorf("shard %d: read owners: %w", sh, err)
 		}
 		for _, id := range mine {

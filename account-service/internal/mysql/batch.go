@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -31,22 +32,37 @@ const duplicateAttempts = 3
 // is in its Result and does not affect the others; an error means nothing
 // was saved.
 func (s *Store) Apply(ctx context.Context, srv int, ops []account.Op) ([]account.Result, error) {
+	if srv < 0 || srv >= len(s.servers) {
+		return nil, fmt.Errorf("%w: there is no server %d", account.ErrMisrouted, srv)
+	}
 	groups := groupByShard(ops)
 	for _, g := range groups {
-		if g.shard < 0 || g.shard >= len(s.shards) || s.place[g.shard].Server != srv {
-			return nil, fmt.Errorf("%w: shard %d is not on server %d", account.ErrMisrouted, g.shard, srv)
+		if g.shard < 0 || g.shard >= len(s.schemas) {
+			return nil, fmt.Errorf("%w: there is no shard %d", account.ErrMisrouted, g.shard)
 		}
 	}
 	out := make([]account.Result, len(ops))
 	var err error
 	for attempt := 1; attempt <= duplicateAttempts; attempt++ {
-		err = database.InTx(ctx, s.servers[srv], func(tx *sqlx.Tx) error {
+		err = database.InTx(ctx, s.servers[srv].DB, func(tx *sqlx.Tx) error {
 			for _, g := range groups {
-				if err := s.enter(ctx, tx, g.shard); err != nil {
-					return err
+				var err error = ErrMoving // routed by a placement that changed since
+				if s.Server(g.shard) == srv {
+					err = s.enter(ctx, tx, srv, g.shard)
 				}
-				b := account.NewBatch(g.shard, len(s.shards), s.now())
-				if err := load(ctx, tx, b, keysOf(g.ops, g.shard, len(s.shards))); err != nil {
+				if err != nil {
+					if !errors.Is(err, ErrMoving) {
+						return err
+					}
+					// Nothing was read or written for this shard: its
+					// operations are answered "retry", the others go on.
+					for _, i := range g.at {
+						out[i] = account.Result{Err: err}
+					}
+					continue
+				}
+				b := account.NewBatch(g.shard, len(s.schemas), s.now())
+				if err := load(ctx, tx, b, keysOf(g.ops, g.shard, len(s.schemas))); err != nil {
 					return fmt.Errorf("shard %d: %w", g.shard, err)
 				}
 				for j, res := range b.Decide(g.ops) {
@@ -63,7 +79,7 @@ func (s *Store) Apply(ctx context.Context, srv int, ops []account.Op) ([]account
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("server %d: apply %d operations: %w", srv, len(ops), err)
+		return nil, fmt.Errorf("server %s: apply %d operations: %w", s.servers[srv].Name, len(ops), err)
 	}
 	return out, nil
 }
@@ -91,23 +107,15 @@ func groupByShard(ops []account.Op) []shardOps {
 	return groups
 }
 
-// enter points tx at shard's schema and checks it is that shard (the fence
-// against a misplaced schema). The shared lock on shard_meta is held to the
-// end of the transaction.
-func (s *Store) enter(ctx context.Context, tx *sqlx.Tx, sh int) error {
-	if schema := s.place[sh].Schema; schema != "" {
+// enter points tx, on server srv's pool, at shard sh's schema and checks
+// the copy there is the shard's current one (fence).
+func (s *Store) enter(ctx context.Context, tx *sqlx.Tx, srv, sh int) error {
+	if schema := s.schemas[sh]; schema != "" {
 		if _, err := tx.ExecContext(ctx, "USE "+quoteName(schema)); err != nil {
 			return fmt.Errorf("shard %d: use %s: %w", sh, schema, err)
 		}
 	}
-	var got int
-	if err := tx.GetContext(ctx, &got, "SELECT shard FROM shard_meta WHERE id = 1 LOCK IN SHARE MODE"); err != nil {
-		return fmt.Errorf("shard %d: read shard_meta: %w", sh, err)
-	}
-	if got != sh {
-		return fmt.Errorf("%w: the schema of shard %d records shard %d", account.ErrMisrouted, sh, got)
-	}
-	return nil
+	return s.fence(ctx, tx, srv, sh)
 }
 
 // quoteName quotes a schema or table name for SQL.

@@ -13,7 +13,8 @@ import (
 // limit of them; more reports that others follow. Owners' accounts are
 // spread over the shards, so each shard gives its first limit+1.
 func (s *Store) Accounts(ctx context.Context, owner, after string, limit int) (page []account.Account, more bool, err error) {
-	for sh, db := range s.shards {
+	for sh := range s.schemas {
+		db := s.Shard(sh)
 		var rows []accountRow
 		if err := db.SelectContext(ctx, &rows, "SELECT "+accountColumns+" FROM accounts WHERE owner_id = ? AND account_id > ? ORDER BY account_id LIMIT ?",
 			owner, after, limit+1); err != nil {
@@ -50,7 +51,7 @@ func pageAfter(cursor *account.TransferCursor, limit int) (string, []any) {
 // transfer never reached it). more reports that others follow.
 func (s *Store) AccountTransfers(ctx context.Context, id string, cursor *account.TransferCursor, limit int) ([]account.Listed, bool, error) {
 	sh := s.ShardOf(id)
-	db := s.shards[sh]
+	db := s.Shard(sh)
 	page, args := pageAfter(cursor, limit)
 	var sent, received []transferRow
 	if err := db.SelectContext(ctx, &sent, "SELECT "+transferColumns+" FROM transfers WHERE from_account = ?"+page, append([]any{id}, args...)...); err != nil {

@@ -31,7 +31,7 @@ const pruneBatch = 1000
 // condition on unindexed columns only: a delete then locks only the rows it
 // removes, never the index gap where new refusals are inserted.
 func (s *Store) PruneRefusals(ctx context.Context, shard int, retention time.Duration) (int, error) {
-	db, before := s.shards[shard], s.now().Add(-retention)
+	db, before := s.Shard(shard), s.now().Add(-retention)
 	total := 0
 	for ctx.Err() == nil {
 		var keys []struct {
@@ -96,7 +96,7 @@ func deleted(res sql.Result, err error) (int, error) {
 // min(retention/4, 1s) until ctx ends, as the relay prunes its outbox.
 func (s *Store) PruneRefusalsEvery(ctx context.Context, retention time.Duration, log *slog.Logger) {
 	tick.Every(ctx, min(max(retention/4, 10*time.Millisecond), time.Second), func(ctx context.Context) {
-		for sh := range s.shards {
+		for sh := range s.schemas {
 			n, err := s.PruneRefusals(ctx, sh, retention)
 			refusalsDeleted.WithLabelValues(strconv.Itoa(sh)).Add(float64(n))
 			if err != nil && ctx.Err() == nil {

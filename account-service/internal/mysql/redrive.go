@@ -8,7 +8,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/account-service/internal/account"
-	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
 )
 
@@ -23,7 +22,7 @@ func (s *Store) Redrive(ctx context.Context, sh int, olderThan time.Duration) (i
 		TransactionID string `db:"transaction_id"`
 		From          string `db:"from_account"`
 	}
-	if err := s.shards[sh].SelectContext(ctx, &keys, `SELECT transaction_id, from_account FROM transfers
+	if err := s.Shard(sh).SelectContext(ctx, &keys, `SELECT transaction_id, from_account FROM transfers
 		WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at LIMIT 100`, s.now().Add(-olderThan)); err != nil {
 		return 0, fmt.Errorf("find pending transfers: %w", err)
 	}
@@ -42,7 +41,7 @@ func (s *Store) Redrive(ctx context.Context, sh int, olderThan time.Duration) (i
 }
 
 func (s *Store) redriveOne(ctx context.Context, sh int, k account.Key, olderThan time.Duration) (sent bool, err error) {
-	err = database.InTx(ctx, s.shards[sh], func(tx *sqlx.Tx) error {
+	err = s.inShard(ctx, sh, func(tx *sqlx.Tx) error {
 		sent = false
 		var r struct {
 			transferRow

@@ -6,7 +6,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/account-service/internal/account"
-	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
 )
 
@@ -17,7 +16,7 @@ import (
 func (s *Store) SetStatus(ctx context.Context, id string, to account.Status) (account.Account, error) {
 	sh := s.ShardOf(id)
 	var out account.Account
-	err := database.InTx(ctx, s.shards[sh], func(tx *sqlx.Tx) error {
+	err := s.inShard(ctx, sh, func(tx *sqlx.Tx) error {
 		a, err := lockAccount(ctx, tx, sh, id)
 		if err != nil {
 			return err
@@ -44,7 +43,3 @@ func (s *Store) SetStatus(ctx context.Context, id string, to account.Status) (ac
 	}
 	return out, err
 }
-
-// Shard returns the pool of shard sh, for components that keep their own
-// tables there (dead letters).
-func (s *Store) Shard(sh int) *sqlx.DB { return s.shards[sh] }

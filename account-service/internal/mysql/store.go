@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -22,13 +24,16 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is the account store over all shards; shards[i] is shard i.
+// Store is the account store over all shards. Each shard is a schema on
+// one of the deployment's database servers; which one can change while the
+// store runs (SetOwners, when a shard moves), and every transaction that
+// writes checks that its copy is the shard's current one (fence).
 type Store struct {
-	shards []*sqlx.DB
-	// servers are the group commit's pools, one per database server, and
-	// place says where each shard lives on them (Apply).
-	servers []*sqlx.DB
-	place   []Place
+	servers []Server
+	schemas []string     // schemas[sh] is shard sh's schema, the same on every server
+	pools   [][]*sqlx.DB // pools[srv][sh]: shard sh's schema on server srv; nil where it cannot be
+	owners  atomic.Pointer[[]int]
+	opened  []*sqlx.DB // the pools the store opened, for Close
 	outbox  outbox.Writer
 	// Now is the store's clock (UTC, microseconds, as DATETIME(6) keeps
 	// it). Tests replace it to move time without sleeping; set it before
@@ -41,6 +46,18 @@ type Store struct {
 	Committed func(shard int)
 }
 
+// Server is one database server of the deployment.
+type Server struct {
+	// Name is the server's name in the placement (and in shard_meta).
+	Name string
+	// DB is the group commit's pool on the server: its transactions enter
+	// each shard's schema in turn.
+	DB *sqlx.DB
+	// DSN reaches the server without a schema; the store opens a pool per
+	// shard schema on it.
+	DSN string
+}
+
 func (s *Store) committed(sh int) {
 	if s.Committed != nil {
 		s.Committed(sh)
@@ -49,54 +66,98 @@ func (s *Store) committed(sh int) {
 
 func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
-// Place is where a shard lives for the group commit: the index of its
-// server's pool and its schema there. An empty Schema means the server's
-// pool is the shard's own, with the shard as its default database.
-type Place struct {
-	Server int
-	Schema string
-}
-
-// New returns a store over shards, each committing on its own pool. It
-// does not migrate: call Migrate.
+// New returns a store over shards, each its own server with the shard as
+// its pool's default database: shards never move. It does not migrate:
+// call Migrate.
 func New(shards []*sqlx.DB) (*Store, error) {
-	place := make([]Place, len(shards))
-	for i := range place {
-		place[i].Server = i
-	}
-	return NewOnServers(shards, shards, place)
-}
-
-// NewOnServers returns a store over shards whose group commits run on
-// servers: place[i] says where shard i lives, and one transaction on a
-// server applies the operations of every shard it holds.
-func NewOnServers(shards, servers []*sqlx.DB, place []Place) (*Store, error) {
 	if len(shards) == 0 {
 		return nil, errors.New("mysql: no shards")
 	}
-	if len(place) != len(shards) {
-		return nil, fmt.Errorf("mysql: %d places for %d shards", len(place), len(shards))
-	}
+	s := &Store{schemas: make([]string, len(shards)), pools: make([][]*sqlx.DB, len(shards)), Now: time.Now}
+	owners := make([]int, len(shards))
 	for i, db := range shards {
 		if db == nil {
 			return nil, fmt.Errorf("mysql: shard %d is nil", i)
 		}
-		if p := place[i]; p.Server < 0 || p.Server >= len(servers) || servers[p.Server] == nil {
-			return nil, fmt.Errorf("mysql: shard %d is on server %d, which is not given", i, p.Server)
-		}
+		s.servers = append(s.servers, Server{Name: fmt.Sprintf("shard%d", i), DB: db})
+		s.pools[i] = make([]*sqlx.DB, len(shards))
+		s.pools[i][i] = db
+		owners[i] = i
 	}
-	return &Store{shards: shards, servers: servers, place: place, Now: time.Now}, nil
+	s.owners.Store(&owners)
+	return s, nil
 }
 
-// Servers says which server holds each shard, for the group commit:
-// Servers()[i] is shard i's.
-func (s *Store) Servers() []int {
-	out := make([]int, len(s.place))
-	for i, p := range s.place {
-		out[i] = p.Server
+// NewPlaced returns a store over shards placed on servers: shard sh is
+// schema schemas[sh], now on servers[owners[sh]]. It opens a pool per
+// shard and server (no connection until used). It does not migrate: call
+// Migrate.
+func NewPlaced(servers []Server, schemas []string, owners []int) (*Store, error) {
+	if len(schemas) == 0 || len(servers) == 0 {
+		return nil, errors.New("mysql: no shards or no servers")
 	}
-	return out
+	s := &Store{servers: servers, schemas: schemas, Now: time.Now}
+	for _, srv := range servers {
+		if srv.DB == nil || srv.Name == "" {
+			return nil, fmt.Errorf("mysql: server %q has no name or no pool", srv.Name)
+		}
+		var pools []*sqlx.DB
+		for sh, schema := range schemas {
+			db, err := database.Open(database.WithSchema(srv.DSN, schema))
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("mysql: shard %d on %s: %w", sh, srv.Name, err)
+			}
+			s.opened = append(s.opened, db)
+			pools = append(pools, db)
+		}
+		s.pools = append(s.pools, pools)
+	}
+	if err := s.SetOwners(owners); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
+
+// Close closes the pools NewPlaced opened; the servers' own pools are the
+// caller's.
+func (s *Store) Close() {
+	for _, db := range s.opened {
+		db.Close()
+	}
+}
+
+// SetOwners places every shard: owners[sh] is the index of the server that
+// holds shard sh from now on. Called when the placement changes; requests
+// routed by the old one meet the fence and are retried.
+func (s *Store) SetOwners(owners []int) error {
+	if len(owners) != len(s.schemas) {
+		return fmt.Errorf("mysql: %d owners for %d shards", len(owners), len(s.schemas))
+	}
+	for sh, srv := range owners {
+		if srv < 0 || srv >= len(s.servers) || s.pools[srv][sh] == nil {
+			return fmt.Errorf("mysql: shard %d cannot be on server %d", sh, srv)
+		}
+	}
+	owners = slices.Clone(owners)
+	s.owners.Store(&owners)
+	return nil
+}
+
+// Servers returns the number of database servers.
+func (s *Store) Servers() int { return len(s.servers) }
+
+// ServerName returns server srv's name.
+func (s *Store) ServerName(srv int) string { return s.servers[srv].Name }
+
+// Server returns the server that holds shard sh now.
+func (s *Store) Server(sh int) int { return (*s.owners.Load())[sh] }
+
+// Shard returns the pool of shard sh on the server that holds it now, for
+// reads and for components that keep their own tables there (dead
+// letters).
+func (s *Store) Shard(sh int) *sqlx.DB { return s.pools[s.Server(sh)][sh] }
 
 // Migrate applies the shard schema (accounts, outbox, inbox) and then extra
 // (the app adds the dead-letter table, which the store never touches) to
@@ -107,30 +168,32 @@ func (s *Store) Migrate(ctx context.Context, extra ...fs.FS) error {
 	if err != nil {
 		return err
 	}
-	for i, db := range s.shards {
+	for sh := range s.schemas {
+		srv := s.Server(sh)
+		db := s.pools[srv][sh]
 		for _, m := range append([]fs.FS{own, outbox.Migrations(), inbox.Migrations()}, extra...) {
 			if err := database.Migrate(ctx, db, m); err != nil {
-				return fmt.Errorf("shard %d: %w", i, err)
+				return fmt.Errorf("shard %d: %w", sh, err)
 			}
 		}
-		if err := claimShard(ctx, db, i); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
+		if err := claimShard(ctx, db, sh, s.servers[srv].Name); err != nil {
+			return fmt.Errorf("shard %d: %w", sh, err)
 		}
 	}
 	return nil
 }
 
 // Shards returns the number of shards.
-func (s *Store) Shards() int { return len(s.shards) }
+func (s *Store) Shards() int { return len(s.schemas) }
 
 // ShardOf returns the shard that owns accountID.
-func (s *Store) ShardOf(accountID string) int { return shard.Of(accountID, len(s.shards)) }
+func (s *Store) ShardOf(accountID string) int { return shard.Of(accountID, len(s.schemas)) }
 
-// Ping checks every shard.
+// Ping checks every server.
 func (s *Store) Ping(ctx context.Context) error {
-	for i, db := range s.shards {
-		if err := db.PingContext(ctx); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
+	for _, srv := range s.servers {
+		if err := srv.DB.PingContext(ctx); err != nil {
+			return fmt.Errorf("server %s: %w", srv.Name, err)
 		}
 	}
 	return nil

@@ -146,7 +146,8 @@ func insertSteps(ctx context.Context, tx *sqlx.Tx, steps []account.StepRecord) e
 // transfer under the id reaches the answer.
 func (s *Store) GetTransfer(ctx context.Context, q account.TransferQuery) (account.Transfer, error) {
 	var found []account.Transfer
-	for sh, db := range s.shards {
+	for sh := range s.schemas {
+		db := s.Shard(sh)
 		if q.From != "" && sh != s.ShardOf(q.From) {
 			continue
 		}
@@ -190,7 +191,7 @@ func (s *Store) GetTransfer(ctx context.Context, q account.TransferQuery) (accou
 // Refresh re-reads a transfer from its source shard.
 func (s *Store) Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error) {
 	var r transferRow
-	err := s.shards[t.FromShard].GetContext(ctx, &r, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? AND from_account = ?", t.TransactionID, t.From)
+	err := s.Shard(t.FromShard).GetContext(ctx, &r, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id = ? AND from_account = ?", t.TransactionID, t.From)
 	if errors.Is(err, sql.ErrNoRows) {
 		return account.Transfer{}, problem.New(problem.NotFound, "transfer %s from account %s does not exist", t.TransactionID, t.From)
 	}
@@ -216,7 +217,7 @@ func (s *Store) steps(ctx context.Context, k account.Key, shards ...int) ([]acco
 			Shard int       `db:"shard"`
 			At    time.Time `db:"at"`
 		}
-		if err := s.shards[sh].SelectContext(ctx, &rows,
+		if err := s.Shard(sh).SelectContext(ctx, &rows,
 			"SELECT step, shard, at FROM transfer_steps WHERE transaction_id = ? AND from_account = ? ORDER BY at", k.TransactionID, k.From); err != nil {
 			return nil, fmt.Errorf("shard %d: read steps: %w", sh, err)
 		}

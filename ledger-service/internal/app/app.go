@@ -78,7 +78,7 @@ func New(cfg config.LedgerService, log *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.owners, err = openOwners(cfg.Shards); err != nil {
+	if a.owners, err = openOwners(cfg.Servers, cfg.Shards); err != nil {
 		return nil, fmt.Errorf("shards: %w", err)
 	}
 	h, err := httpapi.New(a.store, guard, a.owners, log, a.ready, func() map[string]any { return map[string]any{"consumers": a.health.Report()} })

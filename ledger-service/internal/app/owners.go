@@ -7,35 +7,41 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/shard"
 )
 
 // shardOwners answers httpapi.Owners from the accounts table of the
-// account's shard. The ledger keeps no owner_id of its own: a copy would
-// be one more thing to keep right, and the shard is the authority. It is
-// the only shard query of the serving ledger, a read by primary key.
-type shardOwners struct{ shards []*sqlx.DB }
+// account's shard, on the server that holds it now. The ledger keeps no
+// owner_id of its own: a copy would be one more thing to keep right, and
+// the shard is the authority. It is the only shard query of the serving
+// ledger, a read by primary key.
+type shardOwners struct{ shards *placement.Pools }
 
-func openOwners(dsns []string) (*shardOwners, error) {
-	o := &shardOwners{}
-	for _, dsn := range dsns {
-		db, err := database.Open(dsn)
-		if err != nil {
-			o.close()
-			return nil, err
-		}
-		db.SetMaxOpenConns(4) // a check per customer read, not a workload
-		o.shards = append(o.shards, db)
+func openOwners(servers, shards []string) (*shardOwners, error) {
+	layout, err := database.LayoutOf(servers, shards)
+	if err != nil {
+		return nil, err
 	}
-	return o, nil
+	pools, err := placement.NewPools(layout, func(dsn string) (*sqlx.DB, error) {
+		db, err := database.Open(dsn)
+		if err == nil {
+			db.SetMaxOpenConns(4) // a check per customer read, not a workload
+		}
+		return db, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &shardOwners{shards: pools}, nil
 }
 
 func (o *shardOwners) Owner(ctx context.Context, accountID string) (string, error) {
-	if len(o.shards) == 0 {
+	if o.shards.Shards() == 0 {
 		return "", nil
 	}
 	var owner string
-	err := o.shards[shard.Of(accountID, len(o.shards))].GetContext(ctx, &owner,
+	err := o.shards.DB(shard.Of(accountID, o.shards.Shards())).GetContext(ctx, &owner,
 		"SELECT owner_id FROM accounts WHERE account_id = ?", accountID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
@@ -43,8 +49,4 @@ func (o *shardOwners) Owner(ctx context.Context, accountID string) (string, erro
 	return owner, err
 }
 
-func (o *shardOwners) close() {
-	for _, db := range o.shards {
-		_ = db.Close()
-	}
-}
+func (o *shardOwners) close() { o.shards.Close() }

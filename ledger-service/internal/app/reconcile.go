@@ -17,6 +17,7 @@ import (
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
+	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 )
@@ -53,18 +54,30 @@ func Reconcile(ctx context.Context, cfg config.LedgerService, opts ReconcileOpti
 		return fail(err)
 	}
 	defer ledgerDB.Close()
-	shards := make([]*sqlx.DB, len(cfg.Shards))
-	for i, dsn := range cfg.Shards {
-		if shards[i], err = openReady(ctx, dsn, fmt.Sprintf("shard %d", i)); err != nil {
-			return fail(err)
-		}
-		defer shards[i].Close()
-	}
 	js, closeNATS, err := connectReady(ctx, cfg.NATS.URL, log)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeNATS()
+	// Each shard is read on the server that holds it now.
+	layout, err := database.LayoutOf(cfg.Servers, cfg.Shards)
+	if err != nil {
+		return fail(err)
+	}
+	placed, err := placement.NewPools(layout, database.Open)
+	if err != nil {
+		return fail(err)
+	}
+	defer placed.Close()
+	if err := placed.PlaceNow(ctx, js, log); err != nil {
+		return fail(fmt.Errorf("placement: %w", err))
+	}
+	shards := placed.All()
+	for i, db := range shards {
+		if err := waitReady(ctx, db, fmt.Sprintf("shard %d", i)); err != nil {
+			return fail(err)
+		}
+	}
 
 	now := opts.Check.Now
 	if now == nil {
@@ -106,13 +119,21 @@ func openReady(ctx context.Context, dsn, name string) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if err := waitReady(ctx, db, name); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// waitReady waits for db up to connectTimeout.
+func waitReady(ctx context.Context, db *sqlx.DB, name string) error {
 	wait, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	if err := database.WaitReady(wait, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	return db, nil
+	return nil
 }
 
 // openStore opens the ledger schema at dsn (waiting for it, see

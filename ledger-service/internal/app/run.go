@@ -31,10 +31,14 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) consume(ctx context.Context) error {
 	var wg sync.WaitGroup
 	jctx, stop := context.WithCancel(ctx) // the janitor ends with the consumer
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		a.janitor().Run(jctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.owners.shards.FollowWhenStored(jctx, a.js, a.log)
 	}()
 	err := retry(ctx, a, "start consumer", a.consumer.Run)
 	stop()

@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/outbox"
+	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
@@ -24,8 +24,10 @@ import (
 
 // App is a running relay.
 type App struct {
-	log    *slog.Logger
-	shards []*sqlx.DB
+	log *slog.Logger
+	// shards are the pools on each shard's schema, on the server that
+	// holds it now: the relay follows a shard that moved.
+	shards *placement.Pools
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream stream.Config
@@ -44,7 +46,11 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 			a.Close()
 		}
 	}()
-	if a.shards, err = database.OpenAll(cfg.Shards); err != nil {
+	layout, err := database.LayoutOf(cfg.Servers, cfg.Shards)
+	if err != nil {
+		return nil, fmt.Errorf("shards: %w", err)
+	}
+	if a.shards, err = placement.NewPools(layout, database.Open); err != nil {
 		return nil, fmt.Errorf("shards: %w", err)
 	}
 	if a.nc, err = stream.Connect(cfg.NATS.URL, "outbox-relay", log); err != nil {
@@ -58,15 +64,15 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 	rc := outbox.RelayConfig{BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
 		MaxInFlight: cfg.Relay.MaxInFlight, PublishTimeout: cfg.Relay.PublishTimeout,
 		LeaseTTL: cfg.Relay.LeaseTTL, Retention: cfg.Relay.OutboxRetention, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()),
-		MaxAttempts: cfg.Relay.MaxAttempts,
+		MaxAttempts: cfg.Relay.MaxAttempts, Placed: a.shards.DB,
 		Redeclare: func(ctx context.Context) error {
 			_, err := stream.Declare(ctx, a.js, a.stream, a.log)
 			return err
 		}}
-	if a.relay, err = outbox.NewRelay(a.shards, a.js, rc, log); err != nil {
+	if a.relay, err = outbox.NewRelay(a.shards.All(), a.js, rc, log); err != nil {
 		return nil, err
 	}
-	web.Collect(outbox.NewBacklog(a.shards))
+	web.Collect(outbox.NewBacklog(a.shards.All()))
 	h, err := handler(cfg, log, a.ready)
 	if err != nil {
 		return nil, err
@@ -80,7 +86,10 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 		_, err := stream.Declare(ctx, a.js, a.stream, a.log)
 		return err
 	}
-	a.start.Work = a.relay.Run
+	a.start.Work = func(ctx context.Context) error {
+		go a.shards.FollowWhenStored(ctx, a.js, a.log)
+		return a.relay.Run(ctx)
+	}
 	return a, nil
 }
 
@@ -104,7 +113,7 @@ func (a *App) ready(ctx context.Context) error {
 	if st := a.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats is %s", st)
 	}
-	for i, db := range a.shards {
+	for i, db := range a.shards.All() {
 		if err := db.PingContext(ctx); err != nil {
 			return fmt.Errorf("shard %d: %w", i, err)
 		}
@@ -120,7 +129,7 @@ func (a *App) Addr() string { return a.ln.Addr().String() }
 // service.Start). The shard tables are account-service's: until they exist
 // the relay logs and retries.
 func (a *App) Run(ctx context.Context) error {
-	a.log.Info("outbox-relay running", "addr", a.Addr(), "shards", len(a.shards))
+	a.log.Info("outbox-relay running", "addr", a.Addr(), "shards", a.shards.Shards())
 	return a.start.Run(ctx)
 }
 
@@ -130,7 +139,7 @@ func (a *App) Close() {
 		// Drain flushes pending publish acks before closing.
 		_ = a.nc.Drain()
 	}
-	for _, db := range a.shards {
-		_ = db.Close()
+	if a.shards != nil {
+		a.shards.Close()
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/outbox"
+	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -22,15 +23,15 @@ func Republish(ctx context.Context, cfg config.OutboxRelay, since time.Duration,
 		log.Warn("--since is longer than relay.outbox_retention: older rows are deleted already",
 			"since", since, "outbox_retention", cfg.Relay.OutboxRetention)
 	}
-	shards, err := database.OpenAll(cfg.Shards)
+	layout, err := database.LayoutOf(cfg.Servers, cfg.Shards)
 	if err != nil {
 		return fmt.Errorf("shards: %w", err)
 	}
-	defer func() {
-		for _, db := range shards {
-			_ = db.Close()
-		}
-	}()
+	shards, err := placement.NewPools(layout, database.Open)
+	if err != nil {
+		return fmt.Errorf("shards: %w", err)
+	}
+	defer shards.Close()
 	nc, err := stream.Connect(cfg.NATS.URL, "outbox-relay republish", log)
 	if err != nil {
 		return err
@@ -40,8 +41,11 @@ func Republish(ctx context.Context, cfg config.OutboxRelay, since time.Duration,
 	if err != nil {
 		return err
 	}
+	if err := shards.PlaceNow(ctx, js, log); err != nil {
+		return fmt.Errorf("placement: %w", err)
+	}
 	total := outbox.Republished{}
-	for i, db := range shards {
+	for i, db := range shards.All() {
 		r, err := outbox.Republish(ctx, db, js, since, cfg.Relay.BatchSize, cfg.Relay.PublishTimeout)
 		fmt.Fprintf(out, "shard %d: %d events published again, %d of them still in the stream (dropped as duplicates)\n", i, r.Sent, r.Duplicates)
 		total.Sent += r.Sent

@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/account-service/internal/mysql"
+	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/placement"
+)
+
+// place stores the first placement if none is stored yet (the configured
+// one: each shard on the server its DSN names), places the store's shards
+// by the placement in force, and returns its follower. Instances starting
+// together agree on one map (placement.Store.Bootstrap).
+func place(ctx context.Context, js jetstream.JetStream, replicas int, l database.Layout, store *mysql.Store, log *slog.Logger) (*placement.Follower, error) {
+	first, err := configured(l)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := openPlacement(ctx, js, replicas, log)
+	if err != nil {
+		return nil, fmt.Errorf("placement: %w", err)
+	}
+	var f *placement.Follower
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		if _, err = ps.Bootstrap(ctx, first); err == nil {
+			f, err = ps.Follow(ctx, log)
+		}
+		if err == nil || ctx.Err() != nil || errors.Is(err, placement.ErrInvalid) {
+			break
+		}
+		log.Warn("placement not readable yet, retrying", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("placement: %w", err)
+	}
+	owners, err := l.OwnersOf(f.Current().Owner)
+	if err != nil {
+		return nil, fmt.Errorf("placement version %d: %w", f.Current().Version, err)
+	}
+	return f, store.SetOwners(owners)
+}
+
+// openPlacement declares the placement bucket, retrying while the broker
+// cannot yet (a cluster still forming, a node restarting), as the stream's
+// declaration does, until ctx ends.
+func openPlacement(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (*placement.Store, error) {
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ps, err := placement.Open(tctx, js, replicas)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return ps, err
+		}
+		log.Warn("placement bucket not declared yet, retrying", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// configured is the placement the configuration describes, as version 1.
+func configured(l database.Layout) (placement.Map, error) {
+	m := placement.Map{Version: 1, Shards: len(l.Schemas), Servers: slices.Sorted(slices.Values(l.Names))}
+	for _, srv := range l.Owners {
+		m.Owner = append(m.Owner, l.Names[srv])
+	}
+	if err := m.Validate(); err != nil {
+		return placement.Map{}, fmt.Errorf("the configured shards and servers: %w", err)
+	}
+	return m, nil
+}
+
+// follow re-places the store's shards at every change of the placement,
+// until ctx ends. A writer routed by the old one meets the fence and is
+// answered 503 with Retry-After; its retry goes to the new server.
+func follow(ctx context.Context, f *placement.Follower, l database.Layout, store *mysql.Store, log *slog.Logger) {
+	v := f.Current().Version
+	for {
+		m, err := f.Next(ctx, v)
+		if err != nil {
+			return
+		}
+		v = m.Version
+		owners, err := l.OwnersOf(m.Owner)
+		if err == nil {
+			err = store.SetOwners(owners)
+		}
+		if err != nil {
+			log.Error("placement not followed: this instance cannot reach a server it names", "version", v, "err", err)
+			continue
+		}
+		log.Info("shards placed by the new placement", "version", v)
+	}
+}

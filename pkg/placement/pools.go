@@ -1,0 +1,125 @@
+package placement
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
+)
+
+// Pools hands out, for each logical shard, a pool on its schema on the
+// server that holds it now: a reader of the shards (the relay, the ledger)
+// follows moves with it. Until a Follower is attached, the configured
+// layout places the shards.
+type Pools struct {
+	layout database.Layout
+	pools  [][]*sqlx.DB // [server][shard]
+	f      atomic.Pointer[Follower]
+}
+
+// NewPools opens, through open, a pool per shard on every server of l: no
+// connection is made until one is used.
+func NewPools(l database.Layout, open func(dsn string) (*sqlx.DB, error)) (*Pools, error) {
+	p := &Pools{layout: l}
+	for srv := range l.Names {
+		var row []*sqlx.DB
+		for sh := range l.Schemas {
+			db, err := open(l.DSN(sh, srv))
+			if err != nil {
+				p.Close()
+				return nil, err
+			}
+			row = append(row, db)
+		}
+		p.pools = append(p.pools, row)
+	}
+	return p, nil
+}
+
+// Shards is the number of logical shards.
+func (p *Pools) Shards() int { return len(p.layout.Schemas) }
+
+// DB returns shard sh's pool on the server that holds it now. A server
+// the placement names but the configuration does not is skipped for the
+// configured one, whose copy the fence then refuses to writers.
+func (p *Pools) DB(sh int) *sqlx.DB {
+	srv := p.layout.Owners[sh]
+	if f := p.f.Load(); f != nil {
+		if i := slices.Index(p.layout.Names, f.Current().Owner[sh]); i >= 0 {
+			srv = i
+		}
+	}
+	return p.pools[srv][sh]
+}
+
+// All returns every shard's current pool, in shard order.
+func (p *Pools) All() []*sqlx.DB {
+	out := make([]*sqlx.DB, p.Shards())
+	for sh := range out {
+		out[sh] = p.DB(sh)
+	}
+	return out
+}
+
+// Follow places the shards by f from now on.
+func (p *Pools) Follow(f *Follower) { p.f.Store(f) }
+
+// FollowWhenStored attaches to the placement bucket, waiting until
+// account-service stored the first placement, follows it and keeps it
+// current until ctx ends. For readers, which may start first.
+func (p *Pools) FollowWhenStored(ctx context.Context, js jetstream.JetStream, log *slog.Logger) {
+	for ctx.Err() == nil {
+		f, err := attachFollower(ctx, js, log)
+		if err == nil {
+			p.Follow(f)
+			if err := f.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("placement: following stopped", "err", err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrNoPlacement) {
+			log.Warn("placement: not readable yet, shards placed as configured", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func attachFollower(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*Follower, error) {
+	s, err := Attach(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	return s.Follow(ctx, log)
+}
+
+// Close closes every pool.
+func (p *Pools) Close() {
+	for _, row := range p.pools {
+		for _, db := range row {
+			db.Close()
+		}
+	}
+}
+
+// PlaceNow places the shards by the placement stored now, for a one-shot
+// command; without one stored yet, as configured.
+func (p *Pools) PlaceNow(ctx context.Context, js jetstream.JetStream, log *slog.Logger) error {
+	f, err := attachFollower(ctx, js, log)
+	if errors.Is(err, ErrNoPlacement) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p.Follow(f)
+	return nil
+}
