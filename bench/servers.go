@@ -2,7 +2,6 @@ package main
 
 import (
 	"database/sql"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -108,6 +107,3 @@ func redactServers(servers []ServerDSN) string {
 	}
 	return strings.Join(parts, ",")
 }
-
-// errServers is returned by a Watcher built without servers.
-var errServers = errors.New("no server to find the shards on")

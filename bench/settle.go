@@ -32,9 +32,9 @@ const (
 const shardSchemaLike = `wallet\_shard\_%`
 
 // moveRetryFor bounds how long one look is tried again while a shard is
-// between two servers (docs/adr/0033): its copy has no live copy for the
-// move's pause (at most the mover's 5 s pause timeout) and a dropped copy
-// can vanish between finding it and reading it.
+// between two servers (docs/adr/0034): during a move's pause (at most the
+// mover's 5 s pause timeout) the shard has no live copy, and an old copy
+// can be dropped between finding it and reading it.
 const moveRetryFor = 30 * time.Second
 
 // Watcher reads how far behind the system is: the shards' open sagas and
@@ -92,6 +92,9 @@ type shardCopy struct {
 	frozen          bool
 	owner           string
 }
+
+// errServers is returned by a Watcher given no server.
+var errServers = errors.New("no server to find the shards on")
 
 // errMoving marks a look that found a shard mid-move: no live copy, or
 // two. It is tried again.
