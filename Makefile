@@ -63,16 +63,18 @@ test-short: test-quick
 
 ## bench: load the running local stack (started if needed) and report settled transfers/s
 ##        against the naive and set-based baselines; flags via BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-cross 0.5"
+##        (the shards are read on every MariaDB server of the stack: DB_SERVERS)
 BENCH_FLAGS ?=
+BENCH_STACK = -nats "$$(nats_url wallet_ledger)" -servers "$$(servers_env wallet wallet "$$(db_servers)")"
 bench:
 	deploy/local/run.sh
-	. deploy/local/common.sh && load_secrets && go run ./bench -nats "$$(nats_url wallet_ledger)" $(BENCH_FLAGS)
+	. deploy/local/common.sh && load_secrets && go run ./bench $(BENCH_STACK) $(BENCH_FLAGS)
 
 ## bench-all: issue 18's scenarios in one go (10% and 50% cross-shard, hot account, bulk, open loop at 70% of
 ##            the maximum, overload), each target printed with its figure and pass or MISS
 bench-all:
 	deploy/local/run.sh
-	. deploy/local/common.sh && load_secrets && go run ./bench -suite -nats "$$(nats_url wallet_ledger)" $(BENCH_FLAGS)
+	. deploy/local/common.sh && load_secrets && go run ./bench -suite $(BENCH_STACK) $(BENCH_FLAGS)
 
 ## lint: go vet, gofmt, tidy go.mod files, staticcheck and govulncheck over every module
 lint: vet fmt-check mod-check staticcheck govulncheck

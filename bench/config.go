@@ -39,6 +39,7 @@ type Config struct {
 	LedgerURL        string
 	RelayURL         string
 	MySQL            string
+	Servers          []ServerDSN
 	NATS             string
 	RunDir           string
 	SettleTimeout    time.Duration
@@ -65,6 +66,7 @@ type Config struct {
 // package has already printed the usage.
 func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	var c Config
+	var servers string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&c.Accounts, "accounts", 200, "accounts created for the run (and for each baseline)")
@@ -86,7 +88,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.AccountURL, "account-url", "http://127.0.0.1:8080", "account-service base URL")
 	fs.StringVar(&c.LedgerURL, "ledger-url", "http://127.0.0.1:8081", "ledger-service base URL")
 	fs.StringVar(&c.RelayURL, "relay-url", "http://127.0.0.1:8082", "outbox-relay base URL (for -profile)")
-	fs.StringVar(&c.MySQL, "mysql", "wallet:wallet@tcp(127.0.0.1:3307)/", "MariaDB DSN without a schema; the shards, the ledger and the baselines' schemas live there")
+	fs.StringVar(&c.MySQL, "mysql", "wallet:wallet@tcp(127.0.0.1:3307)/", "MariaDB DSN without a schema; the ledger and the baselines' schemas live there (and the shards, unless -servers says otherwise)")
+	fs.StringVar(&servers, "servers", "", "the MariaDB servers the shard schemas live on, comma-separated NAME=DSN (names as in WALLET_SERVERS) or bare DSNs, without a schema (default: the -mysql server)")
 	fs.StringVar(&c.NATS, "nats", "nats://127.0.0.1:4222", "NATS URL (the ledger consumer's backlog)")
 	fs.StringVar(&c.RunDir, "run-dir", ".run", "the local stack's directory with the pid files")
 	fs.DurationVar(&c.SettleTimeout, "settle-timeout", 5*time.Minute, "give up waiting for the system to catch up after this long")
@@ -105,6 +108,10 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if c.Servers, err = parseServers(servers, c.MySQL); err != nil {
+		return Config{}, err
 	}
 	if err := c.validate(); err != nil {
 		return Config{}, err
@@ -222,7 +229,8 @@ func (c Config) Flags() map[string]string {
 		"account-url":        c.AccountURL,
 		"ledger-url":         c.LedgerURL,
 		"relay-url":          c.RelayURL,
-		"mysql":              c.MySQL,
+		"mysql":              redactDSN(c.MySQL),
+		"servers":            redactServers(c.Servers),
 		"nats":               redactURLs(c.NATS),
 		"run-dir":            c.RunDir,
 		"settle-timeout":     c.SettleTimeout.String(),

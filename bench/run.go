@@ -24,11 +24,16 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	case cfg.Bulk > 0:
 		r.Mode = "bulk"
 	}
-	db, err := openDB(cfg.MySQL, "", 4)
+	ledgerDB, err := openDB(cfg.MySQL, "", 2)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
+	defer ledgerDB.Close()
+	servers, err := openServers(cfg.Servers)
+	if err != nil {
+		return nil, err
+	}
+	defer closeServers(servers)
 	nc, err := nats.Connect(cfg.NATS, nats.Name("wallet-bench"))
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
@@ -43,10 +48,11 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 
 	// Setup, not timed: accounts, deposits, and the ledger caught up with them.
 	r.Prefix = runPrefix(r.StartedAt)
-	watch, err := NewWatcher(ctx, db, js, r.Prefix, shardSchemaLike)
+	watch, err := NewWatcher(ctx, servers, ledgerDB, js, r.Prefix, shardSchemaLike)
 	if err != nil {
 		return nil, err
 	}
+	watch.retrying = func(err error) { fmt.Fprintf(log, "  looking again: %v\n", err) }
 	fmt.Fprintf(log, "[%s] setup: %d accounts with prefix %s\n", r.Scenario, cfg.Accounts, r.Prefix)
 	setupStart := time.Now()
 	acc, err := setup(ctx, api, r.Prefix, cfg.Accounts, cfg.Shards, amount)

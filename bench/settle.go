@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 )
@@ -26,45 +28,237 @@ const (
 )
 
 // shardSchemaLike matches the account shards' schemas, which the watcher
-// finds on the server rather than assuming how many there are: 4 physical
-// shards today, logical shards tomorrow.
+// finds on the servers rather than assuming how many there are or where.
 const shardSchemaLike = `wallet\_shard\_%`
+
+// moveRetryFor bounds how long one look is tried again while a shard is
+// between two servers (docs/adr/0034): during a move's pause (at most the
+// mover's 5 s pause timeout) the shard has no live copy, and an old copy
+// can be dropped between finding it and reading it.
+const moveRetryFor = 30 * time.Second
 
 // Watcher reads how far behind the system is: the shards' open sagas and
 // outboxes, the ledger consumer's backlog and the ledger's balances of the
-// run's accounts.
+// run's accounts. Shards may live on several servers and move between them
+// during the run, so every look finds the shard schemas again and reads
+// only their live copies.
 type Watcher struct {
-	db      *sql.DB // on the server, no schema: every query names its schema
-	js      jetstream.JetStream
-	prefix  string   // the run's account prefix
-	schemas []string // the shard schemas
-	ledger  string   // the ledger's schema
+	servers  []ShardServer // no schema selected: every query names its schema
+	ledgerDB *sql.DB       // the ledger's server
+	js       jetstream.JetStream
+	prefix   string // the run's account prefix
+	like     string // the shard schemas' names, a LIKE pattern
+	ledger   string // the ledger's schema
+	// retryFor bounds the retries of one look (moveRetryFor); retrying,
+	// if set, hears why a look is tried again, once per look.
+	retryFor time.Duration
+	retrying func(error)
 }
 
-// NewWatcher finds the shard schemas matching like on db (those with the
-// accounts, transfers and outbox tables) and watches prefix's accounts.
-func NewWatcher(ctx context.Context, db *sql.DB, js jetstream.JetStream, prefix, like string) (*Watcher, error) {
-	rows, err := db.QueryContext(ctx, "SELECT table_schema FROM information_schema.tables WHERE table_schema LIKE ? "+
-		"AND table_name IN ('accounts', 'transfers', 'outbox') GROUP BY table_schema HAVING COUNT(*) = 3 ORDER BY table_schema", like)
+// NewWatcher watches prefix's accounts in the shard schemas matching like
+// (those with the accounts, transfers and outbox tables) on servers, and
+// the ledger's balances on ledgerDB. It fails when no shard is found.
+func NewWatcher(ctx context.Context, servers []ShardServer, ledgerDB *sql.DB, js jetstream.JetStream, prefix, like string) (*Watcher, error) {
+	if len(servers) == 0 {
+		return nil, errServers
+	}
+	w := &Watcher{servers: servers, ledgerDB: ledgerDB, js: js, prefix: prefix, like: like, ledger: ledgerSchema, retryFor: moveRetryFor}
+	n := 0
+	err := w.look(ctx, func(live [][]string) error {
+		n = 0
+		for _, l := range live {
+			n += len(l)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("find the shard schemas: %w", err)
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("no shard schema like %q on the servers", like)
+	}
+	return w, nil
+}
+
+// shardCopy is one shard schema found on one server, with what its
+// shard_meta row says.
+type shardCopy struct {
+	server int    // index in Watcher.servers
+	schema string // its name: the same on every server for one shard
+	// hasMeta: shard_meta has the frozen column (a stack that can move
+	// shards); hasRow: and the schema's row, which says frozen and owner,
+	// the server it is the live copy on ("" before the first claim).
+	hasMeta, hasRow bool
+	frozen          bool
+	owner           string
+}
+
+// errServers is returned by a Watcher given no server.
+var errServers = errors.New("no server to find the shards on")
+
+// errMoving marks a look that found a shard mid-move: no live copy, or
+// two. It is tried again.
+var errMoving = errors.New("a shard is between two servers")
+
+// liveSchemas finds the shard schemas on every server and returns, per
+// server, those holding the live copy of their shard (see pickLive).
+func (w *Watcher) liveSchemas(ctx context.Context) ([][]string, error) {
+	var copies []shardCopy
+	names := make([]string, len(w.servers))
+	for i, s := range w.servers {
+		found, err := w.findCopies(ctx, i)
+		if err != nil {
+			return nil, fmt.Errorf("find the shard schemas on %s: %w", w.label(i), err)
+		}
+		copies = append(copies, found...)
+		names[i] = s.Name
+	}
+	return pickLive(copies, names)
+}
+
+// pickLive returns, per server (names: the servers' names, "" if not
+// given), the schemas of copies that are their shard's live copy: not
+// frozen by a move and, on a named server, not naming another server as
+// owner (the copy a move is still building names its source until the
+// switch). A copy without shard_meta's frozen column is live (a stack from
+// before moves); one without its row yet only if it is its shard's only
+// copy (else it is a copy still being loaded). Every shard found must have
+// exactly one live copy, else errMoving.
+func pickLive(copies []shardCopy, names []string) ([][]string, error) {
+	perSchema := map[string]int{} // copies of each shard's schema
+	for _, c := range copies {
+		perSchema[c.schema]++
+	}
+	liveCopies := map[string]int{}
+	live := make([][]string, len(names))
+	for _, c := range copies {
+		name := names[c.server]
+		ok := true
+		switch {
+		case !c.hasMeta:
+		case !c.hasRow:
+			ok = perSchema[c.schema] == 1
+		default:
+			ok = !c.frozen && (name == "" || c.owner == "" || c.owner == name)
+		}
+		if ok {
+			liveCopies[c.schema]++
+			live[c.server] = append(live[c.server], c.schema)
+		}
+	}
+	for schema := range perSchema {
+		if n := liveCopies[schema]; n != 1 {
+			return nil, fmt.Errorf("%w: %s has %d live copies", errMoving, schema, n)
+		}
+	}
+	return live, nil
+}
+
+// findCopies reads which shard schemas server i holds and their shard_meta
+// rows: one information_schema query, then one over the shard_meta tables.
+func (w *Watcher) findCopies(ctx context.Context, i int) ([]shardCopy, error) {
+	rows, err := w.servers[i].DB.QueryContext(ctx, `SELECT table_schema,
+  COUNT(DISTINCT CASE WHEN table_name IN ('accounts', 'transfers', 'outbox') THEN table_name END) AS shard_tables,
+  MAX(table_name = 'shard_meta' AND column_name = 'frozen') AS has_frozen,
+  MAX(table_name = 'shard_meta' AND column_name = 'server') AS has_server
+FROM information_schema.columns
+WHERE table_schema LIKE ? AND table_name IN ('accounts', 'transfers', 'outbox', 'shard_meta')
+GROUP BY table_schema HAVING shard_tables = 3 ORDER BY table_schema`, w.like)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
-	w := &Watcher{db: db, js: js, prefix: prefix, ledger: ledgerSchema}
+	var copies []shardCopy
+	var metas []string
+	var args []any
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var schema string
+		var tables, hasFrozen, hasServer int
+		if err := rows.Scan(&schema, &tables, &hasFrozen, &hasServer); err != nil {
 			return nil, err
 		}
-		w.schemas = append(w.schemas, s)
+		copies = append(copies, shardCopy{server: i, schema: schema, hasMeta: hasFrozen == 1})
+		if hasFrozen == 1 {
+			owner := "''"
+			if hasServer == 1 {
+				owner = "server"
+			}
+			metas = append(metas, "SELECT ?, "+owner+", frozen FROM `"+schema+"`.shard_meta WHERE id = 1")
+			args = append(args, schema)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if len(w.schemas) == 0 {
-		return nil, fmt.Errorf("no shard schema like %q on the server", like)
+	if len(metas) == 0 {
+		return copies, nil
 	}
-	return w, nil
+	return copies, w.readMeta(ctx, i, strings.Join(metas, " UNION ALL "), args, copies)
+}
+
+// readMeta fills in copies' shard_meta rows, which query reads on server i.
+func (w *Watcher) readMeta(ctx context.Context, i int, query string, args []any, copies []shardCopy) error {
+	rows, err := w.servers[i].DB.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var schema, owner string
+		var frozen bool
+		if err := rows.Scan(&schema, &owner, &frozen); err != nil {
+			return err
+		}
+		for j := range copies {
+			if copies[j].schema == schema {
+				copies[j].hasRow, copies[j].frozen, copies[j].owner = true, frozen, owner
+			}
+		}
+	}
+	return rows.Err()
+}
+
+// label names server i in messages.
+func (w *Watcher) label(i int) string {
+	if w.servers[i].Name != "" {
+		return w.servers[i].Name
+	}
+	return fmt.Sprintf("server %d of -servers", i+1)
+}
+
+// look runs read on the live shard schemas, finding them first. A look that
+// found a shard mid-move, or whose schema vanished before it was read (a
+// move dropped its old copy), is tried again for up to retryFor.
+func (w *Watcher) look(ctx context.Context, read func(live [][]string) error) error {
+	deadline := time.Now().Add(w.retryFor)
+	for try := 0; ; try++ {
+		live, err := w.liveSchemas(ctx)
+		if err == nil {
+			err = read(live)
+		}
+		if err == nil || !movedAway(err) || time.Now().After(deadline) {
+			return err
+		}
+		if try == 0 && w.retrying != nil {
+			w.retrying(err)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// movedAway reports an error a move explains: a shard mid-move, or a schema
+// or table gone since it was found (MariaDB's 1049 unknown database, 1146
+// no such table).
+func movedAway(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (me.Number == 1049 || me.Number == 1146) {
+		return true
+	}
+	return errors.Is(err, errMoving)
 }
 
 // Backlog is one look at what the system still has to do.
@@ -100,14 +294,29 @@ func (b Backlog) String() string {
 // not compared.
 func (w *Watcher) queues(ctx context.Context) (Backlog, error) {
 	b := Backlog{LedgerMismatches: -1}
-	pending := make([]string, len(w.schemas))
-	unpublished := make([]string, len(w.schemas))
-	for i, s := range w.schemas {
-		pending[i] = "(SELECT COUNT(*) FROM `" + s + "`.transfers WHERE status = 'pending')"
-		unpublished[i] = "(SELECT COUNT(*) FROM `" + s + "`.outbox WHERE published_at IS NULL)"
-	}
-	q := "SELECT " + strings.Join(pending, " + ") + ", " + strings.Join(unpublished, " + ")
-	if err := w.db.QueryRowContext(ctx, q).Scan(&b.PendingTransfers, &b.UnpublishedOutbox); err != nil {
+	err := w.look(ctx, func(live [][]string) error {
+		b.PendingTransfers, b.UnpublishedOutbox = 0, 0
+		for i, schemas := range live {
+			if len(schemas) == 0 {
+				continue
+			}
+			pending := make([]string, len(schemas))
+			unpublished := make([]string, len(schemas))
+			for j, s := range schemas {
+				pending[j] = "(SELECT COUNT(*) FROM `" + s + "`.transfers WHERE status = 'pending')"
+				unpublished[j] = "(SELECT COUNT(*) FROM `" + s + "`.outbox WHERE published_at IS NULL)"
+			}
+			var p, u int64
+			q := "SELECT " + strings.Join(pending, " + ") + ", " + strings.Join(unpublished, " + ")
+			if err := w.servers[i].DB.QueryRowContext(ctx, q).Scan(&p, &u); err != nil {
+				return err
+			}
+			b.PendingTransfers += p
+			b.UnpublishedOutbox += u
+		}
+		return nil
+	})
+	if err != nil {
 		return b, fmt.Errorf("shard backlog: %w", err)
 	}
 	if w.js == nil {
@@ -129,7 +338,7 @@ func (w *Watcher) mismatches(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ledger, err := w.balances(ctx, []string{w.ledger + ".ledger_accounts"})
+	ledger, err := w.balances(ctx, w.ledgerDB, []string{w.ledger + ".ledger_accounts"})
 	if err != nil {
 		return 0, fmt.Errorf("ledger balances: %w", err)
 	}
@@ -188,29 +397,44 @@ func (w *Watcher) WaitCaughtUp(ctx context.Context, since time.Time, timeout, po
 	}
 }
 
-// ShardBalances returns the shard balance of every run account.
+// ShardBalances returns the shard balance of every run account, from the
+// live copies on every server.
 func (w *Watcher) ShardBalances(ctx context.Context) (map[string]decimal.Decimal, error) {
-	tables := make([]string, len(w.schemas))
-	for i, s := range w.schemas {
-		tables[i] = "`" + s + "`.accounts"
-	}
-	m, err := w.balances(ctx, tables)
+	var all map[string]decimal.Decimal
+	err := w.look(ctx, func(live [][]string) error {
+		all = map[string]decimal.Decimal{}
+		for i, schemas := range live {
+			if len(schemas) == 0 {
+				continue
+			}
+			tables := make([]string, len(schemas))
+			for j, s := range schemas {
+				tables[j] = "`" + s + "`.accounts"
+			}
+			m, err := w.balances(ctx, w.servers[i].DB, tables)
+			if err != nil {
+				return err
+			}
+			maps.Copy(all, m)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("shard balances: %w", err)
 	}
-	return m, nil
+	return all, nil
 }
 
 // balances reads account_id and balance of the run's accounts from tables,
-// in one statement.
-func (w *Watcher) balances(ctx context.Context, tables []string) (map[string]decimal.Decimal, error) {
+// on db, in one statement.
+func (w *Watcher) balances(ctx context.Context, db *sql.DB, tables []string) (map[string]decimal.Decimal, error) {
 	parts := make([]string, len(tables))
 	args := make([]any, len(tables))
 	for i, t := range tables {
 		parts[i] = "SELECT account_id, balance FROM " + t + " WHERE account_id LIKE ?"
 		args[i] = w.prefix + "%"
 	}
-	rows, err := w.db.QueryContext(ctx, strings.Join(parts, " UNION ALL "), args...)
+	rows, err := db.QueryContext(ctx, strings.Join(parts, " UNION ALL "), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -230,25 +454,45 @@ func (w *Watcher) balances(ctx context.Context, tables []string) (map[string]dec
 // TransfersByStatus counts the run's transfers on their source shards by
 // status (completed, failed, pending, refused).
 func (w *Watcher) TransfersByStatus(ctx context.Context) (map[string]int64, error) {
-	parts := make([]string, len(w.schemas))
-	args := make([]any, len(w.schemas))
-	for i, s := range w.schemas {
-		parts[i] = "SELECT status FROM `" + s + "`.transfers WHERE from_account LIKE ?"
-		args[i] = w.prefix + "%"
-	}
-	rows, err := w.db.QueryContext(ctx, "SELECT status, COUNT(*) FROM ("+strings.Join(parts, " UNION ALL ")+") t GROUP BY status", args...)
+	var out map[string]int64
+	err := w.look(ctx, func(live [][]string) error {
+		out = map[string]int64{}
+		for i, schemas := range live {
+			if len(schemas) == 0 {
+				continue
+			}
+			if err := w.countByStatus(ctx, w.servers[i].DB, schemas, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("transfers by status: %w", err)
 	}
+	return out, nil
+}
+
+// countByStatus adds the run's transfers in schemas on db to out by status.
+func (w *Watcher) countByStatus(ctx context.Context, db *sql.DB, schemas []string, out map[string]int64) error {
+	parts := make([]string, len(schemas))
+	args := make([]any, len(schemas))
+	for i, s := range schemas {
+		parts[i] = "SELECT status FROM `" + s + "`.transfers WHERE from_account LIKE ?"
+		args[i] = w.prefix + "%"
+	}
+	rows, err := db.QueryContext(ctx, "SELECT status, COUNT(*) FROM ("+strings.Join(parts, " UNION ALL ")+") t GROUP BY status", args...)
+	if err != nil {
+		return err
+	}
 	defer rows.Close()
-	out := map[string]int64{}
 	for rows.Next() {
 		var status string
 		var n int64
 		if err := rows.Scan(&status, &n); err != nil {
-			return nil, err
+			return err
 		}
-		out[status] = n
+		out[status] += n
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
