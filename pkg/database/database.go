@@ -233,19 +233,3 @@ func LayoutOf(servers, shards []string) (Layout, error) {
 
 // DSN returns the DSN of shard sh's schema on server srv.
 func (l Layout) DSN(sh, srv int) string { return WithSchema(l.ServerDSNs[srv], l.Schemas[sh]) }
-
-// OwnersOf turns a placement's server name per shard into server indexes
-// of l, refusing a name l does not configure.
-func (l Layout) OwnersOf(names []string) ([]int, error) {
-	if len(names) != len(l.Schemas) {
-		return nil, fmt.Errorf("the placement has %d shards, the configuration %d", len(names), len(l.Schemas))
-	}
-	owners := make([]int, len(names))
-	for sh, name := range names {
-		owners[sh] = slices.Index(l.Names, name)
-		if owners[sh] < 0 {
-			return nil, fmt.Errorf("shard %d is on server %q, which is not configured (servers: %v)", sh, name, l.Names)
-		}
-	}
-	return owners, nil
-}

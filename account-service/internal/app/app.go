@@ -206,7 +206,7 @@ func (a *App) up(ctx context.Context) error {
 // work runs the saga consumers and the capture of their dropped messages.
 func (a *App) work(ctx context.Context) error {
 	go func() { _ = a.placement.Run(ctx) }()
-	go follow(ctx, a.placement, a.layout, a.store, a.log)
+	go a.store.Follow(ctx, a.placement, a.log)
 	go a.watchAdvisories(ctx)
 	go a.pruneRefusals(ctx)
 	return a.saga.Run(ctx)

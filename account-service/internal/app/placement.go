@@ -44,11 +44,10 @@ func place(ctx context.Context, js jetstream.JetStream, replicas int, l database
 	if err != nil {
 		return nil, fmt.Errorf("placement: %w", err)
 	}
-	owners, err := l.OwnersOf(f.Current().Owner)
-	if err != nil {
+	if err := store.Place(f.Current()); err != nil {
 		return nil, fmt.Errorf("placement version %d: %w", f.Current().Version, err)
 	}
-	return f, store.SetOwners(owners)
+	return f, nil
 }
 
 // openPlacement declares the placement bucket, retrying while the broker
@@ -81,27 +80,4 @@ func configured(l database.Layout) (placement.Map, error) {
 		return placement.Map{}, fmt.Errorf("the configured shards and servers: %w", err)
 	}
 	return m, nil
-}
-
-// follow re-places the store's shards at every change of the placement,
-// until ctx ends. A writer routed by the old one meets the fence and is
-// answered 503 with Retry-After; its retry goes to the new server.
-func follow(ctx context.Context, f *placement.Follower, l database.Layout, store *mysql.Store, log *slog.Logger) {
-	v := f.Current().Version
-	for {
-		m, err := f.Next(ctx, v)
-		if err != nil {
-			return
-		}
-		v = m.Version
-		owners, err := l.OwnersOf(m.Owner)
-		if err == nil {
-			err = store.SetOwners(owners)
-		}
-		if err != nil {
-			log.Error("placement not followed: this instance cannot reach a server it names", "version", v, "err", err)
-			continue
-		}
-		log.Info("shards placed by the new placement", "version", v)
-	}
 }

@@ -8,8 +8,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/account-service/internal/accounttest"
+	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/account-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/database"
+	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/problem"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -97,5 +99,19 @@ func TestStaleWriterIsFenced(t *testing.T) {
 	}
 	if err := fresh.SetOwners([]int{2, 0, 0, 0}); err == nil {
 		t.Fatal("SetOwners accepted a server that does not exist")
+	}
+}
+
+// A placement that names a server the store has no DSN for, or has another
+// shard count, is refused and changes nothing.
+func TestPlaceRefusesUnknownServers(t *testing.T) {
+	f := accounttest.MustStore(t, groupcommit.Config{})
+	for _, owner := range [][]string{{"db1", "db1", "db9", "db1"}, {"db1", "db1"}} {
+		if err := f.Store.Place(placement.Map{Version: 2, Shards: len(owner), Servers: []string{"db1", "db9"}, Owner: owner}); err == nil {
+			t.Errorf("Place(%v) accepted", owner)
+		}
+	}
+	if err := f.Store.Place(placement.Map{Version: 2, Shards: 4, Servers: []string{"db1"}, Owner: []string{"db1", "db1", "db1", "db1"}}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -125,22 +125,7 @@ func newStack(t *testing.T) *stack {
 	fctx, stop := context.WithCancel(ctx)
 	t.Cleanup(stop)
 	go func() { _ = f.Run(fctx) }()
-	go func() { // as account-service follows
-		for v := uint64(1); ; {
-			m, err := f.Next(fctx, v)
-			if err != nil {
-				return
-			}
-			v = m.Version
-			owners, err := l.OwnersOf(m.Owner)
-			if err == nil {
-				err = store.SetOwners(owners)
-			}
-			if err != nil {
-				t.Errorf("follow version %d: %v", v, err)
-			}
-		}
-	}()
+	go store.Follow(fctx, f, log)
 	w, err := groupcommit.New(store, store, accounttest.Writer(groupcommit.Config{}), nil, log)
 	if err != nil {
 		t.Fatal(err)
