@@ -37,12 +37,12 @@ type maxDeliveries struct {
 
 // WatchAdvisories records, until ctx ends, every message JetStream dropped
 // after the MaxDeliver of one of owners' consumers (consumer name → the
-// database whose dead_letters table it writes to), with the subject,
+// database whose dead_letters table it writes to now), with the subject,
 // headers and data fetched from the WALLET stream by sequence. name is the
 // durable consumer on AdvisoryStream, one per service. Recording is
 // idempotent (by consumer and stream sequence), so several instances of a
 // service may watch at once.
-func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, owners map[string]*sqlx.DB, log *slog.Logger) error {
+func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, owners map[string]func() *sqlx.DB, log *slog.Logger) error {
 	if len(owners) == 0 {
 		return errors.New("deadletter: no consumers to watch")
 	}
@@ -100,15 +100,16 @@ func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, r
 // recordAdvisory writes the dropped message an advisory names into its
 // consumer's dead_letters. A message the stream no longer holds is recorded
 // without its content, so the drop is still seen.
-func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[string]*sqlx.DB, body []byte) error {
+func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[string]func() *sqlx.DB, body []byte) error {
 	var a maxDeliveries
 	if err := json.Unmarshal(body, &a); err != nil || a.StreamSeq == 0 {
 		return nil // not an advisory we can act on; retrying will not change it
 	}
-	db, ok := owners[a.Consumer]
+	owner, ok := owners[a.Consumer]
 	if !ok {
 		return nil
 	}
+	db := owner()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	reason := fmt.Sprintf("dropped by JetStream after %d deliveries (MaxDeliver)", a.Deliveries)

@@ -107,9 +107,9 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		Poison: deadletter.Handler}, log); err != nil {
 		return nil, err
 	}
-	owners := map[string]*sqlx.DB{}
+	owners := map[string]func() *sqlx.DB{}
 	for sh := range store.Shards() {
-		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = store.Shard(sh)
+		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = func() *sqlx.DB { return store.Shard(sh) }
 	}
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)

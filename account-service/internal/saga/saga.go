@@ -116,7 +116,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			cfg := ConsumerConfig(sh, r.cfg.MaxDeliver)
-			opts := stream.BatchOptions{Options: stream.Options{Poison: r.cfg.Poison(r.store.Shard(sh), cfg.Durable)}, MaxBatch: 256, Health: r.cfg.Health}
+			// The shard's pool is looked up per message: the shard may have
+			// moved to another server since the consumer started.
+			poison := func(ctx context.Context, m jetstream.Msg, cause error) error {
+				return r.cfg.Poison(r.store.Shard(sh), cfg.Durable)(ctx, m, cause)
+			}
+			opts := stream.BatchOptions{Options: stream.Options{Poison: poison}, MaxBatch: 256, Health: r.cfg.Health}
 			errs[sh] = stream.ConsumeBatch(ctx, r.js, cfg, r.handler(sh), opts, r.log)
 		}()
 		wg.Add(1)
