@@ -65,7 +65,9 @@ func Prune(ctx context.Context, db *sqlx.DB, consumer string, retention time.Dur
 
 // Janitor prunes one consumer's inbox in a loop.
 type Janitor struct {
-	DB *sqlx.DB
+	// DB returns the database whose inbox is pruned, asked every round: a
+	// shard may move to another server while the janitor runs.
+	DB func() *sqlx.DB
 	// Consumer is the inbox's consumer column; Durable the JetStream
 	// consumer whose deliveries the rows dedupe (the metric's label).
 	Consumer, Durable string
@@ -85,7 +87,7 @@ func (j Janitor) Run(ctx context.Context) {
 		floor, err := j.Floor(ctx)
 		n := 0
 		if err == nil {
-			n, err = Prune(ctx, j.DB, j.Consumer, j.Retention, floor)
+			n, err = Prune(ctx, j.DB(), j.Consumer, j.Retention, floor)
 		}
 		deleted.Add(float64(n))
 		if err != nil && ctx.Err() == nil {

@@ -15,15 +15,16 @@ import (
 // the relay's lag as the database sees it, whichever relay holds the lease
 // (or none).
 type Backlog struct {
-	shards  []*sqlx.DB
+	shards  func() []*sqlx.DB // each shard's database now: shards move
 	timeout time.Duration
 	now     func() time.Time
 	rows    *prometheus.Desc
 	oldest  *prometheus.Desc
 }
 
-// NewBacklog returns the collector for shards; register it once.
-func NewBacklog(shards []*sqlx.DB) *Backlog {
+// NewBacklog returns the collector for the databases shards returns when
+// scraped; register it once.
+func NewBacklog(shards func() []*sqlx.DB) *Backlog {
 	return &Backlog{shards: shards, timeout: 2 * time.Second, now: time.Now,
 		rows: prometheus.NewDesc("wallet_outbox_pending_rows",
 			"Outbox rows waiting to be published (not set aside), per shard (read when scraped).", []string{"shard"}, nil),
@@ -44,7 +45,7 @@ func (b *Backlog) Describe(ch chan<- *prometheus.Desc) {
 func (b *Backlog) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
-	for i, db := range b.shards {
+	for i, db := range b.shards() {
 		var n int64
 		var oldest sql.NullTime
 		// The (published_at, id) index holds the unpublished rows first; rows

@@ -145,7 +145,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // while account-service is down, so no fixed horizon covers it.
 func (r *Runner) janitor(sh int) inbox.Janitor {
 	durable := ConsumerConfig(sh, r.cfg.MaxDeliver).Durable
-	return inbox.Janitor{DB: r.store.Shard(sh), Consumer: account.SagaInbox, Durable: durable,
+	return inbox.Janitor{DB: func() *sqlx.DB { return r.store.Shard(sh) }, Consumer: account.SagaInbox, Durable: durable,
 		Retention: r.cfg.InboxRetention, Log: r.log,
 		Floor: func(ctx context.Context) (time.Time, error) { return stream.Unsettled(ctx, r.js, durable) }}
 }

@@ -72,7 +72,7 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 	if a.relay, err = outbox.NewRelay(a.shards.All(), a.js, rc, log); err != nil {
 		return nil, err
 	}
-	web.Collect(outbox.NewBacklog(a.shards.All()))
+	web.Collect(outbox.NewBacklog(a.shards.All))
 	h, err := handler(cfg, log, a.ready)
 	if err != nil {
 		return nil, err
