@@ -123,3 +123,26 @@ func (p *Pools) PlaceNow(ctx context.Context, js jetstream.JetStream, log *slog.
 	p.Follow(f)
 	return nil
 }
+
+// DSNs returns each shard's DSN on the server the stored placement names
+// now (as configured while none is stored), for a one-shot command that
+// opens its own connections.
+func DSNs(ctx context.Context, js jetstream.JetStream, l database.Layout, log *slog.Logger) ([]string, error) {
+	owners := slices.Clone(l.Owners)
+	f, err := attachFollower(ctx, js, log)
+	if err != nil && !errors.Is(err, ErrNoPlacement) {
+		return nil, err
+	}
+	if f != nil {
+		for sh, name := range f.Current().Owner {
+			if i := slices.Index(l.Names, name); i >= 0 && sh < len(owners) {
+				owners[sh] = i
+			}
+		}
+	}
+	dsns := make([]string, len(l.Schemas))
+	for sh := range dsns {
+		dsns[sh] = l.DSN(sh, owners[sh])
+	}
+	return dsns, nil
+}

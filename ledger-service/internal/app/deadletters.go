@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/walletco/wallet/pkg/placement"
 	"io"
 	"log/slog"
 	"sort"
@@ -63,15 +64,36 @@ func ParseDeadLetters(args []string) (DeadLetterCommand, error) {
 	return c, nil
 }
 
+// placedShards returns each shard's DSN on the server that holds it now
+// (the stored placement), or as configured when NATS does not answer: the
+// dead letters of a shard that never moved are still reachable then.
+func placedShards(ctx context.Context, cfg config.LedgerService, log *slog.Logger) ([]string, error) {
+	l, err := database.LayoutOf(cfg.Servers, cfg.Shards)
+	if err != nil {
+		return nil, err
+	}
+	js, closeNATS, err := connectReady(ctx, cfg.NATS.URL, log)
+	if err != nil {
+		log.Warn("NATS not reachable: the shards as configured, which misses those moved since", "err", err)
+		return cfg.Shards, nil
+	}
+	defer closeNATS()
+	return placement.DSNs(ctx, js, l, log)
+}
+
 // errRefused ends the command with exit status 1, the reason printed.
 const errRefused = service.ExitCode(1)
 
 // DeadLetters runs one dead-letters command against the ledger database and
 // the shards of cfg, printing to out and reasons to errOut.
 func DeadLetters(ctx context.Context, cfg config.LedgerService, c DeadLetterCommand, out, errOut io.Writer, log *slog.Logger) error {
+	shards, err := placedShards(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
 	places := []string{"ledger"}
 	dsns := map[string]string{"ledger": cfg.Ledger.DSN}
-	for i, dsn := range cfg.Shards {
+	for i, dsn := range shards {
 		places = append(places, fmt.Sprintf("shard%d", i))
 		dsns[places[i+1]] = dsn
 	}
