@@ -258,8 +258,9 @@ while [ "${#pending[@]}" -gt 0 ]; do
 	[ "${#pending[@]}" -eq 0 ] || sleep 0.5
 done
 
-# With a second server and every shard still on the first (a new stack),
-# shards 2 and 3 move there, online, as an operator would move them.
+# With a second server and every shard still on the first (a new stack, or
+# one that ran with one server until now), shards 2 and 3 move there,
+# online, as an operator would move them.
 if [ "$db_count" -ge 2 ] && ! "$ROOT/deploy/local/cmd.sh" account-service shards list --json | grep -q '"db2"'; then
 	for sh in 2 3; do
 		echo "moving shard $sh to db2"
