@@ -187,14 +187,15 @@ service_env() {
 
 # --- authentication ----------------------------------------------------------
 # The local stack verifies HS256 tokens with a secret of its own, made once
-# and kept in .run/jwt-secret (mode 600) so tokens printed earlier still work.
+# and kept in $RUN_DIR/jwt-secret (mode 600) so tokens printed earlier still
+# work; it is where cmd.sh reads it, also for a stack with its own RUN_DIR.
 # WALLET_AUTH_JWT_SECRET set by the caller wins.
 if [ -z "${WALLET_AUTH_JWT_SECRET:-}" ]; then
-	if [ ! -s .run/jwt-secret ]; then
-		(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >.run/jwt-secret)
-		echo "generated a JWT secret for the local stack in .run/jwt-secret"
+	if [ ! -s "$RUN_DIR/jwt-secret" ]; then
+		(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RUN_DIR/jwt-secret")
+		echo "generated a JWT secret for the local stack in $RUN_DIR/jwt-secret"
 	fi
-	WALLET_AUTH_JWT_SECRET=$(cat .run/jwt-secret)
+	WALLET_AUTH_JWT_SECRET=$(cat "$RUN_DIR/jwt-secret")
 	export WALLET_AUTH_JWT_SECRET
 fi
 
@@ -257,8 +258,9 @@ while [ "${#pending[@]}" -gt 0 ]; do
 	[ "${#pending[@]}" -eq 0 ] || sleep 0.5
 done
 
-# With a second server and every shard still on the first (a new stack),
-# shards 2 and 3 move there, online, as an operator would move them.
+# With a second server and every shard still on the first (a new stack, or
+# one that ran with one server until now), shards 2 and 3 move there,
+# online, as an operator would move them.
 if [ "$db_count" -ge 2 ] && ! "$ROOT/deploy/local/cmd.sh" account-service shards list --json | grep -q '"db2"'; then
 	for sh in 2 3; do
 		echo "moving shard $sh to db2"
@@ -280,14 +282,14 @@ The wallet is running:
   MariaDB          $(for ((i = 1; i <= db_count; i++)); do printf 'db%s 127.0.0.1:%s  ' "$i" "$(db_port "$i")"; done)
                    each service as its own user (passwords in $SECRETS);
                    admin and migrations: wallet:wallet (shell: mariadb --no-defaults --socket=$MARIADB_DIR/mysql.sock -uroot)
-  logs             .run/logs/
+  logs             $LOG_DIR/
 
 Tokens, valid 24 h (make new ones: bin/account-service token --role customer --sub u-bob):
   export OPERATOR_TOKEN=$OPERATOR_TOKEN
   export CUSTOMER_TOKEN=$CUSTOMER_TOKEN   # owner u-alice
 
 Try:
-  curl -s -XPOST localhost:8080/v1/accounts -H "Authorization: Bearer \$OPERATOR_TOKEN" -H 'Content-Type: application/json' -d '{"account_id":"alice","owner_id":"u-alice","currency":"USD"}'
+  curl -s -XPOST $(base_url account-service)/v1/accounts -H "Authorization: Bearer \$OPERATOR_TOKEN" -H 'Content-Type: application/json' -d '{"account_id":"alice","owner_id":"u-alice","currency":"USD"}'
 
 More requests in README.md. make stop ends everything (data in .run/ is kept).
 EOF

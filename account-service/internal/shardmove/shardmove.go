@@ -57,13 +57,19 @@ type Result struct {
 }
 
 // Move moves shard to server to. On error nothing changed: the shard is
-// where it was and takes writes.
+// where it was and takes writes. A target the configuration names but the
+// placement does not list yet is added to it first (see listed), and stays
+// listed, holding no shard, if the move then fails.
 func (m *Mover) Move(ctx context.Context, shard int, to string) (Result, error) {
 	cur, _, err := m.Placement.Load(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	next, err := cur.Move(shard, to)
+	withTo, err := m.listed(cur, to)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	next, err := withTo.Move(shard, to)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
@@ -71,6 +77,13 @@ func (m *Mover) Move(ctx context.Context, shard int, to string) (Result, error) 
 	src, dst := slices.Index(m.Layout.Names, from), slices.Index(m.Layout.Names, to)
 	if src < 0 || dst < 0 || shard >= len(m.Layout.Schemas) {
 		return Result{}, fmt.Errorf("%w: the configuration has no DSN for server %s or %s (servers: %v)", ErrUsage, from, to, m.Layout.Names)
+	}
+	if withTo.Version != cur.Version {
+		if _, err := m.Placement.Update(ctx, cur, func(placement.Map) (placement.Map, error) { return withTo, nil }); err != nil {
+			return Result{}, fmt.Errorf("list server %s in the placement: %w", to, err)
+		}
+		m.say("server %s is configured but was not in the placement: listed it (placement version %d)", to, withTo.Version)
+		cur = withTo
 	}
 	r := Result{Shard: shard, From: from, To: to}
 	schema := m.Layout.Schemas[shard]
@@ -148,6 +161,19 @@ func (m *Mover) Move(ctx context.Context, shard int, to string) (Result, error) 
 		}
 	}
 	return r, nil
+}
+
+// listed returns cur, or, when the configuration names server to and cur
+// does not list it, cur's next version that lists it holding no shard. The
+// first placement lists the servers configured when account-service first
+// started; one added later (a second MariaDB server for a stack that began
+// with one, or one upgraded from the release before placement) is listed by
+// its first move, not by a start, so that only a command changes the map.
+func (m *Mover) listed(cur placement.Map, to string) (placement.Map, error) {
+	if slices.Contains(cur.Servers, to) || !slices.Contains(m.Layout.Names, to) {
+		return cur, nil // listed, or unknown: Move says which
+	}
+	return cur.AddServer(to)
 }
 
 // catchUp waits until the copy is close behind: repeated until one wait is

@@ -62,7 +62,7 @@ func run(m *testing.M) int {
 }
 
 // stack is one account-service instance's store and writer over four
-// shards, 0 and 1 on db1, 2 and 3 on db2, following the placement.
+// shards, configured with both servers, following the placement.
 type stack struct {
 	layout database.Layout
 	store  *mysql.Store
@@ -70,12 +70,20 @@ type stack struct {
 	place  *placement.Store
 }
 
+// newStack places shards 0 and 1 on db1, 2 and 3 on db2.
 func newStack(t *testing.T) *stack {
+	return newStackOn(t, []int{0, 0, 1, 1})
+}
+
+// newStackOn places shard i on server owners[i] (0 db1, 1 db2); the first
+// placement lists only the servers that hold a shard, as one stored by a
+// stack that had only those when it first started.
+func newStackOn(t *testing.T, owners []int) *stack {
 	t.Helper()
 	ctx := context.Background()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	l := database.Layout{Names: []string{"db1", "db2"}, ServerDSNs: []string{db1.DSN, db2.DSN}, Owners: []int{0, 0, 1, 1}}
+	l := database.Layout{Names: []string{"db1", "db2"}, ServerDSNs: []string{db1.DSN, db2.DSN}, Owners: owners}
 	for sh := range 4 {
 		l.Schemas = append(l.Schemas, fmt.Sprintf("wallet_shard_t%x_%d", b, sh))
 	}
@@ -114,7 +122,15 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ps.Bootstrap(ctx, placement.Map{Version: 1, Shards: 4, Servers: l.Names, Owner: []string{"db1", "db1", "db2", "db2"}}); err != nil {
+	first := placement.Map{Version: 1, Shards: 4}
+	for _, srv := range owners {
+		first.Owner = append(first.Owner, l.Names[srv])
+		if !slices.Contains(first.Servers, l.Names[srv]) {
+			first.Servers = append(first.Servers, l.Names[srv])
+		}
+	}
+	slices.Sort(first.Servers)
+	if _, err := ps.Bootstrap(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -259,5 +275,56 @@ func TestFailedMoveRollsBack(t *testing.T) {
 	source := testenv.MustOpen(t, db1.DSN)
 	if err := source.Get(&n, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", s.layout.Schemas[0]); err != nil || n != 0 {
 		t.Fatalf("%d old copies left on db1 after DropAfter (%v), want none", n, err)
+	}
+}
+
+// A stack whose placement lists only db1 (it began with one server, or came
+// from the release before placement) and whose configuration now has db2:
+// the first move to db2 lists db2 and moves the shard there, its data with
+// it. A server the configuration lacks is still a usage error that changes
+// nothing.
+func TestMoveToServerNotYetListed(t *testing.T) {
+	s := newStackOn(t, []int{0, 0, 0, 0})
+	ctx := context.Background()
+	id := accounttest.IDOn(2)
+	if _, _, err := s.store.Open(ctx, account.OpenRequest{AccountID: id, OwnerID: "o", Currency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.writer.Move(ctx, account.MovementRequest{Kind: account.Deposit, AccountID: id, TransactionID: uuid.NewString(),
+		Amount: accounttest.USD(t, "7.00")}); err != nil {
+		t.Fatal(err)
+	}
+	m := s.mover(io.Discard)
+	if _, err := m.Move(ctx, 2, "db3"); !errors.Is(err, shardmove.ErrUsage) {
+		t.Fatalf("a move to a server neither listed nor configured: %v, want a usage error", err)
+	}
+	if cur, _, err := s.place.Load(ctx); err != nil || cur.Version != 1 {
+		t.Fatalf("placement after a usage error: %+v (%v), want version 1", cur, err)
+	}
+	r, err := m.Move(ctx, 2, "db2")
+	if err != nil {
+		t.Fatalf("move to db2, configured but not listed: %v", err)
+	}
+	cur, _, err := s.place.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Version != 3 || cur.Version != 3 || !slices.Equal(cur.Servers, []string{"db1", "db2"}) ||
+		!slices.Equal(cur.Owner, []string{"db1", "db1", "db2", "db1"}) {
+		t.Fatalf("placement after the move: %+v (result version %d), want version 3 with shard 2 on db2", cur, r.Version)
+	}
+	testenv.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if s.store.Server(2) != 1 {
+			return errors.New("the store has not followed the placement yet")
+		}
+		return nil
+	})
+	if _, err := s.writer.Move(ctx, account.MovementRequest{Kind: account.Deposit, AccountID: id, TransactionID: uuid.NewString(),
+		Amount: accounttest.USD(t, "1.00")}); err != nil {
+		t.Fatalf("a deposit after the move: %v", err)
+	}
+	a, err := s.store.Get(ctx, id)
+	if err != nil || a.Balance.IntPart() != 8 {
+		t.Fatalf("balance on db2: %v (%v), want 8", a.Balance, err)
 	}
 }
