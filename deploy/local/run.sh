@@ -56,11 +56,20 @@ for ((i = 1; i <= db_count; i++)); do
 	echo "MariaDB db$i on 127.0.0.1:$(db_port "$i") (data in $(db_dir "$i"))"
 	"$ROOT/deploy/local/mariadb.sh" start "$(db_dir "$i")" "$(db_port "$i")"
 done
+# A shard's schema is made on db1 unless a server has it already: a shard
+# that moved lives on another server, and an empty copy here would only
+# confuse (account-service migrate finds each shard's live copy).
 sql=""
 for schema in "${SCHEMAS[@]}"; do
-	sql+="CREATE DATABASE IF NOT EXISTS \`$schema\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
+	found=""
+	for ((i = 2; i <= db_count; i++)); do
+		if [ -n "$(mariadb --no-defaults --socket="$(db_dir "$i")/mysql.sock" -uroot -N -e "SHOW DATABASES LIKE '$schema'")" ]; then
+			found=1
+		fi
+	done
+	[ -n "$found" ] || sql+="CREATE DATABASE IF NOT EXISTS \`$schema\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
 done
-mariadb --no-defaults --socket="$MARIADB_DIR/mysql.sock" -uroot -e "$sql"
+[ -z "$sql" ] || mariadb --no-defaults --socket="$MARIADB_DIR/mysql.sock" -uroot -e "$sql"
 
 # --- migrations and the MySQL users ---------------------------------------------
 # The migrate step runs as wallet (the local admin user, ALL); the services
@@ -72,17 +81,24 @@ mariadb --no-defaults --socket="$MARIADB_DIR/mysql.sock" -uroot -e "$sql"
 load_secrets
 admin_dsn="wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/"
 echo "migrating the shard and ledger schemas (as wallet)"
-WALLET_SHARDS=$(shard_dsns wallet wallet) "$BIN_DIR/account-service" migrate
+WALLET_SHARDS=$(shard_dsns wallet wallet) WALLET_SERVERS=$(servers_env wallet wallet "$db_count") "$BIN_DIR/account-service" migrate
 WALLET_LEDGER_DSN=${admin_dsn}wallet_ledger "$BIN_DIR/ledger-service" migrate
 for ((i = 1; i <= db_count; i++)); do
 	{
-		if [ "$i" -eq 1 ]; then cat deploy/grants.sql; else grep -E '^(CREATE|ALTER) USER ' deploy/grants.sql; fi
+		# One server: the shards' grants table by table (deploy/grants.sql).
+		# Several: a shard moved to a server brings its tables, which
+		# MariaDB grants on only once they exist, so the local stack gives
+		# the services their rights schema-wide on every server (production
+		# applies deploy/grants.sql to a moved shard before the switch).
+		if [ "$db_count" -eq 1 ]; then
+			cat deploy/grants.sql
+		elif [ "$i" -eq 1 ]; then
+			grep -v '`wallet_shard_' deploy/grants.sql
+		else
+			grep -E '^(CREATE|ALTER) USER ' deploy/grants.sql
+		fi
 		cat deploy/grants-move.sql
-		# A shard moved here brings its tables, which MariaDB grants on
-		# only once they exist: the local stack gives the services their
-		# rights schema-wide on the other servers (production applies
-		# deploy/grants.sql to a moved shard before the switch).
-		if [ "$i" -gt 1 ]; then
+		if [ "$db_count" -gt 1 ]; then
 			echo "GRANT SELECT, INSERT, UPDATE, DELETE ON \`wallet\\_shard\\_%\`.* TO 'wallet_account'@'%';"
 			echo "GRANT SELECT, UPDATE, DELETE ON \`wallet\\_shard\\_%\`.* TO 'wallet_relay'@'%';"
 			echo "GRANT SELECT, UPDATE ON \`wallet\\_shard\\_%\`.* TO 'wallet_ledger'@'%';"

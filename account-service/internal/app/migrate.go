@@ -33,5 +33,10 @@ func Migrate(ctx context.Context, cfg config.AccountService) error {
 			return fmt.Errorf("server %s: %w", store.ServerName(i), err)
 		}
 	}
+	// A shard that moved is migrated where it lives now, not where the
+	// configuration first put it.
+	if err := store.FindLive(ctx); err != nil {
+		return err
+	}
 	return store.Migrate(ctx, deadletter.Migrations())
 }

@@ -2,8 +2,11 @@ package mysql
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/walletco/wallet/pkg/placement"
 )
@@ -45,4 +48,51 @@ func (s *Store) Follow(ctx context.Context, f *placement.Follower, log *slog.Log
 		}
 		log.Info("shards placed by the new placement", "version", v)
 	}
+}
+
+// FindLive places each shard on the server that holds its live copy, as
+// its shard_meta says (not frozen, naming that server), for a process that
+// runs without the placement map (the migrate command). A shard without a
+// live copy anywhere (a new deployment) keeps its configured server; two
+// live copies are an error.
+func (s *Store) FindLive(ctx context.Context) error {
+	owners := slices.Clone(*s.owners.Load())
+	for sh, schema := range s.schemas {
+		if schema == "" {
+			continue // the store's own pools: nothing to look for
+		}
+		found := -1
+		for srv := range s.servers {
+			live, err := s.isLive(ctx, srv, sh)
+			if err != nil {
+				return fmt.Errorf("shard %d on %s: %w", sh, s.servers[srv].Name, err)
+			}
+			if !live {
+				continue
+			}
+			if found >= 0 {
+				return fmt.Errorf("shard %d has a live copy on both %s and %s", sh, s.servers[found].Name, s.servers[srv].Name)
+			}
+			found = srv
+		}
+		if found >= 0 {
+			owners[sh] = found
+		}
+	}
+	return s.SetOwners(owners)
+}
+
+// isLive reports whether server srv holds shard sh's live copy.
+func (s *Store) isLive(ctx context.Context, srv, sh int) (bool, error) {
+	var n int
+	if err := s.servers[srv].DB.GetContext(ctx, &n, `SELECT COUNT(*) FROM information_schema.columns
+		WHERE table_schema = ? AND table_name = 'shard_meta' AND column_name = 'frozen'`, s.schemas[sh]); err != nil || n == 0 {
+		return false, err // no copy, or one from before placement: claimed where configured
+	}
+	var m meta
+	err := s.servers[srv].DB.GetContext(ctx, &m, "SELECT shard, server, frozen FROM "+quoteName(s.schemas[sh])+".shard_meta WHERE id = 1")
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && !m.Frozen && m.Server == s.servers[srv].Name, err
 }

@@ -328,3 +328,34 @@ func TestMoveToServerNotYetListed(t *testing.T) {
 		t.Fatalf("balance on db2: %v (%v), want 8", a.Balance, err)
 	}
 }
+
+// The migrate command reads no placement map: it finds each shard's live
+// copy by its shard_meta, so a moved shard is migrated where it lives now
+// and no empty copy is made where the configuration first put it.
+func TestMigrateFindsMovedShards(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	if _, err := s.mover(io.Discard).Move(ctx, 1, "db2"); err != nil {
+		t.Fatal(err)
+	}
+	var servers []mysql.Server
+	for i, dsn := range s.layout.ServerDSNs {
+		servers = append(servers, mysql.Server{Name: s.layout.Names[i], DB: testenv.MustOpen(t, dsn), DSN: dsn})
+	}
+	configured, err := mysql.NewPlaced(servers, s.layout.Schemas, s.layout.Owners)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(configured.Close)
+	if err := configured.FindLive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for sh, want := range []int{0, 1, 1, 1} {
+		if got := configured.Server(sh); got != want {
+			t.Errorf("shard %d found on server %d, want %d", sh, got, want)
+		}
+	}
+	if err := configured.Migrate(ctx); err != nil {
+		t.Fatalf("migrate after the move: %v", err)
+	}
+}
