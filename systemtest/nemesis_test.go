@@ -149,12 +149,17 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault, rep *stri
 		faultsEnded.Sub(start).Round(time.Second), stopped.Sub(faultsEnded).Round(time.Millisecond))
 	rep.WriteString(tally.String())
 	rep.WriteString(faultSummary(injected))
+	rep.WriteString(moveSummary(injected))
 	rep.WriteString(throughput(ops, injected, start, faultsEnded))
 	if quiet {
 		fmt.Fprintf(rep, "quiescence: %s after the last fault healed, %s after the clients stopped\n",
 			quiescence.Round(time.Millisecond), (quiescence - stopped.Sub(faultsEnded)).Round(time.Millisecond))
 	}
 	fmt.Fprintf(rep, "checked: %d stream events (read %s), %d accounts, %d operations\n", h.Events, h.Via, len(h.accounts), len(ops))
+	fmt.Fprintf(rep, "placement version %d: %s\n", h.Placed.Version, placedSummary(h.Placed))
+	for _, l := range h.Leftover {
+		fmt.Fprintf(rep, "  left behind: %s\n", l)
+	}
 	rep.WriteString(fs.String())
 	return fs
 }
