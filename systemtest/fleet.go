@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -709,4 +710,43 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// errorSummary counts the lines each instance logged at level ERROR and
+// shows a few distinct ones, for the report: an answer 500 a client
+// retried is otherwise only a count.
+func (f *Fleet) errorSummary() string {
+	var b strings.Builder
+	for _, name := range f.Services() {
+		raw, _ := os.ReadFile(f.LogPath(name))
+		n, seen := 0, map[string]bool{}
+		var samples []string
+		for _, line := range strings.Split(string(raw), "\n") {
+			var e struct {
+				Level, Msg, Err string
+			}
+			if json.Unmarshal([]byte(line), &e) != nil || e.Level != "ERROR" {
+				continue
+			}
+			n++
+			s := e.Msg + ": " + e.Err
+			if len(s) > 240 {
+				s = s[:240] + "…"
+			}
+			if !seen[s] && len(samples) < 3 {
+				seen[s] = true
+				samples = append(samples, s)
+			}
+		}
+		if n > 0 {
+			fmt.Fprintf(&b, "  %s: %d errors logged, e.g.\n", name, n)
+			for _, s := range samples {
+				fmt.Fprintf(&b, "    - %s\n", s)
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return "errors logged: none\n"
+	}
+	return "errors logged:\n" + b.String()
 }

@@ -61,6 +61,9 @@ func (f *Fleet) Inject(plan []nemesis.Fault, start time.Time, logf func(string, 
 				in.Healed = time.Now()
 				in.Target, in.Note = moveNote(in.Move)
 				logf("nemesis: %s  %s on %s: %s %v", in.Began.Sub(start).Round(time.Millisecond), fault.Kind, in.Target, in.Note, errOrEmpty(in.Err))
+				if in.Err == nil && !in.Move.Done() {
+					logf("the mover's output:\n%s", tail(in.Move.Output, 30))
+				}
 			}()
 			time.Sleep(fault.For)
 			continue
@@ -83,6 +86,9 @@ func moveNote(mv *Move) (target, note string) {
 		note = fmt.Sprintf("done, writes paused %s", mv.Pause.Round(time.Millisecond))
 	case 1:
 		note = "failed and rolled back: " + mv.Reason
+		if mv.Pause > 0 {
+			note += fmt.Sprintf(" (writes paused %s until the rollback)", mv.Pause.Round(time.Millisecond))
+		}
 	default:
 		note = fmt.Sprintf("mover exit %d", mv.Exit)
 	}

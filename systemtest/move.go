@@ -1,9 +1,11 @@
 package systemtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +29,7 @@ type Move struct {
 	Exit     int           // the mover's exit status: 0 done, 1 failed and rolled back
 	Pause    time.Duration // how long the shard's writes paused (done moves), as the mover reports it
 	Reason   string        // why a move failed, as the mover reports it
+	Output   string        // what the mover printed, stdout then stderr
 }
 
 // Done reports whether the shard moved.
@@ -61,9 +64,11 @@ func (f *Fleet) moveShard(sh int) (mv *Move, err error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(f.bin, "account-service"), "shards", "move", strconv.Itoa(sh), "--to", mv.To)
 	cmd.Env = f.directEnv()
 	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	began := time.Now()
+	cmd.Stdout, cmd.Stderr = &stamped{w: &stdout, since: began}, &stderr
 	runErr := cmd.Run()
-	_ = os.WriteFile(logPath, []byte(stdout.String()+"--- stderr ---\n"+stderr.String()), 0o644)
+	mv.Output = stdout.String() + "--- stderr ---\n" + stderr.String()
+	_ = os.WriteFile(logPath, []byte(mv.Output), 0o644)
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
@@ -83,6 +88,7 @@ func (f *Fleet) moveShard(sh int) (mv *Move, err error) {
 		err = f.verifyLive(sh, mv.To, before.Version+1)
 	case 1:
 		mv.Reason = failure(stderr.String())
+		mv.Pause = frozenFor(stdout.String())
 		err = f.verifyLive(sh, mv.From, before.Version)
 	default:
 		err = fmt.Errorf("the mover exited %d: %s", mv.Exit, tail(stderr.String(), 5))
@@ -96,6 +102,52 @@ func (f *Fleet) moveShard(sh int) (mv *Move, err error) {
 // pausedRe finds the pause in the mover's last line: "done: shard 2 moved
 // from mariadb-1 to mariadb-0; writes paused 312ms".
 var pausedRe = regexp.MustCompile(`writes paused (\S+)\s*$`)
+
+// stamped prefixes every line written to w with the time since since,
+// "+1.234s ", so that a mover's output shows how long each step took.
+type stamped struct {
+	w       io.Writer
+	since   time.Time
+	midLine bool
+}
+
+func (s *stamped) Write(p []byte) (int, error) {
+	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if !s.midLine {
+			fmt.Fprintf(s.w, "+%.3fs ", time.Since(s.since).Seconds())
+		}
+		if _, err := s.w.Write(line); err != nil {
+			return 0, err
+		}
+		s.midLine = line[len(line)-1] != '\n'
+	}
+	return len(p), nil
+}
+
+// frozenFor is how long a failed move kept its shard frozen, from its
+// stamped output: from "freezing" to "rolled back"; 0 if it never froze.
+func frozenFor(stdout string) time.Duration {
+	var frozen, undone float64 = -1, -1
+	for _, line := range strings.Split(stdout, "\n") {
+		var at float64
+		if _, err := fmt.Sscanf(line, "+%fs ", &at); err != nil {
+			continue
+		}
+		switch {
+		case strings.Contains(line, " freezing "):
+			frozen = at
+		case strings.Contains(line, " rolled back") && frozen >= 0:
+			undone = at
+		}
+	}
+	if frozen < 0 || undone < 0 {
+		return 0
+	}
+	return time.Duration((undone - frozen) * float64(time.Second))
+}
 
 // failure is the mover's reason for failing, from its stderr: "shards
 // move: failed, the shard stays on its server: …".
@@ -163,7 +215,7 @@ func (f *Fleet) verifyLive(sh int, name string, version uint64) error {
 // what pauses, how many failed and were rolled back, and why.
 func moveSummary(injected []Injected) string {
 	var done, failed, broken int
-	var pauses []time.Duration
+	var pauses, frozen []time.Duration
 	reasons := map[string]int{}
 	for _, in := range injected {
 		switch mv := in.Move; {
@@ -176,6 +228,9 @@ func moveSummary(injected []Injected) string {
 		default:
 			failed++
 			reasons[reasonKind(mv.Reason)]++
+			if mv.Pause > 0 {
+				frozen = append(frozen, mv.Pause)
+			}
 		}
 	}
 	if done+failed+broken == 0 {
@@ -190,6 +245,10 @@ func moveSummary(injected []Injected) string {
 	}
 	if failed > 0 {
 		fmt.Fprintf(&b, "; failures: %s", counts(reasons))
+	}
+	if len(frozen) > 0 {
+		slices.Sort(frozen)
+		fmt.Fprintf(&b, "; %d failed after the freeze, writes paused up to %s before the rollback", len(frozen), frozen[len(frozen)-1].Round(time.Millisecond))
 	}
 	return b.String() + "\n"
 }

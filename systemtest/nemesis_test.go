@@ -160,6 +160,7 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault, rep *stri
 	for _, l := range h.Leftover {
 		fmt.Fprintf(rep, "  left behind: %s\n", l)
 	}
+	rep.WriteString(f.errorSummary())
 	rep.WriteString(fs.String())
 	return fs
 }
@@ -223,9 +224,22 @@ func faultSummary(injected []Injected) string {
 // were in force and between them.
 func throughput(ops []*Op, injected []Injected, start, end time.Time) string {
 	var during, between int
+	// The time some fault was in force: moves overlap the faults after
+	// them, so the intervals are merged.
+	spans := make([]Injected, len(injected))
+	copy(spans, injected)
+	slices.SortFunc(spans, func(a, b Injected) int { return a.Began.Compare(b.Began) })
 	var faulty time.Duration
-	for _, in := range injected {
-		faulty += in.Healed.Sub(in.Began)
+	var upTo time.Time
+	for _, in := range spans {
+		from := in.Began
+		if from.Before(upTo) {
+			from = upTo
+		}
+		if in.Healed.After(from) {
+			faulty += in.Healed.Sub(from)
+			upTo = in.Healed
+		}
 	}
 	inFault := func(t time.Time) bool {
 		for _, in := range injected {
