@@ -18,7 +18,6 @@ import (
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/stream"
-	"github.com/walletco/wallet/systemtest/nemesis"
 )
 
 // The invariants the checker verifies, by the names its violations carry.
@@ -367,7 +366,7 @@ func (h *History) change(account string, version int64, after string, delta deci
 func (f *Fleet) Check(ctx context.Context, w *Workload, ops []*Op, injected []Injected, fs *Findings) (*History, error) {
 	for _, in := range injected {
 		switch {
-		case in.Err != nil && in.Kind == nemesis.MoveShard:
+		case in.Err != nil && in.Move != nil:
 			fs.Add(InvMoved, "%s on %s: %v", in.Kind, in.Target, in.Err)
 		case in.Err != nil:
 			fs.Add(InvRecovery, "%s on %s: %v", in.Kind, in.Target, in.Err)

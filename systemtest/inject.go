@@ -29,12 +29,13 @@ func (f *Fleet) FaultTargets() map[nemesis.Kind]int {
 	return map[nemesis.Kind]int{
 		nemesis.KillAccount: 2, nemesis.KillRelay: 2, nemesis.KillLedger: 1,
 		nemesis.KillNATS: len(f.NATS), nemesis.KillMariaDB: len(f.DBs),
-		nemesis.PartitionNATS: len(f.NATS),
-		nemesis.CutMariaDB:    2 * len(f.DBs), // each account-service from each server
-		nemesis.SlowLink:      len(f.LinkNames()),
-		nemesis.PauseConsumer: 3, // each account-service (saga consumers) and the ledger
-		nemesis.PauseRelay:    2,
-		nemesis.MoveShard:     f.shards(), // to the next server
+		nemesis.PartitionNATS:  len(f.NATS),
+		nemesis.CutMariaDB:     2 * len(f.DBs), // each account-service from each server
+		nemesis.SlowLink:       len(f.LinkNames()),
+		nemesis.PauseConsumer:  3, // each account-service (saga consumers) and the ledger
+		nemesis.PauseRelay:     2,
+		nemesis.MoveShard:      f.shards(), // to the next server
+		nemesis.MoveKillSource: f.shards(),
 	}
 }
 
@@ -57,7 +58,7 @@ func (f *Fleet) Inject(plan []nemesis.Fault, start time.Time, logf func(string, 
 			go func() {
 				defer moves.Done()
 				defer f.moveMu.Unlock()
-				in.Move, in.Err = f.moveShard(fault.Target)
+				in.Move, in.Err = f.moveShard(fault.Target, 0)
 				in.Healed = time.Now()
 				in.Target, in.Note = moveNote(in.Move)
 				logf("nemesis: %s  %s on %s: %s %v", in.Began.Sub(start).Round(time.Millisecond), fault.Kind, in.Target, in.Note, errOrEmpty(in.Err))
@@ -69,9 +70,21 @@ func (f *Fleet) Inject(plan []nemesis.Fault, start time.Time, logf func(string, 
 			continue
 		}
 		in := Injected{Fault: fault, Began: time.Now()}
-		in.Target, in.Note, in.Err = f.apply(fault)
+		if fault.Kind == nemesis.MoveKillSource {
+			f.moveMu.Lock() // after the previous move
+			in.Began = time.Now()
+			in.Move, in.Err = f.moveShard(fault.Target, fault.For)
+			f.moveMu.Unlock()
+			in.Target, in.Note = moveNote(in.Move)
+			in.Note += "; " + in.Move.Killed
+		} else {
+			in.Target, in.Note, in.Err = f.apply(fault)
+		}
 		in.Healed = time.Now()
 		logf("nemesis: %s  %s on %s: %s %v", in.Began.Sub(start).Round(time.Millisecond), fault.Kind, in.Target, in.Note, errOrEmpty(in.Err))
+		if in.Move != nil && in.Err == nil && !in.Move.Done() {
+			logf("the mover's output:\n%s", tail(in.Move.Output, 30))
+		}
 		out[i] = in
 	}
 	moves.Wait()

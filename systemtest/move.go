@@ -30,6 +30,16 @@ type Move struct {
 	Pause    time.Duration // how long the shard's writes paused (done moves), as the mover reports it
 	Reason   string        // why a move failed, as the mover reports it
 	Output   string        // what the mover printed, stdout then stderr
+	Killed   string        // MoveKillSource: what was killed when
+}
+
+// killDelay is how long after the mover says it freezes the shard the
+// source is killed: 0 to 60 ms, drawn from the fault's For (which the seed
+// chose), so that kills land before the freeze commits, during the last
+// catch-up, around the switch, or after it, while the shard's writes pause
+// (tens to hundreds of milliseconds).
+func killDelay(killFor time.Duration) time.Duration {
+	return time.Duration(int64(killFor) % int64(60*time.Millisecond))
 }
 
 // Done reports whether the shard moved.
@@ -43,7 +53,11 @@ func (m *Move) Done() bool { return m.Exit == 0 }
 // done (the placement names the new server and its copy is the live one)
 // or failed and rolled back (the placement unchanged and the old copy live
 // again). Anything else, or a mover that does not end, is an error.
-func (f *Fleet) moveShard(sh int) (mv *Move, err error) {
+//
+// With killFor > 0 the source server is killed just after the mover says
+// it freezes the shard, and started again killFor later, before the
+// outcome is checked.
+func (f *Fleet) moveShard(sh int, killFor time.Duration) (mv *Move, err error) {
 	mv = &Move{Shard: sh, Exit: -1}
 	ctx := context.Background()
 	before, err := f.placementWithin(ctx, time.Minute)
@@ -64,9 +78,39 @@ func (f *Fleet) moveShard(sh int) (mv *Move, err error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(f.bin, "account-service"), "shards", "move", strconv.Itoa(sh), "--to", mv.To)
 	cmd.Env = f.directEnv()
 	var stdout, stderr strings.Builder
-	began := time.Now()
-	cmd.Stdout, cmd.Stderr = &stamped{w: &stdout, since: began}, &stderr
+	out := &stamped{w: &stdout, since: time.Now()}
+	cmd.Stdout, cmd.Stderr = out, &stderr
+	// The source is started again killFor after the kill, whether the
+	// mover is still running or not: a mover that waits for it must see
+	// it come back.
+	var restarted chan error
+	source := f.DBs[at]
+	if killFor > 0 {
+		out.onLine = func(line string) {
+			if restarted == nil && strings.Contains(line, "freezing shard") {
+				restarted = make(chan error, 1)
+				go func() {
+					time.Sleep(killDelay(killFor))
+					if err := source.Kill(); err != nil {
+						restarted <- err
+						return
+					}
+					time.Sleep(killFor)
+					restarted <- source.Start()
+				}()
+			}
+		}
+	}
 	runErr := cmd.Run()
+	if restarted != nil {
+		if err := <-restarted; err != nil {
+			return mv, err
+		}
+		mv.Killed = fmt.Sprintf("%s killed %s after the freeze began, started again %s later",
+			source.Name, killDelay(killFor).Round(time.Millisecond), killFor.Round(time.Millisecond))
+	} else if killFor > 0 {
+		mv.Killed = "the mover never froze the shard: nothing killed"
+	}
 	mv.Output = stdout.String() + "--- stderr ---\n" + stderr.String()
 	_ = os.WriteFile(logPath, []byte(mv.Output), 0o644)
 	var exit *exec.ExitError
@@ -109,6 +153,7 @@ type stamped struct {
 	w       io.Writer
 	since   time.Time
 	midLine bool
+	onLine  func(line string) // if set, told every line, as it comes
 }
 
 func (s *stamped) Write(p []byte) (int, error) {
@@ -123,6 +168,9 @@ func (s *stamped) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		s.midLine = line[len(line)-1] != '\n'
+		if s.onLine != nil {
+			s.onLine(string(line))
+		}
 	}
 	return len(p), nil
 }

@@ -36,6 +36,12 @@ const (
 	// background, so that later faults (kills, partitions) may hit any of
 	// its steps.
 	MoveShard Kind = "move a logical shard"
+	// MoveKillSource moves a logical shard and kills its source MariaDB
+	// server just after the mover freezes it, for For: the moment a
+	// random kill seldom hits (the freeze lasts some 100 ms) and the one
+	// the rollback must survive. It is healed like the others: the mover
+	// ended and the server answers again.
+	MoveKillSource Kind = "move a shard and kill its source when frozen"
 )
 
 // Fault is one scheduled fault.
