@@ -9,7 +9,7 @@ import (
 func options() Options {
 	return Options{Duration: 2 * time.Minute, Short: 2 * time.Second, Long: 8 * time.Second, Pause: 33 * time.Second,
 		Instances: map[Kind]int{KillAccount: 2, KillRelay: 2, KillLedger: 1, KillNATS: 3, KillMariaDB: 2,
-			PartitionNATS: 3, CutMariaDB: 2, SlowLink: 4, PauseConsumer: 3, PauseRelay: 2, MoveShard: 4}}
+			PartitionNATS: 3, CutMariaDB: 2, SlowLink: 4, PauseConsumer: 3, PauseRelay: 2, MoveShard: 4, MoveKillSource: 4}}
 }
 
 // The same seed gives the same schedule; another seed another one.
