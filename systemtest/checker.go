@@ -11,29 +11,33 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
 // The invariants the checker verifies, by the names its violations carry.
 const (
-	InvQuiescence   = "quiescence"                // the system settles after the faults
-	InvConservation = "conservation"              // per currency: balances = deposits − withdrawals, nothing in flight
-	InvNonNegative  = "no negative balance"       //
-	InvSagasEnded   = "every saga ended"          // completed or failed, on the shard and in the stream
-	InvOnce         = "no double effect"          // no transaction_id took effect twice
-	InvPublished    = "each event published once" // no ce-id twice in the stream
-	InvAcked        = "acknowledged is present"   // what a client was told happened, happened
-	InvAsIntended   = "done as asked"             // each effect has the request's accounts, amount and currency
-	InvRefused      = "refused moved nothing"     // what a client was told was refused moved no money
-	InvUnasked      = "no money nobody asked for" // every money event is an operation some client sent
-	InvHistory      = "gap-free account history"  // versions rise by one, balance_after adds up, ends at the shard's
-	InvLedger       = "ledger equals shards"      // every account's ledger balance is its shard balance
-	InvReconcile    = "reconcile exits 0"         // ledger-service reconcile finds nothing
-	InvRecovery     = "every fault healed"        // every killed process came back
+	InvQuiescence   = "quiescence"                   // the system settles after the faults
+	InvConservation = "conservation"                 // per currency: balances = deposits − withdrawals, nothing in flight
+	InvNonNegative  = "no negative balance"          //
+	InvSagasEnded   = "every saga ended"             // completed or failed, on the shard and in the stream
+	InvOnce         = "no double effect"             // no transaction_id took effect twice
+	InvPublished    = "each event published once"    // no ce-id twice in the stream
+	InvAcked        = "acknowledged is present"      // what a client was told happened, happened
+	InvAsIntended   = "done as asked"                // each effect has the request's accounts, amount and currency
+	InvRefused      = "refused moved nothing"        // what a client was told was refused moved no money
+	InvUnasked      = "no money nobody asked for"    // every money event is an operation some client sent
+	InvHistory      = "gap-free account history"     // versions rise by one, balance_after adds up, ends at the shard's
+	InvLedger       = "ledger equals shards"         // every account's ledger balance is its shard balance
+	InvReconcile    = "reconcile exits 0"            // ledger-service reconcile finds nothing
+	InvRecovery     = "every fault healed"           // every killed process came back
+	InvMoved        = "every move done or undone"    // a move ends with the shard live on its new server or on its old one
+	InvPlaced       = "each shard live where placed" // the placement's copy of a shard is live, no other is
 )
 
 // Violation is one broken invariant.
@@ -123,6 +127,8 @@ type effects struct {
 type History struct {
 	Events   int
 	Via      string              // how it was read
+	Placed   placement.Map       // the placement the shards were read by
+	Leftover []string            // what moves left behind that no writer can use
 	accounts map[string][]change // by account id
 	effects  map[string]*effects // by opKey
 	ids      map[string]int      // ce-id → times seen
@@ -359,7 +365,10 @@ func (h *History) change(account string, version int64, after string, delta deci
 // were told, injected what the nemesis did. The system must be quiescent.
 func (f *Fleet) Check(ctx context.Context, w *Workload, ops []*Op, injected []Injected, fs *Findings) (*History, error) {
 	for _, in := range injected {
-		if in.Err != nil {
+		switch {
+		case in.Err != nil && in.Move != nil:
+			fs.Add(InvMoved, "%s on %s: %v", in.Kind, in.Target, in.Err)
+		case in.Err != nil:
 			fs.Add(InvRecovery, "%s on %s: %v", in.Kind, in.Target, in.Err)
 		}
 	}
@@ -378,14 +387,24 @@ func (f *Fleet) Check(ctx context.Context, w *Workload, ops []*Op, injected []In
 		}
 		time.Sleep(3 * time.Second)
 	}
-	shards, err := f.shardAccounts(ctx)
+	// Every shard is read on the server that holds it now, wherever the
+	// nemesis moved it.
+	live, placed, err := f.LiveShards(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.Placed = placed
+	if h.Leftover, err = f.checkPlacement(ctx, placed, fs); err != nil {
+		return nil, err
+	}
+	shards, err := shardAccounts(ctx, live)
 	if err != nil {
 		return nil, err
 	}
 	checkHistories(h, shards, fs)
 	checkEffects(h, ops, fs)
 	checkConservation(h, shards, fs)
-	if err := f.checkShards(ctx, fs); err != nil {
+	if err := checkShards(ctx, live, fs); err != nil {
 		return nil, err
 	}
 	if err := f.checkLedger(ctx, w, shards, fs); err != nil {
@@ -409,9 +428,10 @@ type shardAccount struct {
 	Version  int64           `db:"version"`
 }
 
-func (f *Fleet) shardAccounts(ctx context.Context) (map[string]shardAccount, error) {
+// shardAccounts reads every account of the shards' live copies.
+func shardAccounts(ctx context.Context, live []*sqlx.DB) (map[string]shardAccount, error) {
 	out := map[string]shardAccount{}
-	for i, db := range f.Shards {
+	for i, db := range live {
 		var rows []shardAccount
 		if err := db.SelectContext(ctx, &rows, "SELECT account_id, currency, balance, version FROM accounts"); err != nil {
 			return nil, fmt.Errorf("shard %d: %w", i, err)
@@ -571,9 +591,9 @@ func checkConservation(h *History, shards map[string]shardAccount, fs *Findings)
 }
 
 // checkShards: no saga pending, no outbox row left behind.
-func (f *Fleet) checkShards(ctx context.Context, fs *Findings) error {
-	for i := range f.Shards {
-		pending, unpublished, err := f.shardBacklog(ctx, i)
+func checkShards(ctx context.Context, live []*sqlx.DB, fs *Findings) error {
+	for i, db := range live {
+		pending, unpublished, err := shardBacklog(ctx, i, db)
 		if err != nil {
 			return err
 		}
@@ -587,9 +607,9 @@ func (f *Fleet) checkShards(ctx context.Context, fs *Findings) error {
 	return nil
 }
 
-// shardBacklog counts shard i's pending sagas and unpublished outbox rows.
-func (f *Fleet) shardBacklog(ctx context.Context, i int) (pending, unpublished int, err error) {
-	db := f.Shards[i]
+// shardBacklog counts shard i's pending sagas and unpublished outbox rows
+// in its copy db.
+func shardBacklog(ctx context.Context, i int, db *sqlx.DB) (pending, unpublished int, err error) {
 	if err = db.GetContext(ctx, &pending, "SELECT COUNT(*) FROM transfers WHERE status = 'pending'"); err == nil {
 		err = db.GetContext(ctx, &unpublished, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
 	}
@@ -649,8 +669,12 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 	if why := f.clusterWhole(ctx, func(st jetstream.Stream) string { return consumersDrained(ctx, st) }); why != "" {
 		return why
 	}
-	for i := range f.Shards {
-		pending, unpublished, err := f.shardBacklog(ctx, i)
+	live, _, err := f.LiveShards(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	for i, db := range live {
+		pending, unpublished, err := shardBacklog(ctx, i, db)
 		if err != nil {
 			return err.Error()
 		}

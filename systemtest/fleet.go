@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,12 +28,15 @@ import (
 )
 
 // Fleet is the wallet deployed as on separate machines, on this one: two
-// MariaDB servers with two shards each (the ledger's schema on the
-// second), a three-node JetStream cluster with the WALLET stream at 3
-// replicas, two account-service instances, two relays and the ledger.
+// MariaDB servers, first with two logical shards each (the ledger's schema
+// on the second), a three-node JetStream cluster with the WALLET stream at
+// 3 replicas, two account-service instances, two relays and the ledger.
 // Every one is a process of its own that the nemesis can kill, restart
 // and pause, and every link from a service to a MariaDB server and from
 // one JetStream node to another goes through a proxy it can cut or slow.
+// The services know the servers by the names of DBs (config servers), so
+// that a shard the nemesis moves (account-service shards move) is found
+// on its new server by every instance and by the checker (LiveShards).
 type Fleet struct {
 	t   testing.TB
 	bin string
@@ -44,10 +48,14 @@ type Fleet struct {
 	// "nats-0>nats-2" (the route node 0 dials to node 2).
 	Links map[string]*testenv.Proxy
 
-	Shards   []*sqlx.DB // direct, for the checker
 	Ledger   *sqlx.DB
-	direct   []string // DSNs of shards 0-3 and the ledger, not proxied
+	direct   []string // DSNs of shards 0-3 (first placement) and the ledger, not proxied
 	natsURLs string
+
+	poolMu sync.Mutex
+	pools  map[string]*sqlx.DB // direct pools by DSN, for the checker and the nemesis (shardPool)
+	moveMu sync.Mutex          // one move at a time (moveShard)
+	moves  int                 // moves started, to name their logs
 
 	// FirstStart is extra environment for the first start of an instance
 	// only (a test hook that must not come back after a restart).
@@ -93,6 +101,13 @@ func shardServer(sh int) int { return sh / 2 }
 // ledgerServer is the MariaDB server of the ledger's schema.
 const ledgerServer = 1
 
+// ReplicationUser is the login a move's target replicates from its source
+// with (config move.replication_user), on every server of the fleet.
+const (
+	ReplicationUser     = "wallet_repl"
+	replicationPassword = "repl-secret"
+)
+
 // quietDriver silences the driver's logger once: fleets run in parallel.
 var quietDriver sync.Once
 
@@ -102,7 +117,7 @@ var quietDriver sync.Once
 func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	t.Helper()
 	f := &Fleet{t: t, bin: bin, dir: t.TempDir(), Links: map[string]*testenv.Proxy{},
-		procs: map[string]*proc{}, addrs: map[string]string{}}
+		procs: map[string]*proc{}, addrs: map[string]string{}, pools: map[string]*sqlx.DB{}}
 	t.Cleanup(f.stopDBs) // if the rest of NewFleet fails
 	// The driver logs every connection a killed server broke; the
 	// checker's own connections retry, and the noise hides the report.
@@ -131,10 +146,20 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 		}
 		f.direct = append(f.direct, f.DBs[servers[i]].DSN(name))
 	}
-	for _, dsn := range f.direct[:4] {
-		f.Shards = append(f.Shards, testenv.MustOpen(t, dsn))
+	// A move's target replicates from its source with this login
+	// (mariadb.sh already runs every server with the binary log on and a
+	// server_id of its own).
+	for _, d := range f.DBs {
+		admin := testenv.MustOpen(t, d.DSN(""))
+		for _, q := range []string{"CREATE USER IF NOT EXISTS " + ReplicationUser + "@'%' IDENTIFIED BY '" + replicationPassword + "'",
+			"GRANT REPLICATION SLAVE ON *.* TO " + ReplicationUser + "@'%'"} {
+			if _, err := admin.Exec(q); err != nil {
+				t.Fatalf("%s: %v", d.Name, err)
+			}
+		}
 	}
 	f.Ledger = testenv.MustOpen(t, f.direct[4])
+	t.Cleanup(f.closePools)
 
 	f.startNATS()
 	f.env = append(os.Environ(),
@@ -197,33 +222,49 @@ func (f *Fleet) link(from, to, target string) *testenv.Proxy {
 	return p
 }
 
-// dsns are the shard DSNs and the ledger DSN instance connects with: each
-// through its own link to the server.
-func (f *Fleet) dsns(instance string) (shards []string, ledger string) {
+// dsns are the servers ("name=DSN"), the shard DSNs of the first
+// placement and the ledger DSN instance connects with: each through its
+// own link to the server.
+func (f *Fleet) dsns(instance string) (servers, shards []string, ledger string) {
+	for _, d := range f.DBs {
+		p := f.link(instance, d.Name, d.Addr())
+		servers = append(servers, d.Name+"="+p.DSN(d.DSN("")))
+	}
 	for i, dsn := range f.direct {
 		server := ledgerServer
 		if i < 4 {
 			server = shardServer(i)
 		}
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		p := f.link(instance, f.DBs[server].Name, cfg.Addr)
+		p := f.link(instance, f.DBs[server].Name, f.DBs[server].Addr())
 		if i < 4 {
 			shards = append(shards, p.DSN(dsn))
 		} else {
 			ledger = p.DSN(dsn)
 		}
 	}
-	return shards, ledger
+	return servers, shards, ledger
+}
+
+// directEnv is the configuration of a batch command: every database
+// reached directly, not through a link the nemesis may cut, and the
+// replication login a move needs.
+func (f *Fleet) directEnv() []string {
+	var servers []string
+	for _, d := range f.DBs {
+		servers = append(servers, d.Name+"="+d.DSN(""))
+	}
+	return append(append([]string{}, f.env...),
+		"WALLET_SERVERS="+strings.Join(servers, ","),
+		"WALLET_SHARDS="+strings.Join(f.direct[:4], ","), "WALLET_LEDGER_DSN="+f.direct[4],
+		"WALLET_MOVE_REPLICATION_USER="+ReplicationUser, "WALLET_MOVE_REPLICATION_PASSWORD="+replicationPassword)
 }
 
 // Start runs a service instance and waits until its /readyz answers 200.
 func (f *Fleet) Start(instance string) error {
 	b := binary(instance)
-	shards, ledger := f.dsns(instance)
+	servers, shards, ledger := f.dsns(instance)
 	env := append(append([]string{}, f.env...),
+		"WALLET_SERVERS="+strings.Join(servers, ","),
 		"WALLET_SHARDS="+strings.Join(shards, ","),
 		"WALLET_LEDGER_DSN="+ledger,
 		addrKey[b]+"="+f.addrs[instance],
@@ -377,8 +418,7 @@ func (f *Fleet) Command(name string, args ...string) (code int, stdout, stderr s
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(f.bin, name), args...)
-	cmd.Env = append(append([]string{}, f.env...),
-		"WALLET_SHARDS="+strings.Join(f.direct[:4], ","), "WALLET_LEDGER_DSN="+f.direct[4])
+	cmd.Env = f.directEnv()
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()
@@ -398,8 +438,11 @@ type DBServer struct {
 
 // DSN is the admin DSN of schema on the server (direct, no proxy).
 func (d *DBServer) DSN(schema string) string {
-	return fmt.Sprintf("wallet:wallet@tcp(127.0.0.1:%d)/%s", d.port, schema)
+	return fmt.Sprintf("wallet:wallet@tcp(%s)/%s", d.Addr(), schema)
 }
+
+// Addr is the server's own address.
+func (d *DBServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", d.port) }
 
 // mariadbArgs keep every commit across a SIGKILL of the server: the redo
 // log is written to the operating system at each commit
@@ -667,4 +710,43 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// errorSummary counts the lines each instance logged at level ERROR and
+// shows a few distinct ones, for the report: an answer 500 a client
+// retried is otherwise only a count.
+func (f *Fleet) errorSummary() string {
+	var b strings.Builder
+	for _, name := range f.Services() {
+		raw, _ := os.ReadFile(f.LogPath(name))
+		n, seen := 0, map[string]bool{}
+		var samples []string
+		for _, line := range strings.Split(string(raw), "\n") {
+			var e struct {
+				Level, Msg, Err string
+			}
+			if json.Unmarshal([]byte(line), &e) != nil || e.Level != "ERROR" {
+				continue
+			}
+			n++
+			s := e.Msg + ": " + e.Err
+			if len(s) > 240 {
+				s = s[:240] + "…"
+			}
+			if !seen[s] && len(samples) < 3 {
+				seen[s] = true
+				samples = append(samples, s)
+			}
+		}
+		if n > 0 {
+			fmt.Fprintf(&b, "  %s: %d errors logged, e.g.\n", name, n)
+			for _, s := range samples {
+				fmt.Fprintf(&b, "    - %s\n", s)
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return "errors logged: none\n"
+	}
+	return "errors logged:\n" + b.String()
 }

@@ -3,6 +3,7 @@ package systemtest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ type Injected struct {
 	Healed time.Time // when it was healed (the restarted process ready)
 	Note   string    // what was observed, e.g. the routes a partition left
 	Err    error     // a fault that could not be applied or healed
+	Move   *Move     // a move's outcome (MoveShard only)
 }
 
 // FaultTargets says how many targets the fleet offers each kind of fault.
@@ -27,28 +29,83 @@ func (f *Fleet) FaultTargets() map[nemesis.Kind]int {
 	return map[nemesis.Kind]int{
 		nemesis.KillAccount: 2, nemesis.KillRelay: 2, nemesis.KillLedger: 1,
 		nemesis.KillNATS: len(f.NATS), nemesis.KillMariaDB: len(f.DBs),
-		nemesis.PartitionNATS: len(f.NATS),
-		nemesis.CutMariaDB:    2 * len(f.DBs), // each account-service from each server
-		nemesis.SlowLink:      len(f.LinkNames()),
-		nemesis.PauseConsumer: 3, // each account-service (saga consumers) and the ledger
-		nemesis.PauseRelay:    2,
+		nemesis.PartitionNATS:  len(f.NATS),
+		nemesis.CutMariaDB:     2 * len(f.DBs), // each account-service from each server
+		nemesis.SlowLink:       len(f.LinkNames()),
+		nemesis.PauseConsumer:  3, // each account-service (saga consumers) and the ledger
+		nemesis.PauseRelay:     2,
+		nemesis.MoveShard:      f.shards(), // to the next server
+		nemesis.MoveKillSource: f.shards(),
 	}
 }
 
 // Inject applies plan, each fault at start+At (or at once if the previous
-// one took longer to heal), and heals each before the next. It returns
-// what happened; stop ends it early.
+// one took longer to heal), and heals each before the next. A move is the
+// exception: it runs on in the background while the next faults come
+// (one move at a time: a move waits for the previous one to end), and
+// Inject returns once the last one ended. It returns what happened, in
+// plan order.
 func (f *Fleet) Inject(plan []nemesis.Fault, start time.Time, logf func(string, ...any)) []Injected {
-	var out []Injected
-	for _, fault := range plan {
+	out := make([]Injected, len(plan))
+	var moves sync.WaitGroup
+	for i, fault := range plan {
 		time.Sleep(time.Until(start.Add(fault.At)))
+		if fault.Kind == nemesis.MoveShard {
+			f.moveMu.Lock() // released when the move ends
+			in := &out[i]
+			*in = Injected{Fault: fault, Began: time.Now()}
+			moves.Add(1)
+			go func() {
+				defer moves.Done()
+				defer f.moveMu.Unlock()
+				in.Move, in.Err = f.moveShard(fault.Target, 0)
+				in.Healed = time.Now()
+				in.Target, in.Note = moveNote(in.Move)
+				logf("nemesis: %s  %s on %s: %s %v", in.Began.Sub(start).Round(time.Millisecond), fault.Kind, in.Target, in.Note, errOrEmpty(in.Err))
+				if in.Err == nil && !in.Move.Done() {
+					logf("the mover's output:\n%s", tail(in.Move.Output, 30))
+				}
+			}()
+			time.Sleep(fault.For)
+			continue
+		}
 		in := Injected{Fault: fault, Began: time.Now()}
-		in.Target, in.Note, in.Err = f.apply(fault)
+		if fault.Kind == nemesis.MoveKillSource {
+			f.moveMu.Lock() // after the previous move
+			in.Began = time.Now()
+			in.Move, in.Err = f.moveShard(fault.Target, fault.For)
+			f.moveMu.Unlock()
+			in.Target, in.Note = moveNote(in.Move)
+			in.Note += "; " + in.Move.Killed
+		} else {
+			in.Target, in.Note, in.Err = f.apply(fault)
+		}
 		in.Healed = time.Now()
 		logf("nemesis: %s  %s on %s: %s %v", in.Began.Sub(start).Round(time.Millisecond), fault.Kind, in.Target, in.Note, errOrEmpty(in.Err))
-		out = append(out, in)
+		if in.Move != nil && in.Err == nil && !in.Move.Done() {
+			logf("the mover's output:\n%s", tail(in.Move.Output, 30))
+		}
+		out[i] = in
 	}
+	moves.Wait()
 	return out
+}
+
+// moveNote names a move's target and says how it ended, for the report.
+func moveNote(mv *Move) (target, note string) {
+	target = fmt.Sprintf("shard %d %s>%s", mv.Shard, mv.From, mv.To)
+	switch mv.Exit {
+	case 0:
+		note = fmt.Sprintf("done, writes paused %s", mv.Pause.Round(time.Millisecond))
+	case 1:
+		note = "failed and rolled back: " + mv.Reason
+		if mv.Pause > 0 {
+			note += fmt.Sprintf(" (writes paused %s until the rollback)", mv.Pause.Round(time.Millisecond))
+		}
+	default:
+		note = fmt.Sprintf("mover exit %d", mv.Exit)
+	}
+	return target, note
 }
 
 // waitStreamHealthy waits until the JetStream cluster is whole again
@@ -157,7 +214,7 @@ func (f *Fleet) apply(fault nemesis.Fault) (target, note string, err error) {
 		}
 		time.Sleep(fault.For)
 		err = f.Signal(target, syscall.SIGCONT)
-	default:
+	default: // MoveShard is Inject's
 		err = fmt.Errorf("unknown fault kind %q", fault.Kind)
 	}
 	return target, note, err

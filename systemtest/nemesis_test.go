@@ -149,12 +149,18 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault, rep *stri
 		faultsEnded.Sub(start).Round(time.Second), stopped.Sub(faultsEnded).Round(time.Millisecond))
 	rep.WriteString(tally.String())
 	rep.WriteString(faultSummary(injected))
+	rep.WriteString(moveSummary(injected))
 	rep.WriteString(throughput(ops, injected, start, faultsEnded))
 	if quiet {
 		fmt.Fprintf(rep, "quiescence: %s after the last fault healed, %s after the clients stopped\n",
 			quiescence.Round(time.Millisecond), (quiescence - stopped.Sub(faultsEnded)).Round(time.Millisecond))
 	}
 	fmt.Fprintf(rep, "checked: %d stream events (read %s), %d accounts, %d operations\n", h.Events, h.Via, len(h.accounts), len(ops))
+	fmt.Fprintf(rep, "placement version %d: %s\n", h.Placed.Version, placedSummary(h.Placed))
+	for _, l := range h.Leftover {
+		fmt.Fprintf(rep, "  left behind: %s\n", l)
+	}
+	rep.WriteString(f.errorSummary())
 	rep.WriteString(fs.String())
 	return fs
 }
@@ -218,9 +224,22 @@ func faultSummary(injected []Injected) string {
 // were in force and between them.
 func throughput(ops []*Op, injected []Injected, start, end time.Time) string {
 	var during, between int
+	// The time some fault was in force: moves overlap the faults after
+	// them, so the intervals are merged.
+	spans := make([]Injected, len(injected))
+	copy(spans, injected)
+	slices.SortFunc(spans, func(a, b Injected) int { return a.Began.Compare(b.Began) })
 	var faulty time.Duration
-	for _, in := range injected {
-		faulty += in.Healed.Sub(in.Began)
+	var upTo time.Time
+	for _, in := range spans {
+		from := in.Began
+		if from.Before(upTo) {
+			from = upTo
+		}
+		if in.Healed.After(from) {
+			faulty += in.Healed.Sub(from)
+			upTo = in.Healed
+		}
 	}
 	inFault := func(t time.Time) bool {
 		for _, in := range injected {

@@ -15,8 +15,9 @@ import (
 // Kind is one kind of fault.
 type Kind string
 
-// The faults of issue 11's nemesis. Target numbers the instance (which
-// account-service, relay, NATS node or MariaDB server).
+// The faults of issue 11's nemesis, and issue 18's move. Target numbers
+// the instance (which account-service, relay, NATS node or MariaDB
+// server; for MoveShard, which logical shard).
 const (
 	KillAccount   Kind = "kill account-service" // SIGKILL, restart after For
 	KillRelay     Kind = "kill outbox-relay"
@@ -28,6 +29,19 @@ const (
 	SlowLink      Kind = "slow link"                // added latency on a link for For
 	PauseConsumer Kind = "pause a consumer process" // SIGSTOP longer than the consumers' AckWait
 	PauseRelay    Kind = "pause outbox-relay"       // SIGSTOP longer than the relay's lease
+	// MoveShard moves a logical shard to another MariaDB server with the
+	// real "account-service shards move" while the load goes on. Unlike
+	// the others it is not healed before the next fault: its For is how
+	// long the nemesis waits before going on, and the move runs on in the
+	// background, so that later faults (kills, partitions) may hit any of
+	// its steps.
+	MoveShard Kind = "move a logical shard"
+	// MoveKillSource moves a logical shard and kills its source MariaDB
+	// server just after the mover freezes it, for For: the moment a
+	// random kill seldom hits (the freeze lasts some 100 ms) and the one
+	// the rollback must survive. It is healed like the others: the mover
+	// ended and the server answers again.
+	MoveKillSource Kind = "move a shard and kill its source when frozen"
 )
 
 // Fault is one scheduled fault.
@@ -64,7 +78,8 @@ type Options struct {
 // Plan draws the schedule for seed: every kind once (every instance of
 // every kind with EveryTarget), in an order the seed shuffles, then further faults drawn at random, one at a time (a fault is
 // healed before the next begins, so that the checker can tell which one a
-// violation followed), until Duration is used up. The first pass covers
+// violation followed; a move only waits its For, 0 to Short, and runs on),
+// until Duration is used up. The first pass covers
 // every kind even if that takes longer than Duration. The same seed and
 // options always give the same plan.
 func Plan(seed uint64, o Options) []Fault {
@@ -100,8 +115,11 @@ func Plan(seed uint64, o Options) []Fault {
 			h = first[i]
 		}
 		last := o.Short + time.Duration(rng.Int64N(int64(o.Long-o.Short)+1))
-		if h.kind == PauseConsumer || h.kind == PauseRelay {
+		switch h.kind {
+		case PauseConsumer, PauseRelay:
 			last = o.Pause
+		case MoveShard:
+			last = time.Duration(rng.Int64N(int64(o.Short) + 1))
 		}
 		gap := o.Short/2 + time.Duration(rng.Int64N(int64(o.Short)+1))
 		if at+gap+last > o.Duration && i >= len(first) {

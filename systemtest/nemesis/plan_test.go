@@ -9,7 +9,7 @@ import (
 func options() Options {
 	return Options{Duration: 2 * time.Minute, Short: 2 * time.Second, Long: 8 * time.Second, Pause: 33 * time.Second,
 		Instances: map[Kind]int{KillAccount: 2, KillRelay: 2, KillLedger: 1, KillNATS: 3, KillMariaDB: 2,
-			PartitionNATS: 3, CutMariaDB: 2, SlowLink: 4, PauseConsumer: 3, PauseRelay: 2}}
+			PartitionNATS: 3, CutMariaDB: 2, SlowLink: 4, PauseConsumer: 3, PauseRelay: 2, MoveShard: 4, MoveKillSource: 4}}
 }
 
 // The same seed gives the same schedule; another seed another one.
@@ -42,6 +42,9 @@ func TestPlanCoversEveryKind(t *testing.T) {
 			}
 			if (f.Kind == PauseConsumer || f.Kind == PauseRelay) && f.For != o.Pause {
 				t.Fatalf("seed %d: %v: a pause must last %s", seed, f, o.Pause)
+			}
+			if f.Kind == MoveShard && f.For > o.Short {
+				t.Fatalf("seed %d: %v: the nemesis waits at most %s after starting a move", seed, f, o.Short)
 			}
 		}
 		if len(seen) != len(o.Instances) {

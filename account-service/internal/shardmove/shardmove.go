@@ -136,9 +136,17 @@ func (m *Mover) Move(ctx context.Context, shard int, to string) (Result, error) 
 	// The copy is whole and nothing writes to it yet: no placement names
 	// its server for this shard.
 	undo := func(cause error) error {
-		err := errors.Join(cause, dropSchema(ctx, target, schema), setMeta(ctx, source, schema, "frozen = FALSE"))
+		ctx := context.WithoutCancel(ctx)
+		err := m.persist(ctx, map[string]func(context.Context) error{
+			"drop the copy": func(ctx context.Context) error { return dropSchema(ctx, target, schema) },
+			"unfreeze":      func(ctx context.Context) error { return setMeta(ctx, source, schema, "frozen = FALSE") },
+		})
+		if err != nil {
+			m.say("rollback incomplete: shard %d may still be frozen on %s: %v", shard, from, err)
+			return errors.Join(cause, err)
+		}
 		m.say("rolled back: shard %d stays on %s", shard, from)
-		return err
+		return cause
 	}
 	if err := setMeta(ctx, target, schema, "server = ?, frozen = FALSE", to); err != nil {
 		return r, undo(fmt.Errorf("activate the copy: %w", err))
@@ -206,12 +214,48 @@ func (m *Mover) pauseTimeout() time.Duration {
 // if it was frozen, the source unfrozen.
 func (m *Mover) rollback(ctx context.Context, c *schemacopy.Copy, source *sqlx.DB, schema string, frozen bool, cause error) error {
 	ctx = context.WithoutCancel(ctx)
-	errs := []error{cause, c.Abort(ctx)}
+	steps := map[string]func(context.Context) error{"drop the copy": c.Abort}
 	if frozen {
-		errs = append(errs, setMeta(ctx, source, schema, "frozen = FALSE"))
+		steps["unfreeze"] = func(ctx context.Context) error { return setMeta(ctx, source, schema, "frozen = FALSE") }
+	}
+	if err := m.persist(ctx, steps); err != nil {
+		m.say("rollback incomplete: the shard may still be frozen where it was: %v", err)
+		return errors.Join(cause, err)
 	}
 	m.say("rolled back: the shard stays where it was")
-	return errors.Join(errs...)
+	return cause
+}
+
+// rollbackTimeout bounds how long a rollback waits for a server that does
+// not answer. The freeze is durable: a source that restarted while frozen
+// would refuse every write to the shard until someone unfreezes it, and
+// the copy's replication connection on the target would block the next
+// move from the same source.
+const rollbackTimeout = 2 * time.Minute
+
+// persist runs each step until it succeeds, retrying the failed ones every
+// half second (a server restarting after a crash answers again within
+// seconds), for at most rollbackTimeout; it returns the last errors of
+// the steps that never succeeded.
+func (m *Mover) persist(ctx context.Context, steps map[string]func(context.Context) error) error {
+	deadline := time.Now().Add(rollbackTimeout)
+	for waited := false; ; waited = true {
+		var errs []error
+		for what, step := range steps {
+			if err := step(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", what, err))
+				continue
+			}
+			delete(steps, what)
+		}
+		if len(errs) == 0 || time.Now().After(deadline) {
+			return errors.Join(errs...)
+		}
+		if !waited {
+			m.say("rolling back: %v; retrying for up to %s", errors.Join(errs...), rollbackTimeout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // dropStaleCopy removes what an earlier move left on the target: the
