@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -42,7 +42,7 @@ type maxDeliveries struct {
 // durable consumer on AdvisoryStream, one per service. Recording is
 // idempotent (by consumer and stream sequence), so several instances of a
 // service may watch at once.
-func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, owners map[string]func() *sqlx.DB, log *slog.Logger) error {
+func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, owners map[string]func() database.DB, log *slog.Logger) error {
 	if len(owners) == 0 {
 		return errors.New("deadletter: no consumers to watch")
 	}
@@ -100,7 +100,7 @@ func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, r
 // recordAdvisory writes the dropped message an advisory names into its
 // consumer's dead_letters. A message the stream no longer holds is recorded
 // without its content, so the drop is still seen.
-func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[string]func() *sqlx.DB, body []byte) error {
+func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[string]func() database.DB, body []byte) error {
 	var a maxDeliveries
 	if err := json.Unmarshal(body, &a); err != nil || a.StreamSeq == 0 {
 		return nil // not an advisory we can act on; retrying will not change it

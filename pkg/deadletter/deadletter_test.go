@@ -47,7 +47,7 @@ func TestAdvisoryBecomesDeadLetterAndReplaysOnce(t *testing.T) {
 	const consumer = "saga-shard-0"
 	watched := make(chan error, 1)
 	go func() {
-		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", 1, map[string]func() *sqlx.DB{consumer: func() *sqlx.DB { return db }},
+		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", 1, map[string]func() database.DB{consumer: func() database.DB { return db }},
 			slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {

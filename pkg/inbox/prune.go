@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/tick"
 )
 
@@ -30,7 +31,7 @@ var noFloor = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // the oldest message the consumer may still be delivered again was stored
 // (stream.Unsettled), the zero time if none: a row newer than that may be its
 // own (ADR 0013). Deleting by key never blocks the consumer's inserts (ADR 0012).
-func Prune(ctx context.Context, db *sqlx.DB, consumer string, retention time.Duration, floor time.Time) (int, error) {
+func Prune(ctx context.Context, db database.DB, consumer string, retention time.Duration, floor time.Time) (int, error) {
 	if floor.IsZero() {
 		floor = noFloor
 	}
@@ -67,7 +68,7 @@ func Prune(ctx context.Context, db *sqlx.DB, consumer string, retention time.Dur
 type Janitor struct {
 	// DB returns the database whose inbox is pruned, asked every round: a
 	// shard may move to another server while the janitor runs.
-	DB func() *sqlx.DB
+	DB func() database.DB
 	// Consumer is the inbox's consumer column; Durable the JetStream
 	// consumer whose deliveries the rows dedupe (the metric's label).
 	Consumer, Durable string

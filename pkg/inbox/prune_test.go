@@ -93,7 +93,7 @@ func TestJanitorKeepsRowsWithoutAFloor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	calls := 0
-	inbox.Janitor{DB: func() *sqlx.DB { return db }, Consumer: "saga", Durable: "saga-shard-0", Retention: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	inbox.Janitor{DB: func() database.DB { return db }, Consumer: "saga", Durable: "saga-shard-0", Retention: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Floor: func(context.Context) (time.Time, error) { calls++; return time.Time{}, fmt.Errorf("no consumer") }}.Run(ctx)
 	if calls == 0 || count(t, db, "saga") != 3 {
 		t.Fatalf("floor asked %d times, %d rows left; want rows kept", calls, count(t, db, "saga"))

@@ -3,8 +3,8 @@ package outbox
 import (
 	"log/slog"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // SetAside0 is shard 0's wallet_outbox_set_aside_total, for the tests.
@@ -13,7 +13,7 @@ var SetAside0 = setAsideTotal.WithLabelValues("0")
 // NewRelayBeforeMark is NewRelay with a hook that runs after JetStream
 // acknowledged a chunk and before its rows are marked published: crash
 // tests panic in it to stop the relay at the worst moment.
-func NewRelayBeforeMark(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger, beforeMark func()) (*Relay, error) {
+func NewRelayBeforeMark(shards []database.DB, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger, beforeMark func()) (*Relay, error) {
 	r, err := NewRelay(shards, js, cfg, log)
 	if err == nil {
 		r.beforeMark = beforeMark

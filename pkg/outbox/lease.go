@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // lease is one relay's claim on one shard's outbox. Only the holder
@@ -14,7 +14,7 @@ import (
 // both publish a row (a stalled holder waking up), JetStream drops the
 // second copy by its Nats-Msg-Id.
 type lease struct {
-	db      *sqlx.DB
+	db      database.DB
 	owner   string
 	ttl     time.Duration
 	renewAt time.Time // local time after which the lease is renewed

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/tick"
 )
 
@@ -20,7 +20,7 @@ const PruneBatch = 1000
 // ends, and returns how many it deleted. Unpublished rows are never touched.
 // It deletes by primary key, not by range, so as not to lock the gap where
 // new rows are inserted (ADR 0012).
-func Prune(ctx context.Context, db *sqlx.DB, retention time.Duration) (int, error) {
+func Prune(ctx context.Context, db database.DB, retention time.Duration) (int, error) {
 	total := 0
 	for ctx.Err() == nil {
 		var ids []uint64

@@ -9,9 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // RelayConfig tunes a Relay. Every number is required: the defaults are
@@ -43,7 +43,7 @@ type RelayConfig struct {
 	// before every poll: shards move between servers, and the relay follows
 	// (the old copy is frozen and no longer written). Nil: the shards given
 	// to NewRelay never move.
-	Placed func(shard int) *sqlx.DB
+	Placed func(shard int) database.DB
 	// Retention is how long published rows are kept before the holder of
 	// the shard's lease deletes them (see Prune); 0 keeps them forever,
 	// which only tests use (relay.outbox_retention must be positive). Kept
@@ -55,7 +55,7 @@ type RelayConfig struct {
 // per shard, with Nats-Msg-Id = event id: a row re-published after a crash is
 // dropped by the stream's duplicate window.
 type Relay struct {
-	shards []*sqlx.DB
+	shards []database.DB
 	js     jetstream.JetStream
 	cfg    RelayConfig
 	log    *slog.Logger
@@ -66,7 +66,7 @@ type Relay struct {
 
 // NewRelay returns a relay over shards (index = shard number). It listens for
 // wake-ups on js's connection.
-func NewRelay(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay, error) {
+func NewRelay(shards []database.DB, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay, error) {
 	if len(shards) == 0 || js == nil || log == nil {
 		return nil, errors.New("outbox relay: shards, jetstream and logger are required")
 	}
@@ -201,7 +201,7 @@ func (r *Relay) subscribeWake(shard int) (<-chan struct{}, func()) {
 }
 
 // db returns the database that holds shard now.
-func (r *Relay) db(shard int) *sqlx.DB {
+func (r *Relay) db(shard int) database.DB {
 	if r.cfg.Placed != nil {
 		return r.cfg.Placed(shard)
 	}

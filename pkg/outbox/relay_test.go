@@ -96,7 +96,7 @@ func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeM
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = cfg.BatchSize
 	}
-	r, err := outbox.NewRelayBeforeMark([]*sqlx.DB{f.db}, f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), beforeMark)
+	r, err := outbox.NewRelayBeforeMark([]database.DB{f.db}, f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), beforeMark)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +119,11 @@ func TestNewRelayRequiresEveryNumber(t *testing.T) {
 	} {
 		cfg := full
 		zero(&cfg)
-		if _, err := outbox.NewRelay([]*sqlx.DB{f.db}, f.js, cfg, slog.New(slog.DiscardHandler)); err == nil {
+		if _, err := outbox.NewRelay([]database.DB{f.db}, f.js, cfg, slog.New(slog.DiscardHandler)); err == nil {
 			t.Errorf("%s 0: NewRelay accepted it", name)
 		}
 	}
-	if _, err := outbox.NewRelay([]*sqlx.DB{f.db}, f.js, full, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := outbox.NewRelay([]database.DB{f.db}, f.js, full, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("every number set: %v", err)
 	}
 }
@@ -274,7 +274,7 @@ func TestRelayFollowsAMovedShard(t *testing.T) {
 	var at atomic.Pointer[sqlx.DB]
 	at.Store(f.db)
 	r := newRelay(t, f, outbox.RelayConfig{BatchSize: 10, PollInterval: 10 * time.Millisecond, LeaseTTL: time.Second,
-		Owner: "r1", Placed: func(int) *sqlx.DB { return at.Load() }})
+		Owner: "r1", Placed: func(int) database.DB { return at.Load() }})
 	run(t, r)
 	before := f.append(t, 3)
 	f.waitAllPublished(t)

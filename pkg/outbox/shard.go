@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
 )
 
@@ -28,7 +28,7 @@ const markTimeout = 30 * time.Second
 type shardRelay struct {
 	cfg   RelayConfig
 	js    jetstream.JetStream
-	db    *sqlx.DB
+	db    database.DB
 	shard int
 	m     shardMetrics
 	log   *slog.Logger

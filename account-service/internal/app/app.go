@@ -107,9 +107,9 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		Poison: deadletter.Handler}, log); err != nil {
 		return nil, err
 	}
-	owners := map[string]func() *sqlx.DB{}
+	owners := map[string]func() database.DB{}
 	for sh := range store.Shards() {
-		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = func() *sqlx.DB { return store.Shard(sh) }
+		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = func() database.DB { return store.Shard(sh) }
 	}
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
@@ -147,7 +147,7 @@ func openStore(servers, shards []string) (*mysql.Store, []*sqlx.DB, database.Lay
 	}
 	srvs := make([]mysql.Server, len(l.Names))
 	for i := range srvs {
-		srvs[i] = mysql.Server{Name: l.Names[i], DB: dbs[i], DSN: l.ServerDSNs[i]}
+		srvs[i] = mysql.Server{Name: l.Names[i], DB: dbs[i]}
 	}
 	store, err := mysql.NewPlaced(srvs, l.Schemas, l.Owners)
 	return store, dbs, l, err
@@ -236,9 +236,6 @@ func (a *App) Close() {
 	}
 	if a.nc != nil {
 		_ = a.nc.Drain()
-	}
-	if a.store != nil {
-		a.store.Close()
 	}
 	var errs []error
 	for _, db := range a.servers {

@@ -197,14 +197,14 @@ func TestMigration0003ResumesAfterACrash(t *testing.T) {
 // re-runs all files, the shard's and the shared packages', over their result.
 func TestEveryMigrationRunsTwice(t *testing.T) {
 	s := migrateRest(t, migratedTo(t, "0001_accounts.sql"))
-	if _, err := s.Shard(0).Exec("DELETE FROM schema_migrations"); err != nil {
+	if _, err := s.Shard(0).ExecContext(context.Background(), "DELETE FROM schema_migrations"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Migrate(context.Background(), deadletter.Migrations()); err != nil {
 		t.Fatalf("migrations run again: %v", err)
 	}
 	var n int
-	if err := s.Shard(0).Get(&n, `SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
+	if err := s.Shard(0).GetContext(context.Background(), &n, `SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
 		WHERE table_schema = DATABASE() AND index_name IN
 		('movements_refused', 'transfers_from_created', 'transfers_to_created', 'credits_to_created')`); err != nil || n != 4 {
 		t.Errorf("list and prune indexes: %d (%v), want 4", n, err)

@@ -27,13 +27,13 @@ var migrations embed.FS
 // Store is the account store over all shards. Each shard is a schema on
 // one of the deployment's database servers; which one can change while the
 // store runs (SetOwners, when a shard moves), and every transaction that
-// writes checks that its copy is the shard's current one (fence).
+// writes checks that its copy is the shard's current one (fence). The store
+// holds one pool per server, whatever the number of shards: a shard's
+// transactions enter its schema on its server's pool (database.Schema).
 type Store struct {
 	servers []Server
-	schemas []string     // schemas[sh] is shard sh's schema, the same on every server
-	pools   [][]*sqlx.DB // pools[srv][sh]: shard sh's schema on server srv; nil where it cannot be
+	schemas []string // schemas[sh] is shard sh's schema, the same on every server; "" in New's mode
 	owners  atomic.Pointer[[]int]
-	opened  []*sqlx.DB // the pools the store opened, for Close
 	outbox  outbox.Writer
 	// Now is the store's clock (UTC, microseconds, as DATETIME(6) keeps
 	// it). Tests replace it to move time without sleeping; set it before
@@ -50,12 +50,9 @@ type Store struct {
 type Server struct {
 	// Name is the server's name in the placement (and in shard_meta).
 	Name string
-	// DB is the group commit's pool on the server: its transactions enter
-	// each shard's schema in turn.
+	// DB is the server's pool, without a default schema: every transaction
+	// enters a shard's schema first.
 	DB *sqlx.DB
-	// DSN reaches the server without a schema; the store opens a pool per
-	// shard schema on it.
-	DSN string
 }
 
 func (s *Store) committed(sh int) {
@@ -73,15 +70,13 @@ func New(shards []*sqlx.DB) (*Store, error) {
 	if len(shards) == 0 {
 		return nil, errors.New("mysql: no shards")
 	}
-	s := &Store{schemas: make([]string, len(shards)), pools: make([][]*sqlx.DB, len(shards)), Now: time.Now}
+	s := &Store{schemas: make([]string, len(shards)), Now: time.Now}
 	owners := make([]int, len(shards))
 	for i, db := range shards {
 		if db == nil {
 			return nil, fmt.Errorf("mysql: shard %d is nil", i)
 		}
 		s.servers = append(s.servers, Server{Name: fmt.Sprintf("shard%d", i), DB: db})
-		s.pools[i] = make([]*sqlx.DB, len(shards))
-		s.pools[i][i] = db
 		owners[i] = i
 	}
 	s.owners.Store(&owners)
@@ -89,44 +84,32 @@ func New(shards []*sqlx.DB) (*Store, error) {
 }
 
 // NewPlaced returns a store over shards placed on servers: shard sh is
-// schema schemas[sh], now on servers[owners[sh]]. It opens a pool per
-// shard and server (no connection until used). It does not migrate: call
-// Migrate.
+// schema schemas[sh], now on servers[owners[sh]]. It does not migrate:
+// call Migrate.
 func NewPlaced(servers []Server, schemas []string, owners []int) (*Store, error) {
 	if len(schemas) == 0 || len(servers) == 0 {
 		return nil, errors.New("mysql: no shards or no servers")
+	}
+	for sh, schema := range schemas {
+		if schema == "" {
+			return nil, fmt.Errorf("mysql: shard %d has no schema", sh)
+		}
 	}
 	s := &Store{servers: servers, schemas: schemas, Now: time.Now}
 	for _, srv := range servers {
 		if srv.DB == nil || srv.Name == "" {
 			return nil, fmt.Errorf("mysql: server %q has no name or no pool", srv.Name)
 		}
-		var pools []*sqlx.DB
-		for sh, schema := range schemas {
-			db, err := database.Open(database.WithSchema(srv.DSN, schema))
-			if err != nil {
-				s.Close()
-				return nil, fmt.Errorf("mysql: shard %d on %s: %w", sh, srv.Name, err)
-			}
-			s.opened = append(s.opened, db)
-			pools = append(pools, db)
-		}
-		s.pools = append(s.pools, pools)
 	}
 	if err := s.SetOwners(owners); err != nil {
-		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// Close closes the pools NewPlaced opened; the servers' own pools are the
-// caller's.
-func (s *Store) Close() {
-	for _, db := range s.opened {
-		db.Close()
-	}
-}
+// placed reports whether shards are schemas that can move (NewPlaced), not
+// each a pool of its own (New).
+func (s *Store) placed() bool { return s.schemas[0] != "" }
 
 // SetOwners places every shard: owners[sh] is the index of the server that
 // holds shard sh from now on. Called when the placement changes; requests
@@ -136,7 +119,7 @@ func (s *Store) SetOwners(owners []int) error {
 		return fmt.Errorf("mysql: %d owners for %d shards", len(owners), len(s.schemas))
 	}
 	for sh, srv := range owners {
-		if srv < 0 || srv >= len(s.servers) || s.pools[srv][sh] == nil {
+		if srv < 0 || srv >= len(s.servers) || (!s.placed() && srv != sh) {
 			return fmt.Errorf("mysql: shard %d cannot be on server %d", sh, srv)
 		}
 	}
@@ -154,10 +137,17 @@ func (s *Store) ServerName(srv int) string { return s.servers[srv].Name }
 // Server returns the server that holds shard sh now.
 func (s *Store) Server(sh int) int { return (*s.owners.Load())[sh] }
 
-// Shard returns the pool of shard sh on the server that holds it now, for
-// reads and for components that keep their own tables there (dead
-// letters).
-func (s *Store) Shard(sh int) *sqlx.DB { return s.pools[s.Server(sh)][sh] }
+// Shard returns shard sh on the server that holds it now, for reads and for
+// components that keep their own tables there (dead letters).
+func (s *Store) Shard(sh int) database.DB { return s.on(s.Server(sh), sh) }
+
+// on returns shard sh's copy on server srv.
+func (s *Store) on(srv, sh int) database.DB {
+	if !s.placed() {
+		return s.servers[srv].DB
+	}
+	return database.Schema{Pool: s.servers[srv].DB, Name: s.schemas[sh]}
+}
 
 // Migrate applies the shard schema (accounts, outbox, inbox) and then extra
 // (the app adds the dead-letter table, which the store never touches) to
@@ -170,7 +160,7 @@ func (s *Store) Migrate(ctx context.Context, extra ...fs.FS) error {
 	}
 	for sh := range s.schemas {
 		srv := s.Server(sh)
-		db := s.pools[srv][sh]
+		db := s.on(srv, sh)
 		for _, m := range append([]fs.FS{own, outbox.Migrations(), inbox.Migrations()}, extra...) {
 			if err := database.Migrate(ctx, db, m); err != nil {
 				return fmt.Errorf("shard %d: %w", sh, err)

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/database"
@@ -27,7 +26,7 @@ import (
 // Store is the saga's storage: redrives and the operator's record of
 // poison messages.
 type Store interface {
-	Shard(shard int) *sqlx.DB
+	Shard(shard int) database.DB
 	Redrive(ctx context.Context, shard int, olderThan time.Duration) (int, error)
 	Shards() int
 }
@@ -55,7 +54,7 @@ type Config struct {
 	Health *stream.Health
 	// Poison records the messages durable terminates in its shard's db
 	// (deadletter.Handler); required.
-	Poison func(db *sqlx.DB, durable string) stream.PoisonHandler
+	Poison func(db database.DB, durable string) stream.PoisonHandler
 }
 
 // Runner runs the consumers and the redriver.
@@ -145,7 +144,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // while account-service is down, so no fixed horizon covers it.
 func (r *Runner) janitor(sh int) inbox.Janitor {
 	durable := ConsumerConfig(sh, r.cfg.MaxDeliver).Durable
-	return inbox.Janitor{DB: func() *sqlx.DB { return r.store.Shard(sh) }, Consumer: account.SagaInbox, Durable: durable,
+	return inbox.Janitor{DB: func() database.DB { return r.store.Shard(sh) }, Consumer: account.SagaInbox, Durable: durable,
 		Retention: r.cfg.InboxRetention, Log: r.log,
 		Floor: func(ctx context.Context) (time.Time, error) { return stream.Unsettled(ctx, r.js, durable) }}
 }
