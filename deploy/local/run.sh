@@ -56,20 +56,29 @@ for ((i = 1; i <= db_count; i++)); do
 	echo "MariaDB db$i on 127.0.0.1:$(db_port "$i") (data in $(db_dir "$i"))"
 	"$ROOT/deploy/local/mariadb.sh" start "$(db_dir "$i")" "$(db_port "$i")"
 done
-# A shard's schema is made on db1 unless a server has it already: a shard
-# that moved lives on another server, and an empty copy here would only
-# confuse (account-service migrate finds each shard's live copy).
-sql=""
-for schema in "${SCHEMAS[@]}"; do
-	found=""
-	for ((i = 2; i <= db_count; i++)); do
-		if [ -n "$(mariadb --no-defaults --socket="$(db_dir "$i")/mysql.sock" -uroot -N -e "SHOW DATABASES LIKE '$schema'")" ]; then
-			found=1
-		fi
-	done
-	[ -n "$found" ] || sql+="CREATE DATABASE IF NOT EXISTS \`$schema\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
+# A logical shard's schema is made on the server shard_dsns places it on,
+# unless a server has it already: a shard that moved lives elsewhere, and
+# an empty copy would only confuse (account-service migrate finds each
+# shard's live copy). A stack made with fewer logical shards is upgraded
+# by make upgrade first (docs/operations.md).
+existing=" "
+for ((i = 1; i <= db_count; i++)); do
+	existing+=$(mariadb --no-defaults --socket="$(db_dir "$i")/mysql.sock" -uroot -N -e "SHOW DATABASES LIKE 'wallet\_shard\_%'" | tr '\n' ' ')
 done
-[ -z "$sql" ] || mariadb --no-defaults --socket="$MARIADB_DIR/mysql.sock" -uroot -e "$sql"
+last=wallet_shard_$((LOGICAL_SHARDS - 1))
+if [[ $existing == *" wallet_shard_0 "* && $existing != *" $last "* && -z ${UPGRADING:-} ]]; then
+	echo "this stack has fewer than $LOGICAL_SHARDS logical shards: run make upgrade (docs/operations.md)" >&2
+	exit 1
+fi
+declare -a create
+for ((sh = 0; sh < LOGICAL_SHARDS; sh++)); do
+	[[ $existing == *" wallet_shard_$sh "* ]] ||
+		create[$(shard_server "$sh" "$db_count")]+="CREATE DATABASE IF NOT EXISTS \`wallet_shard_$sh\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
+done
+create[1]+="CREATE DATABASE IF NOT EXISTS \`wallet_ledger\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
+for ((i = 1; i <= db_count; i++)); do
+	[ -z "${create[$i]:-}" ] || mariadb --no-defaults --socket="$(db_dir "$i")/mysql.sock" -uroot -e "${create[$i]}"
+done
 
 # --- migrations and the MySQL users ---------------------------------------------
 # The migrate step runs as wallet (the local admin user, ALL); the services
@@ -81,7 +90,7 @@ done
 load_secrets
 admin_dsn="wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/"
 echo "migrating the shard and ledger schemas (as wallet)"
-WALLET_SHARDS=$(shard_dsns wallet wallet) WALLET_SERVERS=$(servers_env wallet wallet "$db_count") "$BIN_DIR/account-service" migrate
+WALLET_SHARDS=$(shard_dsns wallet wallet "$db_count") WALLET_SERVERS=$(servers_env wallet wallet "$db_count") "$BIN_DIR/account-service" migrate
 WALLET_LEDGER_DSN=${admin_dsn}wallet_ledger "$BIN_DIR/ledger-service" migrate
 for ((i = 1; i <= db_count; i++)); do
 	{
@@ -193,7 +202,7 @@ service_env() {
 	ledger-service) user=wallet_ledger mysql_pw=$MYSQL_LEDGER_PASSWORD ;;
 	outbox-relay) user=wallet_relay mysql_pw=$MYSQL_RELAY_PASSWORD ;;
 	esac
-	echo "WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns "$user" "$mysql_pw")}"
+	echo "WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns "$user" "$mysql_pw" "$db_count")}"
 	echo "WALLET_SERVERS=${WALLET_SERVERS:-$(servers_env "$user" "$mysql_pw" "$db_count")}"
 	echo "WALLET_NATS_URL=${WALLET_NATS_URL:-$(nats_url "$user")}"
 	if [ "$1" = ledger-service ]; then
