@@ -70,7 +70,7 @@ test-short: test-quick
 ##        against the naive and set-based baselines; flags via BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-cross 0.5"
 ##        (the shards are read on every MariaDB server of the stack: DB_SERVERS)
 BENCH_FLAGS ?=
-BENCH_STACK = -nats "$$(nats_url wallet_ledger)" -servers "$$(servers_env wallet wallet "$$(db_servers)")"
+BENCH_STACK = -shards "$$LOGICAL_SHARDS" -nats "$$(nats_url wallet_ledger)" -servers "$$(servers_env wallet wallet "$$(db_servers)")"
 bench:
 	deploy/local/run.sh
 	. deploy/local/common.sh && load_secrets && go run ./bench $(BENCH_STACK) $(BENCH_FLAGS)
