@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -96,4 +97,16 @@ func (s Schema) PingContext(ctx context.Context) error {
 		return err
 	}
 	return c.Close()
+}
+
+// WithMultiStatements returns dsn with multi statements allowed: a group
+// commit sends a batch's writes for many schemas in one round trip. A
+// malformed dsn is returned as it is, for Open to refuse.
+func WithMultiStatements(dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return dsn
+	}
+	cfg.MultiStatements = true
+	return cfg.FormatDSN()
 }

@@ -27,7 +27,7 @@ func Migrations() fs.FS {
 type Writer struct{}
 
 // Append inserts evts in one statement inside tx.
-func (Writer) Append(ctx context.Context, tx *sqlx.Tx, evts ...events.Event) error {
+func (Writer) Append(ctx context.Context, tx sqlx.ExecerContext, evts ...events.Event) error {
 	if len(evts) == 0 {
 		return nil
 	}

@@ -55,7 +55,7 @@ func MustStoreOn(t testing.TB, dsns []string, cfg groupcommit.Config) *Fixture {
 	}
 	var servers []mysql.Server
 	for i, dsn := range l.ServerDSNs {
-		servers = append(servers, mysql.Server{Name: l.Names[i], DB: testenv.MustOpen(t, dsn)})
+		servers = append(servers, mysql.Server{Name: l.Names[i], DB: testenv.MustOpen(t, database.WithMultiStatements(dsn))})
 	}
 	s, err := mysql.NewPlaced(servers, l.Schemas, l.Owners)
 	if err != nil {

@@ -141,7 +141,11 @@ func openStore(servers, shards []string) (*mysql.Store, []*sqlx.DB, database.Lay
 	if err != nil {
 		return nil, nil, l, fmt.Errorf("shards: %w", err)
 	}
-	dbs, err := database.OpenAll(l.ServerDSNs)
+	dsns := make([]string, len(l.ServerDSNs))
+	for i, dsn := range l.ServerDSNs {
+		dsns[i] = database.WithMultiStatements(dsn)
+	}
+	dbs, err := database.OpenAll(dsns)
 	if err != nil {
 		return nil, nil, l, fmt.Errorf("servers: %w", err)
 	}

@@ -30,7 +30,7 @@ func TestStaleWriterIsFenced(t *testing.T) {
 	}
 	dsn := l.ServerDSNs[0]
 	open := func() *mysql.Store {
-		s, err := mysql.NewPlaced([]mysql.Server{{Name: "a", DB: testenv.MustOpen(t, dsn)}, {Name: "b", DB: testenv.MustOpen(t, dsn)}},
+		s, err := mysql.NewPlaced([]mysql.Server{{Name: "a", DB: testenv.MustOpen(t, database.WithMultiStatements(dsn))}, {Name: "b", DB: testenv.MustOpen(t, database.WithMultiStatements(dsn))}},
 			l.Schemas, []int{0, 0, 0, 0})
 		if err != nil {
 			t.Fatal(err)

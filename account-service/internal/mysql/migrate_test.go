@@ -24,7 +24,7 @@ import (
 // applied: a shard as an older release left it.
 func migratedTo(t *testing.T, names ...string) *sqlx.DB {
 	t.Helper()
-	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	db := testenv.MustOpen(t, database.WithMultiStatements(testenv.Databases(t, 1)[0]))
 	old := fstest.MapFS{}
 	for _, name := range names {
 		body, err := fs.ReadFile(mysql.Migrations, "migrations/"+name)
@@ -240,7 +240,7 @@ func onlyComments(s string) bool {
 // is routed by it; the list in its first order still migrates.
 func TestReorderedShardListIsRefused(t *testing.T) {
 	dsns := testenv.Databases(t, 2)
-	a, b := testenv.MustOpen(t, dsns[0]), testenv.MustOpen(t, dsns[1])
+	a, b := testenv.MustOpen(t, database.WithMultiStatements(dsns[0])), testenv.MustOpen(t, database.WithMultiStatements(dsns[1]))
 	migrate := func(shards ...*sqlx.DB) error {
 		s, err := mysql.New(shards)
 		if err != nil {
@@ -257,5 +257,18 @@ func TestReorderedShardListIsRefused(t *testing.T) {
 	}
 	if err := migrate(a, b); err != nil {
 		t.Fatalf("the list in its order again: %v", err)
+	}
+}
+
+// A store whose pool cannot take a batch's writes in one round trip is
+// refused at start, with what to change, instead of failing every batch.
+func TestMigrateRefusesPoolWithoutMultiStatements(t *testing.T) {
+	s, err := mysql.New([]*sqlx.DB{testenv.MustOpen(t, testenv.Databases(t, 1)[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Migrate(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "multi statements") {
+		t.Fatalf("migrate = %v, want a refusal naming multi statements", err)
 	}
 }

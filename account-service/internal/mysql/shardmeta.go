@@ -36,6 +36,12 @@ func (s *Store) fence(ctx context.Context, tx *sqlx.Tx, srv, sh int) error {
 	if err := tx.GetContext(ctx, &m, "SELECT shard, server, frozen FROM shard_meta WHERE id = 1 LOCK IN SHARE MODE"); err != nil {
 		return fmt.Errorf("shard %d: read shard_meta: %w", sh, err)
 	}
+	return s.check(m, srv, sh)
+}
+
+// check refuses m, a copy's shard_meta on server srv, unless it is shard
+// sh's live copy there.
+func (s *Store) check(m meta, srv, sh int) error {
 	if m.Shard != sh {
 		return fmt.Errorf("%w: the schema of shard %d records shard %d", account.ErrMisrouted, sh, m.Shard)
 	}

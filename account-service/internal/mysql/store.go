@@ -158,6 +158,12 @@ func (s *Store) Migrate(ctx context.Context, extra ...fs.FS) error {
 	if err != nil {
 		return err
 	}
+	for _, srv := range s.servers {
+		// The group commit sends a batch's writes in one round trip (deferred).
+		if _, err := srv.DB.ExecContext(ctx, "DO 1; DO 1"); err != nil {
+			return fmt.Errorf("server %s: its pool must allow multi statements (database.WithMultiStatements): %w", srv.Name, err)
+		}
+	}
 	for sh := range s.schemas {
 		srv := s.Server(sh)
 		db := s.on(srv, sh)

@@ -89,7 +89,7 @@ func newStackOn(t *testing.T, owners []int) *stack {
 	}
 	var servers []mysql.Server
 	for i, dsn := range l.ServerDSNs {
-		db := testenv.MustOpen(t, dsn)
+		db := testenv.MustOpen(t, database.WithMultiStatements(dsn))
 		for _, schema := range l.Schemas {
 			if _, err := db.Exec("CREATE DATABASE IF NOT EXISTS `" + schema + "`"); err != nil {
 				t.Fatal(err)
@@ -339,7 +339,7 @@ func TestMigrateFindsMovedShards(t *testing.T) {
 	}
 	var servers []mysql.Server
 	for i, dsn := range s.layout.ServerDSNs {
-		servers = append(servers, mysql.Server{Name: s.layout.Names[i], DB: testenv.MustOpen(t, dsn)})
+		servers = append(servers, mysql.Server{Name: s.layout.Names[i], DB: testenv.MustOpen(t, database.WithMultiStatements(dsn))})
 	}
 	configured, err := mysql.NewPlaced(servers, s.layout.Schemas, s.layout.Owners)
 	if err != nil {
