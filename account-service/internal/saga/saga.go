@@ -159,7 +159,7 @@ func (r *Runner) handler(sh int) stream.BatchHandler {
 		ops := make([]account.Op, 0, len(evts))
 		idx := make([]int, 0, len(evts))
 		for i, e := range evts {
-			op, to, err := account.OpFor(e)
+			op, to, err := account.OpFor(e, r.store.Shards())
 			if err == nil && to != sh {
 				err = fmt.Errorf("%w: shard %d consumed a step for shard %d", account.ErrMisrouted, sh, to)
 			}
