@@ -27,7 +27,8 @@ import (
 // poison messages.
 type Store interface {
 	Shard(shard int) database.DB
-	Redrive(ctx context.Context, shard int, olderThan time.Duration) (int, error)
+	Redrive(ctx context.Context, server int, olderThan time.Duration) (int, error)
+	Servers() int
 	Shards() int
 }
 
@@ -192,13 +193,13 @@ func permanent(err error) error {
 // so a lost or dropped message cannot leave a saga unfinished.
 func (r *Runner) redrive(ctx context.Context) {
 	tick.Every(ctx, max(r.cfg.RedriveAfter/3, 100*time.Millisecond), func(ctx context.Context) {
-		for sh := range r.store.Shards() {
-			n, err := r.store.Redrive(ctx, sh, r.cfg.RedriveAfter)
+		for srv := range r.store.Servers() {
+			n, err := r.store.Redrive(ctx, srv, r.cfg.RedriveAfter)
 			if err != nil && ctx.Err() == nil {
-				r.log.Warn("redrive", "shard", sh, "err", err)
+				r.log.Warn("redrive", "server", srv, "err", err)
 			}
 			if n > 0 {
-				r.log.Info("redrove pending transfers", "shard", sh, "count", n)
+				r.log.Info("redrove pending transfers", "server", srv, "count", n)
 			}
 		}
 	})
