@@ -107,9 +107,9 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		Poison: deadletter.Handler}, log); err != nil {
 		return nil, err
 	}
-	owners := map[string]func() database.DB{}
+	owners := map[string]deadletter.Owner{}
 	for sh := range store.Shards() {
-		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = func() database.DB { return store.Shard(sh) }
+		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = func(*jetstream.RawStreamMsg) database.DB { return store.Shard(sh) }
 	}
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
