@@ -94,7 +94,7 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		}
 		return store.Ping(ctx)
 	}
-	web.Collect(stream.NewLag(a.js, saga.ConsumerNames(store.Shards())...))
+	web.Collect(stream.NewLag(a.js, saga.Durable))
 	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed
@@ -107,10 +107,9 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		Poison: deadletter.Handler}, log); err != nil {
 		return nil, err
 	}
-	owners := map[string]func() database.DB{}
-	for sh := range store.Shards() {
-		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = func() database.DB { return store.Shard(sh) }
-	}
+	// A dropped saga message is recorded in the shard that holds its
+	// account now.
+	owners := map[string]deadletter.Owner{saga.Durable: a.saga.DeadLetters}
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
 	}
@@ -179,7 +178,7 @@ func (a *App) committed(ops []account.Op, res []account.Result) {
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
 // Run serves HTTP, migrates the shards and declares the stream (waiting
-// for the servers), then runs the saga consumers until ctx ends (see
+// for the servers), then runs the saga consumer until ctx ends (see
 // service.Start).
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("account-service listening", "addr", a.Addr())
@@ -207,7 +206,9 @@ func (a *App) up(ctx context.Context) error {
 	return nil
 }
 
-// work runs the saga consumers and the capture of their dropped messages.
+// work runs the saga (its consumer, and per server its inbox janitor and
+// redriver), the capture of the consumer's dropped messages and, per
+// server, the refusal prune.
 func (a *App) work(ctx context.Context) error {
 	go func() { _ = a.placement.Run(ctx) }()
 	go a.store.Follow(ctx, a.placement, a.log)

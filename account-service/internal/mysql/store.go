@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -136,6 +137,57 @@ func (s *Store) ServerName(srv int) string { return s.servers[srv].Name }
 
 // Server returns the server that holds shard sh now.
 func (s *Store) Server(sh int) int { return (*s.owners.Load())[sh] }
+
+// Schemas returns server srv's pool and the schemas of the shards it holds
+// now, in shard order ("" in New's mode, where the pool's default database
+// is the server's one shard): for jobs that look at all of a server's
+// shards in one query (inbox.Janitor).
+func (s *Store) Schemas(srv int) (*sqlx.DB, []string) {
+	var names []string
+	for _, sh := range s.shardsOn(srv) {
+		names = append(names, s.schemas[sh])
+	}
+	return s.servers[srv].DB, names
+}
+
+// shardsOn returns the shards server srv holds now, in order.
+func (s *Store) shardsOn(srv int) []int {
+	var out []int
+	for sh, at := range *s.owners.Load() {
+		if at == srv {
+			out = append(out, sh)
+		}
+	}
+	return out
+}
+
+// table returns shard sh's table name for a statement on its server's
+// pool run outside the shard's schema: qualified by the schema.
+func (s *Store) table(sh int, name string) string {
+	if !s.placed() {
+		return quoteName(name)
+	}
+	return quoteName(s.schemas[sh]) + "." + quoteName(name)
+}
+
+// perShard runs on server srv's pool one statement that is the UNION ALL
+// of part for each shard the server holds now (part gets the shard, and
+// its args are appended for each), into dest: the cost of looking at every
+// shard of a server is one round trip and one statement, however many
+// shards it holds (ADR 0036). A server that holds no shard is not asked.
+func (s *Store) perShard(ctx context.Context, srv int, dest any, part func(sh int) string, args ...any) error {
+	shards := s.shardsOn(srv)
+	if len(shards) == 0 {
+		return nil
+	}
+	parts := make([]string, len(shards))
+	all := make([]any, 0, len(shards)*len(args))
+	for i, sh := range shards {
+		parts[i] = "(" + part(sh) + ")"
+		all = append(all, args...)
+	}
+	return s.servers[srv].DB.SelectContext(ctx, dest, strings.Join(parts, " UNION ALL "), all...)
+}
 
 // Shard returns shard sh on the server that holds it now, for reads and for
 // components that keep their own tables there (dead letters).
