@@ -38,9 +38,9 @@ func (b *Backlog) Describe(ch chan<- *prometheus.Desc) {
 	ch <- b.oldest
 }
 
-// Collect implements prometheus.Collector. A server that does not answer
-// in time has its shards left out of the scrape (their series go stale)
-// rather than reported as empty.
+// Collect implements prometheus.Collector. A server whose query fails (no
+// answer in time, a shard's table missing) has its shards left out of the
+// scrape (their series go stale) rather than reported as empty.
 func (b *Backlog) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()

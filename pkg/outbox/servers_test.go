@@ -669,3 +669,26 @@ func TestRelayShardMovedBetweenServers(t *testing.T) {
 	t.Logf("shard 1: %d rows, %d of them unpublished when copied", len(want[1]), copiedUnpublished)
 	f.wantInOrder(t, want[0], want[1], want[2], want[3])
 }
+
+// A shard whose outbox table does not exist yet fails its server's probe;
+// the server's other shards are published all the same.
+func TestRelayPublishesBesideAShardWithoutTable(t *testing.T) {
+	f := mustFixture(t)
+	pool := serverPool(t)
+	names := schemas(t, 2)
+	bare, err := mysql.ParseDSN(testenv.Databases(t, 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards := []outbox.Shard{{N: 0, Schema: names[0]}, {N: 1, Schema: bare.DBName}, {N: 2, Schema: names[1]}}
+	run(t, newRelay(t, f, outbox.RelayConfig{BatchSize: 10, PollInterval: 10 * time.Millisecond, LeaseTTL: 2 * time.Second, Owner: "r",
+		Servers: func() []outbox.Server { return []outbox.Server{{Name: "db1", DB: pool, Shards: shards}} }}))
+	want := [][]string{appendTo(t, pool, shards[0], 3), appendTo(t, pool, shards[2], 2)}
+	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if u := unpublishedOn(t, pool, []outbox.Shard{shards[0], shards[2]}); u != 0 {
+			return fmt.Errorf("%d rows unpublished", u)
+		}
+		return nil
+	})
+	f.wantInOrder(t, want...)
+}

@@ -166,6 +166,12 @@ func (w *worker) round(ctx context.Context, srv Server) time.Duration {
 			wait := max(backoff(w.probeErrs), w.r.cfg.PollInterval)
 			w.nextProbe = now.Add(wait)
 			w.log.Warn("outbox relay: which shards have unpublished rows", "err", err, "retry_in", wait)
+			// One shard's missing table fails the whole probe: poll every
+			// shard instead; a failing one backs off on its own and is left
+			// out of the next probe.
+			for _, sh := range srv.Shards {
+				pending = append(pending, sh.N)
+			}
 		} else if err == nil {
 			w.probeErrs = 0
 		}
@@ -236,12 +242,20 @@ func (w *worker) step(ctx context.Context, st *shardState) {
 
 // probe returns the shards of srv that have rows to publish, asking the
 // server once for all of them; each part reads at most one entry of the
-// (published_at, id) index.
+// (published_at, id) index. Shards whose last step failed are left out:
+// they are polled when their back-off ends, and one whose table is missing
+// must not fail the probe of the others.
 func (w *worker) probe(ctx context.Context, srv Server) ([]int, error) {
-	if len(srv.Shards) == 0 {
+	shards := make([]Shard, 0, len(srv.Shards))
+	for _, sh := range srv.Shards {
+		if st := w.shards[sh.N]; st == nil || st.failures == 0 {
+			shards = append(shards, sh)
+		}
+	}
+	if len(shards) == 0 {
 		return nil, nil
 	}
-	q := unionAll(srv.Shards, func(sh Shard) string {
+	q := unionAll(shards, func(sh Shard) string {
 		return "SELECT " + strconv.Itoa(sh.N) + " AS shard FROM " + outboxTable(sh) +
 			" WHERE published_at IS NULL AND set_aside_at IS NULL LIMIT 1"
 	})
