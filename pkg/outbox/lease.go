@@ -89,12 +89,12 @@ func (l *lease) hold(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	l.renewAt = time.Time{}
+	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+	defer cancel()
 	kv, err := l.leases.bucket(ctx)
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
-	defer cancel()
 	start := time.Now()
 	rev, err := l.write(ctx, kv)
 	if err != nil {
@@ -157,12 +157,12 @@ func (l *lease) release(ctx context.Context) {
 	}
 	rev := l.rev
 	l.rev, l.renewAt = 0, time.Time{}
+	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+	defer cancel()
 	kv, err := l.leases.bucket(ctx)
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
-	defer cancel()
 	// Only at the revision this relay wrote: never another's lease.
 	_ = kv.Delete(ctx, l.key, jetstream.LastRevision(rev))
 }
