@@ -1,5 +1,8 @@
 // Package outbox implements the transactional outbox: Writer appends events in
 // the caller's transaction, Relay publishes committed events to JetStream.
+// The relay's costs follow database servers, not logical shards: one worker,
+// one lease (a key of LeaseBucket), one query per poll interval and one per
+// metrics scrape per server, and one wake-up subscription in all.
 package outbox
 
 import (

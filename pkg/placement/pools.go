@@ -56,6 +56,15 @@ func (p *Pools) Server(sh int) int {
 	return srv
 }
 
+// Layout returns the configured layout: the servers' names and the shards'
+// schemas. It is shared: treat it as read-only.
+func (p *Pools) Layout() database.Layout { return p.layout }
+
+// Pool returns the pool of configured server srv (an index as Server
+// returns), which has no default schema: for a reader that names each
+// shard's schema in its statements.
+func (p *Pools) Pool(srv int) *sqlx.DB { return p.servers[srv] }
+
 // DB returns shard sh's schema on the server that holds it now.
 func (p *Pools) DB(sh int) database.DB {
 	return database.Schema{Pool: p.servers[p.Server(sh)], Name: p.layout.Schemas[sh]}
