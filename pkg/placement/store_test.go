@@ -175,6 +175,37 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
+// A split is the one change of the shard count Update takes, and only as
+// Split makes it: every new shard on its old shard's server.
+func TestUpdateSplit(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, testenv.MustJetStream(t))
+	v1 := mustBootstrap(t, s, mustInitial(t, 2, "a", "b"))
+	other := func(m placement.Map) (placement.Map, error) {
+		next, err := m.Split(8)
+		next.Owner[7] = "a" // b's shard 1 would be split onto a
+		return next, err
+	}
+	grow := func(m placement.Map) (placement.Map, error) {
+		m.Version++
+		m.Shards = 3
+		m.Owner = append(m.Owner, "a")
+		return m, nil
+	}
+	for _, fn := range []func(placement.Map) (placement.Map, error){other, grow} {
+		if _, err := s.Update(ctx, v1, fn); !errors.Is(err, placement.ErrInvalid) {
+			t.Fatalf("a change of the shard count that is not a split: %v", err)
+		}
+	}
+	v2, err := s.Update(ctx, v1, func(m placement.Map) (placement.Map, error) { return m.Split(8) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, _, _ := s.Load(ctx); stored.Version != 2 || stored.Shards != 8 || stored.Server(5) != "b" || stored.Server(4) != "a" || v2.Shards != 8 {
+		t.Fatalf("stored %+v", stored)
+	}
+}
+
 // Two writers that read the same version: the second to write loses the
 // compare-and-swap even though its version check passed.
 func TestUpdateRace(t *testing.T) {
