@@ -94,7 +94,9 @@ func (s *Splitter) buildMap(ctx context.Context, p Plan, i int) error {
 	for _, c := range accountColumns {
 		union = append(union, "SELECT "+quote(c[1])+" AS id FROM "+s.table(i, c[0]))
 	}
-	rows, err := db.QueryContext(ctx, "SELECT x.id FROM ("+strings.Join(union, " UNION ")+") x WHERE NOT EXISTS (SELECT 1 FROM "+
+	// An empty id (a step from before 0003_transfer_keys that matched no
+	// transfer) names no account: its row stays.
+	rows, err := db.QueryContext(ctx, "SELECT x.id FROM ("+strings.Join(union, " UNION ")+") x WHERE x.id <> '' AND NOT EXISTS (SELECT 1 FROM "+
 		s.table(i, mapTable)+" m WHERE m.account_id = x.id)")
 	if err != nil {
 		return fmt.Errorf("shard %d: list account ids: %w", i, err)
@@ -252,10 +254,14 @@ func (s *Splitter) moveBatch(ctx context.Context, tx *sqlx.Tx, p Plan, i int, sp
 		}
 	}
 	for sh, keys := range synthSteps {
+		// Releases before 91d9a6a wrote a same-shard transfer's step: it
+		// moved with its source account already, and is kept.
 		cond, args := keyIn("t", sp.key, keys)
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+s.table(sh, "transfer_steps")+
+		steps := s.table(sh, "transfer_steps")
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+steps+
 			" (transaction_id, from_account, step, shard, at) SELECT t.transaction_id, t.from_account, '"+account.StepCompleted+"', "+
-			strconv.Itoa(sh)+", t.created_at FROM "+src+" t WHERE "+cond, args...); err != nil {
+			strconv.Itoa(sh)+", t.created_at FROM "+src+" t WHERE "+cond+" AND NOT EXISTS (SELECT 1 FROM "+steps+
+			" s WHERE s.transaction_id = t.transaction_id AND s.from_account = t.from_account AND s.step = '"+account.StepCompleted+"')", args...); err != nil {
 			return fmt.Errorf("record the steps of same-shard transfers on shard %d: %w", sh, err)
 		}
 	}

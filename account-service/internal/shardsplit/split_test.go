@@ -179,6 +179,19 @@ func (s *stack) fill(seed uint64) *history {
 			deliver(t, s.writer, s.from, e, h, false)
 		}
 	}
+	// Releases before 91d9a6a recorded a same-shard transfer's step, and
+	// before 0003_transfer_keys a step's source account could stay unknown.
+	for i, schema := range s.layout.Schemas[:s.from] {
+		if _, err := s.db.Exec("INSERT INTO `"+schema+"`.transfer_steps (transaction_id, from_account, step, shard, at) "+
+			"SELECT transaction_id, from_account, 'completed', from_shard, created_at FROM `"+schema+"`.transfers "+
+			"WHERE status = 'completed' AND from_shard = to_shard ORDER BY transaction_id LIMIT 3"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.Exec("INSERT INTO `"+schema+"`.transfer_steps (transaction_id, from_account, step, shard, at) VALUES (?, '', 'debited', ?, NOW(6))",
+			uuid.NewString(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A message a consumer gave up on, as deadletter.Record keeps it.
 	if _, err := s.db.Exec("INSERT INTO `"+s.layout.Schemas[s.from-1]+"`.dead_letters (consumer, subject, headers, data, error, stream_seq) VALUES (?, ?, '{}', ?, ?, ?)",
 		"saga-shard-1", "wallet.transfer.debited.1", []byte("{not json"), "malformed", seed); err != nil {
