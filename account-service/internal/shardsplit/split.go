@@ -255,12 +255,22 @@ func (s *Splitter) checkTargets(ctx context.Context, p Plan) error {
 				return fmt.Errorf("%s already has schema %s, which the split makes on %s (with shard %d's accounts): drop it",
 					s.Layout.Names[srv], name, s.Layout.Names[p.Owner[j]], j%p.From)
 			}
-			if p.Started {
-				continue
-			}
 			tables, err := tablesOf(ctx, db, name)
 			if err != nil {
 				return err
+			}
+			if slices.Contains(tables, "shard_meta") {
+				var sh int
+				err := db.GetContext(ctx, &sh, "SELECT shard FROM "+s.table(j, "shard_meta")+" WHERE id = 1")
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("schema %s on %s: read shard_meta: %w", name, s.Layout.Names[srv], err)
+				}
+				if err == nil && sh != j {
+					return fmt.Errorf("schema %s on %s records shard %d: it is not shard %d's, which the split makes there", name, s.Layout.Names[srv], sh, j)
+				}
+			}
+			if p.Started {
+				continue
 			}
 			for _, t := range movedTables {
 				if !slices.Contains(tables, t) {

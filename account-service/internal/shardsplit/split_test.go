@@ -182,8 +182,8 @@ func (s *stack) fill(seed uint64) *history {
 	// Releases before 91d9a6a recorded a same-shard transfer's step, and
 	// before 0003_transfer_keys a step's source account could stay unknown.
 	for i, schema := range s.layout.Schemas[:s.from] {
-		if _, err := s.db.Exec("INSERT INTO `"+schema+"`.transfer_steps (transaction_id, from_account, step, shard, at) "+
-			"SELECT transaction_id, from_account, 'completed', from_shard, created_at FROM `"+schema+"`.transfers "+
+		if _, err := s.db.Exec("INSERT INTO `" + schema + "`.transfer_steps (transaction_id, from_account, step, shard, at) " +
+			"SELECT transaction_id, from_account, 'completed', from_shard, created_at FROM `" + schema + "`.transfers " +
 			"WHERE status = 'completed' AND from_shard = to_shard ORDER BY transaction_id LIMIT 3"); err != nil {
 			t.Fatal(err)
 		}
@@ -635,12 +635,53 @@ func TestSplitRefuses(t *testing.T) {
 			t.Errorf("split 2 into %d: %v, want ErrUsage", to, err)
 		}
 	}
+	// The first schemas configured are not the shards there are.
+	sp := s.splitter(nil)
+	sp.Layout.Schemas = slices.Clone(s.layout.Schemas)
+	sp.Layout.Schemas[0], sp.Layout.Schemas[1] = sp.Layout.Schemas[1], sp.Layout.Schemas[0]
+	if _, err := sp.Run(ctx); !errors.Is(err, shardsplit.ErrUsage) || !strings.Contains(err.Error(), "records shard 1") {
+		t.Errorf("shards reordered: %v", err)
+	}
 	if m, _, _ := s.place.Load(ctx); m.Version != 1 {
 		t.Errorf("a refused split changed the placement: %+v", m)
 	}
 	s.checkSchemas(2)
 	if got := s.schemas(); len(got) != 2 {
 		t.Errorf("a refused split made schemas: %v", got)
+	}
+
+	// What the databases hold stops it too, before it changes anything.
+	for _, tt := range []struct {
+		setup, undo []string
+		why         string
+	}{
+		{[]string{"UPDATE `{0}`.shard_meta SET frozen = TRUE"}, []string{"UPDATE `{0}`.shard_meta SET frozen = FALSE"}, "unfinished move"},
+		{[]string{"CREATE TABLE `{1}`.extra (id INT PRIMARY KEY)"}, []string{"DROP TABLE `{1}`.extra"}, "table extra"},
+		{[]string{"CREATE DATABASE `{5}`", "CREATE TABLE `{5}`.accounts (account_id VARCHAR(64) PRIMARY KEY)", "INSERT INTO `{5}`.accounts VALUES ('x')"},
+			[]string{"DROP DATABASE `{5}`"}, "already holds accounts rows"},
+		{[]string{"CREATE DATABASE `{6}`", "CREATE TABLE `{6}`.shard_meta (id INT PRIMARY KEY, shard INT)", "INSERT INTO `{6}`.shard_meta VALUES (1, 3)"},
+			[]string{"DROP DATABASE `{6}`"}, "records shard 3"},
+	} {
+		run := func(stmts []string) {
+			for _, q := range stmts {
+				for j, schema := range s.layout.Schemas {
+					q = strings.ReplaceAll(q, fmt.Sprintf("{%d}", j), schema)
+				}
+				if _, err := s.db.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		run(tt.setup)
+		_, err := s.splitter(nil).Run(ctx)
+		if err == nil || !strings.Contains(err.Error(), tt.why) {
+			t.Errorf("%s: %v", tt.why, err)
+		}
+		run(tt.undo)
+		s.checkSchemas(2)
+	}
+	if m, _, _ := s.place.Load(ctx); m.Version != 1 {
+		t.Errorf("a refused split changed the placement: %+v", m)
 	}
 }
 
