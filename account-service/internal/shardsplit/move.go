@@ -101,28 +101,43 @@ func (s *Splitter) buildMap(ctx context.Context, p Plan, i int) error {
 	if err != nil {
 		return fmt.Errorf("shard %d: list account ids: %w", i, err)
 	}
-	var ids []string
+	// Inserted while read, a chunk at a time: an old shard may name
+	// millions of accounts. The query's read view does not see the inserts.
+	n := 0
+	var chunk []string
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		args := make([]any, 0, 2*len(chunk))
+		for _, id := range chunk {
+			args = append(args, id, shard.Of(id, p.To))
+		}
+		_, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+s.table(i, mapTable)+" (account_id, shard) VALUES "+database.Tuples(len(chunk), 2), args...)
+		n += len(chunk)
+		chunk = chunk[:0]
+		return err
+	}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
 			return err
 		}
-		ids = append(ids, id)
+		if chunk = append(chunk, id); len(chunk) == 1000 {
+			if err := flush(); err != nil {
+				rows.Close()
+				return fmt.Errorf("shard %d: fill %s: %w", i, mapTable, err)
+			}
+		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fmt.Errorf("shard %d: list account ids: %w", i, err)
 	}
-	for part := range slices.Chunk(ids, 1000) {
-		args := make([]any, 0, 2*len(part))
-		for _, id := range part {
-			args = append(args, id, shard.Of(id, p.To))
-		}
-		if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+s.table(i, mapTable)+" (account_id, shard) VALUES "+database.Tuples(len(part), 2), args...); err != nil {
-			return fmt.Errorf("shard %d: fill %s: %w", i, mapTable, err)
-		}
+	if err := flush(); err != nil {
+		return fmt.Errorf("shard %d: fill %s: %w", i, mapTable, err)
 	}
-	s.printf("shard %d: %d account ids mapped to their new shards", i, len(ids))
+	s.printf("shard %d: %d account ids mapped to their new shards", i, n)
 	if err := s.markDone(ctx, p, i, "mapped"); err != nil {
 		return err
 	}
