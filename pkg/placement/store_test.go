@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -357,4 +358,32 @@ func TestFollowerSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitVersion(t, f, 3)
+}
+
+// A reader configured with more shards than the placement holds (started
+// with the upgrade's shard list before the split) places the shards the
+// placement lacks as configured, and does not fail.
+func TestPoolsWithFewerShardsPlaced(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := mustOpen(t, testenv.MustJetStream(t))
+	mustBootstrap(t, s, mustInitial(t, 2, "db2"))
+	l := database.Layout{Names: []string{"db1", "db2"}, ServerDSNs: []string{"u:p@tcp(127.0.0.1:1)/", "u:p@tcp(127.0.0.1:2)/"}}
+	for sh := range 8 {
+		l.Schemas = append(l.Schemas, fmt.Sprintf("wallet_shard_%d", sh))
+		l.Owners = append(l.Owners, 0)
+	}
+	p, err := placement.NewPools(l, database.Open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	f, err := s.Follow(ctx, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Follow(f)
+	if p.Server(1) != 1 || p.Server(5) != 0 {
+		t.Errorf("shard 1 on %d, shard 5 on %d; want 1 (placed) and 0 (configured)", p.Server(1), p.Server(5))
+	}
 }
