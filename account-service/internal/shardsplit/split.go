@@ -276,8 +276,8 @@ func (s *Splitter) checkTargets(ctx context.Context, p Plan) error {
 				if !slices.Contains(tables, t) {
 					continue
 				}
-				var any int
-				err := db.GetContext(ctx, &any, "SELECT 1 FROM "+s.table(j, t)+" LIMIT 1")
+				var one int
+				err := db.GetContext(ctx, &one, "SELECT 1 FROM "+s.table(j, t)+" LIMIT 1")
 				if err == nil {
 					return fmt.Errorf("schema %s on %s already holds %s rows: it is not a schema the split may fill", name, s.Layout.Names[srv], t)
 				}
