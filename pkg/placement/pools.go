@@ -45,12 +45,15 @@ func (p *Pools) Shards() int { return len(p.layout.Schemas) }
 // Server returns the index of the configured server that holds shard sh
 // now. A server the placement names but the configuration does not is
 // skipped for the configured one, whose copy the fence then refuses to
-// writers.
+// writers; so is a placement with fewer shards than configured (a reader
+// started with the upgrade's 256 before the split that makes them).
 func (p *Pools) Server(sh int) int {
 	srv := p.layout.Owners[sh]
 	if f := p.f.Load(); f != nil {
-		if i := slices.Index(p.layout.Names, f.Current().Owner[sh]); i >= 0 {
-			srv = i
+		if owner := f.Current().Owner; sh < len(owner) {
+			if i := slices.Index(p.layout.Names, owner[sh]); i >= 0 {
+				srv = i
+			}
 		}
 	}
 	return srv

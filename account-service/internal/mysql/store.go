@@ -206,10 +206,6 @@ func (s *Store) on(srv, sh int) database.DB {
 // every shard, and checks that each database is the shard its place in the
 // list says (claimShard).
 func (s *Store) Migrate(ctx context.Context, extra ...fs.FS) error {
-	own, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
 	for _, srv := range s.servers {
 		// The group commit sends a batch's writes in one round trip (deferred).
 		if _, err := srv.DB.ExecContext(ctx, "DO 1; DO 1"); err != nil {
@@ -217,16 +213,29 @@ func (s *Store) Migrate(ctx context.Context, extra ...fs.FS) error {
 		}
 	}
 	for sh := range s.schemas {
-		srv := s.Server(sh)
-		db := s.on(srv, sh)
-		for _, m := range append([]fs.FS{own, outbox.Migrations(), inbox.Migrations()}, extra...) {
-			if err := database.Migrate(ctx, db, m); err != nil {
-				return fmt.Errorf("shard %d: %w", sh, err)
-			}
+		if err := s.MigrateShard(ctx, sh, extra...); err != nil {
+			return err
 		}
-		if err := claimShard(ctx, db, sh, s.servers[srv].Name); err != nil {
+	}
+	return nil
+}
+
+// MigrateShard is Migrate for shard sh alone, on the server that holds it
+// now: the split migrates each schema it makes (shardsplit).
+func (s *Store) MigrateShard(ctx context.Context, sh int, extra ...fs.FS) error {
+	own, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	srv := s.Server(sh)
+	db := s.on(srv, sh)
+	for _, m := range append([]fs.FS{own, outbox.Migrations(), inbox.Migrations()}, extra...) {
+		if err := database.Migrate(ctx, db, m); err != nil {
 			return fmt.Errorf("shard %d: %w", sh, err)
 		}
+	}
+	if err := claimShard(ctx, db, sh, s.servers[srv].Name); err != nil {
+		return fmt.Errorf("shard %d: %w", sh, err)
 	}
 	return nil
 }
