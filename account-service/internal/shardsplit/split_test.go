@@ -55,7 +55,7 @@ func newStack(t *testing.T, from, to int) *stack {
 	ctx := context.Background()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	s := &stack{t: t, from: from, db: testenv.MustOpen(t, os.Getenv(testenv.EnvMySQL)),
+	s := &stack{t: t, from: from, db: testenv.MustOpen(t, database.WithMultiStatements(os.Getenv(testenv.EnvMySQL))),
 		layout: database.Layout{Names: []string{"db1"}, ServerDSNs: []string{os.Getenv(testenv.EnvMySQL)}}}
 	for j := range to {
 		s.layout.Schemas = append(s.layout.Schemas, fmt.Sprintf("t_%x_split_%d", b, j))
@@ -170,13 +170,13 @@ func (s *stack) fill(seed uint64) *history {
 	debits := s.events(events.TransferDebited)
 	for k, e := range debits {
 		if k%2 == 0 {
-			deliver(t, s.writer, s.from, e, h, false)
+			deliver(t, s.writer, s.from, e, h)
 		}
 	}
 	answers := append(s.events(events.TransferCredited), s.events(events.TransferCreditRejected)...)
 	for k, e := range answers {
 		if k%2 == 0 {
-			deliver(t, s.writer, s.from, e, h, false)
+			deliver(t, s.writer, s.from, e, h)
 		}
 	}
 	// Releases before 91d9a6a recorded a same-shard transfer's step, and
@@ -253,23 +253,15 @@ func (s *stack) schemas() []string {
 	return out
 }
 
-// deliver applies a saga event as the saga consumer does. With recompute
-// it routes by the accounts under n shards, not by the shard numbers the
-// payload was written with: what the consumer of the release after the
-// split does with the events written before it.
-func deliver(t *testing.T, w *groupcommit.Writer, n int, e events.Event, h *history, recompute bool) {
+// deliver applies a saga event as the saga consumer does: routed by its
+// accounts under n shards (account.OpFor), not by the shard numbers the
+// payload was written with, which is what the consumer of the release
+// after the split does with the events written before it.
+func deliver(t *testing.T, w *groupcommit.Writer, n int, e events.Event, h *history) {
 	t.Helper()
-	op, sh, err := account.OpFor(e)
+	op, sh, err := account.OpFor(e, n)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if recompute {
-		tr := &op.Event.Transfer
-		tr.FromShard, tr.ToShard = shard.Of(tr.From, n), shard.Of(tr.To, n)
-		sh = tr.FromShard
-		if op.Kind == account.OpCredit {
-			sh = tr.ToShard
-		}
 	}
 	if res := w.Do(context.Background(), sh, []account.Op{op}); res[0].Err != nil {
 		t.Fatalf("deliver %s %s: %v", e.Type, e.ID, res[0].Err)
@@ -451,7 +443,7 @@ func TestSplit(t *testing.T) {
 			t.Fatalf("the sagas do not end: %d events left", len(todo))
 		}
 		for _, e := range todo {
-			deliver(t, w, 8, e, h, true)
+			deliver(t, w, 8, e, h)
 		}
 	}
 	final := s.snapshot(store, h)
