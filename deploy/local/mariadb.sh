@@ -79,7 +79,7 @@ start() {
 		setsid mariadbd --no-defaults --user="$user" --datadir="$dir/data" \
 			--socket="$dir/mysql.sock" --port="$port" --bind-address=127.0.0.1 \
 			--pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" \
-			--skip-name-resolve --max-connections=2000 --table-open-cache=8192 --table-definition-cache=8192 \
+			--skip-name-resolve --max-connections=2000 \
 			--innodb-buffer-pool-size=1G --innodb-log-file-size=1G \
 			--server-id="$id" --gtid-domain-id="$id" --log-bin=mariadb-bin --relay-log=relay-bin \
 			--binlog-format=ROW --binlog-row-image=MINIMAL --binlog-annotate-row-events=OFF --sync-binlog=1 \
