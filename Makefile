@@ -14,7 +14,7 @@ MODULES  := pkg account-service ledger-service outbox-relay bench systemtest
 PKGS     := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 SERVICES := account-service ledger-service outbox-relay
 
-.PHONY: all run stop reconcile build test test-quick test-short systest bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
+.PHONY: all run upgrade stop reconcile build test test-quick test-short systest bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
 
 all: build
 
@@ -22,6 +22,11 @@ all: build
 ##      NATS_CLUSTER=3 runs three nats-servers, DB_SERVERS=2 two MariaDB servers
 run:
 	deploy/local/run.sh
+
+## upgrade: make run on a stack made by an earlier release with fewer logical
+##          shards: splits them into 256 first (docs/operations.md); make stop first
+upgrade:
+	UPGRADING=1 deploy/local/run.sh
 
 ## stop: stop what make run started, every server (data in .run/ is kept)
 stop:
@@ -65,7 +70,7 @@ test-short: test-quick
 ##        against the naive and set-based baselines; flags via BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-cross 0.5"
 ##        (the shards are read on every MariaDB server of the stack: DB_SERVERS)
 BENCH_FLAGS ?=
-BENCH_STACK = -nats "$$(nats_url wallet_ledger)" -servers "$$(servers_env wallet wallet "$$(db_servers)")"
+BENCH_STACK = -shards "$$LOGICAL_SHARDS" -nats "$$(nats_url wallet_ledger)" -servers "$$(servers_env wallet wallet "$$(db_servers)")"
 bench:
 	deploy/local/run.sh
 	. deploy/local/common.sh && load_secrets && go run ./bench $(BENCH_STACK) $(BENCH_FLAGS)

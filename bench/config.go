@@ -70,7 +70,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&c.Accounts, "accounts", 200, "accounts created for the run (and for each baseline)")
-	fs.IntVar(&c.Shards, "shards", 4, "logical shards the accounts hash to (pkg/shard.Of(id, N)): which pairs are cross-shard, and which shards setup fills")
+	fs.IntVar(&c.Shards, "shards", 256, "logical shards the accounts hash to (pkg/shard.Of(id, N)): which pairs are cross-shard, and which shards setup fills")
 	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients (closed loop)")
 	fs.IntVar(&c.Bulk, "bulk", 0, "if > 0: each client sends this many transfers per request to POST "+bulkPath+" (closed loop only)")
 	fs.IntVar(&c.NaiveClients, "naive-clients", 64, "concurrent clients of the naive baseline (64 is the figure the team compares with)")

@@ -686,7 +686,7 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 }
 
 // consumersDrained says why some consumer of st still has messages to
-// deliver or acknowledge, or not all five exist ("" when drained).
+// deliver or acknowledge, or not both exist (saga, ledger) ("" when drained).
 func consumersDrained(ctx context.Context, st jetstream.Stream) string {
 	names := st.ListConsumers(ctx)
 	n := 0
@@ -699,7 +699,7 @@ func consumersDrained(ctx context.Context, st jetstream.Stream) string {
 	if err := names.Err(); err != nil {
 		return err.Error()
 	}
-	if n < 5 {
+	if n < 2 {
 		return fmt.Sprintf("%d consumers", n)
 	}
 	return ""

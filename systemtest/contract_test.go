@@ -292,18 +292,16 @@ func (s *System) waitQuiet() {
 		if total, unpublished := s.outboxRows(); unpublished != 0 || uint64(total) != s.streamMsgs() {
 			return fmt.Errorf("outbox %d rows, %d unpublished, stream %d", total, unpublished, s.streamMsgs())
 		}
-		for sh := range shards {
-			c, err := js.Consumer(context.Background(), stream.Name, "saga-shard-"+strconv.Itoa(sh))
-			if err != nil {
-				return err
-			}
-			info, err := c.Info(context.Background())
-			if err != nil {
-				return err
-			}
-			if info.NumPending+uint64(info.NumAckPending) > 0 {
-				return fmt.Errorf("saga-shard-%d: %d pending, %d unacknowledged", sh, info.NumPending, info.NumAckPending)
-			}
+		c, err := js.Consumer(context.Background(), stream.Name, "saga")
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.NumPending+uint64(info.NumAckPending) > 0 {
+			return fmt.Errorf("saga: %d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
 		}
 		return nil
 	})

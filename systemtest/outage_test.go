@@ -70,13 +70,13 @@ func TestDeletedConsumersComeBack(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		js, nc := s.jetStream()
 		defer nc.Close()
-		for _, name := range []string{"saga-shard-1", "ledger"} {
+		for _, name := range []string{"saga", "ledger"} {
 			if err := js.DeleteConsumer(context.Background(), stream.Name, name); err != nil {
 				t.Errorf("delete %s: %v", name, err)
 			}
 		}
 	})
-	for svc, name := range map[string]string{"account-service": "saga-shard-1", "ledger-service": "ledger"} {
+	for svc, name := range map[string]string{"account-service": "saga", "ledger-service": "ledger"} {
 		testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 			code, body := s.Do("GET", s.URL(svc)+"/readyz", nil)
 			consumers, _ := body["consumers"].(map[string]any)

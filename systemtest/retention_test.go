@@ -251,18 +251,16 @@ func (s *System) waitSagasDrained() {
 	js, nc := s.jetStream()
 	defer nc.Close()
 	testenv.Eventually(s.t, 60*time.Second, 50*time.Millisecond, func() error {
-		for sh := range 4 {
-			c, err := js.Consumer(context.Background(), stream.Name, fmt.Sprintf("saga-shard-%d", sh))
-			if err != nil {
-				return err
-			}
-			info, err := c.Info(context.Background())
-			if err != nil {
-				return err
-			}
-			if n := info.NumPending + uint64(info.NumAckPending); n > 0 {
-				return fmt.Errorf("saga-shard-%d has %d messages to settle", sh, n)
-			}
+		c, err := js.Consumer(context.Background(), stream.Name, "saga")
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if n := info.NumPending + uint64(info.NumAckPending); n > 0 {
+			return fmt.Errorf("saga has %d messages to settle", n)
 		}
 		return nil
 	})

@@ -77,7 +77,7 @@ func TestCrossShardSaga(t *testing.T) {
 		t.Fatalf("replays moved money: source %s", s.balance(src))
 	}
 	var dead int
-	if err := s.Shards[1].Get(&dead, "SELECT COUNT(*) FROM dead_letters WHERE consumer = 'saga-shard-1'"); err != nil || dead != 1 {
+	if err := s.Shards[1].Get(&dead, "SELECT COUNT(*) FROM dead_letters WHERE consumer = 'saga'"); err != nil || dead != 1 {
 		t.Fatalf("dead letters on shard 1: %d (%v), want the poison message", dead, err)
 	}
 

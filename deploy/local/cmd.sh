@@ -48,8 +48,8 @@ fi
 
 load_secrets
 export WALLET_NATS_URL=${WALLET_NATS_URL:-$(nats_url "$user")}
-export WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns wallet wallet)}
 db_count=$(db_servers) || exit 1
+export WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns wallet wallet "$db_count")}
 export WALLET_SERVERS=${WALLET_SERVERS:-$(servers_env wallet wallet "$db_count")}
 export WALLET_MOVE_REPLICATION_USER=${WALLET_MOVE_REPLICATION_USER:-wallet_repl}
 export WALLET_MOVE_REPLICATION_PASSWORD=${WALLET_MOVE_REPLICATION_PASSWORD:-$MYSQL_REPL_PASSWORD}

@@ -19,7 +19,9 @@ NATS_MONITOR_PORT=${NATS_MONITOR_PORT:-8222} # node i: NATS_MONITOR_PORT+i
 NATS_ROUTE_PORT=${NATS_ROUTE_PORT:-6222}     # node i: NATS_ROUTE_PORT+i (cluster routes)
 NATS_CLUSTER=${NATS_CLUSTER:-1}
 SERVICES=(account-service ledger-service outbox-relay)
-SCHEMAS=(wallet_shard_0 wallet_shard_1 wallet_shard_2 wallet_shard_3 wallet_ledger)
+# The logical shards, schemas wallet_shard_0 … (docs/adr/0036). Fixed once a
+# stack has data: a stack made with fewer is upgraded with make upgrade.
+LOGICAL_SHARDS=${LOGICAL_SHARDS:-256}
 
 export PATH="/usr/local/go/bin:$PATH"
 
@@ -189,11 +191,20 @@ nats_url() {
 	(IFS=,; echo "${urls[*]}")
 }
 
-# shard_dsns USER PASSWORD prints the four shard DSNs as USER.
+# shard_dsns USER PASSWORD N prints the shard DSNs as USER for N servers:
+# the logical shards in contiguous ranges, one range per server
+# ("…/wallet_shard_{0..127},…/wallet_shard_{128..255}"). It is the layout
+# of a new stack; once stored, the placement decides (shards move).
 shard_dsns() {
-	local dsn="$1:$2@tcp(127.0.0.1:$MARIADB_PORT)/" out=() s
-	for s in "${SCHEMAS[@]}"; do
-		[ "$s" = wallet_ledger ] || out+=("$dsn$s")
+	local out=() i from to n=$3
+	for ((i = 0; i < n; i++)); do
+		from=$((i * LOGICAL_SHARDS / n)) to=$(((i + 1) * LOGICAL_SHARDS / n - 1))
+		[ "$to" -ge "$from" ] || continue
+		out+=("$1:$2@tcp(127.0.0.1:$(db_port $((i + 1))))/wallet_shard_{$from..$to}")
 	done
 	(IFS=,; echo "${out[*]}")
 }
+
+# shard_server N prints the server (1-based) that shard_dsns places
+# logical shard N on for SERVERS servers.
+shard_server() { echo $(($1 * $2 / LOGICAL_SHARDS + 1)); }

@@ -6,7 +6,6 @@
 package config
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/viper"
@@ -15,9 +14,13 @@ import (
 // LogLevel is log_level: debug, info, warn or error. Default info.
 type LogLevel string
 
-// Shards are the DSNs of the shard databases, in shard order. The order is
-// part of the data: an account's shard is FNV-1a(id) mod len(Shards).
-// Default: four schemas wallet_shard_0..3 on the local MariaDB.
+// Shards are the DSNs of the logical shards' schemas, in shard order; an
+// entry may declare a range, "…/wallet_shard_{0..255}" (ExpandShards). The
+// count and order are part of the data: an account's shard is FNV-1a(id)
+// mod len(Shards), and only "account-service shards split" changes the
+// count. The server a DSN names is where the shard starts; the stored
+// placement says where it is now. Default: 256 schemas wallet_shard_0..255
+// on the local MariaDB (docs/adr/0036).
 type Shards []string
 
 // Servers are the deployment's database servers as "name=DSN" entries, the
@@ -201,11 +204,7 @@ const localDSN = "wallet:wallet@tcp(127.0.0.1:3307)/"
 // key of every binary: a binary decodes only its own sections, and a key
 // with a default is one the WALLET_* environment can set.
 func setDefaults(v *viper.Viper) {
-	shards := make([]string, 4)
-	for i := range shards {
-		shards[i] = fmt.Sprintf("%swallet_shard_%d", localDSN, i)
-	}
-	v.SetDefault("shards", shards)
+	v.SetDefault("shards", []string{localDSN + "wallet_shard_{0..255}"})
 	v.SetDefault("servers", []string{})
 	v.SetDefault("move.replication_user", "wallet_repl")
 	v.SetDefault("move.replication_password", "")

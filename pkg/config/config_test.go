@@ -63,7 +63,7 @@ func TestLoadDefaultsWithoutFile(t *testing.T) {
 	if !reflect.DeepEqual(a, Defaults[AccountService]()) {
 		t.Fatalf("Load = %+v, Defaults = %+v", a, Defaults[AccountService]())
 	}
-	if len(a.Shards) != 4 || a.LogLevel != "info" || a.Account.Addr != ":8080" || a.Account.TransferWait != 2*time.Second ||
+	if len(a.Shards) != 256 || a.LogLevel != "info" || a.Account.Addr != ":8080" || a.Account.TransferWait != 2*time.Second ||
 		a.Account.SagaMaxDeliver != 50 || a.Account.SagaRedriveAfter != 30*time.Second || a.Account.MaxBatch != 256 ||
 		a.Account.QueueDepth != 512 || a.Account.MaxConnections != 8192 || a.Account.InboxRetention != time.Hour ||
 		a.Account.RefusalRetention != 24*time.Hour || a.Relay.OutboxRetention != 15*time.Minute {
@@ -78,7 +78,7 @@ func TestLoadDefaultsWithoutFile(t *testing.T) {
 	if !reflect.DeepEqual(l, Defaults[LedgerService]()) {
 		t.Fatalf("Load = %+v, Defaults = %+v", l, Defaults[LedgerService]())
 	}
-	if len(l.Shards) != 4 || l.Ledger.Addr != ":8081" || l.Ledger.DSN != localDSN+"wallet_ledger" ||
+	if len(l.Shards) != 256 || l.Ledger.Addr != ":8081" || l.Ledger.DSN != localDSN+"wallet_ledger" ||
 		l.Ledger.MaxConnections != 8192 || l.Ledger.InboxRetention != 5*time.Minute {
 		t.Errorf("ledger-service defaults = %+v", l)
 	}
@@ -87,7 +87,7 @@ func TestLoadDefaultsWithoutFile(t *testing.T) {
 	if !reflect.DeepEqual(r, Defaults[OutboxRelay]()) {
 		t.Fatalf("Load = %+v, Defaults = %+v", r, Defaults[OutboxRelay]())
 	}
-	if rc := r.Relay; len(r.Shards) != 4 || rc.Addr != ":8082" || rc.BatchSize != 1000 || rc.MaxInFlight != 250 ||
+	if rc := r.Relay; len(r.Shards) != 256 || rc.Addr != ":8082" || rc.BatchSize != 1000 || rc.MaxInFlight != 250 ||
 		rc.PollInterval != 250*time.Millisecond || rc.PublishTimeout != 10*time.Second || rc.LeaseTTL != 10*time.Second ||
 		rc.MaxAttempts != 5 || rc.OutboxRetention != 15*time.Minute {
 		t.Errorf("outbox-relay defaults = %+v", r)

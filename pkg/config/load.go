@@ -59,6 +59,7 @@ func decode[C Service](v *viper.Viper, c *C) error {
 	hook := mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
 		stringToList,
+		expandShards,
 	)
 	if err := v.Unmarshal(c, viper.DecodeHook(hook)); err != nil {
 		return fmt.Errorf("decode config: %w", err)

@@ -86,7 +86,7 @@ func OpenAll(dsns []string) ([]*sqlx.DB, error) {
 
 // WaitReady pings db until it answers or ctx ends, so services can start
 // before their database.
-func WaitReady(ctx context.Context, db *sqlx.DB) error {
+func WaitReady(ctx context.Context, db DB) error {
 	for {
 		err := db.PingContext(ctx)
 		if err == nil {

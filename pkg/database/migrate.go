@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/jmoiron/sqlx"
 )
 
 // Migrate applies the *.sql files of migrations, in name order, that db has
@@ -21,7 +20,7 @@ import (
 // A schema that is current is only read, so a service whose user may not
 // run DDL starts; if migrations are pending and the user may not apply
 // them, the error says to run the migrate step first.
-func Migrate(ctx context.Context, db *sqlx.DB, migrations fs.FS) error {
+func Migrate(ctx context.Context, db DB, migrations fs.FS) error {
 	names, err := fs.Glob(migrations, "*.sql")
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -49,7 +48,7 @@ func Migrate(ctx context.Context, db *sqlx.DB, migrations fs.FS) error {
 
 // pendingMigrations returns the names schema_migrations does not record;
 // all of them if the table does not exist yet.
-func pendingMigrations(ctx context.Context, db *sqlx.DB, names []string) ([]string, error) {
+func pendingMigrations(ctx context.Context, db DB, names []string) ([]string, error) {
 	var done []string
 	if err := db.SelectContext(ctx, &done, "SELECT version FROM schema_migrations"); err != nil {
 		var me *mysql.MySQLError
@@ -84,7 +83,7 @@ func denied(err error) bool {
 	return false
 }
 
-func apply(ctx context.Context, db *sqlx.DB, migrations fs.FS, names []string) error {
+func apply(ctx context.Context, db DB, migrations fs.FS, names []string) error {
 	conn, err := db.Connx(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)

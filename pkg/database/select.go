@@ -7,6 +7,12 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
+// Selecter runs a query for rows: a pool, a Schema, a transaction or a
+// connection.
+type Selecter interface {
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+}
+
 // inChunk bounds the ids one SelectIn statement binds, so a large batch
 // never meets the server's packet or placeholder limits.
 const inChunk = 1000
@@ -15,14 +21,14 @@ const inChunk = 1000
 // in chunks of at most 1000 ids, and calls row for every result row in the
 // order the server returns them. An empty ids runs nothing. row's error
 // stops the scan and is returned.
-func SelectIn[T any](ctx context.Context, q sqlx.QueryerContext, query string, ids []string, row func(T) error, args ...any) error {
+func SelectIn[T any](ctx context.Context, q Selecter, query string, ids []string, row func(T) error, args ...any) error {
 	for part := range slices.Chunk(ids, inChunk) {
 		stmt, qargs, err := sqlx.In(query, append(slices.Clone(args), part)...)
 		if err != nil {
 			return err
 		}
 		var rows []T
-		if err := sqlx.SelectContext(ctx, q, &rows, stmt, qargs...); err != nil {
+		if err := q.SelectContext(ctx, &rows, stmt, qargs...); err != nil {
 			return err
 		}
 		for _, r := range rows {

@@ -26,7 +26,7 @@ var txRetries = promauto.NewCounter(prometheus.CounterOpts{
 // time-out the whole transaction is rolled back and fn runs again, with
 // jittered back-off, at most MaxAttempts times: fn must not keep state
 // between attempts. Any other error rolls back and is returned.
-func InTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
+func InTx(ctx context.Context, db DB, fn func(tx *sqlx.Tx) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = runTx(ctx, db, fn)
@@ -44,7 +44,7 @@ func InTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
 	}
 }
 
-func runTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
+func runTx(ctx context.Context, db DB, fn func(tx *sqlx.Tx) error) error {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -35,14 +35,20 @@ type maxDeliveries struct {
 	Deliveries uint64 `json:"deliveries"`
 }
 
+// Owner returns the database whose dead_letters table records a message
+// its consumer dropped: m is the message as the WALLET stream holds it, or
+// nil when the stream no longer does. A consumer of many shards' messages
+// picks the shard that holds m's account now.
+type Owner func(m *jetstream.RawStreamMsg) database.DB
+
 // WatchAdvisories records, until ctx ends, every message JetStream dropped
-// after the MaxDeliver of one of owners' consumers (consumer name → the
-// database whose dead_letters table it writes to now), with the subject,
-// headers and data fetched from the WALLET stream by sequence. name is the
-// durable consumer on AdvisoryStream, one per service. Recording is
-// idempotent (by consumer and stream sequence), so several instances of a
-// service may watch at once.
-func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, owners map[string]func() *sqlx.DB, log *slog.Logger) error {
+// after the MaxDeliver of one of owners' consumers (consumer name → where
+// its dead letters go), with the subject, headers and data fetched from the
+// WALLET stream by sequence. name is the durable consumer on
+// AdvisoryStream, one per service. Recording is idempotent (by consumer
+// and stream sequence), so several instances of a service may watch at
+// once.
+func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, owners map[string]Owner, log *slog.Logger) error {
 	if len(owners) == 0 {
 		return errors.New("deadletter: no consumers to watch")
 	}
@@ -97,10 +103,10 @@ func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, r
 	return nil
 }
 
-// recordAdvisory writes the dropped message an advisory names into its
-// consumer's dead_letters. A message the stream no longer holds is recorded
-// without its content, so the drop is still seen.
-func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[string]func() *sqlx.DB, body []byte) error {
+// recordAdvisory writes the dropped message an advisory names into the
+// dead_letters its consumer's owner picks for it. A message the stream no
+// longer holds is recorded without its content, so the drop is still seen.
+func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[string]Owner, body []byte) error {
 	var a maxDeliveries
 	if err := json.Unmarshal(body, &a); err != nil || a.StreamSeq == 0 {
 		return nil // not an advisory we can act on; retrying will not change it
@@ -109,16 +115,15 @@ func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[str
 	if !ok {
 		return nil
 	}
-	db := owner()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	reason := fmt.Sprintf("dropped by JetStream after %d deliveries (MaxDeliver)", a.Deliveries)
 	msg, err := wallet.GetMsg(ctx, a.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return insert(ctx, db, a.Consumer, "", nil, nil, &a.StreamSeq, reason+"; the message is no longer in the stream")
+		return insert(ctx, owner(nil), a.Consumer, "", nil, nil, &a.StreamSeq, reason+"; the message is no longer in the stream")
 	}
 	if err != nil {
 		return fmt.Errorf("fetch %s message %d: %w", stream.Name, a.StreamSeq, err)
 	}
-	return insert(ctx, db, a.Consumer, msg.Subject, msg.Header, msg.Data, &a.StreamSeq, reason)
+	return insert(ctx, owner(msg), a.Consumer, msg.Subject, msg.Header, msg.Data, &a.StreamSeq, reason)
 }

@@ -13,11 +13,11 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -37,7 +37,7 @@ var Recorded = promauto.NewCounterVec(prometheus.CounterOpts{
 }, []string{"consumer"})
 
 // Record stores a terminated message and why it was terminated.
-func Record(ctx context.Context, db *sqlx.DB, consumer string, m jetstream.Msg, cause error) error {
+func Record(ctx context.Context, db database.DB, consumer string, m jetstream.Msg, cause error) error {
 	var seq *uint64
 	if md, err := m.Metadata(); err == nil {
 		seq = &md.Sequence.Stream
@@ -60,7 +60,7 @@ func reason(cause error) string {
 
 // insert records one dead letter; a second record of the same stream
 // message for the same consumer is ignored.
-func insert(ctx context.Context, db *sqlx.DB, consumer, subject string, h nats.Header, data []byte, seq *uint64, reason string) error {
+func insert(ctx context.Context, db database.DB, consumer, subject string, h nats.Header, data []byte, seq *uint64, reason string) error {
 	hj, _ := json.Marshal(h)
 	if data == nil {
 		data = []byte{} // a message dropped from the stream: no data, not NULL
@@ -80,7 +80,7 @@ func insert(ctx context.Context, db *sqlx.DB, consumer, subject string, h nats.H
 
 // Handler returns a stream.PoisonHandler that records into db. A failure to
 // record is returned, so the message is retried rather than terminated.
-func Handler(db *sqlx.DB, consumer string) stream.PoisonHandler {
+func Handler(db database.DB, consumer string) stream.PoisonHandler {
 	return func(ctx context.Context, m jetstream.Msg, cause error) error {
 		if err := Record(ctx, db, consumer, m, cause); err != nil {
 			return fmt.Errorf("record dead letter for %s: %w", consumer, err)

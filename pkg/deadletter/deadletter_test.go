@@ -38,16 +38,29 @@ func setup(t *testing.T) (*sqlx.DB, jetstream.JetStream, jetstream.Stream) {
 
 // A message a consumer keeps failing until JetStream drops it after
 // MaxDeliver is recorded from the max-deliveries advisory, with the
-// message's subject, headers and data fetched from the stream; it can then
-// be replayed once, under a new Nats-Msg-Id and the same ce-id.
+// message's subject, headers and data fetched from the stream, in the
+// database the consumer's owner picks for that message; it can then be
+// replayed once, under a new Nats-Msg-Id and the same ce-id.
 func TestAdvisoryBecomesDeadLetterAndReplaysOnce(t *testing.T) {
 	db, js, s := setup(t)
+	other := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	if err := database.Migrate(context.Background(), other, deadletter.Migrations()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const consumer = "saga-shard-0"
+	const consumer = "saga"
+	// The consumer takes several shards' messages; its owner picks the
+	// database by the message (the saga: by its account).
+	owner := func(m *jetstream.RawStreamMsg) database.DB {
+		if m != nil && m.Subject == "wallet.transfer.debited.0" {
+			return db
+		}
+		return other
+	}
 	watched := make(chan error, 1)
 	go func() {
-		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", 1, map[string]func() *sqlx.DB{consumer: func() *sqlx.DB { return db }},
+		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", 1, map[string]deadletter.Owner{consumer: owner},
 			slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
@@ -100,6 +113,9 @@ func TestAdvisoryBecomesDeadLetterAndReplaysOnce(t *testing.T) {
 		}
 		return err
 	})
+	if elsewhere, err := deadletter.List(ctx, other, true); err != nil || len(elsewhere) != 0 {
+		t.Fatalf("the other database holds %d dead letters (%v), want none", len(elsewhere), err)
+	}
 	l := letters[0]
 	if l.Consumer != consumer || l.Subject != "wallet.transfer.debited.0" || l.Data != `{"amount":"5.00"}` ||
 		l.StreamSeq == nil || *l.StreamSeq != ack.Sequence || !strings.Contains(l.Reason, "MaxDeliver") ||

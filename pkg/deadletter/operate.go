@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // Resolutions of a handled dead letter.
@@ -51,7 +51,7 @@ func (l Letter) Status() string {
 const columns = "id, consumer, subject, headers, data, error, recorded_at, stream_seq, handled_at, resolution"
 
 // List returns db's dead letters in id order, the handled ones too if all.
-func List(ctx context.Context, db *sqlx.DB, all bool) ([]Letter, error) {
+func List(ctx context.Context, db database.DB, all bool) ([]Letter, error) {
 	q := "SELECT " + columns + " FROM dead_letters WHERE handled_at IS NULL ORDER BY id"
 	if all {
 		q = "SELECT " + columns + " FROM dead_letters ORDER BY id"
@@ -64,7 +64,7 @@ func List(ctx context.Context, db *sqlx.DB, all bool) ([]Letter, error) {
 }
 
 // Get returns dead letter id, or ErrNotFound.
-func Get(ctx context.Context, db *sqlx.DB, id uint64) (Letter, error) {
+func Get(ctx context.Context, db database.DB, id uint64) (Letter, error) {
 	var l Letter
 	err := db.GetContext(ctx, &l, "SELECT "+columns+" FROM dead_letters WHERE id = ?", id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -98,7 +98,7 @@ func (l Letter) Msg(msgID string) (*nats.Msg, error) {
 // dead letter (a second Replay after a crash between publish and mark is
 // then dropped as a duplicate too). It answers ErrNotFound or ErrHandled
 // without publishing.
-func Replay(ctx context.Context, db *sqlx.DB, js jetstream.JetStream, id uint64, msgID string) (*jetstream.PubAck, error) {
+func Replay(ctx context.Context, db database.DB, js jetstream.JetStream, id uint64, msgID string) (*jetstream.PubAck, error) {
 	l, err := Get(ctx, db, id)
 	if err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func Replay(ctx context.Context, db *sqlx.DB, js jetstream.JetStream, id uint64,
 }
 
 // Discard marks dead letter id handled without replaying it.
-func Discard(ctx context.Context, db *sqlx.DB, id uint64) error {
+func Discard(ctx context.Context, db database.DB, id uint64) error {
 	l, err := Get(ctx, db, id)
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func Discard(ctx context.Context, db *sqlx.DB, id uint64) error {
 
 // mark records the resolution unless another operator handled the letter
 // meanwhile.
-func mark(ctx context.Context, db *sqlx.DB, id uint64, resolution string) error {
+func mark(ctx context.Context, db database.DB, id uint64, resolution string) error {
 	res, err := db.ExecContext(ctx, `UPDATE dead_letters SET handled_at = NOW(6), resolution = ?
 		WHERE id = ? AND handled_at IS NULL`, resolution, id)
 	if err != nil {

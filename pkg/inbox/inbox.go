@@ -58,7 +58,7 @@ func Seen(ctx context.Context, tx *sqlx.Tx, consumer string, eventIDs []string) 
 // their effect. An id already recorded (a concurrent delivery committed
 // first) fails it with a duplicate-key error, so the effect rolls back
 // rather than apply twice.
-func Add(ctx context.Context, tx *sqlx.Tx, consumer string, eventIDs []string) error {
+func Add(ctx context.Context, tx sqlx.ExecerContext, consumer string, eventIDs []string) error {
 	for part := range slices.Chunk(eventIDs, addChunk) {
 		args := make([]any, 0, 2*len(part))
 		for _, id := range part {

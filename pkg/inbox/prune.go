@@ -2,13 +2,18 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/tick"
 )
 
@@ -30,7 +35,7 @@ var noFloor = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // the oldest message the consumer may still be delivered again was stored
 // (stream.Unsettled), the zero time if none: a row newer than that may be its
 // own (ADR 0013). Deleting by key never blocks the consumer's inserts (ADR 0012).
-func Prune(ctx context.Context, db *sqlx.DB, consumer string, retention time.Duration, floor time.Time) (int, error) {
+func Prune(ctx context.Context, db database.DB, consumer string, retention time.Duration, floor time.Time) (int, error) {
 	if floor.IsZero() {
 		floor = noFloor
 	}
@@ -63,11 +68,49 @@ func Prune(ctx context.Context, db *sqlx.DB, consumer string, retention time.Dur
 	return total, ctx.Err()
 }
 
-// Janitor prunes one consumer's inbox in a loop.
+// Due returns the indexes of schemas, all on db's server, whose inbox
+// holds rows of consumer that Prune would delete now (see Prune for
+// retention and floor). It is one statement for all of them, so that a
+// janitor of every schema of a server costs one query per round when there
+// is nothing to delete, however many schemas the server holds. The schema
+// "" is db's default one.
+func Due(ctx context.Context, db database.DB, schemas []string, consumer string, retention time.Duration, floor time.Time) ([]int, error) {
+	if len(schemas) == 0 {
+		return nil, nil
+	}
+	if floor.IsZero() {
+		floor = noFloor
+	}
+	parts := make([]string, len(schemas))
+	args := make([]any, 0, 3*len(schemas))
+	for i, name := range schemas {
+		table := "inbox"
+		if name != "" {
+			table = "`" + strings.ReplaceAll(name, "`", "``") + "`.inbox"
+		}
+		parts[i] = "(SELECT " + strconv.Itoa(i) + " FROM DUAL WHERE EXISTS (SELECT 1 FROM " + table +
+			" WHERE consumer = ? AND processed_at < LEAST(NOW(6), ?) - INTERVAL ? MICROSECOND))"
+		args = append(args, consumer, floor.UTC(), retention.Microseconds())
+	}
+	var due []int
+	if err := db.SelectContext(ctx, &due, strings.Join(parts, " UNION ALL "), args...); err != nil {
+		return nil, fmt.Errorf("inbox %s: find rows to prune: %w", consumer, err)
+	}
+	slices.Sort(due) // a UNION ALL's rows come in no promised order
+	return due, nil
+}
+
+// Janitor prunes one consumer's inbox in a loop: in one database (DB), or
+// in every schema of one server that holds one (Schemas).
 type Janitor struct {
 	// DB returns the database whose inbox is pruned, asked every round: a
 	// shard may move to another server while the janitor runs.
-	DB func() *sqlx.DB
+	DB func() database.DB
+	// Schemas, set instead of DB, returns a server's pool and the schemas
+	// on it whose inboxes are pruned ("" for the pool's default one), asked
+	// every round: Due finds those with rows to delete in one query, and
+	// only those are pruned, one after the other.
+	Schemas func() (*sqlx.DB, []string)
 	// Consumer is the inbox's consumer column; Durable the JetStream
 	// consumer whose deliveries the rows dedupe (the metric's label).
 	Consumer, Durable string
@@ -87,11 +130,34 @@ func (j Janitor) Run(ctx context.Context) {
 		floor, err := j.Floor(ctx)
 		n := 0
 		if err == nil {
-			n, err = Prune(ctx, j.DB(), j.Consumer, j.Retention, floor)
+			n, err = j.Round(ctx, floor)
 		}
 		deleted.Add(float64(n))
 		if err != nil && ctx.Err() == nil {
 			j.Log.Warn("inbox prune", "consumer", j.Durable, "err", err)
 		}
 	})
+}
+
+// Round prunes once with the given floor and returns how many rows it
+// deleted.
+func (j Janitor) Round(ctx context.Context, floor time.Time) (int, error) {
+	if j.Schemas == nil {
+		return Prune(ctx, j.DB(), j.Consumer, j.Retention, floor)
+	}
+	pool, names := j.Schemas()
+	due, err := Due(ctx, pool, names, j.Consumer, j.Retention, floor)
+	total := 0
+	for _, i := range due {
+		var db database.DB = pool
+		if names[i] != "" {
+			db = database.Schema{Pool: pool, Name: names[i]}
+		}
+		n, perr := Prune(ctx, db, j.Consumer, j.Retention, floor)
+		total += n
+		if perr != nil {
+			err = errors.Join(err, fmt.Errorf("schema %s: %w", names[i], perr))
+		}
+	}
+	return total, err
 }

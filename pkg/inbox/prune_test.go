@@ -93,9 +93,53 @@ func TestJanitorKeepsRowsWithoutAFloor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	calls := 0
-	inbox.Janitor{DB: func() *sqlx.DB { return db }, Consumer: "saga", Durable: "saga-shard-0", Retention: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	inbox.Janitor{DB: func() database.DB { return db }, Consumer: "saga", Durable: "saga-shard-0", Retention: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Floor: func(context.Context) (time.Time, error) { calls++; return time.Time{}, fmt.Errorf("no consumer") }}.Run(ctx)
 	if calls == 0 || count(t, db, "saga") != 3 {
 		t.Fatalf("floor asked %d times, %d rows left; want rows kept", calls, count(t, db, "saga"))
+	}
+}
+
+// A janitor of a server's schemas finds, in one query, the schemas with
+// rows to delete, and prunes only those: the rows past the retention go,
+// the younger ones, those of another consumer and the schemas with nothing
+// due stay untouched.
+func TestJanitorPrunesEverySchemaOfAServer(t *testing.T) {
+	dsns := testenv.Databases(t, 3)
+	var schemas []string
+	var dbs []*sqlx.DB
+	for _, dsn := range dsns {
+		db := testenv.MustOpen(t, dsn)
+		if err := database.Migrate(context.Background(), db, inbox.Migrations()); err != nil {
+			t.Fatal(err)
+		}
+		var name string
+		if err := db.Get(&name, "SELECT DATABASE()"); err != nil {
+			t.Fatal(err)
+		}
+		dbs, schemas = append(dbs, db), append(schemas, name)
+	}
+	insert(t, dbs[0], "saga", 3, time.Hour)
+	insert(t, dbs[0], "saga", 2, time.Second)
+	insert(t, dbs[1], "saga", 2, time.Second)
+	insert(t, dbs[1], "other", 2, time.Hour)
+	insert(t, dbs[2], "saga", 1, time.Hour)
+	pool := testenv.MustOpen(t, dsns[0]) // its default schema is not the point: every name is qualified
+
+	ctx := context.Background()
+	due, err := inbox.Due(ctx, pool, schemas, "saga", time.Minute, time.Time{})
+	if err != nil || fmt.Sprint(due) != "[0 2]" {
+		t.Fatalf("Due = %v, %v; want [0 2]", due, err)
+	}
+	j := inbox.Janitor{Schemas: func() (*sqlx.DB, []string) { return pool, schemas }, Consumer: "saga", Durable: "saga",
+		Retention: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if n, err := j.Round(ctx, time.Time{}); err != nil || n != 4 {
+		t.Fatalf("Round = %d, %v; want the 4 rows past the retention", n, err)
+	}
+	if a, b, o, c := count(t, dbs[0], "saga"), count(t, dbs[1], "saga"), count(t, dbs[1], "other"), count(t, dbs[2], "saga"); a != 2 || b != 2 || o != 2 || c != 0 {
+		t.Fatalf("left %d, %d (+%d of another consumer), %d; want 2, 2 (+2), 0", a, b, o, c)
+	}
+	if due, err := inbox.Due(ctx, pool, schemas, "saga", time.Minute, time.Time{}); err != nil || len(due) != 0 {
+		t.Fatalf("Due after the round = %v, %v; want none", due, err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/walletco/wallet/pkg/outbox"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -18,7 +17,7 @@ func TestBacklogReportsUnpublishedRows(t *testing.T) {
 	if _, err := f.db.Exec("UPDATE outbox SET occurred_at = NOW(6) - INTERVAL 90 SECOND"); err != nil {
 		t.Fatal(err)
 	}
-	b := outbox.NewBacklog(func() []*sqlx.DB { return []*sqlx.DB{f.db} })
+	b := outbox.NewBacklog(outbox.EachOwnServer(f.db))
 	if err := testutil.CollectAndCompare(b, strings.NewReader(`
 # HELP wallet_outbox_pending_rows Outbox rows waiting to be published (not set aside), per shard (read when scraped).
 # TYPE wallet_outbox_pending_rows gauge

@@ -3,7 +3,6 @@ package outbox
 import (
 	"log/slog"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -13,8 +12,8 @@ var SetAside0 = setAsideTotal.WithLabelValues("0")
 // NewRelayBeforeMark is NewRelay with a hook that runs after JetStream
 // acknowledged a chunk and before its rows are marked published: crash
 // tests panic in it to stop the relay at the worst moment.
-func NewRelayBeforeMark(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger, beforeMark func()) (*Relay, error) {
-	r, err := NewRelay(shards, js, cfg, log)
+func NewRelayBeforeMark(js jetstream.JetStream, cfg RelayConfig, log *slog.Logger, beforeMark func()) (*Relay, error) {
+	r, err := NewRelay(js, cfg, log)
 	if err == nil {
 		r.beforeMark = beforeMark
 	}

@@ -12,8 +12,12 @@ var (
 	}, []string{"shard"})
 	leaseHeld = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "wallet_outbox_lease_held",
-		Help: "1 while this relay holds the shard's lease and publishes it.",
-	}, []string{"shard"})
+		Help: "1 while this relay holds the database server's lease and publishes its shards.",
+	}, []string{"server"})
+	serverErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "wallet_outbox_server_errors_total",
+		Help: "Failed lease renewals and failed queries of a database server's outboxes as a whole; retried.",
+	}, []string{"server"})
 	publishErrors = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "wallet_outbox_publish_errors_total",
 		Help: "Failed polls or publishes; the rows stay unpublished and are retried.",
@@ -45,7 +49,6 @@ var (
 // for every row.
 type shardMetrics struct {
 	published prometheus.Counter
-	leaseHeld prometheus.Gauge
 	errors    prometheus.Counter
 	setAside  prometheus.Counter
 	deleted   prometheus.Counter
@@ -56,7 +59,6 @@ type shardMetrics struct {
 func metricsFor(label string) shardMetrics {
 	return shardMetrics{
 		published: publishedTotal.WithLabelValues(label),
-		leaseHeld: leaseHeld.WithLabelValues(label),
 		errors:    publishErrors.WithLabelValues(label),
 		setAside:  setAsideTotal.WithLabelValues(label),
 		deleted:   deletedTotal.WithLabelValues(label),

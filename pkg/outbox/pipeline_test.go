@@ -35,7 +35,8 @@ func (f fixture) streamIDs(t *testing.T) []string {
 	}
 	var ids []string
 	for uint64(len(ids)) < total {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		// No more than are left: a fetch of more waits out its MaxWait.
+		batch, err := cons.Fetch(int(min(total-uint64(len(ids)), 1000)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

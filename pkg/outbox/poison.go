@@ -73,9 +73,9 @@ func (s *shardRelay) attempted(ctx context.Context, rw row, cause error) error {
 	setAside := rw.Attempts+1 >= s.cfg.MaxAttempts
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
-	q := "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?"
+	q := "UPDATE " + s.table + " SET attempts = attempts + 1, last_error = ? WHERE id = ?"
 	if setAside {
-		q = "UPDATE outbox SET attempts = attempts + 1, last_error = ?, set_aside_at = NOW(6) WHERE id = ?"
+		q = "UPDATE " + s.table + " SET attempts = attempts + 1, last_error = ?, set_aside_at = NOW(6) WHERE id = ?"
 	}
 	if _, err := s.db.ExecContext(ctx, q, msg, rw.ID); err != nil {
 		return fmt.Errorf("shard %d: record failed attempt of outbox %d: %w (publish: %w)", s.shard, rw.ID, err, cause)

@@ -2,28 +2,38 @@ package outbox
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // RelayConfig tunes a Relay. Every number is required: the defaults are
 // the relay.* settings' in pkg/config, and the library keeps no copy.
 type RelayConfig struct {
-	BatchSize int // rows per poll
+	// Servers returns the database servers and the shards the placement puts
+	// on each now. Shards move between servers and the relay follows: each
+	// server's worker asks before every round (the old copy of a moved shard
+	// is frozen and no longer written). EachOwnServer makes one for shards
+	// that are databases of their own.
+	Servers func() []Server
+	// BatchSize is the rows per poll of one shard.
+	BatchSize int
 	// Redeclare, if set, declares the WALLET stream again when it is gone
 	// (NATS lost its state): a row no stream takes is then the stream's
 	// fault, not the row's, and is not set aside.
 	Redeclare func(ctx context.Context) error
-	// PollInterval is the longest pause after an empty poll; a wake-up on
-	// WakeSubject cuts it short.
+	// PollInterval is how often a server is asked which of its shards have
+	// unpublished rows (one query for all of them); a wake-up on a shard's
+	// WakeSubject has that shard polled at once.
 	PollInterval time.Duration
 	// MaxInFlight bounds publishes awaiting their ack: a batch goes out in
 	// chunks of this size, each marked while the next is published
@@ -31,21 +41,20 @@ type RelayConfig struct {
 	MaxInFlight int
 	// PublishTimeout bounds the wait for a batch's acks (all its chunks).
 	PublishTimeout time.Duration
-	// Owner names this relay instance in the lease table; LeaseTTL is how
-	// long its lease on a shard lasts without renewal.
+	// Owner names this relay instance in its leases' values (see
+	// LeaseBucket); LeaseTTL is how long its lease on a server lasts without
+	// renewal. Every relay must use the same LeaseTTL: it is the bucket's.
 	Owner    string
 	LeaseTTL time.Duration
+	// LeaseReplicas is the lease bucket's replicas (the WALLET stream's
+	// nats.replicas); 0 means 1.
+	LeaseReplicas int
 	// MaxAttempts is how many times a row that JetStream refuses for good
 	// (see permanent) is tried before it is set aside, so that the rows
 	// behind it are published.
 	MaxAttempts int
-	// Placed, if set, returns the database that holds shard now, asked
-	// before every poll: shards move between servers, and the relay follows
-	// (the old copy is frozen and no longer written). Nil: the shards given
-	// to NewRelay never move.
-	Placed func(shard int) *sqlx.DB
 	// Retention is how long published rows are kept before the holder of
-	// the shard's lease deletes them (see Prune); 0 keeps them forever,
+	// the server's lease deletes them (see Prune); 0 keeps them forever,
 	// which only tests use (relay.outbox_retention must be positive). Kept
 	// rows are what "outbox-relay republish" can send again.
 	Retention time.Duration
@@ -53,124 +62,194 @@ type RelayConfig struct {
 
 // Relay copies committed outbox rows of every shard to JetStream, in id order
 // per shard, with Nats-Msg-Id = event id: a row re-published after a crash is
-// dropped by the stream's duplicate window.
+// dropped by the stream's duplicate window. It runs one worker per database
+// server, which publishes the server's shards while it holds the server's
+// lease, so that its queries, leases and goroutines grow with servers, not
+// shards.
 type Relay struct {
-	shards []*sqlx.DB
 	js     jetstream.JetStream
 	cfg    RelayConfig
 	log    *slog.Logger
+	leases *leases
+	// value is what this relay writes in the keys of the leases it holds:
+	// its owner name and a token no other relay has.
+	value []byte
+	wakes router
 	// beforeMark, set by crash tests only (export_test.go), runs after
 	// JetStream acknowledged a chunk and before its rows are marked.
 	beforeMark func()
 }
 
-// NewRelay returns a relay over shards (index = shard number). It listens for
-// wake-ups on js's connection.
-func NewRelay(shards []*sqlx.DB, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay, error) {
-	if len(shards) == 0 || js == nil || log == nil {
-		return nil, errors.New("outbox relay: shards, jetstream and logger are required")
+// NewRelay returns a relay over the servers cfg.Servers returns. It
+// listens for wake-ups and keeps its leases on js's connection.
+func NewRelay(js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay, error) {
+	if cfg.Servers == nil || js == nil || log == nil {
+		return nil, errors.New("outbox relay: servers, jetstream and logger are required")
 	}
 	if cfg.BatchSize < 1 || cfg.MaxInFlight < 1 || cfg.MaxAttempts < 1 || cfg.PollInterval <= 0 || cfg.PublishTimeout <= 0 ||
 		cfg.LeaseTTL <= 0 || cfg.Owner == "" {
 		return nil, errors.New("outbox relay: batch size, max in flight, max attempts, poll interval, publish time-out, lease TTL and owner are required")
 	}
+	if cfg.LeaseTTL < minLeaseTTL {
+		return nil, fmt.Errorf("outbox relay: lease TTL %v is shorter than JetStream's shortest, %v", cfg.LeaseTTL, minLeaseTTL)
+	}
 	if cfg.Retention < 0 {
 		return nil, errors.New("outbox relay: retention must not be negative")
 	}
-	return &Relay{shards: shards, js: js, cfg: cfg, log: log}, nil
+	token := make([]byte, 8)
+	_, _ = rand.Read(token)
+	return &Relay{js: js, cfg: cfg, log: log,
+		leases: &leases{js: js, ttl: cfg.LeaseTTL, replicas: cfg.LeaseReplicas},
+		value:  []byte(cfg.Owner + " " + hex.EncodeToString(token)),
+		wakes:  router{owner: map[int]*worker{}},
+	}, nil
 }
 
-// Run relays every shard until ctx ends.
+// Run relays every server's shards until ctx ends. It starts a worker for
+// each server Servers lists, and for a server listed later within a quarter
+// of a lease TTL; a worker stops when its server is no longer listed.
 func (r *Relay) Run(ctx context.Context) error {
+	unsubscribe := r.subscribeWake()
+	defer unsubscribe()
 	var wg sync.WaitGroup
-	for i := range r.shards {
-		var held atomic.Bool
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.runShard(ctx, i, &held)
-		}()
-		if r.cfg.Retention > 0 {
+	defer wg.Wait()
+	running := map[string]chan struct{}{}
+	for {
+		for _, s := range r.cfg.Servers() {
+			if done, ok := running[s.Name]; ok {
+				select {
+				case <-done: // stopped: its server was gone for a while
+				default:
+					continue
+				}
+			}
+			done := make(chan struct{})
+			running[s.Name] = done
 			wg.Add(1)
-			go func() {
+			go func(name string) {
 				defer wg.Done()
-				r.pruneShard(ctx, i, held.Load)
-			}()
+				defer close(done)
+				r.newWorker(name).run(ctx)
+			}(s.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.cfg.LeaseTTL / 4):
 		}
 	}
-	wg.Wait()
-	return nil
 }
 
-// RelayOnce publishes one batch of shard's unpublished rows and marks the
-// acknowledged prefix published. It returns how many rows it marked.
+// RelayOnce publishes one batch of shard's unpublished rows, on the server
+// that holds it now, and marks the acknowledged prefix published. It
+// returns how many rows it marked. It takes no lease.
 func (r *Relay) RelayOnce(ctx context.Context, shard int) (int, error) {
-	return r.newShardRelay(shard).step(ctx)
+	for _, srv := range r.cfg.Servers() {
+		for _, sh := range srv.Shards {
+			if sh.N == shard {
+				return r.newShardRelay(shard, srv.DB, outboxTable(sh)).step(ctx)
+			}
+		}
+	}
+	return 0, fmt.Errorf("outbox relay: shard %d is on no server", shard)
 }
 
-func (r *Relay) runShard(ctx context.Context, shard int, leaseHeld *atomic.Bool) {
-	s := r.newShardRelay(shard)
-	l := &lease{db: s.db, owner: r.cfg.Owner, ttl: r.cfg.LeaseTTL}
-	wake, unsubscribe := r.subscribeWake(shard)
-	defer func() {
-		unsubscribe()
-		leaseHeld.Store(false)
-		l.release(context.WithoutCancel(ctx))
-	}()
-	failures := 0
-	for ctx.Err() == nil {
-		if db := r.db(shard); db != s.db {
-			// The shard moved: what its old copy held unpublished was
-			// copied with it, and rows published twice are dropped by
-			// their Nats-Msg-Id.
-			r.log.Info("outbox relay: following the shard to its new server", "shard", shard)
-			l.release(ctx)
-			s = r.newShardRelay(shard)
-			l = &lease{db: s.db, owner: r.cfg.Owner, ttl: r.cfg.LeaseTTL}
+// server returns the server named name as placed now.
+func (r *Relay) server(name string) (Server, bool) {
+	for _, s := range r.cfg.Servers() {
+		if s.Name == name {
+			return s, true
 		}
-		held, err := l.hold(ctx)
-		n := 0
-		leaseHeld.Store(held && err == nil)
-		if held && err == nil {
-			s.m.leaseHeld.Set(1)
-			n, err = s.step(ctx)
-		} else {
-			s.m.leaseHeld.Set(0)
+	}
+	return Server{}, false
+}
+
+// subscribeWake listens on every shard's WakeSubject with one subscription
+// and routes each wake-up to the worker that publishes the shard. Wake-ups
+// are an optimisation: without them each server is still asked every
+// PollInterval, so a failure is logged, not returned.
+func (r *Relay) subscribeWake() func() {
+	sub, err := r.js.Conn().Subscribe(wakeSubjects, func(m *nats.Msg) {
+		if shard, ok := wakeShard(m.Subject); ok {
+			r.wakes.woke(shard)
 		}
-		var wait time.Duration
-		idle := false
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.m.errors.Inc()
-			failures++
-			// Capped exponential back-off: 100ms, 200ms, … 5s while the
-			// database or the broker is away.
-			wait = min(100*time.Millisecond<<min(failures-1, 6), 5*time.Second)
-			r.log.Warn("outbox relay", "shard", shard, "err", err, "retry_in", wait)
-		case !held:
-			wait = r.cfg.LeaseTTL / 4 // another relay publishes this shard
-		case s.again:
-			failures = 0 // a row was set aside: the rows behind it go out now
-		case n < r.cfg.BatchSize:
-			// The outbox was drained: wait for a writer's wake-up (one that
-			// came during this batch is already waiting) instead of polling
-			// an empty table once more.
-			failures = 0
-			wait, idle = r.cfg.PollInterval, true
+	})
+	if err != nil {
+		r.log.Warn("outbox relay: no wake-ups, polling only", "err", err)
+		return func() {}
+	}
+	return func() { _ = sub.Unsubscribe() }
+}
+
+func (r *Relay) newShardRelay(shard int, db database.DB, table string) *shardRelay {
+	return &shardRelay{cfg: r.cfg, js: r.js, db: db, table: table, shard: shard, m: metricsFor(strconv.Itoa(shard)),
+		log: r.log.With("shard", shard), beforeMark: r.beforeMark}
+}
+
+// router hands each wake-up to the worker that publishes its shard now, if
+// any in this relay does: a worker holding no lease gets none.
+type router struct {
+	mu    sync.Mutex
+	owner map[int]*worker
+}
+
+// woke marks shard dirty for its worker and wakes that worker.
+func (x *router) woke(shard int) {
+	x.mu.Lock()
+	w := x.owner[shard]
+	if w != nil {
+		w.dirty[shard] = struct{}{}
+	}
+	x.mu.Unlock()
+	if w != nil {
+		// One buffered slot: any number of wake-ups while the worker is
+		// busy collapse into one extra round.
+		select {
+		case w.wake <- struct{}{}:
 		default:
-			failures = 0 // a full batch: more rows are likely waiting
-		}
-		if wait > 0 {
-			pause(ctx, wait, idle, wake)
 		}
 	}
 }
 
-// pause waits for d or until ctx ends; an idle pause also ends on a wake-up.
-func pause(ctx context.Context, d time.Duration, idle bool, wake <-chan struct{}) {
-	if !idle {
-		wake = nil // a nil channel never receives
+// route makes w the worker of shards, and of no other shard.
+func (x *router) route(w *worker, shards []int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for n, o := range x.owner {
+		if o == w {
+			delete(x.owner, n)
+		}
 	}
+	keep := make(map[int]struct{}, len(shards))
+	for _, n := range shards {
+		x.owner[n] = w
+		keep[n] = struct{}{}
+	}
+	for n := range w.dirty {
+		if _, ok := keep[n]; !ok {
+			delete(w.dirty, n)
+		}
+	}
+}
+
+// take returns and clears the shards woken for w.
+func (x *router) take(w *worker) []int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(w.dirty) == 0 {
+		return nil
+	}
+	out := make([]int, 0, len(w.dirty))
+	for n := range w.dirty {
+		out = append(out, n)
+	}
+	clear(w.dirty)
+	return out
+}
+
+// pause waits for d, until ctx ends or until a wake-up (a nil wake never
+// comes).
+func pause(ctx context.Context, d time.Duration, wake <-chan struct{}) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -180,35 +259,8 @@ func pause(ctx context.Context, d time.Duration, idle bool, wake <-chan struct{}
 	}
 }
 
-// subscribeWake listens on WakeSubject(shard). Wake-ups are an optimisation:
-// without them the relay still polls every PollInterval, so a failure is
-// logged, not returned.
-func (r *Relay) subscribeWake(shard int) (<-chan struct{}, func()) {
-	// One buffered slot: any number of wake-ups while the relay is busy
-	// collapse into one extra poll.
-	wake := make(chan struct{}, 1)
-	sub, err := r.js.Conn().Subscribe(WakeSubject(shard), func(*nats.Msg) {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	})
-	if err != nil {
-		r.log.Warn("outbox relay: no wake-ups, polling only", "shard", shard, "err", err)
-		return wake, func() {}
-	}
-	return wake, func() { _ = sub.Unsubscribe() }
-}
-
-// db returns the database that holds shard now.
-func (r *Relay) db(shard int) *sqlx.DB {
-	if r.cfg.Placed != nil {
-		return r.cfg.Placed(shard)
-	}
-	return r.shards[shard]
-}
-
-func (r *Relay) newShardRelay(shard int) *shardRelay {
-	return &shardRelay{cfg: r.cfg, js: r.js, db: r.db(shard), shard: shard, m: metricsFor(strconv.Itoa(shard)),
-		log: r.log.With("shard", shard), beforeMark: r.beforeMark}
+// backoff is the capped exponential pause after failures in a row: 100ms,
+// 200ms, … 5s while a database or the broker is away.
+func backoff(failures int) time.Duration {
+	return min(100*time.Millisecond<<min(max(failures, 1)-1, 6), 5*time.Second)
 }

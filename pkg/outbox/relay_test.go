@@ -2,9 +2,11 @@ package outbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -83,9 +85,13 @@ func newRelay(t testing.TB, f fixture, cfg outbox.RelayConfig) *outbox.Relay {
 // newRelayBeforeMark is newRelay with a hook run between JetStream's ack
 // of a chunk and its mark. Fields a test leaves zero take outbox-relay's
 // configured defaults (config.Defaults), except MaxInFlight, which takes
-// BatchSize: a batch then goes out as one chunk, the simplest case.
+// BatchSize: a batch then goes out as one chunk, the simplest case, and
+// Servers, which takes f.db as shard 0 alone on its server.
 func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeMark func()) *outbox.Relay {
 	t.Helper()
+	if cfg.Servers == nil {
+		cfg.Servers = outbox.EachOwnServer(f.db)
+	}
 	d := config.Defaults[config.OutboxRelay]().Relay
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = d.MaxAttempts
@@ -96,7 +102,7 @@ func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeM
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = cfg.BatchSize
 	}
-	r, err := outbox.NewRelayBeforeMark([]*sqlx.DB{f.db}, f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), beforeMark)
+	r, err := outbox.NewRelayBeforeMark(f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), beforeMark)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +113,10 @@ func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeM
 // not replaced.
 func TestNewRelayRequiresEveryNumber(t *testing.T) {
 	f := mustFixture(t)
-	full := outbox.RelayConfig{BatchSize: 10, MaxInFlight: 10, MaxAttempts: 5, PollInterval: time.Millisecond,
-		PublishTimeout: time.Second, LeaseTTL: time.Second, Owner: "t"}
+	full := outbox.RelayConfig{Servers: outbox.EachOwnServer(f.db), BatchSize: 10, MaxInFlight: 10, MaxAttempts: 5,
+		PollInterval: time.Millisecond, PublishTimeout: time.Second, LeaseTTL: time.Second, Owner: "t"}
 	for name, zero := range map[string]func(*outbox.RelayConfig){
+		"Servers":        func(c *outbox.RelayConfig) { c.Servers = nil },
 		"BatchSize":      func(c *outbox.RelayConfig) { c.BatchSize = 0 },
 		"MaxInFlight":    func(c *outbox.RelayConfig) { c.MaxInFlight = 0 },
 		"MaxAttempts":    func(c *outbox.RelayConfig) { c.MaxAttempts = 0 },
@@ -119,11 +126,11 @@ func TestNewRelayRequiresEveryNumber(t *testing.T) {
 	} {
 		cfg := full
 		zero(&cfg)
-		if _, err := outbox.NewRelay([]*sqlx.DB{f.db}, f.js, cfg, slog.New(slog.DiscardHandler)); err == nil {
+		if _, err := outbox.NewRelay(f.js, cfg, slog.New(slog.DiscardHandler)); err == nil {
 			t.Errorf("%s 0: NewRelay accepted it", name)
 		}
 	}
-	if _, err := outbox.NewRelay([]*sqlx.DB{f.db}, f.js, full, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := outbox.NewRelay(f.js, full, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("every number set: %v", err)
 	}
 }
@@ -271,10 +278,20 @@ func TestRelayFollowsAMovedShard(t *testing.T) {
 	if err := database.Migrate(context.Background(), moved, outbox.Migrations()); err != nil {
 		t.Fatal(err)
 	}
-	var at atomic.Pointer[sqlx.DB]
-	at.Store(f.db)
-	r := newRelay(t, f, outbox.RelayConfig{BatchSize: 10, PollInterval: 10 * time.Millisecond, LeaseTTL: time.Second,
-		Owner: "r1", Placed: func(int) *sqlx.DB { return at.Load() }})
+	// Shard 0 on server a, then on server b: each its own pool, in its
+	// default schema.
+	var onB atomic.Bool
+	servers := func() []outbox.Server {
+		a, b := outbox.Server{Name: "a", DB: f.db}, outbox.Server{Name: "b", DB: moved}
+		if onB.Load() {
+			b.Shards = []outbox.Shard{{N: 0}}
+		} else {
+			a.Shards = []outbox.Shard{{N: 0}}
+		}
+		return []outbox.Server{a, b}
+	}
+	r := newRelay(t, f, outbox.RelayConfig{Servers: servers, BatchSize: 10, PollInterval: 10 * time.Millisecond, LeaseTTL: time.Second,
+		Owner: "r1"})
 	run(t, r)
 	before := f.append(t, 3)
 	f.waitAllPublished(t)
@@ -292,7 +309,7 @@ func TestRelayFollowsAMovedShard(t *testing.T) {
 		SELECT event_id, event_type, topic, source, subject, data, occurred_at FROM ` + "`" + dbName(t, f.db) + "`" + `.outbox ORDER BY id`); err != nil {
 		t.Fatal(err)
 	}
-	at.Store(moved)
+	onB.Store(true)
 	after := g.append(t, 2)
 	g.waitAllPublished(t)
 	if n := f.count(t); n != uint64(len(before)+len(after)) {
@@ -303,6 +320,40 @@ func TestRelayFollowsAMovedShard(t *testing.T) {
 	}
 }
 
+// holder returns the owner named in server's lease, "" while nobody
+// holds it.
+func (f fixture) holder(t testing.TB, server string) string {
+	t.Helper()
+	ctx := context.Background()
+	kv, err := f.js.KeyValue(ctx, outbox.LeaseBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(ctx, server)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _, _ := strings.Cut(string(e.Value()), " ")
+	return owner
+}
+
+// waitHolder waits until owner holds server's lease.
+func (f fixture) waitHolder(t testing.TB, server, owner string) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := f.holder(t, server); got != owner {
+			return fmt.Errorf("lease on %s held by %q, want %q", server, got, owner)
+		}
+		return nil
+	})
+}
+
 func dbName(t *testing.T, db *sqlx.DB) string {
 	t.Helper()
 	var name string
@@ -310,4 +361,35 @@ func dbName(t *testing.T, db *sqlx.DB) string {
 		t.Fatal(err)
 	}
 	return name
+}
+
+// A relay that finds its lease taken stops publishing the server's shards
+// at its next renewal, and takes the lease again once the other holder
+// lets it expire.
+func TestRelayStopsWhenLeaseLost(t *testing.T) {
+	f := mustFixture(t)
+	const ttl = 3 * time.Second
+	run(t, newRelay(t, f, outbox.RelayConfig{BatchSize: 100, PollInterval: 10 * time.Millisecond, Owner: "t", LeaseTTL: ttl}))
+	f.waitHolder(t, "shard0", "t")
+	kv, err := f.js.KeyValue(context.Background(), outbox.LeaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another relay's lease, as if it had created the key after this one's
+	// expired: never renewed, it expires a TTL from now.
+	if _, err := kv.Put(context.Background(), "shard0", []byte("other 0")); err != nil {
+		t.Fatal(err)
+	}
+	taken := time.Now()
+	time.Sleep(ttl / 2) // past this relay's next renewal, at a third of the TTL
+	f.append(t, 3)
+	outbox.NewNotifier(f.js.Conn()).Committed(0)
+	time.Sleep(ttl / 6)
+	if n := unpublished(t, f.db); time.Since(taken) < ttl && n != 3 {
+		t.Fatalf("%d of 3 rows unpublished while another relay held the lease", n)
+	}
+	f.waitAllPublished(t)
+	if got := f.holder(t, "shard0"); got != "t" || time.Since(taken) < ttl {
+		t.Fatalf("published %v after the other lease was written, now held by %q", time.Since(taken), got)
+	}
 }

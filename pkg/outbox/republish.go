@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // Republished is what Republish did on one shard.
@@ -27,7 +27,7 @@ type Republished struct {
 // file store synced, a store restored from a backup). Unpublished rows are
 // left to the relay, and published_at is not changed. batch rows are read
 // and published at a time, each batch's acks awaited within timeout.
-func Republish(ctx context.Context, db *sqlx.DB, js jetstream.JetStream, since time.Duration, batch int, timeout time.Duration) (Republished, error) {
+func Republish(ctx context.Context, db database.DB, js jetstream.JetStream, since time.Duration, batch int, timeout time.Duration) (Republished, error) {
 	var out Republished
 	var first sql.NullInt64
 	// The first row published in the window; later ids are walked on the

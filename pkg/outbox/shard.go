@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
 )
 
@@ -26,9 +26,12 @@ const markTimeout = 30 * time.Second
 // order, and a crash leaves only acknowledged-but-unmarked rows, re-published
 // within the duplicate window (ADR 0002, 0006).
 type shardRelay struct {
-	cfg   RelayConfig
-	js    jetstream.JetStream
-	db    *sqlx.DB
+	cfg RelayConfig
+	js  jetstream.JetStream
+	// db is the pool of the server that holds the shard, table the shard's
+	// outbox there (see outboxTable): no statement enters a schema first.
+	db    database.DB
+	table string
 	shard int
 	m     shardMetrics
 	log   *slog.Logger
@@ -107,7 +110,7 @@ func (s *shardRelay) step(ctx context.Context) (int, error) {
 func (s *shardRelay) read(ctx context.Context) ([]row, error) {
 	var rows []row
 	err := s.db.SelectContext(ctx, &rows, `SELECT id, event_id, event_type, topic, source, subject, data, occurred_at, attempts
-		FROM outbox WHERE published_at IS NULL AND set_aside_at IS NULL ORDER BY id LIMIT ?`, s.cfg.BatchSize)
+		FROM `+s.table+` WHERE published_at IS NULL AND set_aside_at IS NULL ORDER BY id LIMIT ?`, s.cfg.BatchSize)
 	if err != nil {
 		return nil, fmt.Errorf("shard %d: read outbox: %w", s.shard, err)
 	}
@@ -157,7 +160,7 @@ func (s *shardRelay) startMark(ctx context.Context, rows []row) {
 	go func(done chan<- error) {
 		defer cancel()
 		// One autocommit statement: all of the chunk is marked or none.
-		_, err := s.db.ExecContext(ctx, "UPDATE outbox SET published_at = NOW(6) WHERE id IN ("+idList(rows)+")")
+		_, err := s.db.ExecContext(ctx, "UPDATE "+s.table+" SET published_at = NOW(6) WHERE id IN ("+idList(rows)+")")
 		done <- err
 	}(s.marked)
 }

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,7 +11,25 @@ import (
 
 // WakeSubject is the core NATS subject that says "shard has new outbox rows".
 // It lies outside wallet.> so the WALLET stream never stores it.
-func WakeSubject(shard int) string { return "outbox.committed." + strconv.Itoa(shard) }
+func WakeSubject(shard int) string { return wakePrefix + strconv.Itoa(shard) }
+
+// wakePrefix starts every WakeSubject; a relay subscribes once to all of
+// them, wakeSubjects.
+const (
+	wakePrefix   = "outbox.committed."
+	wakeSubjects = wakePrefix + "*"
+)
+
+// wakeShard returns the shard a wake-up names, and false for a subject
+// that is not a WakeSubject.
+func wakeShard(subject string) (int, bool) {
+	s, ok := strings.CutPrefix(subject, wakePrefix)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0
+}
 
 // wakeEvery is the shortest gap between two wake-ups for one shard: a burst
 // of commits costs the relay one poll per gap, not one per commit. 5ms (not

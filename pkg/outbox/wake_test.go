@@ -21,13 +21,7 @@ func TestRelayWakeUpEndsIdleWait(t *testing.T) {
 	// The relay takes the lease, polls the empty outbox and idles. Should the
 	// row below commit before that poll, the test passes without proving
 	// anything; it cannot fail falsely.
-	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
-		var owner string
-		if err := f.db.Get(&owner, "SELECT owner FROM outbox_lease WHERE id = 1"); err != nil || owner != "t" {
-			return fmt.Errorf("lease owner %q, err %v", owner, err)
-		}
-		return nil
-	})
+	f.waitHolder(t, "shard0", "t")
 	time.Sleep(100 * time.Millisecond)
 
 	f.append(t, 1)

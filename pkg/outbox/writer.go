@@ -1,5 +1,8 @@
 // Package outbox implements the transactional outbox: Writer appends events in
 // the caller's transaction, Relay publishes committed events to JetStream.
+// The relay's costs follow database servers, not logical shards: one worker,
+// one lease (a key of LeaseBucket), one query per poll interval and one per
+// metrics scrape per server, and one wake-up subscription in all.
 package outbox
 
 import (
@@ -27,7 +30,7 @@ func Migrations() fs.FS {
 type Writer struct{}
 
 // Append inserts evts in one statement inside tx.
-func (Writer) Append(ctx context.Context, tx *sqlx.Tx, evts ...events.Event) error {
+func (Writer) Append(ctx context.Context, tx sqlx.ExecerContext, evts ...events.Event) error {
 	if len(evts) == 0 {
 		return nil
 	}

@@ -31,8 +31,10 @@ var (
 // Map is one version of the placement: logical shard i lives on server
 // Owner[i]. Shards never changes once a map is created (an account's
 // logical shard is its hash mod Shards); Version grows by one with every
-// change and is what writers fence on. A Map is a value: treat its slices
-// as read-only, Move and AddServer return copies.
+// change and is what writers fence on. Shards changes only by Split, the
+// upgrade to more logical shards (account-service shards split). A Map is
+// a value: treat its slices as read-only, Move, AddServer and Split return
+// copies.
 //
 // Its JSON encoding, stored in the bucket and stable across releases, is
 // the fields in this order:
@@ -68,16 +70,15 @@ func Initial(shards int, servers []string) (Map, error) {
 	return m, nil
 }
 
-// Validate checks the map's rules: a version from 1, a shard count that is
-// a positive multiple of 4 (so that each of the four original shards,
-// FNV mod 4, splits into whole logical shards: ADR 0029), sorted unique
-// server names, and every shard owned by a listed server.
+// Validate checks the map's rules: a version from 1, a positive shard
+// count, sorted unique server names, and every shard owned by a listed
+// server. (Growing the count is Split's rule: a multiple of the old one.)
 func (m Map) Validate() error {
 	switch {
 	case m.Version == 0:
 		return fmt.Errorf("%w: version 0 (versions start at 1)", ErrInvalid)
-	case m.Shards <= 0 || m.Shards%4 != 0:
-		return fmt.Errorf("%w: %d logical shards is not a positive multiple of 4", ErrInvalid, m.Shards)
+	case m.Shards <= 0:
+		return fmt.Errorf("%w: %d logical shards is not a positive number", ErrInvalid, m.Shards)
 	case len(m.Servers) == 0:
 		return fmt.Errorf("%w: no servers", ErrInvalid)
 	case len(m.Owner) != m.Shards:
@@ -141,6 +142,24 @@ func (m Map) AddServer(server string) (Map, error) {
 	}
 	next := m.next()
 	next.Servers = slices.Insert(next.Servers, i, server)
+	return next, nil
+}
+
+// Split is the next version of m with n logical shards, n a multiple of
+// m.Shards greater than it. An account's shard is FNV-1a mod the count, so
+// with n a multiple, shard.Of(id, n) % m.Shards == shard.Of(id, m.Shards):
+// new shard j holds accounts of old shard j % m.Shards only, and starts on
+// that shard's server (the split makes its schema there, ADR 0036).
+func (m Map) Split(n int) (Map, error) {
+	if m.Shards <= 0 || n <= m.Shards || n%m.Shards != 0 {
+		return Map{}, fmt.Errorf("%w: %d logical shards is not a multiple of the %d there are, greater than it", ErrInvalid, n, m.Shards)
+	}
+	next := m.next()
+	next.Shards = n
+	next.Owner = make([]string, n)
+	for j := range next.Owner {
+		next.Owner[j] = m.Owner[j%m.Shards]
+	}
 	return next, nil
 }
 

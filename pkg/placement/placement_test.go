@@ -46,9 +46,8 @@ func TestInitialRefuses(t *testing.T) {
 		servers []string
 		why     string
 	}{
-		{0, []string{"a"}, "not a positive multiple of 4"},
-		{-4, []string{"a"}, "not a positive multiple of 4"},
-		{6, []string{"a"}, "not a positive multiple of 4"},
+		{0, []string{"a"}, "not a positive number"},
+		{-4, []string{"a"}, "not a positive number"},
 		{4, nil, "no servers"},
 		{4, []string{"a", "a"}, "sorted and unique"},
 		{4, []string{"a b"}, "server name"},
@@ -89,6 +88,34 @@ func TestMove(t *testing.T) {
 	} {
 		if _, err := m.Move(tt.shard, tt.to); !errors.Is(err, tt.want) {
 			t.Errorf("Move(%d, %q) = %v, want %v", tt.shard, tt.to, err, tt.want)
+		}
+	}
+}
+
+// Split keeps every account on its server: new shard j starts where old
+// shard j % n was, since an account of new shard j was on that one.
+func TestSplit(t *testing.T) {
+	m, err := mustInitial(t, 4, "a", "b").Move(3, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := m.Split(12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a", "a", "b", "a", "a", "a", "b", "a", "a", "a", "b", "a"}
+	if next.Version != 3 || next.Shards != 12 || !slices.Equal(next.Owner, want) || !slices.Equal(next.Servers, m.Servers) {
+		t.Fatalf("split = %+v, want owners %v", next, want)
+	}
+	if err := next.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Shards != 4 || len(m.Owner) != 4 {
+		t.Errorf("the original changed: %+v", m)
+	}
+	for _, n := range []int{4, 6, 2, 0, -8} {
+		if _, err := m.Split(n); !errors.Is(err, placement.ErrInvalid) {
+			t.Errorf("Split(%d) = %v, want ErrInvalid", n, err)
 		}
 	}
 }

@@ -13,31 +13,28 @@ import (
 	"github.com/walletco/wallet/pkg/database"
 )
 
-// Pools hands out, for each logical shard, a pool on its schema on the
-// server that holds it now: a reader of the shards (the relay, the ledger)
-// follows moves with it. Until a Follower is attached, the configured
-// layout places the shards.
+// Pools hands out, for each logical shard, its schema on the server that
+// holds it now: a reader of the shards (the relay, the ledger) follows
+// moves with it. It holds one pool per server, however many shards there
+// are. Until a Follower is attached, the configured layout places the
+// shards.
 type Pools struct {
-	layout database.Layout
-	pools  [][]*sqlx.DB // [server][shard]
-	f      atomic.Pointer[Follower]
+	layout  database.Layout
+	servers []*sqlx.DB
+	f       atomic.Pointer[Follower]
 }
 
-// NewPools opens, through open, a pool per shard on every server of l: no
-// connection is made until one is used.
+// NewPools opens, through open, a pool per server of l: no connection is
+// made until one is used.
 func NewPools(l database.Layout, open func(dsn string) (*sqlx.DB, error)) (*Pools, error) {
 	p := &Pools{layout: l}
 	for srv := range l.Names {
-		var row []*sqlx.DB
-		for sh := range l.Schemas {
-			db, err := open(l.DSN(sh, srv))
-			if err != nil {
-				p.Close()
-				return nil, err
-			}
-			row = append(row, db)
+		db, err := open(l.ServerDSNs[srv])
+		if err != nil {
+			p.Close()
+			return nil, err
 		}
-		p.pools = append(p.pools, row)
+		p.servers = append(p.servers, db)
 	}
 	return p, nil
 }
@@ -45,22 +42,40 @@ func NewPools(l database.Layout, open func(dsn string) (*sqlx.DB, error)) (*Pool
 // Shards is the number of logical shards.
 func (p *Pools) Shards() int { return len(p.layout.Schemas) }
 
-// DB returns shard sh's pool on the server that holds it now. A server
-// the placement names but the configuration does not is skipped for the
-// configured one, whose copy the fence then refuses to writers.
-func (p *Pools) DB(sh int) *sqlx.DB {
+// Server returns the index of the configured server that holds shard sh
+// now. A server the placement names but the configuration does not is
+// skipped for the configured one, whose copy the fence then refuses to
+// writers; so is a placement with fewer shards than configured (a reader
+// started with the upgrade's 256 before the split that makes them).
+func (p *Pools) Server(sh int) int {
 	srv := p.layout.Owners[sh]
 	if f := p.f.Load(); f != nil {
-		if i := slices.Index(p.layout.Names, f.Current().Owner[sh]); i >= 0 {
-			srv = i
+		if owner := f.Current().Owner; sh < len(owner) {
+			if i := slices.Index(p.layout.Names, owner[sh]); i >= 0 {
+				srv = i
+			}
 		}
 	}
-	return p.pools[srv][sh]
+	return srv
 }
 
-// All returns every shard's current pool, in shard order.
-func (p *Pools) All() []*sqlx.DB {
-	out := make([]*sqlx.DB, p.Shards())
+// Layout returns the configured layout: the servers' names and the shards'
+// schemas. It is shared: treat it as read-only.
+func (p *Pools) Layout() database.Layout { return p.layout }
+
+// Pool returns the pool of configured server srv (an index as Server
+// returns), which has no default schema: for a reader that names each
+// shard's schema in its statements.
+func (p *Pools) Pool(srv int) *sqlx.DB { return p.servers[srv] }
+
+// DB returns shard sh's schema on the server that holds it now.
+func (p *Pools) DB(sh int) database.DB {
+	return database.Schema{Pool: p.servers[p.Server(sh)], Name: p.layout.Schemas[sh]}
+}
+
+// All returns every shard's current schema, in shard order.
+func (p *Pools) All() []database.DB {
+	out := make([]database.DB, p.Shards())
 	for sh := range out {
 		out[sh] = p.DB(sh)
 	}
@@ -103,10 +118,8 @@ func attachFollower(ctx context.Context, js jetstream.JetStream, log *slog.Logge
 
 // Close closes every pool.
 func (p *Pools) Close() {
-	for _, row := range p.pools {
-		for _, db := range row {
-			db.Close()
-		}
+	for _, db := range p.servers {
+		db.Close()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -78,7 +79,7 @@ func (s *Store) Load(ctx context.Context) (Map, uint64, error) {
 // Bootstrap stores m if no map is stored yet and returns the map in force:
 // m, or the one stored before, which wins. Instances starting together
 // with one configuration so agree on one map whoever is first. A stored
-// map with another shard count is an error: that count never changes.
+// map with another shard count is an error: only a split changes it.
 func (s *Store) Bootstrap(ctx context.Context, m Map) (Map, error) {
 	if err := m.Validate(); err != nil {
 		return Map{}, err
@@ -107,9 +108,9 @@ func (s *Store) Bootstrap(ctx context.Context, m Map) (Map, error) {
 
 // Update stores fn's change of the current map, if that is still from:
 // the stored version must equal from's, fn must return the next version
-// (Move and AddServer do) with the same shard count, and nobody may store
-// another map between the read and the write; otherwise ErrStale and
-// nothing changes. It returns the stored map.
+// (Move and AddServer do) with the same shard count, or the current map's
+// Split, and nobody may store another map between the read and the write;
+// otherwise ErrStale and nothing changes. It returns the stored map.
 func (s *Store) Update(ctx context.Context, from Map, fn func(Map) (Map, error)) (Map, error) {
 	cur, rev, err := s.Load(ctx)
 	if err != nil {
@@ -125,7 +126,7 @@ func (s *Store) Update(ctx context.Context, from Map, fn func(Map) (Map, error))
 	if err := next.Validate(); err != nil {
 		return Map{}, err
 	}
-	if next.Version != cur.Version+1 || next.Shards != cur.Shards {
+	if next.Version != cur.Version+1 || (next.Shards != cur.Shards && !isSplit(cur, next)) {
 		return Map{}, fmt.Errorf("%w: version %d with %d shards does not follow version %d with %d",
 			ErrInvalid, next.Version, next.Shards, cur.Version, cur.Shards)
 	}
@@ -140,4 +141,10 @@ func (s *Store) Update(ctx context.Context, from Map, fn func(Map) (Map, error))
 		return Map{}, fmt.Errorf("store placement version %d: %w", next.Version, err)
 	}
 	return next, nil
+}
+
+// isSplit reports whether next is cur.Split(next.Shards), owners and all.
+func isSplit(cur, next Map) bool {
+	want, err := cur.Split(next.Shards)
+	return err == nil && slices.Equal(want.Owner, next.Owner) && slices.Equal(want.Servers, next.Servers)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -175,6 +176,37 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
+// A split is the one change of the shard count Update takes, and only as
+// Split makes it: every new shard on its old shard's server.
+func TestUpdateSplit(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, testenv.MustJetStream(t))
+	v1 := mustBootstrap(t, s, mustInitial(t, 2, "a", "b"))
+	other := func(m placement.Map) (placement.Map, error) {
+		next, err := m.Split(8)
+		next.Owner[7] = "a" // b's shard 1 would be split onto a
+		return next, err
+	}
+	grow := func(m placement.Map) (placement.Map, error) {
+		m.Version++
+		m.Shards = 3
+		m.Owner = append(m.Owner, "a")
+		return m, nil
+	}
+	for _, fn := range []func(placement.Map) (placement.Map, error){other, grow} {
+		if _, err := s.Update(ctx, v1, fn); !errors.Is(err, placement.ErrInvalid) {
+			t.Fatalf("a change of the shard count that is not a split: %v", err)
+		}
+	}
+	v2, err := s.Update(ctx, v1, func(m placement.Map) (placement.Map, error) { return m.Split(8) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, _, _ := s.Load(ctx); stored.Version != 2 || stored.Shards != 8 || stored.Server(5) != "b" || stored.Server(4) != "a" || v2.Shards != 8 {
+		t.Fatalf("stored %+v", stored)
+	}
+}
+
 // Two writers that read the same version: the second to write loses the
 // compare-and-swap even though its version check passed.
 func TestUpdateRace(t *testing.T) {
@@ -326,4 +358,32 @@ func TestFollowerSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitVersion(t, f, 3)
+}
+
+// A reader configured with more shards than the placement holds (started
+// with the upgrade's shard list before the split) places the shards the
+// placement lacks as configured, and does not fail.
+func TestPoolsWithFewerShardsPlaced(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := mustOpen(t, testenv.MustJetStream(t))
+	mustBootstrap(t, s, mustInitial(t, 2, "db2"))
+	l := database.Layout{Names: []string{"db1", "db2"}, ServerDSNs: []string{"u:p@tcp(127.0.0.1:1)/", "u:p@tcp(127.0.0.1:2)/"}}
+	for sh := range 8 {
+		l.Schemas = append(l.Schemas, fmt.Sprintf("wallet_shard_%d", sh))
+		l.Owners = append(l.Owners, 0)
+	}
+	p, err := placement.NewPools(l, database.Open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	f, err := s.Follow(ctx, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Follow(f)
+	if p.Server(1) != 1 || p.Server(5) != 0 {
+		t.Errorf("shard 1 on %d, shard 5 on %d; want 1 (placed) and 0 (configured)", p.Server(1), p.Server(5))
+	}
 }

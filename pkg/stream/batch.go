@@ -134,11 +134,12 @@ func (e *refusedToSubscribe) Unwrap() error { return e.err }
 // its own (for the server's "consumer deleted", or a closed connection).
 var errSubscriptionClosed = errors.New("subscription closed")
 
-// subscribe creates or updates the durable consumer and handles its
-// messages until ctx ends (it returns nil) or the subscription ends (it
-// returns why). Messages still buffered are nak'd on the way out.
+// subscribe creates or updates the durable consumer (an existing one keeps
+// its start, see keepStart) and handles its messages until ctx ends (it
+// returns nil) or the subscription ends (it returns why). Messages still
+// buffered are nak'd on the way out.
 func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, buf chan jetstream.Msg) error {
-	cons, err := js.CreateOrUpdateConsumer(ctx, Name, cfg)
+	cons, _, _, err := ensureConsumer(ctx, js, cfg)
 	if err != nil {
 		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
 	}

@@ -234,6 +234,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, want jetstream.
 	case err != nil:
 		return nil, false, nil, fmt.Errorf("look up %s: %w", what, err)
 	default:
+		want = keepStart(cur.CachedInfo().Config, want)
 		changes = consumerDiff(cur.CachedInfo().Config, want)
 		if len(changes) == 0 {
 			return cur, false, nil, nil
@@ -257,6 +258,20 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, want jetstream.
 		return nil, false, nil, err
 	}
 	return c, created, changes, nil
+}
+
+// keepStart returns want with cur's start position when want asks for
+// every message (DeliverAll) and cur was created to start at a sequence or
+// a time: where a consumer starts only matters when it is created. The
+// saga's consumer is created at the ack floor of the consumers it replaces
+// (saga.Runner); recreated after a loss it starts from the first message,
+// as any other (ADR 0017).
+func keepStart(cur, want jetstream.ConsumerConfig) jetstream.ConsumerConfig {
+	if want.DeliverPolicy == jetstream.DeliverAllPolicy &&
+		(cur.DeliverPolicy == jetstream.DeliverByStartSequencePolicy || cur.DeliverPolicy == jetstream.DeliverByStartTimePolicy) {
+		want.DeliverPolicy, want.OptStartSeq, want.OptStartTime = cur.DeliverPolicy, cur.OptStartSeq, cur.OptStartTime
+	}
+	return want
 }
 
 // consumerDiff compares the fields the wallet's consumers set (a zero

@@ -217,6 +217,43 @@ func TestDeclareConsumer(t *testing.T) {
 	}
 }
 
+// A consumer created to start at a sequence (the saga's, at the ack floor
+// of the consumers it replaced) keeps that start when it is declared again
+// with DeliverAll; once deleted it is created again from the first message.
+func TestDeclaredConsumerKeepsItsStart(t *testing.T) {
+	ctx := context.Background()
+	js := mustJetStream(t)
+	log, buf := logBuffer()
+	cfg := jetstream.ConsumerConfig{Durable: "started", FilterSubjects: []string{"wallet.>"}, DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxDeliver: 5}
+	at := cfg
+	at.DeliverPolicy, at.OptStartSeq = jetstream.DeliverByStartSequencePolicy, 42
+	if _, err := js.CreateConsumer(ctx, stream.Name, at); err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxDeliver = 6
+	c, err := stream.DeclareConsumer(ctx, js, cfg, log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, buf)
+	}
+	got := c.CachedInfo().Config
+	if got.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || got.OptStartSeq != 42 || got.MaxDeliver != 6 {
+		t.Fatalf("declared consumer: %v at %d, max_deliver %d; want by_start_sequence at 42, 6", got.DeliverPolicy, got.OptStartSeq, got.MaxDeliver)
+	}
+	if strings.Contains(buf.String(), "deliver_policy") {
+		t.Fatalf("the kept start was logged as a change:\n%s", buf)
+	}
+	if err := js.DeleteConsumer(ctx, stream.Name, "started"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = stream.DeclareConsumer(ctx, js, cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.CachedInfo().Config; got.DeliverPolicy != jetstream.DeliverAllPolicy || got.OptStartSeq != 0 {
+		t.Fatalf("recreated consumer: %v at %d, want DeliverAll", got.DeliverPolicy, got.OptStartSeq)
+	}
+}
+
 // On a cluster that has just started, JetStream has no meta leader yet and
 // refuses to create streams for a while: Declare waits it out and gets the
 // stream at 3 replicas.

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
@@ -253,6 +254,72 @@ func TestBatchSagaSteps(t *testing.T) {
 	}
 	if rec.Status != Completed || s.Accounts[src].Balance.String() != "0" || len(s.Changes.Settled) != 1 {
 		t.Fatalf("status %s, source %s, %d settled; a late rejection must not refund a completed transfer", rec.Status, s.Accounts[src].Balance, len(s.Changes.Settled))
+	}
+}
+
+// A saga event sent before the shard count grew (here from 2 shards to 4)
+// carries the old count's shard numbers in its subject and payload. Its
+// step goes to the shard that holds the account now, and the event that
+// answers it to the shard of the other account now.
+func TestSagaStepsFromBeforeASplitFollowTheAccounts(t *testing.T) {
+	const oldShards = 2
+	dst := acc(idOn(2, 0), "0")
+	src := idOn(3, 1)
+	old := Transfer{TransactionID: "00000000-0000-4000-8000-000000000001", From: src, To: dst.ID, Amount: usd("2.00"),
+		FromShard: shard.Of(src, oldShards), ToShard: shard.Of(dst.ID, oldShards)}
+	if old.FromShard != 1 || old.ToShard != 0 {
+		t.Fatalf("with 2 shards the transfer goes from %d to %d, want 1 to 0", old.FromShard, old.ToShard)
+	}
+	sent := func(id, typ string, to int) events.Event {
+		data, err := json.Marshal(TransferPayload(old))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return events.Event{ID: id, Type: typ, Topic: events.Topic(typ, to), Data: data}
+	}
+	payload := func(e events.Event) events.Transfer {
+		p, err := events.Decode[events.Transfer](e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	op, sh, err := OpFor(sent("e1", events.TransferDebited, old.ToShard), testShards)
+	if err != nil || sh != 2 || op.Event.Transfer.FromShard != 3 || op.Event.Transfer.ToShard != 2 {
+		t.Fatalf("OpFor(debited) = shard %d, transfer %d -> %d, %v; want shard 2, 3 -> 2",
+			sh, op.Event.Transfer.FromShard, op.Event.Transfer.ToShard, err)
+	}
+	// The batch routes by the accounts too, whoever built the step.
+	for _, e := range []SagaEvent{op.Event, {ID: "e1", Type: events.TransferDebited, Transfer: old}} {
+		bt := NewBatch(2, testShards, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+		bt.Accounts[dst.ID] = acc(dst.ID, "0")
+		if res := bt.Decide([]Op{{Kind: OpCredit, Event: e}}); res[0].Err != nil {
+			t.Fatalf("credit: %v", res[0].Err)
+		}
+		if len(bt.Changes.Events) != 1 || bt.Changes.Events[0].Topic != events.Topic(events.TransferCredited, 3) {
+			t.Fatalf("credit emitted %+v, want transfer.credited to shard 3", bt.Changes.Events)
+		}
+		if p := payload(bt.Changes.Events[0]); p.FromShard != 3 || p.ToShard != 2 || bt.Changes.Credits[0].FromShard != 3 {
+			t.Fatalf("credited payload says %d -> %d, credit record from %d; want 3 -> 2", p.FromShard, p.ToShard, bt.Changes.Credits[0].FromShard)
+		}
+	}
+
+	// The answer, also sent before the split, settles on the source's shard.
+	op, sh, err = OpFor(sent("e2", events.TransferCredited, old.FromShard), testShards)
+	if err != nil || sh != 3 {
+		t.Fatalf("OpFor(credited) = shard %d, %v; want 3", sh, err)
+	}
+	s := NewBatch(3, testShards, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	s.Accounts[src] = acc(src, "0")
+	rec := old
+	rec.Hash, rec.Status = requestOf(old).Hash(), Pending
+	s.Transfers[old.Key()] = &rec
+	if res := s.Decide([]Op{op}); res[0].Err != nil || rec.Status != Completed {
+		t.Fatalf("settle: %v, status %s", res[0].Err, rec.Status)
+	}
+	if p := payload(s.Changes.Events[0]); s.Changes.Events[0].Topic != events.Topic(events.TransferCompleted, 3) || p.FromShard != 3 || p.ToShard != 2 {
+		t.Fatalf("settle emitted %s %+v, want transfer.completed of shard 3, 3 -> 2", s.Changes.Events[0].Topic, p)
 	}
 }
 

@@ -123,8 +123,10 @@ func (b *Batch) newMovement(req MovementRequest, hash string) (Movement, error) 
 // redelivery, or a redrive under a new event id) gets the same answer and
 // moves no money. A reject reason rejects a credit not decided before.
 func (b *Batch) credit(e SagaEvent, reject problem.Code) error {
-	t := e.Transfer
-	if t.ToShard != b.Shard || shard.Of(t.To, b.Shards) != b.Shard {
+	// Routed by the destination account, not by the event's shard numbers,
+	// which are the old count's for an event sent before a split.
+	t := e.Transfer.OnShards(b.Shards)
+	if t.ToShard != b.Shard {
 		return ErrMisrouted
 	}
 	if b.Seen[e.ID] {
@@ -187,8 +189,8 @@ func (b *Batch) decideCredit(t Transfer, reject problem.Code) (Credit, bool) {
 // completed) and transfer.credit_rejected (refund the source, mark failed).
 // An outcome for a transfer that already ended changes nothing.
 func (b *Batch) settle(e SagaEvent) (Transfer, error) {
-	t := e.Transfer
-	if t.FromShard != b.Shard || shard.Of(t.From, b.Shards) != b.Shard {
+	t := e.Transfer.OnShards(b.Shards) // by the source account, as credit does
+	if t.FromShard != b.Shard {
 		return Transfer{}, ErrMisrouted
 	}
 	if b.Seen[e.ID] {

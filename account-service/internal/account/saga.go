@@ -8,6 +8,7 @@ import (
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/problem"
+	"github.com/walletco/wallet/pkg/shard"
 )
 
 // The cross-shard saga (docs/design.md, "Shape"): debit on the source shard,
@@ -64,9 +65,12 @@ func SagaEventFrom(e events.Event) (SagaEvent, error) {
 // OpFor maps a saga event onto the step its shard takes: transfer.debited
 // to a credit on the destination's shard, transfer.credited and
 // transfer.credit_rejected to a settle on the source's. It returns the
-// shard that must apply it. Other event types and payloads that are not a
-// valid transfer wrap events.ErrMalformed.
-func OpFor(e events.Event) (op Op, shard int, err error) {
+// shard that must apply it among shards, computed from the account (see
+// Transfer.OnShards), never read from the event: an event sent before the
+// shard count grew carries shard numbers of the old count, in its subject
+// and its payload. Other event types and payloads that are not a valid
+// transfer wrap events.ErrMalformed.
+func OpFor(e events.Event, shards int) (op Op, sh int, err error) {
 	switch e.Type {
 	case events.TransferDebited:
 		op.Kind = OpCredit
@@ -78,10 +82,21 @@ func OpFor(e events.Event) (op Op, shard int, err error) {
 	if op.Event, err = SagaEventFrom(e); err != nil {
 		return Op{}, 0, err
 	}
+	op.Event.Transfer = op.Event.Transfer.OnShards(shards)
 	if op.Kind == OpCredit {
 		return op, op.Event.Transfer.ToShard, nil
 	}
 	return op, op.Event.Transfer.FromShard, nil
+}
+
+// OnShards returns t with FromShard and ToShard computed from its accounts
+// for a deployment of shards. A transfer's shard numbers are those of the
+// count when it was made; after the count grew (each old shard split into
+// several, ADR 0036) the saga routes its steps, and the redriver its
+// debits, by the accounts instead.
+func (t Transfer) OnShards(shards int) Transfer {
+	t.FromShard, t.ToShard = shard.Of(t.From, shards), shard.Of(t.To, shards)
+	return t
 }
 
 // Credit is the destination shard's record of step 2 for one transaction id.

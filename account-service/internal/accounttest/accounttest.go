@@ -55,13 +55,12 @@ func MustStoreOn(t testing.TB, dsns []string, cfg groupcommit.Config) *Fixture {
 	}
 	var servers []mysql.Server
 	for i, dsn := range l.ServerDSNs {
-		servers = append(servers, mysql.Server{Name: l.Names[i], DB: testenv.MustOpen(t, dsn), DSN: dsn})
+		servers = append(servers, mysql.Server{Name: l.Names[i], DB: testenv.MustOpen(t, database.WithMultiStatements(dsn))})
 	}
 	s, err := mysql.NewPlaced(servers, l.Schemas, l.Owners)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := s.Migrate(ctx); err != nil {

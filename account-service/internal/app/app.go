@@ -94,7 +94,7 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		}
 		return store.Ping(ctx)
 	}
-	web.Collect(stream.NewLag(a.js, saga.ConsumerNames(store.Shards())...))
+	web.Collect(stream.NewLag(a.js, saga.Durable))
 	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed
@@ -107,10 +107,9 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		Poison: deadletter.Handler}, log); err != nil {
 		return nil, err
 	}
-	owners := map[string]func() *sqlx.DB{}
-	for sh := range store.Shards() {
-		owners[saga.ConsumerConfig(sh, cfg.Account.SagaMaxDeliver).Durable] = func() *sqlx.DB { return store.Shard(sh) }
-	}
+	// A dropped saga message is recorded in the shard that holds its
+	// account now.
+	owners := map[string]deadletter.Owner{saga.Durable: a.saga.DeadLetters}
 	a.advisories = func(ctx context.Context) error {
 		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
 	}
@@ -141,13 +140,17 @@ func openStore(servers, shards []string) (*mysql.Store, []*sqlx.DB, database.Lay
 	if err != nil {
 		return nil, nil, l, fmt.Errorf("shards: %w", err)
 	}
-	dbs, err := database.OpenAll(l.ServerDSNs)
+	dsns := make([]string, len(l.ServerDSNs))
+	for i, dsn := range l.ServerDSNs {
+		dsns[i] = database.WithMultiStatements(dsn)
+	}
+	dbs, err := database.OpenAll(dsns)
 	if err != nil {
 		return nil, nil, l, fmt.Errorf("servers: %w", err)
 	}
 	srvs := make([]mysql.Server, len(l.Names))
 	for i := range srvs {
-		srvs[i] = mysql.Server{Name: l.Names[i], DB: dbs[i], DSN: l.ServerDSNs[i]}
+		srvs[i] = mysql.Server{Name: l.Names[i], DB: dbs[i]}
 	}
 	store, err := mysql.NewPlaced(srvs, l.Schemas, l.Owners)
 	return store, dbs, l, err
@@ -175,7 +178,7 @@ func (a *App) committed(ops []account.Op, res []account.Result) {
 func (a *App) Addr() string { return a.ln.Addr().String() }
 
 // Run serves HTTP, migrates the shards and declares the stream (waiting
-// for the servers), then runs the saga consumers until ctx ends (see
+// for the servers), then runs the saga consumer until ctx ends (see
 // service.Start).
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("account-service listening", "addr", a.Addr())
@@ -203,7 +206,9 @@ func (a *App) up(ctx context.Context) error {
 	return nil
 }
 
-// work runs the saga consumers and the capture of their dropped messages.
+// work runs the saga (its consumer, and per server its inbox janitor and
+// redriver), the capture of the consumer's dropped messages and, per
+// server, the refusal prune.
 func (a *App) work(ctx context.Context) error {
 	go func() { _ = a.placement.Run(ctx) }()
 	go a.store.Follow(ctx, a.placement, a.log)
@@ -236,9 +241,6 @@ func (a *App) Close() {
 	}
 	if a.nc != nil {
 		_ = a.nc.Drain()
-	}
-	if a.store != nil {
-		a.store.Close()
 	}
 	var errs []error
 	for _, db := range a.servers {

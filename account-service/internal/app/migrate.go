@@ -16,9 +16,6 @@ import (
 func Migrate(ctx context.Context, cfg config.AccountService) error {
 	store, servers, _, err := openStore(cfg.Servers, cfg.Shards)
 	defer func() {
-		if store != nil {
-			store.Close()
-		}
 		for _, db := range servers {
 			db.Close()
 		}

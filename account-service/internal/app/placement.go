@@ -42,6 +42,12 @@ func place(ctx context.Context, js jetstream.JetStream, replicas int, l database
 		}
 	}
 	if err != nil {
+		if errors.Is(err, placement.ErrInvalid) {
+			// Most likely the upgrade's new shards configured before the
+			// split that makes them.
+			return nil, fmt.Errorf("placement: %w (to go from the shards there are to more, stop the services and run "+
+				"account-service shards split: docs/operations.md)", err)
+		}
 		return nil, fmt.Errorf("placement: %w", err)
 	}
 	if err := store.Place(f.Current()); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/account-service/internal/shardmove"
+	"github.com/walletco/wallet/account-service/internal/shardsplit"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/placement"
@@ -25,21 +26,26 @@ import (
 
 // ShardsUsage is the shards command's synopsis.
 const ShardsUsage = "list [--json] — which database server holds each logical shard (the placement map); " +
-	"move N --to SERVER — move logical shard N to SERVER online (its writes pause for the switch); " +
-	"exit 0 done, 1 failed (rolled back; or no placement yet, NATS unreachable), 2 usage"
+	"move N --to SERVER — move logical shard N to SERVER online (its writes pause for the switch), " +
+	"exit 0 done, 1 failed (rolled back; or no placement yet, NATS unreachable), 2 usage; " +
+	"split [--dry-run] — the upgrade to more logical shards: split the shards the placement has into the ones " +
+	"shards declares (a multiple of them), each new schema made on its old shard's server, as the migration user, " +
+	"with the services stopped and NATS up (docs/operations.md), exit 0 done, 1 failed (run it again to finish; " +
+	"the shards stay frozen until a run ends), 2 usage (not a multiple; nothing changed)"
 
 // ShardsArgs is one parsed shards command line.
 type ShardsArgs struct {
-	Action string // list or move
+	Action string // list, move or split
 	JSON   bool   // list: [{"shard":N,"server":"NAME"},…] instead of a table
 	Shard  int    // move: the logical shard
 	To     string // move: the server it goes to
+	DryRun bool   // split: print the plan, change nothing
 }
 
 // ParseShards reads the arguments after "shards".
 func ParseShards(args []string) (ShardsArgs, error) {
 	if len(args) == 0 {
-		return ShardsArgs{}, fmt.Errorf("%w: a subcommand is required: list or move", service.ErrUsage)
+		return ShardsArgs{}, fmt.Errorf("%w: a subcommand is required: list, move or split", service.ErrUsage)
 	}
 	c := ShardsArgs{Action: args[0]}
 	switch c.Action {
@@ -75,8 +81,19 @@ func ParseShards(args []string) (ShardsArgs, error) {
 		if err != nil || fs.NArg() > 0 || c.To == "" {
 			return c, fmt.Errorf("%w: move N --to SERVER", service.ErrUsage)
 		}
+	case "split":
+		fs := flag.NewFlagSet("split", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.BoolVar(&c.DryRun, "dry-run", false, "")
+		err := fs.Parse(args[1:])
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		if err != nil || fs.NArg() > 0 {
+			return c, fmt.Errorf("%w: split takes only --dry-run (the new count is the configured shards)", service.ErrUsage)
+		}
 	default:
-		return c, fmt.Errorf("%w: unknown subcommand %q (list, move)", service.ErrUsage, c.Action)
+		return c, fmt.Errorf("%w: unknown subcommand %q (list, move, split)", service.ErrUsage, c.Action)
 	}
 	return c, nil
 }
@@ -92,8 +109,11 @@ func ShardsCommand() service.Command[config.AccountService] {
 			return err
 		},
 		Run: func(ctx context.Context, cfg config.AccountService, _ *slog.Logger) error {
-			if c.Action == "move" {
+			switch c.Action {
+			case "move":
 				return MoveShard(ctx, cfg, c.Shard, c.To, os.Stdout)
+			case "split":
+				return SplitShards(ctx, cfg, c.DryRun, os.Stdout, os.Stderr)
 			}
 			return ListShards(ctx, cfg, c.JSON, os.Stdout)
 		},
@@ -162,6 +182,69 @@ func MoveShard(ctx context.Context, cfg config.AccountService, shard int, to str
 		return service.ExitCode(1)
 	}
 	fmt.Fprintf(out, "done: shard %d moved from %s to %s; writes paused %s\n", r.Shard, r.From, r.To, r.Pause.Round(time.Millisecond))
+	return nil
+}
+
+// SplitShards splits the logical shards the placement has into the ones
+// cfg.Shards declares (shardsplit), printing its progress to out: exit 0
+// done (or nothing to do); 1 failed, and a run again finishes it; 2 a count
+// that is not a multiple of the shards there are, or a configuration that
+// does not match them: nothing changed. With dryRun it prints the plan.
+func SplitShards(ctx context.Context, cfg config.AccountService, dryRun bool, out, errOut io.Writer) error {
+	layout, err := database.LayoutOf(cfg.Servers, cfg.Shards)
+	if err != nil {
+		fmt.Fprintf(errOut, "shards split: %v\n", err)
+		return service.ExitCode(2)
+	}
+	pools, err := database.OpenAll(layout.ServerDSNs)
+	if err != nil {
+		fmt.Fprintf(errOut, "shards split: %v\n", err)
+		return service.ExitCode(2)
+	}
+	defer func() {
+		for _, db := range pools {
+			db.Close()
+		}
+	}()
+	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("account-service shards split"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("nats %s: not reachable: %w", config.MaskURLs(cfg.NATS.URL), err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	store, err := placement.Attach(ctx, js)
+	if err != nil {
+		return explainNoPlacement(err)
+	}
+	s := &shardsplit.Splitter{Placement: store, Layout: layout, Pools: pools, Progress: out}
+	start := time.Now()
+	var p shardsplit.Plan
+	if dryRun {
+		p, err = s.Check(ctx, true)
+	} else {
+		p, err = s.Run(ctx)
+	}
+	switch {
+	case errors.Is(err, shardsplit.ErrUsage):
+		fmt.Fprintf(errOut, "shards split: %v\n", strings.TrimPrefix(err.Error(), shardsplit.ErrUsage.Error()+": "))
+		return service.ExitCode(2)
+	case err != nil && p.Started:
+		fmt.Fprintf(errOut, "shards split: failed: %v\nrun it again to finish the split: until a run ends, its shards stay frozen (writes get 503)\n", err)
+		return service.ExitCode(1)
+	case err != nil:
+		fmt.Fprintf(errOut, "shards split: failed: %v\n", err)
+		return service.ExitCode(1)
+	case dryRun:
+		p.Print(out, layout)
+		fmt.Fprintln(out, "dry run: nothing changed")
+	case p.Done():
+		fmt.Fprintf(out, "nothing to do: the placement has the %d logical shards configured\n", p.To)
+	default:
+		fmt.Fprintf(out, "done: %d logical shards split into %d in %s\n", p.From, p.To, time.Since(start).Round(time.Millisecond))
+	}
 	return nil
 }
 

@@ -155,3 +155,53 @@ func TestParseShardsMove(t *testing.T) {
 		t.Errorf("move --help = %v, want help", err)
 	}
 }
+
+func TestParseShardsSplit(t *testing.T) {
+	for _, tt := range []struct {
+		args   []string
+		want   error
+		dryRun bool
+	}{
+		{[]string{"split"}, nil, false},
+		{[]string{"split", "--dry-run"}, nil, true},
+		{[]string{"split", "-h"}, flag.ErrHelp, false},
+		{[]string{"split", "256"}, service.ErrUsage, false},
+		{[]string{"split", "--to", "256"}, service.ErrUsage, false},
+	} {
+		c, err := ParseShards(tt.args)
+		if !errors.Is(err, tt.want) || (err == nil && (c.Action != "split" || c.DryRun != tt.dryRun)) {
+			t.Errorf("ParseShards(%q) = %+v, %v; want %v, dry run %v", tt.args, c, err, tt.want, tt.dryRun)
+		}
+	}
+}
+
+// A split to a count that is not a multiple of the placement's exits 2
+// before it reads a database; without a placement it fails (1).
+func TestSplitShardsRefuses(t *testing.T) {
+	url := testenv.NATS(t).ClientURL()
+	// No database answers here: the count is refused before one is read.
+	cfg := config.AccountService{NATS: config.NATSConfig{URL: url}}
+	for i := range 6 {
+		cfg.Shards = append(cfg.Shards, fmt.Sprintf("wallet:wallet@tcp(127.0.0.1:1)/wallet_shard_%d", i))
+	}
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	err := SplitShards(ctx, cfg, false, &out, &errOut)
+	if !errors.Is(err, placement.ErrNoPlacement) {
+		t.Fatalf("without a placement: %v", err)
+	}
+	m, err := placement.Initial(4, []string{"db1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storePlacement(t, url, m)
+	for _, dryRun := range []bool{false, true} {
+		out.Reset()
+		errOut.Reset()
+		err = SplitShards(ctx, cfg, dryRun, &out, &errOut)
+		var code service.ExitCode
+		if !errors.As(err, &code) || code != 2 || !strings.Contains(errOut.String(), "6 logical shards; there are 4") {
+			t.Errorf("split 4 into 6 (dry run %v): %v, stderr %q", dryRun, err, errOut.String())
+		}
+	}
+}

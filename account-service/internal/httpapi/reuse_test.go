@@ -175,7 +175,7 @@ func (e *env) runSaga() {
 		byShard := map[int][]account.Op{}
 		for _, ev := range evs {
 			done[ev.ID] = true
-			op, sh, err := account.OpFor(ev)
+			op, sh, err := account.OpFor(ev, e.f.Store.Shards())
 			if err != nil {
 				e.t.Fatalf("event %s: %v", ev.ID, err)
 			}
@@ -203,7 +203,7 @@ func (e *env) redeliverDebits() {
 		redriven := ev
 		redriven.ID = uuid.NewString()
 		for _, x := range []events.Event{ev, redriven} {
-			op, sh, err := account.OpFor(x)
+			op, sh, err := account.OpFor(x, e.f.Store.Shards())
 			if err != nil {
 				e.t.Fatal(err)
 			}

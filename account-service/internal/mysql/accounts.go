@@ -153,7 +153,7 @@ func lockAccount(ctx context.Context, tx *sqlx.Tx, shard int, id string) (accoun
 
 // saveBalances stores the balance and version of every account the batch
 // changed, in one statement.
-func saveBalances(ctx context.Context, tx *sqlx.Tx, b *account.Batch) error {
+func saveBalances(ctx context.Context, tx sqlx.ExecerContext, b *account.Batch) error {
 	ids := b.Changes.Accounts
 	if len(ids) == 0 {
 		return nil

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/shard"
 )
 
@@ -45,32 +43,53 @@ func (s *Store) Apply(ctx context.Context, srv int, ops []account.Op) ([]account
 	var err error
 	for attempt := 1; attempt <= duplicateAttempts; attempt++ {
 		err = database.InTx(ctx, s.servers[srv].DB, func(tx *sqlx.Tx) error {
-			for _, g := range groups {
-				var err error = ErrMoving // routed by a placement that changed since
-				if s.Server(g.shard) == srv {
-					err = s.enter(ctx, tx, srv, g.shard)
+			// One round trip reads every shard's rows, one writes them
+			// (reads, deferred): with many shards on a server, statement
+			// by statement would cost round trips per shard.
+			var r reads
+			metas := make([]meta, len(groups))
+			batches := make([]*account.Batch, len(groups))
+			for i, g := range groups {
+				if s.Server(g.shard) != srv {
+					continue // routed by a placement that changed since: see below
+				}
+				r.use(s.schemas[g.shard])
+				addFence(&r, &metas[i])
+				batches[i] = account.NewBatch(g.shard, len(s.schemas), s.now())
+				if err := addLoad(&r, batches[i], keysOf(g.ops, g.shard, len(s.schemas))); err != nil {
+					return fmt.Errorf("shard %d: %w", g.shard, err)
+				}
+			}
+			if err := r.run(ctx, tx); err != nil {
+				return fmt.Errorf("load: %w", err)
+			}
+			var writes deferred
+			for i, g := range groups {
+				var err error = ErrMoving
+				if batches[i] != nil {
+					err = s.check(metas[i], srv, g.shard)
 				}
 				if err != nil {
 					if !errors.Is(err, ErrMoving) {
 						return err
 					}
-					// Nothing was read or written for this shard: its
-					// operations are answered "retry", the others go on.
-					for _, i := range g.at {
-						out[i] = account.Result{Err: err}
+					// Nothing is written for this shard: its operations
+					// are answered "retry", the others go on.
+					for _, j := range g.at {
+						out[j] = account.Result{Err: err}
 					}
 					continue
 				}
-				b := account.NewBatch(g.shard, len(s.schemas), s.now())
-				if err := load(ctx, tx, b, keysOf(g.ops, g.shard, len(s.schemas))); err != nil {
-					return fmt.Errorf("shard %d: %w", g.shard, err)
-				}
-				for j, res := range b.Decide(g.ops) {
+				for j, res := range batches[i].Decide(g.ops) {
 					out[g.at[j]] = res
 				}
-				if err := s.save(ctx, tx, b); err != nil {
+				writes.use(s.schemas[g.shard])
+				if err := s.save(ctx, &writes, batches[i]); err != nil {
 					return fmt.Errorf("shard %d: %w", g.shard, err)
 				}
+			}
+			if err := writes.flush(ctx, tx); err != nil {
+				return fmt.Errorf("save: %w", err)
 			}
 			return nil
 		})
@@ -105,17 +124,6 @@ func groupByShard(ops []account.Op) []shardOps {
 		groups[j].at = append(groups[j].at, i)
 	}
 	return groups
-}
-
-// enter points tx, on server srv's pool, at shard sh's schema and checks
-// the copy there is the shard's current one (fence).
-func (s *Store) enter(ctx context.Context, tx *sqlx.Tx, srv, sh int) error {
-	if schema := s.schemas[sh]; schema != "" {
-		if _, err := tx.ExecContext(ctx, "USE "+quoteName(schema)); err != nil {
-			return fmt.Errorf("shard %d: use %s: %w", sh, schema, err)
-		}
-	}
-	return s.fence(ctx, tx, srv, sh)
 }
 
 // quoteName quotes a schema or table name for SQL.
@@ -162,39 +170,9 @@ func keysOf(ops []account.Op, sh, shards int) keys {
 	return k
 }
 
-// load locks and reads a batch's rows. Lock order: accounts first, by
-// ascending account_id in one statement (lockAccounts), then transfers and
-// credits by ascending transaction_id. A concurrent request with the same
-// key waits on the account lock and then reads the first one's rows.
-func load(ctx context.Context, tx *sqlx.Tx, b *account.Batch, k keys) error {
-	accs, err := lockAccounts(ctx, tx, b.Shard, k.accounts...)
-	if err != nil {
-		return err
-	}
-	for id, a := range accs {
-		b.Accounts[id] = &a
-	}
-	if err := loadTransfers(ctx, tx, b, k.transfers); err != nil {
-		return err
-	}
-	if err := loadCredits(ctx, tx, b, k.credits); err != nil {
-		return err
-	}
-	if err := loadMovements(ctx, tx, b, k.movements); err != nil {
-		return err
-	}
-	return loadSeen(ctx, tx, b, k.events)
-}
-
-func loadSeen(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	seen, err := inbox.Seen(ctx, tx, sagaInbox, ids)
-	maps.Copy(b.Seen, seen)
-	return err
-}
-
 // save writes what a batch decided: balances, new and ended transfers,
 // steps, movements, credits, the inbox and the outbox, one statement each.
-func (s *Store) save(ctx context.Context, tx *sqlx.Tx, b *account.Batch) error {
+func (s *Store) save(ctx context.Context, tx sqlx.ExecerContext, b *account.Batch) error {
 	c := b.Changes
 	steps := []func() error{
 		func() error { return saveBalances(ctx, tx, b) },

@@ -9,7 +9,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/account-service/internal/account"
-	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/money"
 	"github.com/walletco/wallet/pkg/problem"
@@ -50,22 +49,7 @@ func (r creditRow) toCredit() (account.Credit, error) {
 	return c, nil
 }
 
-// loadCredits locks and reads this shard's credit records under ids, of
-// every source account that used them; the batch picks its own by key.
-func loadCredits(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	err := database.SelectIn(ctx, tx, "SELECT "+creditColumns+" FROM credits WHERE transaction_id IN (?) ORDER BY transaction_id, from_account FOR UPDATE", ids,
-		func(r creditRow) error {
-			c, err := r.toCredit()
-			b.Credits[account.Key{TransactionID: c.TransactionID, From: c.From}] = &c
-			return err
-		})
-	if err != nil {
-		return fmt.Errorf("read credits: %w", err)
-	}
-	return nil
-}
-
-func insertCredits(ctx context.Context, tx *sqlx.Tx, cs []account.Credit) error {
+func insertCredits(ctx context.Context, tx sqlx.ExecerContext, cs []account.Credit) error {
 	return insertRows(ctx, tx, "credits", creditColumns, len(cs), func(i int) []any {
 		c := cs[i]
 		var balance, version any

@@ -30,12 +30,11 @@ func TestStaleWriterIsFenced(t *testing.T) {
 	}
 	dsn := l.ServerDSNs[0]
 	open := func() *mysql.Store {
-		s, err := mysql.NewPlaced([]mysql.Server{{Name: "a", DB: testenv.MustOpen(t, dsn), DSN: dsn}, {Name: "b", DB: testenv.MustOpen(t, dsn), DSN: dsn}},
+		s, err := mysql.NewPlaced([]mysql.Server{{Name: "a", DB: testenv.MustOpen(t, database.WithMultiStatements(dsn))}, {Name: "b", DB: testenv.MustOpen(t, database.WithMultiStatements(dsn))}},
 			l.Schemas, []int{0, 0, 0, 0})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(s.Close)
 		return s
 	}
 	ctx := context.Background()
@@ -64,7 +63,7 @@ func TestStaleWriterIsFenced(t *testing.T) {
 
 	// A move froze shard 0's copy on a: neither instance writes there.
 	shard0 := fresh.Shard(0)
-	if _, err := shard0.Exec("UPDATE shard_meta SET frozen = TRUE"); err != nil {
+	if _, err := shard0.ExecContext(context.Background(), "UPDATE shard_meta SET frozen = TRUE"); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []*mysql.Store{fresh, stale} {
@@ -78,7 +77,7 @@ func TestStaleWriterIsFenced(t *testing.T) {
 
 	// The move ends: shard 0's live copy is b's, and fresh follows the
 	// placement; stale does not yet.
-	if _, err := shard0.Exec("UPDATE shard_meta SET server = 'b', frozen = FALSE"); err != nil {
+	if _, err := shard0.ExecContext(context.Background(), "UPDATE shard_meta SET server = 'b', frozen = FALSE"); err != nil {
 		t.Fatal(err)
 	}
 	if err := fresh.SetOwners([]int{1, 0, 0, 0}); err != nil {

@@ -24,7 +24,7 @@ import (
 // applied: a shard as an older release left it.
 func migratedTo(t *testing.T, names ...string) *sqlx.DB {
 	t.Helper()
-	db := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	db := testenv.MustOpen(t, database.WithMultiStatements(testenv.Databases(t, 1)[0]))
 	old := fstest.MapFS{}
 	for _, name := range names {
 		body, err := fs.ReadFile(mysql.Migrations, "migrations/"+name)
@@ -197,14 +197,14 @@ func TestMigration0003ResumesAfterACrash(t *testing.T) {
 // re-runs all files, the shard's and the shared packages', over their result.
 func TestEveryMigrationRunsTwice(t *testing.T) {
 	s := migrateRest(t, migratedTo(t, "0001_accounts.sql"))
-	if _, err := s.Shard(0).Exec("DELETE FROM schema_migrations"); err != nil {
+	if _, err := s.Shard(0).ExecContext(context.Background(), "DELETE FROM schema_migrations"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Migrate(context.Background(), deadletter.Migrations()); err != nil {
 		t.Fatalf("migrations run again: %v", err)
 	}
 	var n int
-	if err := s.Shard(0).Get(&n, `SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
+	if err := s.Shard(0).GetContext(context.Background(), &n, `SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
 		WHERE table_schema = DATABASE() AND index_name IN
 		('movements_refused', 'transfers_from_created', 'transfers_to_created', 'credits_to_created')`); err != nil || n != 4 {
 		t.Errorf("list and prune indexes: %d (%v), want 4", n, err)
@@ -240,7 +240,7 @@ func onlyComments(s string) bool {
 // is routed by it; the list in its first order still migrates.
 func TestReorderedShardListIsRefused(t *testing.T) {
 	dsns := testenv.Databases(t, 2)
-	a, b := testenv.MustOpen(t, dsns[0]), testenv.MustOpen(t, dsns[1])
+	a, b := testenv.MustOpen(t, database.WithMultiStatements(dsns[0])), testenv.MustOpen(t, database.WithMultiStatements(dsns[1]))
 	migrate := func(shards ...*sqlx.DB) error {
 		s, err := mysql.New(shards)
 		if err != nil {
@@ -257,5 +257,18 @@ func TestReorderedShardListIsRefused(t *testing.T) {
 	}
 	if err := migrate(a, b); err != nil {
 		t.Fatalf("the list in its order again: %v", err)
+	}
+}
+
+// A store whose pool cannot take a batch's writes in one round trip is
+// refused at start, with what to change, instead of failing every batch.
+func TestMigrateRefusesPoolWithoutMultiStatements(t *testing.T) {
+	s, err := mysql.New([]*sqlx.DB{testenv.MustOpen(t, testenv.Databases(t, 1)[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Migrate(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "multi statements") {
+		t.Fatalf("migrate = %v, want a refusal naming multi statements", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 	"github.com/walletco/wallet/account-service/internal/account"
-	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/money"
 )
 
@@ -41,24 +40,7 @@ func (r movementRow) toMovement() (account.Movement, error) {
 		Amount: amt, BalanceAfter: r.BalanceAfter.Decimal, Version: r.Version.Int64, Refusal: refusal, CreatedAt: r.CreatedAt}, nil
 }
 
-// loadMovements reads the deposits and withdrawals recorded under ids. They
-// need no lock of their own: a movement changes one account, whose lock the
-// batch holds, and a key raced in by another instance fails our insert
-// (duplicate) and the batch runs again.
-func loadMovements(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	err := database.SelectIn(ctx, tx, "SELECT "+movementColumns+" FROM movements WHERE transaction_id IN (?)", ids,
-		func(r movementRow) error {
-			m, err := r.toMovement()
-			b.Movements[m.TransactionID] = &m
-			return err
-		})
-	if err != nil {
-		return fmt.Errorf("read movements: %w", err)
-	}
-	return nil
-}
-
-func insertMovements(ctx context.Context, tx *sqlx.Tx, ms []account.Movement) error {
+func insertMovements(ctx context.Context, tx sqlx.ExecerContext, ms []account.Movement) error {
 	rows := make([][]any, len(ms))
 	for i, m := range ms {
 		var after, version any = m.BalanceAfter, m.Version

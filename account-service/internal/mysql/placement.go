@@ -14,7 +14,9 @@ import (
 // Place places the shards as m says; m names the servers as the store does.
 func (s *Store) Place(m placement.Map) error {
 	if len(m.Owner) != len(s.schemas) {
-		return fmt.Errorf("mysql: the placement has %d shards, the store %d", len(m.Owner), len(s.schemas))
+		// The count is fixed per deployment: only "shards split" changes it.
+		return fmt.Errorf("mysql: the stored placement has %d logical shards but the configuration declares %d: "+
+			"configure the stored count, or upgrade with \"account-service shards split\" (docs/operations.md)", len(m.Owner), len(s.schemas))
 	}
 	owners := make([]int, len(m.Owner))
 	for sh, name := range m.Owner {

@@ -26,7 +26,7 @@ type privileged struct {
 func grantServiceUsers(t *testing.T) privileged {
 	t.Helper()
 	dsns := testenv.Databases(t, 2)
-	admin := testenv.MustOpen(t, dsns[0])
+	admin := testenv.MustOpen(t, database.WithMultiStatements(dsns[0]))
 	store, err := mysql.New([]*sqlx.DB{admin})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func as(t *testing.T, dsn string, l database.Login) *sqlx.DB {
 		t.Fatal(err)
 	}
 	c.User, c.Passwd = l.User, l.Password
-	return testenv.MustOpen(t, c.FormatDSN())
+	return testenv.MustOpen(t, database.WithMultiStatements(c.FormatDSN()))
 }
 
 // mustDeny runs q and wants MySQL to refuse it for lack of a privilege.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -92,16 +93,46 @@ func deleted(res sql.Result, err error) (int, error) {
 	return int(n), nil
 }
 
-// PruneRefusalsEvery prunes every shard's refusals every
-// min(retention/4, 1s) until ctx ends, as the relay prunes its outbox.
-func (s *Store) PruneRefusalsEvery(ctx context.Context, retention time.Duration, log *slog.Logger) {
-	tick.Every(ctx, min(max(retention/4, 10*time.Millisecond), time.Second), func(ctx context.Context) {
-		for sh := range s.schemas {
-			n, err := s.PruneRefusals(ctx, sh, retention)
-			refusalsDeleted.WithLabelValues(strconv.Itoa(sh)).Add(float64(n))
-			if err != nil && ctx.Err() == nil {
-				log.Warn("refusal prune", "shard", sh, "err", err)
-			}
+// PruneRefusalsOn prunes the refusals of the shards server srv holds now,
+// shard after shard, and returns how many it deleted. One statement over
+// all of the server's shards finds those that have a refusal to delete, so
+// an idle round costs one query per server however many shards it holds.
+func (s *Store) PruneRefusalsOn(ctx context.Context, srv int, retention time.Duration, log *slog.Logger) int {
+	before := s.now().Add(-retention)
+	var due []int
+	if err := s.perShard(ctx, srv, &due, func(sh int) string {
+		return "SELECT " + strconv.Itoa(sh) + " FROM DUAL WHERE EXISTS (SELECT 1 FROM " + s.table(sh, "transfers") +
+			" WHERE status = 'refused' AND updated_at < ?) OR EXISTS (SELECT 1 FROM " + s.table(sh, "movements") +
+			" WHERE balance_after IS NULL AND refusal IS NOT NULL AND created_at < ?)"
+	}, before, before); err != nil {
+		if ctx.Err() == nil {
+			log.Warn("refusal prune", "server", s.servers[srv].Name, "err", err)
 		}
-	})
+		return 0
+	}
+	total := 0
+	for _, sh := range due {
+		n, err := s.PruneRefusals(ctx, sh, retention)
+		refusalsDeleted.WithLabelValues(strconv.Itoa(sh)).Add(float64(n))
+		total += n
+		if err != nil && ctx.Err() == nil {
+			log.Warn("refusal prune", "shard", sh, "err", err)
+		}
+	}
+	return total
+}
+
+// PruneRefusalsEvery prunes refusals every min(retention/4, 1s) until ctx
+// ends, as the relay prunes its outbox: one loop per server, so a slow
+// server does not hold back the others' rounds.
+func (s *Store) PruneRefusalsEvery(ctx context.Context, retention time.Duration, log *slog.Logger) {
+	var wg sync.WaitGroup
+	for srv := range s.servers {
+		wg.Go(func() {
+			tick.Every(ctx, min(max(retention/4, 10*time.Millisecond), time.Second), func(ctx context.Context) {
+				s.PruneRefusalsOn(ctx, srv, retention, log)
+			})
+		})
+	}
+	wg.Wait()
 }

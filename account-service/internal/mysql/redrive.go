@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -11,27 +12,34 @@ import (
 	"github.com/walletco/wallet/pkg/events"
 )
 
-// Redrive emits transfer.debited again, under a new event id, for transfers
-// of shard sh pending for longer than olderThan, and returns how many. The
-// destination answers from its credit record, so it never credits twice;
-// other consumers dedupe by (transaction_id, type, source). A debit still in
-// the outbox is left alone, and the wait doubles per redrive up to 64 times
-// olderThan, so an outage does not flood the stream (ADR 0001).
-func (s *Store) Redrive(ctx context.Context, sh int, olderThan time.Duration) (int, error) {
+// Redrive emits transfer.debited again, under a new event id, for the
+// transfers pending for longer than olderThan on the shards server srv
+// holds now, and returns how many. One statement over all of the server's
+// shards finds them (up to 100 per shard), so an idle tick costs one query
+// per server however many shards it holds; only shards with a candidate
+// are entered. The destination answers from its credit record, so it never
+// credits twice; other consumers dedupe by (transaction_id, type, source).
+// A debit still in the outbox is left alone, and the wait doubles per
+// redrive up to 64 times olderThan, so an outage does not flood the stream
+// (ADR 0001).
+func (s *Store) Redrive(ctx context.Context, srv int, olderThan time.Duration) (int, error) {
 	var keys []struct {
+		Shard         int    `db:"shard"`
 		TransactionID string `db:"transaction_id"`
 		From          string `db:"from_account"`
 	}
-	if err := s.Shard(sh).SelectContext(ctx, &keys, `SELECT transaction_id, from_account FROM transfers
-		WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at LIMIT 100`, s.now().Add(-olderThan)); err != nil {
-		return 0, fmt.Errorf("find pending transfers: %w", err)
+	if err := s.perShard(ctx, srv, &keys, func(sh int) string {
+		return "SELECT " + strconv.Itoa(sh) + " AS shard, transaction_id, from_account FROM " + s.table(sh, "transfers") +
+			" WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at LIMIT 100"
+	}, s.now().Add(-olderThan)); err != nil {
+		return 0, fmt.Errorf("find pending transfers on server %s: %w", s.servers[srv].Name, err)
 	}
 	n := 0
 	var errs []error
 	for _, k := range keys {
-		sent, err := s.redriveOne(ctx, sh, account.Key{TransactionID: k.TransactionID, From: k.From}, olderThan)
+		sent, err := s.redriveOne(ctx, k.Shard, account.Key{TransactionID: k.TransactionID, From: k.From}, olderThan)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("redrive %s from %s: %w", k.TransactionID, k.From, err))
+			errs = append(errs, fmt.Errorf("redrive %s from %s (shard %d): %w", k.TransactionID, k.From, k.Shard, err))
 		}
 		if sent {
 			n++
@@ -71,6 +79,9 @@ func (s *Store) redriveOne(ctx context.Context, sh int, k account.Key, olderThan
 			return err
 		}
 		sent = true
+		// The debit goes to the destination's shard now: the row's shard
+		// numbers are the count's when the transfer was made.
+		t = t.OnShards(s.Shards())
 		return s.outbox.Append(ctx, tx, account.NewEvent(sh, events.TransferDebited, k.TransactionID, t.ToShard, account.TransferPayload(t), now))
 	})
 	if err == nil && sent {

@@ -12,7 +12,7 @@ import (
 
 // insertRows inserts n rows into table in one statement; row(i) returns the
 // values of row i in the order of cols.
-func insertRows(ctx context.Context, tx *sqlx.Tx, table, cols string, n int, row func(i int) []any) error {
+func insertRows(ctx context.Context, tx sqlx.ExecerContext, table, cols string, n int, row func(i int) []any) error {
 	if n == 0 {
 		return nil
 	}
@@ -52,6 +52,6 @@ func nullable(s string) any {
 }
 
 // insertInbox records the batch's saga events in the consumer's inbox.
-func insertInbox(ctx context.Context, tx *sqlx.Tx, ids []string) error {
+func insertInbox(ctx context.Context, tx sqlx.ExecerContext, ids []string) error {
 	return inbox.Add(ctx, tx, sagaInbox, ids)
 }

@@ -45,7 +45,7 @@ func (f *fixture) transfer(from, to, amount string) account.Transfer {
 // step applies a saga event on the shard that must act on it, as the saga
 // consumer does.
 func (f *fixture) step(e events.Event) error {
-	op, sh, err := account.OpFor(e)
+	op, sh, err := account.OpFor(e, accounttest.Shards)
 	if err != nil {
 		return err
 	}
@@ -256,12 +256,17 @@ func TestSagaPoisonIsPermanent(t *testing.T) {
 			t.Errorf("event %d: err %v, want a permanent error", i, err)
 		}
 	}
-	// Routed to shard 0 but for an account on shard 2: the batch has no
+	// Its payload says shard 0, its account is on shard 2: OpFor routes it
+	// by the account. Applied on shard 0 all the same, the batch has no
 	// account of its own to lock and must still answer, not crash.
 	misrouted := events.Event{ID: uuid.NewString(), Type: events.TransferDebited,
 		Data: []byte(`{"transaction_id":"` + uuid.NewString() + `","from_account":"` + idOn(1) + `","to_account":"` + idOn(2) + `","amount":"1","currency":"USD","from_shard":1,"to_shard":0}`)}
-	if err := f.step(misrouted); !errors.Is(err, account.ErrMisrouted) {
-		t.Errorf("credit for an account on another shard: %v, want misrouted", err)
+	op, sh, err := account.OpFor(misrouted, accounttest.Shards)
+	if err != nil || sh != 2 {
+		t.Fatalf("OpFor routes a credit for shard 2's account to shard %d (%v)", sh, err)
+	}
+	if res := f.Writer.Do(context.Background(), 0, []account.Op{op}); !errors.Is(res[0].Err, account.ErrMisrouted) {
+		t.Errorf("credit applied on a shard that does not hold its account: %v, want misrouted", res[0].Err)
 	}
 	unknown := events.Event{ID: uuid.NewString(), Type: events.TransferCredited,
 		Data: []byte(`{"transaction_id":"` + uuid.NewString() + `","from_account":"` + idOn(2) + `","to_account":"b","amount":"1","currency":"USD","from_shard":2}`)}

@@ -36,6 +36,12 @@ func (s *Store) fence(ctx context.Context, tx *sqlx.Tx, srv, sh int) error {
 	if err := tx.GetContext(ctx, &m, "SELECT shard, server, frozen FROM shard_meta WHERE id = 1 LOCK IN SHARE MODE"); err != nil {
 		return fmt.Errorf("shard %d: read shard_meta: %w", sh, err)
 	}
+	return s.check(m, srv, sh)
+}
+
+// check refuses m, a copy's shard_meta on server srv, unless it is shard
+// sh's live copy there.
+func (s *Store) check(m meta, srv, sh int) error {
 	if m.Shard != sh {
 		return fmt.Errorf("%w: the schema of shard %d records shard %d", account.ErrMisrouted, sh, m.Shard)
 	}
@@ -49,7 +55,7 @@ func (s *Store) fence(ctx context.Context, tx *sqlx.Tx, srv, sh int) error {
 // Apply's are: for writes outside the group commit.
 func (s *Store) inShard(ctx context.Context, sh int, fn func(tx *sqlx.Tx) error) error {
 	srv := s.Server(sh)
-	return database.InTx(ctx, s.pools[srv][sh], func(tx *sqlx.Tx) error {
+	return database.InTx(ctx, s.on(srv, sh), func(tx *sqlx.Tx) error {
 		if err := s.fence(ctx, tx, srv, sh); err != nil {
 			return err
 		}
@@ -62,7 +68,7 @@ func (s *Store) inShard(ctx context.Context, sh int, fn func(tx *sqlx.Tx) error)
 // db that records another shard number or server: the shard list's order
 // routes every account (shard.Of), so a reordered list would put accounts
 // in the wrong database.
-func claimShard(ctx context.Context, db *sqlx.DB, i int, server string) error {
+func claimShard(ctx context.Context, db database.DB, i int, server string) error {
 	if _, err := db.ExecContext(ctx, `INSERT INTO shard_meta (id, shard, server) VALUES (1, ?, ?)
 		ON DUPLICATE KEY UPDATE server = IF(server = '', VALUES(server), server)`, i, server); err != nil {
 		return fmt.Errorf("record shard number: %w", err)

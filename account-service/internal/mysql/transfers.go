@@ -51,23 +51,7 @@ func (r transferRow) toTransfer() (account.Transfer, error) {
 		Reason: problem.Code(r.Reason.String), Refusal: refusal, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, nil
 }
 
-// loadTransfers locks and reads the transfers this shard recorded under ids,
-// from every source account that used them (the batch picks its own by
-// key; the few others are locked too, which costs nothing but a wait).
-func loadTransfers(ctx context.Context, tx *sqlx.Tx, b *account.Batch, ids []string) error {
-	err := database.SelectIn(ctx, tx, "SELECT "+transferColumns+" FROM transfers WHERE transaction_id IN (?) ORDER BY transaction_id, from_account FOR UPDATE", ids,
-		func(r transferRow) error {
-			t, err := r.toTransfer()
-			b.Transfers[t.Key()] = &t
-			return err
-		})
-	if err != nil {
-		return fmt.Errorf("read transfers: %w", err)
-	}
-	return nil
-}
-
-func insertTransfers(ctx context.Context, tx *sqlx.Tx, ts []*account.Transfer) error {
+func insertTransfers(ctx context.Context, tx sqlx.ExecerContext, ts []*account.Transfer) error {
 	refusals := make([]any, len(ts))
 	for i, t := range ts {
 		var err error
@@ -85,7 +69,7 @@ func insertTransfers(ctx context.Context, tx *sqlx.Tx, ts []*account.Transfer) e
 // saveSettled stores the new status of transfers whose saga ended (each
 // ends once: only a pending one can); those created in the same batch were
 // inserted as they are already.
-func saveSettled(ctx context.Context, tx *sqlx.Tx, created, settled []*account.Transfer, b *account.Batch) error {
+func saveSettled(ctx context.Context, tx sqlx.ExecerContext, created, settled []*account.Transfer, b *account.Batch) error {
 	var ts []*account.Transfer
 	for _, t := range settled {
 		if !slices.Contains(created, t) {
@@ -131,7 +115,7 @@ func caseWhenKey(ts []*account.Transfer, value func(t *account.Transfer) any, ar
 	return q.String()
 }
 
-func insertSteps(ctx context.Context, tx *sqlx.Tx, steps []account.StepRecord) error {
+func insertSteps(ctx context.Context, tx sqlx.ExecerContext, steps []account.StepRecord) error {
 	return insertRows(ctx, tx, "transfer_steps", "transaction_id, from_account, step, shard, at", len(steps), func(i int) []any {
 		s := steps[i]
 		return []any{s.TransactionID, s.From, s.Name, s.Shard, s.At}

@@ -89,7 +89,7 @@ func newStackOn(t *testing.T, owners []int) *stack {
 	}
 	var servers []mysql.Server
 	for i, dsn := range l.ServerDSNs {
-		db := testenv.MustOpen(t, dsn)
+		db := testenv.MustOpen(t, database.WithMultiStatements(dsn))
 		for _, schema := range l.Schemas {
 			if _, err := db.Exec("CREATE DATABASE IF NOT EXISTS `" + schema + "`"); err != nil {
 				t.Fatal(err)
@@ -100,13 +100,12 @@ func newStackOn(t *testing.T, owners []int) *stack {
 				_, _ = db.Exec("DROP DATABASE IF EXISTS `" + schema + "`")
 			}
 		})
-		servers = append(servers, mysql.Server{Name: l.Names[i], DB: db, DSN: dsn})
+		servers = append(servers, mysql.Server{Name: l.Names[i], DB: db})
 	}
 	store, err := mysql.NewPlaced(servers, l.Schemas, l.Owners)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(store.Close)
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -340,13 +339,12 @@ func TestMigrateFindsMovedShards(t *testing.T) {
 	}
 	var servers []mysql.Server
 	for i, dsn := range s.layout.ServerDSNs {
-		servers = append(servers, mysql.Server{Name: s.layout.Names[i], DB: testenv.MustOpen(t, dsn), DSN: dsn})
+		servers = append(servers, mysql.Server{Name: s.layout.Names[i], DB: testenv.MustOpen(t, database.WithMultiStatements(dsn))})
 	}
 	configured, err := mysql.NewPlaced(servers, s.layout.Schemas, s.layout.Owners)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(configured.Close)
 	if err := configured.FindLive(ctx); err != nil {
 		t.Fatal(err)
 	}

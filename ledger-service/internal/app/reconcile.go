@@ -127,7 +127,7 @@ func openReady(ctx context.Context, dsn, name string) (*sqlx.DB, error) {
 }
 
 // waitReady waits for db up to connectTimeout.
-func waitReady(ctx context.Context, db *sqlx.DB, name string) error {
+func waitReady(ctx context.Context, db database.DB, name string) error {
 	wait, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	if err := database.WaitReady(wait, db); err != nil {

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"github.com/jmoiron/sqlx"
 	"sync"
 	"time"
 
@@ -52,7 +51,7 @@ func (a *App) consume(ctx context.Context) error {
 // so these rows only make a copy a cheap duplicate; the floor keeps them
 // for messages still unacknowledged all the same.
 func (a *App) janitor() inbox.Janitor {
-	return inbox.Janitor{DB: func() *sqlx.DB { return a.db }, Consumer: ledger.Consumer, Durable: consumer.Name,
+	return inbox.Janitor{DB: func() database.DB { return a.db }, Consumer: ledger.Consumer, Durable: consumer.Name,
 		Retention: a.cfg.Ledger.InboxRetention, Log: a.log,
 		Floor: func(ctx context.Context) (time.Time, error) { return stream.Unsettled(ctx, a.js, consumer.Name) }}
 }

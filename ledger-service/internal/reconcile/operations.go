@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // The operational checks' names.
@@ -134,7 +134,7 @@ func (r *run) deadLetters(ctx context.Context) error {
 		Error      string    `db:"error"`
 		RecordedAt time.Time `db:"recorded_at"`
 	}
-	dbs := append([]*sqlx.DB{r.src.Ledger}, r.src.Shards...)
+	dbs := append([]database.DB{r.src.Ledger}, r.src.Shards...)
 	for i, db := range dbs {
 		where, place := ledgerName, ledgerName
 		if i > 0 {
@@ -161,7 +161,7 @@ func (r *run) deadLetters(ctx context.Context) error {
 
 // countStale returns the rows query (one time argument) counts, or listed
 // when fewer than a full listing came back (no need to count then).
-func countStale(ctx context.Context, db *sqlx.DB, query string, before time.Time, listed int) (int64, error) {
+func countStale(ctx context.Context, db database.DB, query string, before time.Time, listed int) (int64, error) {
 	if listed <= MaxListed {
 		return int64(listed), nil
 	}

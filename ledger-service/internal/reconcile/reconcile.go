@@ -15,16 +15,16 @@ import (
 	"io"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/walletco/wallet/ledger-service/internal/progress"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // Sources are the databases a run reads, and how it waits for the ledger.
 type Sources struct {
 	// Shards are the account shards, in shard order.
-	Shards []*sqlx.DB
+	Shards []database.DB
 	// Ledger is the live ledger's schema.
-	Ledger *sqlx.DB
+	Ledger database.DB
 	// Settled returns once the ledger has applied every event the shards
 	// had committed when it was called (LedgerSettled builds one).
 	Settled func(ctx context.Context) error

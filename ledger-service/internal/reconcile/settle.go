@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -15,7 +15,7 @@ import (
 // was called: each shard's outbox is published up to its highest id then,
 // and the ledger's consumer has acknowledged the stream's last sequence after
 // that (the relay marks a row only once JetStream stored it).
-func LedgerSettled(shards []*sqlx.DB, js jetstream.JetStream, consumer string, poll time.Duration) func(context.Context) error {
+func LedgerSettled(shards []database.DB, js jetstream.JetStream, consumer string, poll time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
 		marks := make([]int64, len(shards))
 		for i, db := range shards {

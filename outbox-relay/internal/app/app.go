@@ -1,5 +1,6 @@
-// Package app wires outbox-relay: shard pools, NATS, the relay loop and the
-// health, metrics and (operators only) profile endpoints.
+// Package app wires outbox-relay: a pool per database server, the placement
+// of the shards on them, NATS, the relay and the health, metrics and
+// (operators only) profile endpoints.
 package app
 
 import (
@@ -25,8 +26,8 @@ import (
 // App is a running relay.
 type App struct {
 	log *slog.Logger
-	// shards are the pools on each shard's schema, on the server that
-	// holds it now: the relay follows a shard that moved.
+	// shards are the servers' pools and where each shard is now: the
+	// relay follows a shard that moved.
 	shards *placement.Pools
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -61,18 +62,18 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 	}
 	a.stream = stream.ConfigFrom(cfg.NATS)
 	host, _ := os.Hostname()
-	rc := outbox.RelayConfig{BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
+	rc := outbox.RelayConfig{Servers: a.servers, BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
 		MaxInFlight: cfg.Relay.MaxInFlight, PublishTimeout: cfg.Relay.PublishTimeout,
-		LeaseTTL: cfg.Relay.LeaseTTL, Retention: cfg.Relay.OutboxRetention, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()),
-		MaxAttempts: cfg.Relay.MaxAttempts, Placed: a.shards.DB,
+		LeaseTTL: cfg.Relay.LeaseTTL, LeaseReplicas: a.stream.Replicas, Retention: cfg.Relay.OutboxRetention,
+		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), MaxAttempts: cfg.Relay.MaxAttempts,
 		Redeclare: func(ctx context.Context) error {
 			_, err := stream.Declare(ctx, a.js, a.stream, a.log)
 			return err
 		}}
-	if a.relay, err = outbox.NewRelay(a.shards.All(), a.js, rc, log); err != nil {
+	if a.relay, err = outbox.NewRelay(a.js, rc, log); err != nil {
 		return nil, err
 	}
-	web.Collect(outbox.NewBacklog(a.shards.All))
+	web.Collect(outbox.NewBacklog(a.servers))
 	h, err := handler(cfg, log, a.ready)
 	if err != nil {
 		return nil, err
@@ -91,6 +92,22 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 		return a.relay.Run(ctx)
 	}
 	return a, nil
+}
+
+// servers returns the configured database servers, each with the shards
+// the placement puts on it now, for the relay and its backlog metric: they
+// publish and count a server's shards through its one pool.
+func (a *App) servers() []outbox.Server {
+	l := a.shards.Layout()
+	out := make([]outbox.Server, len(l.Names))
+	for srv, name := range l.Names {
+		out[srv] = outbox.Server{Name: name, DB: a.shards.Pool(srv)}
+	}
+	for sh, schema := range l.Schemas { // ascending, as Server.Shards must be
+		srv := a.shards.Server(sh)
+		out[srv].Shards = append(out[srv].Shards, outbox.Shard{N: sh, Schema: schema})
+	}
+	return out
 }
 
 // handler serves health, metrics and profiles behind the same guard as the
@@ -113,9 +130,11 @@ func (a *App) ready(ctx context.Context) error {
 	if st := a.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats is %s", st)
 	}
-	for i, db := range a.shards.All() {
-		if err := db.PingContext(ctx); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
+	// One ping per server, not per shard: the shards' tables are
+	// account-service's, and the relay retries until they exist.
+	for _, s := range a.servers() {
+		if err := s.DB.PingContext(ctx); err != nil {
+			return fmt.Errorf("server %s: %w", s.Name, err)
 		}
 	}
 	return nil
@@ -129,7 +148,7 @@ func (a *App) Addr() string { return a.ln.Addr().String() }
 // service.Start). The shard tables are account-service's: until they exist
 // the relay logs and retries.
 func (a *App) Run(ctx context.Context) error {
-	a.log.Info("outbox-relay running", "addr", a.Addr(), "shards", a.shards.Shards())
+	a.log.Info("outbox-relay running", "addr", a.Addr(), "shards", a.shards.Shards(), "servers", len(a.shards.Layout().Names))
 	return a.start.Run(ctx)
 }
 
