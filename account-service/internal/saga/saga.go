@@ -85,11 +85,13 @@ const legacyPrefix = "saga-shard-"
 // maxBatch bounds the events of one handler call, of any shards.
 const maxBatch = 1024
 
-// patience bounds how long a batch waits for one server's steps: far
-// beyond a group commit (milliseconds), far below AckWait. A server that
-// does not answer in time (cut off, or stalled) must not hold back the
-// steps of the other servers, which share the consumer.
-const patience = 2 * time.Second
+// patience bounds how long a batch waits for one server's steps: beyond
+// what a loaded server's group commit takes (its queue full, seconds), and
+// below AckWait. A server that does not answer in time (cut off, or
+// stalled) must not hold back the steps of the other servers, which share
+// the consumer; one merely slow must not have its steps turned back, which
+// only adds redeliveries to its load (2 s did, under make bench).
+const patience = 10 * time.Second
 
 // errServerStuck answers the steps of a server that did not answer a batch
 // within Patience: they are nak'd and come again later.
@@ -314,7 +316,7 @@ type group struct {
 // answer within Patience does not hold back the batch: its events are
 // nak'd to come again, steps of it still queued are dropped (one already
 // committing is recognised by the inbox when its event comes again), and
-// its steps are nak'd at once for the next 5×Patience, after which a batch
+// its steps are nak'd at once for the next 2×Patience, after which a batch
 // tries it again.
 func (r *Runner) handle(ctx context.Context, evts []events.Event) []error {
 	errs := make([]error, len(evts))
@@ -392,7 +394,7 @@ func (r *Runner) letGo(srv int) {
 		r.log.Warn("a database server is not answering saga steps in time; its steps come again later",
 			"server", srv, "patience", r.cfg.Patience.String())
 	}
-	r.stuck[srv] = time.Now().Add(5 * r.cfg.Patience)
+	r.stuck[srv] = time.Now().Add(2 * r.cfg.Patience)
 }
 
 // permanent marks the domain's "can never apply" errors for the stream, and
