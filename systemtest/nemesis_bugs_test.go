@@ -55,13 +55,12 @@ func TestNemesisCatchesInjectedBugs(t *testing.T) {
 		want:  InvPublished,
 	}, {
 		// A batch answered before its commit is lost when account-service
-		// or its database dies in between.
-		bug: "answer_before_commit",
-		plan: []nemesis.Fault{
-			{At: 4 * time.Second, Kind: nemesis.KillAccount, Target: 0, For: 2 * time.Second},
-			{At: 10 * time.Second, Kind: nemesis.KillMariaDB, Target: 0, For: 2 * time.Second},
-			{At: 16 * time.Second, Kind: nemesis.KillAccount, Target: 1, For: 2 * time.Second},
-		},
+		// dies in between: the fault kills the instance that answered a
+		// deposit or withdrawal the moment its client has the answer, and
+		// again until an answered operation is gone. Kills at set times
+		// hit that moment only by chance, seldom on a loaded machine.
+		bug:  "answer_before_commit",
+		plan: []nemesis.Fault{{At: 4 * time.Second, Kind: nemesis.KillAnswered, For: time.Second}},
 		want: InvAcked,
 	}} {
 		control = append(control, shift(tc.plan, control)...)

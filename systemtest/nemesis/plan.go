@@ -42,6 +42,15 @@ const (
 	// the rollback must survive. It is healed like the others: the mover
 	// ended and the server answers again.
 	MoveKillSource Kind = "move a shard and kill its source when frozen"
+	// KillAnswered kills the account-service instance that has just
+	// answered a deposit or withdrawal, the moment its client has the
+	// answer, and restarts it after For; it does so again, a few times at
+	// most, until an operation so answered is missing from its shard. A
+	// build that answers before it commits loses work only in that
+	// moment, which a kill at a random time may miss (the
+	// answer_before_commit bug's test); on correct binaries nothing is
+	// ever missing. Plan does not draw it unless Instances has it.
+	KillAnswered Kind = "kill account-service just after it answered"
 )
 
 // Fault is one scheduled fault.
