@@ -16,10 +16,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if err := Build(dir); err != nil {
+	if err := Build(dir, ""); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
 		os.Exit(2)
 	}
 	binDir = dir
-	testenv.Main(m) // exits
+	code := testenv.Run(m)
+	os.RemoveAll(dir) // the binaries, some 80 MB
+	os.Exit(code)
 }

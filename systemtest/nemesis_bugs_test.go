@@ -70,7 +70,7 @@ func TestNemesisCatchesInjectedBugs(t *testing.T) {
 		t.Run(tc.bug, func(t *testing.T) {
 			t.Parallel()
 			bin := t.TempDir()
-			if err := Build(bin, tc.bug); err != nil {
+			if err := Build(bin, binDir, tc.bug); err != nil {
 				t.Fatal(err)
 			}
 			run := nemesisRun{seed: 1, duration: 20 * time.Second, clients: 16, accounts: 60, first: tc.first}
