@@ -462,14 +462,11 @@ const mariadbArgs = "--innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --innodb
 // Start starts the server (initialising its data directory the first
 // time) and waits until it answers, after crash recovery if it was killed.
 func (d *DBServer) Start() error {
-	// A temporary directory of its own: two servers initialised at once in
-	// /tmp can trip over each other's temporary tables.
-	tmp := filepath.Join(d.dir, "tmp")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return err
-	}
+	// mariadb.sh gives the server a temporary directory of its own
+	// (d.dir/tmp): two servers sharing /tmp delete each other's
+	// temporary tables.
 	cmd := exec.Command(mariadbScript(), "start", d.dir, strconv.Itoa(d.port))
-	cmd.Env = append(os.Environ(), "MARIADB_ARGS="+mariadbArgs+" --tmpdir="+tmp, "TMPDIR="+tmp)
+	cmd.Env = append(os.Environ(), "MARIADB_ARGS="+mariadbArgs)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s: start: %v\n%s", d.Name, err, out)
 	}

@@ -14,6 +14,14 @@
 # MARIADB_START_TIMEOUT (seconds, default 300) bounds the wait for the
 # server to answer: after a crash InnoDB recovers its redo log first.
 #
+# Each server keeps its temporary files in DIR/tmp, never in /tmp: a
+# starting mariadbd deletes every #sql* file in its tmpdir as left over
+# from its own last run, and so pulled the on-disk temporary tables
+# (information_schema queries, big sorts) from under any other server
+# sharing /tmp. The server they belonged to then failed the query ("Error
+# on delete of '/tmp/#sql-temptable-…'") or crashed (signal 11 in
+# ha_maria::drop_table), which make test saw whenever a test started a
+# private server while the test server ran migrations.
 # A server killed with SIGKILL leaves its pid file, socket and socket lock
 # behind, and may linger as a zombie until its parent reaps it: start
 # treats the pid file as a running server only if that pid is a live
@@ -64,20 +72,20 @@ start() {
 	dir=$(realpath -m "$1") port=$2 user=$(id -un) timeout=${MARIADB_START_TIMEOUT:-300}
 	id=${MARIADB_SERVER_ID:-$port}
 	install
-	mkdir -p "$dir"
+	mkdir -p "$dir/tmp"
 	if ! pid=$(pid_of "$dir"); then
 		# Leftovers of a server that died (SIGKILL, OOM, power loss): a stale
 		# socket lock naming a recycled pid would make mariadbd refuse to start.
 		rm -f "$dir/mariadbd.pid" "$dir/mysql.sock" "$dir/mysql.sock.lock"
 		if [ ! -d "$dir/data/mysql" ]; then
 			rm -rf "$dir/data"
-			mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" \
+			TMPDIR="$dir/tmp" mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" --tmpdir="$dir/tmp" \
 				--auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 ||
 				{ cat "$dir/install.log" >&2; exit 1; }
 		fi
 		# shellcheck disable=SC2086 # MARIADB_ARGS is a list of options
 		setsid mariadbd --no-defaults --user="$user" --datadir="$dir/data" \
-			--socket="$dir/mysql.sock" --port="$port" --bind-address=127.0.0.1 \
+			--socket="$dir/mysql.sock" --port="$port" --bind-address=127.0.0.1 --tmpdir="$dir/tmp" \
 			--pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" \
 			--skip-name-resolve --max-connections=2000 \
 			--innodb-buffer-pool-size=1G --innodb-log-file-size=1G \
