@@ -57,6 +57,13 @@ type Fleet struct {
 	moveMu sync.Mutex          // one move at a time (moveShard)
 	moves  int                 // moves started, to name their logs
 
+	// trap, while killAnswered arms it, takes the next deposit or
+	// withdrawal an account-service instance answers (the workload calls
+	// answered): the instance is killed at once, from the goroutine of
+	// the client that has just read the answer.
+	trapMu sync.Mutex
+	trap   chan answered
+
 	// FirstStart is extra environment for the first start of an instance
 	// only (a test hook that must not come back after a restart).
 	FirstStart map[string][]string

@@ -2,11 +2,14 @@ package systemtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/walletco/wallet/pkg/shard"
 	"github.com/walletco/wallet/systemtest/nemesis"
 )
 
@@ -214,8 +217,97 @@ func (f *Fleet) apply(fault nemesis.Fault) (target, note string, err error) {
 		}
 		time.Sleep(fault.For)
 		err = f.Signal(target, syscall.SIGCONT)
+	case nemesis.KillAnswered:
+		target, note, err = f.killAnswered(fault.For)
 	default: // MoveShard is Inject's
 		err = fmt.Errorf("unknown fault kind %q", fault.Kind)
 	}
 	return target, note, err
+}
+
+// answered is a deposit or withdrawal an account-service instance has
+// just answered, caught by the armed trap.
+type answered struct {
+	instance string
+	op       *Op
+}
+
+// killAnswers is how many times KillAnswered kills at most while every
+// operation it caught is still there.
+const killAnswers = 3
+
+// answeredBy is the workload's report of a deposit or withdrawal that
+// instance acknowledged, called from the client's goroutine as soon as it
+// has the answer. If the trap is armed it takes the trap and kills
+// instance before it returns, so that nothing the instance does after
+// answering (such as committing) gets more than the time of a kill.
+func (f *Fleet) answeredBy(instance string, op *Op) {
+	f.trapMu.Lock()
+	trap := f.trap
+	f.trap = nil
+	f.trapMu.Unlock()
+	if trap == nil {
+		return
+	}
+	f.Kill(instance)
+	trap <- answered{instance, op}
+}
+
+// killAnswered kills the account-service instance that answers the next
+// deposit or withdrawal the moment it answered, restarts it after
+// downtime, and looks for the operation on its shard: until one is
+// missing, or killAnswers times. Whether one went missing is read from
+// the database after the restart, when the killed instance's transaction
+// has ended one way or the other, so the outcome does not depend on how
+// loaded the machine is.
+func (f *Fleet) killAnswered(downtime time.Duration) (target, note string, err error) {
+	var notes []string
+	for try := 1; try <= killAnswers; try++ {
+		trap := make(chan answered, 1)
+		f.trapMu.Lock()
+		f.trap = trap
+		f.trapMu.Unlock()
+		var a answered
+		select {
+		case a = <-trap:
+		case <-time.After(time.Minute):
+			f.trapMu.Lock()
+			taken := f.trap != trap // a client is killing its instance
+			f.trap = nil
+			f.trapMu.Unlock()
+			if !taken {
+				return "account-service", strings.Join(notes, "; "), errors.New("no deposit or withdrawal was answered for a minute")
+			}
+			a = <-trap
+		}
+		target = a.instance
+		time.Sleep(downtime)
+		if err = f.Start(a.instance); err != nil {
+			return target, strings.Join(notes, "; "), err
+		}
+		found, err := f.applied(a.op)
+		if err != nil {
+			return target, strings.Join(notes, "; "), err
+		}
+		if !found {
+			notes = append(notes, fmt.Sprintf("killed after answering %s %s %d, which is gone", a.op.Kind, a.op.TxID, a.op.Status))
+			return target, strings.Join(notes, "; "), nil
+		}
+		notes = append(notes, fmt.Sprintf("killed after answering %s %s %d, which is there", a.op.Kind, a.op.TxID, a.op.Status))
+	}
+	return target, strings.Join(notes, "; "), nil
+}
+
+// applied reports whether op's movement is on its account's shard, read
+// where the placement says that shard is live.
+func (f *Fleet) applied(op *Op) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	live, _, err := f.LiveShards(ctx)
+	if err != nil {
+		return false, err
+	}
+	var n int
+	err = live[shard.Of(op.Account, len(live))].GetContext(ctx, &n, "SELECT COUNT(*) FROM movements WHERE transaction_id = ?", op.TxID)
+	return n > 0, err
 }

@@ -24,7 +24,7 @@ func TestNemesisCatchesInjectedBugs(t *testing.T) {
 	defer func() {
 		t.Run("control", func(t *testing.T) {
 			t.Parallel()
-			run := nemesisRun{seed: 1, duration: 20 * time.Second, clients: 16, accounts: 60, first: first}
+			run := nemesisRun{seed: 1, duration: 20 * time.Second, clients: bugClients, accounts: 60, first: first}
 			var report strings.Builder
 			defer func() { t.Log("\n" + report.String()) }()
 			if fs := run.do(t, binDir, control, &report); len(fs.Violated()) > 0 {
@@ -55,13 +55,12 @@ func TestNemesisCatchesInjectedBugs(t *testing.T) {
 		want:  InvPublished,
 	}, {
 		// A batch answered before its commit is lost when account-service
-		// or its database dies in between.
-		bug: "answer_before_commit",
-		plan: []nemesis.Fault{
-			{At: 4 * time.Second, Kind: nemesis.KillAccount, Target: 0, For: 2 * time.Second},
-			{At: 10 * time.Second, Kind: nemesis.KillMariaDB, Target: 0, For: 2 * time.Second},
-			{At: 16 * time.Second, Kind: nemesis.KillAccount, Target: 1, For: 2 * time.Second},
-		},
+		// dies in between: the fault kills the instance that answered a
+		// deposit or withdrawal the moment its client has the answer, and
+		// again until an answered operation is gone. Kills at set times
+		// hit that moment only by chance, seldom on a loaded machine.
+		bug:  "answer_before_commit",
+		plan: []nemesis.Fault{{At: 4 * time.Second, Kind: nemesis.KillAnswered, For: time.Second}},
 		want: InvAcked,
 	}} {
 		control = append(control, shift(tc.plan, control)...)
@@ -71,10 +70,10 @@ func TestNemesisCatchesInjectedBugs(t *testing.T) {
 		t.Run(tc.bug, func(t *testing.T) {
 			t.Parallel()
 			bin := t.TempDir()
-			if err := Build(bin, tc.bug); err != nil {
+			if err := Build(bin, binDir, tc.bug); err != nil {
 				t.Fatal(err)
 			}
-			run := nemesisRun{seed: 1, duration: 20 * time.Second, clients: 16, accounts: 60, first: tc.first}
+			run := nemesisRun{seed: 1, duration: 20 * time.Second, clients: bugClients, accounts: 60, first: tc.first}
 			var report strings.Builder
 			defer func() { t.Log("\n" + report.String()) }()
 			fs := run.do(t, bin, tc.plan, &report)
@@ -84,6 +83,13 @@ func TestNemesisCatchesInjectedBugs(t *testing.T) {
 		})
 	}
 }
+
+// bugClients is how many clients each case's workload and the control's
+// run. Each fault makes its bug show by itself (a redelivery, a relay's
+// first batch, a kill right after an answer): eight clients catch each
+// bug many times over, as sixteen did, at half the CPU of four fleets
+// that run beside the rest of make test.
+const bugClients = 8
 
 // shift moves plan to start after the faults of before end.
 func shift(plan, before []nemesis.Fault) []nemesis.Fault {

@@ -41,7 +41,7 @@ func TestNemesis(t *testing.T) {
 	if run.accounts < 20 || run.clients < 1 {
 		t.Fatalf("-nemesis.accounts must be at least 20 (some frozen and closed ones among them), -nemesis.clients at least 1")
 	}
-	run.options = nemesis.Options{Duration: run.duration, Short: 2 * time.Second, Long: 6 * time.Second, Pause: PauseFor}
+	run.options = nemesis.Options{Duration: run.duration, Short: 2 * time.Second, Long: 6 * time.Second, Pause: PauseFor, PauseRelay: RelayPauseFor}
 	if run.duration >= 10*time.Minute {
 		// Long runs hit every instance (each account-service, relay,
 		// NATS node and MariaDB server), with longer outages.
@@ -63,12 +63,18 @@ func TestNemesis(t *testing.T) {
 	}
 }
 
-// PauseFor is how long a SIGSTOP lasts: 10 s past the saga consumers'
-// AckWait and the saga redrive (30 s each), so that another instance both
-// gets the paused one's messages again and re-sends its pending debits
-// before it wakes up; also well past the ledger's AckWait (10 s) and the
-// relay's lease (10 s).
+// PauseFor is how long a consumer's SIGSTOP lasts: 10 s past the saga
+// consumers' AckWait and the saga redrive (30 s each), so that another
+// instance both gets the paused one's messages again and re-sends its
+// pending debits before it wakes up; also well past the ledger's AckWait
+// (10 s).
 const PauseFor = 40 * time.Second
+
+// RelayPauseFor is how long a relay's SIGSTOP lasts: 10 s past its lease
+// (10 s), by when the other relay, which looks every quarter lease, has
+// long taken the paused one's shards over. A relay has no AckWait to
+// outlast: PauseFor would only add 20 s of waiting to every run.
+const RelayPauseFor = 20 * time.Second
 
 // Healthy is how long the clients go on after the last fault healed:
 // operations begun then must all get a definitive answer.

@@ -267,6 +267,11 @@ func (w *Workload) do(client *http.Client, op *Op, instance int) int {
 		}
 		w.mu.Unlock()
 		if definitive {
+			if op.Outcome == Acked && op.Kind != OpTransfer && op.Attempts == 1 {
+				// Answered by this instance alone, not replayed after a
+				// retry: the moment KillAnswered waits for.
+				w.f.answeredBy(AccountInstance(instance), op)
+			}
 			return instance
 		}
 		instance = 1 - instance

@@ -4,7 +4,8 @@
 # (data in .run/testdb), which is stopped afterwards whether the tests pass
 # or not. NATS is embedded in the test binaries. Extra arguments go to go
 # test (e.g. -run TestTransfer). TEST_P: how many test binaries of the other
-# modules run at once (-p); SYSTEST_PARALLEL: how many systemtest tests.
+# modules run at once (-p); SYSTEST_PARALLEL: how many systemtest tests
+# besides the nemesis runs, which run all five at once.
 # QUICK=1: make test-quick (see below).
 set -euo pipefail
 
@@ -44,11 +45,37 @@ fi
 # race detector, which would watch only the harness: the services it tests
 # are processes of their own, built without it, and their code runs under
 # -race in the packages' own tests.
+#
+# Its nemesis runs (TestNemesis and the injected bugs' cases, five fleets of
+# some two minutes each) get a go test of their own, started at once: in one
+# process they waited for -parallel's slots behind a dozen shorter tests and
+# ended a minute after everything else. Both processes use the service
+# binaries the first one builds (WALLET_SYSTEST_BIN). Extra arguments that
+# pick tests (-run, -skip) keep systemtest in one process.
 SYSTEST_LOG=$ROOT/.run/systemtest.log
-go test -count=1 -timeout 20m -parallel "${SYSTEST_PARALLEL:-4}" "$@" ./systemtest/... >"$SYSTEST_LOG" 2>&1 &
-systest_pid=$!
+NEMESIS_LOG=$ROOT/.run/systemtest-nemesis.log
+export WALLET_SYSTEST_BIN=$ROOT/.run/systemtest-bin
+rm -rf "$WALLET_SYSTEST_BIN" "$NEMESIS_LOG"
+trap 'deploy/local/mariadb.sh stop "$DIR"; rm -rf "$WALLET_SYSTEST_BIN"' EXIT
+split=1
+for a in "$@"; do
+	case $a in -run | -run=* | -skip | -skip=* | -test.run* | -test.skip*) split= ;; esac
+done
+pids=()
+if [ -n "$split" ]; then
+	go test -count=1 -timeout 20m -parallel 5 -run '^TestNemesis' "$@" ./systemtest/ >"$NEMESIS_LOG" 2>&1 &
+	pids+=($!)
+	go test -count=1 -timeout 20m -parallel "${SYSTEST_PARALLEL:-4}" -skip '^TestNemesis' "$@" ./systemtest/... >"$SYSTEST_LOG" 2>&1 &
+	pids+=($!)
+else
+	go test -count=1 -timeout 20m -parallel "${SYSTEST_PARALLEL:-4}" "$@" ./systemtest/... >"$SYSTEST_LOG" 2>&1 &
+	pids+=($!)
+fi
 status=0
 go test -race -count=1 -timeout 20m -p "${TEST_P:-4}" "$@" "${pkgs[@]}" || status=$?
-wait "$systest_pid" || status=$?
+for pid in "${pids[@]}"; do
+	wait "$pid" || status=$?
+done
 cat "$SYSTEST_LOG"
+[ -z "$split" ] || cat "$NEMESIS_LOG"
 exit "$status"

@@ -29,19 +29,23 @@ const EnvMySQL = "WALLET_TEST_MYSQL"
 // Main runs the tests of a package that needs MariaDB. Use it from TestMain:
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main returning the exit code instead of exiting, for a TestMain
+// that has more to clean up after the tests.
+func Run(m *testing.M) int {
 	if os.Getenv(EnvMySQL) != "" {
-		os.Exit(m.Run())
+		return m.Run()
 	}
 	srv, err := StartMariaDB()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
 	}
 	os.Setenv(EnvMySQL, srv.DSN)
 	code := m.Run()
 	srv.Stop()
-	os.Exit(code)
+	return code
 }
 
 // testArgs relax a test server's durability and size: nothing survives a

@@ -42,6 +42,15 @@ const (
 	// the rollback must survive. It is healed like the others: the mover
 	// ended and the server answers again.
 	MoveKillSource Kind = "move a shard and kill its source when frozen"
+	// KillAnswered kills the account-service instance that has just
+	// answered a deposit or withdrawal, the moment its client has the
+	// answer, and restarts it after For; it does so again, a few times at
+	// most, until an operation so answered is missing from its shard. A
+	// build that answers before it commits loses work only in that
+	// moment, which a kill at a random time may miss (the
+	// answer_before_commit bug's test); on correct binaries nothing is
+	// ever missing. Plan does not draw it unless Instances has it.
+	KillAnswered Kind = "kill account-service just after it answered"
 )
 
 // Fault is one scheduled fault.
@@ -66,10 +75,13 @@ type Options struct {
 	Instances map[Kind]int
 	// Short and Long bound how long a crash, cut or slow link lasts.
 	Short, Long time.Duration
-	// Pause is how long a SIGSTOP lasts: longer than the consumers'
-	// AckWait and the relay's lease, so that another instance takes the
-	// paused one's work over before it wakes up and carries on.
+	// Pause is how long a consumer's SIGSTOP lasts: longer than the
+	// consumers' AckWait, so that another instance takes the paused one's
+	// work over before it wakes up and carries on.
 	Pause time.Duration
+	// PauseRelay is how long a relay's SIGSTOP lasts: longer than its
+	// lease, for the same reason (0: Pause).
+	PauseRelay time.Duration
 	// EveryTarget makes the first pass hit every instance of every kind
 	// (each account-service, each NATS node, …), not just every kind.
 	EveryTarget bool
@@ -116,8 +128,13 @@ func Plan(seed uint64, o Options) []Fault {
 		}
 		last := o.Short + time.Duration(rng.Int64N(int64(o.Long-o.Short)+1))
 		switch h.kind {
-		case PauseConsumer, PauseRelay:
+		case PauseConsumer:
 			last = o.Pause
+		case PauseRelay:
+			last = o.Pause
+			if o.PauseRelay > 0 {
+				last = o.PauseRelay
+			}
 		case MoveShard:
 			last = time.Duration(rng.Int64N(int64(o.Short) + 1))
 		}

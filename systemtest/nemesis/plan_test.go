@@ -7,7 +7,7 @@ import (
 )
 
 func options() Options {
-	return Options{Duration: 2 * time.Minute, Short: 2 * time.Second, Long: 8 * time.Second, Pause: 33 * time.Second,
+	return Options{Duration: 2 * time.Minute, Short: 2 * time.Second, Long: 8 * time.Second, Pause: 33 * time.Second, PauseRelay: 17 * time.Second,
 		Instances: map[Kind]int{KillAccount: 2, KillRelay: 2, KillLedger: 1, KillNATS: 3, KillMariaDB: 2,
 			PartitionNATS: 3, CutMariaDB: 2, SlowLink: 4, PauseConsumer: 3, PauseRelay: 2, MoveShard: 4, MoveKillSource: 4}}
 }
@@ -24,7 +24,7 @@ func TestPlanIsReproducible(t *testing.T) {
 }
 
 // Every kind comes at least once, faults do not overlap, targets exist,
-// and pauses last Pause.
+// and pauses last Pause (a relay's PauseRelay).
 func TestPlanCoversEveryKind(t *testing.T) {
 	o := options()
 	for seed := range uint64(50) {
@@ -40,8 +40,8 @@ func TestPlanCoversEveryKind(t *testing.T) {
 			if f.Target < 0 || f.Target >= o.Instances[f.Kind] {
 				t.Fatalf("seed %d: %v has no such target", seed, f)
 			}
-			if (f.Kind == PauseConsumer || f.Kind == PauseRelay) && f.For != o.Pause {
-				t.Fatalf("seed %d: %v: a pause must last %s", seed, f, o.Pause)
+			if f.Kind == PauseConsumer && f.For != o.Pause || f.Kind == PauseRelay && f.For != o.PauseRelay {
+				t.Fatalf("seed %d: %v: a consumer's pause must last %s, a relay's %s", seed, f, o.Pause, o.PauseRelay)
 			}
 			if f.Kind == MoveShard && f.For > o.Short {
 				t.Fatalf("seed %d: %v: the nemesis waits at most %s after starting a move", seed, f, o.Short)
