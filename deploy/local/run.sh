@@ -212,7 +212,10 @@ for ((i = 1; i <= db_count; i++)); do
 		# the services their rights schema-wide on every server (production
 		# applies deploy/grants.sql to a moved shard before the switch).
 		if [ "$db_count" -eq 1 ]; then
-			cat deploy/grants.sql
+			# deploy/grants.sql grants on 256 shards; a stack with fewer
+			# (LOGICAL_SHARDS) gets those of its own.
+			awk -v n="$LOGICAL_SHARDS" 'match($0, /`wallet_shard_[0-9]+`/) {
+				if (substr($0, RSTART + 14, RLENGTH - 15) + 0 >= n) next } { print }' deploy/grants.sql
 		elif [ "$i" -eq 1 ]; then
 			grep -v '`wallet_shard_' deploy/grants.sql
 		else
