@@ -157,19 +157,11 @@ func MoveShard(ctx context.Context, cfg config.AccountService, shard int, to str
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("account-service shards move"), nats.Timeout(5*time.Second))
-	if err != nil {
-		return fmt.Errorf("nats %s: not reachable: %w", config.MaskURLs(cfg.NATS.URL), err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	store, nc, err := attachPlacement(ctx, cfg, "account-service shards move")
 	if err != nil {
 		return err
 	}
-	store, err := placement.Attach(ctx, js)
-	if err != nil {
-		return explainNoPlacement(err)
-	}
+	defer nc.Close()
 	m := shardmove.Mover{Placement: store, Layout: layout, ReplicationUser: cfg.Move.ReplicationUser,
 		ReplicationPassword: cfg.Move.ReplicationPassword, PauseTimeout: cfg.Move.PauseTimeout, DropAfter: cfg.Move.DropAfter, Progress: out}
 	r, err := m.Move(ctx, shard, to)
@@ -206,19 +198,11 @@ func SplitShards(ctx context.Context, cfg config.AccountService, dryRun bool, ou
 			db.Close()
 		}
 	}()
-	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("account-service shards split"), nats.Timeout(5*time.Second))
-	if err != nil {
-		return fmt.Errorf("nats %s: not reachable: %w", config.MaskURLs(cfg.NATS.URL), err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	store, nc, err := attachPlacement(ctx, cfg, "account-service shards split")
 	if err != nil {
 		return err
 	}
-	store, err := placement.Attach(ctx, js)
-	if err != nil {
-		return explainNoPlacement(err)
-	}
+	defer nc.Close()
 	s := &shardsplit.Splitter{Placement: store, Layout: layout, Pools: pools, Progress: out}
 	start := time.Now()
 	var p shardsplit.Plan
@@ -299,4 +283,24 @@ func ranges(shards []int) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// attachPlacement connects to NATS as name and opens the stored placement,
+// for a command that changes it; the caller closes the connection.
+func attachPlacement(ctx context.Context, cfg config.AccountService, name string) (*placement.Store, *nats.Conn, error) {
+	nc, err := nats.Connect(cfg.NATS.URL, nats.Name(name), nats.Timeout(5*time.Second))
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats %s: not reachable: %w", config.MaskURLs(cfg.NATS.URL), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	store, err := placement.Attach(ctx, js)
+	if err != nil {
+		nc.Close()
+		return nil, nil, explainNoPlacement(err)
+	}
+	return store, nc, nil
 }
