@@ -285,9 +285,9 @@ func (f *Fleet) killAnswered(downtime time.Duration) (target, note string, err e
 		if err = f.Start(a.instance); err != nil {
 			return target, strings.Join(notes, "; "), err
 		}
-		found, err := f.applied(a.op)
-		if err != nil {
-			return target, strings.Join(notes, "; "), err
+		found, lookErr := f.applied(a.op)
+		if lookErr != nil {
+			return target, strings.Join(notes, "; "), lookErr
 		}
 		if !found {
 			notes = append(notes, fmt.Sprintf("killed after answering %s %s %d, which is gone", a.op.Kind, a.op.TxID, a.op.Status))
