@@ -85,6 +85,11 @@ type NATSConfig struct {
 	// Storage of the WALLET stream: file or memory. Default file. JetStream
 	// cannot convert an existing stream, so a change is refused at start.
 	Storage string `mapstructure:"storage"`
+	// Partitions is the number of event partitions: one stream per
+	// partition, WALLET_0 … WALLET_<n-1>, and one ledger journal each
+	// (ADR 0038). It must divide the number of logical shards and is fixed
+	// once a deployment has events. Default 4.
+	Partitions int `mapstructure:"partitions"`
 }
 
 // AccountConfig is account-service's section.
@@ -215,6 +220,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("nats.replicas", 1)
 	v.SetDefault("nats.duplicate_window", 2*time.Minute)
 	v.SetDefault("nats.storage", "file")
+	v.SetDefault("nats.partitions", 4)
 	v.SetDefault("account.addr", ":8080")
 	v.SetDefault("account.transfer_wait", 2*time.Second)
 	v.SetDefault("account.saga_max_deliver", 50)

@@ -26,6 +26,7 @@ func TestLoadLayers(t *testing.T) {
 	t.Setenv("WALLET_CONFIG", file)
 	t.Setenv("WALLET_NATS_URL", "nats://env:4222")
 	t.Setenv("WALLET_SHARDS", "u:p@tcp(h:1)/a,u:p@tcp(h:1)/b")
+	t.Setenv("WALLET_NATS_PARTITIONS", "2")
 
 	c, err := Load[AccountService]()
 	if err != nil {
@@ -99,6 +100,7 @@ func TestLoadDefaultsWithoutFile(t *testing.T) {
 func TestLoadEnvOverride(t *testing.T) {
 	noFile(t)
 	t.Setenv("WALLET_SHARDS", "u:p@tcp(h:1)/a")
+	t.Setenv("WALLET_NATS_PARTITIONS", "1")
 	t.Setenv("WALLET_NATS_REPLICAS", "3")
 	t.Setenv("WALLET_LOG_LEVEL", "debug")
 	t.Setenv("WALLET_ACCOUNT_MAX_BATCH", "64")
@@ -380,5 +382,17 @@ func mustRefuse(t *testing.T, binary string, err error, want string) {
 	t.Helper()
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("%s: Validate() = %v, want an error naming %s", binary, err, want)
+	}
+}
+
+func TestPartitionsMustDivideShards(t *testing.T) {
+	t.Setenv("WALLET_SHARDS", "wallet:wallet@tcp(127.0.0.1:3307)/wallet_shard_{0..5}")
+	t.Setenv("WALLET_NATS_PARTITIONS", "4")
+	if _, err := Load[OutboxRelay](); err == nil || !strings.Contains(err.Error(), "nats.partitions (4) must divide the number of shards (6)") {
+		t.Fatalf("Load() error = %v, want the partitions error", err)
+	}
+	t.Setenv("WALLET_NATS_PARTITIONS", "3")
+	if _, err := Load[OutboxRelay](); err != nil {
+		t.Fatalf("Load() with 3 partitions of 6 shards: %v", err)
 	}
 }

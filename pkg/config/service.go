@@ -66,7 +66,7 @@ type OutboxRelay struct {
 // account.inbox_retention ≥ 2 × relay.outbox_retention. account-service
 // checks it because the rows it would lose are its own.
 func (c AccountService) Validate() error {
-	errs := validateSections(c)
+	errs := append(validateSections(c), partitionsDivide(c.NATS, c.Shards))
 	// A published row can be re-published (republish --since) until it is
 	// deleted; the copy must still find the inbox row of the original,
 	// which is about as old as the row, plus the republish run's own
@@ -79,7 +79,9 @@ func (c AccountService) Validate() error {
 }
 
 // Validate checks ledger-service's sections.
-func (c LedgerService) Validate() error { return errors.Join(validateSections(c)...) }
+func (c LedgerService) Validate() error {
+	return errors.Join(append(validateSections(c), partitionsDivide(c.NATS, c.Shards))...)
+}
 
 // Validate checks outbox-relay's sections, and that nats.duplicate_window
 // outlasts the relay's re-publish horizon, relay.lease_ttl +
@@ -87,7 +89,7 @@ func (c LedgerService) Validate() error { return errors.Join(validateSections(c)
 // rows a crashed relay published into the stream. The relay checks it
 // because the horizon is its own.
 func (c OutboxRelay) Validate() error {
-	errs := validateSections(c)
+	errs := append(validateSections(c), partitionsDivide(c.NATS, c.Shards))
 	if horizon := c.Relay.LeaseTTL + c.Relay.PublishTimeout; c.NATS.DuplicateWindow <= horizon {
 		errs = append(errs, fmt.Errorf("nats.duplicate_window (%v) must be longer than relay.lease_ttl + relay.publish_timeout (%v), the relay's re-publish horizon",
 			c.NATS.DuplicateWindow, horizon))

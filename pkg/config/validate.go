@@ -64,6 +64,9 @@ func (n NATSConfig) validate() []error {
 	if n.Replicas < 1 || n.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("nats.replicas: %d is not in 1..5", n.Replicas))
 	}
+	if n.Partitions < 1 || n.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("nats.partitions: %d is not in 1..1024", n.Partitions))
+	}
 	if n.Storage != "file" && n.Storage != "memory" {
 		errs = append(errs, fmt.Errorf("nats.storage: %q is not file or memory", n.Storage))
 	}
@@ -185,4 +188,13 @@ func checks(results ...error) []error {
 		}
 	}
 	return errs
+}
+
+// partitionsDivide checks that nats.partitions divides the logical shards, so
+// that every partition is the same whole number of shards.
+func partitionsDivide(n NATSConfig, shards Shards) error {
+	if n.Partitions < 1 || len(shards) == 0 || len(shards)%n.Partitions == 0 {
+		return nil
+	}
+	return fmt.Errorf("nats.partitions (%d) must divide the number of shards (%d)", n.Partitions, len(shards))
 }

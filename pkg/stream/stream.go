@@ -16,8 +16,13 @@ import (
 	"github.com/walletco/wallet/pkg/events"
 )
 
-// Name is the stream every wallet event goes to.
+// Name is the stream every wallet event went to before partitions (ADR
+// 0038); it goes once nothing reads it.
 const Name = "WALLET"
+
+// PartitionName is the stream of event partition p (ADR 0038): it holds
+// the subjects events.PartitionSubjects(p).
+func PartitionName(p int) string { return fmt.Sprintf("WALLET_%d", p) }
 
 // Connect dials url and keeps reconnecting forever: a service outlives broker
 // restarts instead of exiting. name shows in the server's connection list.
