@@ -56,7 +56,7 @@ type BatchOptions struct {
 // defaultMaxBatch is MaxBatch when BatchOptions leave it 0.
 const defaultMaxBatch = 500
 
-// ConsumeBatch declares the durable consumer cfg on the WALLET stream and
+// ConsumeBatch declares the durable consumer cfg on the stream streamName and
 // feeds its messages to h until ctx ends; the batch being handled settles
 // before it returns. A batch is what has already arrived, up to MaxBatch,
 // waiting at most MaxWait for more; cfg.MaxAckPending of 4×MaxBatch lets
@@ -64,7 +64,9 @@ const defaultMaxBatch = 500
 // settled as h says, after h returned. A subscription that ends is recreated
 // (ADR 0017); only DeclareConsumer's refusal and BeforeSubscribe's first
 // error are returned.
-func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h BatchHandler, opts BatchOptions, log *slog.Logger) (err error) {
+// Its metrics, log lines and health entry are named
+// ConsumerLabel(streamName, cfg.Durable).
+func ConsumeBatch(ctx context.Context, js jetstream.JetStream, streamName string, cfg jetstream.ConsumerConfig, h BatchHandler, opts BatchOptions, log *slog.Logger) (err error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = defaultMaxBatch
 	}
@@ -73,14 +75,15 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 	}
 	// Declared once, explicitly (changes logged, refused ones fail); the
 	// loop below creates it again if it disappears.
-	_, err = DeclareConsumer(ctx, js, cfg, log)
+	_, err = DeclareConsumer(ctx, js, streamName, cfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while the consumer was being declared
 		}
 		return err
 	}
-	b := &batcher{name: cfg.Durable, h: h, opts: opts, log: log.With("consumer", cfg.Durable)}
+	label := ConsumerLabel(streamName, cfg.Durable)
+	b := &batcher{stream: streamName, name: label, h: h, opts: opts, log: log.With("consumer", label)}
 	opts.Health.set(b.name, StateStarting, nil)
 	defer func() { opts.Health.set(b.name, StateStopped, err) }() // /readyz shows why it stopped
 	// The client library calls the callback for one message at a time; it
@@ -139,9 +142,9 @@ var errSubscriptionClosed = errors.New("subscription closed")
 // returns nil) or the subscription ends (it returns why). Messages still
 // buffered are nak'd on the way out.
 func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, buf chan jetstream.Msg) error {
-	cons, _, _, err := ensureConsumer(ctx, js, cfg)
+	cons, _, _, err := ensureConsumer(ctx, js, b.stream, cfg)
 	if err != nil {
-		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+		return fmt.Errorf("create consumer %s: %w", b.name, err)
 	}
 	if b.opts.BeforeSubscribe != nil {
 		if err := b.opts.BeforeSubscribe(ctx); err != nil {
@@ -170,7 +173,7 @@ func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jet
 			}
 		}))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
+		return fmt.Errorf("consume %s: %w", b.name, err)
 	}
 	b.opts.Health.set(b.name, StateRunning, nil)
 	go func() {
@@ -250,7 +253,8 @@ func gather(ctx context.Context, buf <-chan jetstream.Msg, limit int, wait time.
 
 // batcher settles the batches of one durable consumer.
 type batcher struct {
-	name string
+	stream string // the stream the consumer reads
+	name   string // ConsumerLabel: metrics, health and log
 	h    BatchHandler
 	opts BatchOptions
 	log  *slog.Logger

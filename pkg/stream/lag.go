@@ -8,21 +8,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Lag is a Prometheus collector of durable consumers' backlog on the WALLET
-// stream, read from JetStream when scraped: messages not delivered yet,
+// Lag is a Prometheus collector of durable consumers' backlog on the
+// partitions' streams, read from JetStream when scraped: messages not delivered yet,
 // delivered and not acknowledged, and redelivered.
 type Lag struct {
 	js        jetstream.JetStream
-	consumers []string
+	consumers []Durable
 	timeout   time.Duration
 	pending   *prometheus.Desc
 	ackWait   *prometheus.Desc
 	redeliver *prometheus.Desc
 }
 
-// NewLag returns the collector for the named durable consumers; register
-// it once.
-func NewLag(js jetstream.JetStream, consumers ...string) *Lag {
+// Durable names a durable consumer on a stream.
+type Durable struct{ Stream, Name string }
+
+// NewLag returns the collector for the durable consumers, each labelled
+// ConsumerLabel(Stream, Name); register it once.
+func NewLag(js jetstream.JetStream, consumers ...Durable) *Lag {
 	label := []string{"consumer"}
 	return &Lag{js: js, consumers: consumers, timeout: 2 * time.Second,
 		pending: prometheus.NewDesc("wallet_consumer_pending_messages",
@@ -46,8 +49,9 @@ func (l *Lag) Describe(ch chan<- *prometheus.Desc) {
 func (l *Lag) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
-	for _, name := range l.consumers {
-		c, err := l.js.Consumer(ctx, Name, name)
+	for _, d := range l.consumers {
+		name := ConsumerLabel(d.Stream, d.Name)
+		c, err := l.js.Consumer(ctx, d.Stream, d.Name)
 		if err != nil {
 			continue
 		}

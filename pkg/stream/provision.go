@@ -40,7 +40,7 @@ func changeList(cs []Change) string {
 // existing stream or consumer. Retrying does not help: an operator either
 // reverts the setting or recreates the stream (or consumer) on purpose.
 type RefusedError struct {
-	What   string // "stream WALLET" or "consumer saga-shard-0"
+	What   string // "stream WALLET_0" or "consumer WALLET_0/saga"
 	Change Change
 	Why    string
 }
@@ -103,25 +103,33 @@ func provision(ctx context.Context, log *slog.Logger, what string, fn func(conte
 	}
 }
 
-// Declare creates or updates the WALLET stream to cfg, retrying with capped
-// back-off until it succeeds, is refused (Permanent) or ctx ends, and logs
-// what it created or changed. A service is not ready before it returned.
-func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (jetstream.Stream, error) {
+// Declare creates or updates every partition's stream to cfg, each
+// retried with capped back-off until it succeeds, is refused (Permanent) or
+// ctx ends, and logs what it created or changed. It returns the streams by
+// partition. A service is not ready before it returned.
+func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) ([]jetstream.Stream, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	if cfg.MaxAge > 0 || cfg.MaxBytes > 0 {
 		log.Warn(limitWarning, "max_age", cfg.MaxAge, "max_bytes", cfg.MaxBytes)
 	}
-	var s jetstream.Stream
-	err := provision(ctx, log, "declare stream "+Name, func(ctx context.Context) error {
-		var changes []Change
-		var created bool
-		var err error
-		s, created, changes, err = ensureStream(ctx, js, cfg)
-		if err == nil {
-			logChanges(log, "stream", Name, created, changes)
+	out := make([]jetstream.Stream, cfg.Partitions)
+	for p := range out {
+		name := PartitionName(p)
+		err := provision(ctx, log, "declare stream "+name, func(ctx context.Context) error {
+			s, created, changes, err := ensureStream(ctx, js, cfg, p)
+			if err == nil {
+				out[p] = s
+				logChanges(log, "stream", name, created, changes)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		return err
-	})
-	return s, err
+	}
+	return out, nil
 }
 
 // logChanges logs a created or updated stream or consumer; an unchanged one
@@ -140,10 +148,10 @@ func logChanges(log *slog.Logger, kind, name string, created bool, changes []Cha
 // ensureStream makes one attempt: create the stream, or compare the
 // existing one with cfg, refuse what cannot change, update the rest and
 // check that the server applied it. It returns the changes made.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (_ jetstream.Stream, created bool, _ []Change, _ error) {
-	want := streamConfig(cfg)
-	what := "stream " + Name
-	s, err := js.Stream(ctx, Name)
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config, p int) (_ jetstream.Stream, created bool, _ []Change, _ error) {
+	want := streamConfig(cfg, p)
+	what := "stream " + want.Name
+	s, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if s, err = js.CreateStream(ctx, want); err != nil {
 			return nil, false, nil, fmt.Errorf("create %s: %w", what, err)
@@ -205,18 +213,19 @@ func streamDiff(cur, want jetstream.StreamConfig) []Change {
 	return cs
 }
 
-// DeclareConsumer creates or updates the durable consumer cfg on the WALLET
-// stream like Declare does the stream: retried until it succeeds, is
-// refused or ctx ends; changes logged.
-func DeclareConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
+// DeclareConsumer creates or updates the durable consumer cfg on the
+// stream streamName like Declare does the streams: retried until it
+// succeeds, is refused or ctx ends; changes logged.
+func DeclareConsumer(ctx context.Context, js jetstream.JetStream, streamName string, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
 	var c jetstream.Consumer
-	err := provision(ctx, log, "declare consumer "+cfg.Durable, func(ctx context.Context) error {
+	label := ConsumerLabel(streamName, cfg.Durable)
+	err := provision(ctx, log, "declare consumer "+label, func(ctx context.Context) error {
 		var changes []Change
 		var created bool
 		var err error
-		c, created, changes, err = ensureConsumer(ctx, js, cfg)
+		c, created, changes, err = ensureConsumer(ctx, js, streamName, cfg)
 		if err == nil {
-			logChanges(log, "consumer", cfg.Durable, created, changes)
+			logChanges(log, "consumer", label, created, changes)
 		}
 		return err
 	})
@@ -224,10 +233,10 @@ func DeclareConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.
 }
 
 // ensureConsumer makes one attempt, as ensureStream does.
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, want jetstream.ConsumerConfig) (_ jetstream.Consumer, created bool, _ []Change, _ error) {
-	what := "consumer " + want.Durable
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, streamName string, want jetstream.ConsumerConfig) (_ jetstream.Consumer, created bool, _ []Change, _ error) {
+	what := "consumer " + ConsumerLabel(streamName, want.Durable)
 	var changes []Change
-	cur, err := js.Consumer(ctx, Name, want.Durable)
+	cur, err := js.Consumer(ctx, streamName, want.Durable)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 		created = true
@@ -247,7 +256,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, want jetstream.
 			}
 		}
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, Name, want)
+	c, err := js.CreateOrUpdateConsumer(ctx, streamName, want)
 	if err != nil {
 		if len(changes) > 0 {
 			return nil, false, nil, fmt.Errorf("update %s (%s): %w", what, changeList(changes), err)

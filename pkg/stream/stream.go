@@ -1,6 +1,6 @@
-// Package stream connects to NATS, declares the WALLET JetStream stream and
-// runs durable consumers on it: Consume event by event, ConsumeBatch in
-// batches.
+// Package stream connects to NATS, declares the event partitions' JetStream
+// streams (WALLET_<p>, ADR 0038) and runs durable consumers on them: Consume
+// event by event, ConsumeBatch in batches.
 package stream
 
 import (
@@ -23,6 +23,20 @@ const Name = "WALLET"
 // PartitionName is the stream of event partition p (ADR 0038): it holds
 // the subjects events.PartitionSubjects(p).
 func PartitionName(p int) string { return fmt.Sprintf("WALLET_%d", p) }
+
+// Names returns the streams of partitions 0 … partitions-1.
+func Names(partitions int) []string {
+	out := make([]string, partitions)
+	for p := range out {
+		out[p] = PartitionName(p)
+	}
+	return out
+}
+
+// ConsumerLabel names the durable consumer durable on streamName in
+// metrics, /readyz and dead letters: the same durable (saga) runs on every
+// partition's stream.
+func ConsumerLabel(streamName, durable string) string { return streamName + "/" + durable }
 
 // Connect dials url and keeps reconnecting forever: a service outlives broker
 // restarts instead of exiting. name shows in the server's connection list.
@@ -48,9 +62,13 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// Config shapes the WALLET stream: the settings that come from the
-// configuration (nats.*). Everything else is fixed by streamConfig.
+// Config shapes the partitions' streams: the settings that come from the
+// configuration (nats.*), the same for every partition. Everything else is
+// fixed by streamConfig.
 type Config struct {
+	// Partitions is the number of event partitions (nats.partitions): one
+	// stream each, WALLET_0 … WALLET_<Partitions-1>. At least 1.
+	Partitions      int
 	Replicas        int
 	DuplicateWindow time.Duration
 	// MaxAge and MaxBytes limit the stream; 0 is unlimited (the default).
@@ -61,21 +79,21 @@ type Config struct {
 }
 
 // limitWarning is logged when the stream is limited: see streamConfig.
-const limitWarning = "the WALLET stream is limited by nats.max_age or nats.max_bytes: ledger-service replay needs every event since the last ledger snapshot"
+const limitWarning = "the WALLET_<p> streams are limited by nats.max_age or nats.max_bytes: ledger-service replay needs every event since the last ledger snapshot"
 
 // ConfigFrom takes the stream's settings from the nats section.
 func ConfigFrom(n config.NATSConfig) Config {
-	c := Config{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, MaxBytes: n.MaxBytes}
+	c := Config{Partitions: n.Partitions, Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, MaxBytes: n.MaxBytes}
 	if n.Storage == "memory" {
 		c.Storage = jetstream.MemoryStorage
 	}
 	return c
 }
 
-// streamConfig is the WALLET stream as cfg wants it: by default it keeps
+// streamConfig is partition p's stream as cfg wants it: by default it keeps
 // every event, refusing new ones when full, since replay rebuilds the ledger
 // from the first (ADR 0007).
-func streamConfig(cfg Config) jetstream.StreamConfig {
+func streamConfig(cfg Config, p int) jetstream.StreamConfig {
 	maxBytes, discard := int64(-1), jetstream.DiscardNew
 	if cfg.MaxBytes > 0 {
 		// A size limit that refused new messages would stop the wallet once
@@ -83,8 +101,8 @@ func streamConfig(cfg Config) jetstream.StreamConfig {
 		maxBytes, discard = cfg.MaxBytes, jetstream.DiscardOld
 	}
 	return jetstream.StreamConfig{
-		Name:       Name,
-		Subjects:   []string{events.StreamSubjects},
+		Name:       PartitionName(p),
+		Subjects:   events.PartitionSubjects(p),
 		Storage:    cfg.Storage,
 		Replicas:   cfg.Replicas,
 		Duplicates: cfg.DuplicateWindow, // an existing stream is updated too: see config.NATSConfig.DuplicateWindow
@@ -96,11 +114,30 @@ func streamConfig(cfg Config) jetstream.StreamConfig {
 	}
 }
 
-// Ensure creates the WALLET stream or updates it to cfg, once; see
-// ensureStream. Services call Declare, which retries and logs the changes.
-func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
-	s, _, _, err := ensureStream(ctx, js, cfg)
-	return s, err
+// Ensure creates every partition's stream or updates it to cfg, once; see
+// ensureStream. It returns the streams by partition. Services call Declare,
+// which retries and logs the changes.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) ([]jetstream.Stream, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	out := make([]jetstream.Stream, cfg.Partitions)
+	for p := range out {
+		s, _, _, err := ensureStream(ctx, js, cfg, p)
+		if err != nil {
+			return nil, err
+		}
+		out[p] = s
+	}
+	return out, nil
+}
+
+// check refuses a Config without partitions: it would declare no stream.
+func (c Config) check() error {
+	if c.Partitions < 1 {
+		return fmt.Errorf("stream config: %d partitions, want at least 1 (nats.partitions)", c.Partitions)
+	}
+	return nil
 }
 
 // Unavailable reports an error that says NATS cannot be reached for now
