@@ -28,12 +28,12 @@ func TestRelayPermissions(t *testing.T) {
 	defer cancel()
 	url := testenv.AuthNATS(t).ClientURL()
 	relay := connectAs(t, url, "wallet_relay")
-	s, err := stream.Ensure(ctx, relay, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+	s, err := stream.Ensure(ctx, relay, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := mustFixture(t)
-	f.js, f.stream = relay, s
+	f.js, f.stream = relay, s[0]
 	run(t, newRelay(t, f, outbox.RelayConfig{BatchSize: 10, PollInterval: time.Hour, LeaseTTL: 2 * time.Second, Owner: "t"}))
 	f.waitHolder(t, "shard0", "t")
 	time.Sleep(50 * time.Millisecond) // the first probe, which found nothing
