@@ -53,8 +53,8 @@ func (f fixture) appendOne(t *testing.T, topic, data string) string {
 // its error, and the rows behind it are published in id order.
 func TestRelaySetsPoisonRowsAside(t *testing.T) {
 	for name, poison := range map[string]struct{ topic, data, err string }{
-		"too large":        {events.Topic(events.AccountDeposited, 0), `{"pad":"` + strings.Repeat("x", 8000) + `"}`, "maximum payload"},
-		"topic malformed":  {"elsewhere.account.deposited.0", `{}`, "malformed event"},
+		"too large":       {events.Topic(events.AccountDeposited, 0), `{"pad":"` + strings.Repeat("x", 8000) + `"}`, "maximum payload"},
+		"topic malformed": {"elsewhere.account.deposited.0", `{}`, "malformed event"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := poisonFixture(t)

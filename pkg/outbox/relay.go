@@ -193,7 +193,7 @@ func (r *Relay) subscribeWake() func() {
 func (r *Relay) newShardRelay(shard int, db database.DB, table string) *shardRelay {
 	return &shardRelay{cfg: r.cfg, js: r.js, db: db, table: table, shard: shard, m: metricsFor(strconv.Itoa(shard)),
 		route: Route{Shard: shard, Shards: r.cfg.Shards, Partitions: r.cfg.Partitions},
-		log: r.log.With("shard", shard), beforeMark: r.beforeMark}
+		log:   r.log.With("shard", shard), beforeMark: r.beforeMark}
 }
 
 // router hands each wake-up to the worker that publishes its shard now, if

@@ -255,9 +255,9 @@ func gather(ctx context.Context, buf <-chan jetstream.Msg, limit int, wait time.
 type batcher struct {
 	stream string // the stream the consumer reads
 	name   string // ConsumerLabel: metrics, health and log
-	h    BatchHandler
-	opts BatchOptions
-	log  *slog.Logger
+	h      BatchHandler
+	opts   BatchOptions
+	log    *slog.Logger
 }
 
 // handle decodes msgs, terminates the undecodable ones, passes the rest to
