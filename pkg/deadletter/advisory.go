@@ -14,10 +14,10 @@ import (
 )
 
 // AdvisoryStream keeps JetStream's max-deliveries advisories for the
-// consumers of the partitions' streams (WALLET_<p>). The server publishes an advisory once, on core NATS,
-// when it drops a message after a consumer's MaxDeliver; kept in a stream,
-// one that comes while its service is down is still recorded when the
-// service is back.
+// consumers of the partitions' streams (WALLET_<p>). The server publishes
+// an advisory once, on core NATS, when it drops a message after a
+// consumer's MaxDeliver; kept in a stream, one that comes while its service
+// is down is still recorded when the service is back.
 const AdvisoryStream = "WALLET_ADVISORIES"
 
 // advisoryPrefix + stream + "." + consumer is the subject of a consumer's
