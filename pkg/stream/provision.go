@@ -271,10 +271,9 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, streamName stri
 
 // keepStart returns want with cur's start position when want asks for
 // every message (DeliverAll) and cur was created to start at a sequence or
-// a time: where a consumer starts only matters when it is created. The
-// saga's consumer is created at the ack floor of the consumers it replaces
-// (saga.Runner); recreated after a loss it starts from the first message,
-// as any other (ADR 0017).
+// a time: where a consumer starts only matters when it is created, and an
+// operator may have created one to start later on purpose; recreated after
+// a loss it starts from the first message, as any other (ADR 0017).
 func keepStart(cur, want jetstream.ConsumerConfig) jetstream.ConsumerConfig {
 	if want.DeliverPolicy == jetstream.DeliverAllPolicy &&
 		(cur.DeliverPolicy == jetstream.DeliverByStartSequencePolicy || cur.DeliverPolicy == jetstream.DeliverByStartTimePolicy) {

@@ -94,7 +94,6 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		}
 		return store.Ping(ctx)
 	}
-	web.Collect(stream.NewLag(a.js, saga.Durable))
 	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed
@@ -104,14 +103,16 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 	}
 	if a.saga, err = saga.NewRunner(a.js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
 		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention, Health: health,
-		Poison: deadletter.Handler}, log); err != nil {
+		Poison: deadletter.Handler, Partitions: cfg.NATS.Partitions, Consume: cfg.Account.SagaPartitions}, log); err != nil {
 		return nil, err
 	}
+	web.Collect(stream.NewLag(a.js, a.saga.Durables()...))
 	// A dropped saga message is recorded in the shard that holds its
 	// account now.
 	owners := map[string]deadletter.Owner{saga.Durable: a.saga.DeadLetters}
 	a.advisories = func(ctx context.Context) error {
-		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
+		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas,
+			stream.Names(cfg.NATS.Partitions), owners, log)
 	}
 	a.pruneRefusals = func(ctx context.Context) { store.PruneRefusalsEvery(ctx, cfg.Account.RefusalRetention, log) }
 	guard, err := auth.FromConfig(cfg.Auth, cfg.HTTP, httpapi.Policy(), log)
