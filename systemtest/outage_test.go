@@ -71,12 +71,13 @@ func TestDeletedConsumersComeBack(t *testing.T) {
 		js, nc := s.jetStream()
 		defer nc.Close()
 		for _, name := range []string{"saga", "ledger"} {
-			if err := js.DeleteConsumer(context.Background(), stream.Name, name); err != nil {
-				t.Errorf("delete %s: %v", name, err)
+			if err := js.DeleteConsumer(context.Background(), stream.PartitionName(0), name); err != nil {
+				t.Errorf("delete %s on %s: %v", name, stream.PartitionName(0), err)
 			}
 		}
 	})
-	for svc, name := range map[string]string{"account-service": "saga", "ledger-service": "ledger"} {
+	for svc, name := range map[string]string{"account-service": stream.ConsumerLabel(stream.PartitionName(0), "saga"),
+		"ledger-service": stream.ConsumerLabel(stream.PartitionName(0), "ledger")} {
 		testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 			code, body := s.Do("GET", s.URL(svc)+"/readyz", nil)
 			consumers, _ := body["consumers"].(map[string]any)

@@ -68,7 +68,7 @@ func New(cfg config.LedgerService, log *slog.Logger) (_ *App, err error) {
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		return nil, err
 	}
-	web.Collect(stream.NewLag(a.js, consumer.Name))
+	web.Collect(stream.NewLag(a.js, stream.Durable{Stream: stream.Name, Name: consumer.Name}))
 	if a.consumer, err = consumer.New(a.js, a.store, deadletter.Handler(a.db, consumer.Name), log); err != nil {
 		return nil, err
 	}

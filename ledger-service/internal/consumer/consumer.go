@@ -100,7 +100,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
 	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait,
 		Sequenced: true, Health: c.Health, BeforeSubscribe: c.startAt}
-	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
+	return stream.ConsumeBatch(ctx, c.js, stream.Name, Config(), c.apply, opts, c.log)
 }
 
 // startAt runs before every subscription (the durable exists by then). It
