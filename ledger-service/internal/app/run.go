@@ -53,7 +53,9 @@ func (a *App) consume(ctx context.Context) error {
 func (a *App) janitor() inbox.Janitor {
 	return inbox.Janitor{DB: func() database.DB { return a.db }, Consumer: ledger.Consumer, Durable: consumer.Name,
 		Retention: a.cfg.Ledger.InboxRetention, Log: a.log,
-		Floor: func(ctx context.Context) (time.Time, error) { return stream.Unsettled(ctx, a.js, stream.Name, consumer.Name) }}
+		Floor: func(ctx context.Context) (time.Time, error) {
+			return stream.Unsettled(ctx, a.js, stream.Name, consumer.Name)
+		}}
 }
 
 // up prepares the database and the stream; only a failed migration or a
