@@ -17,7 +17,8 @@ import (
 )
 
 // Name is the stream every wallet event went to before partitions (ADR
-// 0038); it goes once nothing reads it.
+// 0038). Only ledger-service still names it, until it reads the
+// partitions; it goes then.
 const Name = "WALLET"
 
 // PartitionName is the stream of event partition p (ADR 0038): it holds
