@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/walletco/wallet/pkg/placement"
 	"io"
 	"log/slog"
 	"sort"
@@ -23,14 +22,14 @@ import (
 )
 
 // DeadLettersUsage is the dead-letters command's synopsis.
-const DeadLettersUsage = "list [--all] | show ID | replay ID | discard ID — the messages consumers gave up on, " +
-	"in the ledger and on every shard (ID is where:id, e.g. ledger:12, shard2:7); exit 0 done, 1 not found or refused, 2 usage"
+const DeadLettersUsage = "list [--all] | show ID | replay ID | discard ID — the messages the ledger gave up on, " +
+	"in every partition's schema (ID is ledger<p>:id, e.g. ledger2:12; account-service's are its own); exit 0 done, 1 not found or refused, 2 usage"
 
 // DeadLetterCommand is one parsed dead-letters command line.
 type DeadLetterCommand struct {
 	Action string // list, show, replay, discard
 	All    bool   // list: the handled ones too
-	Where  string // ledger or shardN
+	Where  string // ledger<p>
 	ID     uint64
 }
 
@@ -50,12 +49,12 @@ func ParseDeadLetters(args []string) (DeadLetterCommand, error) {
 		}
 	case "show", "replay", "discard":
 		if len(args) != 2 {
-			return c, fmt.Errorf("%w: %s takes one ID (where:id, e.g. ledger:12 or shard2:7)", service.ErrUsage, c.Action)
+			return c, fmt.Errorf("%w: %s takes one ID (ledger<p>:id, e.g. ledger2:12)", service.ErrUsage, c.Action)
 		}
 		where, id, ok := strings.Cut(args[1], ":")
 		n, err := strconv.ParseUint(id, 10, 64)
-		if !ok || err != nil || n == 0 || (where != "ledger" && !strings.HasPrefix(where, "shard")) {
-			return c, fmt.Errorf("%w: %q is not an ID such as ledger:12 or shard2:7", service.ErrUsage, args[1])
+		if !ok || err != nil || n == 0 || !strings.HasPrefix(where, "ledger") {
+			return c, fmt.Errorf("%w: %q is not an ID such as ledger2:12", service.ErrUsage, args[1])
 		}
 		c.Where, c.ID = where, n
 	default:
@@ -64,38 +63,20 @@ func ParseDeadLetters(args []string) (DeadLetterCommand, error) {
 	return c, nil
 }
 
-// placedShards returns each shard's DSN on the server that holds it now
-// (the stored placement), or as configured when NATS does not answer: the
-// dead letters of a shard that never moved are still reachable then.
-func placedShards(ctx context.Context, cfg config.LedgerService, log *slog.Logger) ([]string, error) {
-	l, err := database.LayoutOf(cfg.Servers, cfg.Shards)
-	if err != nil {
-		return nil, err
-	}
-	js, closeNATS, err := connectReady(ctx, cfg.NATS.URL, log)
-	if err != nil {
-		log.Warn("NATS not reachable: the shards as configured, which misses those moved since", "err", err)
-		return cfg.Shards, nil
-	}
-	defer closeNATS()
-	return placement.DSNs(ctx, js, l, log)
-}
-
 // errRefused ends the command with exit status 1, the reason printed.
 const errRefused = service.ExitCode(1)
 
-// DeadLetters runs one dead-letters command against the ledger database and
-// the shards of cfg, printing to out and reasons to errOut.
+// DeadLetters runs one dead-letters command against the partitions'
+// schemas of cfg, printing to out and reasons to errOut. The ledger reads
+// and writes only its own schemas: account-service's dead letters are its
+// own to list.
 func DeadLetters(ctx context.Context, cfg config.LedgerService, c DeadLetterCommand, out, errOut io.Writer, log *slog.Logger) error {
-	shards, err := placedShards(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	places := []string{"ledger"}
-	dsns := map[string]string{"ledger": cfg.Ledger.DSN}
-	for i, dsn := range shards {
-		places = append(places, fmt.Sprintf("shard%d", i))
-		dsns[places[i+1]] = dsn
+	var places []string
+	dsns := map[string]string{}
+	for p, dsn := range cfg.Ledger.Databases {
+		where := fmt.Sprintf("ledger%d", p)
+		places = append(places, where)
+		dsns[where] = dsn
 	}
 	if c.Action == "list" {
 		return listDeadLetters(ctx, places, dsns, c.All, out)
@@ -157,7 +138,7 @@ func openDeadLetters(ctx context.Context, dsn, where string) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The command may run before the service that owns the table upgraded it.
+	// The command may run before ledger-service upgraded its schema.
 	if err := database.Migrate(ctx, db, deadletter.Migrations()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", where, err)
