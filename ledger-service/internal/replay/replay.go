@@ -78,7 +78,11 @@ func Run(ctx context.Context, js jetstream.JetStream, store Applier, opts Option
 	if err != nil {
 		return sum, fmt.Errorf("ordered consumer: %w", err)
 	}
-	p := progress.New(opts.Progress, "replay "+name, "events", opts.Every, total)
+	label := "replay"
+	if opts.Stream != "" {
+		label += " " + opts.Stream
+	}
+	p := progress.New(opts.Progress, label, "events", opts.Every, total)
 	for seq := uint64(0); seq < last; {
 		msgs, err := cons.Fetch(opts.Batch, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
