@@ -145,7 +145,7 @@ type LedgerConfig struct {
 	// LeaseTTL is how long an instance's lease on a partition lasts
 	// unrenewed: ledger-service instances divide the partitions with leases
 	// (bucket wallet_ledger_leases), and a dead instance's partitions are
-	// taken by the others within about 1⅓ × lease_ttl. Default 10s.
+	// taken by the others within about 1.5 × lease_ttl. Default 10s.
 	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
 	// MaxConnections bounds the HTTP connections served at once, as
 	// account.max_connections. Default 8192.

@@ -48,7 +48,7 @@ func grantServiceUsers(t *testing.T) privileged {
 	for _, l := range []database.Login{p.users.Account, p.users.Relay, p.users.Ledger} {
 		t.Cleanup(func() { _, _ = admin.Exec("DROP USER IF EXISTS '" + l.User + "'@'%'") })
 	}
-	for _, stmt := range database.GrantStatements([]string{dbName(t, dsns[0])}, dbName(t, dsns[1]), "%", p.users) {
+	for _, stmt := range database.GrantStatements([]string{dbName(t, dsns[0])}, []string{dbName(t, dsns[1])}, "%", p.users) {
 		if _, err := admin.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
