@@ -240,7 +240,7 @@ func TestReconcile(t *testing.T) {
 
 	// Could not run: exit 2, the reason on stderr, no report.
 	for _, env := range [][]string{
-		{"WALLET_LEDGER_DSN=wallet:wallet@tcp(127.0.0.1:1)/wallet_ledger"},
+		{"WALLET_LEDGER_DATABASES=wallet:wallet@tcp(127.0.0.1:1)/wallet_ledger"},
 		{"WALLET_SHARDS=wallet:wallet@tcp(127.0.0.1:1)/a,wallet:wallet@tcp(127.0.0.1:1)/b"},
 	} {
 		code, out, errOut := s.Command(env, "ledger-service", "reconcile")
