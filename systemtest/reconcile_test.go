@@ -228,7 +228,7 @@ func TestReconcile(t *testing.T) {
 	if err := s.Ledger.Get(&dead, "SELECT MAX(id) FROM dead_letters"); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := s.Command(nil, "ledger-service", "dead-letters", "discard", fmt.Sprintf("ledger:%d", dead)); code != 0 {
+	if code, out, errOut := s.Command(nil, "ledger-service", "dead-letters", "discard", fmt.Sprintf("ledger0:%d", dead)); code != 0 {
 		t.Fatalf("discard: exit %d\n%s\n%s", code, out, errOut)
 	}
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/walletco/wallet/ledger-service/internal/reconcile"
 	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/service"
 )
 
@@ -53,7 +54,7 @@ func Commands() []service.Command[config.LedgerService] {
 			return Reconcile(ctx, cfg, rec, os.Stdout, os.Stderr, log)
 		},
 	}
-	var dl DeadLetterCommand
+	var dl deadletter.Command
 	deadLetters := service.Command[config.LedgerService]{
 		Name:    "dead-letters",
 		Summary: DeadLettersUsage,
