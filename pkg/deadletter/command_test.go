@@ -29,31 +29,31 @@ func TestCommandOnPlaces(t *testing.T) {
 	}
 	places := []deadletter.Place{{Name: "ledger0", DSN: dsns[0]}, {Name: "ledger1", DSN: dsns[1]}}
 	noNATS := func(context.Context) (jetstream.JetStream, func(), error) { return nil, nil, errors.New("no NATS here") }
-	run := func(args ...string) (error, string, string) {
+	run := func(args ...string) (string, string, error) {
 		c, err := deadletter.ParseCommand(args, "ledger2:12")
 		if err != nil {
-			return err, "", ""
+			return "", "", err
 		}
 		var out, errOut bytes.Buffer
 		err = deadletter.Run(context.Background(), places, c, noNATS, &out, &errOut)
-		return err, out.String(), errOut.String()
+		return out.String(), errOut.String(), err
 	}
-	if err, out, _ := run("list"); err != nil || !strings.Contains(out, "ledger1:1") || !strings.Contains(out, "1 dead letters") {
+	if out, _, err := run("list"); err != nil || !strings.Contains(out, "ledger1:1") || !strings.Contains(out, "1 dead letters") {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
-	if err, out, _ := run("show", "ledger1:1"); err != nil || !strings.Contains(out, "holds EUR") || !strings.Contains(out, "stream seq: 7") {
+	if out, _, err := run("show", "ledger1:1"); err != nil || !strings.Contains(out, "holds EUR") || !strings.Contains(out, "stream seq: 7") {
 		t.Fatalf("show: %v\n%s", err, out)
 	}
-	if err, out, _ := run("discard", "ledger1:1"); err != nil || !strings.Contains(out, "discarded ledger1:1") {
+	if out, _, err := run("discard", "ledger1:1"); err != nil || !strings.Contains(out, "discarded ledger1:1") {
 		t.Fatalf("discard: %v\n%s", err, out)
 	}
 	for _, args := range [][]string{{"discard", "ledger1:1"}, {"show", "ledger0:1"}, {"show", "shard3:1"}} {
-		if err, _, errOut := run(args...); err != service.ExitCode(1) || errOut == "" {
+		if _, errOut, err := run(args...); err != service.ExitCode(1) || errOut == "" {
 			t.Errorf("%v: %v (%q), want exit 1 with the reason", args, err, errOut)
 		}
 	}
 	for _, args := range [][]string{{}, {"show", "12"}, {"frobnicate"}, {"list", "x"}} {
-		if err, _, _ := run(args...); !errors.Is(err, service.ErrUsage) {
+		if _, _, err := run(args...); !errors.Is(err, service.ErrUsage) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}
