@@ -190,4 +190,18 @@ func TestInstancesDividePartitionsAndTakeOver(t *testing.T) {
 		}
 		return nil
 	})
+
+	// c stops: it releases its leases, and b takes them at its next try.
+	stopped := time.Now()
+	c.stop()
+	testenv.Eventually(t, 30*time.Second, 10*time.Millisecond, func() error {
+		if h := b.a.Held(); len(h) != partitions {
+			return fmt.Errorf("b holds %v", h)
+		}
+		return nil
+	})
+	t.Logf("b took the stopped instance's partitions after %v", time.Since(stopped))
+	if took := time.Since(stopped); took > cfg.Ledger.LeaseTTL {
+		t.Errorf("takeover after a stop took %v, want within a lease TTL (released leases are taken at the next try)", took)
+	}
 }
