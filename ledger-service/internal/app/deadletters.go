@@ -29,6 +29,8 @@ func DeadLetters(ctx context.Context, cfg config.LedgerService, c deadletter.Com
 	for p, dsn := range cfg.Ledger.Databases {
 		places = append(places, deadletter.Place{Name: fmt.Sprintf("ledger%d", p), DSN: dsn})
 	}
-	connect := func(ctx context.Context) (jetstream.JetStream, func(), error) { return connectReady(ctx, cfg.NATS.URL, log) }
+	connect := func(ctx context.Context) (jetstream.JetStream, func(), error) {
+		return connectReady(ctx, cfg.NATS.URL, log)
+	}
 	return deadletter.Run(ctx, places, c, connect, out, errOut)
 }
