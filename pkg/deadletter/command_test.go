@@ -28,7 +28,9 @@ func TestCommandOnPlaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	places := []deadletter.Place{{Name: "ledger0", DSN: dsns[0]}, {Name: "ledger1", DSN: dsns[1]}}
-	noNATS := func(context.Context) (jetstream.JetStream, func(), error) { return nil, nil, errors.New("no NATS here") }
+	noNATS := func(context.Context) (jetstream.JetStream, func(), error) {
+		return nil, nil, errors.New("no NATS here")
+	}
 	run := func(args ...string) (string, string, error) {
 		c, err := deadletter.ParseCommand(args, "ledger2:12")
 		if err != nil {

@@ -40,7 +40,9 @@ func DeadLettersCommand() service.Command[config.AccountService] {
 			for i, dsn := range shards {
 				places[i] = deadletter.Place{Name: fmt.Sprintf("shard%d", i), DSN: dsn}
 			}
-			connect := func(ctx context.Context) (jetstream.JetStream, func(), error) { return connectReady(ctx, cfg.NATS.URL, log) }
+			connect := func(ctx context.Context) (jetstream.JetStream, func(), error) {
+				return connectReady(ctx, cfg.NATS.URL, log)
+			}
 			return deadletter.Run(ctx, places, c, connect, os.Stdout, os.Stderr)
 		},
 	}
