@@ -171,6 +171,9 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	f.startNATS()
 	f.env = append(os.Environ(),
 		"WALLET_NATS_URL="+f.natsURLs,
+		// One event partition, so one ledger schema, until the fleet
+		// makes a schema per partition (ADR 0038).
+		"WALLET_NATS_PARTITIONS=1",
 		"WALLET_NATS_REPLICAS=3",
 		"WALLET_LOG_LEVEL=info",
 		"WALLET_AUTH_JWT_SECRET="+authtest.Secret,
@@ -262,7 +265,7 @@ func (f *Fleet) directEnv() []string {
 	}
 	return append(append([]string{}, f.env...),
 		"WALLET_SERVERS="+strings.Join(servers, ","),
-		"WALLET_SHARDS="+strings.Join(f.direct[:4], ","), "WALLET_LEDGER_DSN="+f.direct[4],
+		"WALLET_SHARDS="+strings.Join(f.direct[:4], ","), "WALLET_LEDGER_DATABASES="+f.direct[4],
 		"WALLET_MOVE_REPLICATION_USER="+ReplicationUser, "WALLET_MOVE_REPLICATION_PASSWORD="+replicationPassword)
 }
 
@@ -273,7 +276,7 @@ func (f *Fleet) Start(instance string) error {
 	env := append(append([]string{}, f.env...),
 		"WALLET_SERVERS="+strings.Join(servers, ","),
 		"WALLET_SHARDS="+strings.Join(shards, ","),
-		"WALLET_LEDGER_DSN="+ledger,
+		"WALLET_LEDGER_DATABASES="+ledger,
 		addrKey[b]+"="+f.addrs[instance],
 	)
 	f.mu.Lock()

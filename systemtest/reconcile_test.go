@@ -228,7 +228,7 @@ func TestReconcile(t *testing.T) {
 	if err := s.Ledger.Get(&dead, "SELECT MAX(id) FROM dead_letters"); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := s.Command(nil, "ledger-service", "dead-letters", "discard", fmt.Sprintf("ledger:%d", dead)); code != 0 {
+	if code, out, errOut := s.Command(nil, "ledger-service", "dead-letters", "discard", fmt.Sprintf("ledger0:%d", dead)); code != 0 {
 		t.Fatalf("discard: exit %d\n%s\n%s", code, out, errOut)
 	}
 
@@ -240,7 +240,7 @@ func TestReconcile(t *testing.T) {
 
 	// Could not run: exit 2, the reason on stderr, no report.
 	for _, env := range [][]string{
-		{"WALLET_LEDGER_DSN=wallet:wallet@tcp(127.0.0.1:1)/wallet_ledger"},
+		{"WALLET_LEDGER_DATABASES=wallet:wallet@tcp(127.0.0.1:1)/wallet_ledger"},
 		{"WALLET_SHARDS=wallet:wallet@tcp(127.0.0.1:1)/a,wallet:wallet@tcp(127.0.0.1:1)/b"},
 	} {
 		code, out, errOut := s.Command(env, "ledger-service", "reconcile")

@@ -37,8 +37,9 @@ type AccountService struct {
 	Move MoveConfig `mapstructure:"move"`
 }
 
-// LedgerService is ledger-service's configuration. It reads the shards for
-// the owners of customers' accounts and for reconcile and dead-letters.
+// LedgerService is ledger-service's configuration. It reads shards for
+// their count (an account's partition) and for reconcile; it opens no
+// connection to a shard while it serves.
 type LedgerService struct {
 	LogLevel LogLevel     `mapstructure:"log_level"`
 	Shards   Shards       `mapstructure:"shards"`
@@ -80,7 +81,7 @@ func (c AccountService) Validate() error {
 
 // Validate checks ledger-service's sections.
 func (c LedgerService) Validate() error {
-	return errors.Join(append(validateSections(c), partitionsDivide(c.NATS, c.Shards))...)
+	return errors.Join(append(validateSections(c), partitionsDivide(c.NATS, c.Shards), ledgerPerPartition(c.NATS, c.Ledger))...)
 }
 
 // Validate checks outbox-relay's sections, and that nats.duplicate_window

@@ -49,7 +49,9 @@ func Reconcile(ctx context.Context, cfg config.LedgerService, opts ReconcileOpti
 		fmt.Fprintf(progress, "reconcile: could not run: %v\n", err)
 		return exitCouldNotRun
 	}
-	ledgerDB, _, err := openStore(ctx, cfg.Ledger.DSN, "ledger db")
+	// TODO(reconcile, issue 19): one run per partition and the totals; the
+	// first partition only until then.
+	ledgerDB, _, err := openStore(ctx, cfg.Ledger.Databases[0], "ledger db")
 	if err != nil {
 		return fail(err)
 	}
