@@ -44,9 +44,9 @@ func (s *Store) ReconcileSummary(ctx context.Context, sh int, pendingBefore time
 	// shards (debited and not refunded), what is still pending, what it
 	// received across shards.
 	var rows []struct {
-		Part     string  `db:"part"`
-		Currency string  `db:"currency"`
-		N        int64   `db:"n"`
+		Part     string          `db:"part"`
+		Currency string          `db:"currency"`
+		N        int64           `db:"n"`
 		Total    decimal.Decimal `db:"total"`
 	}
 	if err := tx.SelectContext(ctx, &rows, `
