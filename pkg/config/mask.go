@@ -53,7 +53,12 @@ func (m *MoveConfig) mask() {
 
 func (n *NATSConfig) mask() { n.URL = MaskURLs(n.URL) }
 
-func (l *LedgerConfig) mask() { l.DSN = maskDSN(l.DSN) }
+func (l *LedgerConfig) mask() {
+	l.DSN = maskDSN(l.DSN)
+	if l.ReconcileToken != "" {
+		l.ReconcileToken = "***" // an operator's bearer token
+	}
+}
 
 func (a *AuthConfig) mask() {
 	if a.JWTSecret != "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -126,6 +127,9 @@ func (l LedgerConfig) validate() []error {
 	)
 	if _, err := mysql.ParseDSN(l.DSN); err != nil {
 		errs = append(errs, fmt.Errorf("ledger.dsn: %w", err))
+	}
+	if u, err := url.Parse(l.AccountServiceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("ledger.account_service_url: %q is not an http(s) URL", l.AccountServiceURL))
 	}
 	return errs
 }
