@@ -38,7 +38,9 @@ type AccountService struct {
 }
 
 // LedgerService is ledger-service's configuration. It reads the shards for
-// the owners of customers' accounts and for reconcile and dead-letters.
+// the owners of customers' accounts and for dead-letters; reconcile reads
+// them through account-service (ledger.account_service_url) and needs only
+// their number.
 type LedgerService struct {
 	LogLevel LogLevel     `mapstructure:"log_level"`
 	Shards   Shards       `mapstructure:"shards"`

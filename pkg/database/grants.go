@@ -55,7 +55,8 @@ func GrantStatements(shards []string, ledger, host string, users Users) []string
 			// no access to accounts or any other table.
 			fmt.Sprintf("GRANT SELECT, DELETE, UPDATE (published_at, attempts, last_error, set_aside_at) ON %s.`outbox` TO %s", s, relay),
 			fmt.Sprintf("GRANT SELECT, UPDATE ON %s.`outbox_lease` TO %s", s, relay),
-			// ledger-service reads the shards (reconcile, dead letters) and
+			// ledger-service reads the shards (owners, dead letters; reconcile
+			// reads them through account-service instead) and
 			// marks dead letters replayed or discarded.
 			fmt.Sprintf("GRANT SELECT ON %s.* TO %s", s, led),
 			fmt.Sprintf("GRANT UPDATE ON %s.`dead_letters` TO %s", s, led))
