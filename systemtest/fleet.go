@@ -266,7 +266,9 @@ func (f *Fleet) directEnv() []string {
 	return append(append([]string{}, f.env...),
 		"WALLET_SERVERS="+strings.Join(servers, ","),
 		"WALLET_SHARDS="+strings.Join(f.direct[:4], ","), "WALLET_LEDGER_DATABASES="+f.direct[4],
-		"WALLET_MOVE_REPLICATION_USER="+ReplicationUser, "WALLET_MOVE_REPLICATION_PASSWORD="+replicationPassword)
+		"WALLET_MOVE_REPLICATION_USER="+ReplicationUser, "WALLET_MOVE_REPLICATION_PASSWORD="+replicationPassword,
+		// reconcile reads the shards through account-service's read side.
+		"WALLET_LEDGER_ACCOUNT_SERVICE_URL="+f.URL(AccountInstance(0)))
 }
 
 // Start runs a service instance and waits until its /readyz answers 200.

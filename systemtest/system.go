@@ -224,6 +224,8 @@ func build(t testing.TB, bin, natsURL string, proxied bool, env ...string) *Syst
 	for i, port := range testenv.FreePorts(t, len(Binaries)) {
 		s.addrs[Binaries[i]] = fmt.Sprintf("127.0.0.1:%d", port)
 	}
+	// reconcile reads the shards through account-service's read side.
+	s.env = append(s.env, "WALLET_LEDGER_ACCOUNT_SERVICE_URL="+s.URL("account-service"))
 	t.Cleanup(s.stopAll)
 	return s
 }

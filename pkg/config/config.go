@@ -155,6 +155,17 @@ type LedgerConfig struct {
 	// every redelivery by its stream position, and a re-published copy of a
 	// money event by its business key. Default 5m.
 	InboxRetention time.Duration `mapstructure:"inbox_retention"`
+	// AccountServiceURL is account-service's base URL, where reconcile
+	// reads the shards through account-service's read side
+	// (/v1/admin/reconcile/...; the ledger reads no shard table). Default
+	// http://127.0.0.1:8080.
+	AccountServiceURL string `mapstructure:"account_service_url"`
+	// ReconcileToken is the operator's bearer token reconcile sends to
+	// account-service. Env WALLET_LEDGER_RECONCILE_TOKEN. Default none:
+	// reconcile then signs a short-lived operator token with
+	// auth.jwt_secret (the local stack); with an identity provider
+	// (auth.jwks_url) it is required.
+	ReconcileToken string `mapstructure:"reconcile_token"`
 }
 
 // RelayConfig is outbox-relay's section.
@@ -253,6 +264,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("ledger.databases", []string{localDSN + "wallet_ledger_{0..3}"})
 	v.SetDefault("ledger.dsn", "")
 	v.SetDefault("ledger.lease_ttl", 10*time.Second)
+	v.SetDefault("ledger.account_service_url", "http://127.0.0.1:8080")
+	v.SetDefault("ledger.reconcile_token", "")
 	v.SetDefault("relay.addr", ":8082")
 	v.SetDefault("relay.poll_interval", 250*time.Millisecond)
 	v.SetDefault("relay.batch_size", 1000)

@@ -222,10 +222,11 @@ func TestValidationErrorsNameTheSetting(t *testing.T) {
 	}
 
 	for want, f := range map[string]func(*LedgerConfig){
-		"ledger.dsn":             func(l *LedgerConfig) { l.DSN = "u:p@tcp(h:1)/ledger" },
-		"ledger.databases[2]":    func(l *LedgerConfig) { l.Databases[2] = "nope" },
-		"ledger.max_connections": func(l *LedgerConfig) { l.MaxConnections = 0 },
-		"ledger.inbox_retention": func(l *LedgerConfig) { l.InboxRetention = 0 },
+		"ledger.dsn":                 func(l *LedgerConfig) { l.DSN = "u:p@tcp(h:1)/ledger" },
+		"ledger.databases[2]":        func(l *LedgerConfig) { l.Databases[2] = "nope" },
+		"ledger.max_connections":     func(l *LedgerConfig) { l.MaxConnections = 0 },
+		"ledger.inbox_retention":     func(l *LedgerConfig) { l.InboxRetention = 0 },
+		"ledger.account_service_url": func(l *LedgerConfig) { l.AccountServiceURL = "127.0.0.1:8080" },
 	} {
 		c := Defaults[LedgerService]()
 		f(&c.Ledger)
@@ -326,7 +327,7 @@ func TestMaskedHidesNATSCredentials(t *testing.T) {
 }
 
 // Every binary's secrets are masked: shard and ledger DSN passwords, the
-// NATS credentials and the HS256 secret.
+// NATS credentials, the HS256 secret and reconcile's operator token.
 func TestMaskedHidesEverySecret(t *testing.T) {
 	const secret = "s3cret-s3cret-s3cret-s3cret-s3cret"
 	nats := NATSConfig{URL: "nats://wallet_relay:" + secret + "@n1:4222,nats://wallet_relay:" + secret + "@n2:4222"}
@@ -334,7 +335,7 @@ func TestMaskedHidesEverySecret(t *testing.T) {
 	auth := AuthConfig{JWTSecret: secret}
 	for _, m := range []any{
 		Masked(AccountService{Shards: shards, NATS: nats, Auth: auth}),
-		Masked(LedgerService{Shards: shards, NATS: nats, Auth: auth, Ledger: LedgerConfig{Databases: Databases{"u:" + secret + "@tcp(h:1)/l"}}}),
+		Masked(LedgerService{Shards: shards, NATS: nats, Auth: auth, Ledger: LedgerConfig{Databases: Databases{"u:" + secret + "@tcp(h:1)/l"}, ReconcileToken: secret}}),
 		Masked(OutboxRelay{Shards: shards, NATS: nats, Auth: auth}),
 	} {
 		if got := fmt.Sprintf("%+v", m); strings.Contains(got, "s3cret") || !strings.Contains(got, "wallet_relay:***@n1:4222") {

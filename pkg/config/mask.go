@@ -62,6 +62,9 @@ func (l *LedgerConfig) mask() {
 	if l.DSN != "" {
 		l.DSN = maskDSN(l.DSN)
 	}
+	if l.ReconcileToken != "" {
+		l.ReconcileToken = "***" // an operator's bearer token
+	}
 }
 
 func (a *AuthConfig) mask() {

@@ -38,8 +38,8 @@ type AccountService struct {
 }
 
 // LedgerService is ledger-service's configuration. It reads shards for
-// their count (an account's partition) and for reconcile; it opens no
-// connection to a shard while it serves.
+// their count only (an account's partition); reconcile reads the shards
+// through account-service (ledger.account_service_url).
 type LedgerService struct {
 	LogLevel LogLevel     `mapstructure:"log_level"`
 	Shards   Shards       `mapstructure:"shards"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -137,6 +138,9 @@ func (l LedgerConfig) validate() []error {
 		if _, err := mysql.ParseDSN(dsn); err != nil {
 			errs = append(errs, fmt.Errorf("ledger.databases[%d]: %w", i, err))
 		}
+	}
+	if u, err := url.Parse(l.AccountServiceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("ledger.account_service_url: %q is not an http(s) URL", l.AccountServiceURL))
 	}
 	return errs
 }

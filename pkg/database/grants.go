@@ -55,10 +55,9 @@ func GrantStatements(shards, ledgers []string, host string, users Users) []strin
 			// deletes them after the retention and holds the shard's lease:
 			// no access to accounts or any other table.
 			fmt.Sprintf("GRANT SELECT, DELETE, UPDATE (published_at, attempts, last_error, set_aside_at) ON %s.`outbox` TO %s", s, relay),
-			fmt.Sprintf("GRANT SELECT, UPDATE ON %s.`outbox_lease` TO %s", s, relay),
-			// ledger-service's reconcile reads the shards; the serving
-			// ledger opens none (its dead letters are in its own schemas).
-			fmt.Sprintf("GRANT SELECT ON %s.* TO %s", s, led))
+			fmt.Sprintf("GRANT SELECT, UPDATE ON %s.`outbox_lease` TO %s", s, relay))
+		// ledger-service gets nothing on the shards: it learns owners from
+		// events and reconcile reads through account-service (ADR 0038).
 	}
 	for _, l := range ledgers {
 		out = append(out, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.* TO %s", l, led))

@@ -120,10 +120,10 @@ func TestServiceUsersHaveLeastPrivilege(t *testing.T) {
 	mustAllow(t, relay, "relay", "UPDATE outbox SET published_at = NOW(6), attempts = attempts + 1, last_error = '', set_aside_at = NULL WHERE id = 0")
 	mustAllow(t, relay, "relay", "DELETE FROM outbox WHERE id = 0")
 	mustAllow(t, relay, "relay", "UPDATE outbox_lease SET expires_at = NOW(6) WHERE id = 1 AND owner = 'nobody'")
-	// The ledger's dead letters are in its own schemas (ADR 0038): it
-	// reads the shards for reconcile only.
+	// The ledger reads nothing of account-service's (ADR 0038): owners
+	// come from events, reconcile reads through account-service.
 	mustDeny(t, ledgerOnShard, "ledger", "UPDATE dead_letters SET handled_at = NOW(6) WHERE id = 0")
-	mustAllow(t, ledgerOnShard, "ledger", "SELECT balance FROM accounts")
+	mustDeny(t, ledgerOnShard, "ledger", "SELECT balance FROM accounts")
 	mustAllow(t, account, "account", "UPDATE accounts SET version = version WHERE account_id = 'alice'")
 	mustAllow(t, account, "account", "DELETE FROM inbox WHERE consumer = 'none'")
 	mustAllow(t, account, "account", "DELETE FROM transfers WHERE status = 'refused' AND transaction_id = 'none'") // refusals pruned

@@ -41,8 +41,8 @@ func Commands() []service.Command[config.LedgerService] {
 	def := reconcile.DefaultOptions()
 	reconcile := service.Command[config.LedgerService]{
 		Name: "reconcile",
-		Summary: "check shards, ledger, sagas, outbox and dead letters against each other once; " +
-			"exit 0 clean, 1 discrepancies found, 2 could not run",
+		Summary: "check each ledger partition against account-service's shards (its read side) and the totals, " +
+			"sagas, outbox and dead letters once; exit 0 clean, 1 discrepancies found (naming the partition), 2 could not run",
 		Flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&rec.JSON, "json", false, "print the report as JSON instead of a table")
 			fs.DurationVar(&rec.Check.PendingAfter, "pending-after", def.PendingAfter, "report cross-shard transfers pending for longer than this")
