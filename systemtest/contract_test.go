@@ -36,8 +36,10 @@ import (
 const contractDir = "../docs/events"
 
 // shards is the number of shards the system test runs, and the one the
-// document's examples assume; partitions is its number of event partitions
-// (nats.partitions' default), so that a shard's partition is its number.
+// document's examples assume; partitions is the number of event partitions
+// the contract test runs (nats.partitions' default; the harness runs one
+// otherwise), so that a shard's partition is its number and every
+// cross-shard step has a copy.
 const (
 	shards     = 4
 	partitions = 4
@@ -102,8 +104,8 @@ func TestEventContract(t *testing.T) {
 	s := New(t, binDir)
 	// A short redrive time lets the test make the saga send a debit again
 	// while the destination is held up, as it does after an outage.
-	s.Start("account-service", "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=200ms")
-	s.Start("outbox-relay")
+	s.Start("account-service", "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=200ms", fmt.Sprintf("WALLET_NATS_PARTITIONS=%d", partitions))
+	s.Start("outbox-relay", fmt.Sprintf("WALLET_NATS_PARTITIONS=%d", partitions))
 
 	src, same, dst, frozen, closing, won := idOn(0), idOn(0), idOn(1), idOn(3), idOn(2), idOn(2)
 	for _, id := range []string{src, same, dst, frozen, closing} {
@@ -296,7 +298,7 @@ func (s *System) waitQuiet() {
 		if total, unpublished := s.outboxRows(); unpublished != 0 || uint64(total) != s.streamMsgs() {
 			return fmt.Errorf("outbox %d rows, %d unpublished, stream %d", total, unpublished, s.streamMsgs())
 		}
-		for p := range partitions {
+		for p := range s.partitions(js) {
 			c, err := js.Consumer(context.Background(), stream.PartitionName(p), "saga")
 			if err != nil {
 				return err
@@ -328,7 +330,7 @@ func (s *System) allMessages() []streamMsg {
 	js, nc := s.jetStream()
 	defer nc.Close()
 	var out []streamMsg
-	for p := range partitions {
+	for p := range s.partitions(js) {
 		out = append(out, s.partitionMessages(js, p)...)
 	}
 	return out

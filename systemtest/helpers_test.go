@@ -118,6 +118,17 @@ func (s *System) jetStream() (jetstream.JetStream, *nats.Conn) {
 	return js, nc
 }
 
+// partitions is how many event partitions the system runs: its streams
+// WALLET_0, WALLET_1, … (the harness runs one unless a test asks for more).
+func (s *System) partitions(js jetstream.JetStream) int {
+	s.t.Helper()
+	sts, err := PartitionStreams(context.Background(), js)
+	if err != nil {
+		return 0
+	}
+	return len(sts)
+}
+
 // ledgerBacklog is what the ledger's durable consumers (ledger, on each
 // partition's stream) have not acknowledged yet: pending plus
 // unacknowledged messages (0 before they exist).
@@ -132,7 +143,7 @@ func (s *System) backlog(durable string) uint64 {
 	js, nc := s.jetStream()
 	defer nc.Close()
 	var n uint64
-	for p := range partitions {
+	for p := range s.partitions(js) {
 		c, err := js.Consumer(context.Background(), stream.PartitionName(p), durable)
 		if err != nil {
 			continue
@@ -154,7 +165,7 @@ func (s *System) streamMsgs() uint64 {
 	js, nc := s.jetStream()
 	defer nc.Close()
 	var n uint64
-	for p := range partitions {
+	for p := range s.partitions(js) {
 		st, err := js.Stream(context.Background(), stream.PartitionName(p))
 		if err != nil {
 			continue

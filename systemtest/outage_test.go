@@ -76,12 +76,13 @@ func TestDeletedConsumersComeBack(t *testing.T) {
 			}
 		}
 	})
-	for svc, name := range map[string]string{"account-service": stream.ConsumerLabel(stream.PartitionName(0), "saga"),
-		"ledger-service": stream.ConsumerLabel(stream.PartitionName(0), "ledger")} {
+	for svc, name := range map[string]string{"account-service": "saga", "ledger-service": "ledger"} {
 		testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 			code, body := s.Do("GET", s.URL(svc)+"/readyz", nil)
+			// By stream, then durable: {"WALLET_0": {"saga": {...}}}.
 			consumers, _ := body["consumers"].(map[string]any)
-			c, _ := consumers[name].(map[string]any)
+			onStream, _ := consumers[stream.PartitionName(0)].(map[string]any)
+			c, _ := onStream[name].(map[string]any)
 			if code != http.StatusOK || c["state"] != "running" || c["restarts"] != float64(1) {
 				return fmt.Errorf("%s /readyz: %d %v", svc, code, body)
 			}

@@ -155,7 +155,7 @@ func (s *System) wantUniqueEventIDs(n uint64) {
 	js, nc := s.jetStream()
 	defer nc.Close()
 	seen := map[string]bool{}
-	for p := range partitions {
+	for p := range s.partitions(js) {
 		for _, m := range facts(s.partitionMessages(js, p)) {
 			id := m.headers["Nats-Msg-Id"]
 			if seen[id] {
@@ -248,7 +248,7 @@ func (s *System) waitSagasDrained() {
 	js, nc := s.jetStream()
 	defer nc.Close()
 	testenv.Eventually(s.t, 60*time.Second, 50*time.Millisecond, func() error {
-		for p := range partitions {
+		for p := range s.partitions(js) {
 			c, err := js.Consumer(context.Background(), stream.PartitionName(p), "saga")
 			if err != nil {
 				return err

@@ -53,7 +53,7 @@ export WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns wallet wallet "$db_count")}
 export WALLET_SERVERS=${WALLET_SERVERS:-$(servers_env wallet wallet "$db_count")}
 export WALLET_MOVE_REPLICATION_USER=${WALLET_MOVE_REPLICATION_USER:-wallet_repl}
 export WALLET_MOVE_REPLICATION_PASSWORD=${WALLET_MOVE_REPLICATION_PASSWORD:-$MYSQL_REPL_PASSWORD}
-export WALLET_LEDGER_DSN=${WALLET_LEDGER_DSN:-wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/wallet_ledger}
+export WALLET_LEDGER_DATABASES=${WALLET_LEDGER_DATABASES:-$(ledger_dsns wallet wallet)}
 if [ -z "${WALLET_AUTH_JWT_SECRET:-}" ] && [ -s "$RUN_DIR/jwt-secret" ]; then
 	WALLET_AUTH_JWT_SECRET=$(cat "$RUN_DIR/jwt-secret")
 	export WALLET_AUTH_JWT_SECRET

@@ -42,8 +42,8 @@ func TestPoisonIsKeptUntilItsDeadLetterIsRecorded(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		cfg := jetstream.ConsumerConfig{Durable: durable, FilterSubject: "wallet.1.account.deposited.0", AckPolicy: jetstream.AckExplicitPolicy}
-		done <- stream.Consume(ctx, js, stream.PartitionName(1), cfg, func(context.Context, events.Event) error { return nil },
-			stream.Options{Poison: poison}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- stream.Consume(ctx, js, cfg, func(context.Context, events.Event) error { return nil },
+			stream.Options{Poison: poison, Stream: stream.PartitionName(1)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	t.Cleanup(func() {
 		cancel()

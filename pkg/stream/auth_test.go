@@ -42,7 +42,7 @@ func mustBeRefused(t *testing.T, url, user string) {
 	t.Helper()
 	js, errs := connectAs(t, url, user)
 	nc := js.Conn()
-	if err := nc.Publish("wallet.0.transfer.debited.0", []byte(`{"forged":true}`)); err != nil {
+	if err := nc.Publish("wallet.transfer.debited.0", []byte(`{"forged":true}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -66,13 +66,13 @@ func TestOnlyTheRelayPublishesEvents(t *testing.T) {
 	defer cancel()
 
 	relay, _ := connectAs(t, s.ClientURL(), "wallet_relay")
-	if _, err := stream.Ensure(ctx, relay, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+	if _, err := stream.Ensure(ctx, relay, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatalf("relay declares the stream: %v", err)
 	}
 	mustBeRefused(t, s.ClientURL(), "wallet_ledger")
 	mustBeRefused(t, s.ClientURL(), "wallet_account")
 
-	ack, err := relay.Publish(ctx, "wallet.0.transfer.debited.0", []byte(`{}`))
+	ack, err := relay.Publish(ctx, "wallet.transfer.debited.0", []byte(`{}`))
 	if err != nil {
 		t.Fatalf("relay publishes: %v", err)
 	}
@@ -82,10 +82,10 @@ func TestOnlyTheRelayPublishesEvents(t *testing.T) {
 
 	for _, user := range []string{"wallet_ledger", "wallet_account"} {
 		js, _ := connectAs(t, s.ClientURL(), user)
-		if _, err := stream.Ensure(ctx, js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+		if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 			t.Fatalf("%s declares the stream: %v", user, err)
 		}
-		c, err := js.CreateOrUpdateConsumer(ctx, stream.PartitionName(0), jetstream.ConsumerConfig{Durable: "auth-" + strings.TrimPrefix(user, "wallet_"), AckPolicy: jetstream.AckExplicitPolicy})
+		c, err := js.CreateOrUpdateConsumer(ctx, stream.Name, jetstream.ConsumerConfig{Durable: "auth-" + strings.TrimPrefix(user, "wallet_"), AckPolicy: jetstream.AckExplicitPolicy})
 		if err != nil {
 			t.Fatalf("%s creates its consumer: %v", user, err)
 		}
@@ -103,12 +103,12 @@ func TestOnlyTheRelayPublishesEvents(t *testing.T) {
 		if err := batch.Error(); err != nil || n != 1 {
 			t.Fatalf("%s fetched %d messages: %v", user, n, err)
 		}
-		if _, err := js.Stream(ctx, stream.PartitionName(0)); err != nil {
+		if _, err := js.Stream(ctx, stream.Name); err != nil {
 			t.Fatalf("%s reads stream info: %v", user, err)
 		}
 		// A refused request is not answered: it ends with its context.
 		short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
-		err = js.DeleteStream(short, stream.PartitionName(0))
+		err = js.DeleteStream(short, stream.Name)
 		cancelShort()
 		if err == nil {
 			t.Fatalf("%s deleted the WALLET stream", user)

@@ -26,7 +26,7 @@ func runBatch(t *testing.T, js jetstream.JetStream, durable string, h stream.Bat
 	cfg := jetstream.ConsumerConfig{Durable: durable, AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4000}
 	done := make(chan error, 1)
 	go func() {
-		done <- stream.ConsumeBatch(ctx, js, stream.PartitionName(0), cfg, h, opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- stream.ConsumeBatch(ctx, js, cfg, h, opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -38,7 +38,7 @@ func runBatch(t *testing.T, js jetstream.JetStream, durable string, h stream.Bat
 
 // consumerInfo returns the durable consumer's state on the server.
 func consumerInfo(js jetstream.JetStream, durable string) (*jetstream.ConsumerInfo, error) {
-	c, err := js.Consumer(context.Background(), stream.PartitionName(0), durable)
+	c, err := js.Consumer(context.Background(), stream.Name, durable)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func drained(js jetstream.JetStream, durable string) func() error {
 		}
 		// A consumer created a moment ago may not have counted its pending
 		// messages yet (seen under load): it has also delivered nothing.
-		st, err := js.Stream(context.Background(), stream.PartitionName(0))
+		st, err := js.Stream(context.Background(), stream.Name)
 		if err != nil {
 			return err
 		}
@@ -128,7 +128,7 @@ func TestConsumeBatchFormsBatchesUnderLoad(t *testing.T) {
 	for _, id := range want {
 		publish(t, js, id)
 	}
-	samples0 := batchSamples(t, "WALLET_0/load")
+	samples0 := batchSamples(t, "load")
 	r := &recorder{}
 	runBatch(t, js, "load", r.handle, stream.BatchOptions{MaxBatch: 300})
 	testenv.Eventually(t, 30*time.Second, 20*time.Millisecond, drained(js, "load"))
@@ -145,7 +145,7 @@ func TestConsumeBatchFormsBatchesUnderLoad(t *testing.T) {
 	if largest < 2 || largest > 300 {
 		t.Errorf("largest batch %d, want 2..300 (%d calls)", largest, len(r.calls))
 	}
-	if got := batchSamples(t, "WALLET_0/load") - samples0; got != uint64(len(r.calls)) {
+	if got := batchSamples(t, "load") - samples0; got != uint64(len(r.calls)) {
 		t.Errorf("batch size histogram has %d new samples, want one per handler call (%d)", got, len(r.calls))
 	}
 }
@@ -195,7 +195,7 @@ func batchSamples(t *testing.T, consumer string) uint64 {
 func TestConsumeBatchTerminatesUndecodable(t *testing.T) {
 	js := mustJetStream(t)
 	publish(t, js, "before")
-	if _, err := js.Publish(context.Background(), "wallet.0.account.deposited.0", []byte("garbage")); err != nil {
+	if _, err := js.Publish(context.Background(), "wallet.account.deposited.0", []byte("garbage")); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, js, "after")
@@ -209,7 +209,7 @@ func TestConsumeBatchTerminatesUndecodable(t *testing.T) {
 		}
 		return nil
 	}
-	counter := stream.Messages.WithLabelValues("WALLET_0/undecodable", "poison")
+	counter := stream.Messages.WithLabelValues("undecodable", "poison")
 	poison0 := testutil.ToFloat64(counter)
 	r := &recorder{}
 	runBatch(t, js, "undecodable", r.handle, stream.BatchOptions{Options: stream.Options{Poison: poison, InOrder: true}})
@@ -246,7 +246,7 @@ func TestConsumeBatchInOrderRetriesInPlace(t *testing.T) {
 		}
 		return nil
 	}}
-	counter := stream.Messages.WithLabelValues("WALLET_0/ordered", "retried")
+	counter := stream.Messages.WithLabelValues("ordered", "retried")
 	retried0 := testutil.ToFloat64(counter)
 	runBatch(t, js, "ordered", r.handle, stream.BatchOptions{Options: stream.Options{InOrder: true}, MaxBatch: 5})
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, drained(js, "ordered"))
@@ -276,7 +276,7 @@ func TestConsumeBatchNaksTransientAndGoesAhead(t *testing.T) {
 		cApplied = cApplied || e.ID == "c"
 		return nil
 	}}
-	counter := stream.Messages.WithLabelValues("WALLET_0/naks", "retried")
+	counter := stream.Messages.WithLabelValues("naks", "retried")
 	retried0 := testutil.ToFloat64(counter)
 	runBatch(t, js, "naks", r.handle, stream.BatchOptions{})
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, drained(js, "naks"))

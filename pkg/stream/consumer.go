@@ -71,14 +71,26 @@ type Options struct {
 	// order (the ledger's balance_after history). Otherwise the message is
 	// nak'd with a delay and later ones go ahead (the saga steps).
 	InOrder bool
+	// Stream is the stream the durable consumer reads; "" is the WALLET
+	// stream of before partitions (Name). A partition's consumer names
+	// PartitionName(p).
+	Stream string
 }
 
-// Consume creates or updates the durable consumer cfg on the stream streamName
+// streamOf is the stream opts names.
+func (o Options) streamOf() string {
+	if o.Stream == "" {
+		return Name
+	}
+	return o.Stream
+}
+
+// Consume creates or updates the durable consumer cfg on the WALLET stream
 // and feeds its messages to h, one at a time, until ctx ends. A message that
 // cannot be decoded, or whose handler fails permanently, is passed to
 // opts.Poison and terminated, so it never blocks the messages behind it.
 // It is ConsumeBatch with batches of one.
-func Consume(ctx context.Context, js jetstream.JetStream, streamName string, cfg jetstream.ConsumerConfig, h Handler, opts Options, log *slog.Logger) error {
+func Consume(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h Handler, opts Options, log *slog.Logger) error {
 	one := func(ctx context.Context, evts []events.Event) []error {
 		errs := make([]error, len(evts))
 		for i, e := range evts {
@@ -86,7 +98,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, streamName string, cfg
 		}
 		return errs
 	}
-	return ConsumeBatch(ctx, js, streamName, cfg, one, BatchOptions{Options: opts, MaxBatch: 1}, log)
+	return ConsumeBatch(ctx, js, cfg, one, BatchOptions{Options: opts, MaxBatch: 1}, log)
 }
 
 func transient(err error) bool {
@@ -107,12 +119,17 @@ func RetryDelay(m jetstream.Msg) time.Duration {
 }
 
 // Unsettled returns the stored time of the oldest message the durable
-// consumer on the stream streamName may still be delivered again: the first message after its ack
+// consumer may still be delivered again: the first message after its ack
 // floor, or the zero time if every message is settled. It bounds what a
 // dedupe table must keep where no fixed horizon can (ADR 0013); a message of
 // another consumer's subject there gives an earlier, still safe, bound.
-func Unsettled(ctx context.Context, js jetstream.JetStream, streamName, durable string) (time.Time, error) {
-	s, err := js.Stream(ctx, streamName)
+func Unsettled(ctx context.Context, js jetstream.JetStream, durable string) (time.Time, error) {
+	return UnsettledOn(ctx, js, Name, durable)
+}
+
+// UnsettledOn is Unsettled for a durable consumer of the stream name.
+func UnsettledOn(ctx context.Context, js jetstream.JetStream, name, durable string) (time.Time, error) {
+	s, err := js.Stream(ctx, name)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -19,7 +19,7 @@ import (
 func mustJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	js := testenv.MustJetStream(t)
-	if _, err := stream.Ensure(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+	if _, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	return js
@@ -28,7 +28,7 @@ func mustJetStream(t *testing.T) jetstream.JetStream {
 func publish(t *testing.T, js jetstream.JetStream, id string) {
 	t.Helper()
 	e := events.Event{ID: id, Type: events.AccountDeposited, Source: "/test", Subject: "a",
-		Topic: events.FactSubject(0, events.Topic(events.AccountDeposited, 0)), Time: time.Now(), Data: []byte(`{}`)}
+		Topic: events.Topic(events.AccountDeposited, 0), Time: time.Now(), Data: []byte(`{}`)}
 	if _, err := js.PublishMsg(context.Background(), e.Msg()); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestConsumeRetriesTransientAndTerminatesPoison(t *testing.T) {
 	poison := func(_ context.Context, m jetstream.Msg, err error) error { poisoned <- m.Subject(); return nil }
 
 	publish(t, js, "flaky")
-	if _, err := js.Publish(context.Background(), "wallet.0.account.deposited.0", []byte("garbage")); err != nil {
+	if _, err := js.Publish(context.Background(), "wallet.account.deposited.0", []byte("garbage")); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, js, "after-poison")
@@ -65,12 +65,12 @@ func TestConsumeRetriesTransientAndTerminatesPoison(t *testing.T) {
 	done := make(chan error, 1)
 	cfg := jetstream.ConsumerConfig{Durable: "test", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 10}
 	go func() {
-		done <- stream.Consume(ctx, js, stream.PartitionName(0), cfg, h, stream.Options{Poison: poison}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- stream.Consume(ctx, js, cfg, h, stream.Options{Poison: poison}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 
 	select {
 	case subj := <-poisoned:
-		if subj != "wallet.0.account.deposited.0" {
+		if subj != "wallet.account.deposited.0" {
 			t.Fatalf("poisoned %s", subj)
 		}
 	case <-time.After(10 * time.Second):
@@ -89,7 +89,7 @@ func TestConsumeRetriesTransientAndTerminatesPoison(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Everything settled: nothing left to redeliver.
-	c, err := js.Consumer(context.Background(), stream.PartitionName(0), "test")
+	c, err := js.Consumer(context.Background(), stream.Name, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestConsumeInOrderHoldsBackLaterMessages(t *testing.T) {
 	defer cancel()
 	cfg := jetstream.ConsumerConfig{Durable: "ordered", AckPolicy: jetstream.AckExplicitPolicy}
 	go func() {
-		_ = stream.Consume(ctx, js, stream.PartitionName(0), cfg, h, stream.Options{InOrder: true}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_ = stream.Consume(ctx, js, cfg, h, stream.Options{InOrder: true}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		mu.Lock()

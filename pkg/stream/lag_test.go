@@ -14,14 +14,14 @@ import (
 func TestLagReportsBacklog(t *testing.T) {
 	js := mustJetStream(t)
 	ctx := context.Background()
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream.PartitionName(0), jetstream.ConsumerConfig{Durable: "lagging", AckPolicy: jetstream.AckExplicitPolicy})
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream.Name, jetstream.ConsumerConfig{Durable: "lagging", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"e1", "e2", "e3"} {
 		publish(t, js, id)
 	}
-	lag := stream.NewLag(js, stream.Durable{Stream: stream.PartitionName(0), Name: "lagging"}, stream.Durable{Stream: stream.PartitionName(0), Name: "missing"})
+	lag := stream.NewLag(js, "lagging", "missing")
 	if p, a := testenv.Gauge(t, lag, "wallet_consumer_pending_messages"), testenv.Gauge(t, lag, "wallet_consumer_ack_pending_messages"); p != 3 || a != 0 {
 		t.Fatalf("before a fetch: pending %v, ack pending %v; want 3, 0", p, a)
 	}

@@ -114,9 +114,9 @@ func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.
 	if cfg.MaxAge > 0 || cfg.MaxBytes > 0 {
 		log.Warn(limitWarning, "max_age", cfg.MaxAge, "max_bytes", cfg.MaxBytes)
 	}
-	out := make([]jetstream.Stream, cfg.Partitions)
+	out := make([]jetstream.Stream, cfg.streams())
 	for p := range out {
-		name := PartitionName(p)
+		name := streamConfig(cfg, p).Name
 		err := provision(ctx, log, "declare stream "+name, func(ctx context.Context) error {
 			s, created, changes, err := ensureStream(ctx, js, cfg, p)
 			if err == nil {
@@ -213,17 +213,23 @@ func streamDiff(cur, want jetstream.StreamConfig) []Change {
 	return cs
 }
 
-// DeclareConsumer creates or updates the durable consumer cfg on the
-// stream streamName like Declare does the streams: retried until it
-// succeeds, is refused or ctx ends; changes logged.
-func DeclareConsumer(ctx context.Context, js jetstream.JetStream, streamName string, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
+// DeclareConsumer creates or updates the durable consumer cfg on the WALLET
+// stream like Declare does the streams: retried until it succeeds, is
+// refused or ctx ends; changes logged.
+func DeclareConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
+	return DeclareConsumerOn(ctx, js, Name, cfg, log)
+}
+
+// DeclareConsumerOn is DeclareConsumer on the stream name (a partition's,
+// PartitionName(p)).
+func DeclareConsumerOn(ctx context.Context, js jetstream.JetStream, name string, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
 	var c jetstream.Consumer
-	label := ConsumerLabel(streamName, cfg.Durable)
+	label := ConsumerLabel(name, cfg.Durable)
 	err := provision(ctx, log, "declare consumer "+label, func(ctx context.Context) error {
 		var changes []Change
 		var created bool
 		var err error
-		c, created, changes, err = ensureConsumer(ctx, js, streamName, cfg)
+		c, created, changes, err = ensureConsumer(ctx, js, name, cfg)
 		if err == nil {
 			logChanges(log, "consumer", label, created, changes)
 		}
@@ -233,10 +239,10 @@ func DeclareConsumer(ctx context.Context, js jetstream.JetStream, streamName str
 }
 
 // ensureConsumer makes one attempt, as ensureStream does.
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, streamName string, want jetstream.ConsumerConfig) (_ jetstream.Consumer, created bool, _ []Change, _ error) {
-	what := "consumer " + ConsumerLabel(streamName, want.Durable)
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, name string, want jetstream.ConsumerConfig) (_ jetstream.Consumer, created bool, _ []Change, _ error) {
+	what := "consumer " + ConsumerLabel(name, want.Durable)
 	var changes []Change
-	cur, err := js.Consumer(ctx, streamName, want.Durable)
+	cur, err := js.Consumer(ctx, name, want.Durable)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 		created = true
@@ -256,7 +262,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, streamName stri
 			}
 		}
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, streamName, want)
+	c, err := js.CreateOrUpdateConsumer(ctx, name, want)
 	if err != nil {
 		if len(changes) > 0 {
 			return nil, false, nil, fmt.Errorf("update %s (%s): %w", what, changeList(changes), err)

@@ -50,7 +50,7 @@ func logBuffer() (*slog.Logger, *syncBuffer) {
 
 func streamInfo(t *testing.T, js jetstream.JetStream) *jetstream.StreamInfo {
 	t.Helper()
-	s, err := js.Stream(context.Background(), stream.PartitionName(0))
+	s, err := js.Stream(context.Background(), stream.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,14 +67,14 @@ func TestDeclareAppliesChangedDuplicateWindow(t *testing.T) {
 	ctx := context.Background()
 	js := testenv.MustJetStream(t)
 	log, buf := logBuffer()
-	if _, err := stream.Declare(ctx, js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: 24 * time.Hour}, log); err != nil {
+	if _, err := stream.Declare(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: 24 * time.Hour}, log); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "stream created") {
 		t.Fatalf("creation not logged:\n%s", buf)
 	}
 	buf.Reset()
-	if _, err := stream.Declare(ctx, js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: 2 * time.Minute}, log); err != nil {
+	if _, err := stream.Declare(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: 2 * time.Minute}, log); err != nil {
 		t.Fatal(err)
 	}
 	if got := streamInfo(t, js).Config.Duplicates; got != 2*time.Minute {
@@ -92,10 +92,10 @@ func TestDeclareRefusesStorageChange(t *testing.T) {
 	ctx := context.Background()
 	js := testenv.MustJetStream(t)
 	log, _ := logBuffer()
-	if _, err := stream.Declare(ctx, js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute}, log); err != nil {
+	if _, err := stream.Declare(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}, log); err != nil {
 		t.Fatal(err)
 	}
-	_, err := stream.Declare(ctx, js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute, Storage: jetstream.MemoryStorage}, log)
+	_, err := stream.Declare(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute, Storage: jetstream.MemoryStorage}, log)
 	var refused *stream.RefusedError
 	if !errors.As(err, &refused) || !stream.Permanent(err) {
 		t.Fatalf("err = %v, want a refused change", err)
@@ -115,7 +115,7 @@ func TestDeclareIdempotent(t *testing.T) {
 	ctx := context.Background()
 	js := testenv.MustJetStream(t)
 	log, buf := logBuffer()
-	cfg := stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute}
+	cfg := stream.Config{Replicas: 1, DuplicateWindow: time.Minute}
 	if _, err := stream.Declare(ctx, js, cfg, log); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestDeclareReplicasWithoutClusterIsPermanent(t *testing.T) {
 	log, _ := logBuffer()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := stream.Declare(ctx, testenv.MustJetStream(t), stream.Config{Partitions: 1, Replicas: 3, DuplicateWindow: time.Minute}, log)
+	_, err := stream.Declare(ctx, testenv.MustJetStream(t), stream.Config{Replicas: 3, DuplicateWindow: time.Minute}, log)
 	if err == nil || !stream.Permanent(err) || ctx.Err() != nil {
 		t.Fatalf("err = %v, want a permanent error before the deadline", err)
 	}
@@ -158,12 +158,12 @@ func TestDeclareWaitsForBroker(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := stream.Declare(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute}, log)
+		_, err := stream.Declare(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}, log)
 		done <- err
 	}()
 	// Let at least one attempt fail before the server exists.
 	testenv.Eventually(t, 30*time.Second, 10*time.Millisecond, func() error {
-		if !strings.Contains(buf.String(), "declare stream WALLET_0 failed, retrying") {
+		if !strings.Contains(buf.String(), "declare stream WALLET failed, retrying") {
 			return errors.New("no failed attempt logged yet")
 		}
 		return nil
@@ -183,20 +183,20 @@ func TestDeclareConsumer(t *testing.T) {
 	ctx := context.Background()
 	js := mustJetStream(t)
 	log, buf := logBuffer()
-	cfg := jetstream.ConsumerConfig{Durable: "c", FilterSubjects: []string{"wallet.0.>"}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	cfg := jetstream.ConsumerConfig{Durable: "c", FilterSubjects: []string{"wallet.>"}, DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 100}
-	if _, err := stream.DeclareConsumer(ctx, js, stream.PartitionName(0), cfg, log); err != nil {
+	if _, err := stream.DeclareConsumer(ctx, js, cfg, log); err != nil {
 		t.Fatal(err)
 	}
 	buf.Reset()
-	if _, err := stream.DeclareConsumer(ctx, js, stream.PartitionName(0), cfg, log); err != nil {
+	if _, err := stream.DeclareConsumer(ctx, js, cfg, log); err != nil {
 		t.Fatal(err)
 	}
 	if buf.String() != "" {
 		t.Fatalf("re-declaring logged:\n%s", buf)
 	}
 	cfg.MaxDeliver = 7
-	c, err := stream.DeclareConsumer(ctx, js, stream.PartitionName(0), cfg, log)
+	c, err := stream.DeclareConsumer(ctx, js, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestDeclareConsumer(t *testing.T) {
 		t.Fatalf("log lacks %q:\n%s", want, buf)
 	}
 	cfg.DeliverPolicy = jetstream.DeliverNewPolicy
-	_, err = stream.DeclareConsumer(ctx, js, stream.PartitionName(0), cfg, log)
+	_, err = stream.DeclareConsumer(ctx, js, cfg, log)
 	if !stream.Permanent(err) || !strings.Contains(err.Error(), "deliver_policy") {
 		t.Fatalf("err = %v, want deliver_policy refused", err)
 	}
@@ -224,15 +224,15 @@ func TestDeclaredConsumerKeepsItsStart(t *testing.T) {
 	ctx := context.Background()
 	js := mustJetStream(t)
 	log, buf := logBuffer()
-	cfg := jetstream.ConsumerConfig{Durable: "started", FilterSubjects: []string{"wallet.0.>"}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	cfg := jetstream.ConsumerConfig{Durable: "started", FilterSubjects: []string{"wallet.>"}, DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxDeliver: 5}
 	at := cfg
 	at.DeliverPolicy, at.OptStartSeq = jetstream.DeliverByStartSequencePolicy, 42
-	if _, err := js.CreateConsumer(ctx, stream.PartitionName(0), at); err != nil {
+	if _, err := js.CreateConsumer(ctx, stream.Name, at); err != nil {
 		t.Fatal(err)
 	}
 	cfg.MaxDeliver = 6
-	c, err := stream.DeclareConsumer(ctx, js, stream.PartitionName(0), cfg, log)
+	c, err := stream.DeclareConsumer(ctx, js, cfg, log)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, buf)
 	}
@@ -243,10 +243,10 @@ func TestDeclaredConsumerKeepsItsStart(t *testing.T) {
 	if strings.Contains(buf.String(), "deliver_policy") {
 		t.Fatalf("the kept start was logged as a change:\n%s", buf)
 	}
-	if err := js.DeleteConsumer(ctx, stream.PartitionName(0), "started"); err != nil {
+	if err := js.DeleteConsumer(ctx, stream.Name, "started"); err != nil {
 		t.Fatal(err)
 	}
-	if c, err = stream.DeclareConsumer(ctx, js, stream.PartitionName(0), cfg, log); err != nil {
+	if c, err = stream.DeclareConsumer(ctx, js, cfg, log); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.CachedInfo().Config; got.DeliverPolicy != jetstream.DeliverAllPolicy || got.OptStartSeq != 0 {
@@ -271,7 +271,7 @@ func TestDeclareOnFormingCluster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := stream.Declare(ctx, js, stream.Config{Partitions: 1, Replicas: 3, DuplicateWindow: time.Minute}, log)
+	s, err := stream.Declare(ctx, js, stream.Config{Replicas: 3, DuplicateWindow: time.Minute}, log)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, buf)
 	}

@@ -46,7 +46,7 @@ func TestConsumerRecreatedAfterDelete(t *testing.T) {
 	done := make(chan error, 1)
 	cfg := jetstream.ConsumerConfig{Durable: "doomed", AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy}
 	go func() {
-		done <- stream.ConsumeBatch(ctx, js, stream.PartitionName(0), cfg, h, stream.BatchOptions{Health: health}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- stream.ConsumeBatch(ctx, js, cfg, h, stream.BatchOptions{Health: health}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	publish(t, js, "before")
 	testenv.Eventually(t, 30*time.Second, 10*time.Millisecond, seen("before"))
@@ -54,20 +54,20 @@ func TestConsumerRecreatedAfterDelete(t *testing.T) {
 		t.Fatalf("running consumer reported unhealthy: %v", err)
 	}
 
-	if err := js.DeleteConsumer(context.Background(), stream.PartitionName(0), "doomed"); err != nil {
+	if err := js.DeleteConsumer(context.Background(), stream.Name, "doomed"); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 60*time.Second, 10*time.Millisecond, func() error {
-		c := health.Report()["WALLET_0/doomed"]
+		c := health.Report()["doomed"]
 		if c.Restarts < 1 || c.State != stream.StateRunning {
 			return fmt.Errorf("not restarted yet: %+v", c)
 		}
 		return nil
 	})
-	if c := health.Report()["WALLET_0/doomed"]; c.LastError == "" {
+	if c := health.Report()["doomed"]; c.LastError == "" {
 		t.Errorf("no reason recorded for the restart: %+v", c)
 	}
-	if _, err := js.Consumer(context.Background(), stream.PartitionName(0), "doomed"); err != nil {
+	if _, err := js.Consumer(context.Background(), stream.Name, "doomed"); err != nil {
 		t.Fatalf("consumer not recreated: %v", err)
 	}
 	publish(t, js, "after")
@@ -80,7 +80,7 @@ func TestConsumerRecreatedAfterDelete(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if c := health.Report()["WALLET_0/doomed"]; c.State != stream.StateStopped {
+	if c := health.Report()["doomed"]; c.State != stream.StateStopped {
 		t.Errorf("after shutdown: %+v", c)
 	}
 }

@@ -35,9 +35,15 @@ func Names(partitions int) []string {
 }
 
 // ConsumerLabel names the durable consumer durable on streamName in
-// metrics, /readyz and dead letters: the same durable (saga) runs on every
-// partition's stream.
-func ConsumerLabel(streamName, durable string) string { return streamName + "/" + durable }
+// metrics, logs and dead letters, durable@stream: the same durable (saga,
+// ledger) runs on every partition's stream. On the WALLET stream of before
+// partitions it is the durable alone, as it was.
+func ConsumerLabel(streamName, durable string) string {
+	if streamName == Name || streamName == "" {
+		return durable
+	}
+	return durable + "@" + streamName
+}
 
 // Connect dials url and keeps reconnecting forever: a service outlives broker
 // restarts instead of exiting. name shows in the server's connection list.
@@ -68,7 +74,9 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 // fixed by streamConfig.
 type Config struct {
 	// Partitions is the number of event partitions (nats.partitions): one
-	// stream each, WALLET_0 … WALLET_<Partitions-1>. At least 1.
+	// stream each, WALLET_0 … WALLET_<Partitions-1>. 0 declares the single
+	// WALLET stream of before partitions instead, which only
+	// ledger-service's older tests still use.
 	Partitions      int
 	Replicas        int
 	DuplicateWindow time.Duration
@@ -91,10 +99,15 @@ func ConfigFrom(n config.NATSConfig) Config {
 	return c
 }
 
-// streamConfig is partition p's stream as cfg wants it: by default it keeps
-// every event, refusing new ones when full, since replay rebuilds the ledger
-// from the first (ADR 0007).
+// streamConfig is partition p's stream as cfg wants it (the WALLET stream
+// if cfg has no partitions): by default it keeps every event, refusing new
+// ones when full, since replay rebuilds the ledger from the first (ADR
+// 0007).
 func streamConfig(cfg Config, p int) jetstream.StreamConfig {
+	name, subjects := PartitionName(p), events.PartitionSubjects(p)
+	if cfg.Partitions == 0 {
+		name, subjects = Name, []string{events.StreamSubjects}
+	}
 	maxBytes, discard := int64(-1), jetstream.DiscardNew
 	if cfg.MaxBytes > 0 {
 		// A size limit that refused new messages would stop the wallet once
@@ -102,8 +115,8 @@ func streamConfig(cfg Config, p int) jetstream.StreamConfig {
 		maxBytes, discard = cfg.MaxBytes, jetstream.DiscardOld
 	}
 	return jetstream.StreamConfig{
-		Name:       PartitionName(p),
-		Subjects:   events.PartitionSubjects(p),
+		Name:       name,
+		Subjects:   subjects,
 		Storage:    cfg.Storage,
 		Replicas:   cfg.Replicas,
 		Duplicates: cfg.DuplicateWindow, // an existing stream is updated too: see config.NATSConfig.DuplicateWindow
@@ -116,13 +129,14 @@ func streamConfig(cfg Config, p int) jetstream.StreamConfig {
 }
 
 // Ensure creates every partition's stream or updates it to cfg, once; see
-// ensureStream. It returns the streams by partition. Services call Declare,
-// which retries and logs the changes.
+// ensureStream. It returns the streams by partition (the WALLET stream
+// alone without partitions). Services call Declare, which retries and logs
+// the changes.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) ([]jetstream.Stream, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	out := make([]jetstream.Stream, cfg.Partitions)
+	out := make([]jetstream.Stream, cfg.streams())
 	for p := range out {
 		s, _, _, err := ensureStream(ctx, js, cfg, p)
 		if err != nil {
@@ -133,13 +147,16 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) ([]jetstrea
 	return out, nil
 }
 
-// check refuses a Config without partitions: it would declare no stream.
+// check refuses a negative number of partitions.
 func (c Config) check() error {
-	if c.Partitions < 1 {
-		return fmt.Errorf("stream config: %d partitions, want at least 1 (nats.partitions)", c.Partitions)
+	if c.Partitions < 0 {
+		return fmt.Errorf("stream config: %d partitions (nats.partitions)", c.Partitions)
 	}
 	return nil
 }
+
+// streams is how many streams c declares.
+func (c Config) streams() int { return max(c.Partitions, 1) }
 
 // Unavailable reports an error that says NATS cannot be reached for now
 // (disconnected, reconnecting, no server or no JetStream answering in

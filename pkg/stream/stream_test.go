@@ -18,10 +18,10 @@ import (
 func TestEnsureUpdatesDuplicateWindow(t *testing.T) {
 	ctx := context.Background()
 	js := testenv.MustJetStream(t)
-	if _, err := stream.Ensure(ctx, js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: 24 * time.Hour}); err != nil {
+	if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := stream.Ensure(ctx, js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: 2 * time.Minute})
+	s, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestEnsureUpdatesDuplicateWindow(t *testing.T) {
 // The stream is the record replay reads from the first event: it keeps
 // everything and refuses new messages rather than dropping old ones.
 func TestEnsureKeepsEverything(t *testing.T) {
-	s, err := stream.Ensure(context.Background(), testenv.MustJetStream(t), stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute})
+	s, err := stream.Ensure(context.Background(), testenv.MustJetStream(t), stream.Config{Replicas: 1, DuplicateWindow: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestEnsureKeepsEverything(t *testing.T) {
 // instead of refusing new ones.
 func TestEnsureAppliesLimits(t *testing.T) {
 	s, err := stream.Ensure(context.Background(), testenv.MustJetStream(t),
-		stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: 48 * time.Hour, MaxBytes: 1 << 30})
+		stream.Config{Replicas: 1, DuplicateWindow: time.Minute, MaxAge: 48 * time.Hour, MaxBytes: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,18 @@ func TestEnsureDeclaresEveryPartition(t *testing.T) {
 			t.Fatalf("%s goes to %q (%v), want WALLET_2", subj, name, err)
 		}
 	}
-	if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err == nil {
-		t.Fatal("Ensure without partitions declared nothing and said nothing")
+	if _, err := js.Stream(ctx, stream.Name); err == nil {
+		t.Fatal("the WALLET stream of before partitions was declared too")
+	}
+}
+
+// A consumer on a partition's stream is labelled durable@stream in its
+// metrics; its health entry is the durable (one Health per stream).
+func TestConsumerOnAPartition(t *testing.T) {
+	if got := stream.ConsumerLabel(stream.PartitionName(2), "saga"); got != "saga@WALLET_2" {
+		t.Fatalf("label %q", got)
+	}
+	if got := stream.ConsumerLabel(stream.Name, "ledger"); got != "ledger" {
+		t.Fatalf("label on the WALLET stream %q, want the durable alone", got)
 	}
 }

@@ -38,7 +38,7 @@ func BenchmarkPublishSync(b *testing.B) {
 			}
 			defer nc.Close()
 			js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1000))
-			if _, err := stream.Ensure(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: 2 * time.Minute}); err != nil {
+			if _, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: 2 * time.Minute}); err != nil {
 				b.Fatal(err)
 			}
 			data := make([]byte, 600)
@@ -51,7 +51,7 @@ func BenchmarkPublishSync(b *testing.B) {
 				futures := make([]jetstream.PubAckFuture, n)
 				for i := range n {
 					e := events.Event{ID: fmt.Sprintf("e-%d", done+i), Type: events.AccountDeposited, Source: "/bench", Subject: "a",
-						Topic: events.FactSubject(0, events.Topic(events.AccountDeposited, 0)), Time: time.Now(), Data: data}
+						Topic: events.Topic(events.AccountDeposited, 0), Time: time.Now(), Data: data}
 					if futures[i], err = js.PublishMsgAsync(e.Msg(), jetstream.WithMsgID(e.ID)); err != nil {
 						b.Fatal(err)
 					}

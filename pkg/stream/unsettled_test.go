@@ -18,12 +18,12 @@ func TestUnsettledFollowsTheAckFloor(t *testing.T) {
 	for _, id := range []string{"e1", "e2", "e3"} {
 		publish(t, js, id)
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, stream.PartitionName(0), jetstream.ConsumerConfig{Durable: "u", AckPolicy: jetstream.AckExplicitPolicy,
+	c, err := js.CreateOrUpdateConsumer(ctx, stream.Name, jetstream.ConsumerConfig{Durable: "u", AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := js.Stream(ctx, stream.PartitionName(0))
+	s, err := js.Stream(ctx, stream.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestUnsettledFollowsTheAckFloor(t *testing.T) {
 	}
 	want := func(w time.Time) {
 		t.Helper()
-		got, err := stream.Unsettled(ctx, js, stream.PartitionName(0), "u")
+		got, err := stream.Unsettled(ctx, js, "u")
 		if err != nil || !got.Equal(w) {
 			t.Fatalf("Unsettled = %v, %v; want %v", got, err, w)
 		}
@@ -67,7 +67,7 @@ func TestUnsettledFollowsTheAckFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(time.Time{})
-	if _, err := stream.Unsettled(ctx, js, stream.PartitionName(0), "missing"); err == nil {
+	if _, err := stream.Unsettled(ctx, js, "missing"); err == nil {
 		t.Fatal("Unsettled of a missing consumer must fail: its rows may still be needed")
 	}
 }

@@ -66,8 +66,6 @@ type Config struct {
 	// InboxRetention is how long the saga inbox rows are kept (see
 	// inbox.Prune).
 	InboxRetention time.Duration
-	// Health, if set, records the consumer's state for /readyz.
-	Health *stream.Health
 	// Poison records the messages the consumer terminates in the database
 	// of the shard they belong to now (deadletter.Handler); required.
 	Poison func(db database.DB, durable string) stream.PoisonHandler
@@ -107,8 +105,10 @@ type Runner struct {
 	steps Steps
 	cfg   Config
 	log   *slog.Logger
-	// partitions are the partitions whose steps this instance consumes.
+	// partitions are the partitions whose steps this instance consumes;
+	// health[i] records the state of partitions[i]'s consumer.
 	partitions []int
+	health     []*stream.Health
 
 	mu sync.Mutex
 	// stuck says until when a server that did not answer a batch within
@@ -141,7 +141,12 @@ func NewRunner(js jetstream.JetStream, store Store, steps Steps, cfg Config, log
 			return nil, fmt.Errorf("saga: partition %d is not one of 0..%d", p, cfg.Partitions-1)
 		}
 	}
-	return &Runner{js: js, store: store, steps: steps, cfg: cfg, log: log, partitions: partitions, stuck: map[int]time.Time{}}, nil
+	health := make([]*stream.Health, len(partitions))
+	for i := range health {
+		health[i] = stream.NewHealth()
+	}
+	return &Runner{js: js, store: store, steps: steps, cfg: cfg, log: log, partitions: partitions, health: health,
+		stuck: map[int]time.Time{}}, nil
 }
 
 // ConsumerConfig is the durable consumer of partition p's saga steps, on
@@ -184,8 +189,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	errs := make([]error, len(r.partitions))
 	for i, p := range r.partitions {
 		wg.Go(func() {
-			opts := stream.BatchOptions{Options: stream.Options{Poison: r.poisonOf(p)}, MaxBatch: maxBatch, Health: r.cfg.Health}
-			errs[i] = stream.ConsumeBatch(ctx, r.js, stream.PartitionName(p), ConsumerConfig(p, r.cfg.MaxDeliver), r.handlerOf(p), opts, r.log)
+			opts := stream.BatchOptions{Options: stream.Options{Poison: r.poisonOf(p), Stream: stream.PartitionName(p)},
+				MaxBatch: maxBatch, Health: r.health[i]}
+			errs[i] = stream.ConsumeBatch(ctx, r.js, ConsumerConfig(p, r.cfg.MaxDeliver), r.handlerOf(p), opts, r.log)
 		})
 	}
 	for srv := range r.store.Servers() {
@@ -196,14 +202,35 @@ func (r *Runner) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Durables are the consumers this instance runs, one per partition it
-// consumes (for the lag metric).
-func (r *Runner) Durables() []stream.Durable {
-	out := make([]stream.Durable, len(r.partitions))
+// Streams are the streams whose saga consumers this instance runs, one per
+// partition it consumes (for the lag metric).
+func (r *Runner) Streams() []string {
+	out := make([]string, len(r.partitions))
 	for i, p := range r.partitions {
-		out[i] = stream.Durable{Stream: stream.PartitionName(p), Name: Durable}
+		out[i] = stream.PartitionName(p)
 	}
 	return out
+}
+
+// Health reports the state of this instance's saga consumers for /readyz,
+// by stream: {"WALLET_0": {"saga": {...}}}, as ledger-service does.
+func (r *Runner) Health() map[string]map[string]stream.ConsumerHealth {
+	out := map[string]map[string]stream.ConsumerHealth{}
+	for i, p := range r.partitions {
+		out[stream.PartitionName(p)] = r.health[i].Report()
+	}
+	return out
+}
+
+// HealthErr is nil when every saga consumer of this instance runs.
+func (r *Runner) HealthErr() error {
+	var errs []error
+	for i, p := range r.partitions {
+		if err := r.health[i].Err(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", stream.PartitionName(p), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // partitionOf returns the event partition of shard under the current
@@ -226,7 +253,7 @@ func (r *Runner) floorOf(srv int) func(ctx context.Context) (time.Time, error) {
 				continue
 			}
 			seen[p] = true
-			t, err := stream.Unsettled(ctx, r.js, stream.PartitionName(p), Durable)
+			t, err := stream.UnsettledOn(ctx, r.js, stream.PartitionName(p), Durable)
 			if err != nil {
 				return time.Time{}, fmt.Errorf("saga consumer of %s: %w", stream.PartitionName(p), err)
 			}
@@ -389,7 +416,7 @@ func ShardOf(subject string, h nats.Header, data []byte, shards int) int {
 
 // poisonOf records a message partition p's consumer terminates in the
 // database of the shard it belongs to now, under the consumer's label
-// (WALLET_<p>/saga).
+// (saga@WALLET_<p>).
 func (r *Runner) poisonOf(p int) stream.PoisonHandler {
 	label := stream.ConsumerLabel(stream.PartitionName(p), Durable)
 	return func(ctx context.Context, m jetstream.Msg, cause error) error {

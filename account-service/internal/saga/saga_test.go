@@ -276,7 +276,7 @@ func TestDeadLettersGoToTheAccountsShard(t *testing.T) {
 	e.run()
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		ls, err := deadletter.List(ctx, e.f.Store.Shard(3), false)
-		if err == nil && (len(ls) != 1 || ls[0].Consumer != "WALLET_1/saga" || ls[0].StreamSeq == nil || *ls[0].StreamSeq != ack.Sequence) {
+		if err == nil && (len(ls) != 1 || ls[0].Consumer != "saga@WALLET_1" || ls[0].StreamSeq == nil || *ls[0].StreamSeq != ack.Sequence) {
 			err = fmt.Errorf("shard 3's dead letters: %+v", ls)
 		}
 		return err
@@ -467,7 +467,7 @@ func TestRunnerRefusesUnknownPartitions(t *testing.T) {
 	if _, err := NewRunner(e.js, e.f.Store, e.f.Writer, cfg, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("3 partitions of 4 shards accepted")
 	}
-	if got := e.runner(1).Durables(); len(got) != 1 || got[0] != (stream.Durable{Stream: "WALLET_1", Name: Durable}) {
-		t.Fatalf("Durables() = %v, want saga on WALLET_1", got)
+	if got := e.runner(1).Streams(); !slices.Equal(got, []string{"WALLET_1"}) {
+		t.Fatalf("Streams() = %v, want WALLET_1", got)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/ledger-service/internal/app"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
 	"github.com/walletco/wallet/pkg/auth"
@@ -45,6 +43,7 @@ func getJSON(url string, v any) (int, error) {
 func TestAppBootsAndServes(t *testing.T) {
 	natsSrv := testenv.NATS(t)
 	cfg := testConfig(natsSrv.ClientURL(), testenv.Databases(t, 1)[0])
+	js := streamsFor(t, cfg.NATS.URL, 1)
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -63,17 +62,8 @@ func TestAppBootsAndServes(t *testing.T) {
 		return nil
 	})
 
-	nc, err := nats.Connect(cfg.NATS.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, e := range []events.Event{ledgertest.Opened("alice", "JPY"), ledgertest.Deposited("alice", "1500", "JPY")} {
-		if _, err := js.PublishMsg(ctx, e.Msg()); err != nil {
+		if _, err := js.PublishMsg(ctx, ledgertest.Fact(e, 0)); err != nil {
 			t.Fatal(err)
 		}
 	}

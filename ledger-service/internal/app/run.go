@@ -3,14 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/walletco/wallet/ledger-service/internal/consumer"
-	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
-	"github.com/walletco/wallet/pkg/inbox"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -26,49 +22,25 @@ func (a *App) Run(ctx context.Context) error {
 	return a.start.Run(ctx)
 }
 
-// consume runs the consumer, and the inbox janitor beside it, until ctx
-// ends.
+// consume holds partition leases and applies the partitions held until ctx
+// ends (see holder).
 func (a *App) consume(ctx context.Context) error {
-	var wg sync.WaitGroup
-	jctx, stop := context.WithCancel(ctx) // the janitor ends with the consumer
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		a.janitor().Run(jctx)
-	}()
-	go func() {
-		defer wg.Done()
-		a.owners.shards.FollowWhenStored(jctx, a.js, a.log)
-	}()
-	err := retry(ctx, a, "start consumer", a.consumer.Run)
-	stop()
-	wg.Wait()
-	return err
+	a.holder.Run(ctx)
+	return nil
 }
 
-// janitor prunes the ledger's inbox. The ledger skips every redelivery by
-// its stream position and a re-published money event by its business key,
-// so these rows only make a copy a cheap duplicate; the floor keeps them
-// for messages still unacknowledged all the same.
-func (a *App) janitor() inbox.Janitor {
-	return inbox.Janitor{DB: func() database.DB { return a.db }, Consumer: ledger.Consumer, Durable: consumer.Name,
-		Retention: a.cfg.Ledger.InboxRetention, Log: a.log,
-		Floor: func(ctx context.Context) (time.Time, error) {
-			return stream.Unsettled(ctx, a.js, stream.Name, consumer.Name)
-		}}
-}
-
-// up prepares the database and the stream; only a failed migration or a
-// refused stream setting is fatal, servers that are down are waited for.
+// up waits for every partition's schema and migrates it; only a failed
+// migration is fatal, servers that are down are waited for. The streams
+// WALLET_<p> are provisioned elsewhere (ADR 0038): a partition's consumer
+// waits for its stream.
 func (a *App) up(ctx context.Context) error {
-	if err := database.WaitReady(ctx, a.db); err != nil {
-		return err
-	}
-	if err := a.store.Migrate(ctx, deadletter.Migrations()); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if _, err := stream.Declare(ctx, a.js, stream.ConfigFrom(a.cfg.NATS), a.log); err != nil {
-		return err
+	for _, pt := range a.parts {
+		if err := database.WaitReady(ctx, pt.db); err != nil {
+			return err
+		}
+		if err := pt.store.Migrate(ctx, deadletter.Migrations()); err != nil {
+			return fmt.Errorf("migrate partition %d: %w", pt.p, err)
+		}
 	}
 	return nil
 }
