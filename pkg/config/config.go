@@ -143,6 +143,17 @@ type LedgerConfig struct {
 	// every redelivery by its stream position, and a re-published copy of a
 	// money event by its business key. Default 5m.
 	InboxRetention time.Duration `mapstructure:"inbox_retention"`
+	// LeaseTTL is how long an instance's lease on an event partition lasts
+	// unrenewed (the TTL of the bucket wallet_ledger_leases); after it
+	// another instance takes the partition over. Default 10s.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
+}
+
+// LedgerLeases is the one ledger setting outbox-relay reads: provision
+// declares the ledger's lease bucket with its TTL.
+type LedgerLeases struct {
+	// LeaseTTL is ledger.lease_ttl; see LedgerConfig.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
 }
 
 // RelayConfig is outbox-relay's section.
@@ -231,6 +242,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("account.inbox_retention", time.Hour)
 	v.SetDefault("account.refusal_retention", 24*time.Hour)
 	v.SetDefault("ledger.inbox_retention", 5*time.Minute)
+	v.SetDefault("ledger.lease_ttl", 10*time.Second)
 	v.SetDefault("relay.outbox_retention", 15*time.Minute)
 	v.SetDefault("nats.max_age", time.Duration(0))
 	v.SetDefault("nats.max_bytes", 0)

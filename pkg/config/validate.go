@@ -123,6 +123,7 @@ func (l LedgerConfig) validate() []error {
 	errs := checks(
 		positive("ledger.max_connections", l.MaxConnections),
 		positive("ledger.inbox_retention", l.InboxRetention),
+		positive("ledger.lease_ttl", l.LeaseTTL),
 	)
 	if _, err := mysql.ParseDSN(l.DSN); err != nil {
 		errs = append(errs, fmt.Errorf("ledger.dsn: %w", err))
@@ -146,6 +147,8 @@ func (r RelayConfig) validate() []error {
 // account-service's (AccountService.Validate), the value's own range is
 // outbox-relay's.
 func (RelayRetention) validate() []error { return nil }
+
+func (l LedgerLeases) validate() []error { return checks(positive("ledger.lease_ttl", l.LeaseTTL)) }
 
 func (m MoveConfig) validate() []error {
 	var errs []error

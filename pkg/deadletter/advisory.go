@@ -24,9 +24,6 @@ const AdvisoryStream = "WALLET_ADVISORIES"
 // max-deliveries advisories.
 const advisoryPrefix = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + stream.Name + "."
 
-// advisoryMaxAge bounds how long an unrecorded advisory is kept.
-const advisoryMaxAge = 7 * 24 * time.Hour
-
 // maxDeliveries is the advisory's body (io.nats.jetstream.advisory.v1.max_deliver).
 type maxDeliveries struct {
 	Stream     string `json:"stream"`
@@ -45,10 +42,11 @@ type Owner func(m *jetstream.RawStreamMsg) database.DB
 // after the MaxDeliver of one of owners' consumers (consumer name → where
 // its dead letters go), with the subject, headers and data fetched from the
 // WALLET stream by sequence. name is the durable consumer on
-// AdvisoryStream, one per service. Recording is idempotent (by consumer
+// AdvisoryStream (outbox-relay provision declares the stream), one per
+// service. Recording is idempotent (by consumer
 // and stream sequence), so several instances of a service may watch at
 // once.
-func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, owners map[string]Owner, log *slog.Logger) error {
+func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, owners map[string]Owner, log *slog.Logger) error {
 	if len(owners) == 0 {
 		return errors.New("deadletter: no consumers to watch")
 	}
@@ -56,16 +54,10 @@ func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, r
 	for c := range owners {
 		subjects = append(subjects, advisoryPrefix+c)
 	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        AdvisoryStream,
-		Description: "JetStream max-deliveries advisories of the WALLET consumers, until recorded as dead letters",
-		Subjects:    []string{advisoryPrefix + "*"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		MaxAge:      advisoryMaxAge,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", AdvisoryStream, err)
+	// The stream is outbox-relay provision's (pkg/provision.Advisories);
+	// the service verified it at start.
+	if _, err := js.Stream(ctx, AdvisoryStream); err != nil {
+		return fmt.Errorf("stream %s: %w", AdvisoryStream, err)
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, AdvisoryStream, jetstream.ConsumerConfig{
 		Durable:        name,

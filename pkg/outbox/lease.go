@@ -19,37 +19,43 @@ const LeaseBucket = "wallet_relay_leases"
 // minLeaseTTL is the shortest TTL JetStream accepts for a bucket.
 const minLeaseTTL = 100 * time.Millisecond
 
-// leases declares the lease bucket once, and again after an error that may
-// mean it is gone (NATS lost its state).
+// LeaseBucketConfig is the lease bucket as outbox-relay provision declares
+// it: the TTL is relay.lease_ttl, the replicas the event streams'.
+func LeaseBucketConfig(ttl time.Duration, replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      LeaseBucket,
+		Description: "which outbox relay publishes each database server's shards",
+		TTL:         max(ttl, minLeaseTTL),
+		Replicas:    max(replicas, 1),
+		// A lease lost in a restart of NATS would let a second relay in
+		// while the holder still publishes, until its next renewal.
+		Storage: jetstream.FileStorage,
+	}
+}
+
+// leases looks the lease bucket up once, and again after an error that may
+// mean it is gone (NATS lost its state). The bucket is outbox-relay
+// provision's: a relay may only read and write its keys (ADR 0040).
 type leases struct {
-	js       jetstream.JetStream
-	ttl      time.Duration
-	replicas int
+	js jetstream.JetStream
 
 	mu sync.Mutex
 	kv jetstream.KeyValue
 }
 
-// bucket returns the declared bucket, declaring it first if need be. Every
-// relay declares it with its own lease TTL: they must agree
-// (relay.lease_ttl).
+// bucket returns the bucket, looking it up first if need be.
 func (l *leases) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.kv != nil {
 		return l.kv, nil
 	}
-	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      LeaseBucket,
-		Description: "which outbox relay publishes each database server's shards",
-		TTL:         l.ttl,
-		Replicas:    max(l.replicas, 1),
-		// A lease lost in a restart of NATS would let a second relay in
-		// while the holder still publishes, until its next renewal.
-		Storage: jetstream.FileStorage,
-	})
+	kv, err := l.js.KeyValue(ctx, LeaseBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("key-value bucket %s does not exist: run outbox-relay provision", LeaseBucket)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("declare key-value bucket %s: %w", LeaseBucket, err)
+		return nil, fmt.Errorf("key-value bucket %s: %w", LeaseBucket, err)
 	}
 	l.kv = kv
 	return kv, nil

@@ -53,7 +53,7 @@ func TestRelayPublishesByServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := placement.Open(ctx, js, 1)
+	store, err := placement.Declare(ctx, js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
