@@ -45,14 +45,14 @@ type App struct {
 	js        jetstream.JetStream
 	store     *mysql.Store
 	// uses are the streams and buckets up verifies (Uses).
-	uses      []provision.Resource
-	start     service.Start
-	srv       *http.Server
-	ln        net.Listener
-	saga      *saga.Runner
-	waiter    *saga.Waiter
-	writer    *groupcommit.Writer
-	wake      *outbox.Notifier
+	uses   []provision.Resource
+	start  service.Start
+	srv    *http.Server
+	ln     net.Listener
+	saga   *saga.Runner
+	waiter *saga.Waiter
+	writer *groupcommit.Writer
+	wake   *outbox.Notifier
 	// advisories records the saga messages JetStream dropped after
 	// MaxDeliver; see watchAdvisories.
 	advisories func(ctx context.Context) error

@@ -33,11 +33,11 @@ type App struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	// uses are the streams and buckets Up verifies (Uses).
-	uses   []provision.Resource
-	start  service.Start
-	relay  *outbox.Relay
-	srv    *http.Server
-	ln     net.Listener
+	uses  []provision.Resource
+	start service.Start
+	relay *outbox.Relay
+	srv   *http.Server
+	ln    net.Listener
 }
 
 // Uses are the streams and buckets the relay uses: it verifies them at
