@@ -17,6 +17,7 @@ import (
 	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/provision"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -42,11 +43,32 @@ func testConfig(natsURL, dsn string) config.LedgerService {
 	return cfg
 }
 
+// provisionNATS declares what outbox-relay provision would for cfg.
+func provisionNATS(t *testing.T, cfg config.LedgerService) {
+	t.Helper()
+	nc, err := nats.Connect(cfg.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := provision.SettingsFrom(cfg.NATS, 10*time.Second, cfg.Ledger.LeaseTTL)
+	if _, err := provision.Apply(ctx, js, provision.All(s), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func bootLedger(t *testing.T) ledger {
 	t.Helper()
 	natsSrv := testenv.NATS(t)
 	dsn := testenv.Databases(t, 1)[0]
 	cfg := testConfig(natsSrv.ClientURL(), dsn)
+	provisionNATS(t, cfg)
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
