@@ -47,10 +47,25 @@ func Provision(ctx context.Context, cfg config.OutboxRelay, dryRun bool, out io.
 	}
 	rs := provision.All(s)
 	var steps []provision.Step
-	if dryRun {
-		steps, err = provision.Plan(ctx, js, rs)
-	} else {
-		steps, err = provision.Apply(ctx, js, rs, log)
+	// A cluster still forming (no meta leader, too few peers) answers
+	// late or with an error: retried until provisionTimeout. A refusal or
+	// an invalid configuration is not.
+	for pause := 250 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
+		actx, cancelAttempt := context.WithTimeout(ctx, 10*time.Second)
+		if dryRun {
+			steps, err = provision.Plan(actx, js, rs)
+		} else {
+			steps, err = provision.Apply(actx, js, rs, log)
+		}
+		cancelAttempt()
+		if err == nil || stream.Permanent(err) || ctx.Err() != nil {
+			break
+		}
+		log.Warn("provisioning failed, retrying", "err", err, "in", pause.String())
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
 	}
 	for _, st := range steps {
 		fmt.Fprintln(out, st)
