@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,8 +37,19 @@ func Provision(ctx context.Context, cfg config.OutboxRelay, dryRun bool, out io.
 			"max_age", s.Stream.MaxAge, "max_bytes", s.Stream.MaxBytes)
 	}
 	// One attempt, not the services' reconnect loop: a wrong URL or
-	// password fails at once.
-	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("outbox-relay provision"))
+	// password fails at once. A refused request is not answered, only
+	// reported on the connection: a user without the right (not
+	// wallet_admin) fails at once too, not after the retries.
+	denied := make(chan error, 1)
+	nc, err := nats.Connect(cfg.NATS.URL, nats.Name("outbox-relay provision"),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(err.Error(), "Permissions Violation") {
+				select {
+				case denied <- err:
+				default:
+				}
+			}
+		}))
 	if err != nil {
 		return fmt.Errorf("nats connect %s: %w", config.MaskURLs(cfg.NATS.URL), err)
 	}
@@ -60,6 +73,11 @@ func Provision(ctx context.Context, cfg config.OutboxRelay, dryRun bool, out io.
 		cancelAttempt()
 		if err == nil || stream.Permanent(err) || ctx.Err() != nil {
 			break
+		}
+		select {
+		case perr := <-denied:
+			return fmt.Errorf("%w: %v (provision runs as the wallet_admin NATS user, deploy/nats-auth.conf)", err, perr)
+		default:
 		}
 		log.Warn("provisioning failed, retrying", "err", err, "in", pause.String())
 		select {
