@@ -105,7 +105,8 @@ func provision(ctx context.Context, log *slog.Logger, what string, fn func(conte
 
 // Declare creates or updates the WALLET stream to cfg, retrying with capped
 // back-off until it succeeds, is refused (Permanent) or ctx ends, and logs
-// what it created or changed. A service is not ready before it returned.
+// what it created or changed. For tests and tools: the services verify the
+// streams outbox-relay provision declares (pkg/provision).
 func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (jetstream.Stream, error) {
 	if cfg.MaxAge > 0 || cfg.MaxBytes > 0 {
 		log.Warn(limitWarning, "max_age", cfg.MaxAge, "max_bytes", cfg.MaxBytes)

@@ -111,7 +111,9 @@ func PartitionStream(cfg Config, p int) jetstream.StreamConfig {
 }
 
 // Ensure creates the WALLET stream or updates it to cfg, once; see
-// ensureStream. Services call Declare, which retries and logs the changes.
+// ensureStream. Tests and tools that own their NATS use it (or Declare,
+// which retries and logs the changes); the services only verify the
+// streams outbox-relay provision declares (pkg/provision, ADR 0040).
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
 	s, _, _, err := ensureStream(ctx, js, cfg)
 	return s, err
