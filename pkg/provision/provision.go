@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,7 +53,8 @@ const (
 	KindBucket = "bucket"
 	// KindAbsent is a stream that must not exist: the partition past the
 	// last, whose presence means the streams were made for more partitions
-	// than nats.partitions says.
+	// than nats.partitions says, or the one stream of the release before
+	// partitions, whose subjects overlap theirs. Its Absent says why.
 	KindAbsent = "absent stream"
 )
 
@@ -66,6 +68,15 @@ type Resource struct {
 	// key of its TTL, if it has one (KindBucket).
 	Bucket    jetstream.KeyValueConfig
 	TTLConfig string
+	// Absent is the refusal when a KindAbsent stream exists.
+	Absent *Refusal
+}
+
+// Refusal is why a KindAbsent stream must not exist, as a setting whose
+// value differs.
+type Refusal struct {
+	Change stream.Change
+	Why    string
 }
 
 func (r Resource) String() string { return r.Kind + " " + r.Name }
@@ -78,7 +89,16 @@ func Streams(s Settings) []Resource {
 		sc := stream.PartitionStream(s.Stream, p)
 		rs = append(rs, Resource{Kind: KindStream, Name: sc.Name, Stream: sc})
 	}
-	return append(rs, Resource{Kind: KindAbsent, Name: stream.PartitionName(s.Stream.Partitions)})
+	n := strconv.Itoa(s.Stream.Partitions)
+	return append(rs,
+		Resource{Kind: KindAbsent, Name: stream.PartitionName(s.Stream.Partitions), Absent: &Refusal{
+			Change: stream.Change{Setting: "nats.partitions (stream count)", From: "more than " + n, To: n},
+			Why:    "the event streams were made for more partitions; a new partition count is a new deployment or a replay (ADR 0038)"}},
+		Resource{Kind: KindAbsent, Name: stream.Name, Absent: &Refusal{
+			Change: stream.Change{Setting: "nats.partitions (stream count)", From: "the one stream " + stream.Name, To: n + " streams"},
+			Why: "the stream of the release before partitions takes every event subject, which overlaps the partition streams; " +
+				"a new deployment, or delete it on purpose once every consumer read it to its end (ADR 0038)"}},
+	)
 }
 
 // advisoryMaxAge bounds how long an unrecorded advisory is kept.
@@ -238,9 +258,7 @@ func Plan(ctx context.Context, js jetstream.JetStream, rs []Resource) ([]Step, e
 		case err != nil:
 			return nil, err
 		case r.Kind == KindAbsent:
-			refused = append(refused, &stream.RefusedError{What: "stream " + r.Name,
-				Change: stream.Change{Setting: "nats.partitions", From: "more than " + partitionOf(r.Name), To: partitionOf(r.Name)},
-				Why:    "the event streams were made for more partitions; a new partition count is a new deployment or a replay (ADR 0038)"})
+			refused = append(refused, &stream.RefusedError{What: "stream " + r.Name, Change: r.Absent.Change, Why: r.Absent.Why})
 			continue
 		}
 		for _, c := range changes {
@@ -252,9 +270,6 @@ func Plan(ctx context.Context, js jetstream.JetStream, rs []Resource) ([]Step, e
 	}
 	return steps, errors.Join(refused...)
 }
-
-// partitionOf is the partition count a KindAbsent stream's name stands for.
-func partitionOf(name string) string { return strings.TrimPrefix(name, "WALLET_") }
 
 // Apply creates what is missing and updates what differs, logging each
 // change, after checking that nothing it must do is refused (then it does
@@ -361,8 +376,7 @@ func Verify(ctx context.Context, js jetstream.JetStream, rs []Resource, wait tim
 			cancel()
 			if err == nil {
 				if r.Kind == KindAbsent {
-					return &MismatchError{Resource: "stream " + r.Name, Change: stream.Change{Setting: "nats.partitions (stream count)",
-						From: "more than " + partitionOf(r.Name), To: partitionOf(r.Name)}}
+					return &MismatchError{Resource: "stream " + r.Name, Change: r.Absent.Change}
 				}
 				errs := make([]error, len(changes))
 				for i, c := range changes {

@@ -234,3 +234,26 @@ func TestProvisionRefusesStorage(t *testing.T) {
 		t.Fatalf("duplicate window %v after a refusal, want 1m unchanged", w)
 	}
 }
+
+// The one stream of the release before partitions takes every event
+// subject: provisioning refuses to make the partition streams beside it,
+// and a service refuses to start, both naming it.
+func TestTheStreamBeforePartitionsIsRefused(t *testing.T) {
+	ctx, js := ctxT(t), testenv.MustJetStream(t)
+	if _, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	s := settings(2, time.Minute)
+	_, err := provision.Apply(ctx, js, provision.All(s), quiet())
+	if !stream.Permanent(err) || !strings.Contains(err.Error(), "stream WALLET: refusing to change nats.partitions (stream count) from the one stream WALLET to 2 streams") {
+		t.Fatalf("provision beside WALLET: %v, want refused", err)
+	}
+	if _, err := js.Stream(ctx, stream.PartitionName(0)); err == nil {
+		t.Fatal("a refused run created a stream")
+	}
+	err = provision.Verify(ctx, js, provision.Streams(s), 0, quiet())
+	var missing *provision.MissingError
+	if !errors.As(err, &missing) {
+		t.Fatalf("verify: %v", err)
+	}
+}
