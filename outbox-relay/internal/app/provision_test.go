@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -72,5 +74,40 @@ func TestProvisionCommand(t *testing.T) {
 	}
 	if w := s.CachedInfo().Config.Duplicates; w != 2*time.Minute {
 		t.Fatalf("a refused run changed the duplicate window to %v", w)
+	}
+}
+
+// A relay whose relay.lease_ttl is not its lease bucket's refuses to
+// start, naming the setting and both values; provisioning fixes it.
+func TestRelayRefusesALeaseTTLMismatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := configWith(config.Defaults[config.OutboxRelay](), testenv.NATS(t).ClientURL())
+	cfg.Relay.Addr, cfg.Auth.JWTSecret = "127.0.0.1:0", authtest.Secret
+	cfg.Shards = testenv.Databases(t, 4)
+	log := slog.New(slog.DiscardHandler)
+	if err := Provision(ctx, cfg, false, io.Discard, log); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Relay.LeaseTTL = 4 * time.Second
+	run := func() error {
+		a, err := New(ctx, cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		rctx, stop := context.WithTimeout(ctx, 3*time.Second)
+		defer stop()
+		return a.Run(rctx)
+	}
+	err := run()
+	if err == nil || !strings.Contains(err.Error(), "bucket wallet_relay_leases: relay.lease_ttl is 10s, the configuration says 4s: run outbox-relay provision") {
+		t.Fatalf("run: %v, want the lease TTL refused", err)
+	}
+	if err := Provision(ctx, cfg, false, io.Discard, log); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); err != nil && strings.Contains(err.Error(), "outbox-relay provision") {
+		t.Fatalf("after provisioning: %v", err)
 	}
 }
