@@ -22,6 +22,9 @@ SERVICES=(account-service ledger-service outbox-relay)
 # The logical shards, schemas wallet_shard_0 … (docs/adr/0036). Fixed once a
 # stack has data: a stack made with fewer is upgraded with make upgrade.
 LOGICAL_SHARDS=${LOGICAL_SHARDS:-256}
+# The event partitions (nats.partitions, ADR 0038): a stream WALLET_<p> and
+# a ledger schema wallet_ledger_<p> each, on db1.
+PARTITIONS=${WALLET_NATS_PARTITIONS:-4}
 
 export PATH="/usr/local/go/bin:$PATH"
 
@@ -206,6 +209,10 @@ shard_dsns() {
 	done
 	(IFS=,; echo "${out[*]}")
 }
+
+# ledger_dsns USER PASSWORD prints ledger.databases for the stack: the
+# partitions' schemas wallet_ledger_0 … on db1, as one range.
+ledger_dsns() { echo "$1:$2@tcp(127.0.0.1:$MARIADB_PORT)/wallet_ledger_{0..$((PARTITIONS - 1))}"; }
 
 # shard_server N prints the server (1-based) that shard_dsns places
 # logical shard N on for SERVERS servers.

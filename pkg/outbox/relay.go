@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/walletco/wallet/pkg/lease"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -70,7 +71,7 @@ type Relay struct {
 	js     jetstream.JetStream
 	cfg    RelayConfig
 	log    *slog.Logger
-	leases *leases
+	leases *lease.Bucket
 	// value is what this relay writes in the keys of the leases it holds:
 	// its owner name and a token no other relay has.
 	value []byte
@@ -99,7 +100,8 @@ func NewRelay(js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay
 	token := make([]byte, 8)
 	_, _ = rand.Read(token)
 	return &Relay{js: js, cfg: cfg, log: log,
-		leases: &leases{js: js},
+		// Looked up, not declared: replicas do not matter here.
+		leases: lease.NewBucket(js, LeaseBucket, leaseDescription, cfg.LeaseTTL, 0),
 		value:  []byte(cfg.Owner + " " + hex.EncodeToString(token)),
 		wakes:  router{owner: map[int]*worker{}},
 	}, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/deadletter"
+	"github.com/walletco/wallet/pkg/lease"
 	"github.com/walletco/wallet/pkg/outbox"
 	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/stream"
@@ -29,7 +30,8 @@ import (
 const Command = "outbox-relay provision"
 
 // LedgerLeaseBucket is the bucket of the ledger-service instances' leases,
-// one key per event partition (ADR 0038). Its TTL is ledger.lease_ttl.
+// one key per event partition (ADR 0038). Its TTL is ledger.lease_ttl. It
+// is ledger-service's app.LeaseBucket (an internal package).
 const LedgerLeaseBucket = "wallet_ledger_leases"
 
 // Settings are the configured settings of everything provisioned.
@@ -143,13 +145,8 @@ func RelayLeases(s Settings) Resource {
 
 // LedgerLeases is the ledger instances' lease bucket, TTL ledger.lease_ttl.
 func LedgerLeases(s Settings) Resource {
-	return Resource{Kind: KindBucket, Name: LedgerLeaseBucket, TTLConfig: "ledger.lease_ttl", Bucket: jetstream.KeyValueConfig{
-		Bucket:      LedgerLeaseBucket,
-		Description: "which ledger-service instance applies each event partition (ADR 0038)",
-		TTL:         s.LedgerLeaseTTL,
-		Replicas:    max(s.Stream.Replicas, 1),
-		Storage:     jetstream.FileStorage,
-	}}
+	return Resource{Kind: KindBucket, Name: LedgerLeaseBucket, TTLConfig: "ledger.lease_ttl",
+		Bucket: lease.Config(LedgerLeaseBucket, "which ledger-service instance applies each event partition", s.LedgerLeaseTTL, s.Stream.Replicas)}
 }
 
 // All is everything the wallet uses, in the order provisioning declares it.

@@ -221,12 +221,17 @@ func streamDiff(cur, want jetstream.StreamConfig) []Change {
 // stream like Declare does the stream: retried until it succeeds, is
 // refused or ctx ends; changes logged.
 func DeclareConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
+	return DeclareConsumerOn(ctx, js, Name, cfg, log)
+}
+
+// DeclareConsumerOn is DeclareConsumer on the stream name.
+func DeclareConsumerOn(ctx context.Context, js jetstream.JetStream, name string, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
 	var c jetstream.Consumer
 	err := provision(ctx, log, "declare consumer "+cfg.Durable, func(ctx context.Context) error {
 		var changes []Change
 		var created bool
 		var err error
-		c, created, changes, err = ensureConsumer(ctx, js, cfg)
+		c, created, changes, err = ensureConsumer(ctx, js, name, cfg)
 		if err == nil {
 			logChanges(log, "consumer", cfg.Durable, created, changes)
 		}
@@ -236,10 +241,10 @@ func DeclareConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.
 }
 
 // ensureConsumer makes one attempt, as ensureStream does.
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, want jetstream.ConsumerConfig) (_ jetstream.Consumer, created bool, _ []Change, _ error) {
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, name string, want jetstream.ConsumerConfig) (_ jetstream.Consumer, created bool, _ []Change, _ error) {
 	what := "consumer " + want.Durable
 	var changes []Change
-	cur, err := js.Consumer(ctx, Name, want.Durable)
+	cur, err := js.Consumer(ctx, name, want.Durable)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 		created = true
@@ -259,7 +264,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, want jetstream.
 			}
 		}
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, Name, want)
+	c, err := js.CreateOrUpdateConsumer(ctx, name, want)
 	if err != nil {
 		if len(changes) > 0 {
 			return nil, false, nil, fmt.Errorf("update %s (%s): %w", what, changeList(changes), err)

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/ledger-service/internal/app"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
 	"github.com/walletco/wallet/pkg/auth"
@@ -47,7 +45,7 @@ func getJSON(url string, v any) (int, error) {
 func TestAppBootsAndServes(t *testing.T) {
 	natsSrv := testenv.NATS(t)
 	cfg := testConfig(natsSrv.ClientURL(), testenv.Databases(t, 1)[0])
-	provisionNATS(t, cfg)
+	js := streamsFor(t, cfg)
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -66,17 +64,8 @@ func TestAppBootsAndServes(t *testing.T) {
 		return nil
 	})
 
-	nc, err := nats.Connect(cfg.NATS.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, e := range []events.Event{ledgertest.Opened("alice", "JPY"), ledgertest.Deposited("alice", "1500", "JPY")} {
-		if _, err := js.PublishMsg(ctx, e.Msg()); err != nil {
+		if _, err := js.PublishMsg(ctx, ledgertest.Fact(e, 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,7 +97,7 @@ func TestAppRefusesAStreamSettingMismatch(t *testing.T) {
 	cfg := testConfig(natsSrv.ClientURL(), testenv.Databases(t, 1)[0])
 	other := cfg
 	other.NATS.DuplicateWindow = time.Minute
-	provisionNATS(t, other)
+	streamsFor(t, other)
 	cfg.NATS.DuplicateWindow = 3 * time.Minute
 
 	run := func() error {
@@ -146,7 +135,7 @@ func TestAppRefusesAStreamSettingMismatch(t *testing.T) {
 			t.Fatalf("refusal %q does not say %q", err, s)
 		}
 	}
-	provisionNATS(t, cfg)
+	streamsFor(t, cfg)
 	if err := run(); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("after provisioning: %v", err)
 	}
