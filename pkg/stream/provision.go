@@ -105,7 +105,8 @@ func provision(ctx context.Context, log *slog.Logger, what string, fn func(conte
 
 // Declare creates or updates the WALLET stream to cfg, retrying with capped
 // back-off until it succeeds, is refused (Permanent) or ctx ends, and logs
-// what it created or changed. A service is not ready before it returned.
+// what it created or changed. For tests and tools: the services verify the
+// streams outbox-relay provision declares (pkg/provision).
 func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (jetstream.Stream, error) {
 	if cfg.MaxAge > 0 || cfg.MaxBytes > 0 {
 		log.Warn(limitWarning, "max_age", cfg.MaxAge, "max_bytes", cfg.MaxBytes)
@@ -162,8 +163,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (_ je
 	}
 	for _, c := range changes {
 		if c.Setting == "nats.storage" {
-			return nil, false, nil, &RefusedError{What: what, Change: c,
-				Why: "JetStream cannot convert a stream's storage; keep the setting, or move the events to a new stream on purpose"}
+			return nil, false, nil, StorageRefused(what, c)
 		}
 	}
 	if s, err = js.UpdateStream(ctx, want); err != nil {
@@ -184,6 +184,18 @@ func checkApplied(what string, left []Change) error {
 	return fmt.Errorf("%s: the server did not apply %s", what, changeList(left))
 }
 
+// Diff returns the settings in which the stream cur differs from want (as
+// streamConfig or PartitionStream make it), each named by its
+// configuration key where there is one (nats.duplicate_window, …).
+func Diff(cur, want jetstream.StreamConfig) []Change { return streamDiff(cur, want) }
+
+// StorageRefused is the refusal of a storage change on the stream what:
+// JetStream cannot convert a stream's storage.
+func StorageRefused(what string, c Change) *RefusedError {
+	return &RefusedError{What: what, Change: c,
+		Why: "JetStream cannot convert a stream's storage; keep the setting, or move the events to a new stream on purpose"}
+}
+
 // streamDiff compares the fields streamConfig sets, named by their
 // configuration key where there is one.
 func streamDiff(cur, want jetstream.StreamConfig) []Change {
@@ -193,14 +205,14 @@ func streamDiff(cur, want jetstream.StreamConfig) []Change {
 			cs = append(cs, Change{Setting: setting, From: f, To: t})
 		}
 	}
-	add("subjects", cur.Subjects, want.Subjects)
+	add("nats.partitions (subjects)", cur.Subjects, want.Subjects)
 	add("nats.storage", cur.Storage, want.Storage)
 	add("nats.replicas", cur.Replicas, want.Replicas)
 	add("nats.duplicate_window", cur.Duplicates, want.Duplicates)
 	add("retention", cur.Retention, want.Retention)
-	add("max_age", cur.MaxAge, want.MaxAge)
+	add("nats.max_age", cur.MaxAge, want.MaxAge)
 	add("max_msgs", cur.MaxMsgs, want.MaxMsgs)
-	add("max_bytes", cur.MaxBytes, want.MaxBytes)
+	add("nats.max_bytes", cur.MaxBytes, want.MaxBytes)
 	add("discard", cur.Discard, want.Discard)
 	return cs
 }
