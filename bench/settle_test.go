@@ -58,7 +58,7 @@ func mustWatchedStack(t *testing.T) (*watchedStack, *Watcher) {
 		"CREATE TABLE "+s.ledger+".transfers (transaction_id CHAR(36) PRIMARY KEY, from_account VARCHAR(64) NOT NULL, status VARCHAR(16) NOT NULL)",
 		"CREATE TABLE "+s.ledger+".ledger_accounts (account_id VARCHAR(64) PRIMARY KEY, balance DECIMAL(24,4) NOT NULL)")
 	s.js = testenv.MustJetStream(t)
-	if _, err := stream.Ensure(ctx, s.js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
+	if _, err := stream.EnsurePartitions(ctx, s.js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.js.CreateOrUpdateConsumer(ctx, stream.PartitionName(0), jetstream.ConsumerConfig{Durable: ledgerConsumer, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {

@@ -327,10 +327,24 @@ func waitReady(base string, p *proc, timeout time.Duration) error {
 // account-service migrates the shards), or fails the test.
 func (f *Fleet) StartAll() {
 	f.t.Helper()
+	f.provision()
 	for _, name := range f.Services() {
 		if err := f.Start(name); err != nil {
 			f.t.Fatal(err)
 		}
+	}
+}
+
+// provision runs outbox-relay provision on the fleet's NATS: the services
+// only verify the streams and buckets (ADR 0040).
+func (f *Fleet) provision() {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(f.bin, "outbox-relay"), "provision")
+	cmd.Env = f.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		f.t.Fatalf("outbox-relay provision: %v\n%s", err, out)
 	}
 }
 

@@ -251,8 +251,13 @@ func (p *proc) exited() bool {
 }
 
 // Start runs a service with extra environment and waits until /readyz is 200.
+// outbox-relay provision runs first, with the same environment: the
+// services only verify the streams and buckets (ADR 0040).
 func (s *System) Start(name string, env ...string) {
 	s.t.Helper()
+	if code, out, errOut := s.Command(env, "outbox-relay", "provision"); code != 0 {
+		s.t.Fatalf("outbox-relay provision: exit %d\n%s%s", code, out, errOut)
+	}
 	p, err := startProc(filepath.Join(s.bin, name), nil,
 		append(append(append([]string{}, s.env...), addrKey[name]+"="+s.addrs[name]), env...),
 		filepath.Join(s.logs, name+".log"))

@@ -12,6 +12,8 @@
 #     with NATS_CLUSTER=3 three nodes routed as cluster "wallet-local" on
 #     :4222-4224 (monitor :8222-8224, routes :6222-6224), data in .run/nats-0..2,
 #     and the services get all three URLs and nats.replicas=3
+#   - outbox-relay provision as wallet_admin: every stream and bucket, from
+#     the same configuration the services get (they only verify them)
 #   - the three services, logs in .run/logs/<name>.log, pids in .run/<name>.pid
 # then waits until every /readyz answers 200. Whatever already runs is left
 # alone, so a second run is safe; data in .run/ survives stop.sh and run.sh.
@@ -134,16 +136,17 @@ for i in "${!nats_names[@]}"; do
 	fi
 	mkdir -p "$dir"
 	echo "starting $name on 127.0.0.1:$((NATS_PORT + i))"
-	# Each service has its own NATS user (deploy/nats-auth.conf reads the
-	# passwords from the environment).
+	# Each service has its own NATS user, and provisioning wallet_admin
+	# (deploy/nats-auth.conf reads the passwords from the environment).
 	start_detached "$name" env WALLET_NATS_RELAY_PASSWORD="$NATS_RELAY_PASSWORD" \
 		WALLET_NATS_ACCOUNT_PASSWORD="$NATS_ACCOUNT_PASSWORD" WALLET_NATS_LEDGER_PASSWORD="$NATS_LEDGER_PASSWORD" \
+		WALLET_NATS_ADMIN_PASSWORD="$NATS_ADMIN_PASSWORD" \
 		"$BIN_DIR/nats-server" -c "$ROOT/deploy/nats-auth.conf" -a 127.0.0.1 -p "$((NATS_PORT + i))" \
 		-m "$((NATS_MONITOR_PORT + i))" -js -sd "$dir" "${args[@]}"
 done
 # /healthz answers 200 once JetStream is up (in a cluster: once the node
-# found the meta leader; after a SIGKILL, once it recovered its store); the
-# services retry declaring the stream anyway. pid_of ignores a stale pid
+# found the meta leader; after a SIGKILL, once it recovered its store);
+# provisioning retries anyway while a cluster forms. pid_of ignores a stale pid
 # file (a dead, zombie or recycled pid).
 for i in "${!nats_names[@]}"; do
 	name=${nats_names[$i]}
@@ -165,6 +168,20 @@ for i in "${!nats_names[@]}"; do
 done
 if [ "$NATS_CLUSTER" -gt 1 ]; then
 	export WALLET_NATS_REPLICAS=${WALLET_NATS_REPLICAS:-$NATS_CLUSTER}
+fi
+
+# --- streams and buckets -------------------------------------------------------
+# One owner for the stream settings (ADR 0040): outbox-relay provision, as
+# wallet_admin, creates or updates every stream and bucket from the
+# configuration the services get (WALLET_NATS_* set here or by the caller);
+# the services verify them and refuse to start on a mismatch. A change it
+# cannot apply (nats.storage, fewer partitions) fails here, naming it.
+echo "provisioning the streams and buckets (outbox-relay provision, as wallet_admin)"
+if ! WALLET_NATS_URL=$(nats_url wallet_admin) WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns wallet wallet "$db_count")} \
+	"$BIN_DIR/outbox-relay" provision >"$LOG_DIR/provision.log" 2>&1; then
+	echo "run.sh: outbox-relay provision failed (a nats-server started before wallet_admin existed: make stop && make run):" >&2
+	tail -n 20 "$LOG_DIR/provision.log" >&2
+	exit 1
 fi
 # service_env SVC prints the NAME=value settings SVC runs with: its own MySQL
 # and NATS users. WALLET_SHARDS, WALLET_SERVERS, WALLET_LEDGER_DATABASES or
@@ -338,7 +355,7 @@ The wallet is running:
   ledger-service   $(base_url ledger-service)   (ledger API, /healthz, /readyz, /metrics)
   outbox-relay     $(base_url outbox-relay)   (/healthz, /readyz, /metrics)
   NATS             nats://127.0.0.1:$NATS_PORT, monitoring http://127.0.0.1:$NATS_MONITOR_PORT
-                   (users wallet_account, wallet_relay, wallet_ledger; passwords in $SECRETS)
+                   (users wallet_account, wallet_relay, wallet_ledger, wallet_admin; passwords in $SECRETS)
   MariaDB          $(for ((i = 1; i <= db_count; i++)); do printf 'db%s 127.0.0.1:%s  ' "$i" "$(db_port "$i")"; done)
                    each service as its own user (passwords in $SECRETS);
                    admin and migrations: wallet:wallet (shell: mariadb --no-defaults --socket=$MARIADB_DIR/mysql.sock -uroot)

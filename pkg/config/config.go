@@ -172,6 +172,13 @@ type LedgerConfig struct {
 	ReconcileToken string `mapstructure:"reconcile_token"`
 }
 
+// LedgerLeases is the one ledger setting outbox-relay reads: provision
+// declares the ledger's lease bucket with its TTL.
+type LedgerLeases struct {
+	// LeaseTTL is ledger.lease_ttl; see LedgerConfig.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
+}
+
 // RelayConfig is outbox-relay's section.
 type RelayConfig struct {
 	// Addr serves /healthz, /readyz and /metrics. Default :8082.

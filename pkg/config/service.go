@@ -60,6 +60,8 @@ type OutboxRelay struct {
 	Auth     AuthConfig  `mapstructure:"auth"`
 	HTTP     HTTPConfig  `mapstructure:"http"`
 	Relay    RelayConfig `mapstructure:"relay"`
+	// Ledger is read by provision only: the ledger's lease bucket's TTL.
+	Ledger LedgerLeases `mapstructure:"ledger"`
 }
 
 // Validate checks account-service's sections, and that a saga step

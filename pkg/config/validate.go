@@ -124,6 +124,7 @@ func (l LedgerConfig) validate() []error {
 	errs := checks(
 		positive("ledger.max_connections", l.MaxConnections),
 		positive("ledger.inbox_retention", l.InboxRetention),
+		positive("ledger.lease_ttl", l.LeaseTTL),
 	)
 	if l.LeaseTTL < 100*time.Millisecond { // JetStream's shortest bucket TTL
 		errs = append(errs, fmt.Errorf("ledger.lease_ttl must be at least 100ms, not %v", l.LeaseTTL))
@@ -161,6 +162,8 @@ func (r RelayConfig) validate() []error {
 // account-service's (AccountService.Validate), the value's own range is
 // outbox-relay's.
 func (RelayRetention) validate() []error { return nil }
+
+func (l LedgerLeases) validate() []error { return checks(positive("ledger.lease_ttl", l.LeaseTTL)) }
 
 func (m MoveConfig) validate() []error {
 	var errs []error

@@ -13,19 +13,18 @@ import (
 	"github.com/walletco/wallet/pkg/stream"
 )
 
-// AdvisoryStream keeps JetStream's max-deliveries advisories for the
-// consumers of the partitions' streams (WALLET_<p>). The server publishes
-// an advisory once, on core NATS, when it drops a message after a
-// consumer's MaxDeliver; kept in a stream, one that comes while its service
-// is down is still recorded when the service is back.
+// AdvisoryStream keeps JetStream's max-deliveries advisories for the WALLET
+// stream's consumers. The server publishes an advisory once, on core NATS,
+// when it drops a message after a consumer's MaxDeliver; kept in a stream,
+// one that comes while its service is down is still recorded when the
+// service is back.
 const AdvisoryStream = "WALLET_ADVISORIES"
 
 // advisoryPrefix + stream + "." + consumer is the subject of a consumer's
-// max-deliveries advisories.
+// max-deliveries advisories. The watch takes a consumer's advisories of
+// every stream (the partition streams WALLET_<p>, ADR 0038): the advisory
+// names the stream its message is in.
 const advisoryPrefix = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
-
-// advisoryMaxAge bounds how long an unrecorded advisory is kept.
-const advisoryMaxAge = 7 * 24 * time.Hour
 
 // maxDeliveries is the advisory's body (io.nats.jetstream.advisory.v1.max_deliver).
 type maxDeliveries struct {
@@ -36,41 +35,31 @@ type maxDeliveries struct {
 }
 
 // Owner returns the database whose dead_letters table records a message
-// its consumer dropped: m is the message as its stream holds it, or
+// its consumer dropped: m is the message as the WALLET stream holds it, or
 // nil when the stream no longer does. A consumer of many shards' messages
 // picks the shard that holds m's account now.
 type Owner func(m *jetstream.RawStreamMsg) database.DB
 
 // WatchAdvisories records, until ctx ends, every message JetStream dropped
-// after the MaxDeliver of one of owners' durable consumers (durable name →
-// where its dead letters go) on any of streams (the partitions' streams,
-// each with the same durables), with the subject, headers and data fetched
-// from the message's stream by sequence. The dead letter names its
-// consumer stream.ConsumerLabel(stream, durable). name is the durable
-// consumer on AdvisoryStream, one per service. Recording is idempotent
-// (by consumer and stream sequence), so several instances of a service may
-// watch at once.
-func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, streams []string, owners map[string]Owner, log *slog.Logger) error {
-	if len(owners) == 0 || len(streams) == 0 {
+// after the MaxDeliver of one of owners' consumers (consumer name → where
+// its dead letters go), with the subject, headers and data fetched from the
+// WALLET stream by sequence. name is the durable consumer on
+// AdvisoryStream (outbox-relay provision declares the stream), one per
+// service. Recording is idempotent (by consumer
+// and stream sequence), so several instances of a service may watch at
+// once.
+func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, owners map[string]Owner, log *slog.Logger) error {
+	if len(owners) == 0 {
 		return errors.New("deadletter: no consumers to watch")
 	}
-	var subjects, all []string
-	for _, s := range streams {
-		all = append(all, advisoryPrefix+s+".*")
-		for c := range owners {
-			subjects = append(subjects, advisoryPrefix+s+"."+c)
-		}
+	subjects := make([]string, 0, len(owners))
+	for c := range owners {
+		subjects = append(subjects, advisoryPrefix+"*."+c)
 	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        AdvisoryStream,
-		Description: "JetStream max-deliveries advisories of the event partitions' consumers, until recorded as dead letters",
-		Subjects:    all,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		MaxAge:      advisoryMaxAge,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", AdvisoryStream, err)
+	// The stream is outbox-relay provision's (pkg/provision.Advisories);
+	// the service verified it at start.
+	if _, err := js.Stream(ctx, AdvisoryStream); err != nil {
+		return fmt.Errorf("stream %s: %w", AdvisoryStream, err)
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, AdvisoryStream, jetstream.ConsumerConfig{
 		Durable:        name,
@@ -84,15 +73,9 @@ func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, r
 	if err != nil {
 		return fmt.Errorf("create consumer %s on %s: %w", name, AdvisoryStream, err)
 	}
-	watched := map[string]jetstream.Stream{}
-	for _, s := range streams {
-		if watched[s], err = js.Stream(ctx, s); err != nil {
-			return fmt.Errorf("stream %s: %w", s, err)
-		}
-	}
 	log = log.With("consumer", name)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		if err := recordAdvisory(ctx, watched, owners, m.Data()); err != nil {
+		if err := recordAdvisory(ctx, js, owners, m.Data()); err != nil {
 			log.Warn("record max-deliveries advisory, will retry", "err", err)
 			_ = m.NakWithDelay(stream.RetryDelay(m))
 			return
@@ -113,20 +96,26 @@ func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, r
 // recordAdvisory writes the dropped message an advisory names into the
 // dead_letters its consumer's owner picks for it. A message the stream no
 // longer holds is recorded without its content, so the drop is still seen.
-func recordAdvisory(ctx context.Context, streams map[string]jetstream.Stream, owners map[string]Owner, body []byte) error {
+func recordAdvisory(ctx context.Context, js jetstream.JetStream, owners map[string]Owner, body []byte) error {
 	var a maxDeliveries
-	if err := json.Unmarshal(body, &a); err != nil || a.StreamSeq == 0 {
+	if err := json.Unmarshal(body, &a); err != nil || a.StreamSeq == 0 || a.Stream == "" {
 		return nil // not an advisory we can act on; retrying will not change it
 	}
 	owner, ok := owners[a.Consumer]
-	wallet, watched := streams[a.Stream]
-	if !ok || !watched {
+	if !ok {
 		return nil
 	}
-	consumer := stream.ConsumerLabel(a.Stream, a.Consumer)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	reason := fmt.Sprintf("dropped by JetStream after %d deliveries (MaxDeliver)", a.Deliveries)
+	// The same durable runs on every partition's stream, and stream
+	// sequences repeat across streams: the dead letter names both
+	// (saga@WALLET_2), which keeps (consumer, stream_seq) unique.
+	consumer := stream.ConsumerLabel(a.Stream, a.Consumer)
+	wallet, err := js.Stream(ctx, a.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", a.Stream, err)
+	}
 	msg, err := wallet.GetMsg(ctx, a.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return insert(ctx, owner(nil), consumer, "", nil, nil, &a.StreamSeq, reason+"; the message is no longer in the stream")

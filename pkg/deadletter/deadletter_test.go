@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
+	"github.com/walletco/wallet/pkg/provision"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -29,7 +30,7 @@ func setup(t *testing.T) (*sqlx.DB, jetstream.JetStream, jetstream.Stream) {
 		t.Fatal(err)
 	}
 	js := testenv.MustJetStream(t)
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Partitions: 2, Replicas: 1, DuplicateWindow: time.Hour})
+	s, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: 2, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +66,14 @@ func TestAdvisoryBecomesDeadLetterAndReplaysOnce(t *testing.T) {
 		}
 		return other
 	}
+	// The advisory stream is outbox-relay provision's.
+	if _, err := provision.Apply(ctx, js, []provision.Resource{provision.Advisories(provision.Settings{Stream: stream.Config{Replicas: 1, Partitions: 2}})},
+		slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
 	watched := make(chan error, 1)
 	go func() {
-		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", 1, stream.Names(2), map[string]deadletter.Owner{consumer: owner},
+		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", map[string]deadletter.Owner{consumer: owner},
 			slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {

@@ -19,8 +19,10 @@ import (
 // MinTTL is the shortest TTL JetStream accepts for a bucket.
 const MinTTL = 100 * time.Millisecond
 
-// Bucket declares a lease bucket once, and again after an error that may
-// mean it is gone (NATS lost its state).
+// Bucket looks a lease bucket up once, and again after an error that may
+// mean it is gone (NATS lost its state). The bucket is outbox-relay
+// provision's (ADR 0040): an instance only reads and writes its keys, and
+// its TTL must be the bucket's (the service verifies it at start).
 type Bucket struct {
 	js          jetstream.JetStream
 	name        string
@@ -32,10 +34,24 @@ type Bucket struct {
 	kv jetstream.KeyValue
 }
 
-// NewBucket returns the bucket name with the lease TTL ttl. Every instance
-// declares it with its own TTL: they must agree.
+// NewBucket returns the bucket name with the lease TTL ttl; description
+// and replicas are the bucket's as Config gives them.
 func NewBucket(js jetstream.JetStream, name, description string, ttl time.Duration, replicas int) *Bucket {
 	return &Bucket{js: js, name: name, description: description, ttl: ttl, replicas: replicas}
+}
+
+// Config is a lease bucket's configuration, as outbox-relay provision
+// declares it: the TTL is the lease's.
+func Config(name, description string, ttl time.Duration, replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      name,
+		Description: description,
+		TTL:         max(ttl, MinTTL),
+		Replicas:    max(replicas, 1),
+		// A lease lost in a restart of NATS would let a second holder in
+		// while the first still works, until its next renewal.
+		Storage: jetstream.FileStorage,
+	}
 }
 
 // Name is the bucket's name.
@@ -44,30 +60,39 @@ func (b *Bucket) Name() string { return b.name }
 // TTL is the lease TTL.
 func (b *Bucket) TTL() time.Duration { return b.ttl }
 
-// KV returns the declared bucket, declaring it first if need be.
+// Config is the bucket's configuration (see Config).
+func (b *Bucket) Config() jetstream.KeyValueConfig {
+	return Config(b.name, b.description, b.ttl, b.replicas)
+}
+
+// Declare creates or updates the bucket: for tests and tools that own
+// their NATS; in a deployment outbox-relay provision does.
+func (b *Bucket) Declare(ctx context.Context) error {
+	if _, err := b.js.CreateOrUpdateKeyValue(ctx, b.Config()); err != nil {
+		return fmt.Errorf("declare key-value bucket %s: %w", b.name, err)
+	}
+	return nil
+}
+
+// KV returns the bucket, looking it up first if need be.
 func (b *Bucket) KV(ctx context.Context) (jetstream.KeyValue, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.kv != nil {
 		return b.kv, nil
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      b.name,
-		Description: b.description,
-		TTL:         b.ttl,
-		Replicas:    max(b.replicas, 1),
-		// A lease lost in a restart of NATS would let a second holder in
-		// while the first still works, until its next renewal.
-		Storage: jetstream.FileStorage,
-	})
+	kv, err := b.js.KeyValue(ctx, b.name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("key-value bucket %s does not exist: run outbox-relay provision", b.name)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("declare key-value bucket %s: %w", b.name, err)
+		return nil, fmt.Errorf("key-value bucket %s: %w", b.name, err)
 	}
 	b.kv = kv
 	return kv, nil
 }
 
-// Forget drops the declared bucket, so that the next use declares it again.
+// Forget drops the bucket looked up, so that the next use looks it up again.
 func (b *Bucket) Forget() {
 	b.mu.Lock()
 	b.kv = nil

@@ -38,7 +38,7 @@ func newPartitionFixture(t *testing.T, shard int) partitionFixture {
 		t.Fatal(err)
 	}
 	js := testenv.MustJetStream(t)
-	ss, err := stream.Ensure(context.Background(), js, stream.Config{Partitions: partPartitions, Replicas: 1, DuplicateWindow: time.Hour})
+	ss, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: partPartitions, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func (f partitionFixture) relay(t *testing.T) *outbox.Relay {
 	servers := func() []outbox.Server {
 		return []outbox.Server{{Name: "s", DB: f.db, Shards: []outbox.Shard{{N: f.shard}}}}
 	}
-	return newRelay(t, fixture{db: f.db, js: f.js}, outbox.RelayConfig{Servers: servers, Shards: partShards, Partitions: partPartitions,
+	return newRelay(t, fixture{db: f.db, js: f.js, admin: f.js}, outbox.RelayConfig{Servers: servers, Shards: partShards, Partitions: partPartitions,
 		BatchSize: 100, PollInterval: time.Millisecond, Owner: "t", LeaseTTL: time.Second})
 }
 
@@ -155,7 +155,7 @@ func TestRelayMarksOnlyWhenBothCopiesAreStored(t *testing.T) {
 	}
 	wantMsgs(t, "WALLET_0", f.msgs(t, 0), map[string]string{"wallet.0.transfer.debited.2": id})
 
-	ss, err := stream.Ensure(ctx, f.js, stream.Config{Partitions: partPartitions, Replicas: 1, DuplicateWindow: time.Hour})
+	ss, err := stream.EnsurePartitions(ctx, f.js, stream.Config{Partitions: partPartitions, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestRepublishSendsFactAndStep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ss, err := stream.Ensure(ctx, f.js, stream.Config{Partitions: partPartitions, Replicas: 1, DuplicateWindow: time.Hour})
+	ss, err := stream.EnsurePartitions(ctx, f.js, stream.Config{Partitions: partPartitions, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

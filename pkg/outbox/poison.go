@@ -54,7 +54,8 @@ func (s *shardRelay) permanent(ctx context.Context, rw row, err error) bool {
 
 // noStream decides about a subject no stream takes. If its partition's
 // stream itself is gone (NATS lost its state), every row would be set
-// aside: it is declared again and the row retried. Otherwise the subject
+// aside: the rows are kept and retried once outbox-relay provision made it
+// again. Otherwise the subject
 // is one no partition takes, for good.
 func (s *shardRelay) noStream(ctx, lctx context.Context, subject string) bool {
 	r, err := events.ParseSubject(subject)
@@ -63,10 +64,10 @@ func (s *shardRelay) noStream(ctx, lctx context.Context, subject string) bool {
 	}
 	name := stream.PartitionName(r.Partition)
 	if _, serr := s.js.Stream(lctx, name); errors.Is(serr, jetstream.ErrStreamNotFound) && r.Partition < s.route.Partitions {
-		s.log.Error("a partition's stream is gone; declaring the streams again", "shard", s.shard, "stream", name)
+		s.log.Error("a partition's stream is gone: run outbox-relay provision", "shard", s.shard, "stream", name)
 		if s.cfg.Redeclare != nil {
 			if derr := s.cfg.Redeclare(ctx); derr != nil {
-				s.log.Error("declare the partitions' streams", "err", derr)
+				s.log.Error("verify the event streams", "err", derr)
 			}
 		}
 		return false

@@ -27,11 +27,11 @@ func poisonFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	js := testenv.MustJetStreamWith(t, func(o *server.Options) { o.MaxPayload = 4096 })
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
+	s, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{db: db, js: js, stream: s[0]}
+	return fixture{db: db, js: js, stream: s[0], admin: js}
 }
 
 // appendOne inserts one event on topic with data and returns its id.
@@ -138,7 +138,7 @@ func TestRelayRedeclaresAMissingStream(t *testing.T) {
 		Owner: "t", LeaseTTL: time.Second, MaxAttempts: 1, PublishTimeout: 2 * time.Second,
 		Redeclare: func(ctx context.Context) error {
 			redeclared++
-			_, err := stream.Ensure(ctx, f.js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
+			_, err := stream.EnsurePartitions(ctx, f.js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
 			return err
 		}})
 	var marked int

@@ -28,6 +28,9 @@ type fixture struct {
 	db     *sqlx.DB
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	// admin declares the lease bucket (outbox-relay provision's in a
+	// deployment); js by default.
+	admin jetstream.JetStream
 }
 
 func mustFixture(t testing.TB) fixture {
@@ -43,11 +46,11 @@ func mustFixtureWindow(t testing.TB, window time.Duration) fixture {
 		t.Fatal(err)
 	}
 	js := testenv.MustJetStream(t)
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: window})
+	s, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: window})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{db: db, js: js, stream: s[0]}
+	return fixture{db: db, js: js, stream: s[0], admin: js}
 }
 
 func (f fixture) append(t *testing.T, n int) []string {
@@ -105,6 +108,13 @@ func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeM
 	if cfg.Shards == 0 {
 		// One partition: every shard's rows go to the fixture's stream.
 		cfg.Shards, cfg.Partitions = 64, 1
+	}
+	// The lease bucket is outbox-relay provision's; the relay only looks
+	// it up.
+	if cfg.LeaseTTL > 0 {
+		if _, err := f.admin.CreateOrUpdateKeyValue(context.Background(), outbox.LeaseBucketConfig(cfg.LeaseTTL, 1)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r, err := outbox.NewRelayBeforeMark(f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), beforeMark)
 	if err != nil {
@@ -305,7 +315,7 @@ func TestRelayFollowsAMovedShard(t *testing.T) {
 
 	// The copy on the new server has the old rows, unpublished as copied
 	// in the middle of a batch, and new ones written after the move.
-	g := fixture{db: moved, js: f.js, stream: f.stream}
+	g := fixture{db: moved, js: f.js, stream: f.stream, admin: f.admin}
 	var rows []struct {
 		EventID string `db:"event_id"`
 	}

@@ -40,7 +40,7 @@ func changeList(cs []Change) string {
 // existing stream or consumer. Retrying does not help: an operator either
 // reverts the setting or recreates the stream (or consumer) on purpose.
 type RefusedError struct {
-	What   string // "stream WALLET_0" or "consumer WALLET_0/saga"
+	What   string // "stream WALLET" or "consumer saga-shard-0"
 	Change Change
 	Why    string
 }
@@ -103,33 +103,26 @@ func provision(ctx context.Context, log *slog.Logger, what string, fn func(conte
 	}
 }
 
-// Declare creates or updates every partition's stream to cfg, each
-// retried with capped back-off until it succeeds, is refused (Permanent) or
-// ctx ends, and logs what it created or changed. It returns the streams by
-// partition. A service is not ready before it returned.
-func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) ([]jetstream.Stream, error) {
-	if err := cfg.check(); err != nil {
-		return nil, err
-	}
+// Declare creates or updates the WALLET stream to cfg, retrying with capped
+// back-off until it succeeds, is refused (Permanent) or ctx ends, and logs
+// what it created or changed. For tests and tools: the services verify the
+// streams outbox-relay provision declares (pkg/provision).
+func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (jetstream.Stream, error) {
 	if cfg.MaxAge > 0 || cfg.MaxBytes > 0 {
 		log.Warn(limitWarning, "max_age", cfg.MaxAge, "max_bytes", cfg.MaxBytes)
 	}
-	out := make([]jetstream.Stream, cfg.streams())
-	for p := range out {
-		name := streamConfig(cfg, p).Name
-		err := provision(ctx, log, "declare stream "+name, func(ctx context.Context) error {
-			s, created, changes, err := ensureStream(ctx, js, cfg, p)
-			if err == nil {
-				out[p] = s
-				logChanges(log, "stream", name, created, changes)
-			}
-			return err
-		})
-		if err != nil {
-			return nil, err
+	var s jetstream.Stream
+	err := provision(ctx, log, "declare stream "+Name, func(ctx context.Context) error {
+		var changes []Change
+		var created bool
+		var err error
+		s, created, changes, err = ensureStream(ctx, js, streamConfig(cfg))
+		if err == nil {
+			logChanges(log, "stream", Name, created, changes)
 		}
-	}
-	return out, nil
+		return err
+	})
+	return s, err
 }
 
 // logChanges logs a created or updated stream or consumer; an unchanged one
@@ -148,8 +141,7 @@ func logChanges(log *slog.Logger, kind, name string, created bool, changes []Cha
 // ensureStream makes one attempt: create the stream, or compare the
 // existing one with cfg, refuse what cannot change, update the rest and
 // check that the server applied it. It returns the changes made.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config, p int) (_ jetstream.Stream, created bool, _ []Change, _ error) {
-	want := streamConfig(cfg, p)
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (_ jetstream.Stream, created bool, _ []Change, _ error) {
 	what := "stream " + want.Name
 	s, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -170,8 +162,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config, p int
 	}
 	for _, c := range changes {
 		if c.Setting == "nats.storage" {
-			return nil, false, nil, &RefusedError{What: what, Change: c,
-				Why: "JetStream cannot convert a stream's storage; keep the setting, or move the events to a new stream on purpose"}
+			return nil, false, nil, StorageRefused(what, c)
 		}
 	}
 	if s, err = js.UpdateStream(ctx, want); err != nil {
@@ -192,6 +183,18 @@ func checkApplied(what string, left []Change) error {
 	return fmt.Errorf("%s: the server did not apply %s", what, changeList(left))
 }
 
+// Diff returns the settings in which the stream cur differs from want (as
+// streamConfig or PartitionStream make it), each named by its
+// configuration key where there is one (nats.duplicate_window, …).
+func Diff(cur, want jetstream.StreamConfig) []Change { return streamDiff(cur, want) }
+
+// StorageRefused is the refusal of a storage change on the stream what:
+// JetStream cannot convert a stream's storage.
+func StorageRefused(what string, c Change) *RefusedError {
+	return &RefusedError{What: what, Change: c,
+		Why: "JetStream cannot convert a stream's storage; keep the setting, or move the events to a new stream on purpose"}
+}
+
 // streamDiff compares the fields streamConfig sets, named by their
 // configuration key where there is one.
 func streamDiff(cur, want jetstream.StreamConfig) []Change {
@@ -201,27 +204,26 @@ func streamDiff(cur, want jetstream.StreamConfig) []Change {
 			cs = append(cs, Change{Setting: setting, From: f, To: t})
 		}
 	}
-	add("subjects", cur.Subjects, want.Subjects)
+	add("nats.partitions (subjects)", cur.Subjects, want.Subjects)
 	add("nats.storage", cur.Storage, want.Storage)
 	add("nats.replicas", cur.Replicas, want.Replicas)
 	add("nats.duplicate_window", cur.Duplicates, want.Duplicates)
 	add("retention", cur.Retention, want.Retention)
-	add("max_age", cur.MaxAge, want.MaxAge)
+	add("nats.max_age", cur.MaxAge, want.MaxAge)
 	add("max_msgs", cur.MaxMsgs, want.MaxMsgs)
-	add("max_bytes", cur.MaxBytes, want.MaxBytes)
+	add("nats.max_bytes", cur.MaxBytes, want.MaxBytes)
 	add("discard", cur.Discard, want.Discard)
 	return cs
 }
 
 // DeclareConsumer creates or updates the durable consumer cfg on the WALLET
-// stream like Declare does the streams: retried until it succeeds, is
+// stream like Declare does the stream: retried until it succeeds, is
 // refused or ctx ends; changes logged.
 func DeclareConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
 	return DeclareConsumerOn(ctx, js, Name, cfg, log)
 }
 
-// DeclareConsumerOn is DeclareConsumer on the stream name (a partition's,
-// PartitionName(p)).
+// DeclareConsumerOn is DeclareConsumer on the stream name.
 func DeclareConsumerOn(ctx context.Context, js jetstream.JetStream, name string, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
 	var c jetstream.Consumer
 	label := ConsumerLabel(name, cfg.Durable)
@@ -277,9 +279,10 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, name string, wa
 
 // keepStart returns want with cur's start position when want asks for
 // every message (DeliverAll) and cur was created to start at a sequence or
-// a time: where a consumer starts only matters when it is created, and an
-// operator may have created one to start later on purpose; recreated after
-// a loss it starts from the first message, as any other (ADR 0017).
+// a time: where a consumer starts only matters when it is created. The
+// saga's consumer is created at the ack floor of the consumers it replaces
+// (saga.Runner); recreated after a loss it starts from the first message,
+// as any other (ADR 0017).
 func keepStart(cur, want jetstream.ConsumerConfig) jetstream.ConsumerConfig {
 	if want.DeliverPolicy == jetstream.DeliverAllPolicy &&
 		(cur.DeliverPolicy == jetstream.DeliverByStartSequencePolicy || cur.DeliverPolicy == jetstream.DeliverByStartTimePolicy) {

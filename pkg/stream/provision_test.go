@@ -275,36 +275,11 @@ func TestDeclareOnFormingCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, buf)
 	}
-	info, err := s[0].Info(ctx)
+	info, err := s.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info.Config.Replicas != 3 || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
 		t.Fatalf("replicas %d, cluster %+v; want a leader and 2 followers", info.Config.Replicas, info.Cluster)
-	}
-}
-
-// Declare provisions each partition's stream as it did the one stream:
-// each creation logged with its name, and a refused change names the
-// stream it was refused on.
-func TestDeclareEveryPartition(t *testing.T) {
-	ctx := context.Background()
-	js := testenv.MustJetStream(t)
-	log, buf := logBuffer()
-	cfg := stream.Config{Partitions: 2, Replicas: 1, DuplicateWindow: time.Minute}
-	ss, err := stream.Declare(ctx, js, cfg, log)
-	if err != nil || len(ss) != 2 {
-		t.Fatalf("Declare = %d streams, %v", len(ss), err)
-	}
-	for _, want := range []string{"stream=WALLET_0", "stream=WALLET_1"} {
-		if !strings.Contains(buf.String(), want) {
-			t.Fatalf("log lacks %q:\n%s", want, buf)
-		}
-	}
-	cfg.Storage = jetstream.MemoryStorage
-	_, err = stream.Declare(ctx, js, cfg, log)
-	var refused *stream.RefusedError
-	if !errors.As(err, &refused) || refused.What != "stream WALLET_0" {
-		t.Fatalf("err = %v, want the storage change refused on WALLET_0", err)
 	}
 }

@@ -1,6 +1,6 @@
-// Package stream connects to NATS, declares the event partitions' JetStream
-// streams (WALLET_<p>, ADR 0038) and runs durable consumers on them: Consume
-// event by event, ConsumeBatch in batches.
+// Package stream connects to NATS, declares the WALLET JetStream stream and
+// runs durable consumers on it: Consume event by event, ConsumeBatch in
+// batches.
 package stream
 
 import (
@@ -17,8 +17,7 @@ import (
 )
 
 // Name is the stream every wallet event went to before partitions (ADR
-// 0038). Only ledger-service still names it, until it reads the
-// partitions; it goes then.
+// 0038); it goes once nothing reads it.
 const Name = "WALLET"
 
 // PartitionName is the stream of event partition p (ADR 0038): it holds
@@ -69,15 +68,9 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// Config shapes the partitions' streams: the settings that come from the
-// configuration (nats.*), the same for every partition. Everything else is
-// fixed by streamConfig.
+// Config shapes the WALLET stream: the settings that come from the
+// configuration (nats.*). Everything else is fixed by streamConfig.
 type Config struct {
-	// Partitions is the number of event partitions (nats.partitions): one
-	// stream each, WALLET_0 … WALLET_<Partitions-1>. 0 declares the single
-	// WALLET stream of before partitions instead, which only
-	// ledger-service's older tests still use.
-	Partitions      int
 	Replicas        int
 	DuplicateWindow time.Duration
 	// MaxAge and MaxBytes limit the stream; 0 is unlimited (the default).
@@ -85,29 +78,27 @@ type Config struct {
 	MaxBytes int64
 	// Storage is file (the zero value) or memory.
 	Storage jetstream.StorageType
+	// Partitions is the number of event partitions, nats.partitions: one
+	// stream each, PartitionName(0 … Partitions-1) (ADR 0038).
+	Partitions int
 }
 
 // limitWarning is logged when the stream is limited: see streamConfig.
-const limitWarning = "the WALLET_<p> streams are limited by nats.max_age or nats.max_bytes: ledger-service replay needs every event since the last ledger snapshot"
+const limitWarning = "the WALLET stream is limited by nats.max_age or nats.max_bytes: ledger-service replay needs every event since the last ledger snapshot"
 
 // ConfigFrom takes the stream's settings from the nats section.
 func ConfigFrom(n config.NATSConfig) Config {
-	c := Config{Partitions: n.Partitions, Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, MaxBytes: n.MaxBytes}
+	c := Config{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, MaxBytes: n.MaxBytes, Partitions: n.Partitions}
 	if n.Storage == "memory" {
 		c.Storage = jetstream.MemoryStorage
 	}
 	return c
 }
 
-// streamConfig is partition p's stream as cfg wants it (the WALLET stream
-// if cfg has no partitions): by default it keeps every event, refusing new
-// ones when full, since replay rebuilds the ledger from the first (ADR
-// 0007).
-func streamConfig(cfg Config, p int) jetstream.StreamConfig {
-	name, subjects := PartitionName(p), events.PartitionSubjects(p)
-	if cfg.Partitions == 0 {
-		name, subjects = Name, []string{events.StreamSubjects}
-	}
+// streamConfig is the WALLET stream as cfg wants it: by default it keeps
+// every event, refusing new ones when full, since replay rebuilds the ledger
+// from the first (ADR 0007).
+func streamConfig(cfg Config) jetstream.StreamConfig {
 	maxBytes, discard := int64(-1), jetstream.DiscardNew
 	if cfg.MaxBytes > 0 {
 		// A size limit that refused new messages would stop the wallet once
@@ -115,8 +106,8 @@ func streamConfig(cfg Config, p int) jetstream.StreamConfig {
 		maxBytes, discard = cfg.MaxBytes, jetstream.DiscardOld
 	}
 	return jetstream.StreamConfig{
-		Name:       name,
-		Subjects:   subjects,
+		Name:       Name,
+		Subjects:   []string{events.StreamSubjects},
 		Storage:    cfg.Storage,
 		Replicas:   cfg.Replicas,
 		Duplicates: cfg.DuplicateWindow, // an existing stream is updated too: see config.NATSConfig.DuplicateWindow
@@ -128,17 +119,37 @@ func streamConfig(cfg Config, p int) jetstream.StreamConfig {
 	}
 }
 
-// Ensure creates every partition's stream or updates it to cfg, once; see
-// ensureStream. It returns the streams by partition (the WALLET stream
-// alone without partitions). Services call Declare, which retries and logs
-// the changes.
-func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) ([]jetstream.Stream, error) {
-	if err := cfg.check(); err != nil {
-		return nil, err
+// PartitionStream is partition p's stream as cfg wants it: the settings
+// of streamConfig, the name PartitionName(p) and the subjects
+// events.PartitionSubjects(p). outbox-relay provision declares one for
+// every p below cfg.Partitions; the services verify them (pkg/provision).
+func PartitionStream(cfg Config, p int) jetstream.StreamConfig {
+	sc := streamConfig(cfg)
+	sc.Name = PartitionName(p)
+	sc.Subjects = events.PartitionSubjects(p)
+	return sc
+}
+
+// Ensure creates the WALLET stream or updates it to cfg, once; see
+// ensureStream. Tests and tools that own their NATS use it (or Declare,
+// which retries and logs the changes); the services only verify the
+// streams outbox-relay provision declares (pkg/provision, ADR 0040).
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+	s, _, _, err := ensureStream(ctx, js, streamConfig(cfg))
+	return s, err
+}
+
+// EnsurePartitions creates every partition's stream (PartitionStream, p
+// below cfg.Partitions) or updates it to cfg, once each, as Ensure does the
+// WALLET stream, and returns them by partition. For tests and tools that
+// own their NATS, as Ensure.
+func EnsurePartitions(ctx context.Context, js jetstream.JetStream, cfg Config) ([]jetstream.Stream, error) {
+	if cfg.Partitions < 1 {
+		return nil, fmt.Errorf("stream config: %d partitions, want at least 1 (nats.partitions)", cfg.Partitions)
 	}
-	out := make([]jetstream.Stream, cfg.streams())
+	out := make([]jetstream.Stream, cfg.Partitions)
 	for p := range out {
-		s, _, _, err := ensureStream(ctx, js, cfg, p)
+		s, _, _, err := ensureStream(ctx, js, PartitionStream(cfg, p))
 		if err != nil {
 			return nil, err
 		}
@@ -146,17 +157,6 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) ([]jetstrea
 	}
 	return out, nil
 }
-
-// check refuses a negative number of partitions.
-func (c Config) check() error {
-	if c.Partitions < 0 {
-		return fmt.Errorf("stream config: %d partitions (nats.partitions)", c.Partitions)
-	}
-	return nil
-}
-
-// streams is how many streams c declares.
-func (c Config) streams() int { return max(c.Partitions, 1) }
 
 // Unavailable reports an error that says NATS cannot be reached for now
 // (disconnected, reconnecting, no server or no JetStream answering in

@@ -25,7 +25,7 @@ func TestEnsureUpdatesDuplicateWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := s[0].Info(ctx)
+	info, err := s.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestEnsureKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := s[0].CachedInfo().Config
+	cfg := s.CachedInfo().Config
 	if cfg.MaxAge != 0 || cfg.MaxMsgs != -1 || cfg.MaxBytes != -1 || cfg.Discard != jetstream.DiscardNew {
 		t.Fatalf("retention: max age %v, msgs %d, bytes %d, discard %v; want everything kept and new messages refused when full",
 			cfg.MaxAge, cfg.MaxMsgs, cfg.MaxBytes, cfg.Discard)
@@ -56,7 +56,7 @@ func TestEnsureAppliesLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := s[0].CachedInfo().Config
+	cfg := s.CachedInfo().Config
 	if cfg.MaxAge != 48*time.Hour || cfg.MaxBytes != 1<<30 || cfg.Discard != jetstream.DiscardOld {
 		t.Fatalf("limits: max age %v, bytes %d, discard %v", cfg.MaxAge, cfg.MaxBytes, cfg.Discard)
 	}
@@ -64,10 +64,10 @@ func TestEnsureAppliesLimits(t *testing.T) {
 
 // Every partition gets its own stream, WALLET_<p>, holding its facts and
 // its saga steps and nothing of the other partitions (ADR 0038).
-func TestEnsureDeclaresEveryPartition(t *testing.T) {
+func TestEnsurePartitionsDeclaresEveryPartition(t *testing.T) {
 	ctx := context.Background()
 	js := testenv.MustJetStream(t)
-	ss, err := stream.Ensure(ctx, js, stream.Config{Partitions: 3, Replicas: 1, DuplicateWindow: time.Minute})
+	ss, err := stream.EnsurePartitions(ctx, js, stream.Config{Partitions: 3, Replicas: 1, DuplicateWindow: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +86,8 @@ func TestEnsureDeclaresEveryPartition(t *testing.T) {
 			t.Fatalf("%s goes to %q (%v), want WALLET_2", subj, name, err)
 		}
 	}
-	if _, err := js.Stream(ctx, stream.Name); err == nil {
-		t.Fatal("the WALLET stream of before partitions was declared too")
+	if _, err := stream.EnsurePartitions(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err == nil {
+		t.Fatal("no partitions accepted")
 	}
 }
 

@@ -51,7 +51,7 @@ func newEnv(t *testing.T, f *accounttest.Fixture, cfg Config) *env {
 		cfg.Partitions = 2
 	}
 	js := testenv.MustJetStream(t)
-	st, err := stream.Ensure(ctx, js, stream.Config{Partitions: cfg.Partitions, Replicas: 1, DuplicateWindow: time.Minute})
+	st, err := stream.EnsurePartitions(ctx, js, stream.Config{Partitions: cfg.Partitions, Replicas: 1, DuplicateWindow: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/provision"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -51,10 +52,11 @@ func testConfig(natsURL string, dsns ...string) config.LedgerService {
 	return cfg
 }
 
-// streamsFor creates the test deployment's partition streams.
-func streamsFor(t *testing.T, natsURL string, partitions int) jetstream.JetStream {
+// streamsFor declares what outbox-relay provision would for cfg: the
+// partition streams and the buckets the ledger verifies at start.
+func streamsFor(t *testing.T, cfg config.LedgerService) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
+	nc, err := nats.Connect(cfg.NATS.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,12 @@ func streamsFor(t *testing.T, natsURL string, partitions int) jetstream.JetStrea
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledgertest.Streams(t, js, partitions)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := provision.SettingsFrom(cfg.NATS, 10*time.Second, cfg.Ledger.LeaseTTL)
+	if _, err := provision.Apply(ctx, js, provision.All(s), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
 	return js
 }
 
@@ -72,7 +79,7 @@ func bootLedger(t *testing.T) ledger {
 	natsSrv := testenv.NATS(t)
 	dsn := testenv.Databases(t, 1)[0]
 	cfg := testConfig(natsSrv.ClientURL(), dsn)
-	js := streamsFor(t, cfg.NATS.URL, 1)
+	js := streamsFor(t, cfg)
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -101,7 +101,7 @@ func TestInstancesDividePartitionsAndTakeOver(t *testing.T) {
 	natsSrv := testenv.NATS(t)
 	dsns := testenv.Databases(t, partitions)
 	cfg := testConfig(natsSrv.ClientURL(), dsns...)
-	js := streamsFor(t, cfg.NATS.URL, partitions)
+	js := streamsFor(t, cfg)
 	dbs := make([]*sqlx.DB, partitions)
 	for p, dsn := range dsns {
 		dbs[p] = testenv.MustOpen(t, dsn)

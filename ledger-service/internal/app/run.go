@@ -5,17 +5,31 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
+	"github.com/walletco/wallet/pkg/provision"
 	"github.com/walletco/wallet/pkg/stream"
 )
+
+// Uses are the streams and buckets ledger-service uses: it verifies them at
+// start and refuses to start on a mismatch (ADR 0040). outbox-relay
+// provision declares them.
+func Uses(cfg config.LedgerService) []provision.Resource {
+	s := provision.SettingsFrom(cfg.NATS, 0, cfg.Ledger.LeaseTTL)
+	return append(provision.Streams(s), provision.Advisories(s), provision.LedgerLeases(s))
+}
+
+// AdvisoryConsumer is ledger-service's durable consumer on the advisory
+// stream (deploy/nats-auth.conf lets only ledger-service use it).
+const AdvisoryConsumer = "dead-letters-ledger-service"
 
 // retryEvery is the pause between attempts to reach a server that is down
 // at start-up.
 const retryEvery = time.Second
 
 // Run serves HTTP at once (/healthz answers while the rest starts), waits for
-// the database, migrates it, declares the stream, then consumes events until
+// the database, migrates it, verifies the streams, then consumes events until
 // ctx ends (see service.Start).
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("ledger-service listening", "addr", a.Addr())
@@ -29,10 +43,11 @@ func (a *App) consume(ctx context.Context) error {
 	return nil
 }
 
-// up waits for every partition's schema and migrates it; only a failed
-// migration is fatal, servers that are down are waited for. The streams
-// WALLET_<p> are provisioned elsewhere (ADR 0038): a partition's consumer
-// waits for its stream.
+// up waits for every partition's schema and migrates it, then verifies the
+// streams and buckets outbox-relay provision declares (ADR 0040); a failed
+// migration, a stream or bucket that differs from the configuration or is
+// still missing after provision.Wait is fatal, servers that are down are
+// waited for.
 func (a *App) up(ctx context.Context) error {
 	for _, pt := range a.parts {
 		if err := database.WaitReady(ctx, pt.db); err != nil {
@@ -42,7 +57,7 @@ func (a *App) up(ctx context.Context) error {
 			return fmt.Errorf("migrate partition %d: %w", pt.p, err)
 		}
 	}
-	return nil
+	return provision.Verify(ctx, a.js, Uses(a.cfg), provision.Wait, a.log)
 }
 
 // retry calls fn until it succeeds, fails permanently (a refused consumer
