@@ -81,7 +81,7 @@ func New(cfg config.LedgerService, log *slog.Logger) (_ *App, err error) {
 	if a.owners, err = openOwners(cfg.Servers, cfg.Shards); err != nil {
 		return nil, fmt.Errorf("shards: %w", err)
 	}
-	h, err := httpapi.New(a.store, guard, a.owners, log, a.ready, func() map[string]any { return map[string]any{"consumers": a.health.Report()} })
+	h, err := httpapi.New(a.store, guard, a.owners, log, a.ready, a.detail)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,20 @@ func (a *App) ready(ctx context.Context) error {
 	if err := a.health.Err(); err != nil {
 		return err
 	}
+	if err := a.consumer.GapErr(); err != nil {
+		return err // a gap only an operator can pass (ADR 0039)
+	}
 	return a.store.Ping(ctx)
+}
+
+// detail adds the consumer's state, and the gap it waits at if any, to
+// /readyz for operators.
+func (a *App) detail() map[string]any {
+	d := map[string]any{"consumers": a.health.Report()}
+	if g, ok := a.consumer.Gap(); ok {
+		d["gaps"] = []any{g}
+	}
+	return d
 }
 
 // Close releases the NATS connection and the database pool; safe after a

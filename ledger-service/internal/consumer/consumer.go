@@ -45,6 +45,7 @@ type Applier interface {
 	// (created at created, messages up to last) and sets it to seq if it
 	// has none (see mysql.Store.StartAt).
 	StartAt(ctx context.Context, seq, last uint64, created time.Time) error
+	GapStore
 }
 
 // MaxBatch bounds the events applied in one transaction.
@@ -54,6 +55,12 @@ const MaxBatch = 500
 type Consumer struct {
 	// Health, if set, records the consumer's state for /readyz.
 	Health *stream.Health
+	// Stream is the stream read and Partition the event partition it
+	// carries (ADR 0038): they name a gap (see gaps.go). New sets the
+	// WALLET stream, partition 0.
+	Stream    string
+	Partition int
+	gaps      gaps
 	js     jetstream.JetStream
 	store  Applier
 	poison stream.PoisonHandler
@@ -66,7 +73,7 @@ func New(js jetstream.JetStream, store Applier, poison stream.PoisonHandler, log
 	if js == nil || store == nil || poison == nil || log == nil {
 		return nil, errors.New("consumer: jetstream, store, poison handler and logger are required")
 	}
-	return &Consumer{js: js, store: store, poison: poison, log: log}, nil
+	return &Consumer{js: js, store: store, poison: poison, log: log, Stream: stream.Name}, nil
 }
 
 // Config is the durable consumer's configuration. MaxDeliver is unlimited so
@@ -97,7 +104,8 @@ const MaxWait = 20 * time.Millisecond
 // ends. The batch being applied then finishes before Run returns. Batches
 // are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
-	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
+	c.log.Info("ledger consumer running", "stream", c.Stream, "partition", c.Partition, "consumer", Name)
+	gapMessages.WithLabelValues(c.partitionLabel()).Add(0) // exported from the start
 	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait,
 		Sequenced: true, Health: c.Health, BeforeSubscribe: c.startAt}
 	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
@@ -147,8 +155,10 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 		}
 		effs[i] = eff
 	}
+	early, turns := false, false
 	for i, o := range c.store.ApplyBatch(ctx, effs) {
 		eff := effs[i]
+		turns = turns || (eff.Seq > 0 && o.Err == nil && (o.Applied || eff.Skip))
 		switch {
 		case eff.Skip && o.Err == nil:
 			// its turn taken: errs keeps the malformed error, it is set aside
@@ -156,6 +166,7 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 			errs[i] = fmt.Errorf("%w: %w", stream.ErrPermanent, o.Err)
 		case errors.Is(o.Err, ledger.ErrEarly):
 			errs[i] = fmt.Errorf("%w: %w", stream.ErrEarly, o.Err)
+			early = true
 		case o.Err != nil:
 			errs[i] = o.Err
 		case o.Applied:
@@ -163,6 +174,12 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 		default:
 			duplicateTotal.WithLabelValues(eff.EventType).Inc()
 		}
+	}
+	switch {
+	case early && c.js != nil:
+		c.early(ctx) // is the message it waits for gone?
+	case turns:
+		c.passed()
 	}
 	return errs
 }
