@@ -1,0 +1,328 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/ledger-service/internal/app"
+	"github.com/walletco/wallet/ledger-service/internal/consumer"
+	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
+	"github.com/walletco/wallet/pkg/auth"
+	"github.com/walletco/wallet/pkg/auth/authtest"
+	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/service"
+	"github.com/walletco/wallet/pkg/stream"
+	"github.com/walletco/wallet/pkg/testenv"
+)
+
+// gapRig is a ledger-service that a test stops and starts again on the
+// same NATS and ledger schema, so the stream can lose messages while the
+// ledger does not read (ADR 0039).
+type gapRig struct {
+	cfg  config.LedgerService
+	db   *sqlx.DB
+	js   jetstream.JetStream
+	base string
+	stop func()
+}
+
+func newGapRig(t *testing.T) *gapRig {
+	t.Helper()
+	natsSrv := testenv.NATS(t)
+	dsn := testenv.Databases(t, 1)[0]
+	r := &gapRig{cfg: testConfig(natsSrv.ClientURL(), dsn), db: testenv.MustOpen(t, dsn), stop: func() {}}
+	nc, err := nats.Connect(r.cfg.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if r.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// start boots the ledger and waits for its consumer to run.
+func (r *gapRig) start(t *testing.T) {
+	t.Helper()
+	a, err := app.New(r.cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	r.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		a.Close()
+	}
+	t.Cleanup(r.stop)
+	r.base = "http://" + a.Addr()
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		var body struct{ Consumers map[string]stream.ConsumerHealth }
+		if _, err := getJSON(r.base+"/readyz", &body); err != nil {
+			return err
+		}
+		if c := body.Consumers[consumer.Name]; c.State != stream.StateRunning {
+			return fmt.Errorf("consumer %+v", c)
+		}
+		return nil
+	})
+}
+
+// publish publishes evts and returns their stream sequences.
+func (r *gapRig) publish(t *testing.T, evts ...events.Event) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for _, e := range evts {
+		ack, err := r.js.PublishMsg(context.Background(), e.Msg())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, ack.Sequence)
+	}
+	return seqs
+}
+
+func (r *gapRig) waitBalance(t *testing.T, account, want string) {
+	t.Helper()
+	ledger{base: r.base}.waitBalance(t, account, want)
+}
+
+// get fetches url as an operator: status and body.
+func get(url string) (int, string, error) {
+	tok, err := auth.Mint(authtest.Secret, "ops", auth.Operator, time.Hour, "", "")
+	if err != nil {
+		return 0, "", err
+	}
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// gapMetric is wallet_ledger_gap_messages{partition="0"} as /metrics shows it.
+func (r *gapRig) gapMetric(t *testing.T) string {
+	t.Helper()
+	_, body, err := get(r.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, `wallet_ledger_gap_messages{partition="0"} `); ok {
+			return v
+		}
+	}
+	return "absent"
+}
+
+// expectGap waits for the ledger to report the gap first..last: /readyz
+// not ready naming the partition and the range, the metric, the record.
+func (r *gapRig) expectGap(t *testing.T, first, last uint64, cause string) {
+	t.Helper()
+	rng := fmt.Sprintf("messages %d..%d", first, last)
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		code, body, err := get(r.base + "/readyz")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "partition 0") || !strings.Contains(body, rng) {
+			return fmt.Errorf("readyz %d %s, want 503 naming partition 0 and %s", code, body, rng)
+		}
+		return nil
+	})
+	_, body, _ := get(r.base + "/readyz")
+	t.Logf("readyz: %s", body)
+	if !strings.Contains(body, cause) {
+		t.Errorf("readyz does not say %q", cause)
+	}
+	if got, want := r.gapMetric(t), fmt.Sprint(last-first+1); got != want {
+		t.Errorf("wallet_ledger_gap_messages{partition=\"0\"} = %s, want %s", got, want)
+	}
+	var open int
+	if err := r.db.Get(&open, "SELECT COUNT(*) FROM ledger_gaps WHERE partition_no = 0 AND stream_name = ? AND first_seq = ? AND last_seq = ? AND skipped_at IS NULL",
+		stream.Name, first, last); err != nil || open != 1 {
+		t.Errorf("%d open gap rows %d..%d (%v), want 1", open, first, last, err)
+	}
+	var out bytes.Buffer
+	if err := app.Gaps(context.Background(), r.cfg, &out, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "detected") {
+		t.Errorf("ledger-service gaps:\n%s", out.String())
+	}
+}
+
+// skip runs skip-gap for first..last and checks the ledger goes on.
+func (r *gapRig) skip(t *testing.T, first, last uint64) {
+	t.Helper()
+	ctx, log := context.Background(), slog.New(slog.DiscardHandler)
+	var out bytes.Buffer
+	opts := app.SkipGapOptions{Partition: 0, From: first, To: last + 1, Reason: "test", By: "tester"}
+	if err := app.SkipGap(ctx, r.cfg, opts, &out, log); err == nil || errors.Is(err, service.ErrUsage) {
+		t.Errorf("skip %d..%d, past the gap: %v, want refused", opts.From, opts.To, err)
+	}
+	opts.From, opts.To = first+1, last+1
+	if err := app.SkipGap(ctx, r.cfg, opts, &out, log); err == nil {
+		t.Errorf("skip %d..%d, not from the position: want refused", opts.From, opts.To)
+	}
+	opts.Partition = 7
+	if err := app.SkipGap(ctx, r.cfg, opts, &out, log); !errors.Is(err, service.ErrUsage) {
+		t.Errorf("skip in partition 7: %v, want a usage error", err)
+	}
+	opts = app.SkipGapOptions{Partition: 0, From: first, To: last, Reason: "messages lost, decided by test", By: "tester"}
+	if err := app.SkipGap(ctx, r.cfg, opts, &out, log); err != nil {
+		t.Fatalf("skip-gap: %v", err)
+	}
+	t.Logf("skip-gap: %s", out.String())
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if code, body, err := get(r.base + "/readyz"); err != nil || code != http.StatusOK {
+			return fmt.Errorf("readyz %d %s %v", code, body, err)
+		}
+		if v := r.gapMetric(t); v != "0" {
+			return fmt.Errorf("gap metric %s", v)
+		}
+		return nil
+	})
+	var rec struct {
+		By     string `db:"skipped_by"`
+		Reason string `db:"reason"`
+	}
+	if err := r.db.Get(&rec, "SELECT skipped_by, reason FROM ledger_gaps WHERE first_seq = ? AND last_seq = ? AND skipped_at IS NOT NULL", first, last); err != nil ||
+		rec.By != "tester" || rec.Reason != opts.Reason {
+		t.Errorf("skip record %+v (%v)", rec, err)
+	}
+}
+
+// setStream changes the stream's settings while the ledger is stopped, as
+// an operator or a limit would.
+func (r *gapRig) setStream(t *testing.T, change func(*jetstream.StreamConfig)) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := r.js.Stream(ctx, stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := info.Config
+	change(&c)
+	if _, err := r.js.UpdateStream(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *gapRig) streamState(t *testing.T) jetstream.StreamState {
+	t.Helper()
+	s, err := r.js.Stream(context.Background(), stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State
+}
+
+// A message deleted (the delete-message API) before the ledger read it.
+func TestGapDeletedMessage(t *testing.T) {
+	r := newGapRig(t)
+	r.start(t)
+	r.publish(t, ledgertest.Opened("alice", "JPY"), ledgertest.Deposited("alice", "1000", "JPY"))
+	r.waitBalance(t, "alice", "1000")
+	r.stop()
+	seqs := r.publish(t, ledgertest.Deposited("alice", "1", "JPY"), ledgertest.Deposited("alice", "20", "JPY"))
+	s, err := r.js.Stream(context.Background(), stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMsg(context.Background(), seqs[0]); err != nil {
+		t.Fatal(err)
+	}
+	r.start(t)
+	r.expectGap(t, seqs[0], seqs[0], "deleted")
+	r.waitBalance(t, "alice", "1000") // stalled, not past the gap
+	r.skip(t, seqs[0], seqs[0])
+	r.waitBalance(t, "alice", "1020")
+	r.publish(t, ledgertest.Deposited("alice", "300", "JPY"))
+	r.waitBalance(t, "alice", "1320")
+}
+
+// max_age expiring messages before a stopped ledger reads them.
+func TestGapMaxAge(t *testing.T) {
+	r := newGapRig(t)
+	r.start(t)
+	r.publish(t, ledgertest.Opened("bob", "JPY"), ledgertest.Deposited("bob", "1000", "JPY"))
+	r.waitBalance(t, "bob", "1000")
+	r.stop()
+	lost := r.publish(t, ledgertest.Deposited("bob", "1", "JPY"), ledgertest.Deposited("bob", "2", "JPY"))
+	var was jetstream.StreamConfig
+	r.setStream(t, func(c *jetstream.StreamConfig) { was = *c; c.MaxAge, c.Duplicates = time.Second, time.Second })
+	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if st := r.streamState(t); st.Msgs != 0 {
+			return fmt.Errorf("%d messages not expired yet", st.Msgs)
+		}
+		return nil
+	})
+	r.setStream(t, func(c *jetstream.StreamConfig) { c.MaxAge, c.Duplicates = was.MaxAge, was.Duplicates })
+	r.start(t)
+	r.publish(t, ledgertest.Deposited("bob", "20", "JPY"))
+	r.expectGap(t, lost[0], lost[1], "limits")
+	r.skip(t, lost[0], lost[1])
+	r.waitBalance(t, "bob", "1020")
+	r.publish(t, ledgertest.Deposited("bob", "300", "JPY"))
+	r.waitBalance(t, "bob", "1320")
+}
+
+// max_msgs dropping the oldest messages before a stopped ledger reads them.
+func TestGapMaxMsgs(t *testing.T) {
+	r := newGapRig(t)
+	r.start(t)
+	r.publish(t, ledgertest.Opened("carol", "JPY"), ledgertest.Deposited("carol", "1000", "JPY"))
+	r.waitBalance(t, "carol", "1000")
+	r.stop()
+	seqs := r.publish(t, ledgertest.Deposited("carol", "1", "JPY"), ledgertest.Deposited("carol", "20", "JPY"), ledgertest.Deposited("carol", "300", "JPY"))
+	var was jetstream.StreamConfig
+	r.setStream(t, func(c *jetstream.StreamConfig) { was = *c; c.MaxMsgs, c.Discard = 2, jetstream.DiscardOld })
+	if st := r.streamState(t); st.Msgs != 2 || st.FirstSeq != seqs[1] {
+		t.Fatalf("stream %+v, want the last 2 messages", st)
+	}
+	r.setStream(t, func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = was.MaxMsgs, was.Discard })
+	r.start(t)
+	r.expectGap(t, seqs[0], seqs[0], "limits")
+	r.skip(t, seqs[0], seqs[0])
+	r.waitBalance(t, "carol", "1320")
+	r.publish(t, ledgertest.Deposited("carol", "4000", "JPY"))
+	r.waitBalance(t, "carol", "5320")
+}
