@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/ledger-service/internal/gap"
 	"github.com/walletco/wallet/ledger-service/internal/replay"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
@@ -46,6 +47,23 @@ func Replay(ctx context.Context, cfg config.LedgerService, schema string, out, p
 	if journals > 0 {
 		return fmt.Errorf("schema %s already holds %d journal transactions: replay needs an empty one", schema, journals)
 	}
+	// The gaps the live ledger skipped are turns taken: the replay passes
+	// them too, and keeps their record (ADR 0039).
+	liveDB, live, err := openStore(ctx, cfg.Ledger.DSN, "ledger db")
+	if err != nil {
+		return err
+	}
+	skips, err := live.Gaps(ctx)
+	liveDB.Close()
+	if err != nil {
+		return err
+	}
+	var skipped []gap.Range
+	for _, r := range skips {
+		if r.Skipped() {
+			skipped = append(skipped, gap.Range{First: r.First, Last: r.Last})
+		}
+	}
 	nc, err := stream.Connect(cfg.NATS.URL, "ledger-service replay", log)
 	if err != nil {
 		return err
@@ -55,14 +73,21 @@ func Replay(ctx context.Context, cfg config.LedgerService, schema string, out, p
 	if err != nil {
 		return err
 	}
-	sum, err := replay.Run(ctx, js, store, replay.Options{Progress: progress, Every: time.Second})
+	sum, err := replay.Run(ctx, js, store, replay.Options{Progress: progress, Every: time.Second, Skipped: skipped})
 	if err != nil {
 		return fmt.Errorf("replay into %s: %w", schema, err)
 	}
 	fmt.Fprintf(out, "replayed %d events into %s in %s: %d applied, %d duplicates skipped, %d set aside (%.0f events/s)\n",
 		sum.Events, schema, sum.Elapsed.Round(time.Millisecond), sum.Applied, sum.Duplicates, sum.SetAside,
 		float64(sum.Events)/max(sum.Elapsed.Seconds(), 1e-9))
-	return nil
+	if sum.Skipped > 0 {
+		fmt.Fprintf(out, "%d missing messages passed as the live ledger skipped them (ledger-service gaps)\n", sum.Skipped)
+	}
+	if sum.Missing > 0 {
+		fmt.Fprintf(out, "warning: %d messages missing from the stream that the live ledger did not skip (deleted after it applied them, or a gap it waits at): the replay lacks them; first holes %v\n",
+			sum.Missing, sum.Holes)
+	}
+	return store.CopySkips(ctx, skips)
 }
 
 // createSchema creates schema on dsn's server unless it exists.

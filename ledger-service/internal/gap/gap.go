@@ -92,3 +92,36 @@ func nextAtOrAfter(ctx context.Context, s jetstream.Stream, seq uint64) (uint64,
 	}
 	return m.Sequence, nil
 }
+
+// Next is the sequence of stream s's first message at or after seq, 0 if
+// there is none.
+func Next(ctx context.Context, s jetstream.Stream, seq uint64) (uint64, error) {
+	return nextAtOrAfter(ctx, s, seq)
+}
+
+// Range is a range of stream sequences, First..Last inclusive: a gap an
+// operator skipped.
+type Range struct {
+	First, Last uint64
+}
+
+// Covered reports whether the ranges rs together hold every sequence of
+// first..last: a replay passes a hole in the stream that the live ledger
+// skipped as turns taken.
+func Covered(rs []Range, first, last uint64) bool {
+	for seq := first; seq <= last; {
+		moved := false
+		for _, r := range rs {
+			if r.First <= seq && seq <= r.Last {
+				if r.Last >= last {
+					return true
+				}
+				seq, moved = r.Last+1, true
+			}
+		}
+		if !moved {
+			return false
+		}
+	}
+	return true
+}

@@ -61,3 +61,15 @@ func TestFind(t *testing.T) {
 		t.Errorf("after 2, stream from 6: %+v %v, want 3..5 below the first", g, found)
 	}
 }
+
+func TestCovered(t *testing.T) {
+	rs := []gap.Range{{First: 5, Last: 9}, {First: 1, Last: 4}, {First: 12, Last: 12}}
+	for _, c := range []struct {
+		first, last uint64
+		want        bool
+	}{{1, 9, true}, {3, 3, true}, {1, 10, false}, {12, 12, true}, {10, 12, false}, {13, 13, false}} {
+		if got := gap.Covered(rs, c.first, c.last); got != c.want {
+			t.Errorf("Covered(%d..%d) = %v, want %v", c.first, c.last, got, c.want)
+		}
+	}
+}

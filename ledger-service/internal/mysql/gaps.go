@@ -144,3 +144,20 @@ func (s *Store) SkipGap(ctx context.Context, k Skip) (GapRecord, error) {
 	})
 	return rec, err
 }
+
+// CopySkips writes the skips of recs into this ledger as they are: a
+// replayed ledger keeps the live one's record of what it lacks.
+func (s *Store) CopySkips(ctx context.Context, recs []GapRecord) error {
+	return database.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		for _, r := range recs {
+			if !r.Skipped() {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_gaps (stream_name, partition_no, first_seq, last_seq, cause, detected_at, skipped_at, skipped_by, reason, forced, known_events)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Stream, r.Partition, r.First, r.Last, r.Cause, r.DetectedAt, r.SkippedAt, r.SkippedBy, r.Reason, r.Forced, r.Known); err != nil {
+				return fmt.Errorf("copy skip %d..%d: %w", r.First, r.Last, err)
+			}
+		}
+		return nil
+	})
+}
