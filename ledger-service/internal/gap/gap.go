@@ -52,14 +52,11 @@ func (g Gap) String() string {
 // delivery, a redelivery pending) is no gap; nor is a hole at the stream's
 // end, which nothing waits behind.
 func Find(ctx context.Context, js jetstream.JetStream, name string, partition int, pos uint64) (Gap, bool, error) {
-	s, err := js.Stream(ctx, name)
+	s, err := js.Stream(ctx, name) // reads the stream's info afresh
 	if err != nil {
 		return Gap{}, false, fmt.Errorf("stream %s: %w", name, err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return Gap{}, false, fmt.Errorf("stream %s: %w", name, err)
-	}
+	info := s.CachedInfo()
 	g := Gap{Stream: name, Partition: partition, First: pos + 1, Detected: time.Now().UTC()}
 	st := info.State
 	if st.LastSeq <= pos || st.Msgs == 0 {
