@@ -79,7 +79,9 @@ func (r *gapRig) start(t *testing.T) {
 	t.Cleanup(r.stop)
 	r.base = "http://" + a.Addr()
 	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
-		var body struct{ Consumers map[string]stream.ConsumerHealth }
+		var body struct {
+			Consumers map[string]stream.ConsumerHealth
+		}
 		if _, err := getJSON(r.base+"/readyz", &body); err != nil {
 			return err
 		}

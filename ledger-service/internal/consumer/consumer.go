@@ -55,16 +55,17 @@ const MaxBatch = 500
 type Consumer struct {
 	// Health, if set, records the consumer's state for /readyz.
 	Health *stream.Health
+	js     jetstream.JetStream
+	store  Applier
+	poison stream.PoisonHandler
+	log    *slog.Logger
+
 	// Stream is the stream read and Partition the event partition it
 	// carries (ADR 0038): they name a gap (see gaps.go). New sets the
 	// WALLET stream, partition 0.
 	Stream    string
 	Partition int
 	gaps      gaps
-	js     jetstream.JetStream
-	store  Applier
-	poison stream.PoisonHandler
-	log    *slog.Logger
 }
 
 // New returns a consumer reading js into store; poison records the events

@@ -13,8 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/ledger-service/internal/gap"
-	"github.com/walletco/wallet/ledger-service/internal/progress"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
+	"github.com/walletco/wallet/ledger-service/internal/progress"
 	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
 )
@@ -49,7 +49,7 @@ type Summary struct {
 	// waits at. The replay lacks their effects; Holes names the first few.
 	Missing uint64
 	Holes   []gap.Range
-	Elapsed    time.Duration
+	Elapsed time.Duration
 }
 
 // Run replays the stream's events up to its last sequence at the start into
