@@ -328,3 +328,60 @@ func TestGapMaxMsgs(t *testing.T) {
 	r.publish(t, ledgertest.Deposited("carol", "4000", "JPY"))
 	r.waitBalance(t, "carol", "5320")
 }
+
+// With the ledger stopped, gaps asks the stream; skip-gap without the
+// stream's word needs --force, which is recorded; a misused command line is
+// a usage error (exit 2).
+func TestGapListedWhileStoppedAndForced(t *testing.T) {
+	r := newGapRig(t)
+	r.start(t)
+	r.publish(t, ledgertest.Opened("dan", "JPY"), ledgertest.Deposited("dan", "1000", "JPY"))
+	r.waitBalance(t, "dan", "1000")
+	r.stop()
+	seqs := r.publish(t, ledgertest.Deposited("dan", "1", "JPY"), ledgertest.Deposited("dan", "20", "JPY"))
+	s, err := r.js.Stream(context.Background(), stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMsg(context.Background(), seqs[0]); err != nil {
+		t.Fatal(err)
+	}
+	ctx, log := context.Background(), slog.New(slog.DiscardHandler)
+	var out bytes.Buffer
+	if err := app.Gaps(ctx, r.cfg, &out, log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "missing (not recorded yet)") || !strings.Contains(out.String(), "deleted") {
+		t.Errorf("gaps with the ledger stopped:\n%s", out.String())
+	}
+	for _, bad := range []app.SkipGapOptions{
+		{Partition: -1, From: 3, To: 3, Reason: "r"},
+		{Partition: 0, From: 0, To: 3, Reason: "r"},
+		{Partition: 0, From: 4, To: 3, Reason: "r"},
+		{Partition: 0, From: 3, To: 3},
+	} {
+		if err := app.SkipGap(ctx, r.cfg, bad, &out, log); !errors.Is(err, service.ErrUsage) {
+			t.Errorf("skip-gap %+v: %v, want a usage error", bad, err)
+		}
+	}
+	// 3..4: 4 is present, so the stream does not confirm it; forced, it is
+	// passed (the deposit of 20 with it).
+	opts := app.SkipGapOptions{Partition: 0, From: seqs[0], To: seqs[1], Reason: "both must go", By: "tester"}
+	if err := app.SkipGap(ctx, r.cfg, opts, &out, log); err == nil {
+		t.Fatal("skip-gap over a message present, without --force: want refused")
+	}
+	opts.Force = true
+	if err := app.SkipGap(ctx, r.cfg, opts, &out, log); err != nil {
+		t.Fatal(err)
+	}
+	var forced bool
+	if err := r.db.Get(&forced, "SELECT forced FROM ledger_gaps WHERE first_seq = ? AND last_seq = ?", seqs[0], seqs[1]); err != nil || !forced {
+		t.Errorf("forced skip recorded %v (%v)", forced, err)
+	}
+	r.start(t)
+	r.publish(t, ledgertest.Deposited("dan", "300", "JPY"))
+	r.waitBalance(t, "dan", "1300")
+	if code, body, err := get(r.base + "/readyz"); err != nil || code != http.StatusOK {
+		t.Errorf("readyz %d %s %v", code, body, err)
+	}
+}
