@@ -212,12 +212,21 @@ func SkipGap(ctx context.Context, cfg config.LedgerService, o SkipGapOptions, ou
 	}
 	k := mysql.Skip{Stream: p.stream, Partition: p.n, First: o.From, Last: o.To, Reason: o.Reason, By: o.By, Known: o.Known, Forced: o.Force,
 		Cause: "forced: not confirmed by the stream"}
+	js, closeNATS, err := connectReady(ctx, cfg.NATS.URL, log)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	s, err := js.Stream(ctx, p.stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", p.stream, err)
+	}
+	if last := s.CachedInfo().State.LastSeq; o.To > last {
+		// The ledger would then refuse the stream as one that lost its
+		// tail (mysql.ErrOtherStream), even with --force.
+		return fmt.Errorf("partition %d: stream %s ends at %d: refusing to skip to %d, past its end", p.n, p.stream, last, o.To)
+	}
 	if !o.Force {
-		js, closeNATS, err := connectReady(ctx, cfg.NATS.URL, log)
-		if err != nil {
-			return err
-		}
-		defer closeNATS()
 		g, found, err := gap.Find(ctx, js, p.stream, p.n, pos)
 		switch {
 		case err != nil:

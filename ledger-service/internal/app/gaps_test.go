@@ -364,6 +364,10 @@ func TestGapListedWhileStoppedAndForced(t *testing.T) {
 			t.Errorf("skip-gap %+v: %v, want a usage error", bad, err)
 		}
 	}
+	past := app.SkipGapOptions{Partition: 0, From: seqs[0], To: seqs[1] + 1, Reason: "r", Force: true}
+	if err := app.SkipGap(ctx, r.cfg, past, &out, log); err == nil || !strings.Contains(err.Error(), "past its end") {
+		t.Errorf("skip-gap --force past the stream's end: %v, want refused", err)
+	}
 	// 3..4: 4 is present, so the stream does not confirm it; forced, it is
 	// passed (the deposit of 20 with it).
 	opts := app.SkipGapOptions{Partition: 0, From: seqs[0], To: seqs[1], Reason: "both must go", By: "tester"}
