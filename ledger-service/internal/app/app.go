@@ -109,7 +109,7 @@ func (a *App) ready(ctx context.Context) error {
 	if err := a.health.Err(); err != nil {
 		return err
 	}
-	if err := a.consumer.GapErr(); err != nil {
+	if err := a.consumer.Gaps.Err(); err != nil {
 		return err // a gap only an operator can pass (ADR 0039)
 	}
 	return a.store.Ping(ctx)
@@ -119,7 +119,7 @@ func (a *App) ready(ctx context.Context) error {
 // /readyz for operators.
 func (a *App) detail() map[string]any {
 	d := map[string]any{"consumers": a.health.Report()}
-	if g, ok := a.consumer.Gap(); ok {
+	if g, ok := a.consumer.Gaps.Gap(); ok {
 		d["gaps"] = []any{g}
 	}
 	return d

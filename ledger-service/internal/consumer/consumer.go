@@ -55,17 +55,19 @@ const MaxBatch = 500
 type Consumer struct {
 	// Health, if set, records the consumer's state for /readyz.
 	Health *stream.Health
+	// Stream is the stream applied: stream.PartitionName(p) for partition
+	// p; "" is the WALLET stream of before partitions (tests).
+	Stream string
 	js     jetstream.JetStream
 	store  Applier
 	poison stream.PoisonHandler
 	log    *slog.Logger
 
-	// Stream is the stream read and Partition the event partition it
-	// carries (ADR 0038): they name a gap (see gaps.go). New sets the
-	// WALLET stream, partition 0.
-	Stream    string
+	// Partition is the event partition Stream carries (ADR 0038): with
+	// Stream it names a gap. Gaps reports the gap the consumer waits at
+	// (see gaps.go); New sets an empty one, to be shared like Health.
 	Partition int
-	gaps      gaps
+	Gaps      *GapReport
 }
 
 // New returns a consumer reading js into store; poison records the events
@@ -74,7 +76,7 @@ func New(js jetstream.JetStream, store Applier, poison stream.PoisonHandler, log
 	if js == nil || store == nil || poison == nil || log == nil {
 		return nil, errors.New("consumer: jetstream, store, poison handler and logger are required")
 	}
-	return &Consumer{js: js, store: store, poison: poison, log: log, Stream: stream.Name}, nil
+	return &Consumer{js: js, store: store, poison: poison, log: log, Gaps: NewGapReport()}, nil
 }
 
 // Config is the durable consumer's configuration. MaxDeliver is unlimited so
@@ -105,7 +107,7 @@ const MaxWait = 20 * time.Millisecond
 // ends. The batch being applied then finishes before Run returns. Batches
 // are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
-	c.log.Info("ledger consumer running", "stream", c.Stream, "partition", c.Partition, "consumer", Name)
+	c.log.Info("ledger consumer running", "stream", c.streamName(), "partition", c.Partition, "consumer", Name)
 	gapMessages.WithLabelValues(c.partitionLabel()).Add(0) // exported from the start
 	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait,
 		Sequenced: true, Health: c.Health, BeforeSubscribe: c.startAt}
@@ -177,9 +179,9 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 		}
 	}
 	switch {
-	case early && c.js != nil:
+	case early && c.js != nil && c.Gaps != nil:
 		c.early(ctx) // is the message it waits for gone?
-	case turns:
+	case turns && c.Gaps != nil:
 		c.passed()
 	}
 	return errs

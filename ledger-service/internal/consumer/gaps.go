@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/walletco/wallet/ledger-service/internal/gap"
+	"github.com/walletco/wallet/pkg/stream"
 )
 
 // A gap the stream will never fill (ADR 0039): the ledger applies only
@@ -38,50 +39,83 @@ type GapStore interface {
 	RecordGap(ctx context.Context, g gap.Gap) error
 }
 
-// gaps is the consumer's view of the gap it waits at, if any.
-type gaps struct {
+// GapReport is the gap a partition's consumer waits at, if any, for
+// /readyz. Like stream.Health it outlives the consumer that fills it: one
+// per partition, handed to each consumer the partition gets.
+type GapReport struct {
 	mu      sync.Mutex
 	checked time.Time
 	current *gap.Gap
 }
 
+// NewGapReport returns a report of no gap.
+func NewGapReport() *GapReport { return &GapReport{} }
+
+// Gap is the gap the ledger waits at, if any.
+func (r *GapReport) Gap() (gap.Gap, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.current == nil {
+		return gap.Gap{}, false
+	}
+	return *r.current, true
+}
+
+// Err is nil unless the ledger waits at a gap; /readyz answers it.
+func (r *GapReport) Err() error {
+	g, ok := r.Gap()
+	if !ok {
+		return nil
+	}
+	return errors.New("gap in " + g.String() + ": the ledger waits at " + strconv.FormatUint(g.First, 10) +
+		"; skip it or restore it (ledger-service gaps, ledger-service skip-gap; docs/operations.md)")
+}
+
+// streamName is the stream the consumer reads.
+func (c *Consumer) streamName() string {
+	if c.Stream == "" {
+		return stream.Name
+	}
+	return c.Stream
+}
+
 // early runs when messages came before their turn: at most every
 // GapCheckEvery it looks for a gap at the position.
 func (c *Consumer) early(ctx context.Context) {
-	c.gaps.mu.Lock()
-	due := time.Since(c.gaps.checked) >= GapCheckEvery
+	c.Gaps.mu.Lock()
+	due := time.Since(c.Gaps.checked) >= GapCheckEvery
 	if due {
-		c.gaps.checked = time.Now()
+		c.Gaps.checked = time.Now()
 	}
-	c.gaps.mu.Unlock()
+	c.Gaps.mu.Unlock()
 	if !due {
 		return
 	}
 	pos, known, err := c.store.Position(ctx)
 	if err != nil || !known {
 		if err != nil {
-			c.log.Warn("gap check: read the ledger position", "stream", c.Stream, "partition", c.Partition, "err", err)
+			c.log.Warn("gap check: read the ledger position", "stream", c.streamName(), "partition", c.Partition, "err", err)
 		}
 		return
 	}
-	g, found, err := gap.Find(ctx, c.js, c.Stream, c.Partition, pos)
+	g, found, err := gap.Find(ctx, c.js, c.streamName(), c.Partition, pos)
 	if err != nil {
-		c.log.Warn("gap check", "stream", c.Stream, "partition", c.Partition, "err", err)
+		c.log.Warn("gap check", "stream", c.streamName(), "partition", c.Partition, "err", err)
 		return
 	}
 	if !found {
 		c.passed()
 		return
 	}
-	c.gaps.mu.Lock()
-	same := c.gaps.current != nil && c.gaps.current.First == g.First && c.gaps.current.Last == g.Last
+	c.Gaps.mu.Lock()
+	same := c.Gaps.current != nil && c.Gaps.current.First == g.First && c.Gaps.current.Last == g.Last
 	if !same {
-		if c.gaps.current != nil && c.gaps.current.First == g.First {
-			g.Detected = c.gaps.current.Detected // the same gap grown by a limit
+		if c.Gaps.current != nil && c.Gaps.current.First == g.First {
+			g.Detected = c.Gaps.current.Detected // the same gap grown by a limit
 		}
-		c.gaps.current = &g
+		c.Gaps.current = &g
 	}
-	c.gaps.mu.Unlock()
+	c.Gaps.mu.Unlock()
 	gapMessages.WithLabelValues(c.partitionLabel()).Set(float64(g.Messages()))
 	if same {
 		return
@@ -95,35 +129,15 @@ func (c *Consumer) early(ctx context.Context) {
 
 // passed runs when the ledger took its turn again: no gap holds it.
 func (c *Consumer) passed() {
-	c.gaps.mu.Lock()
-	g := c.gaps.current
-	c.gaps.current = nil
-	c.gaps.mu.Unlock()
+	c.Gaps.mu.Lock()
+	g := c.Gaps.current
+	c.Gaps.current = nil
+	c.Gaps.mu.Unlock()
 	if g == nil {
 		return
 	}
 	gapMessages.WithLabelValues(c.partitionLabel()).Set(0)
 	c.log.Info("gap passed: the ledger goes on", "stream", g.Stream, "partition", g.Partition, "first", g.First, "last", g.Last)
-}
-
-// Gap is the gap the ledger waits at, if any.
-func (c *Consumer) Gap() (gap.Gap, bool) {
-	c.gaps.mu.Lock()
-	defer c.gaps.mu.Unlock()
-	if c.gaps.current == nil {
-		return gap.Gap{}, false
-	}
-	return *c.gaps.current, true
-}
-
-// GapErr is nil unless the ledger waits at a gap; /readyz answers it.
-func (c *Consumer) GapErr() error {
-	g, ok := c.Gap()
-	if !ok {
-		return nil
-	}
-	return errors.New("gap in " + g.String() + ": the ledger waits at " + strconv.FormatUint(g.First, 10) +
-		"; skip it or restore it (ledger-service gaps, ledger-service skip-gap; docs/operations.md)")
 }
 
 func (c *Consumer) partitionLabel() string { return strconv.Itoa(c.Partition) }

@@ -42,7 +42,7 @@ func TestEarlyButPresentIsNoGap(t *testing.T) {
 	if !errors.Is(errs[0], stream.ErrEarly) {
 		t.Fatalf("message 3 after 1: %v, want early", errs[0])
 	}
-	if g, ok := c.Gap(); ok || c.GapErr() != nil {
+	if g, ok := c.Gaps.Gap(); ok || c.Gaps.Err() != nil {
 		t.Errorf("a reorder reported as a gap: %+v", g)
 	}
 	if v := testutil.ToFloat64(gapMessages.WithLabelValues("3")); v != 0 {
@@ -75,15 +75,15 @@ func TestEarlyButPresentIsNoGap(t *testing.T) {
 	if err := s.DeleteMsg(ctx, more[0].Seq); err != nil {
 		t.Fatal(err)
 	}
-	c.gaps.checked = c.gaps.checked.Add(-GapCheckEvery) // the check above was less than a second ago
+	c.Gaps.checked = c.Gaps.checked.Add(-GapCheckEvery) // the check above was less than a second ago
 	if errs := c.apply(ctx, more[1:]); !errors.Is(errs[0], stream.ErrEarly) {
 		t.Fatalf("message after the deleted one: %v, want early", errs[0])
 	}
-	g, ok := c.Gap()
+	g, ok := c.Gaps.Gap()
 	if !ok || g.First != more[0].Seq || g.Last != more[0].Seq || g.Partition != 3 || g.Stream != stream.Name {
 		t.Fatalf("gap %+v %v, want message %d of %s, partition 3", g, ok, more[0].Seq, stream.Name)
 	}
-	if c.GapErr() == nil {
+	if c.Gaps.Err() == nil {
 		t.Error("a gap must make the partition not ready")
 	}
 	if v := testutil.ToFloat64(gapMessages.WithLabelValues("3")); v != 1 {
@@ -93,9 +93,9 @@ func TestEarlyButPresentIsNoGap(t *testing.T) {
 		t.Errorf("%d gaps recorded (%v), want 1", recorded, err)
 	}
 	// Checked again within the second: the stream is not asked (no spin).
-	before := c.gaps.checked
+	before := c.Gaps.checked
 	c.apply(ctx, more[1:])
-	if c.gaps.checked != before {
+	if c.Gaps.checked != before {
 		t.Error("checked again within GapCheckEvery")
 	}
 }
