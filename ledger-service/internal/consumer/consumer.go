@@ -107,8 +107,7 @@ const MaxWait = 20 * time.Millisecond
 // ends. The batch being applied then finishes before Run returns. Batches
 // are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
-	c.log.Info("ledger consumer running", "stream", c.streamName(), "partition", c.Partition, "consumer", Name)
-	gapMessages.WithLabelValues(c.partitionLabel()).Add(0) // exported from the start
+	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
 	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait,
 		Sequenced: true, Health: c.Health, BeforeSubscribe: c.startAt}
 	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
@@ -139,7 +138,16 @@ func (c *Consumer) startAt(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", Name, err)
 	}
+	gapMessages.WithLabelValues(c.partitionLabel()).Add(0) // exported before any gap, for alerts
 	return c.store.StartAt(ctx, info.AckFloor.Stream, sinfo.State.LastSeq, sinfo.Created)
+}
+
+// streamName is the stream the consumer reads.
+func (c *Consumer) streamName() string {
+	if c.Stream == "" {
+		return stream.Name
+	}
+	return c.Stream
 }
 
 // apply maps events to their ledger effects and applies them together. An

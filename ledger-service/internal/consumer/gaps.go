@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/walletco/wallet/ledger-service/internal/gap"
-	"github.com/walletco/wallet/pkg/stream"
 )
 
 // A gap the stream will never fill (ADR 0039): the ledger applies only
@@ -69,14 +68,6 @@ func (r *GapReport) Err() error {
 	}
 	return errors.New("gap in " + g.String() + ": the ledger waits at " + strconv.FormatUint(g.First, 10) +
 		"; skip it or restore it (ledger-service gaps, ledger-service skip-gap; docs/operations.md)")
-}
-
-// streamName is the stream the consumer reads.
-func (c *Consumer) streamName() string {
-	if c.Stream == "" {
-		return stream.Name
-	}
-	return c.Stream
 }
 
 // early runs when messages came before their turn: at most every
