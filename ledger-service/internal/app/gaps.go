@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/ledger-service/internal/gap"
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
+	"github.com/walletco/wallet/ledger-service/internal/replay"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
@@ -252,4 +253,36 @@ func atPosition(pos uint64, known bool) string {
 		return "no position yet"
 	}
 	return fmt.Sprintf("%d, next %d", pos, pos+1)
+}
+
+// liveSkips reads the gaps the live ledger at dsn skipped: a replay passes
+// them as turns taken and copies their records (ADR 0039).
+func liveSkips(ctx context.Context, dsn string) ([]mysql.GapRecord, []gap.Range, error) {
+	db, live, err := openStore(ctx, dsn, "ledger db")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer db.Close()
+	recs, err := live.Gaps(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var skipped []gap.Range
+	for _, r := range recs {
+		if r.Skipped() {
+			skipped = append(skipped, gap.Range{First: r.First, Last: r.Last})
+		}
+	}
+	return recs, skipped, nil
+}
+
+// reportReplayGaps says what a replay passed as skipped and what it lacks.
+func reportReplayGaps(out io.Writer, sum replay.Summary) {
+	if sum.Skipped > 0 {
+		fmt.Fprintf(out, "%d missing messages passed as the live ledger skipped them (ledger-service gaps)\n", sum.Skipped)
+	}
+	if sum.Missing > 0 {
+		fmt.Fprintf(out, "warning: %d messages missing from the stream that the live ledger did not skip (deleted after it applied them, or a gap it waits at): the replay lacks them; first holes %v\n",
+			sum.Missing, sum.Holes)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -279,6 +280,29 @@ func TestGapDeletedMessage(t *testing.T) {
 	r.waitBalance(t, "alice", "1020")
 	r.publish(t, ledgertest.Deposited("alice", "300", "JPY"))
 	r.waitBalance(t, "alice", "1320")
+
+	// Replay passes the skipped message as the live ledger did and keeps
+	// the record.
+	target, err := mysqldriver.ParseDSN(testenv.Databases(t, 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := app.Replay(context.Background(), r.cfg, target.DBName, &out, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "1 missing messages passed as the live ledger skipped them") || strings.Contains(out.String(), "warning") {
+		t.Errorf("replay:\n%s", out.String())
+	}
+	replayed := testenv.MustOpen(t, target.FormatDSN())
+	var skips int
+	if err := replayed.Get(&skips, "SELECT COUNT(*) FROM ledger_gaps WHERE first_seq = ? AND skipped_at IS NOT NULL", seqs[0]); err != nil || skips != 1 {
+		t.Errorf("replayed schema holds %d skip records (%v), want 1", skips, err)
+	}
+	var balance string
+	if err := replayed.Get(&balance, "SELECT CAST(balance AS CHAR) FROM ledger_accounts WHERE account_id = 'alice'"); err != nil || !strings.HasPrefix(balance, "1320") {
+		t.Errorf("replayed balance of alice %q (%v), want 1320", balance, err)
+	}
 }
 
 // max_age expiring messages before a stopped ledger reads them.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/walletco/wallet/ledger-service/internal/gap"
 	"github.com/walletco/wallet/ledger-service/internal/replay"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
@@ -47,22 +46,9 @@ func Replay(ctx context.Context, cfg config.LedgerService, schema string, out, p
 	if journals > 0 {
 		return fmt.Errorf("schema %s already holds %d journal transactions: replay needs an empty one", schema, journals)
 	}
-	// The gaps the live ledger skipped are turns taken: the replay passes
-	// them too, and keeps their record (ADR 0039).
-	liveDB, live, err := openStore(ctx, cfg.Ledger.DSN, "ledger db")
+	skips, skipped, err := liveSkips(ctx, cfg.Ledger.DSN)
 	if err != nil {
 		return err
-	}
-	skips, err := live.Gaps(ctx)
-	liveDB.Close()
-	if err != nil {
-		return err
-	}
-	var skipped []gap.Range
-	for _, r := range skips {
-		if r.Skipped() {
-			skipped = append(skipped, gap.Range{First: r.First, Last: r.Last})
-		}
 	}
 	nc, err := stream.Connect(cfg.NATS.URL, "ledger-service replay", log)
 	if err != nil {
@@ -80,13 +66,7 @@ func Replay(ctx context.Context, cfg config.LedgerService, schema string, out, p
 	fmt.Fprintf(out, "replayed %d events into %s in %s: %d applied, %d duplicates skipped, %d set aside (%.0f events/s)\n",
 		sum.Events, schema, sum.Elapsed.Round(time.Millisecond), sum.Applied, sum.Duplicates, sum.SetAside,
 		float64(sum.Events)/max(sum.Elapsed.Seconds(), 1e-9))
-	if sum.Skipped > 0 {
-		fmt.Fprintf(out, "%d missing messages passed as the live ledger skipped them (ledger-service gaps)\n", sum.Skipped)
-	}
-	if sum.Missing > 0 {
-		fmt.Fprintf(out, "warning: %d messages missing from the stream that the live ledger did not skip (deleted after it applied them, or a gap it waits at): the replay lacks them; first holes %v\n",
-			sum.Missing, sum.Holes)
-	}
+	reportReplayGaps(out, sum)
 	return store.CopySkips(ctx, skips)
 }
 

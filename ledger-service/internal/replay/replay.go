@@ -1,7 +1,9 @@
-// Package replay rebuilds the ledger from the WALLET stream: it applies every
-// event from the first, in stream order, to an empty ledger schema exactly as
-// the live consumer does, so every balance, entry and balance_after comes out
-// the same. It needs the stream to keep every event (ADR 0007).
+// Package replay rebuilds a ledger partition from its stream (WALLET_<p>,
+// ADR 0038): it applies every event from the first, in stream order, to an
+// empty ledger schema exactly as the live consumer does, so every balance,
+// entry and balance_after comes out the same. It needs the stream to keep
+// every event (ADR 0007). Each partition is rebuilt on its own: there is no
+// order across partitions, and none is needed.
 package replay
 
 import (
@@ -28,6 +30,9 @@ type Applier interface {
 type Options struct {
 	// Batch is how many events one transaction applies. Default 500.
 	Batch int
+	// Stream is the stream replayed: stream.PartitionName(p); "" is the
+	// WALLET stream of before partitions.
+	Stream string
 	// Progress, if set, receives a progress line about every Every.
 	Progress io.Writer
 	Every    time.Duration
@@ -61,9 +66,13 @@ func Run(ctx context.Context, js jetstream.JetStream, store Applier, opts Option
 	}
 	start := time.Now()
 	var sum Summary
-	st, err := js.Stream(ctx, stream.Name)
+	name := opts.Stream
+	if name == "" {
+		name = stream.Name
+	}
+	st, err := js.Stream(ctx, name)
 	if err != nil {
-		return sum, fmt.Errorf("open stream %s: %w", stream.Name, err)
+		return sum, fmt.Errorf("open stream %s: %w", name, err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
@@ -79,11 +88,15 @@ func Run(ctx context.Context, js jetstream.JetStream, store Applier, opts Option
 		}
 		sum.Skipped += first - 1
 	}
-	cons, err := js.OrderedConsumer(ctx, stream.Name, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	cons, err := js.OrderedConsumer(ctx, name, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
 		return sum, fmt.Errorf("ordered consumer: %w", err)
 	}
-	p := progress.New(opts.Progress, "replay", "events", opts.Every, total)
+	label := "replay"
+	if opts.Stream != "" {
+		label += " " + opts.Stream
+	}
+	p := progress.New(opts.Progress, label, "events", opts.Every, total)
 	for seq := info.State.FirstSeq - 1; seq < last; {
 		msgs, err := cons.Fetch(opts.Batch, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
