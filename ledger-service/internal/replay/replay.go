@@ -86,7 +86,6 @@ func Run(ctx context.Context, js jetstream.JetStream, store Applier, opts Option
 		if !gap.Covered(opts.Skipped, 1, first-1) {
 			return sum, fmt.Errorf("the stream starts at sequence %d: events before it are gone, and a replay would not be the ledger (see the stream's retention; only a gap the ledger skipped is passed)", first)
 		}
-		sum.Skipped += first - 1
 	}
 	cons, err := js.OrderedConsumer(ctx, name, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
@@ -97,7 +96,7 @@ func Run(ctx context.Context, js jetstream.JetStream, store Applier, opts Option
 		label += " " + opts.Stream
 	}
 	p := progress.New(opts.Progress, label, "events", opts.Every, total)
-	for seq := info.State.FirstSeq - 1; seq < last; {
+	for seq := uint64(0); seq < last; {
 		msgs, err := cons.Fetch(opts.Batch, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return sum, fmt.Errorf("fetch: %w", err)
