@@ -99,23 +99,26 @@ func (c *Consumer) early(ctx context.Context) {
 		return
 	}
 	c.Gaps.mu.Lock()
-	same := c.Gaps.current != nil && c.Gaps.current.First == g.First && c.Gaps.current.Last == g.Last
-	if !same {
-		if c.Gaps.current != nil && c.Gaps.current.First == g.First {
-			g.Detected = c.Gaps.current.Detected // the same gap grown by a limit
-		}
-		c.Gaps.current = &g
-	}
+	cur := c.Gaps.current
 	c.Gaps.mu.Unlock()
-	gapMessages.WithLabelValues(c.partitionLabel()).Set(float64(g.Messages()))
-	if same {
-		return
+	if cur != nil && cur.First == g.First && cur.Last == g.Last {
+		return // reported already
 	}
-	c.log.Error("gap in the stream: the ledger cannot go on until an operator decides (ledger-service skip-gap, see docs/operations.md)",
-		"stream", g.Stream, "partition", g.Partition, "first", g.First, "last", g.Last, "messages", g.Messages(), "cause", g.Cause)
+	if cur != nil && cur.First == g.First {
+		g.Detected = cur.Detected // the same gap, grown by a limit
+	} else {
+		c.log.Error("gap in the stream: the ledger cannot go on until an operator decides (ledger-service skip-gap, see docs/operations.md)",
+			"stream", g.Stream, "partition", g.Partition, "first", g.First, "last", g.Last, "messages", g.Messages(), "cause", g.Cause)
+	}
+	// Recorded, then counted, then not ready: whoever sees /readyz name
+	// the gap finds it in ledger-service gaps and the metric.
 	if err := c.store.RecordGap(ctx, g); err != nil {
 		c.log.Warn("record gap", "stream", g.Stream, "partition", g.Partition, "err", err)
 	}
+	gapMessages.WithLabelValues(c.partitionLabel()).Set(float64(g.Messages()))
+	c.Gaps.mu.Lock()
+	c.Gaps.current = &g
+	c.Gaps.mu.Unlock()
 }
 
 // passed runs when the ledger took its turn again: no gap holds it.
