@@ -37,8 +37,9 @@ type AccountService struct {
 	Move MoveConfig `mapstructure:"move"`
 }
 
-// LedgerService is ledger-service's configuration. It reads the shards for
-// the owners of customers' accounts and for reconcile and dead-letters.
+// LedgerService is ledger-service's configuration. It reads shards for
+// their count only (an account's partition); reconcile reads the shards
+// through account-service (ledger.account_service_url).
 type LedgerService struct {
 	LogLevel LogLevel     `mapstructure:"log_level"`
 	Shards   Shards       `mapstructure:"shards"`
@@ -59,6 +60,8 @@ type OutboxRelay struct {
 	Auth     AuthConfig  `mapstructure:"auth"`
 	HTTP     HTTPConfig  `mapstructure:"http"`
 	Relay    RelayConfig `mapstructure:"relay"`
+	// Ledger is read by provision only: the ledger's lease bucket's TTL.
+	Ledger LedgerLeases `mapstructure:"ledger"`
 }
 
 // Validate checks account-service's sections, and that a saga step
@@ -80,7 +83,7 @@ func (c AccountService) Validate() error {
 
 // Validate checks ledger-service's sections.
 func (c LedgerService) Validate() error {
-	return errors.Join(append(validateSections(c), partitionsDivide(c.NATS, c.Shards))...)
+	return errors.Join(append(validateSections(c), partitionsDivide(c.NATS, c.Shards), ledgerPerPartition(c.NATS, c.Ledger))...)
 }
 
 // Validate checks outbox-relay's sections, and that nats.duplicate_window

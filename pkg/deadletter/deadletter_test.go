@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
+	"github.com/walletco/wallet/pkg/provision"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -58,9 +59,14 @@ func TestAdvisoryBecomesDeadLetterAndReplaysOnce(t *testing.T) {
 		}
 		return other
 	}
+	// The advisory stream is outbox-relay provision's.
+	if _, err := provision.Apply(ctx, js, []provision.Resource{provision.Advisories(provision.Settings{Stream: stream.Config{Replicas: 1}})},
+		slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
 	watched := make(chan error, 1)
 	go func() {
-		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", 1, map[string]deadletter.Owner{consumer: owner},
+		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", map[string]deadletter.Owner{consumer: owner},
 			slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {

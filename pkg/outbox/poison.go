@@ -42,13 +42,13 @@ func (s *shardRelay) permanent(ctx context.Context, rw row, err error) bool {
 			return false
 		}
 		// No stream takes the subject. If the stream itself is gone (NATS
-		// lost its state), every row would be set aside: declare it again
-		// and retry instead.
+		// lost its state), every row would be set aside: keep them and
+		// retry once outbox-relay provision made it again.
 		if _, serr := s.js.Stream(lctx, stream.Name); errors.Is(serr, jetstream.ErrStreamNotFound) {
-			s.log.Error("the WALLET stream is gone; declaring it again", "shard", s.shard)
+			s.log.Error("the WALLET stream is gone: run outbox-relay provision", "shard", s.shard)
 			if s.cfg.Redeclare != nil {
 				if derr := s.cfg.Redeclare(ctx); derr != nil {
-					s.log.Error("declare the WALLET stream", "err", derr)
+					s.log.Error("verify the event streams", "err", derr)
 				}
 			}
 			return false

@@ -31,7 +31,7 @@ func poisonFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{db: db, js: js, stream: s}
+	return fixture{db: db, js: js, stream: s, admin: js}
 }
 
 // appendOne inserts one event on topic with data and returns its id.

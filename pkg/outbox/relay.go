@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/walletco/wallet/pkg/lease"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -27,9 +28,10 @@ type RelayConfig struct {
 	Servers func() []Server
 	// BatchSize is the rows per poll of one shard.
 	BatchSize int
-	// Redeclare, if set, declares the WALLET stream again when it is gone
-	// (NATS lost its state): a row no stream takes is then the stream's
-	// fault, not the row's, and is not set aside.
+	// Redeclare, if set, is called when the WALLET stream is gone (NATS
+	// lost its state): it reports that the stream must be provisioned
+	// again (outbox-relay provision); a row no stream takes is then the
+	// stream's fault, not the row's, and is not set aside.
 	Redeclare func(ctx context.Context) error
 	// PollInterval is how often a server is asked which of its shards have
 	// unpublished rows (one query for all of them); a wake-up on a shard's
@@ -44,11 +46,10 @@ type RelayConfig struct {
 	// Owner names this relay instance in its leases' values (see
 	// LeaseBucket); LeaseTTL is how long its lease on a server lasts without
 	// renewal. Every relay must use the same LeaseTTL: it is the bucket's.
+	// The bucket's TTL must be LeaseTTL (outbox-relay provision declares
+	// it from relay.lease_ttl; the relay verifies it at start).
 	Owner    string
 	LeaseTTL time.Duration
-	// LeaseReplicas is the lease bucket's replicas (the WALLET stream's
-	// nats.replicas); 0 means 1.
-	LeaseReplicas int
 	// MaxAttempts is how many times a row that JetStream refuses for good
 	// (see permanent) is tried before it is set aside, so that the rows
 	// behind it are published.
@@ -70,7 +71,7 @@ type Relay struct {
 	js     jetstream.JetStream
 	cfg    RelayConfig
 	log    *slog.Logger
-	leases *leases
+	leases *lease.Bucket
 	// value is what this relay writes in the keys of the leases it holds:
 	// its owner name and a token no other relay has.
 	value []byte
@@ -99,7 +100,8 @@ func NewRelay(js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay
 	token := make([]byte, 8)
 	_, _ = rand.Read(token)
 	return &Relay{js: js, cfg: cfg, log: log,
-		leases: &leases{js: js, ttl: cfg.LeaseTTL, replicas: cfg.LeaseReplicas},
+		// Looked up, not declared: replicas do not matter here.
+		leases: lease.NewBucket(js, LeaseBucket, leaseDescription, cfg.LeaseTTL, 0),
 		value:  []byte(cfg.Owner + " " + hex.EncodeToString(token)),
 		wakes:  router{owner: map[int]*worker{}},
 	}, nil

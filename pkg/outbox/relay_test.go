@@ -28,6 +28,9 @@ type fixture struct {
 	db     *sqlx.DB
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	// admin declares the lease bucket (outbox-relay provision's in a
+	// deployment); js by default.
+	admin jetstream.JetStream
 }
 
 func mustFixture(t testing.TB) fixture {
@@ -47,7 +50,7 @@ func mustFixtureWindow(t testing.TB, window time.Duration) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{db: db, js: js, stream: s}
+	return fixture{db: db, js: js, stream: s, admin: js}
 }
 
 func (f fixture) append(t *testing.T, n int) []string {
@@ -101,6 +104,13 @@ func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeM
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = cfg.BatchSize
+	}
+	// The lease bucket is outbox-relay provision's; the relay only looks
+	// it up.
+	if cfg.LeaseTTL > 0 {
+		if _, err := f.admin.CreateOrUpdateKeyValue(context.Background(), outbox.LeaseBucketConfig(cfg.LeaseTTL, 1)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r, err := outbox.NewRelayBeforeMark(f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), beforeMark)
 	if err != nil {
@@ -298,7 +308,7 @@ func TestRelayFollowsAMovedShard(t *testing.T) {
 
 	// The copy on the new server has the old rows, unpublished as copied
 	// in the middle of a batch, and new ones written after the move.
-	g := fixture{db: moved, js: f.js, stream: f.stream}
+	g := fixture{db: moved, js: f.js, stream: f.stream, admin: f.admin}
 	var rows []struct {
 		EventID string `db:"event_id"`
 	}

@@ -73,7 +73,7 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 	}
 	// Declared once, explicitly (changes logged, refused ones fail); the
 	// loop below creates it again if it disappears.
-	_, err = DeclareConsumer(ctx, js, cfg, log)
+	_, err = DeclareConsumerOn(ctx, js, opts.streamOf(), cfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while the consumer was being declared
@@ -139,7 +139,7 @@ var errSubscriptionClosed = errors.New("subscription closed")
 // returns nil) or the subscription ends (it returns why). Messages still
 // buffered are nak'd on the way out.
 func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, buf chan jetstream.Msg) error {
-	cons, _, _, err := ensureConsumer(ctx, js, cfg)
+	cons, _, _, err := ensureConsumer(ctx, js, b.opts.streamOf(), cfg)
 	if err != nil {
 		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
 	}

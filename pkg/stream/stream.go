@@ -58,6 +58,9 @@ type Config struct {
 	MaxBytes int64
 	// Storage is file (the zero value) or memory.
 	Storage jetstream.StorageType
+	// Partitions is the number of event partitions, nats.partitions: one
+	// stream each, PartitionName(0 … Partitions-1) (ADR 0038).
+	Partitions int
 }
 
 // limitWarning is logged when the stream is limited: see streamConfig.
@@ -65,7 +68,7 @@ const limitWarning = "the WALLET stream is limited by nats.max_age or nats.max_b
 
 // ConfigFrom takes the stream's settings from the nats section.
 func ConfigFrom(n config.NATSConfig) Config {
-	c := Config{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, MaxBytes: n.MaxBytes}
+	c := Config{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, MaxBytes: n.MaxBytes, Partitions: n.Partitions}
 	if n.Storage == "memory" {
 		c.Storage = jetstream.MemoryStorage
 	}
@@ -96,8 +99,21 @@ func streamConfig(cfg Config) jetstream.StreamConfig {
 	}
 }
 
+// PartitionStream is partition p's stream as cfg wants it: the settings
+// of streamConfig, the name PartitionName(p) and the subjects
+// events.PartitionSubjects(p). outbox-relay provision declares one for
+// every p below cfg.Partitions; the services verify them (pkg/provision).
+func PartitionStream(cfg Config, p int) jetstream.StreamConfig {
+	sc := streamConfig(cfg)
+	sc.Name = PartitionName(p)
+	sc.Subjects = events.PartitionSubjects(p)
+	return sc
+}
+
 // Ensure creates the WALLET stream or updates it to cfg, once; see
-// ensureStream. Services call Declare, which retries and logs the changes.
+// ensureStream. Tests and tools that own their NATS use it (or Declare,
+// which retries and logs the changes); the services only verify the
+// streams outbox-relay provision declares (pkg/provision, ADR 0040).
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
 	s, _, _, err := ensureStream(ctx, js, cfg)
 	return s, err

@@ -26,12 +26,15 @@ import (
 // (outbox-relay republish: they come again later in the stream, under new
 // sequence numbers) and then skipping the hole they left.
 
-// partitions are the event partitions this ledger applies, each with its
-// ledger schema and its stream. One today: the WALLET stream, partition 0;
-// with partitioned ledgers (ADR 0038) partition p is ledger.databases[p]
-// and stream.PartitionName(p).
+// partitions are the event partitions of the ledger, each with its ledger
+// schema and its stream (ADR 0038): partition p is ledger.databases[p] and
+// stream.PartitionName(p).
 func partitions(cfg config.LedgerService) []partition {
-	return []partition{{n: 0, dsn: cfg.Ledger.DSN, stream: stream.Name}}
+	out := make([]partition, len(cfg.Ledger.Databases))
+	for p, dsn := range cfg.Ledger.Databases {
+		out[p] = partition{n: p, dsn: dsn, stream: stream.PartitionName(p)}
+	}
+	return out
 }
 
 type partition struct {

@@ -14,7 +14,6 @@ import (
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/ledger-service/internal/app"
 	"github.com/walletco/wallet/ledger-service/internal/consumer"
@@ -27,6 +26,9 @@ import (
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
+
+// gapStream is partition 0's stream, the one the tests' ledger applies.
+var gapStream = stream.PartitionName(0)
 
 // gapRig is a ledger-service that a test stops and starts again on the
 // same NATS and ledger schema, so the stream can lose messages while the
@@ -44,14 +46,7 @@ func newGapRig(t *testing.T) *gapRig {
 	natsSrv := testenv.NATS(t)
 	dsn := testenv.Databases(t, 1)[0]
 	r := &gapRig{cfg: testConfig(natsSrv.ClientURL(), dsn), db: testenv.MustOpen(t, dsn), stop: func() {}}
-	nc, err := nats.Connect(r.cfg.NATS.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if r.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	r.js = streamsFor(t, r.cfg)
 	return r
 }
 
@@ -81,12 +76,12 @@ func (r *gapRig) start(t *testing.T) {
 	r.base = "http://" + a.Addr()
 	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
 		var body struct {
-			Consumers map[string]stream.ConsumerHealth
+			Consumers map[string]map[string]stream.ConsumerHealth
 		}
 		if _, err := getJSON(r.base+"/readyz", &body); err != nil {
 			return err
 		}
-		if c := body.Consumers[consumer.Name]; c.State != stream.StateRunning {
+		if c := body.Consumers[gapStream][consumer.Name]; c.State != stream.StateRunning {
 			return fmt.Errorf("consumer %+v", c)
 		}
 		return nil
@@ -98,7 +93,7 @@ func (r *gapRig) publish(t *testing.T, evts ...events.Event) []uint64 {
 	t.Helper()
 	var seqs []uint64
 	for _, e := range evts {
-		ack, err := r.js.PublishMsg(context.Background(), e.Msg())
+		ack, err := r.js.PublishMsg(context.Background(), ledgertest.Fact(e, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +167,7 @@ func (r *gapRig) expectGap(t *testing.T, first, last uint64, cause string) {
 	}
 	var open int
 	if err := r.db.Get(&open, "SELECT COUNT(*) FROM ledger_gaps WHERE partition_no = 0 AND stream_name = ? AND first_seq = ? AND last_seq = ? AND skipped_at IS NULL",
-		stream.Name, first, last); err != nil || open != 1 {
+		gapStream, first, last); err != nil || open != 1 {
 		t.Errorf("%d open gap rows %d..%d (%v), want 1", open, first, last, err)
 	}
 	var out bytes.Buffer
@@ -230,7 +225,7 @@ func (r *gapRig) skip(t *testing.T, first, last uint64) {
 func (r *gapRig) setStream(t *testing.T, change func(*jetstream.StreamConfig)) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := r.js.Stream(ctx, stream.Name)
+	s, err := r.js.Stream(ctx, gapStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +242,7 @@ func (r *gapRig) setStream(t *testing.T, change func(*jetstream.StreamConfig)) {
 
 func (r *gapRig) streamState(t *testing.T) jetstream.StreamState {
 	t.Helper()
-	s, err := r.js.Stream(context.Background(), stream.Name)
+	s, err := r.js.Stream(context.Background(), gapStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +261,7 @@ func TestGapDeletedMessage(t *testing.T) {
 	r.waitBalance(t, "alice", "1000")
 	r.stop()
 	seqs := r.publish(t, ledgertest.Deposited("alice", "1", "JPY"), ledgertest.Deposited("alice", "20", "JPY"))
-	s, err := r.js.Stream(context.Background(), stream.Name)
+	s, err := r.js.Stream(context.Background(), gapStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +283,7 @@ func TestGapDeletedMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := app.Replay(context.Background(), r.cfg, target.DBName, &out, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
+	if err := app.Replay(context.Background(), r.cfg, target.DBName, 0, &out, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "1 missing messages passed as the live ledger skipped them") || strings.Contains(out.String(), "warning") {
@@ -363,7 +358,7 @@ func TestGapListedWhileStoppedAndForced(t *testing.T) {
 	r.waitBalance(t, "dan", "1000")
 	r.stop()
 	seqs := r.publish(t, ledgertest.Deposited("dan", "1", "JPY"), ledgertest.Deposited("dan", "20", "JPY"))
-	s, err := r.js.Stream(context.Background(), stream.Name)
+	s, err := r.js.Stream(context.Background(), gapStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,4 +407,85 @@ func TestGapListedWhileStoppedAndForced(t *testing.T) {
 	if code, body, err := get(r.base + "/readyz"); err != nil || code != http.StatusOK {
 		t.Errorf("readyz %d %s %v", code, body, err)
 	}
+}
+
+// Two partitions: a gap in partition 1 holds only partition 1; /readyz
+// names it and its stream, the gauge counts it under partition="1", and
+// partition 0 goes on applying. skip-gap --partition 1 passes it.
+func TestGapHoldsOnlyItsPartition(t *testing.T) {
+	natsSrv := testenv.NATS(t)
+	dsns := testenv.Databases(t, 2)
+	r := &gapRig{cfg: testConfig(natsSrv.ClientURL(), dsns...), db: testenv.MustOpen(t, dsns[1]), stop: func() {}}
+	r.js = streamsFor(t, r.cfg)
+	r.start(t)
+	pub := func(p int, e events.Event) uint64 {
+		t.Helper()
+		ack, err := r.js.PublishMsg(context.Background(), ledgertest.Fact(e, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	acc := map[int]string{} // an account of each partition
+	for i := 0; len(acc) < 2; i++ {
+		a := fmt.Sprintf("acc-%d", i)
+		if p := ledgertest.PartitionOf(a, testShards, 2); acc[p] == "" {
+			acc[p] = a
+		}
+	}
+	pub(0, ledgertest.Opened(acc[0], "JPY"))
+	pub(1, ledgertest.Opened(acc[1], "JPY"))
+	r.waitBalance(t, acc[0], "0")
+	r.waitBalance(t, acc[1], "0")
+	r.stop()
+	lost := pub(1, ledgertest.Deposited(acc[1], "1", "JPY"))
+	pub(1, ledgertest.Deposited(acc[1], "20", "JPY"))
+	s, err := r.js.Stream(context.Background(), stream.PartitionName(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMsg(context.Background(), lost); err != nil {
+		t.Fatal(err)
+	}
+	r.start(t)
+	pub(0, ledgertest.Deposited(acc[0], "5", "JPY"))
+	r.waitBalance(t, acc[0], "5") // partition 0 is not held by 1's gap
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		code, body, err := get(r.base + "/readyz")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "gap in partition 1 (stream WALLET_1): messages 2..2") {
+			return fmt.Errorf("readyz %d %s", code, body)
+		}
+		return nil
+	})
+	_, metrics, err := get(r.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(metrics, `wallet_ledger_gap_messages{partition="1"} 1`) || !strings.Contains(metrics, `wallet_ledger_gap_messages{partition="0"} 0`) {
+		t.Errorf("gap gauges:\n%s", grepLines(metrics, "wallet_ledger_gap_messages"))
+	}
+	var out bytes.Buffer
+	if err := app.SkipGap(context.Background(), r.cfg, app.SkipGapOptions{Partition: 1, From: lost, To: lost, Reason: "test", By: "tester"}, &out, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitBalance(t, acc[1], "20")
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if code, body, err := get(r.base + "/readyz"); err != nil || code != http.StatusOK {
+			return fmt.Errorf("readyz %d %s %v", code, body, err)
+		}
+		return nil
+	})
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -1,5 +1,6 @@
-// Package consumer feeds the ledger from the WALLET JetStream stream through
-// the durable pull consumer "ledger". The events that have arrived are
+// Package consumer feeds one ledger partition from its JetStream stream
+// (WALLET_<p>, ADR 0038) through the durable pull consumer "ledger": one
+// consumer applies one stream into one store. The events that have arrived are
 // applied in batches, each batch in one database transaction together with
 // the events' inbox rows, and acknowledged after the commit, so delivery is
 // at least once and the effect exactly once. The loop itself (gathering
@@ -21,7 +22,7 @@ import (
 	"github.com/walletco/wallet/pkg/stream"
 )
 
-// Name is the durable consumer's name on the WALLET stream.
+// Name is the durable consumer's name on each partition's stream.
 const Name = "ledger"
 
 var (
@@ -85,9 +86,10 @@ func New(js jetstream.JetStream, store Applier, poison stream.PoisonHandler, log
 // BackOff list: the server would time a NakWithDelay out by BackOff instead.
 func Config() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       Name,
-		Description:   "ledger-service: double-entry journal",
-		FilterSubject: events.StreamSubjects,
+		Durable:     Name,
+		Description: "ledger-service: double-entry journal",
+		// Every subject of the stream: the facts and the saga step copies
+		// (which book nothing but take their turn in the sequence).
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       10 * time.Second,
@@ -107,8 +109,8 @@ const MaxWait = 20 * time.Millisecond
 // ends. The batch being applied then finishes before Run returns. Batches
 // are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
-	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
-	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait,
+	c.log.Info("ledger consumer running", "stream", c.streamName(), "consumer", Name)
+	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison, Stream: c.Stream}, MaxBatch: MaxBatch, MaxWait: MaxWait,
 		Sequenced: true, Health: c.Health, BeforeSubscribe: c.startAt}
 	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
 }
@@ -122,15 +124,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 // lost, another cluster), or one that lost its tail — whose messages it
 // would skip as applied (mysql.ErrOtherStream names what to do).
 func (c *Consumer) startAt(ctx context.Context) error {
-	s, err := c.js.Stream(ctx, stream.Name)
+	name := c.streamName()
+	s, err := c.js.Stream(ctx, name)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream.Name, err)
+		return fmt.Errorf("stream %s: %w", name, err)
 	}
 	sinfo, err := s.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream.Name, err)
+		return fmt.Errorf("stream %s: %w", name, err)
 	}
-	cons, err := c.js.Consumer(ctx, stream.Name, Name)
+	cons, err := c.js.Consumer(ctx, name, Name)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", Name, err)
 	}

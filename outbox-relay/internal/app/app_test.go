@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -53,7 +54,12 @@ func TestRelayPublishesByServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := placement.Open(ctx, js, 1)
+	cfg := config.Defaults[config.OutboxRelay]()
+	// What outbox-relay provision declares; the relay only verifies it.
+	if err := Provision(ctx, configWith(cfg, url), false, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	store, err := placement.Attach(ctx, js)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +71,6 @@ func TestRelayPublishesByServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := config.Defaults[config.OutboxRelay]()
 	cfg.Shards, cfg.NATS.URL = dsns, url
 	cfg.Auth.JWTSecret = authtest.Secret
 	cfg.Relay.Addr = "127.0.0.1:0"
@@ -134,6 +139,12 @@ func appendOne(t *testing.T, db *sqlx.DB, shard int, what string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// configWith is cfg on the NATS at url.
+func configWith(cfg config.OutboxRelay, url string) config.OutboxRelay {
+	cfg.NATS.URL = url
+	return cfg
 }
 
 func waitMessages(t *testing.T, js jetstream.JetStream, n uint64) {
