@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/ledger-service/internal/gap"
+	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -71,5 +73,44 @@ func TestCovered(t *testing.T) {
 		if got := gap.Covered(rs, c.first, c.last); got != c.want {
 			t.Errorf("Covered(%d..%d) = %v, want %v", c.first, c.last, got, c.want)
 		}
+	}
+}
+
+// The ledger's NATS user (deploy/nats-auth.conf: stream info and message
+// get on every stream, nothing more) can look for a gap; an operator
+// (wallet_admin) deleted the message.
+func TestFindAsTheLedgerUser(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.AuthNATS(t).ClientURL()
+	as := func(name string) jetstream.JetStream {
+		t.Helper()
+		nc, err := nats.Connect(url, nats.UserInfo(name, testenv.NATSPasswords[name]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	admin, relay, ledger := as("wallet_admin"), as("wallet_relay"), as("wallet_ledger")
+	name := stream.PartitionName(1)
+	s, err := admin.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: events.PartitionSubjects(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := relay.Publish(ctx, "wallet.1.account.deposited.4", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteMsg(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	g, found, err := gap.Find(ctx, ledger, name, 1, 1)
+	if err != nil || !found || g.First != 2 || g.Last != 2 || g.Stream != name || g.Partition != 1 {
+		t.Fatalf("as wallet_ledger: %+v %v %v, want message 2 of %s missing", g, found, err, name)
 	}
 }
