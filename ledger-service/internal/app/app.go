@@ -60,7 +60,7 @@ func New(cfg config.LedgerService, log *slog.Logger) (_ *App, err error) {
 	}()
 	rd := reads{shards: len(cfg.Shards), partitions: cfg.NATS.Partitions}
 	for p, dsn := range cfg.Ledger.Databases {
-		pt := &part{p: p, health: stream.NewHealth()}
+		pt := &part{p: p, health: stream.NewHealth(), gaps: consumer.NewGapReport()}
 		a.parts = append(a.parts, pt)
 		if pt.db, err = database.Open(dsn); err != nil {
 			return nil, fmt.Errorf("ledger db of partition %d: %w", p, err)
@@ -123,6 +123,9 @@ func (a *App) ready(ctx context.Context) error {
 		if err := a.parts[p].health.Err(); err != nil {
 			return fmt.Errorf("partition %d: %w", p, err)
 		}
+		if err := a.parts[p].gaps.Err(); err != nil {
+			return err // a gap only an operator can pass (ADR 0039); it names the partition
+		}
 	}
 	for _, pt := range a.parts {
 		if err := pt.store.Ping(ctx); err != nil {
@@ -132,14 +135,23 @@ func (a *App) ready(ctx context.Context) error {
 	return nil
 }
 
-// detail adds to /readyz the partitions held and their consumers' state.
+// detail adds to /readyz the partitions held, their consumers' state and
+// the gaps they wait at.
 func (a *App) detail() map[string]any {
 	held := a.holder.Held()
 	consumers := map[string]any{}
+	var gaps []any
 	for _, p := range held {
 		consumers[stream.PartitionName(p)] = a.parts[p].health.Report()
+		if g, ok := a.parts[p].gaps.Gap(); ok {
+			gaps = append(gaps, g)
+		}
 	}
-	return map[string]any{"instance": a.holder.id, "partitions_held": held, "consumers": consumers}
+	d := map[string]any{"instance": a.holder.id, "partitions_held": held, "consumers": consumers}
+	if len(gaps) > 0 {
+		d["gaps"] = gaps
+	}
+	return d
 }
 
 // Close releases the NATS connection and the database pools; safe after a

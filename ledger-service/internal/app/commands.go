@@ -85,5 +85,6 @@ func Commands() []service.Command[config.LedgerService] {
 			return Migrate(ctx, cfg)
 		},
 	}
-	return []service.Command[config.LedgerService]{migrate, replay, reconcile, resetPosition, deadLetters}
+	return []service.Command[config.LedgerService]{migrate, replay, reconcile, resetPosition, deadLetters,
+		GapsCommand(), SkipGapCommand()}
 }

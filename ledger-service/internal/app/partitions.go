@@ -46,6 +46,9 @@ type part struct {
 	db     *sqlx.DB
 	store  *mysql.Store
 	health *stream.Health // the consumer's state while held
+	// gaps is the gap the partition's consumer waits at (ADR 0039); like
+	// health it outlives each consumer the partition gets.
+	gaps *consumer.GapReport
 }
 
 // stream is the partition's JetStream stream.
@@ -285,6 +288,7 @@ func (a *App) runPartition(ctx context.Context, pt *part) {
 		return
 	}
 	c.Stream, c.Health = pt.stream(), pt.health
+	c.Partition, c.Gaps = pt.p, pt.gaps
 	var wg sync.WaitGroup
 	jctx, stop := context.WithCancel(ctx)
 	wg.Add(1)

@@ -89,14 +89,19 @@ func replayOne(ctx context.Context, js jetstream.JetStream, liveDSN string, p in
 	if journals > 0 {
 		return fmt.Errorf("schema %s already holds %d journal transactions: replay needs an empty one", schema, journals)
 	}
-	sum, err := replay.Run(ctx, js, store, replay.Options{Stream: stream.PartitionName(p), Progress: progress, Every: time.Second})
+	skips, skipped, err := liveSkips(ctx, liveDSN)
+	if err != nil {
+		return err
+	}
+	sum, err := replay.Run(ctx, js, store, replay.Options{Stream: stream.PartitionName(p), Progress: progress, Every: time.Second, Skipped: skipped})
 	if err != nil {
 		return fmt.Errorf("replay partition %d into %s: %w", p, schema, err)
 	}
 	fmt.Fprintf(out, "replayed %d events of partition %d into %s in %s: %d applied, %d duplicates skipped, %d set aside (%.0f events/s)\n",
 		sum.Events, p, schema, sum.Elapsed.Round(time.Millisecond), sum.Applied, sum.Duplicates, sum.SetAside,
 		float64(sum.Events)/max(sum.Elapsed.Seconds(), 1e-9))
-	return nil
+	reportReplayGaps(out, sum)
+	return store.CopySkips(ctx, skips)
 }
 
 // createSchema creates schema on dsn's server unless it exists.

@@ -46,6 +46,7 @@ type Applier interface {
 	// (created at created, messages up to last) and sets it to seq if it
 	// has none (see mysql.Store.StartAt).
 	StartAt(ctx context.Context, seq, last uint64, created time.Time) error
+	GapStore
 }
 
 // MaxBatch bounds the events applied in one transaction.
@@ -62,6 +63,12 @@ type Consumer struct {
 	store  Applier
 	poison stream.PoisonHandler
 	log    *slog.Logger
+
+	// Partition is the event partition Stream carries (ADR 0038): with
+	// Stream it names a gap. Gaps reports the gap the consumer waits at
+	// (see gaps.go); New sets an empty one, to be shared like Health.
+	Partition int
+	Gaps      *GapReport
 }
 
 // New returns a consumer reading js into store; poison records the events
@@ -70,7 +77,7 @@ func New(js jetstream.JetStream, store Applier, poison stream.PoisonHandler, log
 	if js == nil || store == nil || poison == nil || log == nil {
 		return nil, errors.New("consumer: jetstream, store, poison handler and logger are required")
 	}
-	return &Consumer{js: js, store: store, poison: poison, log: log}, nil
+	return &Consumer{js: js, store: store, poison: poison, log: log, Gaps: NewGapReport()}, nil
 }
 
 // Config is the durable consumer's configuration. MaxDeliver is unlimited so
@@ -134,6 +141,7 @@ func (c *Consumer) startAt(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", Name, err)
 	}
+	gapMessages.WithLabelValues(c.partitionLabel()).Add(0) // exported before any gap, for alerts
 	return c.store.StartAt(ctx, info.AckFloor.Stream, sinfo.State.LastSeq, sinfo.Created)
 }
 
@@ -161,8 +169,10 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 		}
 		effs[i] = eff
 	}
+	early, turns := false, false
 	for i, o := range c.store.ApplyBatch(ctx, effs) {
 		eff := effs[i]
+		turns = turns || (eff.Seq > 0 && o.Err == nil && (o.Applied || eff.Skip))
 		switch {
 		case eff.Skip && o.Err == nil:
 			// its turn taken: errs keeps the malformed error, it is set aside
@@ -170,6 +180,7 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 			errs[i] = fmt.Errorf("%w: %w", stream.ErrPermanent, o.Err)
 		case errors.Is(o.Err, ledger.ErrEarly):
 			errs[i] = fmt.Errorf("%w: %w", stream.ErrEarly, o.Err)
+			early = true
 		case o.Err != nil:
 			errs[i] = o.Err
 		case o.Applied:
@@ -177,6 +188,12 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 		default:
 			duplicateTotal.WithLabelValues(eff.EventType).Inc()
 		}
+	}
+	switch {
+	case early && c.js != nil && c.Gaps != nil:
+		c.early(ctx) // is the message it waits for gone?
+	case turns && c.Gaps != nil:
+		c.passed()
 	}
 	return errs
 }
