@@ -13,12 +13,12 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/pkg/stream"
 )
 
-// Stream and consumer whose backlog says whether the ledger has seen every
-// event.
+// The consumer, on every partition's stream (WALLET_<p>, ADR 0038), whose
+// backlog says whether the ledger has seen every event.
 const (
-	streamName     = "WALLET"
 	ledgerConsumer = "ledger"
 	// busyBacklog is the backlog above which the watcher polls only every
 	// busyPoll: counting a large outbox every few milliseconds would slow
@@ -322,13 +322,20 @@ func (w *Watcher) queues(ctx context.Context) (Backlog, error) {
 	if w.js == nil {
 		return b, errors.New("no JetStream to read the ledger consumer from")
 	}
-	cons, err := w.js.Consumer(ctx, streamName, ledgerConsumer)
-	if err != nil {
-		return b, fmt.Errorf("consumer %s on %s: %w", ledgerConsumer, streamName, err)
+	// Every partition's stream, WALLET_0 up to the first that does not exist.
+	for p := 0; ; p++ {
+		name := stream.PartitionName(p)
+		cons, err := w.js.Consumer(ctx, name, ledgerConsumer)
+		if errors.Is(err, jetstream.ErrStreamNotFound) && p > 0 {
+			return b, nil
+		}
+		if err != nil {
+			return b, fmt.Errorf("consumer %s on %s: %w", ledgerConsumer, name, err)
+		}
+		info := cons.CachedInfo() // Consumer has just fetched it
+		b.LedgerPending += info.NumPending
+		b.LedgerAckPending += info.NumAckPending
 	}
-	info := cons.CachedInfo() // Consumer has just fetched it
-	b.LedgerPending, b.LedgerAckPending = info.NumPending, info.NumAckPending
-	return b, nil
 }
 
 // mismatches counts the run's accounts whose ledger balance differs from

@@ -216,7 +216,7 @@ func TestReconcile(t *testing.T) {
 	}
 
 	// A message the ledger gives up on.
-	s.publishRaw("wallet.account.deposited.0", []byte("not an event"))
+	s.publishRaw("wallet.0.account.deposited.0", []byte("not an event"))
 	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 		var n int
 		if err := s.Ledger.Get(&n, "SELECT COUNT(*) FROM dead_letters"); err != nil || n == 0 {

@@ -105,6 +105,10 @@ type AccountConfig struct {
 	// SagaRedriveAfter is how long a cross-shard transfer may stay pending
 	// before its debit event is sent again. Default 30s.
 	SagaRedriveAfter time.Duration `mapstructure:"saga_redrive_after"`
+	// SagaPartitions are the event partitions whose saga steps this
+	// instance consumes (the durable saga on each WALLET_<p>, ADR 0038):
+	// a "node" consumes its own. Default empty: every partition.
+	SagaPartitions []int `mapstructure:"saga_partitions"`
 	// MaxBatch bounds the operations one group-commit transaction applies on
 	// a shard. Default 256.
 	MaxBatch int `mapstructure:"max_batch"`
@@ -258,6 +262,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("account.transfer_wait", 2*time.Second)
 	v.SetDefault("account.saga_max_deliver", 50)
 	v.SetDefault("account.saga_redrive_after", 30*time.Second)
+	v.SetDefault("account.saga_partitions", []int{})
 	v.SetDefault("account.max_batch", 256)
 	v.SetDefault("account.queue_depth", 512)
 	v.SetDefault("account.max_connections", 8192)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -398,5 +399,25 @@ func TestPartitionsMustDivideShards(t *testing.T) {
 	t.Setenv("WALLET_NATS_PARTITIONS", "3")
 	if _, err := Load[OutboxRelay](); err != nil {
 		t.Fatalf("Load() with 3 partitions of 6 shards: %v", err)
+	}
+}
+
+// account.saga_partitions comes as a list from the environment and must
+// name distinct partitions of nats.partitions.
+func TestSagaPartitions(t *testing.T) {
+	if got := Defaults[AccountService]().Account.SagaPartitions; len(got) != 0 {
+		t.Fatalf("default saga_partitions %v, want empty (every partition)", got)
+	}
+	t.Setenv("WALLET_NATS_PARTITIONS", "4")
+	t.Setenv("WALLET_ACCOUNT_SAGA_PARTITIONS", "1,3")
+	c, err := Load[AccountService]()
+	if err != nil || !slices.Equal(c.Account.SagaPartitions, []int{1, 3}) {
+		t.Fatalf("Load() = %v, %v; want partitions [1 3]", c.Account.SagaPartitions, err)
+	}
+	for _, bad := range []string{"4", "1,1", "-1", "x"} {
+		t.Setenv("WALLET_ACCOUNT_SAGA_PARTITIONS", bad)
+		if _, err := Load[AccountService](); err == nil || !strings.Contains(err.Error(), "saga_partitions") {
+			t.Errorf("saga_partitions %q: %v, want refused", bad, err)
+		}
 	}
 }

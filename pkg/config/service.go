@@ -70,6 +70,15 @@ type OutboxRelay struct {
 // checks it because the rows it would lose are its own.
 func (c AccountService) Validate() error {
 	errs := append(validateSections(c), partitionsDivide(c.NATS, c.Shards))
+	seen := map[int]bool{}
+	for _, p := range c.Account.SagaPartitions {
+		if p < 0 || p >= c.NATS.Partitions || seen[p] {
+			errs = append(errs, fmt.Errorf("account.saga_partitions: %v must list distinct partitions of 0..%d (nats.partitions %d)",
+				c.Account.SagaPartitions, c.NATS.Partitions-1, c.NATS.Partitions))
+			break
+		}
+		seen[p] = true
+	}
 	// A published row can be re-published (republish --since) until it is
 	// deleted; the copy must still find the inbox row of the original,
 	// which is about as old as the row, plus the republish run's own

@@ -108,16 +108,20 @@ func recordAdvisory(ctx context.Context, js jetstream.JetStream, owners map[stri
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	reason := fmt.Sprintf("dropped by JetStream after %d deliveries (MaxDeliver)", a.Deliveries)
+	// The same durable runs on every partition's stream, and stream
+	// sequences repeat across streams: the dead letter names both
+	// (saga@WALLET_2), which keeps (consumer, stream_seq) unique.
+	consumer := stream.ConsumerLabel(a.Stream, a.Consumer)
 	wallet, err := js.Stream(ctx, a.Stream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", a.Stream, err)
 	}
 	msg, err := wallet.GetMsg(ctx, a.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return insert(ctx, owner(nil), a.Consumer, "", nil, nil, &a.StreamSeq, reason+"; the message is no longer in the stream")
+		return insert(ctx, owner(nil), consumer, "", nil, nil, &a.StreamSeq, reason+"; the message is no longer in the stream")
 	}
 	if err != nil {
 		return fmt.Errorf("fetch %s message %d: %w", a.Stream, a.StreamSeq, err)
 	}
-	return insert(ctx, owner(msg), a.Consumer, msg.Subject, msg.Header, msg.Data, &a.StreamSeq, reason)
+	return insert(ctx, owner(msg), consumer, msg.Subject, msg.Header, msg.Data, &a.StreamSeq, reason)
 }

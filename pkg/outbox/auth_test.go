@@ -28,12 +28,12 @@ func TestRelayPermissions(t *testing.T) {
 	defer cancel()
 	url := testenv.AuthNATS(t).ClientURL()
 	admin := connectAs(t, url, "wallet_admin")
-	s, err := stream.Ensure(ctx, admin, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+	s, err := stream.EnsurePartitions(ctx, admin, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := mustFixture(t)
-	f.js, f.stream, f.admin = connectAs(t, url, "wallet_relay"), s, admin
+	f.js, f.stream, f.admin = connectAs(t, url, "wallet_relay"), s[0], admin
 	run(t, newRelay(t, f, outbox.RelayConfig{BatchSize: 10, PollInterval: time.Hour, LeaseTTL: 2 * time.Second, Owner: "t"}))
 	f.waitHolder(t, "shard0", "t")
 	time.Sleep(50 * time.Millisecond) // the first probe, which found nothing

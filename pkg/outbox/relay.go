@@ -26,10 +26,15 @@ type RelayConfig struct {
 	// is frozen and no longer written). EachOwnServer makes one for shards
 	// that are databases of their own.
 	Servers func() []Server
+	// Shards is the deployment's number of logical shards and Partitions
+	// its event partitions (nats.partitions, which divides Shards): a
+	// shard's rows are published in its partition's stream, and a saga
+	// step also in the partition of the shard that acts on it (Route).
+	Shards, Partitions int
 	// BatchSize is the rows per poll of one shard.
 	BatchSize int
-	// Redeclare, if set, is called when the WALLET stream is gone (NATS
-	// lost its state): it reports that the stream must be provisioned
+	// Redeclare, if set, is called when a partition's stream is gone (NATS
+	// lost its state): it reports that the streams must be provisioned
 	// again (outbox-relay provision); a row no stream takes is then the
 	// stream's fault, not the row's, and is not set aside.
 	Redeclare func(ctx context.Context) error
@@ -63,7 +68,8 @@ type RelayConfig struct {
 
 // Relay copies committed outbox rows of every shard to JetStream, in id order
 // per shard, with Nats-Msg-Id = event id: a row re-published after a crash is
-// dropped by the stream's duplicate window. It runs one worker per database
+// dropped by the stream's duplicate window. A shard's rows go to its
+// partition's stream, a saga step also to the acting shard's (Route). It runs one worker per database
 // server, which publishes the server's shards while it holds the server's
 // lease, so that its queries, leases and goroutines grow with servers, not
 // shards.
@@ -90,6 +96,9 @@ func NewRelay(js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay
 	if cfg.BatchSize < 1 || cfg.MaxInFlight < 1 || cfg.MaxAttempts < 1 || cfg.PollInterval <= 0 || cfg.PublishTimeout <= 0 ||
 		cfg.LeaseTTL <= 0 || cfg.Owner == "" {
 		return nil, errors.New("outbox relay: batch size, max in flight, max attempts, poll interval, publish time-out, lease TTL and owner are required")
+	}
+	if err := (Route{Shards: cfg.Shards, Partitions: cfg.Partitions}).check(); err != nil {
+		return nil, fmt.Errorf("outbox relay: shards and partitions: %w", err)
 	}
 	if cfg.LeaseTTL < minLeaseTTL {
 		return nil, fmt.Errorf("outbox relay: lease TTL %v is shorter than JetStream's shortest, %v", cfg.LeaseTTL, minLeaseTTL)
@@ -185,7 +194,8 @@ func (r *Relay) subscribeWake() func() {
 
 func (r *Relay) newShardRelay(shard int, db database.DB, table string) *shardRelay {
 	return &shardRelay{cfg: r.cfg, js: r.js, db: db, table: table, shard: shard, m: metricsFor(strconv.Itoa(shard)),
-		log: r.log.With("shard", shard), beforeMark: r.beforeMark}
+		route: Route{Shard: shard, Shards: r.cfg.Shards, Partitions: r.cfg.Partitions},
+		log:   r.log.With("shard", shard), beforeMark: r.beforeMark}
 }
 
 // router hands each wake-up to the worker that publishes its shard now, if

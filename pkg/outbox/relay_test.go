@@ -46,11 +46,11 @@ func mustFixtureWindow(t testing.TB, window time.Duration) fixture {
 		t.Fatal(err)
 	}
 	js := testenv.MustJetStream(t)
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: window})
+	s, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: window})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{db: db, js: js, stream: s, admin: js}
+	return fixture{db: db, js: js, stream: s[0], admin: js}
 }
 
 func (f fixture) append(t *testing.T, n int) []string {
@@ -105,6 +105,10 @@ func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeM
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = cfg.BatchSize
 	}
+	if cfg.Shards == 0 {
+		// One partition: every shard's rows go to the fixture's stream.
+		cfg.Shards, cfg.Partitions = 64, 1
+	}
 	// The lease bucket is outbox-relay provision's; the relay only looks
 	// it up.
 	if cfg.LeaseTTL > 0 {
@@ -124,7 +128,7 @@ func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeM
 func TestNewRelayRequiresEveryNumber(t *testing.T) {
 	f := mustFixture(t)
 	full := outbox.RelayConfig{Servers: outbox.EachOwnServer(f.db), BatchSize: 10, MaxInFlight: 10, MaxAttempts: 5,
-		PollInterval: time.Millisecond, PublishTimeout: time.Second, LeaseTTL: time.Second, Owner: "t"}
+		PollInterval: time.Millisecond, PublishTimeout: time.Second, LeaseTTL: time.Second, Owner: "t", Shards: 4, Partitions: 2}
 	for name, zero := range map[string]func(*outbox.RelayConfig){
 		"Servers":        func(c *outbox.RelayConfig) { c.Servers = nil },
 		"BatchSize":      func(c *outbox.RelayConfig) { c.BatchSize = 0 },
@@ -133,6 +137,9 @@ func TestNewRelayRequiresEveryNumber(t *testing.T) {
 		"PollInterval":   func(c *outbox.RelayConfig) { c.PollInterval = 0 },
 		"PublishTimeout": func(c *outbox.RelayConfig) { c.PublishTimeout = 0 },
 		"LeaseTTL":       func(c *outbox.RelayConfig) { c.LeaseTTL = 0 },
+		"Shards":         func(c *outbox.RelayConfig) { c.Shards = 0 },
+		"Partitions":     func(c *outbox.RelayConfig) { c.Partitions = 0 },
+		"Partitions 3":   func(c *outbox.RelayConfig) { c.Partitions = 3 }, // does not divide 4 shards
 	} {
 		cfg := full
 		zero(&cfg)

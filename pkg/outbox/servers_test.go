@@ -184,11 +184,11 @@ func natsFixture(t testing.TB) (fixture, *server.Server) {
 	t.Helper()
 	srv := testenv.NATS(t)
 	js := connectJS(t, srv.ClientURL())
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+	s, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{js: js, stream: s, admin: js}, srv
+	return fixture{js: js, stream: s[0], admin: js}, srv
 }
 
 // connectJS connects to url; the connection closes when the test ends.

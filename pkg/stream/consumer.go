@@ -72,7 +72,8 @@ type Options struct {
 	// nak'd with a delay and later ones go ahead (the saga steps).
 	InOrder bool
 	// Stream is the stream the durable consumer reads; "" is the WALLET
-	// stream (Name). A partition's consumer names PartitionName(p).
+	// stream of before partitions (Name). A partition's consumer names
+	// PartitionName(p).
 	Stream string
 }
 

@@ -36,8 +36,8 @@ func NewLag(js jetstream.JetStream, consumers ...string) *Lag {
 }
 
 // OnStreams makes l read its consumers on each of the streams names
-// instead of the WALLET stream: the partitions' durables (ADR 0038). With
-// several streams a consumer is labelled durable@stream.
+// instead of the WALLET stream: the partitions' durables (ADR 0038). A
+// consumer is labelled ConsumerLabel(stream, durable), durable@stream.
 func (l *Lag) OnStreams(names ...string) *Lag {
 	l.streams = names
 	return l
@@ -63,10 +63,7 @@ func (l *Lag) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (l *Lag) collect(ctx context.Context, ch chan<- prometheus.Metric, st, durable string) {
-	name := durable
-	if len(l.streams) > 1 {
-		name = durable + "@" + st
-	}
+	name := ConsumerLabel(st, durable)
 	c, err := l.js.Consumer(ctx, st, durable)
 	if err != nil {
 		return

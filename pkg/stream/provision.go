@@ -116,7 +116,7 @@ func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.
 		var changes []Change
 		var created bool
 		var err error
-		s, created, changes, err = ensureStream(ctx, js, cfg)
+		s, created, changes, err = ensureStream(ctx, js, streamConfig(cfg))
 		if err == nil {
 			logChanges(log, "stream", Name, created, changes)
 		}
@@ -141,10 +141,9 @@ func logChanges(log *slog.Logger, kind, name string, created bool, changes []Cha
 // ensureStream makes one attempt: create the stream, or compare the
 // existing one with cfg, refuse what cannot change, update the rest and
 // check that the server applied it. It returns the changes made.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (_ jetstream.Stream, created bool, _ []Change, _ error) {
-	want := streamConfig(cfg)
-	what := "stream " + Name
-	s, err := js.Stream(ctx, Name)
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (_ jetstream.Stream, created bool, _ []Change, _ error) {
+	what := "stream " + want.Name
+	s, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if s, err = js.CreateStream(ctx, want); err != nil {
 			return nil, false, nil, fmt.Errorf("create %s: %w", what, err)
@@ -227,13 +226,14 @@ func DeclareConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.
 // DeclareConsumerOn is DeclareConsumer on the stream name.
 func DeclareConsumerOn(ctx context.Context, js jetstream.JetStream, name string, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
 	var c jetstream.Consumer
-	err := provision(ctx, log, "declare consumer "+cfg.Durable, func(ctx context.Context) error {
+	label := ConsumerLabel(name, cfg.Durable)
+	err := provision(ctx, log, "declare consumer "+label, func(ctx context.Context) error {
 		var changes []Change
 		var created bool
 		var err error
 		c, created, changes, err = ensureConsumer(ctx, js, name, cfg)
 		if err == nil {
-			logChanges(log, "consumer", cfg.Durable, created, changes)
+			logChanges(log, "consumer", label, created, changes)
 		}
 		return err
 	})
@@ -242,7 +242,7 @@ func DeclareConsumerOn(ctx context.Context, js jetstream.JetStream, name string,
 
 // ensureConsumer makes one attempt, as ensureStream does.
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, name string, want jetstream.ConsumerConfig) (_ jetstream.Consumer, created bool, _ []Change, _ error) {
-	what := "consumer " + want.Durable
+	what := "consumer " + ConsumerLabel(name, want.Durable)
 	var changes []Change
 	cur, err := js.Consumer(ctx, name, want.Durable)
 	switch {

@@ -24,6 +24,26 @@ const Name = "WALLET"
 // the subjects events.PartitionSubjects(p).
 func PartitionName(p int) string { return fmt.Sprintf("WALLET_%d", p) }
 
+// Names returns the streams of partitions 0 … partitions-1.
+func Names(partitions int) []string {
+	out := make([]string, partitions)
+	for p := range out {
+		out[p] = PartitionName(p)
+	}
+	return out
+}
+
+// ConsumerLabel names the durable consumer durable on streamName in
+// metrics, logs and dead letters, durable@stream: the same durable (saga,
+// ledger) runs on every partition's stream. On the WALLET stream of before
+// partitions it is the durable alone, as it was.
+func ConsumerLabel(streamName, durable string) string {
+	if streamName == Name || streamName == "" {
+		return durable
+	}
+	return durable + "@" + streamName
+}
+
 // Connect dials url and keeps reconnecting forever: a service outlives broker
 // restarts instead of exiting. name shows in the server's connection list.
 func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
@@ -115,8 +135,27 @@ func PartitionStream(cfg Config, p int) jetstream.StreamConfig {
 // which retries and logs the changes); the services only verify the
 // streams outbox-relay provision declares (pkg/provision, ADR 0040).
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
-	s, _, _, err := ensureStream(ctx, js, cfg)
+	s, _, _, err := ensureStream(ctx, js, streamConfig(cfg))
 	return s, err
+}
+
+// EnsurePartitions creates every partition's stream (PartitionStream, p
+// below cfg.Partitions) or updates it to cfg, once each, as Ensure does the
+// WALLET stream, and returns them by partition. For tests and tools that
+// own their NATS, as Ensure.
+func EnsurePartitions(ctx context.Context, js jetstream.JetStream, cfg Config) ([]jetstream.Stream, error) {
+	if cfg.Partitions < 1 {
+		return nil, fmt.Errorf("stream config: %d partitions, want at least 1 (nats.partitions)", cfg.Partitions)
+	}
+	out := make([]jetstream.Stream, cfg.Partitions)
+	for p := range out {
+		s, _, _, err := ensureStream(ctx, js, PartitionStream(cfg, p))
+		if err != nil {
+			return nil, err
+		}
+		out[p] = s
+	}
+	return out, nil
 }
 
 // Unavailable reports an error that says NATS cannot be reached for now

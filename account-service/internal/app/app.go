@@ -95,7 +95,6 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		return nil, err
 	}
 	a.uses = Uses(cfg)
-	health := stream.NewHealth()
 	ready := func(ctx context.Context) error {
 		if err := a.start.Starting(); err != nil {
 			return err
@@ -103,12 +102,11 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		if st := a.nc.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("nats is %s", st)
 		}
-		if err := health.Err(); err != nil {
+		if err := a.saga.HealthErr(); err != nil {
 			return err
 		}
 		return store.Ping(ctx)
 	}
-	web.Collect(stream.NewLag(a.js, saga.Durable))
 	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed
@@ -117,10 +115,11 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		return nil, err
 	}
 	if a.saga, err = saga.NewRunner(a.js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
-		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention, Health: health,
-		Poison: deadletter.Handler}, log); err != nil {
+		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention,
+		Poison: deadletter.Handler, Partitions: cfg.NATS.Partitions, Consume: cfg.Account.SagaPartitions}, log); err != nil {
 		return nil, err
 	}
+	web.Collect(stream.NewLag(a.js, saga.Durable).OnStreams(a.saga.Streams()...))
 	// A dropped saga message is recorded in the shard that holds its
 	// account now.
 	owners := map[string]deadletter.Owner{saga.Durable: a.saga.DeadLetters}
@@ -133,7 +132,7 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		return nil, err
 	}
 	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait,
-		ReadyDetail: func() map[string]any { return map[string]any{"consumers": health.Report()} }, Guard: guard}, log, ready)
+		ReadyDetail: func() map[string]any { return map[string]any{"consumers": a.saga.Health()} }, Guard: guard}, log, ready)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 	}
 	a.uses = Uses(cfg)
 	host, _ := os.Hostname()
-	rc := outbox.RelayConfig{Servers: a.servers, BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
+	rc := outbox.RelayConfig{Servers: a.servers, Shards: a.shards.Shards(), Partitions: cfg.NATS.Partitions, BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
 		MaxInFlight: cfg.Relay.MaxInFlight, PublishTimeout: cfg.Relay.PublishTimeout,
 		LeaseTTL: cfg.Relay.LeaseTTL, Retention: cfg.Relay.OutboxRetention,
 		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), MaxAttempts: cfg.Relay.MaxAttempts,

@@ -147,19 +147,28 @@ func configWith(cfg config.OutboxRelay, url string) config.OutboxRelay {
 	return cfg
 }
 
+// waitMessages waits until the default 4 partitions' streams hold n
+// messages in all, two shards' in each (8 shards).
 func waitMessages(t *testing.T, js jetstream.JetStream, n uint64) {
 	t.Helper()
 	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
-		s, err := js.Stream(context.Background(), stream.Name)
-		if err != nil {
-			return err
+		var total uint64
+		for _, name := range stream.Names(4) {
+			s, err := js.Stream(context.Background(), name)
+			if err != nil {
+				return err
+			}
+			info, err := s.Info(context.Background())
+			if err != nil {
+				return err
+			}
+			if info.State.Msgs > 0 && info.State.Msgs < 2 {
+				return fmt.Errorf("%s holds %d messages, want two shards' at least", name, info.State.Msgs)
+			}
+			total += info.State.Msgs
 		}
-		info, err := s.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if info.State.Msgs != n {
-			return fmt.Errorf("stream holds %d messages, want %d", info.State.Msgs, n)
+		if total != n {
+			return fmt.Errorf("the streams hold %d messages, want %d", total, n)
 		}
 		return nil
 	})
