@@ -247,7 +247,7 @@ func (r *run) journals(ctx context.Context, p Partition, tx *sqlx.Tx, _ map[stri
 		}
 		m.Report(min(hi, last), false)
 	}
-	c.Checked = int64(count)
+	c.Checked += int64(count) // summed over the partitions
 	m.Report(last, true)
 	return nil
 }
