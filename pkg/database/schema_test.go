@@ -58,3 +58,14 @@ func TestSchemasShareOnePool(t *testing.T) {
 		t.Fatal("a transaction in a schema that does not exist began")
 	}
 }
+
+func TestUnionAllAndQualified(t *testing.T) {
+	got := database.UnionAll(2, func(i int) string { return "SELECT " + database.Qualified([]string{"", "s`1"}[i], "outbox") })
+	want := "(SELECT `outbox`) UNION ALL (SELECT `s``1`.`outbox`)"
+	if got != want {
+		t.Fatalf("UnionAll = %q, want %q", got, want)
+	}
+	if got := database.UnionAll(0, nil); got != "" {
+		t.Fatalf("UnionAll(0) = %q", got)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -81,19 +80,14 @@ func Due(ctx context.Context, db database.DB, schemas []string, consumer string,
 	if floor.IsZero() {
 		floor = noFloor
 	}
-	parts := make([]string, len(schemas))
 	args := make([]any, 0, 3*len(schemas))
-	for i, name := range schemas {
-		table := "inbox"
-		if name != "" {
-			table = "`" + strings.ReplaceAll(name, "`", "``") + "`.inbox"
-		}
-		parts[i] = "(SELECT " + strconv.Itoa(i) + " FROM DUAL WHERE EXISTS (SELECT 1 FROM " + table +
-			" WHERE consumer = ? AND processed_at < LEAST(NOW(6), ?) - INTERVAL ? MICROSECOND))"
+	q := database.UnionAll(len(schemas), func(i int) string {
 		args = append(args, consumer, floor.UTC(), retention.Microseconds())
-	}
+		return "SELECT " + strconv.Itoa(i) + " FROM DUAL WHERE EXISTS (SELECT 1 FROM " + database.Qualified(schemas[i], "inbox") +
+			" WHERE consumer = ? AND processed_at < LEAST(NOW(6), ?) - INTERVAL ? MICROSECOND)"
+	})
 	var due []int
-	if err := db.SelectContext(ctx, &due, strings.Join(parts, " UNION ALL "), args...); err != nil {
+	if err := db.SelectContext(ctx, &due, q, args...); err != nil {
 		return nil, fmt.Errorf("inbox %s: find rows to prune: %w", consumer, err)
 	}
 	slices.Sort(due) // a UNION ALL's rows come in no promised order

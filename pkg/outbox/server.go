@@ -3,9 +3,9 @@ package outbox
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/walletco/wallet/pkg/database"
 )
 
 // Server is one database server and the logical shards the placement puts
@@ -60,25 +60,11 @@ func (s Server) check() error {
 
 // outboxTable returns the name of sh's outbox table in a statement on its
 // server's pool.
-func outboxTable(sh Shard) string {
-	if sh.Schema == "" {
-		return "outbox"
-	}
-	return "`" + strings.ReplaceAll(sh.Schema, "`", "``") + "`.outbox"
-}
+func outboxTable(sh Shard) string { return database.Qualified(sh.Schema, "outbox") }
 
 // unionAll joins one SELECT per shard of shards, each made by part and in
 // parentheses (each may have its own LIMIT), into one statement: the relay
 // asks a server about all its shards in one round trip.
 func unionAll(shards []Shard, part func(Shard) string) string {
-	var b strings.Builder
-	for i, sh := range shards {
-		if i > 0 {
-			b.WriteString(" UNION ALL ")
-		}
-		b.WriteString("(")
-		b.WriteString(part(sh))
-		b.WriteString(")")
-	}
-	return b.String()
+	return database.UnionAll(len(shards), func(i int) string { return part(shards[i]) })
 }

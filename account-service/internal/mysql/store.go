@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -180,13 +179,12 @@ func (s *Store) perShard(ctx context.Context, srv int, dest any, part func(sh in
 	if len(shards) == 0 {
 		return nil
 	}
-	parts := make([]string, len(shards))
 	all := make([]any, 0, len(shards)*len(args))
-	for i, sh := range shards {
-		parts[i] = "(" + part(sh) + ")"
+	q := database.UnionAll(len(shards), func(i int) string {
 		all = append(all, args...)
-	}
-	return s.servers[srv].DB.SelectContext(ctx, dest, strings.Join(parts, " UNION ALL "), all...)
+		return part(shards[i])
+	})
+	return s.servers[srv].DB.SelectContext(ctx, dest, q, all...)
 }
 
 // Shard returns shard sh on the server that holds it now, for reads and for
