@@ -63,6 +63,7 @@ type Config struct {
 	ScaleCPU            float64
 	ScaleP              int
 	ScaleCostPartitions []int
+	ScaleClients        int
 	ScaleBulk           int
 	ScaleBulkClients    int
 	ScalePartitioned    bool
@@ -112,10 +113,11 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&c.SuiteOpenShare, "suite-open-share", 0.7, "the suite's open loop offers this share of the single-request maximum it measured")
 	fs.Float64Var(&c.SuiteRate, "suite-rate", 0, "if > 0: the suite's open loop offers this rate/s instead of -suite-open-share of the maximum")
 	fs.Float64Var(&c.SuiteOverload, "suite-overload", 16000, "the offered rate/s of the suite's overload scenario (about four times the maximum on 2 cores)")
-	fs.BoolVar(&c.Scale, "scale", false, "make bench-scale: start 1 and 2 CPU-limited nodes with deploy/local/scale.sh, one after the other, and measure each (-clients and -scale-bulk-clients are per node; see scale.go)")
+	fs.BoolVar(&c.Scale, "scale", false, "make bench-scale: start 1 and 2 CPU-limited nodes with deploy/local/scale.sh, one after the other, and measure each (see scale.go)")
 	fs.Float64Var(&c.ScaleCPU, "scale-cpu", 0.8, "-scale: cores each node's cgroup may use")
 	fs.IntVar(&c.ScaleP, "scale-p", 4, "-scale: event partitions (nats.partitions) of the 1-node and 2-node runs")
 	costPartitions := fs.String("scale-cost-partitions", "1,2,4,8", "-scale: partition counts at which 1 node's CPU per settled transfer is measured")
+	fs.IntVar(&c.ScaleClients, "scale-clients", 128, "-scale: single-request clients per node (closed loop; enough that a node waiting on another's sagas still has work)")
 	fs.IntVar(&c.ScaleBulk, "scale-bulk", 100, "-scale: transfers per request of the bulk runs (0 skips them)")
 	fs.IntVar(&c.ScaleBulkClients, "scale-bulk-clients", 4, "-scale: bulk clients per node")
 	fs.BoolVar(&c.ScalePartitioned, "scale-partitioned", false, "-scale: the partitioned streams and ledger of ADR 0038 (SCALE_PARTITIONED=1 of scale.sh)")
@@ -272,6 +274,7 @@ func (c Config) Flags() map[string]string {
 		"scale":              fmt.Sprint(c.Scale),
 		"scale-cpu":          fmt.Sprint(c.ScaleCPU),
 		"scale-p":            fmt.Sprint(c.ScaleP),
+		"scale-clients":      fmt.Sprint(c.ScaleClients),
 		"scale-bulk":         fmt.Sprint(c.ScaleBulk),
 		"scale-bulk-clients": fmt.Sprint(c.ScaleBulkClients),
 		"scale-partitioned":  fmt.Sprint(c.ScalePartitioned),

@@ -212,7 +212,7 @@ func scaleScript(ctx context.Context, script string, env []string, log io.Writer
 func measureScale(ctx context.Context, cfg Config, spec scaleSpec, st scaleStack, log io.Writer) (*Result, []float64, error) {
 	amount, _ := decimal.NewFromString(cfg.Amount)
 	cfg.Bulk, cfg.Rate, cfg.Hot, cfg.Shards = spec.Bulk, 0, 0, st.Shards
-	clients := cfg.Clients
+	clients := cfg.ScaleClients
 	if spec.Bulk > 0 {
 		clients = cfg.ScaleBulkClients
 	}

@@ -87,12 +87,18 @@ stop_all() {
 	for dir in "$SCALE_DIR"/node*/mariadb; do
 		[ -d "$dir" ] && "$ROOT/deploy/local/mariadb.sh" stop "$dir"
 	done
-	# A cgroup folder can go only once empty; whatever is left in it (a
-	# process that outlived its SIGKILL) is moved to the root first.
+	# A cgroup folder can go only once empty. mariadbd, orphaned by
+	# mariadb.sh, stays in it as a zombie until init reaps it, which can
+	# take seconds; whatever else is left (a process that outlived its
+	# SIGKILL) is moved to the root.
 	for cg in "$CGROOT"/node*; do
 		[ -d "$cg" ] || continue
-		while read -r pid; do echo "$pid" >/sys/fs/cgroup/cpu/cgroup.procs 2>/dev/null || true; done <"$cg/cgroup.procs"
-		rmdir "$cg"
+		for _ in $(seq 1 300); do
+			while read -r pid; do echo "$pid" >/sys/fs/cgroup/cpu/cgroup.procs 2>/dev/null || true; done <"$cg/cgroup.procs"
+			rmdir "$cg" 2>/dev/null && break
+			sleep 0.1
+		done
+		[ ! -d "$cg" ] || { echo "scale.sh: $cg is still busy: $(cat "$cg/cgroup.procs" | tr '\n' ' ')" >&2; return 1; }
 	done
 	[ ! -d "$CGROOT" ] || rmdir "$CGROOT"
 }
