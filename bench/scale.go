@@ -54,6 +54,7 @@ func (s scaleSpec) String() string {
 // scaleStack is what scale.sh start wrote to stack.env.
 type scaleStack struct {
 	Partitioned bool
+	Pinned      bool
 	Shards      int
 	Servers     []ServerDSN
 	Ledgers     []string // DSNs with the schema, one per ledger journal
@@ -81,6 +82,9 @@ type ScaleRun struct {
 	// was not the limit.
 	ThrottledSeconds []float64 `json:"throttled_seconds_per_node"`
 	Settled          bool      `json:"settled"`
+	// Pinned: each node's processes ran on one CPU of their own (taskset,
+	// scale.sh's SCALE_PIN).
+	Pinned bool `json:"pinned"`
 }
 
 // ScaleReport is the summary file of bench -scale.
@@ -192,7 +196,7 @@ func scaleOne(ctx context.Context, cfg Config, spec scaleSpec, log io.Writer) (S
 		return run, err
 	}
 	run.Result, run.SettledPerSecond, run.CPUMsPerSettled = r.File, r.SettledPerSecond, r.StackCPUMsPerSettled
-	run.ThrottledSeconds, run.Settled = throttled, r.Settled && len(r.Failures) == 0
+	run.ThrottledSeconds, run.Settled, run.Pinned = throttled, r.Settled && len(r.Failures) == 0, st.Pinned
 	return run, nil
 }
 
@@ -411,7 +415,7 @@ func readStack(path string) (scaleStack, error) {
 	if err := sc.Err(); err != nil {
 		return scaleStack{}, err
 	}
-	st := scaleStack{Partitioned: kv["partitioned"] == "1", NATS: kv["nats"]}
+	st := scaleStack{Partitioned: kv["partitioned"] == "1", Pinned: kv["pin"] == "1", NATS: kv["nats"]}
 	n, err1 := strconv.Atoi(kv["nodes"])
 	shards, err2 := strconv.Atoi(kv["shards"])
 	if err := errors.Join(err1, err2); err != nil {

@@ -19,7 +19,8 @@
 #   (ledger.databases), its account-service consumes its partitions' saga
 #   steps (account.saga_partitions) and "outbox-relay provision" declares
 #   the streams. With 0 (today's main) there is one WALLET stream and one
-#   ledger, on node 0.
+#   ledger, on node 0. SCALE_PIN (1): pin node i to CPU i (taskset) when
+#   SCALE_CPU is at most 1, see pin_of.
 # Ports, node i counted from 0 (apart from make run's and the tests'):
 #   MariaDB 3360+i, NATS 4260+i (monitor 8260+i, routes 6260+i),
 #   account-service 8270+i, ledger-service 8280+i, outbox-relay 8290+i.
@@ -40,6 +41,7 @@ NODES=${SCALE_NODES:-1}
 PARTITIONS=${SCALE_PARTITIONS:-4}
 CPU=${SCALE_CPU:-0.8}
 PARTITIONED=${SCALE_PARTITIONED:-0}
+PIN=${SCALE_PIN:-1}
 CGROOT=/sys/fs/cgroup/cpu/wallet-scale
 MARIADB_BASE=3360 NATS_BASE=4260 MONITOR_BASE=8260 ROUTE_BASE=6260
 ACCOUNT_BASE=8270 LEDGER_BASE=8280 RELAY_BASE=8290
@@ -103,19 +105,36 @@ stop_all() {
 	[ ! -d "$CGROOT" ] || rmdir "$CGROOT"
 }
 
-# in_node I CMD... runs CMD in node I's cgroup: the shell joins it, then
-# turns into CMD (same pid), so CMD and every child it starts are in it.
-in_node() {
-	local cg=$CGROOT/node$1
-	shift
-	bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+# pin_of I prints the command prefix that pins node I's processes to CPUs
+# (taskset): with SCALE_PIN=1 and at most one core per node, node I runs
+# on CPU I mod nproc, so a node is one slower CPU, as a real node's cores
+# are its own, rather than bursts on every CPU of the machine cut off by
+# the quota (which stalls whoever holds a lock). Nothing otherwise.
+pin_of() {
+	if [ "$PIN" = 1 ] && awk -v c="$CPU" 'BEGIN { exit !(c <= 1) }'; then
+		echo "taskset -c $(($1 % $(nproc)))"
+	fi
 }
 
-# start_in_node I NAME CMD... starts CMD detached (common.sh), in node I's cgroup.
+# in_node I CMD... runs CMD in node I's cgroup (and on its CPU): the shell
+# joins it, then turns into CMD (same pid), so CMD and every child it
+# starts are in it.
+in_node() {
+	local cg=$CGROOT/node$1 pin
+	pin=$(pin_of "$1")
+	shift
+	# shellcheck disable=SC2086 # pin is a command prefix or nothing
+	$pin bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+}
+
+# start_in_node I NAME CMD... starts CMD detached (common.sh), in node I's
+# cgroup (and on its CPU).
 start_in_node() {
-	local i=$1 name=$2
+	local i=$1 name=$2 pin
+	pin=$(pin_of "$i")
 	shift 2
-	start_detached "node$i-$name" bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGROOT/node$i" "$@"
+	# shellcheck disable=SC2086 # pin is a command prefix or nothing
+	start_detached "node$i-$name" $pin bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGROOT/node$i" "$@"
 }
 
 # range_of I N TOTAL prints node I's contiguous share "from..to" of TOTAL.
@@ -259,6 +278,7 @@ start() {
 		echo "partitions=$PARTITIONS"
 		echo "shards=$LOGICAL_SHARDS"
 		echo "cpu=$CPU"
+		echo "pin=$PIN"
 		echo "partitioned=$PARTITIONED"
 		echo "servers=$servers_env"
 		echo "ledgers=$ledgers_env"
