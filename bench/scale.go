@@ -85,6 +85,9 @@ type ScaleRun struct {
 	// Pinned: each node's processes ran on one CPU of their own (taskset,
 	// scale.sh's SCALE_PIN).
 	Pinned bool `json:"pinned"`
+	// LoadAvg is the machine's load average as the run started: the nodes
+	// share it with whatever else runs, so a high one makes a run suspect.
+	LoadAvg string `json:"loadavg_at_start"`
 }
 
 // ScaleReport is the summary file of bench -scale.
@@ -128,8 +131,8 @@ func runScale(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 			status = 1
 		}
 		rep.Runs = append(rep.Runs, run)
-		fmt.Fprintf(stdout, "%-22s %8.0f settled/s  %6.3f CPU ms/settled  throttled %s s\n",
-			spec, run.SettledPerSecond, run.CPUMsPerSettled, fmtFloats(run.ThrottledSeconds))
+		fmt.Fprintf(stdout, "%-22s %8.0f settled/s  %6.3f CPU ms/settled  throttled %s s  (load average %s)\n",
+			spec, run.SettledPerSecond, run.CPUMsPerSettled, fmtFloats(run.ThrottledSeconds), run.LoadAvg)
 	}
 	rep.summarise(p, cfg.ScaleBulk)
 	if len(rep.Runs) > 0 {
@@ -195,7 +198,7 @@ func scaleOne(ctx context.Context, cfg Config, spec scaleSpec, log io.Writer) (S
 	if err != nil {
 		return run, err
 	}
-	run.Result, run.SettledPerSecond, run.CPUMsPerSettled = r.File, r.SettledPerSecond, r.StackCPUMsPerSettled
+	run.Result, run.SettledPerSecond, run.CPUMsPerSettled, run.LoadAvg = r.File, r.SettledPerSecond, r.StackCPUMsPerSettled, r.Host.LoadAvg
 	run.ThrottledSeconds, run.Settled, run.Pinned = throttled, r.Settled && len(r.Failures) == 0, st.Pinned
 	return run, nil
 }
