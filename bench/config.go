@@ -120,7 +120,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.ScaleClients, "scale-clients", 128, "-scale: single-request clients per node (closed loop; enough that a node waiting on another's sagas still has work)")
 	fs.IntVar(&c.ScaleBulk, "scale-bulk", 100, "-scale: transfers per request of the bulk runs (0 skips them)")
 	fs.IntVar(&c.ScaleBulkClients, "scale-bulk-clients", 4, "-scale: bulk clients per node")
-	fs.BoolVar(&c.ScalePartitioned, "scale-partitioned", false, "-scale: the partitioned streams and ledger of ADR 0038 (SCALE_PARTITIONED=1 of scale.sh)")
+	fs.BoolVar(&c.ScalePartitioned, "scale-partitioned", true, "-scale: the partitioned streams and ledger of ADR 0038 (false: SCALE_PARTITIONED=0 of scale.sh, for code from before them)")
 	fs.StringVar(&c.ScaleScript, "scale-script", "deploy/local/scale.sh", "-scale: the script that starts and stops the nodes")
 	fs.StringVar(&c.ScaleDir, "scale-dir", ".run/scale", "-scale: the nodes' data, logs and stack.env")
 	fs.StringVar(&c.Token, "token", "", "bearer token of the requests (default: an operator token minted with WALLET_AUTH_JWT_SECRET or the local stack's <run-dir>/jwt-secret)")

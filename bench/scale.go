@@ -177,8 +177,8 @@ func scaleOne(ctx context.Context, cfg Config, spec scaleSpec, log io.Writer) (S
 	run := ScaleRun{scaleSpec: spec}
 	env := []string{fmt.Sprintf("SCALE_NODES=%d", spec.Nodes), fmt.Sprintf("SCALE_PARTITIONS=%d", spec.Partitions),
 		fmt.Sprintf("SCALE_CPU=%g", cfg.ScaleCPU), "SCALE_DIR=" + cfg.ScaleDir}
-	if cfg.ScalePartitioned {
-		env = append(env, "SCALE_PARTITIONED=1")
+	if !cfg.ScalePartitioned {
+		env = append(env, "SCALE_PARTITIONED=0")
 	}
 	fmt.Fprintf(log, "[%s] starting %d node(s), %d partitions, %g cores each\n", spec, spec.Nodes, spec.Partitions, cfg.ScaleCPU)
 	defer func() {
@@ -252,7 +252,7 @@ func measureScale(ctx context.Context, cfg Config, spec scaleSpec, st scaleStack
 	if err != nil {
 		return nil, nil, err
 	}
-	streams := []string{streamName}
+	streams := []string{"WALLET"} // the one stream before ADR 0038
 	if st.Partitioned {
 		streams = nil
 		for p := range spec.Partitions {

@@ -13,12 +13,12 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
+	"github.com/walletco/wallet/pkg/stream"
 )
 
-// Stream and consumer whose backlog says whether the ledger has seen every
-// event.
+// The consumer, on every partition's stream (WALLET_<p>, ADR 0038), whose
+// backlog says whether the ledger has seen every event.
 const (
-	streamName     = "WALLET"
 	ledgerConsumer = "ledger"
 	// busyBacklog is the backlog above which the watcher polls only every
 	// busyPoll: counting a large outbox every few milliseconds would slow
@@ -50,7 +50,7 @@ type Watcher struct {
 	// ledgers are the ledger's balance tables: one (wallet_ledger's) until
 	// the ledger is partitioned, then one per partition (ADR 0038), each
 	// holding its own accounts. streams are the streams whose ledger
-	// consumer's backlog is read: WALLET, or WALLET_0 … WALLET_<P-1>.
+	// consumer's backlog is read; nil: every WALLET_<p> there is.
 	ledgers []LedgerTable
 	streams []string
 	// retryFor bounds the retries of one look (moveRetryFor); retrying,
@@ -67,7 +67,7 @@ func NewWatcher(ctx context.Context, servers []ShardServer, ledgerDB *sql.DB, js
 		return nil, errServers
 	}
 	w := &Watcher{servers: servers, js: js, prefix: prefix, like: like, retryFor: moveRetryFor,
-		ledgers: []LedgerTable{{DB: ledgerDB, Table: ledgerSchema + ".ledger_accounts"}}, streams: []string{streamName}}
+		ledgers: []LedgerTable{{DB: ledgerDB, Table: ledgerSchema + ".ledger_accounts"}}}
 	n := 0
 	err := w.look(ctx, func(live [][]string) error {
 		n = 0
@@ -339,8 +339,17 @@ func (w *Watcher) queues(ctx context.Context) (Backlog, error) {
 	if w.js == nil {
 		return b, errors.New("no JetStream to read the ledger consumer from")
 	}
-	for _, name := range w.streams {
+	// The streams set (Partitioned), or every partition's stream, WALLET_0
+	// up to the first that does not exist.
+	for p := 0; w.streams == nil || p < len(w.streams); p++ {
+		name := stream.PartitionName(p)
+		if w.streams != nil {
+			name = w.streams[p]
+		}
 		cons, err := w.js.Consumer(ctx, name, ledgerConsumer)
+		if w.streams == nil && errors.Is(err, jetstream.ErrStreamNotFound) && p > 0 {
+			return b, nil
+		}
 		if err != nil {
 			return b, fmt.Errorf("consumer %s on %s: %w", ledgerConsumer, name, err)
 		}

@@ -14,13 +14,14 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
 // watchedStack is a stand-in for the local stack: two shard schemas and a
 // third without an outbox (not a shard; it holds the ledger's balances), a
 // fourth, empty schema whose name matches like (room for a copy a move
-// makes), and a WALLET stream with the ledger's durable consumer.
+// makes), and partition 0's stream with the ledger's durable consumer.
 type watchedStack struct {
 	shards [2]string
 	ledger string
@@ -57,10 +58,10 @@ func mustWatchedStack(t *testing.T) (*watchedStack, *Watcher) {
 		"CREATE TABLE "+s.ledger+".transfers (transaction_id CHAR(36) PRIMARY KEY, from_account VARCHAR(64) NOT NULL, status VARCHAR(16) NOT NULL)",
 		"CREATE TABLE "+s.ledger+".ledger_accounts (account_id VARCHAR(64) PRIMARY KEY, balance DECIMAL(24,4) NOT NULL)")
 	s.js = testenv.MustJetStream(t)
-	if _, err := s.js.CreateStream(ctx, jetstream.StreamConfig{Name: streamName, Subjects: []string{"wallet.>"}}); err != nil {
+	if _, err := stream.EnsurePartitions(ctx, s.js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.js.CreateOrUpdateConsumer(ctx, streamName, jetstream.ConsumerConfig{Durable: ledgerConsumer, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	if _, err := s.js.CreateOrUpdateConsumer(ctx, stream.PartitionName(0), jetstream.ConsumerConfig{Durable: ledgerConsumer, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
 	return s, s.watcher(t, "")
@@ -133,7 +134,7 @@ func TestWatcherSeesEachQueueAndWaitsForTheLedger(t *testing.T) {
 		"INSERT INTO "+b+".transfers VALUES ('t3', 'run-b', 'completed'), ('t4', 'run-b', 'refused')",
 		"INSERT INTO "+b+".outbox VALUES (1, NULL), (2, NOW())",
 		"INSERT INTO "+s.ledger+".ledger_accounts VALUES ('run-a', 5), ('run-b', 2)")
-	if _, err := s.js.Publish(ctx, "wallet.x", []byte("{}")); err != nil {
+	if _, err := s.js.Publish(ctx, "wallet.0.x", []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -180,7 +181,7 @@ func TestWatcherSeesEachQueueAndWaitsForTheLedger(t *testing.T) {
 
 func mustConsumer(t *testing.T, js jetstream.JetStream) jetstream.Consumer {
 	t.Helper()
-	c, err := js.Consumer(context.Background(), streamName, ledgerConsumer)
+	c, err := js.Consumer(context.Background(), stream.PartitionName(0), ledgerConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,7 +123,7 @@ type effects struct {
 	amount                       decimal.Decimal
 }
 
-// History is what the checker read from the WALLET stream.
+// History is what the checker read from the partitions' streams.
 type History struct {
 	Events   int
 	Via      string              // how it was read
@@ -141,35 +141,55 @@ func opKey(kind, txID, account string) string {
 	return kind + " " + txID
 }
 
-// ReadHistory reads the whole WALLET stream from any node of the fleet:
-// through an ordered consumer, or, if that fails, message by message from
-// the stream itself (History.Via says which, and why).
+// ReadHistory reads every event partition's stream (WALLET_<p>) from any
+// node of the fleet, one after the other: each through an ordered consumer,
+// or, if that fails, message by message from the stream itself (History.Via
+// says which, and why). An account's events are all in its shard's
+// partition, in order, so each account's history is read in order. A saga
+// step copy (saga.<q>.…) is not an event of its own: it must repeat a fact
+// of another partition, same ce-id.
 func (f *Fleet) ReadHistory(ctx context.Context, fs *Findings) (*History, error) {
-	nc, st, err := f.walletStream(ctx)
+	nc, sts, err := f.partitionStreams(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer nc.Close()
-	info, err := st.Info(ctx)
-	if err != nil {
-		return nil, err
+	h := newHistory()
+	var via []string
+	copies := map[string]string{} // ce-id → subject of a step copy
+	for _, st := range sts {
+		name := st.CachedInfo().Config.Name
+		info, err := st.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		last := info.State.LastSeq
+		msgs, err := readOrdered(ctx, st, last)
+		how := "an ordered consumer"
+		if err != nil {
+			// Should the consumer fail (a node lost meanwhile), read the
+			// messages from the stream leader one by one.
+			var err2 error
+			if msgs, err2 = readBySequence(ctx, st, last); err2 != nil {
+				return nil, fmt.Errorf("%s through %s: ordered consumer: %v; by sequence: %w", name, nc.ConnectedServerName(), err, err2)
+			}
+			how = fmt.Sprintf("sequence by sequence (the ordered consumer failed: %v; routes: %s)", err, f.routeSummary())
+		}
+		via = append(via, name+": "+how)
+		for _, m := range msgs {
+			if strings.HasPrefix(m.subject, events.StepRoot+".") {
+				copies[m.header.Get("ce-id")] = m.subject
+				continue
+			}
+			h.file(m.seq, m.subject, m.header, m.data, fs)
+		}
 	}
-	last := info.State.LastSeq
-	read := newFindings()
-	h, err := readOrdered(ctx, st, last, read)
-	if err == nil {
-		h.Via = "an ordered consumer through " + nc.ConnectedServerName()
-		fs.merge(read)
-		return h, nil
+	for id, subject := range copies {
+		if h.ids[id] == 0 {
+			fs.Add(InvPublished, "step copy %s (%s) repeats no fact of any partition", id, subject)
+		}
 	}
-	// Should the consumer fail (a node lost meanwhile), read the messages
-	// from the stream leader one by one.
-	h, err2 := readBySequence(ctx, st, last, fs)
-	if err2 != nil {
-		return nil, fmt.Errorf("through %s: ordered consumer: %v; by sequence: %w", nc.ConnectedServerName(), err, err2)
-	}
-	h.Via = fmt.Sprintf("sequence by sequence through %s (the ordered consumer failed: %v; routes: %s)",
-		nc.ConnectedServerName(), err, f.routeSummary())
+	h.Via = strings.Join(via, "; ") + " through " + nc.ConnectedServerName()
 	return h, nil
 }
 
@@ -177,14 +197,22 @@ func newHistory() *History {
 	return &History{accounts: map[string][]change{}, effects: map[string]*effects{}, ids: map[string]int{}}
 }
 
+// rawMsg is one stream message as read.
+type rawMsg struct {
+	seq     uint64
+	subject string
+	header  nats.Header
+	data    []byte
+}
+
 // readOrdered reads messages 1 to last through an ordered consumer's
 // message iterator. (Not Fetch: an ordered consumer recreates itself for
 // every Fetch, and in a cluster the first pull to the new consumer can
 // reach a node before its interest does, "no responders".)
-func readOrdered(ctx context.Context, st jetstream.Stream, last uint64, fs *Findings) (*History, error) {
-	h := newHistory()
+func readOrdered(ctx context.Context, st jetstream.Stream, last uint64) ([]rawMsg, error) {
+	var out []rawMsg
 	if last == 0 {
-		return h, nil
+		return out, nil
 	}
 	c, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
@@ -204,31 +232,31 @@ func readOrdered(ctx context.Context, st jetstream.Stream, last uint64, fs *Find
 		if err != nil {
 			return nil, err
 		}
-		h.file(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data(), fs)
+		out = append(out, rawMsg{seq: md.Sequence.Stream, subject: m.Subject(), header: m.Headers(), data: m.Data()})
 		if md.Sequence.Stream >= last {
-			return h, nil
+			return out, nil
 		}
 	}
 }
 
 // readBySequence reads messages 1 to last one request each.
-func readBySequence(ctx context.Context, st jetstream.Stream, last uint64, fs *Findings) (*History, error) {
-	h := newHistory()
+func readBySequence(ctx context.Context, st jetstream.Stream, last uint64) ([]rawMsg, error) {
+	var out []rawMsg
 	for seq := uint64(1); seq <= last; seq++ {
 		m, err := st.GetMsg(ctx, seq)
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", seq, err)
 		}
-		h.file(seq, m.Subject, m.Header, m.Data, fs)
+		out = append(out, rawMsg{seq: seq, subject: m.Subject, header: m.Header, data: m.Data})
 	}
-	return h, nil
+	return out, nil
 }
 
 // file decodes stream message seq and adds it.
 func (h *History) file(seq uint64, subject string, hdr nats.Header, data []byte, fs *Findings) {
 	e, err := events.FromMsg(subject, hdr, data)
 	if err != nil {
-		fs.Add(InvHistory, "stream message %d: %v", seq, err)
+		fs.Add(InvHistory, "stream message %s %d: %v", subject, seq, err)
 		return
 	}
 	e.Seq = seq
@@ -666,7 +694,7 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 			return fmt.Sprintf("%s: readyz %d", name, res.StatusCode)
 		}
 	}
-	if why := f.clusterWhole(ctx, func(st jetstream.Stream) string { return consumersDrained(ctx, st) }); why != "" {
+	if why := f.clusterWhole(ctx, func(sts []jetstream.Stream) string { return consumersDrained(ctx, sts) }); why != "" {
 		return why
 	}
 	live, _, err := f.LiveShards(ctx)
@@ -685,66 +713,97 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 	return ""
 }
 
-// consumersDrained says why some consumer of st still has messages to
-// deliver or acknowledge, or not both exist (saga, ledger) ("" when drained).
-func consumersDrained(ctx context.Context, st jetstream.Stream) string {
-	names := st.ListConsumers(ctx)
-	n := 0
-	for info := range names.Info() {
-		n++
-		if info.NumPending+uint64(info.NumAckPending) > 0 {
-			return fmt.Sprintf("consumer %s: %d pending, %d unacknowledged", info.Name, info.NumPending, info.NumAckPending)
+// consumersDrained says why some consumer of the streams still has
+// messages to deliver or acknowledge, or a stream lacks one of them (saga,
+// ledger) ("" when drained).
+func consumersDrained(ctx context.Context, sts []jetstream.Stream) string {
+	for _, st := range sts {
+		name := st.CachedInfo().Config.Name
+		names := st.ListConsumers(ctx)
+		n := 0
+		for info := range names.Info() {
+			n++
+			if info.NumPending+uint64(info.NumAckPending) > 0 {
+				return fmt.Sprintf("consumer %s: %d pending, %d unacknowledged", stream.ConsumerLabel(name, info.Name), info.NumPending, info.NumAckPending)
+			}
 		}
-	}
-	if err := names.Err(); err != nil {
-		return err.Error()
-	}
-	if n < 2 {
-		return fmt.Sprintf("%d consumers", n)
+		if err := names.Err(); err != nil {
+			return err.Error()
+		}
+		if n < 2 {
+			return fmt.Sprintf("%s: %d consumers", name, n)
+		}
 	}
 	return ""
 }
 
-// walletStream connects to any node and opens the WALLET stream; close
-// the connection when done.
-func (f *Fleet) walletStream(ctx context.Context) (*nats.Conn, jetstream.Stream, error) {
+// partitionStreams connects to any node and opens every partition's stream
+// (WALLET_<p>, as many as the server has, in partition order); close the
+// connection when done.
+func (f *Fleet) partitionStreams(ctx context.Context) (*nats.Conn, []jetstream.Stream, error) {
 	nc, err := nats.Connect(f.natsURLs)
 	if err != nil {
 		return nil, nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err == nil {
-		var st jetstream.Stream
-		if st, err = js.Stream(ctx, stream.Name); err == nil {
-			return nc, st, nil
+		var sts []jetstream.Stream
+		if sts, err = PartitionStreams(ctx, js); err == nil {
+			return nc, sts, nil
 		}
 	}
 	nc.Close()
 	return nil, nil, err
 }
 
+// PartitionStreams opens every partition's stream js's server has,
+// WALLET_0, WALLET_1, … in partition order; none is an error.
+func PartitionStreams(ctx context.Context, js jetstream.JetStream) ([]jetstream.Stream, error) {
+	var sts []jetstream.Stream
+	for p := 0; ; p++ {
+		st, err := js.Stream(ctx, stream.PartitionName(p))
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		sts = append(sts, st)
+	}
+	if len(sts) == 0 {
+		return nil, fmt.Errorf("no partition stream (%s)", stream.PartitionName(0))
+	}
+	return sts, nil
+}
+
 // StreamHealthy says why the JetStream cluster is not whole again ("" when
 // it is): every node answers /healthz (JetStream current with the meta
 // leader, its streams and consumers), every node has a route to each
-// other, and the WALLET stream has a leader and two current replicas.
+// other, and every partition's stream has a leader and two current
+// replicas.
 func (f *Fleet) StreamHealthy(ctx context.Context) string { return f.clusterWhole(ctx, nil) }
 
 // clusterWhole is StreamHealthy, and then, when the cluster is whole,
-// then's verdict on the WALLET stream over the same connection (then may
-// be nil).
-func (f *Fleet) clusterWhole(ctx context.Context, then func(jetstream.Stream) string) string {
+// then's verdict on the partitions' streams over the same connection (then
+// may be nil).
+func (f *Fleet) clusterWhole(ctx context.Context, then func([]jetstream.Stream) string) string {
 	if why := f.nodesHealthy(); why != "" {
 		return why
 	}
-	nc, st, err := f.walletStream(ctx)
+	nc, sts, err := f.partitionStreams(ctx)
 	if err != nil {
 		return err.Error()
 	}
 	defer nc.Close()
-	if why := replicasCurrent(ctx, st, len(f.NATS)); why != "" || then == nil {
-		return why
+	for _, st := range sts {
+		if why := replicasCurrent(ctx, st, len(f.NATS)); why != "" {
+			return st.CachedInfo().Config.Name + ": " + why
+		}
 	}
-	return then(st)
+	if then == nil {
+		return ""
+	}
+	return then(sts)
 }
 
 // nodesHealthy says why some node does not answer /healthz 200 or is not

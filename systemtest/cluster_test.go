@@ -88,7 +88,7 @@ func TestClusterStreamLeaderStopped(t *testing.T) {
 	}
 }
 
-// streamInfo reads the WALLET stream's info from any running node,
+// streamInfo reads partition 0's stream's info from any running node,
 // retrying while the cluster elects a leader.
 func (s *System) streamInfo() *jetstream.StreamInfo {
 	s.t.Helper()
@@ -98,7 +98,7 @@ func (s *System) streamInfo() *jetstream.StreamInfo {
 	testenv.Eventually(s.t, 60*time.Second, 100*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		st, err := js.Stream(ctx, stream.Name)
+		st, err := js.Stream(ctx, stream.PartitionName(0))
 		if err != nil {
 			return err
 		}

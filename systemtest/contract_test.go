@@ -36,8 +36,14 @@ import (
 const contractDir = "../docs/events"
 
 // shards is the number of shards the system test runs, and the one the
-// document's examples assume.
-const shards = 4
+// document's examples assume; partitions is the number of event partitions
+// the contract test runs (nats.partitions' default; the harness runs one
+// otherwise), so that a shard's partition is its number and every
+// cross-shard step has a copy.
+const (
+	shards     = 4
+	partitions = 4
+)
 
 // TestEventContractDocument checks the AsyncAPI document without running the
 // system: one channel, receive operation and message per event type, every
@@ -90,7 +96,7 @@ func TestEventContractDocument(t *testing.T) {
 
 // TestEventContract runs account-service and the relay, performs operations
 // that emit every event type (including a redriven debit and its repeated
-// credit), reads every message of the WALLET stream as a subscriber receives
+// credit), reads every message of every partition's stream as a subscriber receives
 // it and checks each against the document.
 func TestEventContract(t *testing.T) {
 	t.Parallel()
@@ -98,8 +104,8 @@ func TestEventContract(t *testing.T) {
 	s := New(t, binDir)
 	// A short redrive time lets the test make the saga send a debit again
 	// while the destination is held up, as it does after an outage.
-	s.Start("account-service", "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=200ms")
-	s.Start("outbox-relay")
+	s.Start("account-service", "WALLET_ACCOUNT_SAGA_REDRIVE_AFTER=200ms", fmt.Sprintf("WALLET_NATS_PARTITIONS=%d", partitions))
+	s.Start("outbox-relay", fmt.Sprintf("WALLET_NATS_PARTITIONS=%d", partitions))
 
 	src, same, dst, frozen, closing, won := idOn(0), idOn(0), idOn(1), idOn(3), idOn(2), idOn(2)
 	for _, id := range []string{src, same, dst, frozen, closing} {
@@ -150,7 +156,7 @@ func TestEventContract(t *testing.T) {
 	// The redrive repeated the debit and the credit under new event ids: the
 	// business key, not the event id, identifies them (docs/events/README.md).
 	ids := map[string][]string{}
-	for _, m := range msgs {
+	for _, m := range facts(msgs) {
 		if m.headers["ce-subject"] == redriven {
 			typ := strings.TrimSuffix(strings.TrimPrefix(m.headers["ce-type"], "wallet."), ".v1")
 			ids[typ] = append(ids[typ], m.headers["ce-id"])
@@ -159,7 +165,7 @@ func TestEventContract(t *testing.T) {
 	if d, cr := ids[events.TransferDebited], ids[events.TransferCredited]; len(d) < 2 || len(cr) != len(d) || len(ids[events.TransferCompleted]) != 1 {
 		t.Errorf("redriven transfer %s: events %v, want the debit sent again, one credit per debit, one completion", redriven, ids)
 	}
-	s.checkVersions(msgs, src, same, dst, frozen, closing, won)
+	s.checkVersions(facts(msgs), src, same, dst, frozen, closing, won)
 	t.Logf("%d events checked: %v", len(msgs), seen)
 }
 
@@ -292,16 +298,18 @@ func (s *System) waitQuiet() {
 		if total, unpublished := s.outboxRows(); unpublished != 0 || uint64(total) != s.streamMsgs() {
 			return fmt.Errorf("outbox %d rows, %d unpublished, stream %d", total, unpublished, s.streamMsgs())
 		}
-		c, err := js.Consumer(context.Background(), stream.Name, "saga")
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if info.NumPending+uint64(info.NumAckPending) > 0 {
-			return fmt.Errorf("saga: %d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
+		for p := range s.partitions(js) {
+			c, err := js.Consumer(context.Background(), stream.PartitionName(p), "saga")
+			if err != nil {
+				return err
+			}
+			info, err := c.Info(context.Background())
+			if err != nil {
+				return err
+			}
+			if info.NumPending+uint64(info.NumAckPending) > 0 {
+				return fmt.Errorf("saga on %s: %d pending, %d unacknowledged", stream.PartitionName(p), info.NumPending, info.NumAckPending)
+			}
 		}
 		return nil
 	})
@@ -315,22 +323,51 @@ type streamMsg struct {
 	data    []byte
 }
 
-// allMessages reads the whole WALLET stream with an ordered consumer.
+// allMessages reads every partition's stream as a subscriber does, one
+// ordered consumer per stream: the facts and the saga step copies.
 func (s *System) allMessages() []streamMsg {
 	s.t.Helper()
 	js, nc := s.jetStream()
 	defer nc.Close()
+	var out []streamMsg
+	for p := range s.partitions(js) {
+		out = append(out, s.partitionMessages(js, p)...)
+	}
+	return out
+}
+
+// facts is msgs without the saga step copies.
+func facts(msgs []streamMsg) []streamMsg {
+	var out []streamMsg
+	for _, m := range msgs {
+		if strings.HasPrefix(m.subject, events.FactRoot+".") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// partitionMessages reads partition p's stream with an ordered consumer.
+func (s *System) partitionMessages(js jetstream.JetStream, p int) []streamMsg {
+	s.t.Helper()
 	ctx := context.Background()
-	st, err := js.Stream(ctx, stream.Name)
+	st, err := js.Stream(ctx, stream.PartitionName(p))
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	want := int(info.State.Msgs)
+	var out []streamMsg
+	if want == 0 {
+		return out
 	}
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	want := int(s.streamMsgs())
-	var out []streamMsg
 	for len(out) < want {
 		batch, err := cons.Fetch(want-len(out), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
@@ -352,7 +389,7 @@ func (s *System) allMessages() []streamMsg {
 			out = append(out, streamMsg{seq: meta.Sequence.Stream, subject: m.Subject(), headers: h, data: m.Data()})
 		}
 		if batch.Error() != nil || len(out) == n {
-			s.t.Fatalf("read %d of %d stream messages: %v", len(out), want, batch.Error())
+			s.t.Fatalf("%s: read %d of %d stream messages: %v", stream.PartitionName(p), len(out), want, batch.Error())
 		}
 	}
 	return out
@@ -364,7 +401,10 @@ type contract struct {
 }
 
 type contractMsg struct {
-	address string // the channel's, e.g. wallet.transfer.debited.{shard}
+	address string // the fact channel's, e.g. wallet.{partition}.transfer.debited.{shard}
+	// step is the saga step copy channel's, e.g.
+	// saga.{partition}.transfer.debited.{shard}, for the saga steps only.
+	step string
 	// headers and payload are the document's schemas made strict: an object
 	// that names its properties accepts no others, so a producer cannot
 	// emit a field the document does not describe. looseHeaders and
@@ -493,8 +533,9 @@ func loadContract(t *testing.T) *contract {
 		c.messages[m.Name] = cm
 	}
 
-	// Every message sits on exactly one channel, whose address is the
-	// subject pattern of its type, and every channel has a receive operation.
+	// Every message sits on exactly one fact channel, whose address is the
+	// subject pattern of its type, a saga step on one step copy channel
+	// too, and every channel has a receive operation.
 	received := map[string]bool{}
 	for name, op := range api.Operations {
 		if op.Action != "receive" {
@@ -513,13 +554,24 @@ func loadContract(t *testing.T) *contract {
 				t.Errorf("channel %s names message %v, which the document does not define", name, ref["$ref"])
 				continue
 			}
-			if want := "wallet." + m.Name + ".{shard}"; ch.Address != want {
-				t.Errorf("channel %s: address %q, want %q", name, ch.Address, want)
+			cm := c.messages[m.Name]
+			switch ch.Address {
+			case events.FactRoot + ".{partition}." + m.Name + ".{shard}":
+				if cm.address != "" {
+					t.Errorf("message %s is on two fact channels", m.Name)
+				}
+				cm.address = ch.Address
+			case events.StepRoot + ".{partition}." + m.Name + ".{shard}":
+				if !sagaStep(m.Name) {
+					t.Errorf("channel %s: %s is not a saga step, it has no step copy", name, m.Name)
+				}
+				if cm.step != "" {
+					t.Errorf("message %s is on two step copy channels", m.Name)
+				}
+				cm.step = ch.Address
+			default:
+				t.Errorf("channel %s: address %q, want wallet.{partition}.%s.{shard} or, for a saga step, saga.{partition}.%[3]s.{shard}", name, ch.Address, m.Name)
 			}
-			if c.messages[m.Name].address != "" {
-				t.Errorf("message %s is on two channels", m.Name)
-			}
-			c.messages[m.Name].address = ch.Address
 		}
 	}
 	for _, typ := range events.Types {
@@ -528,13 +580,22 @@ func loadContract(t *testing.T) *contract {
 			t.Fatalf("event type %s has no message (and so no schema) in asyncapi.yaml", typ)
 		}
 		if m.address == "" {
-			t.Fatalf("message %s is on no channel", typ)
+			t.Fatalf("message %s is on no fact channel", typ)
+		}
+		if sagaStep(typ) && m.step == "" {
+			t.Fatalf("saga step %s has no step copy channel", typ)
 		}
 	}
 	return c
 }
 
-var exampleSubject = regexp.MustCompile(`Subject: (wallet\.[a-z_.0-9]+)$`)
+// sagaStep reports whether typ is a step a shard acts on, which is copied
+// into the acting shard's partition (ADR 0038).
+func sagaStep(typ string) bool {
+	return typ == events.TransferDebited || typ == events.TransferCredited || typ == events.TransferCreditRejected
+}
+
+var exampleSubject = regexp.MustCompile(`Subject: ((?:wallet|saga)\.[a-z_.0-9]+)$`)
 
 // strictLoader loads schema files from disk and closes them: see closed.
 type strictLoader struct{}
@@ -587,10 +648,15 @@ func (c *contract) check(subject string, headers map[string]string, data []byte)
 	if m == nil {
 		return "", fmt.Errorf("ce-type %q: no message in the document", ceType)
 	}
-	pattern := "^" + strings.ReplaceAll(regexp.QuoteMeta(m.address), `\{shard\}`, `(0|[1-9][0-9]*)`) + "$"
+	channel := m.address
+	if strings.HasPrefix(subject, events.StepRoot+".") && m.step != "" {
+		channel = m.step
+	}
+	number := `(0|[1-9][0-9]*)`
+	pattern := "^" + strings.NewReplacer(`\{partition\}`, number, `\{shard\}`, number).Replace(regexp.QuoteMeta(channel)) + "$"
 	match := regexp.MustCompile(pattern).FindStringSubmatch(subject)
 	if match == nil {
-		return typ, fmt.Errorf("subject %q does not match the channel %s", subject, m.address)
+		return typ, fmt.Errorf("subject %q does not match the channel %s", subject, channel)
 	}
 	h := make(map[string]any, len(headers))
 	for k, v := range headers {
@@ -606,9 +672,20 @@ func (c *contract) check(subject string, headers map[string]string, data []byte)
 	if err := m.payload.Validate(payload); err != nil {
 		return typ, fmt.Errorf("payload: %v", err)
 	}
-	subjectShard, _ := strconv.Atoi(match[1])
+	partition, _ := strconv.Atoi(match[1])
+	subjectShard, _ := strconv.Atoi(match[2])
 	sourceShard, _ := strconv.Atoi(strings.TrimPrefix(headers["ce-source"], "/account-service/shard/"))
-	return typ, errors.Join(rules(typ, headers, data, subjectShard, sourceShard)...)
+	errs := rules(typ, headers, data, subjectShard, sourceShard)
+	// A fact is in the emitting shard's partition; a step copy in the
+	// acting shard's, and only when that is another one.
+	home, acting := events.Partition(sourceShard, shards, partitions), events.Partition(subjectShard, shards, partitions)
+	if channel == m.address && partition != home {
+		errs = append(errs, fmt.Errorf("fact in partition %d, want the emitting shard %d's, %d", partition, sourceShard, home))
+	}
+	if channel == m.step && (partition != acting || acting == home) {
+		errs = append(errs, fmt.Errorf("step copy in partition %d: want the acting shard %d's (%d), different from the emitting shard's (%d)", partition, subjectShard, acting, home))
+	}
+	return typ, errors.Join(errs...)
 }
 
 // rules checks what docs/events/README.md and the schema descriptions state

@@ -36,7 +36,7 @@ func TestDeadLetterReplayedOnceAfterFix(t *testing.T) {
 		}
 		return nil
 	})
-	ref := fmt.Sprintf("ledger:%d", id)
+	ref := fmt.Sprintf("ledger0:%d", id) // partition 0: the harness runs one
 	code, out, errOut := s.Command(nil, "ledger-service", "dead-letters", "list")
 	if code != 0 || !strings.Contains(out, ref) || !strings.Contains(out, "wallet.account.deposited.1") ||
 		!strings.Contains(out, "open") || !strings.Contains(out, "holds EUR") {
@@ -80,7 +80,7 @@ func TestDeadLetterReplayedOnceAfterFix(t *testing.T) {
 		args []string
 		code int
 	}{
-		{[]string{"dead-letters", "show", "ledger:999999"}, 1},
+		{[]string{"dead-letters", "show", "ledger0:999999"}, 1},
 		{[]string{"dead-letters", "discard", "shard9:1"}, 1},
 		{[]string{"dead-letters", "discard", ref}, 1},
 		{[]string{"dead-letters", "replay", "12"}, 2},

@@ -171,6 +171,9 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	f.startNATS()
 	f.env = append(os.Environ(),
 		"WALLET_NATS_URL="+f.natsURLs,
+		// One event partition, so one ledger schema, until the fleet
+		// makes a schema per partition (ADR 0038).
+		"WALLET_NATS_PARTITIONS=1",
 		"WALLET_NATS_REPLICAS=3",
 		"WALLET_LOG_LEVEL=info",
 		"WALLET_AUTH_JWT_SECRET="+authtest.Secret,
@@ -262,8 +265,10 @@ func (f *Fleet) directEnv() []string {
 	}
 	return append(append([]string{}, f.env...),
 		"WALLET_SERVERS="+strings.Join(servers, ","),
-		"WALLET_SHARDS="+strings.Join(f.direct[:4], ","), "WALLET_LEDGER_DSN="+f.direct[4],
-		"WALLET_MOVE_REPLICATION_USER="+ReplicationUser, "WALLET_MOVE_REPLICATION_PASSWORD="+replicationPassword)
+		"WALLET_SHARDS="+strings.Join(f.direct[:4], ","), "WALLET_LEDGER_DATABASES="+f.direct[4],
+		"WALLET_MOVE_REPLICATION_USER="+ReplicationUser, "WALLET_MOVE_REPLICATION_PASSWORD="+replicationPassword,
+		// reconcile reads the shards through account-service's read side.
+		"WALLET_LEDGER_ACCOUNT_SERVICE_URL="+f.URL(AccountInstance(0)))
 }
 
 // Start runs a service instance and waits until its /readyz answers 200.
@@ -273,7 +278,7 @@ func (f *Fleet) Start(instance string) error {
 	env := append(append([]string{}, f.env...),
 		"WALLET_SERVERS="+strings.Join(servers, ","),
 		"WALLET_SHARDS="+strings.Join(shards, ","),
-		"WALLET_LEDGER_DSN="+ledger,
+		"WALLET_LEDGER_DATABASES="+ledger,
 		addrKey[b]+"="+f.addrs[instance],
 	)
 	f.mu.Lock()
@@ -322,10 +327,24 @@ func waitReady(base string, p *proc, timeout time.Duration) error {
 // account-service migrates the shards), or fails the test.
 func (f *Fleet) StartAll() {
 	f.t.Helper()
+	f.provision()
 	for _, name := range f.Services() {
 		if err := f.Start(name); err != nil {
 			f.t.Fatal(err)
 		}
+	}
+}
+
+// provision runs outbox-relay provision on the fleet's NATS: the services
+// only verify the streams and buckets (ADR 0040).
+func (f *Fleet) provision() {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(f.bin, "outbox-relay"), "provision")
+	cmd.Env = f.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		f.t.Fatalf("outbox-relay provision: %v\n%s", err, out)
 	}
 }
 

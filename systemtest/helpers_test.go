@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/shard"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -117,40 +118,71 @@ func (s *System) jetStream() (jetstream.JetStream, *nats.Conn) {
 	return js, nc
 }
 
-// ledgerBacklog is what the ledger's durable consumer has not acknowledged
-// yet: pending plus unacknowledged messages (0 before it exists).
-func (s *System) ledgerBacklog() uint64 {
+// partitions is how many event partitions the system runs: its streams
+// WALLET_0, WALLET_1, … (the harness runs one unless a test asks for more).
+func (s *System) partitions(js jetstream.JetStream) int {
 	s.t.Helper()
-	js, nc := s.jetStream()
-	defer nc.Close()
-	c, err := js.Consumer(context.Background(), stream.Name, "ledger")
+	sts, err := PartitionStreams(context.Background(), js)
 	if err != nil {
 		return 0
 	}
-	info, err := c.Info(context.Background())
-	if err != nil {
-		return 1 // ask again
-	}
-	return info.NumPending + uint64(info.NumAckPending)
+	return len(sts)
 }
 
-// streamMsgs returns how many messages the WALLET stream holds.
+// ledgerBacklog is what the ledger's durable consumers (ledger, on each
+// partition's stream) have not acknowledged yet: pending plus
+// unacknowledged messages (0 before they exist).
+func (s *System) ledgerBacklog() uint64 {
+	return s.backlog("ledger")
+}
+
+// backlog is what durable has not acknowledged yet on every partition's
+// stream: pending plus unacknowledged messages (0 where it does not exist).
+func (s *System) backlog(durable string) uint64 {
+	s.t.Helper()
+	js, nc := s.jetStream()
+	defer nc.Close()
+	var n uint64
+	for p := range s.partitions(js) {
+		c, err := js.Consumer(context.Background(), stream.PartitionName(p), durable)
+		if err != nil {
+			continue
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			return 1 // ask again
+		}
+		n += info.NumPending + uint64(info.NumAckPending)
+	}
+	return n
+}
+
+// streamMsgs returns how many facts (wallet.<p>.… messages, one per
+// outbox row published) the partitions' streams hold; the saga step
+// copies are not counted.
 func (s *System) streamMsgs() uint64 {
 	s.t.Helper()
 	js, nc := s.jetStream()
 	defer nc.Close()
-	st, err := js.Stream(context.Background(), stream.Name)
-	if err != nil {
-		return 0
+	var n uint64
+	for p := range s.partitions(js) {
+		st, err := js.Stream(context.Background(), stream.PartitionName(p))
+		if err != nil {
+			continue
+		}
+		info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(events.FactRoot+".>"))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, c := range info.State.Subjects {
+			n += c
+		}
 	}
-	info, err := st.Info(context.Background())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return info.State.Msgs
+	return n
 }
 
-// publishRaw publishes data as is to subject on the WALLET stream.
+// publishRaw publishes data as is to subject (wallet.<p>.… or saga.<p>.…)
+// on its partition's stream.
 func (s *System) publishRaw(subject string, data []byte) {
 	s.t.Helper()
 	js, nc := s.jetStream()

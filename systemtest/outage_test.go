@@ -71,16 +71,18 @@ func TestDeletedConsumersComeBack(t *testing.T) {
 		js, nc := s.jetStream()
 		defer nc.Close()
 		for _, name := range []string{"saga", "ledger"} {
-			if err := js.DeleteConsumer(context.Background(), stream.Name, name); err != nil {
-				t.Errorf("delete %s: %v", name, err)
+			if err := js.DeleteConsumer(context.Background(), stream.PartitionName(0), name); err != nil {
+				t.Errorf("delete %s on %s: %v", name, stream.PartitionName(0), err)
 			}
 		}
 	})
 	for svc, name := range map[string]string{"account-service": "saga", "ledger-service": "ledger"} {
 		testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
 			code, body := s.Do("GET", s.URL(svc)+"/readyz", nil)
+			// By stream, then durable: {"WALLET_0": {"saga": {...}}}.
 			consumers, _ := body["consumers"].(map[string]any)
-			c, _ := consumers[name].(map[string]any)
+			onStream, _ := consumers[stream.PartitionName(0)].(map[string]any)
+			c, _ := onStream[name].(map[string]any)
 			if code != http.StatusOK || c["state"] != "running" || c["restarts"] != float64(1) {
 				return fmt.Errorf("%s /readyz: %d %v", svc, code, body)
 			}

@@ -154,21 +154,18 @@ func (s *System) wantUniqueEventIDs(n uint64) {
 	s.t.Helper()
 	js, nc := s.jetStream()
 	defer nc.Close()
-	st, err := js.Stream(context.Background(), stream.Name)
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	seen := map[string]bool{}
-	for seq := uint64(1); seq <= n; seq++ {
-		m, err := st.GetMsg(context.Background(), seq)
-		if err != nil {
-			s.t.Fatal(err)
+	for p := range s.partitions(js) {
+		for _, m := range facts(s.partitionMessages(js, p)) {
+			id := m.headers["Nats-Msg-Id"]
+			if seen[id] {
+				s.t.Fatalf("event %s is in the streams twice", id)
+			}
+			seen[id] = true
 		}
-		id := m.Header.Get("Nats-Msg-Id")
-		if seen[id] {
-			s.t.Fatalf("event %s is in the stream twice", id)
-		}
-		seen[id] = true
+	}
+	if uint64(len(seen)) != n {
+		s.t.Fatalf("the streams hold %d facts, want %d", len(seen), n)
 	}
 }
 
@@ -251,16 +248,18 @@ func (s *System) waitSagasDrained() {
 	js, nc := s.jetStream()
 	defer nc.Close()
 	testenv.Eventually(s.t, 60*time.Second, 50*time.Millisecond, func() error {
-		c, err := js.Consumer(context.Background(), stream.Name, "saga")
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if n := info.NumPending + uint64(info.NumAckPending); n > 0 {
-			return fmt.Errorf("saga has %d messages to settle", n)
+		for p := range s.partitions(js) {
+			c, err := js.Consumer(context.Background(), stream.PartitionName(p), "saga")
+			if err != nil {
+				return err
+			}
+			info, err := c.Info(context.Background())
+			if err != nil {
+				return err
+			}
+			if n := info.NumPending + uint64(info.NumAckPending); n > 0 {
+				return fmt.Errorf("saga on %s has %d messages to settle", stream.PartitionName(p), n)
+			}
 		}
 		return nil
 	})

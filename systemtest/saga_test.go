@@ -27,7 +27,7 @@ func TestCrossShardSaga(t *testing.T) {
 
 	// A message nobody can decode, addressed to the destination's saga
 	// consumer, must be set aside without blocking the transfer behind it.
-	s.publishRaw("wallet.transfer.debited.1", []byte("not a cloudevent"))
+	s.publishRaw("wallet.1.transfer.debited.1", []byte("not a cloudevent"))
 
 	okID := uuid.NewString()
 	code, body := s.Do("POST", s.URL("account-service")+"/v1/wallet/balance_transfer", map[string]string{

@@ -203,7 +203,10 @@ func build(t testing.TB, bin, natsURL string, proxied bool, env ...string) *Syst
 	}
 	s.env = append(os.Environ(),
 		"WALLET_SHARDS="+strings.Join(served[:4], ","),
-		"WALLET_LEDGER_DSN="+served[4],
+		// One event partition, so one ledger schema, until the harness
+		// makes a schema per partition (ADR 0038).
+		"WALLET_LEDGER_DATABASES="+served[4],
+		"WALLET_NATS_PARTITIONS=1",
 		"WALLET_NATS_URL="+natsURL,
 		"WALLET_LOG_LEVEL=info",
 		// The harness calls the APIs as an operator (System.Do, Authorize).
@@ -221,6 +224,8 @@ func build(t testing.TB, bin, natsURL string, proxied bool, env ...string) *Syst
 	for i, port := range testenv.FreePorts(t, len(Binaries)) {
 		s.addrs[Binaries[i]] = fmt.Sprintf("127.0.0.1:%d", port)
 	}
+	// reconcile reads the shards through account-service's read side.
+	s.env = append(s.env, "WALLET_LEDGER_ACCOUNT_SERVICE_URL="+s.URL("account-service"))
 	t.Cleanup(s.stopAll)
 	return s
 }
@@ -246,8 +251,13 @@ func (p *proc) exited() bool {
 }
 
 // Start runs a service with extra environment and waits until /readyz is 200.
+// outbox-relay provision runs first, with the same environment: the
+// services only verify the streams and buckets (ADR 0040).
 func (s *System) Start(name string, env ...string) {
 	s.t.Helper()
+	if code, out, errOut := s.Command(env, "outbox-relay", "provision"); code != 0 {
+		s.t.Fatalf("outbox-relay provision: exit %d\n%s%s", code, out, errOut)
+	}
 	p, err := startProc(filepath.Join(s.bin, name), nil,
 		append(append(append([]string{}, s.env...), addrKey[name]+"="+s.addrs[name]), env...),
 		filepath.Join(s.logs, name+".log"))

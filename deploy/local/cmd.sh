@@ -6,7 +6,8 @@
 #   deploy/local/cmd.sh outbox-relay republish --since 15m
 #   deploy/local/cmd.sh account-service token --role customer --sub u-bob
 # The stack's NATS wants a user (deploy/nats-auth.conf): the command gets
-# its service's, or the relay's for commands that publish to wallet.>,
+# its service's, the relay's for commands that publish to wallet.>, or
+# wallet_admin's for provision and replay,
 # from .run/secrets.env; the stack's JWT secret from .run/jwt-secret; the
 # stream's replicas when a NATS cluster runs; MySQL as wallet, the local
 # admin (the services' own users may not read every table), on every
@@ -32,7 +33,15 @@ outbox-relay) user=wallet_relay ;;
 *) echo "cmd.sh: unknown service $svc" >&2; exit 2 ;;
 esac
 # Only the relay's user may publish to wallet.> (a replayed dead letter).
-[ "$svc ${1:-} ${2:-}" = "ledger-service dead-letters replay" ] && user=wallet_relay
+case "$svc ${1:-} ${2:-}" in
+"ledger-service dead-letters replay" | "account-service dead-letters replay") user=wallet_relay ;;
+esac
+# Only wallet_admin changes streams and buckets (outbox-relay provision)
+# or reads a whole stream through an ephemeral consumer (ledger-service
+# replay): the services' users have their own durables only (ADR 0040).
+case "$svc ${1:-}" in
+"outbox-relay provision" | "ledger-service replay") user=wallet_admin ;;
+esac
 [ -x "$BIN_DIR/$svc" ] || { echo "cmd.sh: $BIN_DIR/$svc is missing: make build (or make run)" >&2; exit 1; }
 [ -s "$SECRETS" ] || { echo "cmd.sh: no $SECRETS: start the stack with make run first" >&2; exit 1; }
 
@@ -53,7 +62,7 @@ export WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns wallet wallet "$db_count")}
 export WALLET_SERVERS=${WALLET_SERVERS:-$(servers_env wallet wallet "$db_count")}
 export WALLET_MOVE_REPLICATION_USER=${WALLET_MOVE_REPLICATION_USER:-wallet_repl}
 export WALLET_MOVE_REPLICATION_PASSWORD=${WALLET_MOVE_REPLICATION_PASSWORD:-$MYSQL_REPL_PASSWORD}
-export WALLET_LEDGER_DSN=${WALLET_LEDGER_DSN:-wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/wallet_ledger}
+export WALLET_LEDGER_DATABASES=${WALLET_LEDGER_DATABASES:-$(ledger_dsns wallet wallet)}
 if [ -z "${WALLET_AUTH_JWT_SECRET:-}" ] && [ -s "$RUN_DIR/jwt-secret" ]; then
 	WALLET_AUTH_JWT_SECRET=$(cat "$RUN_DIR/jwt-secret")
 	export WALLET_AUTH_JWT_SECRET

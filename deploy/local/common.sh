@@ -22,6 +22,9 @@ SERVICES=(account-service ledger-service outbox-relay)
 # The logical shards, schemas wallet_shard_0 … (docs/adr/0036). Fixed once a
 # stack has data: a stack made with fewer is upgraded with make upgrade.
 LOGICAL_SHARDS=${LOGICAL_SHARDS:-256}
+# The event partitions (nats.partitions, ADR 0038): a stream WALLET_<p> and
+# a ledger schema wallet_ledger_<p> each, on db1.
+PARTITIONS=${WALLET_NATS_PARTITIONS:-4}
 
 export PATH="/usr/local/go/bin:$PATH"
 
@@ -157,7 +160,7 @@ stop_pids() {
 # to get new ones; a password the file lacks is added). MYSQL_*: the
 # services' MySQL users (deploy/grants.sql) and the shard mover's and its
 # replication's (deploy/grants-move.sql); NATS_*: the services' NATS users
-# (deploy/nats-auth.conf).
+# and wallet_admin, outbox-relay provision's (deploy/nats-auth.conf).
 SECRETS=$RUN_DIR/secrets.env
 
 load_secrets() {
@@ -165,7 +168,7 @@ load_secrets() {
 	(
 		umask 077
 		touch "$SECRETS"
-		for k in MYSQL_ACCOUNT MYSQL_RELAY MYSQL_LEDGER MYSQL_REPL MYSQL_MOVER NATS_ACCOUNT NATS_RELAY NATS_LEDGER; do
+		for k in MYSQL_ACCOUNT MYSQL_RELAY MYSQL_LEDGER MYSQL_REPL MYSQL_MOVER NATS_ACCOUNT NATS_RELAY NATS_LEDGER NATS_ADMIN; do
 			grep -q "^${k}_PASSWORD=" "$SECRETS" ||
 				echo "${k}_PASSWORD=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >>"$SECRETS"
 		done
@@ -175,13 +178,15 @@ load_secrets() {
 }
 
 # nats_url USER prints the URLs of this stack's nats-server(s) with USER's
-# credentials (wallet_account, wallet_relay or wallet_ledger); load_secrets first.
+# credentials (wallet_account, wallet_relay, wallet_ledger or wallet_admin);
+# load_secrets first.
 nats_url() {
 	local user=$1 pass i n=1 urls=()
 	case "$user" in
 	wallet_account) pass=$NATS_ACCOUNT_PASSWORD ;;
 	wallet_relay) pass=$NATS_RELAY_PASSWORD ;;
 	wallet_ledger) pass=$NATS_LEDGER_PASSWORD ;;
+	wallet_admin) pass=$NATS_ADMIN_PASSWORD ;;
 	*) echo "nats_url: unknown user $user" >&2; return 1 ;;
 	esac
 	[ "$NATS_CLUSTER" -gt 1 ] && n=$NATS_CLUSTER
@@ -204,6 +209,10 @@ shard_dsns() {
 	done
 	(IFS=,; echo "${out[*]}")
 }
+
+# ledger_dsns USER PASSWORD prints ledger.databases for the stack: the
+# partitions' schemas wallet_ledger_0 … on db1, as one range.
+ledger_dsns() { echo "$1:$2@tcp(127.0.0.1:$MARIADB_PORT)/wallet_ledger_{0..$((PARTITIONS - 1))}"; }
 
 # shard_server N prints the server (1-based) that shard_dsns places
 # logical shard N on for SERVERS servers.

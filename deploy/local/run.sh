@@ -6,11 +6,14 @@
 #     with its data in .run/mariadb-2, the same users and the same grants
 #     for moving shards (deploy/grants-move.sql); the services get
 #     WALLET_SERVERS, every server as name=DSN
-#   - the schemas wallet_shard_0..3 and wallet_ledger (on db1)
+#   - the schemas wallet_shard_0..255 and wallet_ledger_0..3, one per event
+#     partition (on db1; WALLET_NATS_PARTITIONS changes the count)
 #   - nats-server with JetStream on 127.0.0.1:4222 (monitor :8222), data in .run/nats;
 #     with NATS_CLUSTER=3 three nodes routed as cluster "wallet-local" on
 #     :4222-4224 (monitor :8222-8224, routes :6222-6224), data in .run/nats-0..2,
 #     and the services get all three URLs and nats.replicas=3
+#   - outbox-relay provision as wallet_admin: every stream and bucket, from
+#     the same configuration the services get (they only verify them)
 #   - the three services, logs in .run/logs/<name>.log, pids in .run/<name>.pid
 # then waits until every /readyz answers 200. Whatever already runs is left
 # alone, so a second run is safe; data in .run/ survives stop.sh and run.sh.
@@ -84,7 +87,9 @@ for ((sh = 0; sh < LOGICAL_SHARDS; sh++)); do
 	[[ $existing == *" wallet_shard_$sh "* ]] ||
 		create[$(shard_server "$sh" "$db_count")]+="CREATE DATABASE IF NOT EXISTS \`wallet_shard_$sh\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
 done
-create[1]+="CREATE DATABASE IF NOT EXISTS \`wallet_ledger\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
+for ((p = 0; p < PARTITIONS; p++)); do
+	create[1]+="CREATE DATABASE IF NOT EXISTS \`wallet_ledger_$p\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; "
+done
 for ((i = 1; i <= db_count; i++)); do
 	[ -z "${create[$i]:-}" ] || mariadb --no-defaults --socket="$(db_dir "$i")/mysql.sock" -uroot -e "${create[$i]}"
 done
@@ -131,16 +136,17 @@ for i in "${!nats_names[@]}"; do
 	fi
 	mkdir -p "$dir"
 	echo "starting $name on 127.0.0.1:$((NATS_PORT + i))"
-	# Each service has its own NATS user (deploy/nats-auth.conf reads the
-	# passwords from the environment).
+	# Each service has its own NATS user, and provisioning wallet_admin
+	# (deploy/nats-auth.conf reads the passwords from the environment).
 	start_detached "$name" env WALLET_NATS_RELAY_PASSWORD="$NATS_RELAY_PASSWORD" \
 		WALLET_NATS_ACCOUNT_PASSWORD="$NATS_ACCOUNT_PASSWORD" WALLET_NATS_LEDGER_PASSWORD="$NATS_LEDGER_PASSWORD" \
+		WALLET_NATS_ADMIN_PASSWORD="$NATS_ADMIN_PASSWORD" \
 		"$BIN_DIR/nats-server" -c "$ROOT/deploy/nats-auth.conf" -a 127.0.0.1 -p "$((NATS_PORT + i))" \
 		-m "$((NATS_MONITOR_PORT + i))" -js -sd "$dir" "${args[@]}"
 done
 # /healthz answers 200 once JetStream is up (in a cluster: once the node
-# found the meta leader; after a SIGKILL, once it recovered its store); the
-# services retry declaring the stream anyway. pid_of ignores a stale pid
+# found the meta leader; after a SIGKILL, once it recovered its store);
+# provisioning retries anyway while a cluster forms. pid_of ignores a stale pid
 # file (a dead, zombie or recycled pid).
 for i in "${!nats_names[@]}"; do
 	name=${nats_names[$i]}
@@ -163,8 +169,22 @@ done
 if [ "$NATS_CLUSTER" -gt 1 ]; then
 	export WALLET_NATS_REPLICAS=${WALLET_NATS_REPLICAS:-$NATS_CLUSTER}
 fi
+
+# --- streams and buckets -------------------------------------------------------
+# One owner for the stream settings (ADR 0040): outbox-relay provision, as
+# wallet_admin, creates or updates every stream and bucket from the
+# configuration the services get (WALLET_NATS_* set here or by the caller);
+# the services verify them and refuse to start on a mismatch. A change it
+# cannot apply (nats.storage, fewer partitions) fails here, naming it.
+echo "provisioning the streams and buckets (outbox-relay provision, as wallet_admin)"
+if ! WALLET_NATS_URL=$(nats_url wallet_admin) WALLET_SHARDS=${WALLET_SHARDS:-$(shard_dsns wallet wallet "$db_count")} \
+	"$BIN_DIR/outbox-relay" provision >"$LOG_DIR/provision.log" 2>&1; then
+	echo "run.sh: outbox-relay provision failed (a nats-server started before wallet_admin existed: make stop && make run):" >&2
+	tail -n 20 "$LOG_DIR/provision.log" >&2
+	exit 1
+fi
 # service_env SVC prints the NAME=value settings SVC runs with: its own MySQL
-# and NATS users. WALLET_SHARDS, WALLET_SERVERS, WALLET_LEDGER_DSN or
+# and NATS users. WALLET_SHARDS, WALLET_SERVERS, WALLET_LEDGER_DATABASES or
 # WALLET_NATS_URL set in the environment are used as they are, by every
 # service.
 service_env() {
@@ -178,7 +198,7 @@ service_env() {
 	echo "WALLET_SERVERS=${WALLET_SERVERS:-$(servers_env "$user" "$mysql_pw" "$db_count")}"
 	echo "WALLET_NATS_URL=${WALLET_NATS_URL:-$(nats_url "$user")}"
 	if [ "$1" = ledger-service ]; then
-		echo "WALLET_LEDGER_DSN=${WALLET_LEDGER_DSN:-$user:$mysql_pw@tcp(127.0.0.1:$MARIADB_PORT)/wallet_ledger}"
+		echo "WALLET_LEDGER_DATABASES=${WALLET_LEDGER_DATABASES:-$(ledger_dsns "$user" "$mysql_pw")}"
 	fi
 }
 
@@ -189,7 +209,14 @@ service_env() {
 # grants on a table only once it exists, so the grants come after). Every
 # server gets the services' users, and the logins that move shards
 # (deploy/grants-move.sql); the schemas' grants go where the schemas are.
-admin_dsn="wallet:wallet@tcp(127.0.0.1:$MARIADB_PORT)/"
+# ledger_grants copies grant statements, those of the ledger schemas for
+# the stack's partitions (deploy/grants.sql has wallet_ledger_0..3).
+ledger_grants() {
+	grep -v '`wallet_ledger_' || true
+	for ((p = 0; p < PARTITIONS; p++)); do
+		echo "GRANT SELECT, INSERT, UPDATE, DELETE ON \`wallet_ledger_$p\`.* TO 'wallet_ledger'@'%';"
+	done
+}
 # make upgrade: a stack made with fewer logical shards is split into
 # LOGICAL_SHARDS (account-service shards split, docs/operations.md). Its
 # schemas first get the release's migrations, as its old count declares
@@ -203,7 +230,7 @@ if [ -n "$upgrade_from" ]; then
 fi
 echo "migrating the shard and ledger schemas (as wallet)"
 WALLET_SHARDS=$(shard_dsns wallet wallet "$db_count") WALLET_SERVERS=$(servers_env wallet wallet "$db_count") "$BIN_DIR/account-service" migrate
-WALLET_LEDGER_DSN=${admin_dsn}wallet_ledger "$BIN_DIR/ledger-service" migrate
+WALLET_LEDGER_DATABASES=$(ledger_dsns wallet wallet) "$BIN_DIR/ledger-service" migrate
 for ((i = 1; i <= db_count; i++)); do
 	{
 		# One server: the shards' grants table by table (deploy/grants.sql).
@@ -214,10 +241,11 @@ for ((i = 1; i <= db_count; i++)); do
 		if [ "$db_count" -eq 1 ]; then
 			# deploy/grants.sql grants on 256 shards; a stack with fewer
 			# (LOGICAL_SHARDS) gets those of its own.
+			# The same for the partitions' ledger schemas (4 in the file).
 			awk -v n="$LOGICAL_SHARDS" 'match($0, /`wallet_shard_[0-9]+`/) {
-				if (substr($0, RSTART + 14, RLENGTH - 15) + 0 >= n) next } { print }' deploy/grants.sql
+				if (substr($0, RSTART + 14, RLENGTH - 15) + 0 >= n) next } { print }' deploy/grants.sql | ledger_grants
 		elif [ "$i" -eq 1 ]; then
-			grep -v '`wallet_shard_' deploy/grants.sql
+			grep -v '`wallet_shard_' deploy/grants.sql | ledger_grants
 		else
 			grep -E '^(CREATE|ALTER) USER ' deploy/grants.sql
 		fi
@@ -327,7 +355,7 @@ The wallet is running:
   ledger-service   $(base_url ledger-service)   (ledger API, /healthz, /readyz, /metrics)
   outbox-relay     $(base_url outbox-relay)   (/healthz, /readyz, /metrics)
   NATS             nats://127.0.0.1:$NATS_PORT, monitoring http://127.0.0.1:$NATS_MONITOR_PORT
-                   (users wallet_account, wallet_relay, wallet_ledger; passwords in $SECRETS)
+                   (users wallet_account, wallet_relay, wallet_ledger, wallet_admin; passwords in $SECRETS)
   MariaDB          $(for ((i = 1; i <= db_count; i++)); do printf 'db%s 127.0.0.1:%s  ' "$i" "$(db_port "$i")"; done)
                    each service as its own user (passwords in $SECRETS);
                    admin and migrations: wallet:wallet (shell: mariadb --no-defaults --socket=$MARIADB_DIR/mysql.sock -uroot)

@@ -14,11 +14,11 @@
 # Settings (environment):
 #   SCALE_NODES (1), SCALE_PARTITIONS (4, divides LOGICAL_SHARDS), SCALE_CPU
 #   (0.8 cores per node), SCALE_DIR (.run/scale), LOGICAL_SHARDS (256),
-#   SCALE_PARTITIONED (0): 1 once issue 19's partitions are merged: then
+#   SCALE_PARTITIONED (1, ADR 0038's partitions; 0 for code from before them):
 #   every node runs its own ledger-service over its partitions' schemas
 #   (ledger.databases), its account-service consumes its partitions' saga
 #   steps (account.saga_partitions) and "outbox-relay provision" declares
-#   the streams. With 0 (today's main) there is one WALLET stream and one
+#   the streams. With 0 (code from before them) there is one WALLET stream and one
 #   ledger, on node 0. SCALE_PIN (1): pin node i to CPU i (taskset) when
 #   SCALE_CPU is at most 1, see pin_of.
 # Ports, node i counted from 0 (apart from make run's and the tests'):
@@ -40,7 +40,7 @@ RUN_DIR=$SCALE_DIR LOG_DIR=$SCALE_DIR/logs SECRETS=$SCALE_DIR/secrets.env
 NODES=${SCALE_NODES:-1}
 PARTITIONS=${SCALE_PARTITIONS:-4}
 CPU=${SCALE_CPU:-0.8}
-PARTITIONED=${SCALE_PARTITIONED:-0}
+PARTITIONED=${SCALE_PARTITIONED:-1}
 PIN=${SCALE_PIN:-1}
 CGROOT=/sys/fs/cgroup/cpu/wallet-scale
 MARIADB_BASE=3360 NATS_BASE=4260 MONITOR_BASE=8260 ROUTE_BASE=6260

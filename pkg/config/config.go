@@ -105,6 +105,10 @@ type AccountConfig struct {
 	// SagaRedriveAfter is how long a cross-shard transfer may stay pending
 	// before its debit event is sent again. Default 30s.
 	SagaRedriveAfter time.Duration `mapstructure:"saga_redrive_after"`
+	// SagaPartitions are the event partitions whose saga steps this
+	// instance consumes (the durable saga on each WALLET_<p>, ADR 0038):
+	// a "node" consumes its own. Default empty: every partition.
+	SagaPartitions []int `mapstructure:"saga_partitions"`
 	// MaxBatch bounds the operations one group-commit transaction applies on
 	// a shard. Default 256.
 	MaxBatch int `mapstructure:"max_batch"`
@@ -133,8 +137,20 @@ type AccountConfig struct {
 type LedgerConfig struct {
 	// Addr is the HTTP listen address. Default :8081.
 	Addr string `mapstructure:"addr"`
-	// DSN of the ledger database. Default the wallet_ledger schema locally.
+	// Databases are the DSNs of the ledger's schemas, one per event
+	// partition, in partition order (nats.partitions of them); an entry may
+	// declare a range as shards does, "…/wallet_ledger_{0..3}". Partition
+	// p's journal, position, system accounts and dead letters live in
+	// Databases[p] (ADR 0038). Default wallet_ledger_0..3 locally.
+	Databases Databases `mapstructure:"databases"`
+	// DSN is the setting before partitions; it is refused, naming
+	// ledger.databases.
 	DSN string `mapstructure:"dsn"`
+	// LeaseTTL is how long an instance's lease on a partition lasts
+	// unrenewed: ledger-service instances divide the partitions with leases
+	// (bucket wallet_ledger_leases), and a dead instance's partitions are
+	// taken by the others within about 1.5 × lease_ttl. Default 10s.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
 	// MaxConnections bounds the HTTP connections served at once, as
 	// account.max_connections. Default 8192.
 	MaxConnections int `mapstructure:"max_connections"`
@@ -143,6 +159,24 @@ type LedgerConfig struct {
 	// every redelivery by its stream position, and a re-published copy of a
 	// money event by its business key. Default 5m.
 	InboxRetention time.Duration `mapstructure:"inbox_retention"`
+	// AccountServiceURL is account-service's base URL, where reconcile
+	// reads the shards through account-service's read side
+	// (/v1/admin/reconcile/...; the ledger reads no shard table). Default
+	// http://127.0.0.1:8080.
+	AccountServiceURL string `mapstructure:"account_service_url"`
+	// ReconcileToken is the operator's bearer token reconcile sends to
+	// account-service. Env WALLET_LEDGER_RECONCILE_TOKEN. Default none:
+	// reconcile then signs a short-lived operator token with
+	// auth.jwt_secret (the local stack); with an identity provider
+	// (auth.jwks_url) it is required.
+	ReconcileToken string `mapstructure:"reconcile_token"`
+}
+
+// LedgerLeases is the one ledger setting outbox-relay reads: provision
+// declares the ledger's lease bucket with its TTL.
+type LedgerLeases struct {
+	// LeaseTTL is ledger.lease_ttl; see LedgerConfig.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
 }
 
 // RelayConfig is outbox-relay's section.
@@ -202,6 +236,9 @@ type MoveConfig struct {
 	DropAfter time.Duration `mapstructure:"drop_after"`
 }
 
+// Databases are ledger.databases: DSNs, ranges expanded as in Shards.
+type Databases []string
+
 // localDSN is the make-run MariaDB of the defaults.
 const localDSN = "wallet:wallet@tcp(127.0.0.1:3307)/"
 
@@ -225,6 +262,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("account.transfer_wait", 2*time.Second)
 	v.SetDefault("account.saga_max_deliver", 50)
 	v.SetDefault("account.saga_redrive_after", 30*time.Second)
+	v.SetDefault("account.saga_partitions", []int{})
 	v.SetDefault("account.max_batch", 256)
 	v.SetDefault("account.queue_depth", 512)
 	v.SetDefault("account.max_connections", 8192)
@@ -235,7 +273,11 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("nats.max_age", time.Duration(0))
 	v.SetDefault("nats.max_bytes", 0)
 	v.SetDefault("ledger.addr", ":8081")
-	v.SetDefault("ledger.dsn", localDSN+"wallet_ledger")
+	v.SetDefault("ledger.databases", []string{localDSN + "wallet_ledger_{0..3}"})
+	v.SetDefault("ledger.dsn", "")
+	v.SetDefault("ledger.lease_ttl", 10*time.Second)
+	v.SetDefault("ledger.account_service_url", "http://127.0.0.1:8080")
+	v.SetDefault("ledger.reconcile_token", "")
 	v.SetDefault("relay.addr", ":8082")
 	v.SetDefault("relay.poll_interval", 250*time.Millisecond)
 	v.SetDefault("relay.batch_size", 1000)

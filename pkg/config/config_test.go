@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestLoadDefaultsWithoutFile(t *testing.T) {
 	if !reflect.DeepEqual(l, Defaults[LedgerService]()) {
 		t.Fatalf("Load = %+v, Defaults = %+v", l, Defaults[LedgerService]())
 	}
-	if len(l.Shards) != 256 || l.Ledger.Addr != ":8081" || l.Ledger.DSN != localDSN+"wallet_ledger" ||
+	if len(l.Shards) != 256 || l.Ledger.Addr != ":8081" || len(l.Ledger.Databases) != 4 || l.Ledger.Databases[3] != localDSN+"wallet_ledger_3" || l.Ledger.LeaseTTL != 10*time.Second ||
 		l.Ledger.MaxConnections != 8192 || l.Ledger.InboxRetention != 5*time.Minute {
 		t.Errorf("ledger-service defaults = %+v", l)
 	}
@@ -104,7 +105,7 @@ func TestLoadEnvOverride(t *testing.T) {
 	t.Setenv("WALLET_NATS_REPLICAS", "3")
 	t.Setenv("WALLET_LOG_LEVEL", "debug")
 	t.Setenv("WALLET_ACCOUNT_MAX_BATCH", "64")
-	t.Setenv("WALLET_LEDGER_DSN", "u:p@tcp(h:1)/ledger")
+	t.Setenv("WALLET_LEDGER_DATABASES", "u:p@tcp(h:1)/ledger")
 	t.Setenv("WALLET_RELAY_BATCH_SIZE", "77")
 	t.Setenv("WALLET_AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef")
 	t.Setenv("WALLET_HTTP_RATE_LIMIT", "0")
@@ -115,7 +116,7 @@ func TestLoadEnvOverride(t *testing.T) {
 		t.Errorf("account-service = %+v", a)
 	}
 	l := mustLoad[LedgerService](t)
-	if l.Ledger.DSN != "u:p@tcp(h:1)/ledger" || l.NATS.Replicas != 3 || len(l.Shards) != 1 || l.Level() != "debug" {
+	if len(l.Ledger.Databases) != 1 || l.Ledger.Databases[0] != "u:p@tcp(h:1)/ledger" || l.NATS.Replicas != 3 || len(l.Shards) != 1 || l.Level() != "debug" {
 		t.Errorf("ledger-service = %+v", l)
 	}
 	r := mustLoad[OutboxRelay](t)
@@ -135,7 +136,9 @@ func TestLoadIgnoresOtherBinariesSettings(t *testing.T) {
 		{"WALLET_RELAY_LEASE_TTL", "soon", "lease_ttl", "outbox-relay"},
 		{"WALLET_ACCOUNT_MAX_BATCH", "0", "account.max_batch", "account-service"},
 		{"WALLET_ACCOUNT_REFUSAL_RETENTION", "1m", "account.refusal_retention", "account-service"},
-		{"WALLET_LEDGER_DSN", "not a dsn", "ledger.dsn", "ledger-service"},
+		{"WALLET_LEDGER_DSN", "u:p@tcp(h:1)/ledger", "ledger.databases", "ledger-service"},
+		{"WALLET_LEDGER_DATABASES", "u:p@tcp(h:1)/ledger_{0..1}", "ledger.databases has 2 DSNs, nats.partitions is 4", "ledger-service"},
+		{"WALLET_LEDGER_LEASE_TTL", "1ms", "ledger.lease_ttl", "ledger-service"},
 		{"WALLET_LEDGER_MAX_CONNECTIONS", "0", "ledger.max_connections", "ledger-service"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
@@ -220,9 +223,11 @@ func TestValidationErrorsNameTheSetting(t *testing.T) {
 	}
 
 	for want, f := range map[string]func(*LedgerConfig){
-		"ledger.dsn":             func(l *LedgerConfig) { l.DSN = "nope" },
-		"ledger.max_connections": func(l *LedgerConfig) { l.MaxConnections = 0 },
-		"ledger.inbox_retention": func(l *LedgerConfig) { l.InboxRetention = 0 },
+		"ledger.dsn":                 func(l *LedgerConfig) { l.DSN = "u:p@tcp(h:1)/ledger" },
+		"ledger.databases[2]":        func(l *LedgerConfig) { l.Databases[2] = "nope" },
+		"ledger.max_connections":     func(l *LedgerConfig) { l.MaxConnections = 0 },
+		"ledger.inbox_retention":     func(l *LedgerConfig) { l.InboxRetention = 0 },
+		"ledger.account_service_url": func(l *LedgerConfig) { l.AccountServiceURL = "127.0.0.1:8080" },
 	} {
 		c := Defaults[LedgerService]()
 		f(&c.Ledger)
@@ -323,7 +328,7 @@ func TestMaskedHidesNATSCredentials(t *testing.T) {
 }
 
 // Every binary's secrets are masked: shard and ledger DSN passwords, the
-// NATS credentials and the HS256 secret.
+// NATS credentials, the HS256 secret and reconcile's operator token.
 func TestMaskedHidesEverySecret(t *testing.T) {
 	const secret = "s3cret-s3cret-s3cret-s3cret-s3cret"
 	nats := NATSConfig{URL: "nats://wallet_relay:" + secret + "@n1:4222,nats://wallet_relay:" + secret + "@n2:4222"}
@@ -331,7 +336,7 @@ func TestMaskedHidesEverySecret(t *testing.T) {
 	auth := AuthConfig{JWTSecret: secret}
 	for _, m := range []any{
 		Masked(AccountService{Shards: shards, NATS: nats, Auth: auth}),
-		Masked(LedgerService{Shards: shards, NATS: nats, Auth: auth, Ledger: LedgerConfig{DSN: "u:" + secret + "@tcp(h:1)/l"}}),
+		Masked(LedgerService{Shards: shards, NATS: nats, Auth: auth, Ledger: LedgerConfig{Databases: Databases{"u:" + secret + "@tcp(h:1)/l"}, ReconcileToken: secret}}),
 		Masked(OutboxRelay{Shards: shards, NATS: nats, Auth: auth}),
 	} {
 		if got := fmt.Sprintf("%+v", m); strings.Contains(got, "s3cret") || !strings.Contains(got, "wallet_relay:***@n1:4222") {
@@ -394,5 +399,25 @@ func TestPartitionsMustDivideShards(t *testing.T) {
 	t.Setenv("WALLET_NATS_PARTITIONS", "3")
 	if _, err := Load[OutboxRelay](); err != nil {
 		t.Fatalf("Load() with 3 partitions of 6 shards: %v", err)
+	}
+}
+
+// account.saga_partitions comes as a list from the environment and must
+// name distinct partitions of nats.partitions.
+func TestSagaPartitions(t *testing.T) {
+	if got := Defaults[AccountService]().Account.SagaPartitions; len(got) != 0 {
+		t.Fatalf("default saga_partitions %v, want empty (every partition)", got)
+	}
+	t.Setenv("WALLET_NATS_PARTITIONS", "4")
+	t.Setenv("WALLET_ACCOUNT_SAGA_PARTITIONS", "1,3")
+	c, err := Load[AccountService]()
+	if err != nil || !slices.Equal(c.Account.SagaPartitions, []int{1, 3}) {
+		t.Fatalf("Load() = %v, %v; want partitions [1 3]", c.Account.SagaPartitions, err)
+	}
+	for _, bad := range []string{"4", "1,1", "-1", "x"} {
+		t.Setenv("WALLET_ACCOUNT_SAGA_PARTITIONS", bad)
+		if _, err := Load[AccountService](); err == nil || !strings.Contains(err.Error(), "saga_partitions") {
+			t.Errorf("saga_partitions %q: %v, want refused", bad, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -59,6 +60,7 @@ func decode[C Service](v *viper.Viper, c *C) error {
 	hook := mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
 		stringToList,
+		stringToInts,
 		expandShards,
 	)
 	if err := v.Unmarshal(c, viper.DecodeHook(hook)); err != nil {
@@ -79,4 +81,24 @@ func stringToList(from, to reflect.Type, data any) (any, error) {
 		return []string{}, nil
 	}
 	return strings.Split(data.(string), ","), nil
+}
+
+// stringToInts splits a comma-separated string, as an environment variable
+// gives a list, into a list of ints (account.saga_partitions).
+func stringToInts(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Slice || to.Elem().Kind() != reflect.Int {
+		return data, nil
+	}
+	out := []int{}
+	for _, f := range strings.Split(data.(string), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a list of numbers: %w", data, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -53,7 +53,19 @@ func (m *MoveConfig) mask() {
 
 func (n *NATSConfig) mask() { n.URL = MaskURLs(n.URL) }
 
-func (l *LedgerConfig) mask() { l.DSN = maskDSN(l.DSN) }
+func (l *LedgerConfig) mask() {
+	m := make(Databases, len(l.Databases)) // the copy shares the original's array
+	for i, dsn := range l.Databases {
+		m[i] = maskDSN(dsn)
+	}
+	l.Databases = m
+	if l.DSN != "" {
+		l.DSN = maskDSN(l.DSN)
+	}
+	if l.ReconcileToken != "" {
+		l.ReconcileToken = "***" // an operator's bearer token
+	}
+}
 
 func (a *AuthConfig) mask() {
 	if a.JWTSecret != "" {

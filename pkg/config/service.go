@@ -37,8 +37,9 @@ type AccountService struct {
 	Move MoveConfig `mapstructure:"move"`
 }
 
-// LedgerService is ledger-service's configuration. It reads the shards for
-// the owners of customers' accounts and for reconcile and dead-letters.
+// LedgerService is ledger-service's configuration. It reads shards for
+// their count only (an account's partition); reconcile reads the shards
+// through account-service (ledger.account_service_url).
 type LedgerService struct {
 	LogLevel LogLevel     `mapstructure:"log_level"`
 	Shards   Shards       `mapstructure:"shards"`
@@ -59,6 +60,8 @@ type OutboxRelay struct {
 	Auth     AuthConfig  `mapstructure:"auth"`
 	HTTP     HTTPConfig  `mapstructure:"http"`
 	Relay    RelayConfig `mapstructure:"relay"`
+	// Ledger is read by provision only: the ledger's lease bucket's TTL.
+	Ledger LedgerLeases `mapstructure:"ledger"`
 }
 
 // Validate checks account-service's sections, and that a saga step
@@ -67,6 +70,15 @@ type OutboxRelay struct {
 // checks it because the rows it would lose are its own.
 func (c AccountService) Validate() error {
 	errs := append(validateSections(c), partitionsDivide(c.NATS, c.Shards))
+	seen := map[int]bool{}
+	for _, p := range c.Account.SagaPartitions {
+		if p < 0 || p >= c.NATS.Partitions || seen[p] {
+			errs = append(errs, fmt.Errorf("account.saga_partitions: %v must list distinct partitions of 0..%d (nats.partitions %d)",
+				c.Account.SagaPartitions, c.NATS.Partitions-1, c.NATS.Partitions))
+			break
+		}
+		seen[p] = true
+	}
 	// A published row can be re-published (republish --since) until it is
 	// deleted; the copy must still find the inbox row of the original,
 	// which is about as old as the row, plus the republish run's own
@@ -80,7 +92,7 @@ func (c AccountService) Validate() error {
 
 // Validate checks ledger-service's sections.
 func (c LedgerService) Validate() error {
-	return errors.Join(append(validateSections(c), partitionsDivide(c.NATS, c.Shards))...)
+	return errors.Join(append(validateSections(c), partitionsDivide(c.NATS, c.Shards), ledgerPerPartition(c.NATS, c.Ledger))...)
 }
 
 // Validate checks outbox-relay's sections, and that nats.duplicate_window

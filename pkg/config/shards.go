@@ -43,7 +43,7 @@ func ExpandShards(dsns []string) ([]string, error) {
 
 // expandShards is the decode hook that expands the ranges of Shards.
 func expandShards(from, to reflect.Type, data any) (any, error) {
-	if to != reflect.TypeOf(Shards{}) {
+	if to != reflect.TypeOf(Shards{}) && to != reflect.TypeOf(Databases{}) {
 		return data, nil
 	}
 	var list []string

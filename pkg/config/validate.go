@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -123,9 +124,24 @@ func (l LedgerConfig) validate() []error {
 	errs := checks(
 		positive("ledger.max_connections", l.MaxConnections),
 		positive("ledger.inbox_retention", l.InboxRetention),
+		positive("ledger.lease_ttl", l.LeaseTTL),
 	)
-	if _, err := mysql.ParseDSN(l.DSN); err != nil {
-		errs = append(errs, fmt.Errorf("ledger.dsn: %w", err))
+	if l.LeaseTTL < 100*time.Millisecond { // JetStream's shortest bucket TTL
+		errs = append(errs, fmt.Errorf("ledger.lease_ttl must be at least 100ms, not %v", l.LeaseTTL))
+	}
+	if l.DSN != "" {
+		errs = append(errs, errors.New("ledger.dsn is no longer read: the ledger has one schema per event partition, set ledger.databases (one DSN per partition, e.g. …/wallet_ledger_{0..3})"))
+	}
+	if len(l.Databases) == 0 {
+		errs = append(errs, errors.New("ledger.databases: one DSN per event partition is required"))
+	}
+	for i, dsn := range l.Databases {
+		if _, err := mysql.ParseDSN(dsn); err != nil {
+			errs = append(errs, fmt.Errorf("ledger.databases[%d]: %w", i, err))
+		}
+	}
+	if u, err := url.Parse(l.AccountServiceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("ledger.account_service_url: %q is not an http(s) URL", l.AccountServiceURL))
 	}
 	return errs
 }
@@ -146,6 +162,8 @@ func (r RelayConfig) validate() []error {
 // account-service's (AccountService.Validate), the value's own range is
 // outbox-relay's.
 func (RelayRetention) validate() []error { return nil }
+
+func (l LedgerLeases) validate() []error { return checks(positive("ledger.lease_ttl", l.LeaseTTL)) }
 
 func (m MoveConfig) validate() []error {
 	var errs []error
@@ -188,6 +206,16 @@ func checks(results ...error) []error {
 		}
 	}
 	return errs
+}
+
+// ledgerPerPartition checks that ledger.databases names one schema per
+// event partition.
+func ledgerPerPartition(n NATSConfig, l LedgerConfig) error {
+	if len(l.Databases) == 0 || len(l.Databases) == n.Partitions {
+		return nil
+	}
+	return fmt.Errorf("ledger.databases has %d DSNs, nats.partitions is %d: the ledger needs one schema per event partition",
+		len(l.Databases), n.Partitions)
 }
 
 // partitionsDivide checks that nats.partitions divides the logical shards, so

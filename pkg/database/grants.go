@@ -28,10 +28,11 @@ func DefaultUsers(account, relay, ledger string) Users {
 
 // GrantStatements returns the SQL that creates (or re-passwords) the
 // services' users on host ('%' for any) and grants them what they need on
-// the shard schemas and the ledger schema. It is safe to run again. The one
+// the shard schemas and the ledger's schemas, one per event partition. It
+// is safe to run again. The one
 // source of these grants: deploy/grants.sql is its output for the default
 // schemas (TestGrantsFileIsCurrent), and the tests apply it directly.
-func GrantStatements(shards []string, ledger, host string, users Users) []string {
+func GrantStatements(shards, ledgers []string, host string, users Users) []string {
 	user := func(l Login) string { return "'" + quote(l.User) + "'@'" + host + "'" }
 	account, relay, led := user(users.Account), user(users.Relay), user(users.Ledger)
 	var out []string
@@ -54,13 +55,13 @@ func GrantStatements(shards []string, ledger, host string, users Users) []string
 			// deletes them after the retention and holds the shard's lease:
 			// no access to accounts or any other table.
 			fmt.Sprintf("GRANT SELECT, DELETE, UPDATE (published_at, attempts, last_error, set_aside_at) ON %s.`outbox` TO %s", s, relay),
-			fmt.Sprintf("GRANT SELECT, UPDATE ON %s.`outbox_lease` TO %s", s, relay),
-			// ledger-service reads the shards (reconcile, dead letters) and
-			// marks dead letters replayed or discarded.
-			fmt.Sprintf("GRANT SELECT ON %s.* TO %s", s, led),
-			fmt.Sprintf("GRANT UPDATE ON %s.`dead_letters` TO %s", s, led))
+			fmt.Sprintf("GRANT SELECT, UPDATE ON %s.`outbox_lease` TO %s", s, relay))
+		// ledger-service gets nothing on the shards: it learns owners from
+		// events and reconcile reads through account-service (ADR 0038).
 	}
-	out = append(out, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.* TO %s", ledger, led))
+	for _, l := range ledgers {
+		out = append(out, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.* TO %s", l, led))
+	}
 	return out
 }
 

@@ -22,7 +22,11 @@ func grantsFile() string {
 	for i := range 256 {
 		shards = append(shards, fmt.Sprintf("wallet_shard_%d", i))
 	}
-	for _, s := range GrantStatements(shards, "wallet_ledger", "%", filePasswords) {
+	var ledgers []string
+	for p := range 4 {
+		ledgers = append(ledgers, fmt.Sprintf("wallet_ledger_%d", p))
+	}
+	for _, s := range GrantStatements(shards, ledgers, "%", filePasswords) {
 		b.WriteString(s + ";\n")
 	}
 	return b.String()

@@ -20,12 +20,11 @@ import (
 // service is back.
 const AdvisoryStream = "WALLET_ADVISORIES"
 
-// advisoryPrefix + consumer name is the subject of a consumer's
-// max-deliveries advisories.
-const advisoryPrefix = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + stream.Name + "."
-
-// advisoryMaxAge bounds how long an unrecorded advisory is kept.
-const advisoryMaxAge = 7 * 24 * time.Hour
+// advisoryPrefix + stream + "." + consumer is the subject of a consumer's
+// max-deliveries advisories. The watch takes a consumer's advisories of
+// every stream (the partition streams WALLET_<p>, ADR 0038): the advisory
+// names the stream its message is in.
+const advisoryPrefix = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
 
 // maxDeliveries is the advisory's body (io.nats.jetstream.advisory.v1.max_deliver).
 type maxDeliveries struct {
@@ -45,27 +44,22 @@ type Owner func(m *jetstream.RawStreamMsg) database.DB
 // after the MaxDeliver of one of owners' consumers (consumer name → where
 // its dead letters go), with the subject, headers and data fetched from the
 // WALLET stream by sequence. name is the durable consumer on
-// AdvisoryStream, one per service. Recording is idempotent (by consumer
+// AdvisoryStream (outbox-relay provision declares the stream), one per
+// service. Recording is idempotent (by consumer
 // and stream sequence), so several instances of a service may watch at
 // once.
-func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, replicas int, owners map[string]Owner, log *slog.Logger) error {
+func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, owners map[string]Owner, log *slog.Logger) error {
 	if len(owners) == 0 {
 		return errors.New("deadletter: no consumers to watch")
 	}
 	subjects := make([]string, 0, len(owners))
 	for c := range owners {
-		subjects = append(subjects, advisoryPrefix+c)
+		subjects = append(subjects, advisoryPrefix+"*."+c)
 	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        AdvisoryStream,
-		Description: "JetStream max-deliveries advisories of the WALLET consumers, until recorded as dead letters",
-		Subjects:    []string{advisoryPrefix + "*"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		MaxAge:      advisoryMaxAge,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", AdvisoryStream, err)
+	// The stream is outbox-relay provision's (pkg/provision.Advisories);
+	// the service verified it at start.
+	if _, err := js.Stream(ctx, AdvisoryStream); err != nil {
+		return fmt.Errorf("stream %s: %w", AdvisoryStream, err)
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, AdvisoryStream, jetstream.ConsumerConfig{
 		Durable:        name,
@@ -79,13 +73,9 @@ func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, r
 	if err != nil {
 		return fmt.Errorf("create consumer %s on %s: %w", name, AdvisoryStream, err)
 	}
-	wallet, err := js.Stream(ctx, stream.Name)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream.Name, err)
-	}
 	log = log.With("consumer", name)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		if err := recordAdvisory(ctx, wallet, owners, m.Data()); err != nil {
+		if err := recordAdvisory(ctx, js, owners, m.Data()); err != nil {
 			log.Warn("record max-deliveries advisory, will retry", "err", err)
 			_ = m.NakWithDelay(stream.RetryDelay(m))
 			return
@@ -106,9 +96,9 @@ func WatchAdvisories(ctx context.Context, js jetstream.JetStream, name string, r
 // recordAdvisory writes the dropped message an advisory names into the
 // dead_letters its consumer's owner picks for it. A message the stream no
 // longer holds is recorded without its content, so the drop is still seen.
-func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[string]Owner, body []byte) error {
+func recordAdvisory(ctx context.Context, js jetstream.JetStream, owners map[string]Owner, body []byte) error {
 	var a maxDeliveries
-	if err := json.Unmarshal(body, &a); err != nil || a.StreamSeq == 0 {
+	if err := json.Unmarshal(body, &a); err != nil || a.StreamSeq == 0 || a.Stream == "" {
 		return nil // not an advisory we can act on; retrying will not change it
 	}
 	owner, ok := owners[a.Consumer]
@@ -118,12 +108,20 @@ func recordAdvisory(ctx context.Context, wallet jetstream.Stream, owners map[str
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	reason := fmt.Sprintf("dropped by JetStream after %d deliveries (MaxDeliver)", a.Deliveries)
+	// The same durable runs on every partition's stream, and stream
+	// sequences repeat across streams: the dead letter names both
+	// (saga@WALLET_2), which keeps (consumer, stream_seq) unique.
+	consumer := stream.ConsumerLabel(a.Stream, a.Consumer)
+	wallet, err := js.Stream(ctx, a.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", a.Stream, err)
+	}
 	msg, err := wallet.GetMsg(ctx, a.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return insert(ctx, owner(nil), a.Consumer, "", nil, nil, &a.StreamSeq, reason+"; the message is no longer in the stream")
+		return insert(ctx, owner(nil), consumer, "", nil, nil, &a.StreamSeq, reason+"; the message is no longer in the stream")
 	}
 	if err != nil {
-		return fmt.Errorf("fetch %s message %d: %w", stream.Name, a.StreamSeq, err)
+		return fmt.Errorf("fetch %s message %d: %w", a.Stream, a.StreamSeq, err)
 	}
-	return insert(ctx, owner(msg), a.Consumer, msg.Subject, msg.Header, msg.Data, &a.StreamSeq, reason)
+	return insert(ctx, owner(msg), consumer, msg.Subject, msg.Header, msg.Data, &a.StreamSeq, reason)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
+	"github.com/walletco/wallet/pkg/provision"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -29,12 +30,19 @@ func setup(t *testing.T) (*sqlx.DB, jetstream.JetStream, jetstream.Stream) {
 		t.Fatal(err)
 	}
 	js := testenv.MustJetStream(t)
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+	s, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: 2, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return db, js, s
+	return db, js, s[1]
 }
+
+// The subject the tests' messages use: partition 1's, whose stream setup
+// returns.
+const (
+	debited = "wallet.1.transfer.debited.0"
+	opened  = "wallet.1.account.opened.0"
+)
 
 // A message a consumer keeps failing until JetStream drops it after
 // MaxDeliver is recorded from the max-deliveries advisory, with the
@@ -53,28 +61,35 @@ func TestAdvisoryBecomesDeadLetterAndReplaysOnce(t *testing.T) {
 	// The consumer takes several shards' messages; its owner picks the
 	// database by the message (the saga: by its account).
 	owner := func(m *jetstream.RawStreamMsg) database.DB {
-		if m != nil && m.Subject == "wallet.transfer.debited.0" {
+		if m != nil && m.Subject == debited {
 			return db
 		}
 		return other
 	}
+	// The advisory stream is outbox-relay provision's.
+	if _, err := provision.Apply(ctx, js, []provision.Resource{provision.Advisories(provision.Settings{Stream: stream.Config{Replicas: 1, Partitions: 2}})},
+		slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
 	watched := make(chan error, 1)
 	go func() {
-		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", 1, map[string]deadletter.Owner{consumer: owner},
+		watched <- deadletter.WatchAdvisories(ctx, js, "dead-letters-test", map[string]deadletter.Owner{consumer: owner},
 			slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
 		_, err := js.Consumer(ctx, deadletter.AdvisoryStream, "dead-letters-test")
 		return err
 	})
-	before := testutil.ToFloat64(deadletter.Recorded.WithLabelValues(consumer))
+	// Each partition's stream has its own saga: the dead letter names it.
+	label := stream.ConsumerLabel(stream.PartitionName(1), consumer)
+	before := testutil.ToFloat64(deadletter.Recorded.WithLabelValues(label))
 
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream.Name, jetstream.ConsumerConfig{Durable: consumer,
-		FilterSubject: "wallet.transfer.debited.0", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 2, AckWait: time.Minute})
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream.PartitionName(1), jetstream.ConsumerConfig{Durable: consumer,
+		FilterSubject: debited, AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 2, AckWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := nats.NewMsg("wallet.transfer.debited.0")
+	m := nats.NewMsg(debited)
 	m.Header.Set("ce-id", "ev-1")
 	m.Header.Set(nats.MsgIdHdr, "ev-1")
 	m.Data = []byte(`{"amount":"5.00"}`)
@@ -117,12 +132,12 @@ func TestAdvisoryBecomesDeadLetterAndReplaysOnce(t *testing.T) {
 		t.Fatalf("the other database holds %d dead letters (%v), want none", len(elsewhere), err)
 	}
 	l := letters[0]
-	if l.Consumer != consumer || l.Subject != "wallet.transfer.debited.0" || l.Data != `{"amount":"5.00"}` ||
+	if l.Consumer != label || l.Subject != debited || l.Data != `{"amount":"5.00"}` ||
 		l.StreamSeq == nil || *l.StreamSeq != ack.Sequence || !strings.Contains(l.Reason, "MaxDeliver") ||
 		!strings.Contains(l.Headers, "ev-1") || l.Status() != "open" {
 		t.Fatalf("dead letter = %+v", l)
 	}
-	if got := testutil.ToFloat64(deadletter.Recorded.WithLabelValues(consumer)) - before; got != 1 {
+	if got := testutil.ToFloat64(deadletter.Recorded.WithLabelValues(label)) - before; got != 1 {
 		t.Fatalf("wallet_dead_letters_total rose by %v, want 1", got)
 	}
 
@@ -173,11 +188,11 @@ func TestPoisonOfAnyBytesIsRecorded(t *testing.T) {
 	db, js, _ := setup(t)
 	ctx := context.Background()
 	data := []byte{'{', 0xff, 0xfe, 0x00, 0xc3, '}'}
-	if _, err := js.Publish(ctx, "wallet.account.opened.0", data); err != nil {
+	if _, err := js.Publish(ctx, opened, data); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream.Name, jetstream.ConsumerConfig{Durable: "poison-bytes",
-		FilterSubject: "wallet.account.opened.0", AckPolicy: jetstream.AckExplicitPolicy})
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream.PartitionName(1), jetstream.ConsumerConfig{Durable: "poison-bytes",
+		FilterSubject: opened, AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,15 +35,15 @@ func TestPoisonIsKeptUntilItsDeadLetterIsRecorded(t *testing.T) {
 	poison := func(ctx context.Context, m jetstream.Msg, cause error) error {
 		return deadletter.Handler(target.Load(), durable)(ctx, m, cause)
 	}
-	unrecorded := stream.Messages.WithLabelValues(durable, "poison_unrecorded")
+	unrecorded := stream.Messages.WithLabelValues(stream.ConsumerLabel(stream.PartitionName(1), durable), "poison_unrecorded")
 	before := testutil.ToFloat64(unrecorded)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		cfg := jetstream.ConsumerConfig{Durable: durable, FilterSubject: "wallet.account.deposited.0", AckPolicy: jetstream.AckExplicitPolicy}
+		cfg := jetstream.ConsumerConfig{Durable: durable, FilterSubject: "wallet.1.account.deposited.0", AckPolicy: jetstream.AckExplicitPolicy}
 		done <- stream.Consume(ctx, js, cfg, func(context.Context, events.Event) error { return nil },
-			stream.Options{Poison: poison}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			stream.Options{Poison: poison, Stream: stream.PartitionName(1)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -51,7 +51,7 @@ func TestPoisonIsKeptUntilItsDeadLetterIsRecorded(t *testing.T) {
 			t.Errorf("Consume: %v", err)
 		}
 	})
-	if _, err := js.Publish(ctx, "wallet.account.deposited.0", []byte("garbage")); err != nil { // no CloudEvents headers: undecodable
+	if _, err := js.Publish(ctx, "wallet.1.account.deposited.0", []byte("garbage")); err != nil { // no CloudEvents headers: undecodable
 		t.Fatal(err)
 	}
 	// Delivered, not recorded, nak'd, delivered again.
@@ -69,7 +69,7 @@ func TestPoisonIsKeptUntilItsDeadLetterIsRecorded(t *testing.T) {
 		if n := deadLetters(t, db, durable); n != 1 {
 			return fmt.Errorf("%d dead letters, want 1", n)
 		}
-		info, err := js.Consumer(ctx, stream.Name, durable)
+		info, err := js.Consumer(ctx, stream.PartitionName(1), durable)
 		if err != nil {
 			return err
 		}

@@ -1,8 +1,9 @@
 // Package events defines the wallet's event types, their JSON payloads (schema
 // version 1) and their CloudEvents 1.0 binary-mode mapping onto NATS messages.
 //
-// Subjects are wallet.<aggregate>.<event>.<shard>, where <shard> is the shard
-// that must act next. Payload fields are only ever added, never changed; a
+// Topics are wallet.<aggregate>.<event>.<shard>, where <shard> is the shard
+// that must act next; they are published in an event partition as
+// wallet.<partition>.<aggregate>.<event>.<shard> (see partition.go). Payload fields are only ever added, never changed; a
 // breaking change gets a new ce-type version (…v2).
 package events
 
@@ -38,7 +39,8 @@ var Types = []string{
 	TransferDebited, TransferCredited, TransferCreditRejected, TransferCompleted, TransferFailed,
 }
 
-// StreamSubjects is the subject filter of the WALLET stream.
+// StreamSubjects matches every fact of every partition (ADR 0038): a core
+// NATS subscription to all of them, or a filter before partitions.
 const StreamSubjects = "wallet.>"
 
 // Event is one CloudEvent as the outbox stores it and the relay publishes it.
@@ -47,15 +49,16 @@ type Event struct {
 	Type    string    // short type, e.g. transfer.debited
 	Source  string    // ce-source, e.g. /account-service/shard/2
 	Subject string    // ce-subject: the transaction or account id
-	Topic   string    // NATS subject
+	Topic   string    // the outbox topic; read from JetStream, the subject it came on
 	Time    time.Time // ce-time
 	Data    []byte    // JSON payload
-	// Seq is the message's sequence in the WALLET stream when it was read
+	// Seq is the message's sequence in its partition's stream when it was read
 	// from JetStream (0 otherwise): the order every consumer sees.
 	Seq uint64
 }
 
-// Topic returns the NATS subject of an event type that shard must act on.
+// Topic returns the outbox topic of an event type that shard must act on
+// (the relay publishes it on FactSubject and StepSubject).
 func Topic(eventType string, shard int) string {
 	return "wallet." + eventType + "." + strconv.Itoa(shard)
 }
@@ -80,7 +83,8 @@ const (
 	hdrContent = "content-type"
 )
 
-// Msg maps e onto a NATS message in CloudEvents binary mode.
+// Msg maps e onto a NATS message in CloudEvents binary mode, on the subject
+// e.Topic (the relay sets it to the routed subject first).
 func (e Event) Msg() *nats.Msg {
 	m := nats.NewMsg(e.Topic)
 	m.Header.Set(hdrSpec, "1.0")

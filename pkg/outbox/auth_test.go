@@ -20,20 +20,20 @@ func connectAs(t *testing.T, url, user string) jetstream.JetStream {
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 }
 
-// With the stack's NATS users (deploy/nats-auth.conf) the relay declares
-// its lease bucket, holds a lease, hears wake-ups and publishes; no other
-// service may write a lease.
+// With the stack's NATS users (deploy/nats-auth.conf) the relay holds a
+// lease in the bucket wallet_admin declared (outbox-relay provision), hears
+// wake-ups and publishes; no other service may write a lease.
 func TestRelayPermissions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	url := testenv.AuthNATS(t).ClientURL()
-	relay := connectAs(t, url, "wallet_relay")
-	s, err := stream.Ensure(ctx, relay, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+	admin := connectAs(t, url, "wallet_admin")
+	s, err := stream.EnsurePartitions(ctx, admin, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := mustFixture(t)
-	f.js, f.stream = relay, s
+	f.js, f.stream, f.admin = connectAs(t, url, "wallet_relay"), s[0], admin
 	run(t, newRelay(t, f, outbox.RelayConfig{BatchSize: 10, PollInterval: time.Hour, LeaseTTL: 2 * time.Second, Owner: "t"}))
 	f.waitHolder(t, "shard0", "t")
 	time.Sleep(50 * time.Millisecond) // the first probe, which found nothing

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -19,43 +20,59 @@ const errAccountLimits jetstream.ErrorCode = 10002
 const lookupTimeout = 2 * time.Second
 
 // permanent reports whether JetStream refused rw in a way that trying again
-// cannot change: larger than the server's max payload, an invalid subject or
-// header, a subject no stream takes, or a request error of the stream's API
-// (400, such as "message size exceeds maximum allowed"). Time-outs, closed
+// cannot change: larger than the server's max payload, an invalid subject,
+// topic or header, a subject (fact or saga step) no stream takes, or a
+// request error of the stream's API (400, such as "message size exceeds
+// maximum allowed"). Time-outs, closed
 // connections, a stream without a leader and a full store are transient and
 // retried for as long as they last.
 func (s *shardRelay) permanent(ctx context.Context, rw row, err error) bool {
 	var api *jetstream.APIError
 	switch {
-	case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrBadHeaderMsg):
+	case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrBadHeaderMsg),
+		errors.Is(err, events.ErrMalformed): // a topic no partition's subjects can carry (Route)
 		return true
 	case errors.As(err, &api):
 		return api.Code == 400 && api.ErrorCode != errAccountLimits
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
-		// No stream answered: none takes the subject, or the stream is
-		// unavailable (no leader, JetStream down). Only JetStream itself
-		// saying that no stream matches is permanent.
+		// No stream answered: none takes one of the row's subjects, or its
+		// stream is unavailable (no leader, JetStream down). Only JetStream
+		// itself saying that no stream matches is permanent.
 		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 		defer cancel()
-		_, lerr := s.js.StreamNameBySubject(lctx, rw.Topic)
-		if !errors.Is(lerr, jetstream.ErrStreamNotFound) {
-			return false
-		}
-		// No stream takes the subject. If the stream itself is gone (NATS
-		// lost its state), every row would be set aside: declare it again
-		// and retry instead.
-		if _, serr := s.js.Stream(lctx, stream.Name); errors.Is(serr, jetstream.ErrStreamNotFound) {
-			s.log.Error("the WALLET stream is gone; declaring it again", "shard", s.shard)
-			if s.cfg.Redeclare != nil {
-				if derr := s.cfg.Redeclare(ctx); derr != nil {
-					s.log.Error("declare the WALLET stream", "err", derr)
-				}
+		subjects, _ := s.route.Subjects(rw.Topic) // published, so well formed
+		for _, subject := range subjects {
+			_, lerr := s.js.StreamNameBySubject(lctx, subject)
+			if errors.Is(lerr, jetstream.ErrStreamNotFound) {
+				return s.noStream(ctx, lctx, subject)
 			}
-			return false
 		}
-		return true
+		return false
 	}
 	return false
+}
+
+// noStream decides about a subject no stream takes. If its partition's
+// stream itself is gone (NATS lost its state), every row would be set
+// aside: the rows are kept and retried once outbox-relay provision made it
+// again. Otherwise the subject
+// is one no partition takes, for good.
+func (s *shardRelay) noStream(ctx, lctx context.Context, subject string) bool {
+	r, err := events.ParseSubject(subject)
+	if err != nil {
+		return true
+	}
+	name := stream.PartitionName(r.Partition)
+	if _, serr := s.js.Stream(lctx, name); errors.Is(serr, jetstream.ErrStreamNotFound) && r.Partition < s.route.Partitions {
+		s.log.Error("a partition's stream is gone: run outbox-relay provision", "shard", s.shard, "stream", name)
+		if s.cfg.Redeclare != nil {
+			if derr := s.cfg.Redeclare(ctx); derr != nil {
+				s.log.Error("verify the event streams", "err", derr)
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // maxErrorText bounds the error kept with a row.

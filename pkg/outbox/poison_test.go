@@ -27,11 +27,11 @@ func poisonFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	js := testenv.MustJetStreamWith(t, func(o *server.Options) { o.MaxPayload = 4096 })
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+	s, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{db: db, js: js, stream: s}
+	return fixture{db: db, js: js, stream: s[0], admin: js}
 }
 
 // appendOne inserts one event on topic with data and returns its id.
@@ -49,12 +49,12 @@ func (f fixture) appendOne(t *testing.T, topic, data string) string {
 }
 
 // A row that can never be published (larger than the server's max payload,
-// or on a subject no stream takes) is tried MaxAttempts times, set aside with
+// or on a topic no partition's subjects can carry) is tried MaxAttempts times, set aside with
 // its error, and the rows behind it are published in id order.
 func TestRelaySetsPoisonRowsAside(t *testing.T) {
 	for name, poison := range map[string]struct{ topic, data, err string }{
-		"too large":        {events.Topic(events.AccountDeposited, 0), `{"pad":"` + strings.Repeat("x", 8000) + `"}`, "maximum payload"},
-		"subject unstored": {"elsewhere.account.deposited.0", `{}`, "no response from stream"},
+		"too large":       {events.Topic(events.AccountDeposited, 0), `{"pad":"` + strings.Repeat("x", 8000) + `"}`, "maximum payload"},
+		"topic malformed": {"elsewhere.account.deposited.0", `{}`, "malformed event"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := poisonFixture(t)
@@ -130,7 +130,7 @@ func TestRelayRedeclaresAMissingStream(t *testing.T) {
 	f := mustFixture(t)
 	ids := f.append(t, 3)
 	ctx := context.Background()
-	if err := f.js.DeleteStream(ctx, stream.Name); err != nil {
+	if err := f.js.DeleteStream(ctx, stream.PartitionName(0)); err != nil {
 		t.Fatal(err)
 	}
 	redeclared := 0
@@ -138,7 +138,7 @@ func TestRelayRedeclaresAMissingStream(t *testing.T) {
 		Owner: "t", LeaseTTL: time.Second, MaxAttempts: 1, PublishTimeout: 2 * time.Second,
 		Redeclare: func(ctx context.Context) error {
 			redeclared++
-			_, err := stream.Ensure(ctx, f.js, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+			_, err := stream.EnsurePartitions(ctx, f.js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
 			return err
 		}})
 	var marked int
@@ -152,7 +152,7 @@ func TestRelayRedeclaresAMissingStream(t *testing.T) {
 	if err := f.db.Get(&setAside, "SELECT COUNT(*) FROM outbox WHERE set_aside_at IS NOT NULL"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := f.js.Stream(ctx, stream.Name)
+	s, err := f.js.Stream(ctx, stream.PartitionName(0))
 	if err != nil {
 		t.Fatalf("stream not declared again: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/walletco/wallet/pkg/lease"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -25,11 +26,17 @@ type RelayConfig struct {
 	// is frozen and no longer written). EachOwnServer makes one for shards
 	// that are databases of their own.
 	Servers func() []Server
+	// Shards is the deployment's number of logical shards and Partitions
+	// its event partitions (nats.partitions, which divides Shards): a
+	// shard's rows are published in its partition's stream, and a saga
+	// step also in the partition of the shard that acts on it (Route).
+	Shards, Partitions int
 	// BatchSize is the rows per poll of one shard.
 	BatchSize int
-	// Redeclare, if set, declares the WALLET stream again when it is gone
-	// (NATS lost its state): a row no stream takes is then the stream's
-	// fault, not the row's, and is not set aside.
+	// Redeclare, if set, is called when a partition's stream is gone (NATS
+	// lost its state): it reports that the streams must be provisioned
+	// again (outbox-relay provision); a row no stream takes is then the
+	// stream's fault, not the row's, and is not set aside.
 	Redeclare func(ctx context.Context) error
 	// PollInterval is how often a server is asked which of its shards have
 	// unpublished rows (one query for all of them); a wake-up on a shard's
@@ -44,11 +51,10 @@ type RelayConfig struct {
 	// Owner names this relay instance in its leases' values (see
 	// LeaseBucket); LeaseTTL is how long its lease on a server lasts without
 	// renewal. Every relay must use the same LeaseTTL: it is the bucket's.
+	// The bucket's TTL must be LeaseTTL (outbox-relay provision declares
+	// it from relay.lease_ttl; the relay verifies it at start).
 	Owner    string
 	LeaseTTL time.Duration
-	// LeaseReplicas is the lease bucket's replicas (the WALLET stream's
-	// nats.replicas); 0 means 1.
-	LeaseReplicas int
 	// MaxAttempts is how many times a row that JetStream refuses for good
 	// (see permanent) is tried before it is set aside, so that the rows
 	// behind it are published.
@@ -62,7 +68,8 @@ type RelayConfig struct {
 
 // Relay copies committed outbox rows of every shard to JetStream, in id order
 // per shard, with Nats-Msg-Id = event id: a row re-published after a crash is
-// dropped by the stream's duplicate window. It runs one worker per database
+// dropped by the stream's duplicate window. A shard's rows go to its
+// partition's stream, a saga step also to the acting shard's (Route). It runs one worker per database
 // server, which publishes the server's shards while it holds the server's
 // lease, so that its queries, leases and goroutines grow with servers, not
 // shards.
@@ -70,7 +77,7 @@ type Relay struct {
 	js     jetstream.JetStream
 	cfg    RelayConfig
 	log    *slog.Logger
-	leases *leases
+	leases *lease.Bucket
 	// value is what this relay writes in the keys of the leases it holds:
 	// its owner name and a token no other relay has.
 	value []byte
@@ -90,6 +97,9 @@ func NewRelay(js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay
 		cfg.LeaseTTL <= 0 || cfg.Owner == "" {
 		return nil, errors.New("outbox relay: batch size, max in flight, max attempts, poll interval, publish time-out, lease TTL and owner are required")
 	}
+	if err := (Route{Shards: cfg.Shards, Partitions: cfg.Partitions}).check(); err != nil {
+		return nil, fmt.Errorf("outbox relay: shards and partitions: %w", err)
+	}
 	if cfg.LeaseTTL < minLeaseTTL {
 		return nil, fmt.Errorf("outbox relay: lease TTL %v is shorter than JetStream's shortest, %v", cfg.LeaseTTL, minLeaseTTL)
 	}
@@ -99,7 +109,8 @@ func NewRelay(js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) (*Relay
 	token := make([]byte, 8)
 	_, _ = rand.Read(token)
 	return &Relay{js: js, cfg: cfg, log: log,
-		leases: &leases{js: js, ttl: cfg.LeaseTTL, replicas: cfg.LeaseReplicas},
+		// Looked up, not declared: replicas do not matter here.
+		leases: lease.NewBucket(js, LeaseBucket, leaseDescription, cfg.LeaseTTL, 0),
 		value:  []byte(cfg.Owner + " " + hex.EncodeToString(token)),
 		wakes:  router{owner: map[int]*worker{}},
 	}, nil
@@ -183,7 +194,8 @@ func (r *Relay) subscribeWake() func() {
 
 func (r *Relay) newShardRelay(shard int, db database.DB, table string) *shardRelay {
 	return &shardRelay{cfg: r.cfg, js: r.js, db: db, table: table, shard: shard, m: metricsFor(strconv.Itoa(shard)),
-		log: r.log.With("shard", shard), beforeMark: r.beforeMark}
+		route: Route{Shard: shard, Shards: r.cfg.Shards, Partitions: r.cfg.Partitions},
+		log:   r.log.With("shard", shard), beforeMark: r.beforeMark}
 }
 
 // router hands each wake-up to the worker that publishes its shard now, if

@@ -28,6 +28,9 @@ type fixture struct {
 	db     *sqlx.DB
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	// admin declares the lease bucket (outbox-relay provision's in a
+	// deployment); js by default.
+	admin jetstream.JetStream
 }
 
 func mustFixture(t testing.TB) fixture {
@@ -43,11 +46,11 @@ func mustFixtureWindow(t testing.TB, window time.Duration) fixture {
 		t.Fatal(err)
 	}
 	js := testenv.MustJetStream(t)
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: window})
+	s, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: window})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{db: db, js: js, stream: s}
+	return fixture{db: db, js: js, stream: s[0], admin: js}
 }
 
 func (f fixture) append(t *testing.T, n int) []string {
@@ -102,6 +105,17 @@ func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeM
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = cfg.BatchSize
 	}
+	if cfg.Shards == 0 {
+		// One partition: every shard's rows go to the fixture's stream.
+		cfg.Shards, cfg.Partitions = 64, 1
+	}
+	// The lease bucket is outbox-relay provision's; the relay only looks
+	// it up.
+	if cfg.LeaseTTL > 0 {
+		if _, err := f.admin.CreateOrUpdateKeyValue(context.Background(), outbox.LeaseBucketConfig(cfg.LeaseTTL, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r, err := outbox.NewRelayBeforeMark(f.js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), beforeMark)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +128,7 @@ func newRelayBeforeMark(t testing.TB, f fixture, cfg outbox.RelayConfig, beforeM
 func TestNewRelayRequiresEveryNumber(t *testing.T) {
 	f := mustFixture(t)
 	full := outbox.RelayConfig{Servers: outbox.EachOwnServer(f.db), BatchSize: 10, MaxInFlight: 10, MaxAttempts: 5,
-		PollInterval: time.Millisecond, PublishTimeout: time.Second, LeaseTTL: time.Second, Owner: "t"}
+		PollInterval: time.Millisecond, PublishTimeout: time.Second, LeaseTTL: time.Second, Owner: "t", Shards: 4, Partitions: 2}
 	for name, zero := range map[string]func(*outbox.RelayConfig){
 		"Servers":        func(c *outbox.RelayConfig) { c.Servers = nil },
 		"BatchSize":      func(c *outbox.RelayConfig) { c.BatchSize = 0 },
@@ -123,6 +137,9 @@ func TestNewRelayRequiresEveryNumber(t *testing.T) {
 		"PollInterval":   func(c *outbox.RelayConfig) { c.PollInterval = 0 },
 		"PublishTimeout": func(c *outbox.RelayConfig) { c.PublishTimeout = 0 },
 		"LeaseTTL":       func(c *outbox.RelayConfig) { c.LeaseTTL = 0 },
+		"Shards":         func(c *outbox.RelayConfig) { c.Shards = 0 },
+		"Partitions":     func(c *outbox.RelayConfig) { c.Partitions = 0 },
+		"Partitions 3":   func(c *outbox.RelayConfig) { c.Partitions = 3 }, // does not divide 4 shards
 	} {
 		cfg := full
 		zero(&cfg)
@@ -298,7 +315,7 @@ func TestRelayFollowsAMovedShard(t *testing.T) {
 
 	// The copy on the new server has the old rows, unpublished as copied
 	// in the middle of a batch, and new ones written after the move.
-	g := fixture{db: moved, js: f.js, stream: f.stream}
+	g := fixture{db: moved, js: f.js, stream: f.stream, admin: f.admin}
 	var rows []struct {
 		EventID string `db:"event_id"`
 	}

@@ -21,14 +21,18 @@ type Republished struct {
 }
 
 // Republish publishes again, in id order and with their event ids as
-// Nats-Msg-Id, the shard's rows published within the last since (database
+// Nats-Msg-Id, on every subject of their route (the fact, and the saga step
+// in the acting shard's partition when it is another), the shard's rows published within the last since (database
 // clock) that are still kept (relay.outbox_retention). It recovers events
 // the stream lost after acknowledging them (an OS crash before JetStream's
 // file store synced, a store restored from a backup). Unpublished rows are
 // left to the relay, and published_at is not changed. batch rows are read
 // and published at a time, each batch's acks awaited within timeout.
-func Republish(ctx context.Context, db database.DB, js jetstream.JetStream, since time.Duration, batch int, timeout time.Duration) (Republished, error) {
+func Republish(ctx context.Context, db database.DB, js jetstream.JetStream, route Route, since time.Duration, batch int, timeout time.Duration) (Republished, error) {
 	var out Republished
+	if err := route.check(); err != nil {
+		return out, err
+	}
 	var first sql.NullInt64
 	// The first row published in the window; later ids are walked on the
 	// primary key. A row behind it that was published earlier (it
@@ -50,7 +54,7 @@ func Republish(ctx context.Context, db database.DB, js jetstream.JetStream, sinc
 		if len(rows) == 0 {
 			return out, nil
 		}
-		if err := republishBatch(ctx, js, rows, timeout, &out); err != nil {
+		if err := republishBatch(ctx, js, route, rows, timeout, &out); err != nil {
 			return out, err
 		}
 		next = rows[len(rows)-1].ID + 1
@@ -58,28 +62,35 @@ func Republish(ctx context.Context, db database.DB, js jetstream.JetStream, sinc
 	return out, ctx.Err()
 }
 
-func republishBatch(ctx context.Context, js jetstream.JetStream, rows []row, timeout time.Duration, out *Republished) error {
+// republishBatch publishes rows on their routes' subjects and waits for
+// every ack. A row counts once in Sent, and in Duplicates when every
+// stream it went to dropped it.
+func republishBatch(ctx context.Context, js jetstream.JetStream, route Route, rows []row, timeout time.Duration, out *Republished) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(rows))
+	futures := make([][]jetstream.PubAckFuture, 0, len(rows))
 	for _, rw := range rows {
-		f, err := publishAsync(js, rw)
+		fs, err := publishAsync(js, route, rw)
 		if err != nil {
 			return fmt.Errorf("republish %s: %w", rw.EventID, err)
 		}
-		futures = append(futures, f)
+		futures = append(futures, fs)
 	}
-	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			out.Sent++
-			if ack.Duplicate {
-				out.Duplicates++
+	for i, fs := range futures {
+		dup := true
+		for _, f := range fs {
+			select {
+			case ack := <-f.Ok():
+				dup = dup && ack.Duplicate
+			case err := <-f.Err():
+				return fmt.Errorf("republish %s: %w", rows[i].EventID, err)
+			case <-ctx.Done():
+				return errors.Join(fmt.Errorf("republish %s: no ack", rows[i].EventID), ctx.Err())
 			}
-		case err := <-f.Err():
-			return fmt.Errorf("republish %s: %w", rows[i].EventID, err)
-		case <-ctx.Done():
-			return errors.Join(fmt.Errorf("republish %s: no ack", rows[i].EventID), ctx.Err())
+		}
+		out.Sent++
+		if dup {
+			out.Duplicates++
 		}
 	}
 	return nil

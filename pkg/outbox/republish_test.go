@@ -26,7 +26,7 @@ func TestRepublishSendsRecentlyPublishedRows(t *testing.T) {
 	}
 	f.append(t, 5)
 
-	got, err := outbox.Republish(ctx, f.db, f.js, time.Minute, 7, 10*time.Second)
+	got, err := outbox.Republish(ctx, f.db, f.js, outbox.Route{Shard: 0, Shards: 1, Partitions: 1}, time.Minute, 7, 10*time.Second)
 	if err != nil || got.Sent != 20 || got.Duplicates != 20 {
 		t.Fatalf("within the duplicate window: Republish = %+v, %v; want 20 sent, 20 duplicates", got, err)
 	}
@@ -34,7 +34,7 @@ func TestRepublishSendsRecentlyPublishedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond) // past the duplicate window
-	got, err = outbox.Republish(ctx, f.db, f.js, time.Minute, 7, 10*time.Second)
+	got, err = outbox.Republish(ctx, f.db, f.js, outbox.Route{Shard: 0, Shards: 1, Partitions: 1}, time.Minute, 7, 10*time.Second)
 	if err != nil || got.Sent != 20 || got.Duplicates != 0 {
 		t.Fatalf("after the duplicate window: Republish = %+v, %v; want 20 new", got, err)
 	}

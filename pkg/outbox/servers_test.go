@@ -184,11 +184,11 @@ func natsFixture(t testing.TB) (fixture, *server.Server) {
 	t.Helper()
 	srv := testenv.NATS(t)
 	js := connectJS(t, srv.ClientURL())
-	s, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Hour})
+	s, err := stream.EnsurePartitions(context.Background(), js, stream.Config{Partitions: 1, Replicas: 1, DuplicateWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{js: js, stream: s}, srv
+	return fixture{js: js, stream: s[0], admin: js}, srv
 }
 
 // connectJS connects to url; the connection closes when the test ends.
@@ -471,7 +471,7 @@ func TestRelayLeaseTakeover(t *testing.T) {
 	var published [3]atomic.Int64 // chunks acknowledged, by relay
 	start := func(i int, owner string) (stop, kill func()) {
 		js := connectJS(t, srv.ClientURL())
-		g := fixture{js: js, stream: f.stream}
+		g := fixture{js: js, stream: f.stream, admin: js}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		r := newRelayBeforeMark(t, g, outbox.RelayConfig{Servers: servers, BatchSize: 10, PollInterval: 20 * time.Millisecond,
@@ -586,7 +586,8 @@ func TestRelayShardMovedBetweenServers(t *testing.T) {
 		return []outbox.Server{b}
 	}
 	for _, name := range []string{"a", "b"} {
-		g := fixture{js: connectJS(t, srv.ClientURL()), stream: f.stream}
+		js := connectJS(t, srv.ClientURL())
+		g := fixture{js: js, stream: f.stream, admin: js}
 		run(t, newRelay(t, g, outbox.RelayConfig{Servers: func() []outbox.Server { return placed(name) },
 			BatchSize: 7, MaxInFlight: 3, PollInterval: 10 * time.Millisecond, LeaseTTL: 2 * time.Second, Owner: "relay-" + name}))
 	}

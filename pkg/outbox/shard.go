@@ -33,6 +33,7 @@ type shardRelay struct {
 	db    database.DB
 	table string
 	shard int
+	route Route // where its rows are published
 	m     shardMetrics
 	log   *slog.Logger
 	// beforeMark is Relay.beforeMark: nil but in crash tests.
@@ -117,32 +118,35 @@ func (s *shardRelay) read(ctx context.Context) ([]row, error) {
 	return rows, nil
 }
 
-// publish sends rows asynchronously, waits for their acks and returns how
-// many leading rows JetStream acknowledged; the error, if any, is why the
-// row after them was not.
+// publish sends rows asynchronously, each on every subject of its route
+// (fact and saga step), waits for their acks and returns how many leading
+// rows JetStream acknowledged on all their subjects; the error, if any, is
+// why the row after them was not.
 func (s *shardRelay) publish(ctx context.Context, rows []row, deadline <-chan time.Time) (int, error) {
-	futures := make([]jetstream.PubAckFuture, 0, len(rows))
+	futures := make([][]jetstream.PubAckFuture, 0, len(rows))
 	var pubErr error
 	for _, rw := range rows {
-		f, err := publishAsync(s.js, rw)
+		fs, err := publishAsync(s.js, s.route, rw)
 		if err != nil {
-			pubErr = err
+			pubErr = err // a row published on part of its subjects only is not counted
 			break
 		}
-		futures = append(futures, f)
+		futures = append(futures, fs)
 	}
-	for i, f := range futures {
-		if err := s.awaitAck(ctx, f, rows[i], deadline); err != nil {
-			return i, err
+	for i, fs := range futures {
+		for _, f := range fs {
+			if err := s.awaitAck(ctx, f, deadline); err != nil {
+				return i, err
+			}
 		}
+		s.m.lag.Observe(time.Since(rows[i].OccurredAt).Seconds())
 	}
 	return len(futures), pubErr
 }
 
-func (s *shardRelay) awaitAck(ctx context.Context, f jetstream.PubAckFuture, rw row, deadline <-chan time.Time) error {
+func (s *shardRelay) awaitAck(ctx context.Context, f jetstream.PubAckFuture, deadline <-chan time.Time) error {
 	select {
 	case <-f.Ok():
-		s.m.lag.Observe(time.Since(rw.OccurredAt).Seconds())
 		return nil
 	case err := <-f.Err():
 		return err

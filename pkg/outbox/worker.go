@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"github.com/walletco/wallet/pkg/lease"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -26,7 +27,7 @@ type worker struct {
 	r     *Relay
 	name  string // the server's
 	log   *slog.Logger
-	lease *lease
+	lease *lease.Lease
 	// held is whether this relay holds the lease now, for the prune loop.
 	held atomic.Bool
 	// wake is poked by the router; dirty, guarded by the router's mutex,
@@ -63,7 +64,7 @@ type shardState struct {
 
 func (r *Relay) newWorker(name string) *worker {
 	return &worker{r: r, name: name, log: r.log.With("server", name),
-		lease: &lease{leases: r.leases, key: name, value: r.value, ttl: r.cfg.LeaseTTL},
+		lease: &lease.Lease{Bucket: r.leases, Key: name, Value: r.value},
 		wake:  make(chan struct{}, 1), dirty: map[int]struct{}{}, shards: map[int]*shardState{},
 		leaseHeld: leaseHeld.WithLabelValues(name), errors: serverErrors.WithLabelValues(name)}
 }
@@ -78,7 +79,7 @@ func (w *worker) run(ctx context.Context) {
 		prune.Wait()
 		w.unroute()
 		w.leaseHeld.Set(0)
-		w.lease.release(context.WithoutCancel(ctx))
+		w.lease.Release(context.WithoutCancel(ctx))
 	}()
 	if w.r.cfg.Retention > 0 {
 		prune.Add(1)
@@ -101,7 +102,7 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		wasHeld := w.held.Load()
-		held, err := w.lease.hold(ctx)
+		held, err := w.lease.Hold(ctx)
 		w.held.Store(held)
 		if !held {
 			w.leaseHeld.Set(0)
@@ -194,7 +195,7 @@ func (w *worker) round(ctx context.Context, srv Server) time.Duration {
 		slots <- struct{}{}
 		// A long round must not outlive the lease: renew it between steps
 		// when due, and stop if it is lost.
-		if held, err := w.lease.hold(ctx); !held || err != nil || ctx.Err() != nil {
+		if held, err := w.lease.Hold(ctx); !held || err != nil || ctx.Err() != nil {
 			w.undue()
 			return 0
 		}
@@ -206,7 +207,7 @@ func (w *worker) round(ctx context.Context, srv Server) time.Duration {
 	}
 	steps.Wait()
 	// An idle worker wakes to renew its lease too.
-	wait := min(time.Until(w.nextProbe), time.Until(w.lease.renewAt))
+	wait := min(time.Until(w.nextProbe), time.Until(w.lease.RenewAt()))
 	for _, st := range w.shards {
 		if st.ready {
 			return 0

@@ -27,28 +27,38 @@ func connectAs(t *testing.T, url, user string) jetstream.JetStream {
 	return js
 }
 
-// With the stack's NATS users (deploy/nats-auth.conf) account-service
-// declares and changes the placement; the ledger and the relay read and
-// follow it and can change nothing.
+// With the stack's NATS users (deploy/nats-auth.conf) wallet_admin
+// (outbox-relay provision) declares the bucket, account-service changes the
+// placement; the ledger and the relay read and follow it and can change
+// nothing; no service may declare the bucket.
 func TestPlacementPermissions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	url := testenv.AuthNATS(t).ClientURL()
 
-	account, err := placement.Open(ctx, connectAs(t, url, "wallet_account"), 1)
+	if _, err := placement.Declare(ctx, connectAs(t, url, "wallet_admin"), 1); err != nil {
+		t.Fatalf("wallet_admin declares the bucket: %v", err)
+	}
+	account, err := placement.Attach(ctx, connectAs(t, url, "wallet_account"))
 	if err != nil {
-		t.Fatalf("account-service declares the bucket: %v", err)
+		t.Fatalf("account-service attaches: %v", err)
 	}
 	v1, err := account.Bootstrap(ctx, mustInitial(t, 8, "a", "b"))
 	if err != nil {
 		t.Fatalf("account-service bootstraps: %v", err)
 	}
 
+	short, cancelShort := context.WithTimeout(ctx, time.Second)
+	_, err = placement.Declare(short, connectAs(t, url, "wallet_account"), 1)
+	cancelShort()
+	if err == nil {
+		t.Errorf("wallet_account declared the bucket")
+	}
 	for _, user := range []string{"wallet_ledger", "wallet_relay"} {
 		js := connectAs(t, url, user)
 		// A refused request gets no answer: a short wait will do.
 		short, cancelShort := context.WithTimeout(ctx, time.Second)
-		_, err := placement.Open(short, js, 1)
+		_, err := placement.Declare(short, js, 1)
 		cancelShort()
 		if err == nil {
 			t.Errorf("%s declared the bucket", user)

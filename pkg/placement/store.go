@@ -28,26 +28,34 @@ type Store struct {
 	nc *nats.Conn // for its reconnect count: see Follower.watch
 }
 
-// Open declares the bucket (replicas as the WALLET stream's nats.replicas)
-// and returns the store. It always uses file storage, even when the stream
-// is in memory: a placement lost in a restart would be bootstrapped anew
-// from the configuration and forget every move.
-func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// BucketConfig is the placement bucket as outbox-relay provision declares
+// it (replicas as the event streams' nats.replicas). It always uses file
+// storage, even when the streams are in memory: a placement lost in a
+// restart would be bootstrapped anew from the configuration and forget
+// every move.
+func BucketConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "which database server holds each logical shard (ADR 0029)",
 		History:     history,
-		Replicas:    replicas,
+		Replicas:    max(replicas, 1),
 		Storage:     jetstream.FileStorage,
-	})
+	}
+}
+
+// Declare creates or updates the bucket and returns the store: for tests
+// and tools that own their NATS. The services only Attach: the bucket is
+// outbox-relay provision's (ADR 0040), and its users may not create it.
+func Declare(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, BucketConfig(replicas))
 	if err != nil {
 		return nil, fmt.Errorf("declare key-value bucket %s: %w", Bucket, err)
 	}
 	return &Store{kv: kv, nc: js.Conn()}, nil
 }
 
-// Attach returns the store of an existing bucket, for a reader that must not
-// create it (shards list); ErrNoPlacement when there is none.
+// Attach returns the store of the existing bucket (outbox-relay provision
+// declares it); ErrNoPlacement when there is none.
 func Attach(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	kv, err := js.KeyValue(ctx, Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {

@@ -35,7 +35,7 @@ func connect(t *testing.T, url string) jetstream.JetStream {
 
 func mustOpen(t *testing.T, js jetstream.JetStream) *placement.Store {
 	t.Helper()
-	s, err := placement.Open(context.Background(), js, 1)
+	s, err := placement.Declare(context.Background(), js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestBootstrapConcurrently(t *testing.T) {
 	for i := range n {
 		js := connect(t, url)
 		wg.Go(func() {
-			s, err := placement.Open(context.Background(), js, 1)
+			s, err := placement.Declare(context.Background(), js, 1)
 			if err != nil {
 				errs[i] = err
 				return

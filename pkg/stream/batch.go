@@ -56,7 +56,7 @@ type BatchOptions struct {
 // defaultMaxBatch is MaxBatch when BatchOptions leave it 0.
 const defaultMaxBatch = 500
 
-// ConsumeBatch declares the durable consumer cfg on the WALLET stream and
+// ConsumeBatch declares the durable consumer cfg on the stream opts.Stream and
 // feeds its messages to h until ctx ends; the batch being handled settles
 // before it returns. A batch is what has already arrived, up to MaxBatch,
 // waiting at most MaxWait for more; cfg.MaxAckPending of 4×MaxBatch lets
@@ -64,6 +64,9 @@ const defaultMaxBatch = 500
 // settled as h says, after h returned. A subscription that ends is recreated
 // (ADR 0017); only DeclareConsumer's refusal and BeforeSubscribe's first
 // error are returned.
+// Its health entry is cfg.Durable (a Health per stream tells the same
+// durable on several streams apart); its metrics and log lines are
+// labelled ConsumerLabel(opts.Stream, cfg.Durable).
 func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, h BatchHandler, opts BatchOptions, log *slog.Logger) (err error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = defaultMaxBatch
@@ -73,16 +76,17 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 	}
 	// Declared once, explicitly (changes logged, refused ones fail); the
 	// loop below creates it again if it disappears.
-	_, err = DeclareConsumer(ctx, js, cfg, log)
+	_, err = DeclareConsumerOn(ctx, js, opts.streamOf(), cfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while the consumer was being declared
 		}
 		return err
 	}
-	b := &batcher{name: cfg.Durable, h: h, opts: opts, log: log.With("consumer", cfg.Durable)}
-	opts.Health.set(b.name, StateStarting, nil)
-	defer func() { opts.Health.set(b.name, StateStopped, err) }() // /readyz shows why it stopped
+	label := ConsumerLabel(opts.streamOf(), cfg.Durable)
+	b := &batcher{stream: opts.streamOf(), name: cfg.Durable, label: label, h: h, opts: opts, log: log.With("consumer", label)}
+	opts.Health.set(b.name, b.label, StateStarting, nil)
+	defer func() { opts.Health.set(b.name, b.label, StateStopped, err) }() // /readyz shows why it stopped
 	// The client library calls the callback for one message at a time; it
 	// only hands messages over, so the batch loop below can see everything
 	// that is waiting.
@@ -105,8 +109,8 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg jetstream.Con
 		if time.Since(started) > maxRestart {
 			delay = minRestart // it ran a good while: a new failure starts the back-off afresh
 		}
-		consumerRestarts.WithLabelValues(b.name).Inc()
-		opts.Health.set(b.name, StateRestarting, err)
+		consumerRestarts.WithLabelValues(b.label).Inc()
+		opts.Health.set(b.name, b.label, StateRestarting, err)
 		b.log.Error("consumer stopped, recreating it", "err", err, "in", delay.String())
 		select {
 		case <-ctx.Done():
@@ -139,9 +143,9 @@ var errSubscriptionClosed = errors.New("subscription closed")
 // returns nil) or the subscription ends (it returns why). Messages still
 // buffered are nak'd on the way out.
 func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, buf chan jetstream.Msg) error {
-	cons, _, _, err := ensureConsumer(ctx, js, cfg)
+	cons, _, _, err := ensureConsumer(ctx, js, b.stream, cfg)
 	if err != nil {
-		return fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+		return fmt.Errorf("create consumer %s: %w", b.label, err)
 	}
 	if b.opts.BeforeSubscribe != nil {
 		if err := b.opts.BeforeSubscribe(ctx); err != nil {
@@ -170,9 +174,9 @@ func (b *batcher) subscribe(ctx context.Context, js jetstream.JetStream, cfg jet
 			}
 		}))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
+		return fmt.Errorf("consume %s: %w", b.label, err)
 	}
-	b.opts.Health.set(b.name, StateRunning, nil)
+	b.opts.Health.set(b.name, b.label, StateRunning, nil)
 	go func() {
 		for {
 			select {
@@ -250,16 +254,18 @@ func gather(ctx context.Context, buf <-chan jetstream.Msg, limit int, wait time.
 
 // batcher settles the batches of one durable consumer.
 type batcher struct {
-	name string
-	h    BatchHandler
-	opts BatchOptions
-	log  *slog.Logger
+	stream string // the stream the consumer reads
+	name   string // the durable: its Health entry
+	label  string // ConsumerLabel: metrics and log
+	h      BatchHandler
+	opts   BatchOptions
+	log    *slog.Logger
 }
 
 // handle decodes msgs, terminates the undecodable ones, passes the rest to
 // the handler and settles them by its results.
 func (b *batcher) handle(ctx context.Context, msgs []jetstream.Msg) {
-	BatchSize.WithLabelValues(b.name).Observe(float64(len(msgs)))
+	BatchSize.WithLabelValues(b.label).Observe(float64(len(msgs)))
 	evts := make([]events.Event, 0, len(msgs))
 	ok := make([]jetstream.Msg, 0, len(msgs))
 	var bad map[int]error // undecodable messages passed on (Sequenced), by index in ok
@@ -325,7 +331,7 @@ func (b *batcher) inOrder(ctx context.Context, msgs []jetstream.Msg, evts []even
 			}
 			return
 		}
-		Messages.WithLabelValues(b.name, "retried").Add(float64(len(msgs)))
+		Messages.WithLabelValues(b.label, "retried").Add(float64(len(msgs)))
 		b.log.Warn("handler failed, retrying in place", "subject", msgs[0].Subject(), "messages", len(msgs),
 			"delay", delay.String(), "err", errs[0])
 		if wait(ctx, delay, msgs) {
@@ -372,7 +378,7 @@ func (b *batcher) call(ctx context.Context, evts []events.Event) []error {
 	defer cancel()
 	start := time.Now()
 	errs := b.h(hctx, evts)
-	ApplySeconds.WithLabelValues(b.name).Observe(time.Since(start).Seconds())
+	ApplySeconds.WithLabelValues(b.label).Observe(time.Since(start).Seconds())
 	if len(errs) != len(evts) {
 		err := fmt.Errorf("stream: handler returned %d results for %d events", len(errs), len(evts))
 		b.log.Error("bad batch handler", "err", err)
@@ -389,7 +395,7 @@ func (b *batcher) call(ctx context.Context, evts []events.Event) []error {
 func (b *batcher) settle(ctx context.Context, m jetstream.Msg, err error) {
 	switch {
 	case err == nil:
-		Messages.WithLabelValues(b.name, "acked").Inc()
+		Messages.WithLabelValues(b.label, "acked").Inc()
 		if err := m.Ack(); err != nil {
 			// The effect is committed; a redelivery is skipped by the inbox.
 			b.log.Warn("ack failed", "subject", m.Subject(), "err", err)
@@ -398,7 +404,7 @@ func (b *batcher) settle(ctx context.Context, m jetstream.Msg, err error) {
 		// Not a failure: expected after a crash or reconnect, for as long as
 		// the earlier message's AckWait runs; one line per batch would be
 		// noise, the metric counts them.
-		Messages.WithLabelValues(b.name, "early").Inc()
+		Messages.WithLabelValues(b.label, "early").Inc()
 		if err := m.NakWithDelay(EarlyDelay); err != nil {
 			b.log.Warn("nak failed", "subject", m.Subject(), "err", err)
 		}
@@ -409,7 +415,7 @@ func (b *batcher) settle(ctx context.Context, m jetstream.Msg, err error) {
 			cancel()
 			if rerr != nil {
 				// Terminated now, it would be gone with no record of it.
-				Messages.WithLabelValues(b.name, "poison_unrecorded").Inc()
+				Messages.WithLabelValues(b.label, "poison_unrecorded").Inc()
 				delay := RetryDelay(m)
 				b.log.Error("poison message not recorded, will retry", "subject", m.Subject(), "delay", delay.String(),
 					"err", err, "record_err", rerr)
@@ -419,13 +425,13 @@ func (b *batcher) settle(ctx context.Context, m jetstream.Msg, err error) {
 				return
 			}
 		}
-		Messages.WithLabelValues(b.name, "poison").Inc()
+		Messages.WithLabelValues(b.label, "poison").Inc()
 		b.log.Error("poison message terminated", "subject", m.Subject(), "headers", m.Headers(), "err", err)
 		if err := m.Term(); err != nil {
 			b.log.Warn("term failed", "subject", m.Subject(), "err", err)
 		}
 	default:
-		Messages.WithLabelValues(b.name, "retried").Inc()
+		Messages.WithLabelValues(b.label, "retried").Inc()
 		delay := RetryDelay(m)
 		b.log.Warn("handler failed, will retry", "subject", m.Subject(), "delay", delay.String(), "err", err)
 		if err := m.NakWithDelay(delay); err != nil {

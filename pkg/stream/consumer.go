@@ -71,6 +71,18 @@ type Options struct {
 	// order (the ledger's balance_after history). Otherwise the message is
 	// nak'd with a delay and later ones go ahead (the saga steps).
 	InOrder bool
+	// Stream is the stream the durable consumer reads; "" is the WALLET
+	// stream of before partitions (Name). A partition's consumer names
+	// PartitionName(p).
+	Stream string
+}
+
+// streamOf is the stream opts names.
+func (o Options) streamOf() string {
+	if o.Stream == "" {
+		return Name
+	}
+	return o.Stream
 }
 
 // Consume creates or updates the durable consumer cfg on the WALLET stream
@@ -112,7 +124,12 @@ func RetryDelay(m jetstream.Msg) time.Duration {
 // dedupe table must keep where no fixed horizon can (ADR 0013); a message of
 // another consumer's subject there gives an earlier, still safe, bound.
 func Unsettled(ctx context.Context, js jetstream.JetStream, durable string) (time.Time, error) {
-	s, err := js.Stream(ctx, Name)
+	return UnsettledOn(ctx, js, Name, durable)
+}
+
+// UnsettledOn is Unsettled for a durable consumer of the stream name.
+func UnsettledOn(ctx context.Context, js jetstream.JetStream, name, durable string) (time.Time, error) {
+	s, err := js.Stream(ctx, name)
 	if err != nil {
 		return time.Time{}, err
 	}

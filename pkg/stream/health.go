@@ -50,13 +50,14 @@ type Health struct {
 // NewHealth returns an empty Health.
 func NewHealth() *Health { return &Health{consumers: map[string]*ConsumerHealth{}} }
 
-// set records consumer name entering state; err, if any, is why.
-func (h *Health) set(name, state string, err error) {
+// set records consumer name entering state; err, if any, is why. label
+// is its metrics' (ConsumerLabel).
+func (h *Health) set(name, label, state string, err error) {
 	up := 0.0
 	if state == StateRunning {
 		up = 1
 	}
-	consumerUp.WithLabelValues(name).Set(up)
+	consumerUp.WithLabelValues(label).Set(up)
 	if h == nil {
 		return
 	}

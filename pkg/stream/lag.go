@@ -13,6 +13,7 @@ import (
 // delivered and not acknowledged, and redelivered.
 type Lag struct {
 	js        jetstream.JetStream
+	streams   []string // Name unless set by OnStreams
 	consumers []string
 	timeout   time.Duration
 	pending   *prometheus.Desc
@@ -24,7 +25,7 @@ type Lag struct {
 // it once.
 func NewLag(js jetstream.JetStream, consumers ...string) *Lag {
 	label := []string{"consumer"}
-	return &Lag{js: js, consumers: consumers, timeout: 2 * time.Second,
+	return &Lag{js: js, streams: []string{Name}, consumers: consumers, timeout: 2 * time.Second,
 		pending: prometheus.NewDesc("wallet_consumer_pending_messages",
 			"Stream messages the consumer has not been delivered yet (read when scraped).", label, nil),
 		ackWait: prometheus.NewDesc("wallet_consumer_ack_pending_messages",
@@ -32,6 +33,14 @@ func NewLag(js jetstream.JetStream, consumers ...string) *Lag {
 		redeliver: prometheus.NewDesc("wallet_consumer_redelivered_messages",
 			"Messages delivered more than once and not acknowledged yet (read when scraped).", label, nil),
 	}
+}
+
+// OnStreams makes l read its consumers on each of the streams names
+// instead of the WALLET stream: the partitions' durables (ADR 0038). A
+// consumer is labelled ConsumerLabel(stream, durable), durable@stream.
+func (l *Lag) OnStreams(names ...string) *Lag {
+	l.streams = names
+	return l
 }
 
 // Describe implements prometheus.Collector.
@@ -46,17 +55,24 @@ func (l *Lag) Describe(ch chan<- *prometheus.Desc) {
 func (l *Lag) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
-	for _, name := range l.consumers {
-		c, err := l.js.Consumer(ctx, Name, name)
-		if err != nil {
-			continue
+	for _, st := range l.streams {
+		for _, name := range l.consumers {
+			l.collect(ctx, ch, st, name)
 		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(l.pending, prometheus.GaugeValue, float64(info.NumPending), name)
-		ch <- prometheus.MustNewConstMetric(l.ackWait, prometheus.GaugeValue, float64(info.NumAckPending), name)
-		ch <- prometheus.MustNewConstMetric(l.redeliver, prometheus.GaugeValue, float64(info.NumRedelivered), name)
 	}
+}
+
+func (l *Lag) collect(ctx context.Context, ch chan<- prometheus.Metric, st, durable string) {
+	name := ConsumerLabel(st, durable)
+	c, err := l.js.Consumer(ctx, st, durable)
+	if err != nil {
+		return
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(l.pending, prometheus.GaugeValue, float64(info.NumPending), name)
+	ch <- prometheus.MustNewConstMetric(l.ackWait, prometheus.GaugeValue, float64(info.NumAckPending), name)
+	ch <- prometheus.MustNewConstMetric(l.redeliver, prometheus.GaugeValue, float64(info.NumRedelivered), name)
 }

@@ -105,7 +105,8 @@ func provision(ctx context.Context, log *slog.Logger, what string, fn func(conte
 
 // Declare creates or updates the WALLET stream to cfg, retrying with capped
 // back-off until it succeeds, is refused (Permanent) or ctx ends, and logs
-// what it created or changed. A service is not ready before it returned.
+// what it created or changed. For tests and tools: the services verify the
+// streams outbox-relay provision declares (pkg/provision).
 func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (jetstream.Stream, error) {
 	if cfg.MaxAge > 0 || cfg.MaxBytes > 0 {
 		log.Warn(limitWarning, "max_age", cfg.MaxAge, "max_bytes", cfg.MaxBytes)
@@ -115,7 +116,7 @@ func Declare(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.
 		var changes []Change
 		var created bool
 		var err error
-		s, created, changes, err = ensureStream(ctx, js, cfg)
+		s, created, changes, err = ensureStream(ctx, js, streamConfig(cfg))
 		if err == nil {
 			logChanges(log, "stream", Name, created, changes)
 		}
@@ -140,10 +141,9 @@ func logChanges(log *slog.Logger, kind, name string, created bool, changes []Cha
 // ensureStream makes one attempt: create the stream, or compare the
 // existing one with cfg, refuse what cannot change, update the rest and
 // check that the server applied it. It returns the changes made.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (_ jetstream.Stream, created bool, _ []Change, _ error) {
-	want := streamConfig(cfg)
-	what := "stream " + Name
-	s, err := js.Stream(ctx, Name)
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (_ jetstream.Stream, created bool, _ []Change, _ error) {
+	what := "stream " + want.Name
+	s, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if s, err = js.CreateStream(ctx, want); err != nil {
 			return nil, false, nil, fmt.Errorf("create %s: %w", what, err)
@@ -162,8 +162,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (_ je
 	}
 	for _, c := range changes {
 		if c.Setting == "nats.storage" {
-			return nil, false, nil, &RefusedError{What: what, Change: c,
-				Why: "JetStream cannot convert a stream's storage; keep the setting, or move the events to a new stream on purpose"}
+			return nil, false, nil, StorageRefused(what, c)
 		}
 	}
 	if s, err = js.UpdateStream(ctx, want); err != nil {
@@ -184,6 +183,18 @@ func checkApplied(what string, left []Change) error {
 	return fmt.Errorf("%s: the server did not apply %s", what, changeList(left))
 }
 
+// Diff returns the settings in which the stream cur differs from want (as
+// streamConfig or PartitionStream make it), each named by its
+// configuration key where there is one (nats.duplicate_window, …).
+func Diff(cur, want jetstream.StreamConfig) []Change { return streamDiff(cur, want) }
+
+// StorageRefused is the refusal of a storage change on the stream what:
+// JetStream cannot convert a stream's storage.
+func StorageRefused(what string, c Change) *RefusedError {
+	return &RefusedError{What: what, Change: c,
+		Why: "JetStream cannot convert a stream's storage; keep the setting, or move the events to a new stream on purpose"}
+}
+
 // streamDiff compares the fields streamConfig sets, named by their
 // configuration key where there is one.
 func streamDiff(cur, want jetstream.StreamConfig) []Change {
@@ -193,14 +204,14 @@ func streamDiff(cur, want jetstream.StreamConfig) []Change {
 			cs = append(cs, Change{Setting: setting, From: f, To: t})
 		}
 	}
-	add("subjects", cur.Subjects, want.Subjects)
+	add("nats.partitions (subjects)", cur.Subjects, want.Subjects)
 	add("nats.storage", cur.Storage, want.Storage)
 	add("nats.replicas", cur.Replicas, want.Replicas)
 	add("nats.duplicate_window", cur.Duplicates, want.Duplicates)
 	add("retention", cur.Retention, want.Retention)
-	add("max_age", cur.MaxAge, want.MaxAge)
+	add("nats.max_age", cur.MaxAge, want.MaxAge)
 	add("max_msgs", cur.MaxMsgs, want.MaxMsgs)
-	add("max_bytes", cur.MaxBytes, want.MaxBytes)
+	add("nats.max_bytes", cur.MaxBytes, want.MaxBytes)
 	add("discard", cur.Discard, want.Discard)
 	return cs
 }
@@ -209,14 +220,20 @@ func streamDiff(cur, want jetstream.StreamConfig) []Change {
 // stream like Declare does the stream: retried until it succeeds, is
 // refused or ctx ends; changes logged.
 func DeclareConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
+	return DeclareConsumerOn(ctx, js, Name, cfg, log)
+}
+
+// DeclareConsumerOn is DeclareConsumer on the stream name.
+func DeclareConsumerOn(ctx context.Context, js jetstream.JetStream, name string, cfg jetstream.ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
 	var c jetstream.Consumer
-	err := provision(ctx, log, "declare consumer "+cfg.Durable, func(ctx context.Context) error {
+	label := ConsumerLabel(name, cfg.Durable)
+	err := provision(ctx, log, "declare consumer "+label, func(ctx context.Context) error {
 		var changes []Change
 		var created bool
 		var err error
-		c, created, changes, err = ensureConsumer(ctx, js, cfg)
+		c, created, changes, err = ensureConsumer(ctx, js, name, cfg)
 		if err == nil {
-			logChanges(log, "consumer", cfg.Durable, created, changes)
+			logChanges(log, "consumer", label, created, changes)
 		}
 		return err
 	})
@@ -224,10 +241,10 @@ func DeclareConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.
 }
 
 // ensureConsumer makes one attempt, as ensureStream does.
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, want jetstream.ConsumerConfig) (_ jetstream.Consumer, created bool, _ []Change, _ error) {
-	what := "consumer " + want.Durable
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, name string, want jetstream.ConsumerConfig) (_ jetstream.Consumer, created bool, _ []Change, _ error) {
+	what := "consumer " + ConsumerLabel(name, want.Durable)
 	var changes []Change
-	cur, err := js.Consumer(ctx, Name, want.Durable)
+	cur, err := js.Consumer(ctx, name, want.Durable)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 		created = true
@@ -247,7 +264,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, want jetstream.
 			}
 		}
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, Name, want)
+	c, err := js.CreateOrUpdateConsumer(ctx, name, want)
 	if err != nil {
 		if len(changes) > 0 {
 			return nil, false, nil, fmt.Errorf("update %s (%s): %w", what, changeList(changes), err)

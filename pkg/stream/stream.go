@@ -24,6 +24,26 @@ const Name = "WALLET"
 // the subjects events.PartitionSubjects(p).
 func PartitionName(p int) string { return fmt.Sprintf("WALLET_%d", p) }
 
+// Names returns the streams of partitions 0 … partitions-1.
+func Names(partitions int) []string {
+	out := make([]string, partitions)
+	for p := range out {
+		out[p] = PartitionName(p)
+	}
+	return out
+}
+
+// ConsumerLabel names the durable consumer durable on streamName in
+// metrics, logs and dead letters, durable@stream: the same durable (saga,
+// ledger) runs on every partition's stream. On the WALLET stream of before
+// partitions it is the durable alone, as it was.
+func ConsumerLabel(streamName, durable string) string {
+	if streamName == Name || streamName == "" {
+		return durable
+	}
+	return durable + "@" + streamName
+}
+
 // Connect dials url and keeps reconnecting forever: a service outlives broker
 // restarts instead of exiting. name shows in the server's connection list.
 func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
@@ -58,6 +78,9 @@ type Config struct {
 	MaxBytes int64
 	// Storage is file (the zero value) or memory.
 	Storage jetstream.StorageType
+	// Partitions is the number of event partitions, nats.partitions: one
+	// stream each, PartitionName(0 … Partitions-1) (ADR 0038).
+	Partitions int
 }
 
 // limitWarning is logged when the stream is limited: see streamConfig.
@@ -65,7 +88,7 @@ const limitWarning = "the WALLET stream is limited by nats.max_age or nats.max_b
 
 // ConfigFrom takes the stream's settings from the nats section.
 func ConfigFrom(n config.NATSConfig) Config {
-	c := Config{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, MaxBytes: n.MaxBytes}
+	c := Config{Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, MaxBytes: n.MaxBytes, Partitions: n.Partitions}
 	if n.Storage == "memory" {
 		c.Storage = jetstream.MemoryStorage
 	}
@@ -96,11 +119,43 @@ func streamConfig(cfg Config) jetstream.StreamConfig {
 	}
 }
 
+// PartitionStream is partition p's stream as cfg wants it: the settings
+// of streamConfig, the name PartitionName(p) and the subjects
+// events.PartitionSubjects(p). outbox-relay provision declares one for
+// every p below cfg.Partitions; the services verify them (pkg/provision).
+func PartitionStream(cfg Config, p int) jetstream.StreamConfig {
+	sc := streamConfig(cfg)
+	sc.Name = PartitionName(p)
+	sc.Subjects = events.PartitionSubjects(p)
+	return sc
+}
+
 // Ensure creates the WALLET stream or updates it to cfg, once; see
-// ensureStream. Services call Declare, which retries and logs the changes.
+// ensureStream. Tests and tools that own their NATS use it (or Declare,
+// which retries and logs the changes); the services only verify the
+// streams outbox-relay provision declares (pkg/provision, ADR 0040).
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
-	s, _, _, err := ensureStream(ctx, js, cfg)
+	s, _, _, err := ensureStream(ctx, js, streamConfig(cfg))
 	return s, err
+}
+
+// EnsurePartitions creates every partition's stream (PartitionStream, p
+// below cfg.Partitions) or updates it to cfg, once each, as Ensure does the
+// WALLET stream, and returns them by partition. For tests and tools that
+// own their NATS, as Ensure.
+func EnsurePartitions(ctx context.Context, js jetstream.JetStream, cfg Config) ([]jetstream.Stream, error) {
+	if cfg.Partitions < 1 {
+		return nil, fmt.Errorf("stream config: %d partitions, want at least 1 (nats.partitions)", cfg.Partitions)
+	}
+	out := make([]jetstream.Stream, cfg.Partitions)
+	for p := range out {
+		s, _, _, err := ensureStream(ctx, js, PartitionStream(cfg, p))
+		if err != nil {
+			return nil, err
+		}
+		out[p] = s
+	}
+	return out, nil
 }
 
 // Unavailable reports an error that says NATS cannot be reached for now

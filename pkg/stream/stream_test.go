@@ -2,11 +2,13 @@ package stream_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/walletco/wallet/pkg/events"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -57,5 +59,45 @@ func TestEnsureAppliesLimits(t *testing.T) {
 	cfg := s.CachedInfo().Config
 	if cfg.MaxAge != 48*time.Hour || cfg.MaxBytes != 1<<30 || cfg.Discard != jetstream.DiscardOld {
 		t.Fatalf("limits: max age %v, bytes %d, discard %v", cfg.MaxAge, cfg.MaxBytes, cfg.Discard)
+	}
+}
+
+// Every partition gets its own stream, WALLET_<p>, holding its facts and
+// its saga steps and nothing of the other partitions (ADR 0038).
+func TestEnsurePartitionsDeclaresEveryPartition(t *testing.T) {
+	ctx := context.Background()
+	js := testenv.MustJetStream(t)
+	ss, err := stream.EnsurePartitions(ctx, js, stream.Config{Partitions: 3, Replicas: 1, DuplicateWindow: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) != 3 {
+		t.Fatalf("%d streams, want 3", len(ss))
+	}
+	for p, s := range ss {
+		cfg := s.CachedInfo().Config
+		if cfg.Name != stream.PartitionName(p) || !slices.Equal(cfg.Subjects, events.PartitionSubjects(p)) {
+			t.Fatalf("partition %d: stream %s on %v", p, cfg.Name, cfg.Subjects)
+		}
+	}
+	for _, subj := range []string{"wallet.2.transfer.debited.5", "saga.2.transfer.debited.5"} {
+		name, err := js.StreamNameBySubject(ctx, subj)
+		if err != nil || name != "WALLET_2" {
+			t.Fatalf("%s goes to %q (%v), want WALLET_2", subj, name, err)
+		}
+	}
+	if _, err := stream.EnsurePartitions(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err == nil {
+		t.Fatal("no partitions accepted")
+	}
+}
+
+// A consumer on a partition's stream is labelled durable@stream in its
+// metrics; its health entry is the durable (one Health per stream).
+func TestConsumerOnAPartition(t *testing.T) {
+	if got := stream.ConsumerLabel(stream.PartitionName(2), "saga"); got != "saga@WALLET_2" {
+		t.Fatalf("label %q", got)
+	}
+	if got := stream.ConsumerLabel(stream.Name, "ledger"); got != "ledger" {
+		t.Fatalf("label on the WALLET stream %q, want the durable alone", got)
 	}
 }

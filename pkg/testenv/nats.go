@@ -75,7 +75,8 @@ func MustJetStreamWith(t testing.TB, configure func(*server.Options)) jetstream.
 
 // NATSPasswords are the passwords AuthNATS gives the users of
 // deploy/nats-auth.conf, by user name.
-var NATSPasswords = map[string]string{"wallet_relay": "relay-pw", "wallet_account": "account-pw", "wallet_ledger": "ledger-pw"}
+var NATSPasswords = map[string]string{"wallet_relay": "relay-pw", "wallet_account": "account-pw", "wallet_ledger": "ledger-pw",
+	"wallet_admin": "admin-pw"}
 
 // AuthNATS starts an embedded JetStream server with the local stack's and
 // compose's authorization, deploy/nats-auth.conf, and NATSPasswords.
@@ -84,6 +85,7 @@ func AuthNATS(t testing.TB) *server.Server {
 	t.Setenv("WALLET_NATS_RELAY_PASSWORD", NATSPasswords["wallet_relay"])
 	t.Setenv("WALLET_NATS_ACCOUNT_PASSWORD", NATSPasswords["wallet_account"])
 	t.Setenv("WALLET_NATS_LEDGER_PASSWORD", NATSPasswords["wallet_ledger"])
+	t.Setenv("WALLET_NATS_ADMIN_PASSWORD", NATSPasswords["wallet_admin"])
 	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot(), "deploy", "nats-auth.conf"))
 	if err != nil {
 		t.Fatalf("testenv: nats-auth.conf: %v", err)

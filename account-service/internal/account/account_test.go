@@ -1,6 +1,8 @@
 package account
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -71,5 +73,17 @@ func TestTransferRequestValidate(t *testing.T) {
 	other.To = "c"
 	if ok.Hash() == other.Hash() {
 		t.Error("a different destination must change the hash")
+	}
+}
+
+// account.opened carries the owner (ADR 0038: the ledger learns it from the
+// event, not from account-service's tables).
+func TestAccountPayloadCarriesTheOwner(t *testing.T) {
+	b, err := json.Marshal(AccountPayload(Account{ID: "alice-1", OwnerID: "u-alice", Currency: "USD", Status: Active}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"owner_id":"u-alice"`) {
+		t.Fatalf("account payload %s has no owner_id", b)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/outbox"
 	"github.com/walletco/wallet/pkg/placement"
+	"github.com/walletco/wallet/pkg/provision"
 	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
@@ -43,14 +44,15 @@ type App struct {
 	nc        *nats.Conn
 	js        jetstream.JetStream
 	store     *mysql.Store
-	stream    stream.Config
-	start     service.Start
-	srv       *http.Server
-	ln        net.Listener
-	saga      *saga.Runner
-	waiter    *saga.Waiter
-	writer    *groupcommit.Writer
-	wake      *outbox.Notifier
+	// uses are the streams and buckets up verifies (Uses).
+	uses   []provision.Resource
+	start  service.Start
+	srv    *http.Server
+	ln     net.Listener
+	saga   *saga.Runner
+	waiter *saga.Waiter
+	writer *groupcommit.Writer
+	wake   *outbox.Notifier
 	// advisories records the saga messages JetStream dropped after
 	// MaxDeliver; see watchAdvisories.
 	advisories func(ctx context.Context) error
@@ -58,8 +60,20 @@ type App struct {
 	pruneRefusals func(ctx context.Context)
 }
 
+// AdvisoryConsumer is account-service's durable consumer on the advisory
+// stream (deploy/nats-auth.conf lets only account-service use it).
+const AdvisoryConsumer = "dead-letters-account-service"
+
+// Uses are the streams and buckets account-service uses: it verifies them
+// at start and refuses to start on a mismatch (ADR 0040). outbox-relay
+// provision declares them.
+func Uses(cfg config.AccountService) []provision.Resource {
+	s := provision.SettingsFrom(cfg.NATS, 0, 0)
+	return append(provision.Streams(s), provision.Advisories(s), provision.Placement(s))
+}
+
 // New opens the shard pools and NATS (without waiting for either) and binds
-// the HTTP listener; Run migrates the shards and declares the stream.
+// the HTTP listener; Run migrates the shards and verifies the streams.
 // Close releases what it opened.
 func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App, err error) {
 	a := &App{log: log, cfg: cfg}
@@ -80,8 +94,7 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		return nil, err
 	}
-	a.stream = stream.ConfigFrom(cfg.NATS)
-	health := stream.NewHealth()
+	a.uses = Uses(cfg)
 	ready := func(ctx context.Context) error {
 		if err := a.start.Starting(); err != nil {
 			return err
@@ -89,12 +102,11 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		if st := a.nc.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("nats is %s", st)
 		}
-		if err := health.Err(); err != nil {
+		if err := a.saga.HealthErr(); err != nil {
 			return err
 		}
 		return store.Ping(ctx)
 	}
-	web.Collect(stream.NewLag(a.js, saga.Durable))
 	a.waiter = saga.NewWaiter()
 	a.wake = outbox.NewNotifier(a.nc)
 	store.Committed = a.wake.Committed
@@ -103,15 +115,16 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		return nil, err
 	}
 	if a.saga, err = saga.NewRunner(a.js, store, a.writer, saga.Config{MaxDeliver: cfg.Account.SagaMaxDeliver,
-		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention, Health: health,
-		Poison: deadletter.Handler}, log); err != nil {
+		RedriveAfter: cfg.Account.SagaRedriveAfter, InboxRetention: cfg.Account.InboxRetention,
+		Poison: deadletter.Handler, Partitions: cfg.NATS.Partitions, Consume: cfg.Account.SagaPartitions}, log); err != nil {
 		return nil, err
 	}
+	web.Collect(stream.NewLag(a.js, saga.Durable).OnStreams(a.saga.Streams()...))
 	// A dropped saga message is recorded in the shard that holds its
 	// account now.
 	owners := map[string]deadletter.Owner{saga.Durable: a.saga.DeadLetters}
 	a.advisories = func(ctx context.Context) error {
-		return deadletter.WatchAdvisories(ctx, a.js, "dead-letters-account-service", cfg.NATS.Replicas, owners, log)
+		return deadletter.WatchAdvisories(ctx, a.js, AdvisoryConsumer, owners, log)
 	}
 	a.pruneRefusals = func(ctx context.Context) { store.PruneRefusalsEvery(ctx, cfg.Account.RefusalRetention, log) }
 	guard, err := auth.FromConfig(cfg.Auth, cfg.HTTP, httpapi.Policy(), log)
@@ -119,7 +132,7 @@ func New(_ context.Context, cfg config.AccountService, log *slog.Logger) (_ *App
 		return nil, err
 	}
 	h, err := httpapi.New(store, a.writer, a.waiter, httpapi.Options{TransferWait: cfg.Account.TransferWait,
-		ReadyDetail: func() map[string]any { return map[string]any{"consumers": health.Report()} }, Guard: guard}, log, ready)
+		ReadyDetail: func() map[string]any { return map[string]any{"consumers": a.saga.Health()} }, Guard: guard}, log, ready)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +198,7 @@ func (a *App) Run(ctx context.Context) error {
 	return a.start.Run(ctx)
 }
 
-// up waits for every database server, declares the stream, places the
+// up waits for every database server, verifies the streams, places the
 // shards (placement) and migrates them.
 func (a *App) up(ctx context.Context) error {
 	for i, db := range a.servers {
@@ -193,11 +206,11 @@ func (a *App) up(ctx context.Context) error {
 			return fmt.Errorf("server %s: %w", a.store.ServerName(i), err)
 		}
 	}
-	if _, err := stream.Declare(ctx, a.js, a.stream, a.log); err != nil {
+	if err := provision.Verify(ctx, a.js, a.uses, provision.Wait, a.log); err != nil {
 		return err
 	}
 	var err error
-	if a.placement, err = place(ctx, a.js, a.cfg.NATS.Replicas, a.layout, a.store, a.log); err != nil {
+	if a.placement, err = place(ctx, a.js, a.layout, a.store, a.log); err != nil {
 		return err
 	}
 	if err := a.store.Migrate(ctx, deadletter.Migrations()); err != nil {

@@ -21,5 +21,5 @@ func Commands() []service.Command[config.AccountService] {
 		Run: func(ctx context.Context, cfg config.AccountService, _ *slog.Logger) error {
 			return Migrate(ctx, cfg)
 		},
-	}, TokenCommand(), ShardsCommand()}
+	}, TokenCommand(), ShardsCommand(), DeadLettersCommand()}
 }

@@ -18,12 +18,12 @@ import (
 // one: each shard on the server its DSN names), places the store's shards
 // by the placement in force, and returns its follower. Instances starting
 // together agree on one map (placement.Store.Bootstrap).
-func place(ctx context.Context, js jetstream.JetStream, replicas int, l database.Layout, store *mysql.Store, log *slog.Logger) (*placement.Follower, error) {
+func place(ctx context.Context, js jetstream.JetStream, l database.Layout, store *mysql.Store, log *slog.Logger) (*placement.Follower, error) {
 	first, err := configured(l)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := openPlacement(ctx, js, replicas, log)
+	ps, err := openPlacement(ctx, js, log)
 	if err != nil {
 		return nil, fmt.Errorf("placement: %w", err)
 	}
@@ -56,18 +56,18 @@ func place(ctx context.Context, js jetstream.JetStream, replicas int, l database
 	return f, nil
 }
 
-// openPlacement declares the placement bucket, retrying while the broker
-// cannot yet (a cluster still forming, a node restarting), as the stream's
-// declaration does, until ctx ends.
-func openPlacement(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (*placement.Store, error) {
+// openPlacement looks the placement bucket up (outbox-relay provision
+// declares it, and up verified it), retrying while the broker cannot
+// answer yet (a cluster still forming, a node restarting) until ctx ends.
+func openPlacement(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*placement.Store, error) {
 	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ps, err := placement.Open(tctx, js, replicas)
+		ps, err := placement.Attach(tctx, js)
 		cancel()
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, placement.ErrNoPlacement) {
 			return ps, err
 		}
-		log.Warn("placement bucket not declared yet, retrying", "err", err, "in", pause)
+		log.Warn("placement bucket not readable yet, retrying", "err", err, "in", pause)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

@@ -52,7 +52,7 @@ func storePlacement(t *testing.T, url string, m placement.Map) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := placement.Open(context.Background(), js, 1)
+	s, err := placement.Declare(context.Background(), js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

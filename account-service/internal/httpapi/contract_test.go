@@ -21,6 +21,7 @@ func TestContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := mustEnv(t)
+	mustDeadLetters(t, e)
 	c := contract.New(t, doc, e.url)
 	c.Header.Set("Authorization", "Bearer "+e.token)
 	c.CheckRoutes(e.router)
@@ -95,6 +96,18 @@ func TestContract(t *testing.T) {
 		{"close not empty", contract.Request{Method: "PATCH", Path: "/v1/accounts/" + b, Body: `{"status":"closed"}`}, 409},
 		{"patch bad status", contract.Request{Method: "PATCH", Path: "/v1/accounts/" + b, Body: `{"status":"gone"}`, Invalid: true}, 400},
 		{"patch missing", contract.Request{Method: "PATCH", Path: "/v1/accounts/ghost", Body: `{"status":"frozen"}`}, 404},
+		{"reconcile summary", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/0?pending_before=2030-01-01T00:00:00Z"}, 200},
+		{"reconcile summary no shard", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/99"}, 404},
+		{"reconcile summary bad instant", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/0?pending_before=yesterday", Invalid: true}, 400},
+		{"reconcile summary as a customer", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/0", Header: asU1}, 403},
+		{"reconcile accounts", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/0/accounts?limit=1"}, 200},
+		{"reconcile accounts next", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/0/accounts?after=" + a}, 200},
+		{"reconcile accounts lookup", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/0/accounts?id=" + a + "&id=ghost"}, 200},
+		{"reconcile accounts lookup and page", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/0/accounts?id=" + a + "&limit=2"}, 400},
+		{"reconcile accounts limit 0", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/0/accounts?limit=0", Invalid: true}, 400},
+		{"reconcile outbox", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/1/outbox?unpublished_before=2030-01-01T00:00:00Z"}, 200},
+		{"reconcile outbox as a service", contract.Request{Method: "GET", Path: "/v1/admin/reconcile/shards/1/outbox",
+			Header: http.Header{"Authorization": {"Bearer " + authtest.Token(t, auth.Service, "ledger")}}}, 403},
 		{"healthz", contract.Request{Method: "GET", Path: "/healthz"}, 200},
 		{"readyz", contract.Request{Method: "GET", Path: "/readyz"}, 200},
 		{"metrics", contract.Request{Method: "GET", Path: "/metrics"}, 200},

@@ -5,6 +5,7 @@ import (
 
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/auth"
+	"github.com/walletco/wallet/pkg/shardread"
 )
 
 // route is one API route: the router serves it and Policy allows it from
@@ -17,7 +18,8 @@ type route struct {
 
 // routes is account-service's API. Staff open, fund, freeze and close
 // accounts; customers read and move money from their own accounts (the
-// handlers check ownership, see authz.go).
+// handlers check ownership, see authz.go). Operators also read each
+// shard's money for reconciliation (reconcile.go).
 func routes() []route {
 	staff := []auth.Role{auth.Operator}
 	anyone := []auth.Role{auth.Customer, auth.Operator, auth.Service}
@@ -32,6 +34,11 @@ func routes() []route {
 		{http.MethodPost, "/v1/wallet/balance_transfer", anyone, (*Server).transfer},
 		{http.MethodPost, "/v1/wallet/transfers", anyone, (*Server).bulkTransfer},
 		{http.MethodGet, "/v1/wallet/transfers/{transaction_id}", anyone, (*Server).getTransfer},
+		// Reconciliation's read side: operators only (ledger-service
+		// reconcile runs with an operator's token).
+		{http.MethodGet, shardread.SummaryPath, staff, (*Server).reconcileSummary},
+		{http.MethodGet, shardread.AccountsPath, staff, (*Server).reconcileAccounts},
+		{http.MethodGet, shardread.OutboxPath, staff, (*Server).reconcileOutbox},
 	}
 }
 

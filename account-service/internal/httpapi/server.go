@@ -14,6 +14,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/account"
 	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/problem"
+	"github.com/walletco/wallet/pkg/shardread"
 	"github.com/walletco/wallet/pkg/web"
 )
 
@@ -33,6 +34,12 @@ type Store interface {
 	GetTransfer(ctx context.Context, q account.TransferQuery) (account.Transfer, error)
 	Refresh(ctx context.Context, t account.Transfer) (account.Transfer, error)
 	SetStatus(ctx context.Context, id string, to account.Status) (account.Account, error)
+
+	// The reconciliation read side (reconcile.go, pkg/shardread).
+	Shards() int
+	ReconcileSummary(ctx context.Context, shard int, pendingBefore time.Time) (shardread.Summary, error)
+	ReconcileAccounts(ctx context.Context, shard int, after string, ids []string, limit int) ([]shardread.Account, string, error)
+	ReconcileOutbox(ctx context.Context, shard int, unpublishedBefore time.Time) (shardread.Outbox, error)
 }
 
 // Money moves money: transfers, deposits and withdrawals, through the

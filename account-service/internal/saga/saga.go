@@ -1,8 +1,10 @@
 // Package saga runs account-service's side of the cross-shard transfer saga
-// on JetStream: one durable pull consumer, pulled by every instance, takes
-// the events every shard must act on (transfer.debited to credit,
-// transfer.credited and transfer.credit_rejected to settle) and applies
-// each in the group commit of the shard that holds its account now; one
+// on JetStream: one durable pull consumer per event partition (saga on
+// WALLET_<p>, ADR 0038), pulled by the instances that consume the
+// partition, takes the events the partition's shards must act on
+// (transfer.debited to credit, transfer.credited and
+// transfer.credit_rejected to settle) and applies each in the group commit
+// of the shard that holds its account now; one
 // janitor and one redriver per database server prune the inboxes and
 // re-send the debit of transfers stuck pending; and a Waiter lets HTTP
 // requests wait for the end. What runs is proportional to servers, not to
@@ -15,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -65,22 +66,22 @@ type Config struct {
 	// InboxRetention is how long the saga inbox rows are kept (see
 	// inbox.Prune).
 	InboxRetention time.Duration
-	// Health, if set, records the consumer's state for /readyz.
-	Health *stream.Health
 	// Poison records the messages the consumer terminates in the database
 	// of the shard they belong to now (deadletter.Handler); required.
 	Poison func(db database.DB, durable string) stream.PoisonHandler
 	// Patience is how long a batch waits for a server's steps before it
 	// lets them go (see handle); 0 means the default, 2s. Tests shorten it.
 	Patience time.Duration
+	// Partitions is the number of event partitions (nats.partitions),
+	// required; Consume lists those whose steps this instance consumes
+	// (account.saga_partitions), every one if empty.
+	Partitions int
+	Consume    []int
 }
 
-// Durable is the consumer of every shard's saga steps.
+// Durable is the consumer of a partition's saga steps, on each
+// partition's stream.
 const Durable = "saga"
-
-// legacyPrefix names the previous release's consumers, one per shard
-// (saga-shard-N), which Run replaces by Durable.
-const legacyPrefix = "saga-shard-"
 
 // maxBatch bounds the events of one handler call, of any shards.
 const maxBatch = 1024
@@ -104,6 +105,10 @@ type Runner struct {
 	steps Steps
 	cfg   Config
 	log   *slog.Logger
+	// partitions are the partitions whose steps this instance consumes;
+	// health[i] records the state of partitions[i]'s consumer.
+	partitions []int
+	health     []*stream.Health
 
 	mu sync.Mutex
 	// stuck says until when a server that did not answer a batch within
@@ -122,20 +127,43 @@ func NewRunner(js jetstream.JetStream, store Store, steps Steps, cfg Config, log
 	if cfg.Patience <= 0 {
 		cfg.Patience = patience
 	}
-	return &Runner{js: js, store: store, steps: steps, cfg: cfg, log: log, stuck: map[int]time.Time{}}, nil
+	if cfg.Partitions < 1 || store.Shards()%cfg.Partitions != 0 {
+		return nil, fmt.Errorf("saga: %d partitions of %d shards: the partitions must divide the shards", cfg.Partitions, store.Shards())
+	}
+	partitions := cfg.Consume
+	if len(partitions) == 0 {
+		for p := range cfg.Partitions {
+			partitions = append(partitions, p)
+		}
+	}
+	for _, p := range partitions {
+		if p < 0 || p >= cfg.Partitions {
+			return nil, fmt.Errorf("saga: partition %d is not one of 0..%d", p, cfg.Partitions-1)
+		}
+	}
+	health := make([]*stream.Health, len(partitions))
+	for i := range health {
+		health[i] = stream.NewHealth()
+	}
+	return &Runner{js: js, store: store, steps: steps, cfg: cfg, log: log, partitions: partitions, health: health,
+		stuck: map[int]time.Time{}}, nil
 }
 
-// ConsumerConfig is the durable consumer of every shard's saga steps: the
-// three saga event types, whatever shard their subject names (an event
-// published before the shard count grew names the old count's shard).
-func ConsumerConfig(maxDeliver int) jetstream.ConsumerConfig {
+// ConsumerConfig is the durable consumer of partition p's saga steps, on
+// its stream WALLET_<p>: the partition's facts of the three saga event
+// types, whatever shard their subject names (an event published before the
+// shard count grew names the old count's shard), and the step copies other
+// partitions sent it (saga.<p>.>). A fact whose acting shard lies in
+// another partition is acknowledged unacted: its copy is there (ADR 0038).
+func ConsumerConfig(p, maxDeliver int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:     Durable,
-		Description: "account-service: cross-shard transfer steps of every shard",
+		Description: fmt.Sprintf("account-service: cross-shard transfer steps of partition %d's shards", p),
 		FilterSubjects: []string{
-			anyShard(events.TransferDebited),
-			anyShard(events.TransferCredited),
-			anyShard(events.TransferCreditRejected),
+			anyShard(p, events.TransferDebited),
+			anyShard(p, events.TransferCredited),
+			anyShard(p, events.TransferCreditRejected),
+			events.StepRoot + "." + strconv.Itoa(p) + ".>",
 		},
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -147,141 +175,94 @@ func ConsumerConfig(maxDeliver int) jetstream.ConsumerConfig {
 	}
 }
 
-// anyShard is events.Topic for every shard.
-func anyShard(eventType string) string { return "wallet." + eventType + ".*" }
+// anyShard is the fact subject of eventType in partition p, for every
+// shard.
+func anyShard(p int, eventType string) string {
+	return events.FactSubject(p, events.FactRoot+"."+eventType+".*")
+}
 
-// Run replaces the previous release's per-shard consumers (migrate), then
-// consumes every shard's saga events, prunes the inboxes and redrives
-// stuck transfers until ctx ends.
+// Run consumes the saga steps of the partitions cfg.Consume names (every
+// one if none), prunes the inboxes and redrives stuck transfers until ctx
+// ends.
 func (r *Runner) Run(ctx context.Context) error {
-	cfg := ConsumerConfig(r.cfg.MaxDeliver)
-	if r.migrateUntilDone(ctx, cfg); ctx.Err() != nil {
-		return nil
-	}
 	var wg sync.WaitGroup
-	var err error
-	wg.Go(func() {
-		opts := stream.BatchOptions{Options: stream.Options{Poison: r.poison}, MaxBatch: maxBatch, Health: r.cfg.Health}
-		err = stream.ConsumeBatch(ctx, r.js, cfg, r.handle, opts, r.log)
-	})
+	errs := make([]error, len(r.partitions))
+	for i, p := range r.partitions {
+		wg.Go(func() {
+			opts := stream.BatchOptions{Options: stream.Options{Poison: r.poisonOf(p), Stream: stream.PartitionName(p)},
+				MaxBatch: maxBatch, Health: r.health[i]}
+			errs[i] = stream.ConsumeBatch(ctx, r.js, ConsumerConfig(p, r.cfg.MaxDeliver), r.handlerOf(p), opts, r.log)
+		})
+	}
 	for srv := range r.store.Servers() {
 		wg.Go(func() { r.janitor(srv).Run(ctx) })
 		wg.Go(func() { r.redrive(ctx, srv) })
 	}
 	wg.Wait()
-	return err
+	return errors.Join(errs...)
 }
 
-// migrateUntilDone retries migrate until it succeeds or ctx ends: NATS may
-// not answer yet when the service starts, and consuming before the old
-// consumers' position is taken over could skip what they left unacked.
-func (r *Runner) migrateUntilDone(ctx context.Context, cfg jetstream.ConsumerConfig) {
-	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 30*time.Second) {
-		err := r.migrate(ctx, cfg)
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		r.log.Warn("replacing the per-shard saga consumers failed, retrying", "err", err, "in", delay.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
+// Streams are the streams whose saga consumers this instance runs, one per
+// partition it consumes (for the lag metric).
+func (r *Runner) Streams() []string {
+	out := make([]string, len(r.partitions))
+	for i, p := range r.partitions {
+		out[i] = stream.PartitionName(p)
 	}
+	return out
 }
 
-// migrate replaces the previous release's consumers, one per shard
-// (saga-shard-N), by Durable. If Durable does not exist yet, it is created
-// to start one past the lowest ack floor among them, so that no message
-// one of them had not acknowledged is skipped; the messages after that
-// floor which the others had acknowledged come again, and the inbox (keyed
-// by the event id, whichever consumer delivers it) and the business keys
-// make them no-ops. Then the old consumers are deleted. Instances that
-// start together may both migrate: Durable is created once (a second,
-// different creation is refused and ignored) and a consumer deleted twice
-// is no error. Without old consumers, Durable is left to ConsumeBatch,
-// which creates it to deliver every message.
-func (r *Runner) migrate(ctx context.Context, cfg jetstream.ConsumerConfig) error {
-	s, err := r.js.Stream(ctx, stream.Name)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream.Name, err)
+// Health reports the state of this instance's saga consumers for /readyz,
+// by stream: {"WALLET_0": {"saga": {...}}}, as ledger-service does.
+func (r *Runner) Health() map[string]map[string]stream.ConsumerHealth {
+	out := map[string]map[string]stream.ConsumerHealth{}
+	for i, p := range r.partitions {
+		out[stream.PartitionName(p)] = r.health[i].Report()
 	}
-	var legacy []string
-	names := s.ConsumerNames(ctx)
-	for name := range names.Name() {
-		if isLegacy(name) {
-			legacy = append(legacy, name)
-		}
-	}
-	if err := names.Err(); err != nil {
-		return fmt.Errorf("list consumers: %w", err)
-	}
-	if len(legacy) == 0 {
-		return nil
-	}
-	_, err = s.Consumer(ctx, Durable)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		start, err := startOf(ctx, s, legacy)
-		if err != nil {
-			return err
-		}
-		at := cfg
-		at.DeliverPolicy, at.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
-		if _, err := s.CreateConsumer(ctx, at); err != nil && !errors.Is(err, jetstream.ErrConsumerExists) {
-			return fmt.Errorf("create consumer %s: %w", Durable, err)
-		}
-		r.log.Info("created the saga consumer at the per-shard consumers' position", "consumer", Durable, "start_seq", start, "replaces", legacy)
-	case err != nil:
-		return fmt.Errorf("look up consumer %s: %w", Durable, err)
-	}
-	for _, name := range legacy {
-		if err := s.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return fmt.Errorf("delete consumer %s: %w", name, err)
-		}
-	}
-	r.log.Info("deleted the per-shard saga consumers", "consumers", legacy)
-	return nil
+	return out
 }
 
-// isLegacy reports whether name is one of the previous release's
-// per-shard saga consumers (saga-shard-N).
-func isLegacy(name string) bool {
-	n, ok := strings.CutPrefix(name, legacyPrefix)
-	if !ok {
-		return false
+// HealthErr is nil when every saga consumer of this instance runs.
+func (r *Runner) HealthErr() error {
+	var errs []error
+	for i, p := range r.partitions {
+		if err := r.health[i].Err(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", stream.PartitionName(p), err))
+		}
 	}
-	_, err := strconv.Atoi(n)
-	return err == nil
+	return errors.Join(errs...)
 }
 
-// startOf returns the first stream sequence the one consumer must deliver
-// to miss nothing the consumers named legacy have not acknowledged: one
-// past the lowest of their ack floors. A consumer with nothing pending and
-// nothing unacknowledged has settled every message of its subjects stored
-// before its state was read, so it holds the start back no further than
-// the stream's last sequence read before (an idle shard's floor may be
-// hours old).
-func startOf(ctx context.Context, s jetstream.Stream, legacy []string) (uint64, error) {
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", stream.Name, err)
+// partitionOf returns the event partition of shard under the current
+// shard count.
+func (r *Runner) partitionOf(shard int) int {
+	return events.Partition(shard, r.store.Shards(), r.cfg.Partitions)
+}
+
+// floorOf returns the time of the oldest saga message that may still be
+// delivered again to a shard server srv holds now: the earliest over the
+// consumers of those shards' partitions, since a shard's steps all come
+// through its partition's consumer (whichever instance runs it).
+func (r *Runner) floorOf(srv int) func(ctx context.Context) (time.Time, error) {
+	return func(ctx context.Context) (time.Time, error) {
+		seen := map[int]bool{}
+		var floor time.Time
+		for sh := range r.store.Shards() {
+			p := r.partitionOf(sh)
+			if seen[p] || r.store.Server(sh) != srv {
+				continue
+			}
+			seen[p] = true
+			t, err := stream.UnsettledOn(ctx, r.js, stream.PartitionName(p), Durable)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("saga consumer of %s: %w", stream.PartitionName(p), err)
+			}
+			if !t.IsZero() && (floor.IsZero() || t.Before(floor)) {
+				floor = t
+			}
+		}
+		return floor, nil
 	}
-	floor := info.State.LastSeq
-	for _, name := range legacy {
-		c, err := s.Consumer(ctx, name)
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			continue // another instance migrated meanwhile
-		}
-		if err != nil {
-			return 0, fmt.Errorf("consumer %s: %w", name, err)
-		}
-		ci := c.CachedInfo()
-		if ci.NumPending > 0 || ci.NumAckPending > 0 {
-			floor = min(floor, ci.AckFloor.Stream)
-		}
-	}
-	return floor + 1, nil
 }
 
 // janitor prunes the saga inbox of every shard server srv holds now. Rows
@@ -293,7 +274,7 @@ func startOf(ctx context.Context, s jetstream.Stream, legacy []string) (uint64, 
 func (r *Runner) janitor(srv int) inbox.Janitor {
 	return inbox.Janitor{Schemas: func() (*sqlx.DB, []string) { return r.store.Schemas(srv) },
 		Consumer: account.SagaInbox, Durable: Durable, Retention: r.cfg.InboxRetention, Log: r.log.With("server", srv),
-		Floor: func(ctx context.Context) (time.Time, error) { return stream.Unsettled(ctx, r.js, Durable) }}
+		Floor: r.floorOf(srv)}
 }
 
 // group is the steps of a batch one shard applies.
@@ -305,7 +286,14 @@ type group struct {
 	done  chan struct{} // closed once res is set
 }
 
-// handle applies a batch of saga events, of any shards: each shard's in
+// handlerOf is handle for partition p's consumer.
+func (r *Runner) handlerOf(p int) stream.BatchHandler {
+	return func(ctx context.Context, evts []events.Event) []error { return r.handle(ctx, p, evts) }
+}
+
+// handle applies a batch of partition p's saga events, of any of its
+// shards, skipping (acknowledging) those whose acting shard lies in
+// another partition: each shard's in
 // its server's next group commit, all shards at once. An event goes to the
 // shard of its account under the current shard count (account.OpFor), not
 // the one its subject or payload names. An event that can never apply
@@ -318,7 +306,7 @@ type group struct {
 // committing is recognised by the inbox when its event comes again), and
 // its steps are nak'd at once for the next 2×Patience, after which a batch
 // tries it again.
-func (r *Runner) handle(ctx context.Context, evts []events.Event) []error {
+func (r *Runner) handle(ctx context.Context, p int, evts []events.Event) []error {
 	errs := make([]error, len(evts))
 	byShard := map[int]*group{}
 	var groups []*group
@@ -327,6 +315,9 @@ func (r *Runner) handle(ctx context.Context, evts []events.Event) []error {
 		if err != nil {
 			errs[i] = permanent(err)
 			continue
+		}
+		if r.partitionOf(sh) != p {
+			continue // acked unacted: the acting shard's partition has its copy
 		}
 		g := byShard[sh]
 		if g == nil {
@@ -423,11 +414,15 @@ func ShardOf(subject string, h nats.Header, data []byte, shards int) int {
 	return 0
 }
 
-// poison records a message the consumer terminates in the database of the
-// shard it belongs to now.
-func (r *Runner) poison(ctx context.Context, m jetstream.Msg, cause error) error {
-	sh := ShardOf(m.Subject(), m.Headers(), m.Data(), r.store.Shards())
-	return r.cfg.Poison(r.store.Shard(sh), Durable)(ctx, m, cause)
+// poisonOf records a message partition p's consumer terminates in the
+// database of the shard it belongs to now, under the consumer's label
+// (saga@WALLET_<p>).
+func (r *Runner) poisonOf(p int) stream.PoisonHandler {
+	label := stream.ConsumerLabel(stream.PartitionName(p), Durable)
+	return func(ctx context.Context, m jetstream.Msg, cause error) error {
+		sh := ShardOf(m.Subject(), m.Headers(), m.Data(), r.store.Shards())
+		return r.cfg.Poison(r.store.Shard(sh), label)(ctx, m, cause)
+	}
 }
 
 // DeadLetters returns the database that records the dead letter of a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/walletco/wallet/account-service/internal/groupcommit"
 	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/outbox"
 	"github.com/walletco/wallet/pkg/shard"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
@@ -26,14 +28,17 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// env is a store of accounttest.Shards shards, the WALLET stream on an
-// embedded JetStream and a saga runner over them.
+// env is a store of accounttest.Shards shards, the partitions' streams on
+// an embedded JetStream and a saga runner over them. Unless cfg says
+// otherwise there are 2 partitions: shards 0 and 1 feed WALLET_0, shards 2
+// and 3 WALLET_1.
 type env struct {
-	t  *testing.T
-	f  *accounttest.Fixture
-	js jetstream.JetStream
-	st jetstream.Stream
-	r  *Runner
+	t   *testing.T
+	f   *accounttest.Fixture
+	js  jetstream.JetStream
+	st  []jetstream.Stream // by partition
+	cfg Config
+	r   *Runner
 }
 
 func newEnv(t *testing.T, f *accounttest.Fixture, cfg Config) *env {
@@ -42,26 +47,55 @@ func newEnv(t *testing.T, f *accounttest.Fixture, cfg Config) *env {
 	if err := f.Store.Migrate(ctx, deadletter.Migrations()); err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 2
+	}
 	js := testenv.MustJetStream(t)
-	st, err := stream.Ensure(ctx, js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute})
+	st, err := stream.EnsurePartitions(ctx, js, stream.Config{Partitions: cfg.Partitions, Replicas: 1, DuplicateWindow: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.MaxDeliver, cfg.RedriveAfter, cfg.InboxRetention, cfg.Poison = 20, time.Hour, time.Hour, deadletter.Handler
-	r, err := NewRunner(js, f.Store, f.Writer, cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	e := &env{t: t, f: f, js: js, st: st, cfg: cfg}
+	e.r = e.runner(cfg.Consume...)
+	return e
+}
+
+// runner is a saga runner of the env consuming partitions (all if none).
+func (e *env) runner(partitions ...int) *Runner {
+	e.t.Helper()
+	cfg := e.cfg
+	cfg.Consume = partitions
+	r, err := NewRunner(e.js, e.f.Store, e.f.Writer, cfg, slog.New(slog.NewTextHandler(testWriter{e.t}, nil)))
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	return &env{t: t, f: f, js: js, st: st, r: r}
+	return r
+}
+
+// publish publishes ev, written by shard's outbox, as the relay does: its
+// fact, and its step copy if another partition acts on it.
+func (e *env) publish(shard int, ev events.Event) error {
+	subjects, err := outbox.Route{Shard: shard, Shards: accounttest.Shards, Partitions: e.cfg.Partitions}.Subjects(ev.Topic)
+	if err != nil {
+		return err
+	}
+	for _, subject := range subjects {
+		m := ev
+		m.Topic = subject
+		if _, err := e.js.PublishMsg(context.Background(), m.Msg()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // relay publishes every shard's unpublished outbox rows, in order, as
 // outbox-relay does, and returns how many.
 func (e *env) relay() int {
 	e.t.Helper()
-	ctx := context.Background()
 	n := 0
-	for _, db := range e.f.DBs {
+	for sh, db := range e.f.DBs {
 		var rows []struct {
 			ID      int64     `db:"id"`
 			EventID string    `db:"event_id"`
@@ -79,7 +113,7 @@ func (e *env) relay() int {
 		}
 		for _, r := range rows {
 			ev := events.Event{ID: r.EventID, Type: r.Type, Topic: r.Topic, Source: r.Source, Subject: r.Subject, Time: r.At, Data: []byte(r.Data)}
-			if _, err := e.js.PublishMsg(ctx, ev.Msg()); err != nil {
+			if err := e.publish(sh, ev); err != nil {
 				e.t.Error(err)
 				return n
 			}
@@ -94,11 +128,14 @@ func (e *env) relay() int {
 }
 
 // run runs the runner and a relay until the test ends.
-func (e *env) run() {
+func (e *env) run() { e.runWith(e.r) }
+
+// runWith runs r and a relay until the test ends.
+func (e *env) runWith(r *Runner) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := e.r.Run(ctx); err != nil {
+		if err := r.Run(ctx); err != nil {
 			e.t.Error(err)
 		}
 	})
@@ -133,10 +170,11 @@ func (e *env) settled(trs ...account.Transfer) {
 	})
 }
 
-func (e *env) consumers() []string {
+// consumers lists partition p's consumers.
+func (e *env) consumers(p int) []string {
 	e.t.Helper()
 	var names []string
-	l := e.st.ConsumerNames(context.Background())
+	l := e.st[p].ConsumerNames(context.Background())
 	for n := range l.Name() {
 		names = append(names, n)
 	}
@@ -147,9 +185,10 @@ func (e *env) consumers() []string {
 	return names
 }
 
-// One consumer carries the steps of every shard: transfers between all of
-// them complete, each step once.
-func TestOneConsumerCarriesEveryShardsSteps(t *testing.T) {
+// One consumer per partition carries the steps of its shards: transfers
+// between all of them, within and across partitions, complete, each step
+// once.
+func TestEachPartitionsConsumerCarriesItsShardsSteps(t *testing.T) {
 	e := newEnv(t, accounttest.MustStore(t, groupcommit.Config{}), Config{})
 	const n = accounttest.Shards
 	var ids []string
@@ -168,123 +207,10 @@ func TestOneConsumerCarriesEveryShardsSteps(t *testing.T) {
 			t.Errorf("%s: balance %s, want 10.00 (each sent and received 3.00)", id, b)
 		}
 	}
-	if got := e.consumers(); !slices.Equal(got, []string{Durable}) {
-		t.Fatalf("consumers %v, want only %s", got, Durable)
-	}
-}
-
-// legacyConfig is the previous release's consumer of shard sh.
-func legacyConfig(sh int) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{Durable: legacyPrefix + fmt.Sprint(sh), DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: 20,
-		FilterSubjects: []string{events.Topic(events.TransferDebited, sh), events.Topic(events.TransferCredited, sh),
-			events.Topic(events.TransferCreditRejected, sh)}}
-}
-
-// oldRelease plays the previous release's consumer of shard sh: it fetches
-// the one message waiting, applies it unless crash, acknowledges it
-// unless crash, and returns its stream sequence.
-func (e *env) oldRelease(c jetstream.Consumer, crash bool) uint64 {
-	e.t.Helper()
-	e.relay()
-	batch, err := c.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var seq uint64
-	for m := range batch.Messages() {
-		md, err := m.Metadata()
-		if err != nil {
-			e.t.Fatal(err)
+	for p := range 2 {
+		if got := e.consumers(p); !slices.Equal(got, []string{Durable}) {
+			t.Fatalf("partition %d's consumers %v, want only %s", p, got, Durable)
 		}
-		seq = md.Sequence.Stream
-		if crash {
-			continue
-		}
-		ev, err := events.FromMsg(m.Subject(), m.Headers(), m.Data())
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		op, sh, err := account.OpFor(ev, accounttest.Shards)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if res := e.f.Writer.Do(context.Background(), sh, []account.Op{op}); res[0].Err != nil {
-			e.t.Fatal(res[0].Err)
-		}
-		if err := m.DoubleAck(context.Background()); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	if seq == 0 {
-		e.t.Fatalf("%s had no message", c.CachedInfo().Name)
-	}
-	return seq
-}
-
-// The previous release's per-shard consumers are replaced: the one
-// consumer starts one past their lowest ack floor, so a message one of
-// them held unacknowledged (its process crashed) is delivered again and
-// its transfer completes; messages they had acknowledged may come again
-// and change nothing; the old consumers are deleted.
-func TestReplacesThePerShardConsumers(t *testing.T) {
-	e := newEnv(t, accounttest.MustStore(t, groupcommit.Config{}), Config{})
-	ctx := context.Background()
-	var ids []string
-	legacy := make([]jetstream.Consumer, accounttest.Shards)
-	for sh := range accounttest.Shards {
-		ids = append(ids, accounttest.IDOn(sh))
-		e.f.MustOpen(ids[sh], "10.00")
-		c, err := e.st.CreateConsumer(ctx, legacyConfig(sh))
-		if err != nil {
-			t.Fatal(err)
-		}
-		legacy[sh] = c
-	}
-	// The old release completes two transfers, then crashes holding the
-	// debit of a third.
-	t0 := e.f.MustTransfer(ids[2], ids[3], "1.00")
-	d0 := e.oldRelease(legacy[3], false)
-	e.oldRelease(legacy[2], false)
-	t1 := e.f.MustTransfer(ids[0], ids[1], "1.00")
-	e.oldRelease(legacy[1], false)
-	e.oldRelease(legacy[0], false)
-	t2 := e.f.MustTransfer(ids[2], ids[3], "2.00")
-	d2 := e.oldRelease(legacy[3], true)
-	if st := e.status(t2); st != account.Pending {
-		t.Fatalf("the third transfer is %s before the upgrade, want pending", st)
-	}
-
-	e.run()
-	e.settled(t0, t1, t2)
-	for id, want := range map[string]string{ids[0]: "9.00", ids[1]: "11.00", ids[2]: "7.00", ids[3]: "13.00"} {
-		if b := e.f.Balance(id); b != want {
-			t.Errorf("%s: balance %s, want %s", id, b, want)
-		}
-	}
-	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if got := e.consumers(); !slices.Equal(got, []string{Durable}) {
-			return fmt.Errorf("consumers %v, want only %s", got, Durable)
-		}
-		return nil
-	})
-	c, err := e.st.Consumer(ctx, Durable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := c.CachedInfo().Config
-	if cfg.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || cfg.OptStartSeq <= d0 || cfg.OptStartSeq > d2 {
-		t.Fatalf("%s starts %v at %d; want by start sequence after the first acknowledged debit (%d), at most at the unacknowledged one (%d)",
-			Durable, cfg.DeliverPolicy, cfg.OptStartSeq, d0, d2)
-	}
-	t.Logf("%s starts at %d (acknowledged debit %d, unacknowledged %d)", Durable, cfg.OptStartSeq, d0, d2)
-
-	// A restart finds nothing left to migrate and keeps the consumer.
-	if err := e.r.migrate(ctx, ConsumerConfig(20)); err != nil {
-		t.Fatal(err)
-	}
-	if c, err := e.st.Consumer(ctx, Durable); err != nil || c.CachedInfo().Config.OptStartSeq != cfg.OptStartSeq {
-		t.Fatalf("after a second migration: %v", err)
 	}
 }
 
@@ -293,7 +219,6 @@ func TestReplacesThePerShardConsumers(t *testing.T) {
 // the account now, and its answer goes to the source's shard now.
 func TestAStepFromBeforeASplitGoesToTheAccountsShard(t *testing.T) {
 	e := newEnv(t, accounttest.MustStore(t, groupcommit.Config{}), Config{})
-	ctx := context.Background()
 	const oldShards = 2
 	src, dst := accounttest.IDOn(3), accounttest.IDOn(2)
 	e.f.MustOpen(src, "10.00")
@@ -310,8 +235,12 @@ func TestAStepFromBeforeASplitGoesToTheAccountsShard(t *testing.T) {
 	if old.FromShard != 1 || old.ToShard != 0 {
 		t.Fatalf("with two shards the transfer goes %d -> %d, want 1 -> 0", old.FromShard, old.ToShard)
 	}
+	// Written by shard 3 now (partition 1) for old shard 0 (partition 0):
+	// a fact in partition 1, whose consumer acts on it (the account is on
+	// shard 2 now), and a step copy in partition 0, whose consumer leaves
+	// it.
 	debit := account.NewEvent(old.FromShard, events.TransferDebited, tr.TransactionID, old.ToShard, account.TransferPayload(old), time.Now())
-	if _, err := e.js.PublishMsg(ctx, debit.Msg()); err != nil {
+	if err := e.publish(3, debit); err != nil {
 		t.Fatal(err)
 	}
 	e.run()
@@ -339,6 +268,7 @@ func TestDeadLettersGoToTheAccountsShard(t *testing.T) {
 	src := accounttest.IDOn(3)
 	unknown := account.Transfer{TransactionID: uuid.NewString(), From: src, To: accounttest.IDOn(1), Amount: accounttest.USD(t, "1.00"), FromShard: 0, ToShard: 1}
 	ev := account.NewEvent(1, events.TransferCredited, unknown.TransactionID, 0, account.TransferPayload(unknown), time.Now())
+	ev.Topic = events.FactSubject(1, ev.Topic) // as shard 3 would send it: partition 1's, which acts on shard 3
 	ack, err := e.js.PublishMsg(ctx, ev.Msg())
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +276,7 @@ func TestDeadLettersGoToTheAccountsShard(t *testing.T) {
 	e.run()
 	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		ls, err := deadletter.List(ctx, e.f.Store.Shard(3), false)
-		if err == nil && (len(ls) != 1 || ls[0].Consumer != Durable || ls[0].StreamSeq == nil || *ls[0].StreamSeq != ack.Sequence) {
+		if err == nil && (len(ls) != 1 || ls[0].Consumer != "saga@WALLET_1" || ls[0].StreamSeq == nil || *ls[0].StreamSeq != ack.Sequence) {
 			err = fmt.Errorf("shard 3's dead letters: %+v", ls)
 		}
 		return err
@@ -366,7 +296,7 @@ func TestDeadLettersGoToTheAccountsShard(t *testing.T) {
 	if got := e.r.DeadLetters(nil); got != e.f.Store.Shard(0) {
 		t.Errorf("a dropped message the stream lost goes to %v, want shard 0's", got)
 	}
-	raw = &jetstream.RawStreamMsg{Subject: "wallet.transfer.debited.2", Data: []byte("{")}
+	raw = &jetstream.RawStreamMsg{Subject: "wallet.1.transfer.debited.2", Data: []byte("{")}
 	if got := e.r.DeadLetters(raw); got != e.f.Store.Shard(2) {
 		t.Errorf("an unreadable message's dead letter goes to %v, want its subject's shard 2", got)
 	}
@@ -381,7 +311,8 @@ func TestAStalledServerDoesNotHoldBackTheOthers(t *testing.T) {
 	p := testenv.StartProxy(t, proxyTarget(t, dsns[2]))
 	dsns[2], dsns[3] = p.DSN(dsns[2]), p.DSN(dsns[3]) // shards 2 and 3 are on a second server
 	f := accounttest.MustStoreOn(t, dsns, groupcommit.Config{})
-	e := newEnv(t, f, Config{Patience: time.Second})
+	// One partition: both servers' steps share the consumer.
+	e := newEnv(t, f, Config{Patience: time.Second, Partitions: 1})
 	if f.Store.Servers() != 2 || f.Store.Server(1) == f.Store.Server(2) {
 		t.Fatalf("%d servers; want shards 0-1 and 2-3 on two", f.Store.Servers())
 	}
@@ -406,7 +337,7 @@ func TestAStalledServerDoesNotHoldBackTheOthers(t *testing.T) {
 
 	p.SetLatency(5 * time.Second)
 	start := time.Now()
-	errs := e.r.handle(ctx, []events.Event{debit(far), debit(near)})
+	errs := e.r.handle(ctx, 0, []events.Event{debit(far), debit(near)})
 	if took := time.Since(start); took > 3*time.Second || !errors.Is(errs[0], errServerStuck) || errs[1] != nil {
 		t.Fatalf("batch took %s and answered %v; want the far step turned back after 1s and the near one applied", took, errs)
 	}
@@ -414,13 +345,13 @@ func TestAStalledServerDoesNotHoldBackTheOthers(t *testing.T) {
 		t.Fatalf("near destination %s, want 1.00", bal)
 	}
 	start = time.Now()
-	if errs := e.r.handle(ctx, []events.Event{debit(far)}); time.Since(start) > 100*time.Millisecond || !errors.Is(errs[0], errServerStuck) {
+	if errs := e.r.handle(ctx, 0, []events.Event{debit(far)}); time.Since(start) > 100*time.Millisecond || !errors.Is(errs[0], errServerStuck) {
 		t.Fatalf("the stalled server's next step took %s and answered %v; want turned back at once", time.Since(start), errs[0])
 	}
 
 	p.SetLatency(0)
 	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
-		return e.r.handle(ctx, []events.Event{debit(far)})[0]
+		return e.r.handle(ctx, 0, []events.Event{debit(far)})[0]
 	})
 	if bal := f.Balance(c); bal != "2.00" {
 		t.Fatalf("far destination %s, want 2.00: credited once", bal)
@@ -440,3 +371,103 @@ func proxyTarget(t *testing.T, dsn string) string {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// A transfer across partitions: the debit is a fact in the source's
+// partition and a step copy in the destination's. The destination's
+// partition credits from the copy; the source's partition leaves the fact
+// (no second credit) and settles from the copy of the credited event.
+func TestACrossPartitionStepIsTakenFromItsCopyOnce(t *testing.T) {
+	e := newEnv(t, accounttest.MustStore(t, groupcommit.Config{}), Config{})
+	src, dst := accounttest.IDOn(0), accounttest.IDOn(2) // partitions 0 and 1
+	e.f.MustOpen(src, "10.00")
+	e.f.MustOpen(dst, "")
+	tr := e.f.MustTransfer(src, dst, "4.00")
+
+	// Only partition 1's consumer runs: the credit comes from the copy.
+	e.runWith(e.runner(1))
+	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if b := e.f.Balance(dst); b != "4.00" {
+			return fmt.Errorf("destination %s, want 4.00", b)
+		}
+		return nil
+	})
+	drained := func(p int) func() error {
+		return func() error {
+			c, err := e.js.Consumer(context.Background(), stream.PartitionName(p), Durable)
+			if err != nil {
+				return err
+			}
+			info, err := c.Info(context.Background())
+			if err == nil && (info.NumPending != 0 || info.NumAckPending != 0) {
+				err = fmt.Errorf("%s: %d pending, %d unacknowledged", stream.PartitionName(p), info.NumPending, info.NumAckPending)
+			}
+			return err
+		}
+	}
+	// The credited event's fact (partition 1, acted on by shard 0 of
+	// partition 0) is acknowledged unacted; the transfer waits for
+	// partition 0.
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, drained(1))
+	if st := e.status(tr); st != account.Pending {
+		t.Fatalf("transfer %s before partition 0's consumer ran, want pending", st)
+	}
+	if got := e.consumers(0); len(got) != 0 {
+		t.Fatalf("partition 0's consumers %v: the runner of partition 1 made one", got)
+	}
+
+	// Partition 0's consumer: the debit's fact is left, the credited copy
+	// settles.
+	e.runWith(e.runner(0))
+	e.settled(tr)
+	testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, drained(0))
+	if b, s := e.f.Balance(dst), e.f.Balance(src); b != "4.00" || s != "6.00" {
+		t.Fatalf("destination %s, source %s; want 4.00 and 6.00: credited once", b, s)
+	}
+	var credits int
+	if err := e.f.DBs[2].Get(&credits, "SELECT COUNT(*) FROM credits WHERE transaction_id = ?", tr.TransactionID); err != nil || credits != 1 {
+		t.Fatalf("%d credit records (%v), want 1", credits, err)
+	}
+	// Each partition holds what the ADR says: the debit's fact, the
+	// credited copy and the completion in 0, the debit's copy and the
+	// credited fact in 1.
+	for p, want := range map[int][]string{
+		0: {"saga.0.transfer.credited.0", "wallet.0.transfer.completed.0", "wallet.0.transfer.debited.2"},
+		1: {"saga.1.transfer.debited.2", "wallet.1.transfer.credited.0"},
+	} {
+		var got []string
+		info, err := e.st[p].Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+			m, err := e.st[p].GetMsg(context.Background(), seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(m.Subject, ".transfer.") {
+				got = append(got, m.Subject)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("partition %d holds %v, want %v", p, got, want)
+		}
+	}
+}
+
+// An instance consumes only the partitions it is given.
+func TestRunnerRefusesUnknownPartitions(t *testing.T) {
+	e := newEnv(t, accounttest.MustStore(t, groupcommit.Config{}), Config{})
+	cfg := e.cfg
+	cfg.Consume = []int{2}
+	if _, err := NewRunner(e.js, e.f.Store, e.f.Writer, cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("partition 2 of 2 accepted")
+	}
+	cfg.Consume, cfg.Partitions = nil, 3
+	if _, err := NewRunner(e.js, e.f.Store, e.f.Writer, cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("3 partitions of 4 shards accepted")
+	}
+	if got := e.runner(1).Streams(); !slices.Equal(got, []string{"WALLET_1"}) {
+		t.Fatalf("Streams() = %v, want WALLET_1", got)
+	}
+}

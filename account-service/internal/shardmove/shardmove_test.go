@@ -117,7 +117,7 @@ func newStackOn(t *testing.T, owners []int) *stack {
 		}
 	}
 	js := testenv.MustJetStream(t)
-	ps, err := placement.Open(ctx, js, 1)
+	ps, err := placement.Declare(ctx, js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

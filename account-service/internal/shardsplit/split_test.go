@@ -82,7 +82,7 @@ func newStack(t *testing.T, from, to int) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.writer.Close)
-	if s.place, err = placement.Open(ctx, testenv.MustJetStream(t), 1); err != nil {
+	if s.place, err = placement.Declare(ctx, testenv.MustJetStream(t), 1); err != nil {
 		t.Fatal(err)
 	}
 	first := placement.Map{Version: 1, Shards: from, Servers: []string{"db1"}}

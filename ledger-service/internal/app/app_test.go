@@ -3,14 +3,14 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/ledger-service/internal/app"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
 	"github.com/walletco/wallet/pkg/auth"
@@ -45,6 +45,7 @@ func getJSON(url string, v any) (int, error) {
 func TestAppBootsAndServes(t *testing.T) {
 	natsSrv := testenv.NATS(t)
 	cfg := testConfig(natsSrv.ClientURL(), testenv.Databases(t, 1)[0])
+	js := streamsFor(t, cfg)
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -63,17 +64,8 @@ func TestAppBootsAndServes(t *testing.T) {
 		return nil
 	})
 
-	nc, err := nats.Connect(cfg.NATS.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, e := range []events.Event{ledgertest.Opened("alice", "JPY"), ledgertest.Deposited("alice", "1500", "JPY")} {
-		if _, err := js.PublishMsg(ctx, e.Msg()); err != nil {
+		if _, err := js.PublishMsg(ctx, ledgertest.Fact(e, 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,5 +86,57 @@ func TestAppBootsAndServes(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// A ledger started against streams provisioned with another duplicate
+// window refuses to start, naming the setting, both values and the
+// command; provisioning with its configuration fixes it.
+func TestAppRefusesAStreamSettingMismatch(t *testing.T) {
+	natsSrv := testenv.NATS(t)
+	cfg := testConfig(natsSrv.ClientURL(), testenv.Databases(t, 1)[0])
+	other := cfg
+	other.NATS.DuplicateWindow = time.Minute
+	streamsFor(t, other)
+	cfg.NATS.DuplicateWindow = 3 * time.Minute
+
+	run := func() error {
+		a, err := app.New(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		var err2 error
+		testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+			select {
+			case err2 = <-done:
+				return nil
+			default:
+			}
+			if code, err := getJSON("http://"+a.Addr()+"/readyz", &map[string]any{}); err != nil || code != http.StatusOK {
+				return fmt.Errorf("readyz %d %v", code, err)
+			}
+			cancel()
+			err2 = <-done
+			return nil
+		})
+		return err2
+	}
+	err := run()
+	if err == nil {
+		t.Fatal("the ledger started against a stream with another duplicate window")
+	}
+	for _, s := range []string{"stream WALLET_0", "nats.duplicate_window is 1m0s", "the configuration says 3m0s", "run outbox-relay provision"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Fatalf("refusal %q does not say %q", err, s)
+		}
+	}
+	streamsFor(t, cfg)
+	if err := run(); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("after provisioning: %v", err)
 	}
 }

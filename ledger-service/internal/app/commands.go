@@ -9,6 +9,7 @@ import (
 
 	"github.com/walletco/wallet/ledger-service/internal/reconcile"
 	"github.com/walletco/wallet/pkg/config"
+	"github.com/walletco/wallet/pkg/deadletter"
 	"github.com/walletco/wallet/pkg/service"
 )
 
@@ -20,25 +21,28 @@ func Build(_ context.Context, cfg config.LedgerService, log *slog.Logger) (servi
 // Commands are ledger-service's commands besides serve.
 func Commands() []service.Command[config.LedgerService] {
 	var schema string
+	replayPartition := -1
 	replay := service.Command[config.LedgerService]{
 		Name:    "replay",
-		Summary: "rebuild the journal from the WALLET stream into an empty schema (progress on stderr)",
+		Summary: "rebuild a partition's journal (or every partition's) from its stream WALLET_<p> into an empty schema (progress on stderr)",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&schema, "schema", "", "schema to rebuild into, on the ledger's server; created if missing, must be empty (required)")
+			fs.StringVar(&schema, "schema", "", "schema to rebuild into, on the partition's server; created if missing, must be empty; "+
+				"without --partition every partition p is rebuilt into SCHEMA_p (required)")
+			fs.IntVar(&replayPartition, "partition", -1, "the partition to rebuild; -1 (the default) rebuilds every partition")
 		},
 		Run: func(ctx context.Context, cfg config.LedgerService, log *slog.Logger) error {
 			if schema == "" {
 				return fmt.Errorf("%w: --schema is required", service.ErrUsage)
 			}
-			return Replay(ctx, cfg, schema, os.Stdout, os.Stderr, log)
+			return Replay(ctx, cfg, schema, replayPartition, os.Stdout, os.Stderr, log)
 		},
 	}
 	var rec ReconcileOptions
 	def := reconcile.DefaultOptions()
 	reconcile := service.Command[config.LedgerService]{
 		Name: "reconcile",
-		Summary: "check shards, ledger, sagas, outbox and dead letters against each other once; " +
-			"exit 0 clean, 1 discrepancies found, 2 could not run",
+		Summary: "check each ledger partition against account-service's shards (its read side) and the totals, " +
+			"sagas, outbox and dead letters once; exit 0 clean, 1 discrepancies found (naming the partition), 2 could not run",
 		Flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&rec.JSON, "json", false, "print the report as JSON instead of a table")
 			fs.DurationVar(&rec.Check.PendingAfter, "pending-after", def.PendingAfter, "report cross-shard transfers pending for longer than this")
@@ -50,7 +54,7 @@ func Commands() []service.Command[config.LedgerService] {
 			return Reconcile(ctx, cfg, rec, os.Stdout, os.Stderr, log)
 		},
 	}
-	var dl DeadLetterCommand
+	var dl deadletter.Command
 	deadLetters := service.Command[config.LedgerService]{
 		Name:    "dead-letters",
 		Summary: DeadLettersUsage,
@@ -62,12 +66,16 @@ func Commands() []service.Command[config.LedgerService] {
 			return DeadLetters(ctx, cfg, dl, os.Stdout, os.Stderr, log)
 		},
 	}
+	resetPartition := -1
 	resetPosition := service.Command[config.LedgerService]{
 		Name: "reset-position",
-		Summary: "forget the ledger's stream position, after the WALLET stream was created anew or lost messages " +
+		Summary: "forget a partition's stream position (or every partition's), after its stream WALLET_<p> was created anew or lost messages " +
 			"and its events were republished; the next start takes the ledger consumer's ack floor",
+		Flags: func(fs *flag.FlagSet) {
+			fs.IntVar(&resetPartition, "partition", -1, "the partition; -1 (the default) is every partition")
+		},
 		Run: func(ctx context.Context, cfg config.LedgerService, log *slog.Logger) error {
-			return ResetPosition(ctx, cfg, os.Stdout)
+			return ResetPosition(ctx, cfg, resetPartition, os.Stdout)
 		},
 	}
 	migrate := service.Command[config.LedgerService]{
@@ -77,5 +85,6 @@ func Commands() []service.Command[config.LedgerService] {
 			return Migrate(ctx, cfg)
 		},
 	}
-	return []service.Command[config.LedgerService]{migrate, replay, reconcile, resetPosition, deadLetters}
+	return []service.Command[config.LedgerService]{migrate, replay, reconcile, resetPosition, deadLetters,
+		GapsCommand(), SkipGapCommand()}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/walletco/wallet/pkg/auth/authtest"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/provision"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
@@ -29,17 +30,48 @@ type ledger struct {
 	js   jetstream.JetStream
 }
 
+// testShards is the test deployments' logical shard count; nothing
+// connects to them (the ledger only places accounts with the count).
+const testShards = 8
+
 // testConfig is ledger-service's default configuration on the test's NATS
-// and ledger schema, listening on a free port, without shards (no owner
-// checks: the tests read as operators).
-func testConfig(natsURL, dsn string) config.LedgerService {
+// and ledger schemas, one partition each, listening on a free port, with a
+// short lease TTL.
+func testConfig(natsURL string, dsns ...string) config.LedgerService {
 	cfg := config.Defaults[config.LedgerService]()
 	cfg.LogLevel = "warn"
-	cfg.Shards = nil
+	cfg.Shards = make(config.Shards, testShards)
+	for i := range cfg.Shards {
+		cfg.Shards[i] = fmt.Sprintf("wallet:wallet@tcp(127.0.0.1:1)/wallet_shard_%d", i)
+	}
 	cfg.NATS.URL = natsURL
+	cfg.NATS.Partitions = len(dsns)
 	cfg.Auth.JWTSecret = authtest.Secret
-	cfg.Ledger.Addr, cfg.Ledger.DSN = "127.0.0.1:0", dsn
+	cfg.Ledger.Addr, cfg.Ledger.Databases = "127.0.0.1:0", dsns
+	cfg.Ledger.LeaseTTL = time.Second
 	return cfg
+}
+
+// streamsFor declares what outbox-relay provision would for cfg: the
+// partition streams and the buckets the ledger verifies at start.
+func streamsFor(t *testing.T, cfg config.LedgerService) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(cfg.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := provision.SettingsFrom(cfg.NATS, 10*time.Second, cfg.Ledger.LeaseTTL)
+	if _, err := provision.Apply(ctx, js, provision.All(s), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 func bootLedger(t *testing.T) ledger {
@@ -47,6 +79,7 @@ func bootLedger(t *testing.T) ledger {
 	natsSrv := testenv.NATS(t)
 	dsn := testenv.Databases(t, 1)[0]
 	cfg := testConfig(natsSrv.ClientURL(), dsn)
+	js := streamsFor(t, cfg)
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -69,21 +102,14 @@ func bootLedger(t *testing.T) ledger {
 		}
 		return nil
 	})
-	nc, err := nats.Connect(cfg.NATS.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if l.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	l.js = js
 	return l
 }
 
 func (l ledger) publish(t *testing.T, evts ...events.Event) {
 	t.Helper()
 	for _, e := range evts {
-		if _, err := l.js.PublishMsg(context.Background(), e.Msg()); err != nil {
+		if _, err := l.js.PublishMsg(context.Background(), ledgertest.Fact(e, 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,13 +131,13 @@ func (l ledger) waitBalance(t *testing.T, account, want string) {
 func (l ledger) readyz(t *testing.T) (int, stream.ConsumerHealth) {
 	t.Helper()
 	var body struct {
-		Consumers map[string]stream.ConsumerHealth
+		Consumers map[string]map[string]stream.ConsumerHealth
 	}
 	code, err := getJSON(l.base+"/readyz", &body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return code, body.Consumers[consumer.Name]
+	return code, body.Consumers[stream.PartitionName(0)][consumer.Name]
 }
 
 // Deleting the ledger's durable consumer while it runs: it is created
@@ -126,7 +152,7 @@ func TestLedgerConsumerRecreatedAfterDelete(t *testing.T) {
 		t.Fatalf("readyz %d, consumer %+v", code, c)
 	}
 
-	if err := l.js.DeleteConsumer(context.Background(), stream.Name, consumer.Name); err != nil {
+	if err := l.js.DeleteConsumer(context.Background(), stream.PartitionName(0), consumer.Name); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 60*time.Second, 20*time.Millisecond, func() error {

@@ -9,11 +9,21 @@ import (
 	"github.com/walletco/wallet/pkg/deadletter"
 )
 
-// Migrate applies the ledger schema to cfg.Ledger.DSN: the migrate step,
-// run with the DSN of a user that may run DDL, before the service starts
-// with its own user.
+// Migrate applies the ledger schema to every partition's schema
+// (ledger.databases): the migrate step, run with the DSNs of a user that
+// may run DDL, before the service starts with its own user.
 func Migrate(ctx context.Context, cfg config.LedgerService) error {
-	db, err := openReady(ctx, cfg.Ledger.DSN, "ledger")
+	for p, dsn := range cfg.Ledger.Databases {
+		if err := migrateOne(ctx, dsn, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func migrateOne(ctx context.Context, dsn string, p int) error {
+	name := fmt.Sprintf("ledger partition %d", p)
+	db, err := openReady(ctx, dsn, name)
 	if err != nil {
 		return err
 	}
@@ -23,7 +33,7 @@ func Migrate(ctx context.Context, cfg config.LedgerService) error {
 		return err
 	}
 	if err := store.Migrate(ctx, deadletter.Migrations()); err != nil {
-		return fmt.Errorf("ledger: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }

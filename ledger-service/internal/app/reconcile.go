@@ -11,14 +11,14 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/walletco/wallet/ledger-service/internal/consumer"
 	ledgermysql "github.com/walletco/wallet/ledger-service/internal/mysql"
 	"github.com/walletco/wallet/ledger-service/internal/reconcile"
+	"github.com/walletco/wallet/pkg/auth"
 	"github.com/walletco/wallet/pkg/config"
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/deadletter"
-	"github.com/walletco/wallet/pkg/placement"
 	"github.com/walletco/wallet/pkg/service"
+	"github.com/walletco/wallet/pkg/shardread"
 	"github.com/walletco/wallet/pkg/stream"
 )
 
@@ -39,61 +39,104 @@ type ReconcileOptions struct {
 	JSON bool
 }
 
-// Reconcile runs the reconciliation batch job once against the shards and
-// the ledger of cfg, records the run in the ledger's reconcile_runs table
-// and prints the report to out, progress to progress. It returns nil when
-// the system is clean, service.ExitCode(1) when it found discrepancies and
-// service.ExitCode(2) when it could not run (the reason printed to progress).
+// Reconcile runs the reconciliation batch job once against every ledger
+// partition of cfg and account-service's read side (ledger.account_service_url),
+// records the run in the ledger's reconcile_runs table and prints the report
+// to out, progress to progress. It returns nil when the system is clean,
+// service.ExitCode(1) when it found discrepancies (each naming its
+// partition) and service.ExitCode(2) when it could not run (the reason
+// printed to progress). It reads no table of account-service's.
 func Reconcile(ctx context.Context, cfg config.LedgerService, opts ReconcileOptions, out, progress io.Writer, log *slog.Logger) error {
 	fail := func(err error) error {
 		fmt.Fprintf(progress, "reconcile: could not run: %v\n", err)
 		return exitCouldNotRun
 	}
-	ledgerDB, _, err := openStore(ctx, cfg.Ledger.DSN, "ledger db")
+	parts, record, closeParts, err := reconcilePartitions(ctx, cfg)
 	if err != nil {
 		return fail(err)
 	}
-	defer ledgerDB.Close()
+	defer closeParts()
 	js, closeNATS, err := connectReady(ctx, cfg.NATS.URL, log)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeNATS()
-	// Each shard is read on the server that holds it now.
-	layout, err := database.LayoutOf(cfg.Servers, cfg.Shards)
+	token, err := reconcileToken(cfg)
 	if err != nil {
 		return fail(err)
 	}
-	placed, err := placement.NewPools(layout, database.Open)
+	shards := shardread.NewClient(cfg.Ledger.AccountServiceURL, token)
+	// account-service must answer (and take the token) before a run starts.
+	wait, cancel := context.WithTimeout(ctx, connectTimeout)
+	_, err = shards.Outbox(wait, 0, time.Time{})
+	cancel()
 	if err != nil {
 		return fail(err)
 	}
-	defer placed.Close()
-	if err := placed.PlaceNow(ctx, js, log); err != nil {
-		return fail(fmt.Errorf("placement: %w", err))
-	}
-	shards := placed.All()
-	for i, db := range shards {
-		if err := waitReady(ctx, db, fmt.Sprintf("shard %d", i)); err != nil {
-			return fail(err)
+	src := reconcile.Sources{Partitions: parts, Shards: len(cfg.Shards), Accounts: shards,
+		Settled: reconcile.LedgerSettled(shards, len(cfg.Shards), parts, js, 50*time.Millisecond)}
+	return RunReconcile(ctx, record, src, opts, out, progress, log)
+}
+
+// reconcilePartitions opens every ledger partition (ledger.databases, one
+// DSN per partition; partition p applies stream.PartitionName(p)), and the
+// schema the runs are recorded in (partition 0's).
+func reconcilePartitions(ctx context.Context, cfg config.LedgerService) ([]reconcile.Partition, *sqlx.DB, func(), error) {
+	var parts []reconcile.Partition
+	var dbs []*sqlx.DB
+	closeAll := func() {
+		for _, db := range dbs {
+			db.Close()
 		}
 	}
+	for p, dsn := range cfg.Ledger.Databases {
+		db, _, err := openStore(ctx, dsn, fmt.Sprintf("ledger db of partition %d", p))
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, err
+		}
+		dbs = append(dbs, db)
+		parts = append(parts, reconcile.Partition{N: p, DB: db, Stream: stream.PartitionName(p)})
+	}
+	return parts, dbs[0], closeAll, nil
+}
 
+// reconcileToken is the operator token reconcile sends account-service:
+// ledger.reconcile_token, or else one it signs itself with auth.jwt_secret
+// (the local stack), valid for longer than any run.
+func reconcileToken(cfg config.LedgerService) (string, error) {
+	switch {
+	case cfg.Ledger.ReconcileToken != "":
+		return cfg.Ledger.ReconcileToken, nil
+	case cfg.Auth.Disabled:
+		return "", nil
+	case cfg.Auth.JWTSecret == "":
+		return "", errors.New("ledger.reconcile_token (WALLET_LEDGER_RECONCILE_TOKEN) is not set and there is no auth.jwt_secret to sign one: account-service's read side wants an operator's token")
+	}
+	return auth.Mint(cfg.Auth.JWTSecret, "ledger-service-reconcile", auth.Operator, 12*time.Hour, cfg.Auth.Issuer, cfg.Auth.Audience)
+}
+
+// RunReconcile runs reconcile once over src, records the run in record,
+// prints the report and returns Reconcile's exit status.
+func RunReconcile(ctx context.Context, record *sqlx.DB, src reconcile.Sources, opts ReconcileOptions, out, progress io.Writer, log *slog.Logger) error {
+	fail := func(err error) error {
+		fmt.Fprintf(progress, "reconcile: could not run: %v\n", err)
+		return exitCouldNotRun
+	}
 	now := opts.Check.Now
 	if now == nil {
 		now = time.Now
 	}
-	id, err := reconcile.Begin(ctx, ledgerDB, now())
+	id, err := reconcile.Begin(ctx, record, now())
 	if err != nil {
 		return fail(err)
 	}
 	opts.Check.Progress = progress
-	rep, runErr := reconcile.Run(ctx, reconcile.Sources{Shards: shards, Ledger: ledgerDB,
-		Settled: reconcile.LedgerSettled(shards, js, consumer.Name, 50*time.Millisecond)}, opts.Check)
+	rep, runErr := reconcile.Run(ctx, src, opts.Check)
 	if rep != nil {
 		rep.RunID = id
 	}
-	if err := reconcile.Finish(context.WithoutCancel(ctx), ledgerDB, id, rep, runErr, now()); err != nil {
+	if err := reconcile.Finish(context.WithoutCancel(ctx), record, id, rep, runErr, now()); err != nil {
 		log.Error("record reconcile run", "run", id, "err", err)
 	}
 	if runErr != nil {

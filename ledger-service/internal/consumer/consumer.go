@@ -1,5 +1,6 @@
-// Package consumer feeds the ledger from the WALLET JetStream stream through
-// the durable pull consumer "ledger". The events that have arrived are
+// Package consumer feeds one ledger partition from its JetStream stream
+// (WALLET_<p>, ADR 0038) through the durable pull consumer "ledger": one
+// consumer applies one stream into one store. The events that have arrived are
 // applied in batches, each batch in one database transaction together with
 // the events' inbox rows, and acknowledged after the commit, so delivery is
 // at least once and the effect exactly once. The loop itself (gathering
@@ -21,7 +22,7 @@ import (
 	"github.com/walletco/wallet/pkg/stream"
 )
 
-// Name is the durable consumer's name on the WALLET stream.
+// Name is the durable consumer's name on each partition's stream.
 const Name = "ledger"
 
 var (
@@ -45,6 +46,7 @@ type Applier interface {
 	// (created at created, messages up to last) and sets it to seq if it
 	// has none (see mysql.Store.StartAt).
 	StartAt(ctx context.Context, seq, last uint64, created time.Time) error
+	GapStore
 }
 
 // MaxBatch bounds the events applied in one transaction.
@@ -54,10 +56,19 @@ const MaxBatch = 500
 type Consumer struct {
 	// Health, if set, records the consumer's state for /readyz.
 	Health *stream.Health
+	// Stream is the stream applied: stream.PartitionName(p) for partition
+	// p; "" is the WALLET stream of before partitions (tests).
+	Stream string
 	js     jetstream.JetStream
 	store  Applier
 	poison stream.PoisonHandler
 	log    *slog.Logger
+
+	// Partition is the event partition Stream carries (ADR 0038): with
+	// Stream it names a gap. Gaps reports the gap the consumer waits at
+	// (see gaps.go); New sets an empty one, to be shared like Health.
+	Partition int
+	Gaps      *GapReport
 }
 
 // New returns a consumer reading js into store; poison records the events
@@ -66,7 +77,7 @@ func New(js jetstream.JetStream, store Applier, poison stream.PoisonHandler, log
 	if js == nil || store == nil || poison == nil || log == nil {
 		return nil, errors.New("consumer: jetstream, store, poison handler and logger are required")
 	}
-	return &Consumer{js: js, store: store, poison: poison, log: log}, nil
+	return &Consumer{js: js, store: store, poison: poison, log: log, Gaps: NewGapReport()}, nil
 }
 
 // Config is the durable consumer's configuration. MaxDeliver is unlimited so
@@ -75,9 +86,10 @@ func New(js jetstream.JetStream, store Applier, poison stream.PoisonHandler, log
 // BackOff list: the server would time a NakWithDelay out by BackOff instead.
 func Config() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       Name,
-		Description:   "ledger-service: double-entry journal",
-		FilterSubject: events.StreamSubjects,
+		Durable:     Name,
+		Description: "ledger-service: double-entry journal",
+		// Every subject of the stream: the facts and the saga step copies
+		// (which book nothing but take their turn in the sequence).
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       10 * time.Second,
@@ -97,8 +109,8 @@ const MaxWait = 20 * time.Millisecond
 // ends. The batch being applied then finishes before Run returns. Batches
 // are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
-	c.log.Info("ledger consumer running", "stream", stream.Name, "consumer", Name)
-	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison}, MaxBatch: MaxBatch, MaxWait: MaxWait,
+	c.log.Info("ledger consumer running", "stream", c.streamName(), "consumer", Name)
+	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison, Stream: c.Stream}, MaxBatch: MaxBatch, MaxWait: MaxWait,
 		Sequenced: true, Health: c.Health, BeforeSubscribe: c.startAt}
 	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
 }
@@ -112,15 +124,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 // lost, another cluster), or one that lost its tail — whose messages it
 // would skip as applied (mysql.ErrOtherStream names what to do).
 func (c *Consumer) startAt(ctx context.Context) error {
-	s, err := c.js.Stream(ctx, stream.Name)
+	name := c.streamName()
+	s, err := c.js.Stream(ctx, name)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream.Name, err)
+		return fmt.Errorf("stream %s: %w", name, err)
 	}
 	sinfo, err := s.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream.Name, err)
+		return fmt.Errorf("stream %s: %w", name, err)
 	}
-	cons, err := c.js.Consumer(ctx, stream.Name, Name)
+	cons, err := c.js.Consumer(ctx, name, Name)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", Name, err)
 	}
@@ -128,7 +141,16 @@ func (c *Consumer) startAt(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", Name, err)
 	}
+	gapMessages.WithLabelValues(c.partitionLabel()).Add(0) // exported before any gap, for alerts
 	return c.store.StartAt(ctx, info.AckFloor.Stream, sinfo.State.LastSeq, sinfo.Created)
+}
+
+// streamName is the stream the consumer reads.
+func (c *Consumer) streamName() string {
+	if c.Stream == "" {
+		return stream.Name
+	}
+	return c.Stream
 }
 
 // apply maps events to their ledger effects and applies them together. An
@@ -147,8 +169,10 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 		}
 		effs[i] = eff
 	}
+	early, turns := false, false
 	for i, o := range c.store.ApplyBatch(ctx, effs) {
 		eff := effs[i]
+		turns = turns || (eff.Seq > 0 && o.Err == nil && (o.Applied || eff.Skip))
 		switch {
 		case eff.Skip && o.Err == nil:
 			// its turn taken: errs keeps the malformed error, it is set aside
@@ -156,6 +180,7 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 			errs[i] = fmt.Errorf("%w: %w", stream.ErrPermanent, o.Err)
 		case errors.Is(o.Err, ledger.ErrEarly):
 			errs[i] = fmt.Errorf("%w: %w", stream.ErrEarly, o.Err)
+			early = true
 		case o.Err != nil:
 			errs[i] = o.Err
 		case o.Applied:
@@ -163,6 +188,12 @@ func (c *Consumer) apply(ctx context.Context, evts []events.Event) []error {
 		default:
 			duplicateTotal.WithLabelValues(eff.EventType).Inc()
 		}
+	}
+	switch {
+	case early && c.js != nil && c.Gaps != nil:
+		c.early(ctx) // is the message it waits for gone?
+	case turns && c.Gaps != nil:
+		c.passed()
 	}
 	return errs
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/walletco/wallet/ledger-service/internal/gap"
 	"github.com/walletco/wallet/ledger-service/internal/ledger"
 	"github.com/walletco/wallet/ledger-service/internal/ledgertest"
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
@@ -196,6 +197,10 @@ func TestEarlyEventsWaitForTheirTurn(t *testing.T) {
 type conflicting struct{}
 
 func (conflicting) StartAt(context.Context, uint64, uint64, time.Time) error { return nil }
+
+func (conflicting) Position(context.Context) (uint64, bool, error) { return 0, false, nil }
+
+func (conflicting) RecordGap(context.Context, gap.Gap) error { return nil }
 
 func (conflicting) ApplyBatch(_ context.Context, effs []ledger.Effect) []ledger.Outcome {
 	out := make([]ledger.Outcome, len(effs))

@@ -9,8 +9,9 @@ import (
 	"github.com/walletco/wallet/pkg/problem"
 )
 
-// Owners tells who owns an account. The ledger stores no owner_id, so the
-// app answers from the account's shard (a read-only query; see Shards).
+// Owners tells who owns an account. The ledger keeps the owner_id that
+// account.opened carries in its own accounts table, in the account's
+// partition: it reads no table of account-service's.
 type Owners interface {
 	// Owner returns the account's owner_id, or "" when there is no such
 	// account.

@@ -47,6 +47,9 @@ type Effect struct {
 type Opening struct {
 	AccountID string
 	Currency  string
+	// OwnerID is the customer who owns it (account.opened's owner_id);
+	// customers' reads are checked against it. "" when the event has none.
+	OwnerID string
 }
 
 // Posting is one planned entry: Amount (signed) booked to AccountID.
@@ -59,7 +62,14 @@ type Posting struct {
 // FromEvent maps e onto its effect, as the package documentation lists.
 // Payloads that cannot be decoded or hold invalid ids, currencies or amounts
 // return an error wrapping events.ErrMalformed.
+//
+// A saga step copy (subject saga.<p>.…, ADR 0038) is the same event as its
+// fact, booked in the fact's partition: it only takes its turn in its
+// partition's sequence (a Skip effect without error).
 func FromEvent(e events.Event) (Effect, error) {
+	if r, err := events.ParseSubject(e.Topic); err == nil && r.Step {
+		return Effect{EventID: e.ID, EventType: e.Type, Seq: e.Seq, Skip: true}, nil
+	}
 	if e.ID == "" || len(e.ID) > maxEventID {
 		return Effect{}, fmt.Errorf("%w: event id %q", events.ErrMalformed, e.ID)
 	}
@@ -88,7 +98,10 @@ func (eff *Effect) opened(e events.Event) error {
 	if !money.ValidCurrency(p.Currency) {
 		return fmt.Errorf("%w: %s %s: currency %q", events.ErrMalformed, e.Type, e.ID, p.Currency)
 	}
-	eff.Open = &Opening{AccountID: p.AccountID, Currency: p.Currency}
+	if len(p.OwnerID) > maxID {
+		return fmt.Errorf("%w: %s %s: owner_id longer than %d characters", events.ErrMalformed, e.Type, e.ID, maxID)
+	}
+	eff.Open = &Opening{AccountID: p.AccountID, Currency: p.Currency, OwnerID: p.OwnerID}
 	return nil
 }
 

@@ -98,3 +98,18 @@ func TestBalancedRejectsUnbalanced(t *testing.T) {
 		t.Fatal("one-legged effect reported balanced")
 	}
 }
+
+// A saga step copy (saga.<p>.…) books nothing: its fact, in the partition
+// of the shard that wrote it, does. It only takes its turn.
+func TestSagaStepCopyIsSkipped(t *testing.T) {
+	e := ledgertest.Transfer(events.TransferDebited, "tx-1", "a", "b", "5", "USD", 0, 7)
+	e.Topic, e.Seq = events.StepSubject(3, e.Topic), 12
+	eff, err := ledger.FromEvent(e)
+	if err != nil || !eff.Skip || eff.Seq != 12 || len(eff.Postings) != 0 || eff.Journal {
+		t.Fatalf("step copy: %+v, %v; want a Skip effect at 12", eff, err)
+	}
+	e.Topic = events.FactSubject(0, "wallet.transfer.debited.7")
+	if eff, err := ledger.FromEvent(e); err != nil || eff.Skip || len(eff.Postings) != 2 {
+		t.Fatalf("fact: %+v, %v; want the debit's postings", eff, err)
+	}
+}

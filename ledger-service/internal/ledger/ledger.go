@@ -101,9 +101,11 @@ type Journal struct {
 	EventID       string
 	EventType     string
 	TransactionID string
-	OccurredAt    time.Time
-	RecordedAt    time.Time
-	Entries       []Entry
+	// Origin is the account whose operation it is (the transfer's source).
+	Origin     string
+	OccurredAt time.Time
+	RecordedAt time.Time
+	Entries    []Entry
 }
 
 // Page is one page of an account's entries, newest first. Next is the entry id

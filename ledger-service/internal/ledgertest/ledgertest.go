@@ -13,8 +13,12 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/ledger-service/internal/mysql"
 	"github.com/walletco/wallet/pkg/events"
+	"github.com/walletco/wallet/pkg/shard"
+	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
 
@@ -82,4 +86,38 @@ func movement(typ, account, amount, currency string) events.Event {
 func Transfer(typ, tx, from, to, amount, currency string, fromShard, toShard int) events.Event {
 	return Event(typ, tx, events.Transfer{TransactionID: tx, FromAccount: from, ToAccount: to, Amount: amount,
 		Currency: currency, FromShard: fromShard, ToShard: toShard})
+}
+
+// Streams creates the streams of n event partitions, WALLET_0 … WALLET_<n-1>,
+// each with its fact and saga step subjects (ADR 0038), as provisioning
+// does.
+func Streams(t testing.TB, js jetstream.JetStream, n int) {
+	t.Helper()
+	for p := range n {
+		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
+			Name: stream.PartitionName(p), Subjects: events.PartitionSubjects(p), Duplicates: time.Minute,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Fact is e as the relay publishes it in partition p: on its fact subject.
+func Fact(e events.Event, p int) *nats.Msg {
+	m := e.Msg()
+	m.Subject = events.FactSubject(p, e.Topic)
+	return m
+}
+
+// Step is e as the relay publishes its saga step copy in partition p.
+func Step(e events.Event, p int) *nats.Msg {
+	m := e.Msg()
+	m.Subject = events.StepSubject(p, e.Topic)
+	return m
+}
+
+// PartitionOf is the partition of account among shards logical shards
+// divided into partitions.
+func PartitionOf(account string, shards, partitions int) int {
+	return events.Partition(shard.Of(account, shards), shards, partitions)
 }

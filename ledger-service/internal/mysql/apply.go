@@ -167,6 +167,9 @@ func (s *Store) save(ctx context.Context, tx *sqlx.Tx, p plan) error {
 	if err != nil {
 		return err
 	}
+	if err := setOwners(ctx, tx, p.effects); err != nil {
+		return err
+	}
 	entries, changed := post(p.effects, journals, accounts)
 	if err := insertEntries(ctx, tx, entries); err != nil {
 		return err

@@ -159,7 +159,21 @@ func (s *Store) Transfer(ctx context.Context, transactionID, from string) ([]led
 	out := make([]ledger.Journal, len(rows))
 	for i, r := range rows {
 		out[i] = ledger.Journal{ID: r.ID, EventID: r.EventID, EventType: r.EventType, TransactionID: r.TransactionID.String,
-			OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Entries: byJournal[r.ID]}
+			Origin: r.Origin.String, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Entries: byJournal[r.ID]}
 	}
 	return out, nil
+}
+
+// Owner returns the owner_id account.opened gave accountID, or "" when the
+// ledger has no such account or no owner for it (a system account).
+func (s *Store) Owner(ctx context.Context, accountID string) (string, error) {
+	var owner sql.NullString
+	err := s.db.GetContext(ctx, &owner, "SELECT owner_id FROM ledger_accounts WHERE account_id = ?", accountID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read account owner: %w", err)
+	}
+	return owner.String, nil
 }

@@ -134,3 +134,17 @@ func TestTransferJournals(t *testing.T) {
 		t.Errorf("Transfer(tx-1 from a destination) = %v, want not_found", err)
 	}
 }
+
+// The owner comes from account.opened's owner_id, in the ledger's own
+// accounts table; a system account and an unknown one have none.
+func TestOwnerFromAccountOpened(t *testing.T) {
+	s, _ := ledgertest.MustStore(t)
+	ctx := context.Background()
+	mustApply(t, s, ledgertest.Opened("alice", "USD"))
+	mustApply(t, s, ledgertest.Deposited("alice", "5", "USD"))
+	for account, want := range map[string]string{"alice": "owner-alice", "@world:USD": "", "nobody": ""} {
+		if got, err := s.Owner(ctx, account); err != nil || got != want {
+			t.Errorf("Owner(%s) = %q, %v; want %q", account, got, err, want)
+		}
+	}
+}

@@ -15,7 +15,9 @@ import (
 // The ledger applies the WALLET stream strictly in sequence (ADR 0008): it
 // records the last sequence applied in ledger_position with the entries,
 // skips what is at or below it and sends back anything further
-// (ledger.ErrEarly) until the gap is filled.
+// (ledger.ErrEarly) until the gap is filled. A gap the stream will never
+// fill (its messages deleted or dropped by a limit) is detected by the
+// consumer (package gap) and passed by an operator (SkipGap, ADR 0039).
 
 // position is the last stream sequence applied; known is false before the
 // first sequenced event (a new ledger, or one upgraded from before
@@ -153,6 +155,11 @@ func (s *Store) ResetPosition(ctx context.Context) (seq int64, created time.Time
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM ledger_set_aside"); err != nil {
 			return fmt.Errorf("forget set-aside events: %w", err)
+		}
+		// A gap detected (not skipped) in the old stream is no gap of the
+		// new one; the skips stay, as the record of what the journal lacks.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM ledger_gaps WHERE skipped_at IS NULL"); err != nil {
+			return fmt.Errorf("forget detected gaps: %w", err)
 		}
 		return nil
 	})

@@ -216,3 +216,24 @@ func updateBalances(ctx context.Context, tx *sqlx.Tx, accounts []*accountRow, no
 		return nil
 	})
 }
+
+// setOwners records the owner of each account effs open. An account opened
+// again (a redelivered event under a new id) keeps its first owner.
+func setOwners(ctx context.Context, tx *sqlx.Tx, effs []ledger.Effect) error {
+	var args, ids []any
+	for _, eff := range effs {
+		if eff.Open != nil && eff.Open.OwnerID != "" {
+			args = append(args, eff.Open.AccountID, eff.Open.OwnerID)
+			ids = append(ids, eff.Open.AccountID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	q := "UPDATE ledger_accounts SET owner_id = CASE account_id " + strings.Repeat("WHEN ? THEN ? ", len(ids)) +
+		"END WHERE owner_id IS NULL AND account_id IN (" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+	if _, err := tx.ExecContext(ctx, q, append(args, ids...)...); err != nil {
+		return fmt.Errorf("record account owners: %w", err)
+	}
+	return nil
+}

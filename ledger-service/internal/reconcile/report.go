@@ -17,12 +17,16 @@ type Kind string
 // is a discrepancy: a run with any of them exits 1.
 const (
 	// BalanceMismatch: a shard account's balance differs from its ledger
-	// balance once the ledger has applied every event of the account.
+	// balance once the ledger has applied every event of the account, or a
+	// partition's shards hold another sum than its ledger's wallets.
 	BalanceMismatch Kind = "balance_mismatch"
 	// MissingInLedger: a shard account the ledger does not know.
 	MissingInLedger Kind = "missing_in_ledger"
 	// MissingOnShard: a ledger wallet account no shard holds.
 	MissingOnShard Kind = "missing_on_shard"
+	// WrongPartition: a ledger wallet in a partition its shard does not
+	// feed.
+	WrongPartition Kind = "wrong_partition"
 	// CurrencyMismatch: shard and ledger hold an account in two currencies.
 	CurrencyMismatch Kind = "currency_mismatch"
 	// EntriesMismatch: a ledger balance differs from the sum of its
@@ -36,9 +40,9 @@ const (
 	// Conservation: in a currency, wallets + money in flight differ from
 	// deposits − withdrawals.
 	Conservation Kind = "conservation"
-	// InFlightMismatch: the in-flight balance differs from the sagas the
-	// journal shows debited and neither credited nor refunded, or a saga was
-	// both credited and refunded.
+	// InFlightMismatch: a partition's @in_flight differs from what its
+	// shards sent less what they received across shards, or the sum over
+	// every partition differs from the money account-service has in flight.
 	InFlightMismatch Kind = "in_flight_mismatch"
 	// StaleSaga: a cross-shard transfer pending for longer than the threshold.
 	StaleSaga Kind = "stale_saga"
@@ -64,7 +68,9 @@ const (
 // Finding is one discrepancy (or warning).
 type Finding struct {
 	Kind Kind `json:"kind"`
-	// Where is the database it was found in: "shard 2" or "ledger".
+	// Where is where it was found: "partition 1" (its ledger), "partition
+	// 1, shard 5" (a shard, and the partition it feeds) or "total" (the
+	// sums over every partition).
 	Where string `json:"where"`
 	// Subject names what is wrong: an account, journal, transaction or
 	// outbox id, or a currency.
@@ -79,14 +85,30 @@ type Check struct {
 	Findings int64  `json:"findings"`
 }
 
-// Currency is the money of one currency as the ledger holds it, read in one
-// snapshot. Wallets + InFlight = Deposits − Withdrawals when it is conserved.
+// Currency is the money of one currency as the ledger holds it, summed over
+// every partition's snapshot. Wallets + InFlight = Deposits − Withdrawals
+// when it is conserved; InFlight is the money in flight.
 type Currency struct {
 	Currency    string `json:"currency"`
 	Wallets     string `json:"wallets"`
 	InFlight    string `json:"in_flight"`
 	Deposits    string `json:"deposits"`
 	Withdrawals string `json:"withdrawals"`
+}
+
+// PartitionMoney is the money of one currency in one partition: its ledger
+// snapshot's figures, and its shards' balances and what they sent less what
+// they received across shards as account-service reports them (which its
+// Wallets and InFlight equal once the ledger has caught up).
+type PartitionMoney struct {
+	Partition     int    `json:"partition"`
+	Currency      string `json:"currency"`
+	Wallets       string `json:"wallets"`
+	InFlight      string `json:"in_flight"`
+	Deposits      string `json:"deposits"`
+	Withdrawals   string `json:"withdrawals"`
+	ShardBalances string `json:"shard_balances"`
+	ShardNetSent  string `json:"shard_net_sent"`
 }
 
 // Report is the outcome of a run.
@@ -96,6 +118,8 @@ type Report struct {
 	Elapsed    string     `json:"elapsed"`
 	Checks     []*Check   `json:"checks"`
 	Currencies []Currency `json:"currencies"`
+	// Partitions has each partition's money per currency.
+	Partitions []PartitionMoney `json:"partitions"`
 	// Counts has the exact number of findings per kind; Findings lists at
 	// most MaxListed of each kind.
 	Counts   map[Kind]int64 `json:"counts"`
@@ -107,7 +131,7 @@ type Report struct {
 const MaxListed = 100
 
 func newReport(start time.Time) *Report {
-	return &Report{StartedAt: start, Counts: map[Kind]int64{}, Findings: []Finding{}, Currencies: []Currency{}}
+	return &Report{StartedAt: start, Counts: map[Kind]int64{}, Findings: []Finding{}, Currencies: []Currency{}, Partitions: []PartitionMoney{}}
 }
 
 // check returns the tally named name, adding it in first-use order.
@@ -153,8 +177,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// WriteTable prints r for a person: the checks, the money per currency, the
-// findings.
+// WriteTable prints r for a person: the checks, the money per currency in
+// total and per partition, the findings.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "reconcile run %d, started %s, took %s\n\n", r.RunID, r.StartedAt.Format(time.RFC3339), r.Elapsed)
@@ -166,6 +190,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(tw, "\nCURRENCY\tWALLETS\tIN FLIGHT\tDEPOSITS\tWITHDRAWALS")
 		for _, c := range r.Currencies {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Currency, c.Wallets, c.InFlight, c.Deposits, c.Withdrawals)
+		}
+	}
+	if len(r.Partitions) > 0 {
+		fmt.Fprintln(tw, "\nPARTITION\tCURRENCY\tWALLETS\tIN FLIGHT\tDEPOSITS\tWITHDRAWALS\tSHARDS' BALANCES\tSHARDS' NET SENT")
+		for _, p := range r.Partitions {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Partition, p.Currency, p.Wallets, p.InFlight, p.Deposits, p.Withdrawals, p.ShardBalances, p.ShardNetSent)
 		}
 	}
 	if len(r.Findings) > 0 {

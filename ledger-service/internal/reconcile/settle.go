@@ -6,53 +6,60 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/walletco/wallet/pkg/database"
-	"github.com/walletco/wallet/pkg/stream"
 )
 
 // LedgerSettled returns a Sources.Settled that waits, polling every poll,
-// until the ledger has applied every event the shards had committed when it
-// was called: each shard's outbox is published up to its highest id then,
-// and the ledger's consumer has acknowledged the stream's last sequence after
-// that (the relay marks a row only once JetStream stored it).
-func LedgerSettled(shards []database.DB, js jetstream.JetStream, consumer string, poll time.Duration) func(context.Context) error {
+// until every ledger partition has applied every event the shards had
+// committed when it was called: each shard's outbox (as account-service
+// reports it) is published up to its highest id then, and each
+// partition's position (ledger_position, the partition's own table) has
+// reached its stream's last sequence after that (the relay marks a row
+// only once JetStream stored it).
+func LedgerSettled(shards ShardReader, nShards int, partitions []Partition, js jetstream.JetStream, poll time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
-		marks := make([]int64, len(shards))
-		for i, db := range shards {
-			if err := db.GetContext(ctx, &marks[i], "SELECT COALESCE(MAX(id), 0) FROM outbox"); err != nil {
-				return fmt.Errorf("%s: read outbox: %w", shardName(i), err)
+		marks := make([]int64, nShards)
+		for sh := range nShards {
+			o, err := shards.Outbox(ctx, sh, time.Time{})
+			if err != nil {
+				return fmt.Errorf("shard %d: read outbox: %w", sh, err)
 			}
+			marks[sh] = o.LastID
 		}
-		for i, db := range shards {
+		for sh := range nShards {
 			err := until(ctx, poll, func() (bool, string, error) {
-				var left int64
-				err := db.GetContext(ctx, &left, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND set_aside_at IS NULL AND id <= ?", marks[i])
-				return left == 0, fmt.Sprintf("%s: %d events of the run still unpublished", shardName(i), left), err
+				o, err := shards.Outbox(ctx, sh, time.Time{})
+				if err != nil {
+					return false, "", fmt.Errorf("shard %d: read outbox: %w", sh, err)
+				}
+				return o.FirstUnpublished == 0 || o.FirstUnpublished > marks[sh],
+					fmt.Sprintf("shard %d: events of the run still unpublished from id %d", sh, o.FirstUnpublished), nil
 			})
 			if err != nil {
 				return err
 			}
 		}
-		s, err := js.Stream(ctx, stream.Name)
-		if err != nil {
-			return fmt.Errorf("stream %s: %w", stream.Name, err)
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("stream %s: %w", stream.Name, err)
-		}
-		last := info.State.LastSeq
-		c, err := js.Consumer(ctx, stream.Name, consumer)
-		if err != nil {
-			return fmt.Errorf("ledger consumer %s: %w", consumer, err)
-		}
-		return until(ctx, poll, func() (bool, string, error) {
-			ci, err := c.Info(ctx)
+		for _, p := range partitions {
+			s, err := js.Stream(ctx, p.Stream)
 			if err != nil {
-				return false, "", fmt.Errorf("ledger consumer %s: %w", consumer, err)
+				return fmt.Errorf("%s: stream %s: %w", partitionName(p.N), p.Stream, err)
 			}
-			return ci.AckFloor.Stream >= last, fmt.Sprintf("the ledger acknowledged up to %d of %d", ci.AckFloor.Stream, last), nil
-		})
+			info, err := s.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: stream %s: %w", partitionName(p.N), p.Stream, err)
+			}
+			last := info.State.LastSeq
+			err = until(ctx, poll, func() (bool, string, error) {
+				var at uint64
+				if err := p.DB.GetContext(ctx, &at, "SELECT COALESCE(MAX(stream_seq), 0) FROM ledger_position"); err != nil {
+					return false, "", fmt.Errorf("%s: read position: %w", partitionName(p.N), err)
+				}
+				return at >= last, fmt.Sprintf("%s: the ledger applied up to %d of %d", partitionName(p.N), at, last), nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
 

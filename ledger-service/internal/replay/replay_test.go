@@ -29,16 +29,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // deposits, withdrawals, same-shard transfers, cross-shard sagas that
 // complete and that are refunded, redelivered events, redriven steps (same
 // business event, new id), a currency conflict and an undecodable message.
-func history(t *testing.T, js jetstream.JetStream) {
+func history(t *testing.T, pub func(m *nats.Msg)) {
 	t.Helper()
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
-	pub := func(m *nats.Msg) {
-		t.Helper()
-		if _, err := js.PublishMsg(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
 	accounts := map[string][]string{"USD": nil, "EUR": nil}
 	for i := range 12 {
 		cur := []string{"USD", "EUR"}[i%2]
@@ -86,10 +79,18 @@ func history(t *testing.T, js jetstream.JetStream) {
 // runLive runs the live consumer over store until the stream is drained.
 func runLive(t *testing.T, js jetstream.JetStream, store consumer.Applier, db *sqlx.DB) {
 	t.Helper()
+	runLiveOn(t, js, stream.Name, store, db)
+}
+
+// runLiveOn runs the live consumer of stream name over store until the
+// stream is drained.
+func runLiveOn(t *testing.T, js jetstream.JetStream, name string, store consumer.Applier, db *sqlx.DB) {
+	t.Helper()
 	c, err := consumer.New(js, store, deadletter.Handler(db, consumer.Name), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.Stream = name
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -100,7 +101,7 @@ func runLive(t *testing.T, js jetstream.JetStream, store consumer.Applier, db *s
 		}
 	}()
 	testenv.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
-		cons, err := js.Consumer(context.Background(), stream.Name, consumer.Name)
+		cons, err := js.Consumer(context.Background(), name, consumer.Name)
 		if err != nil {
 			return err
 		}
@@ -108,7 +109,7 @@ func runLive(t *testing.T, js jetstream.JetStream, store consumer.Applier, db *s
 		if err != nil {
 			return err
 		}
-		st, err := js.Stream(context.Background(), stream.Name)
+		st, err := js.Stream(context.Background(), name)
 		if err != nil {
 			return err
 		}
@@ -143,7 +144,11 @@ func TestReplayEqualsTheLiveLedger(t *testing.T) {
 	if _, err := stream.Ensure(context.Background(), js, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	history(t, js)
+	history(t, func(m *nats.Msg) {
+		if _, err := js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	})
 	live, liveDB := ledgertest.MustStore(t, deadletter.Migrations())
 	runLive(t, js, live, liveDB)
 
@@ -203,5 +208,88 @@ func TestReplaySmallAndEmptyStreams(t *testing.T) {
 	}
 	if sum, err := replay.Run(context.Background(), js2, empty, replay.Options{}); err != nil || sum.Events != 0 {
 		t.Fatalf("replay of an empty stream: %+v, %v", sum, err)
+	}
+}
+
+// partitioned publishes a history as the relay does with 4 partitions of 8
+// shards: each event as a fact in the partition of the shard that wrote it
+// (the account's; a transfer's source for its debit, refund and
+// completion, its destination for its credit or rejection), and a saga
+// step copy in the partition of the shard that acts next when that is
+// another. A message that is no event goes to partition 0.
+func partitioned(t *testing.T, js jetstream.JetStream, shards, partitions int) func(m *nats.Msg) {
+	return func(m *nats.Msg) {
+		t.Helper()
+		part := func(acc string) int { return ledgertest.PartitionOf(acc, shards, partitions) }
+		topic := m.Subject
+		fact, next := 0, -1
+		if e, err := events.FromMsg(m.Subject, m.Header, m.Data); err == nil {
+			switch e.Type {
+			case events.AccountOpened:
+				a, _ := events.Decode[events.Account](e)
+				fact = part(a.AccountID)
+			case events.AccountDeposited, events.AccountWithdrawn:
+				mv, _ := events.Decode[events.Movement](e)
+				fact = part(mv.AccountID)
+			default:
+				tr, _ := events.Decode[events.Transfer](e)
+				fact, next = part(tr.FromAccount), part(tr.ToAccount)
+				if e.Type == events.TransferCredited || e.Type == events.TransferCreditRejected {
+					fact, next = next, fact
+				}
+			}
+		}
+		pub := func(subject string) {
+			c := nats.NewMsg(subject)
+			c.Header, c.Data = m.Header, m.Data
+			if _, err := js.PublishMsg(context.Background(), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pub(events.FactSubject(fact, topic))
+		if next >= 0 && next != fact {
+			pub(events.StepSubject(next, topic))
+		}
+	}
+}
+
+// Replaying every partition's stream into empty schemas reproduces each
+// partition's live journal exactly, saga step copies included (they take
+// their turn and book nothing); and the partitions' journals together
+// balance, with each partition's @in_flight its clearing account.
+func TestReplayOfEveryPartitionEqualsTheLiveLedger(t *testing.T) {
+	const partitions, shards = 4, 8
+	js := testenv.MustJetStream(t)
+	ledgertest.Streams(t, js, partitions)
+	history(t, partitioned(t, js, shards, partitions))
+	rows, steps := 0, 0
+	for p := range partitions {
+		name := stream.PartitionName(p)
+		st, err := js.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(events.StepRoot+".>")); err == nil {
+			steps += int(info.State.Msgs)
+		}
+		live, liveDB := ledgertest.MustStore(t, deadletter.Migrations())
+		runLiveOn(t, js, name, live, liveDB)
+		rebuilt, rebuiltDB := ledgertest.MustStore(t, deadletter.Migrations())
+		if _, err := replay.Run(context.Background(), js, rebuilt, replay.Options{Batch: 53, Stream: name}); err != nil {
+			t.Fatal(err)
+		}
+		want, got := snapshot(t, liveDB), snapshot(t, rebuiltDB)
+		if !slices.Equal(want, got) {
+			t.Fatalf("partition %d: the replay differs from the live journal (%d live rows, %d replayed)", p, len(want), len(got))
+		}
+		rows += len(want)
+		var unbalanced int
+		if err := liveDB.Get(&unbalanced, `SELECT COUNT(*) FROM (SELECT currency FROM ledger_accounts
+			GROUP BY currency HAVING SUM(balance) <> 0) u`); err != nil || unbalanced != 0 {
+			t.Errorf("partition %d: %d currencies whose balances do not sum to zero (%v)", p, unbalanced, err)
+		}
+	}
+	if rows < 500 || steps == 0 {
+		t.Fatalf("%d rows in the partitions, %d saga step copies: the history did not spread", rows, steps)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/walletco/wallet/pkg/database"
 	"github.com/walletco/wallet/pkg/outbox"
 	"github.com/walletco/wallet/pkg/placement"
+	"github.com/walletco/wallet/pkg/provision"
 	"github.com/walletco/wallet/pkg/service"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/web"
@@ -31,14 +32,23 @@ type App struct {
 	shards *placement.Pools
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	stream stream.Config
-	start  service.Start
-	relay  *outbox.Relay
-	srv    *http.Server
-	ln     net.Listener
+	// uses are the streams and buckets Up verifies (Uses).
+	uses  []provision.Resource
+	start service.Start
+	relay *outbox.Relay
+	srv   *http.Server
+	ln    net.Listener
 }
 
-// New opens the shards and NATS; Run declares the stream. The shard tables are
+// Uses are the streams and buckets the relay uses: it verifies them at
+// start and refuses to start on a mismatch (ADR 0040). The provision
+// command declares them.
+func Uses(cfg config.OutboxRelay) []provision.Resource {
+	s := provision.SettingsFrom(cfg.NATS, cfg.Relay.LeaseTTL, 0)
+	return append(provision.Streams(s), provision.Placement(s), provision.RelayLeases(s))
+}
+
+// New opens the shards and NATS; Run verifies the streams. The shard tables are
 // account-service's: until they exist the relay logs and retries.
 func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App, err error) {
 	a := &App{log: log}
@@ -60,15 +70,16 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		return nil, err
 	}
-	a.stream = stream.ConfigFrom(cfg.NATS)
+	a.uses = Uses(cfg)
 	host, _ := os.Hostname()
-	rc := outbox.RelayConfig{Servers: a.servers, BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
+	rc := outbox.RelayConfig{Servers: a.servers, Shards: a.shards.Shards(), Partitions: cfg.NATS.Partitions, BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
 		MaxInFlight: cfg.Relay.MaxInFlight, PublishTimeout: cfg.Relay.PublishTimeout,
-		LeaseTTL: cfg.Relay.LeaseTTL, LeaseReplicas: a.stream.Replicas, Retention: cfg.Relay.OutboxRetention,
+		LeaseTTL: cfg.Relay.LeaseTTL, Retention: cfg.Relay.OutboxRetention,
 		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), MaxAttempts: cfg.Relay.MaxAttempts,
+		// A stream gone (NATS lost its state) is provision's to make
+		// again: the relay says so and keeps its rows.
 		Redeclare: func(ctx context.Context) error {
-			_, err := stream.Declare(ctx, a.js, a.stream, a.log)
-			return err
+			return provision.Verify(ctx, a.js, provision.Streams(provision.SettingsFrom(cfg.NATS, 0, 0)), 0, a.log)
 		}}
 	if a.relay, err = outbox.NewRelay(a.js, rc, log); err != nil {
 		return nil, err
@@ -84,8 +95,7 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 	}
 	a.start.Serve = func(ctx context.Context) error { return web.Serve(ctx, a.srv, a.ln) }
 	a.start.Up = func(ctx context.Context) error {
-		_, err := stream.Declare(ctx, a.js, a.stream, a.log)
-		return err
+		return provision.Verify(ctx, a.js, a.uses, provision.Wait, a.log)
 	}
 	a.start.Work = func(ctx context.Context) error {
 		go a.shards.FollowWhenStored(ctx, a.js, a.log)

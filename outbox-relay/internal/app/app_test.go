@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -53,7 +54,12 @@ func TestRelayPublishesByServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := placement.Open(ctx, js, 1)
+	cfg := config.Defaults[config.OutboxRelay]()
+	// What outbox-relay provision declares; the relay only verifies it.
+	if err := Provision(ctx, configWith(cfg, url), false, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	store, err := placement.Attach(ctx, js)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +71,6 @@ func TestRelayPublishesByServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := config.Defaults[config.OutboxRelay]()
 	cfg.Shards, cfg.NATS.URL = dsns, url
 	cfg.Auth.JWTSecret = authtest.Secret
 	cfg.Relay.Addr = "127.0.0.1:0"
@@ -136,19 +141,34 @@ func appendOne(t *testing.T, db *sqlx.DB, shard int, what string) {
 	}
 }
 
+// configWith is cfg on the NATS at url.
+func configWith(cfg config.OutboxRelay, url string) config.OutboxRelay {
+	cfg.NATS.URL = url
+	return cfg
+}
+
+// waitMessages waits until the default 4 partitions' streams hold n
+// messages in all, two shards' in each (8 shards).
 func waitMessages(t *testing.T, js jetstream.JetStream, n uint64) {
 	t.Helper()
 	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
-		s, err := js.Stream(context.Background(), stream.Name)
-		if err != nil {
-			return err
+		var total uint64
+		for _, name := range stream.Names(4) {
+			s, err := js.Stream(context.Background(), name)
+			if err != nil {
+				return err
+			}
+			info, err := s.Info(context.Background())
+			if err != nil {
+				return err
+			}
+			if info.State.Msgs > 0 && info.State.Msgs < 2 {
+				return fmt.Errorf("%s holds %d messages, want two shards' at least", name, info.State.Msgs)
+			}
+			total += info.State.Msgs
 		}
-		info, err := s.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if info.State.Msgs != n {
-			return fmt.Errorf("stream holds %d messages, want %d", info.State.Msgs, n)
+		if total != n {
+			return fmt.Errorf("the streams hold %d messages, want %d", total, n)
 		}
 		return nil
 	})

@@ -33,5 +33,17 @@ func Commands() []service.Command[config.OutboxRelay] {
 			return Republish(ctx, cfg, since, os.Stdout, log)
 		},
 	}
-	return []service.Command[config.OutboxRelay]{republish}
+	var dryRun bool
+	prov := service.Command[config.OutboxRelay]{
+		Name: "provision",
+		Summary: "create or update every stream and bucket of the wallet from the configuration (run as the wallet_admin NATS user, " +
+			"in nats.url); --dry-run prints the plan",
+		Flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&dryRun, "dry-run", false, "print what would be created or changed, change nothing")
+		},
+		Run: func(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) error {
+			return Provision(ctx, cfg, dryRun, os.Stdout, log)
+		},
+	}
+	return []service.Command[config.OutboxRelay]{republish, prov}
 }

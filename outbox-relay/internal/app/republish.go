@@ -15,8 +15,8 @@ import (
 	"github.com/walletco/wallet/pkg/stream"
 )
 
-// Republish publishes every shard's rows published within since again (see
-// outbox.Republish) and prints one line per shard to out. It runs beside
+// Republish publishes every shard's rows published within since again, as
+// facts and saga steps as the relay does (see outbox.Republish), and prints one line per shard to out. It runs beside
 // the serving relays.
 func Republish(ctx context.Context, cfg config.OutboxRelay, since time.Duration, out io.Writer, log *slog.Logger) error {
 	if since > cfg.Relay.OutboxRetention {
@@ -45,8 +45,10 @@ func Republish(ctx context.Context, cfg config.OutboxRelay, since time.Duration,
 		return fmt.Errorf("placement: %w", err)
 	}
 	total := outbox.Republished{}
-	for i, db := range shards.All() {
-		r, err := outbox.Republish(ctx, db, js, since, cfg.Relay.BatchSize, cfg.Relay.PublishTimeout)
+	all := shards.All()
+	for i, db := range all {
+		route := outbox.Route{Shard: i, Shards: len(all), Partitions: cfg.NATS.Partitions}
+		r, err := outbox.Republish(ctx, db, js, route, since, cfg.Relay.BatchSize, cfg.Relay.PublishTimeout)
 		fmt.Fprintf(out, "shard %d: %d events published again, %d of them still in the stream (dropped as duplicates)\n", i, r.Sent, r.Duplicates)
 		total.Sent += r.Sent
 		total.Duplicates += r.Duplicates
