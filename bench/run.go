@@ -53,6 +53,13 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 		return nil, err
 	}
 	watch.retrying = func(err error) { fmt.Fprintf(log, "  looking again: %v\n", err) }
+	// The partitions' journals (ADR 0038), wallet_ledger_<p> on the -mysql
+	// server, when there are any: each holds its own accounts.
+	if tables, err := ledgerTables(ctx, ledgerDB); err != nil {
+		return nil, err
+	} else if len(tables) > 0 {
+		watch.Partitioned(tables, nil)
+	}
 	fmt.Fprintf(log, "[%s] setup: %d accounts with prefix %s\n", r.Scenario, cfg.Accounts, r.Prefix)
 	setupStart := time.Now()
 	acc, err := setup(ctx, func(string) *API { return api }, r.Prefix, cfg.Accounts, cfg.Shards, amount)
