@@ -85,7 +85,7 @@ bench-all:
 ##              each node's processes limited to 0.8 cores (deploy/local/scale.sh), single requests
 ##              and bulk, then 1 node's CPU per settled transfer at 1, 2, 4 and 8 partitions; ends with
 ##              "scale-out: 2 nodes / 1 node = X.XX×". Flags via BENCH_FLAGS (-duration 20s, -scale-cpu 0.8,
-##              -scale-partitioned once ADR 0038's partitions are merged)
+##              -scale-partitioned=false for code from before ADR 0038)
 bench-scale:
 	go run ./bench -scale $(BENCH_FLAGS)
 
