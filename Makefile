@@ -14,7 +14,7 @@ MODULES  := pkg account-service ledger-service outbox-relay bench systemtest
 PKGS     := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 SERVICES := account-service ledger-service outbox-relay
 
-.PHONY: all run upgrade stop reconcile build test test-quick test-short systest bench bench-all lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
+.PHONY: all run upgrade stop reconcile build test test-quick test-short systest bench bench-all bench-scale lint vet fmt-check mod-check staticcheck govulncheck fmt compose-check clean
 
 all: build
 
@@ -80,6 +80,14 @@ bench:
 bench-all:
 	deploy/local/run.sh
 	. deploy/local/common.sh && load_secrets && go run ./bench -suite $(BENCH_STACK) $(BENCH_FLAGS)
+
+## bench-scale: issue 19's scale-out on this machine (root: cgroup v1 cpu): 1 node against 2 nodes,
+##              each node's processes limited to 0.8 cores (deploy/local/scale.sh), single requests
+##              and bulk, then 1 node's CPU per settled transfer at 1, 2, 4 and 8 partitions; ends with
+##              "scale-out: 2 nodes / 1 node = X.XX×". Flags via BENCH_FLAGS (-duration 20s, -scale-cpu 0.8,
+##              -scale-partitioned=false for code from before ADR 0038)
+bench-scale:
+	go run ./bench -scale $(BENCH_FLAGS)
 
 ## lint: go vet, gofmt, tidy go.mod files, staticcheck and govulncheck over every module
 lint: vet fmt-check mod-check staticcheck govulncheck

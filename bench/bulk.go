@@ -93,9 +93,10 @@ func bulkOnce(ctx context.Context, api *API, rec *Recorder, pairs []Pair, amount
 	}
 }
 
-// bulkLoop runs clients goroutines for d, each sending a bulk request of
-// perRequest transfers as soon as its last one was answered.
-func bulkLoop(ctx context.Context, api *API, picker *Picker, clients, perRequest int, d time.Duration, amount string) Load {
+// bulkLoop runs clients goroutines for d, client c sending to
+// targets[c % len(targets)], each sending a bulk request of perRequest
+// transfers as soon as its last one was answered.
+func bulkLoop(ctx context.Context, targets []Route, clients, perRequest int, d time.Duration, amount string) Load {
 	rec := NewRecorder()
 	start := time.Now()
 	deadline := start.Add(d)
@@ -105,11 +106,12 @@ func bulkLoop(ctx context.Context, api *API, picker *Picker, clients, perRequest
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(c)))
 			pairs := make([]Pair, perRequest)
+			t := targets[c%len(targets)]
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				for i := range pairs {
-					pairs[i] = picker.Next(rng)
+					pairs[i] = t.Picker.Next(rng)
 				}
-				bulkOnce(ctx, api, rec, pairs, amount)
+				bulkOnce(ctx, t.API, rec, pairs, amount)
 				requests.Add(1)
 			}
 		})

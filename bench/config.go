@@ -58,6 +58,17 @@ type Config struct {
 	// RateShare, when > 0, sets Rate at run time to this share of the
 	// single-request maximum measured earlier in the suite.
 	RateShare float64
+	// Scale* are bench -scale's (scale.go).
+	Scale               bool
+	ScaleCPU            float64
+	ScaleP              int
+	ScaleCostPartitions []int
+	ScaleClients        int
+	ScaleBulk           int
+	ScaleBulkClients    int
+	ScalePartitioned    bool
+	ScaleScript         string
+	ScaleDir            string
 	// Token is the bearer token of every request; never written to results.
 	Token string
 }
@@ -102,6 +113,16 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&c.SuiteOpenShare, "suite-open-share", 0.7, "the suite's open loop offers this share of the single-request maximum it measured")
 	fs.Float64Var(&c.SuiteRate, "suite-rate", 0, "if > 0: the suite's open loop offers this rate/s instead of -suite-open-share of the maximum")
 	fs.Float64Var(&c.SuiteOverload, "suite-overload", 16000, "the offered rate/s of the suite's overload scenario (about four times the maximum on 2 cores)")
+	fs.BoolVar(&c.Scale, "scale", false, "make bench-scale: start 1 and 2 CPU-limited nodes with deploy/local/scale.sh, one after the other, and measure each (see scale.go)")
+	fs.Float64Var(&c.ScaleCPU, "scale-cpu", 0.8, "-scale: cores each node's cgroup may use")
+	fs.IntVar(&c.ScaleP, "scale-p", 4, "-scale: event partitions (nats.partitions) of the 1-node and 2-node runs")
+	costPartitions := fs.String("scale-cost-partitions", "1,2,4,8", "-scale: partition counts at which 1 node's CPU per settled transfer is measured")
+	fs.IntVar(&c.ScaleClients, "scale-clients", 128, "-scale: single-request clients per node (closed loop; enough that a node waiting on another's sagas still has work)")
+	fs.IntVar(&c.ScaleBulk, "scale-bulk", 100, "-scale: transfers per request of the bulk runs (0 skips them)")
+	fs.IntVar(&c.ScaleBulkClients, "scale-bulk-clients", 4, "-scale: bulk clients per node")
+	fs.BoolVar(&c.ScalePartitioned, "scale-partitioned", true, "-scale: the partitioned streams and ledger of ADR 0038 (false: SCALE_PARTITIONED=0 of scale.sh, for code from before them)")
+	fs.StringVar(&c.ScaleScript, "scale-script", "deploy/local/scale.sh", "-scale: the script that starts and stops the nodes")
+	fs.StringVar(&c.ScaleDir, "scale-dir", ".run/scale", "-scale: the nodes' data, logs and stack.env")
 	fs.StringVar(&c.Token, "token", "", "bearer token of the requests (default: an operator token minted with WALLET_AUTH_JWT_SECRET or the local stack's <run-dir>/jwt-secret)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -110,6 +131,13 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var err error
+	for _, f := range strings.Split(*costPartitions, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("-scale-cost-partitions: %q is not a partition count", f)
+		}
+		c.ScaleCostPartitions = append(c.ScaleCostPartitions, n)
+	}
 	if c.Servers, err = parseServers(servers, c.MySQL); err != nil {
 		return Config{}, err
 	}
@@ -243,6 +271,13 @@ func (c Config) Flags() map[string]string {
 		"suite-open-share":   fmt.Sprint(c.SuiteOpenShare),
 		"suite-rate":         fmt.Sprint(c.SuiteRate),
 		"suite-overload":     fmt.Sprint(c.SuiteOverload),
+		"scale":              fmt.Sprint(c.Scale),
+		"scale-cpu":          fmt.Sprint(c.ScaleCPU),
+		"scale-p":            fmt.Sprint(c.ScaleP),
+		"scale-clients":      fmt.Sprint(c.ScaleClients),
+		"scale-bulk":         fmt.Sprint(c.ScaleBulk),
+		"scale-bulk-clients": fmt.Sprint(c.ScaleBulkClients),
+		"scale-partitioned":  fmt.Sprint(c.ScalePartitioned),
 	}
 }
 

@@ -40,3 +40,23 @@ func openDB(dsn, schema string, conns int) (*sql.DB, error) {
 	}
 	return db, nil
 }
+
+// ledgerTables finds the ledger_accounts tables of the partitions'
+// journals, schemas wallet_ledger_<p>, on db.
+func ledgerTables(ctx context.Context, db *sql.DB) ([]LedgerTable, error) {
+	rows, err := db.QueryContext(ctx, `SELECT table_schema FROM information_schema.tables
+WHERE table_schema LIKE 'wallet\_ledger\_%' AND table_name = 'ledger_accounts' ORDER BY table_schema`)
+	if err != nil {
+		return nil, fmt.Errorf("find the ledger's schemas: %w", err)
+	}
+	defer rows.Close()
+	var out []LedgerTable
+	for rows.Next() {
+		var schema string
+		if err := rows.Scan(&schema); err != nil {
+			return nil, err
+		}
+		out = append(out, LedgerTable{DB: db, Table: "`" + schema + "`.ledger_accounts"})
+	}
+	return out, rows.Err()
+}

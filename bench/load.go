@@ -37,11 +37,21 @@ func kindOf(p Pair) string {
 	return "same"
 }
 
-// closedLoop runs clients goroutines for d, each sending its next transfer
-// as soon as the last one was answered. The load ends when the last
+// Route is where a client sends and what it sends: bench -scale gives
+// each node's clients the node's account-service and a picker of transfers
+// from the node's accounts (a load balancer routing by shard); otherwise
+// there is one.
+type Route struct {
+	API    *API
+	Picker *Picker
+}
+
+// closedLoop runs clients goroutines for d, client c sending to
+// targets[c % len(targets)], each sending its next transfer as soon as the
+// last one was answered. The load ends when the last
 // in-flight request has been answered, not at the deadline, so nothing sent
 // is left out of the figures.
-func closedLoop(ctx context.Context, api *API, picker *Picker, clients int, d time.Duration, amount string) Load {
+func closedLoop(ctx context.Context, targets []Route, clients int, d time.Duration, amount string) Load {
 	rec := NewRecorder()
 	start := time.Now()
 	deadline := start.Add(d)
@@ -49,8 +59,9 @@ func closedLoop(ctx context.Context, api *API, picker *Picker, clients int, d ti
 	for c := range clients {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(c)))
+			t := targets[c%len(targets)]
 			for ctx.Err() == nil && time.Now().Before(deadline) {
-				transferOnce(ctx, api, rec, picker.Next(rng), amount, time.Now())
+				transferOnce(ctx, t.API, rec, t.Picker.Next(rng), amount, time.Now())
 			}
 		})
 	}

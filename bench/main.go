@@ -42,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if cfg.Scale {
+		return runScale(ctx, cfg, stdout, stderr)
+	}
 	scenarios := []Config{cfg}
 	if cfg.Suite {
 		scenarios = suite(cfg)

@@ -65,6 +65,7 @@ type Picker struct {
 	hotID      string
 	hotShard   int
 	all        []string         // every account but the hot one
+	sources    []string         // the accounts money is sent from: all, or those SetSources gave
 	same       map[int][]string // per shard used: its accounts but the hot one
 	shardOf    map[string]int   // every account but the hot one
 	hotTurns   atomic.Uint64
@@ -85,6 +86,7 @@ func NewPicker(ids []string, shards int, cross, hot float64) (*Picker, error) {
 		p.same[s] = append(p.same[s], id)
 		p.shardOf[id] = s
 	}
+	p.sources = p.all
 	if len(p.same) < 2 {
 		return nil, fmt.Errorf("picker: the accounts are on %d shard(s); cross-shard pairs need 2", len(p.same))
 	}
@@ -99,6 +101,11 @@ func NewPicker(ids []string, shards int, cross, hot float64) (*Picker, error) {
 	return p, nil
 }
 
+// SetSources makes Next draw the source of a transfer that is not hot
+// from ids (a subset of the accounts) only; its destination is drawn as
+// before. bench -scale gives each node's clients the node's accounts.
+func (p *Picker) SetSources(ids []string) { p.sources = ids }
+
 // HotID is the hot account (also when the hot share is zero).
 func (p *Picker) HotID() string { return p.hotID }
 
@@ -108,7 +115,7 @@ func (p *Picker) Next(rng *rand.Rand) Pair {
 	if rng.Float64() < p.hot {
 		return p.hotPair(rng, cross)
 	}
-	from := pick(rng, p.all)
+	from := pick(rng, p.sources)
 	s := p.shardOf[from]
 	if cross {
 		return Pair{From: from, To: p.elsewhere(rng, s), Cross: true}

@@ -53,9 +53,16 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 		return nil, err
 	}
 	watch.retrying = func(err error) { fmt.Fprintf(log, "  looking again: %v\n", err) }
+	// The partitions' journals (ADR 0038), wallet_ledger_<p> on the -mysql
+	// server, when there are any: each holds its own accounts.
+	if tables, err := ledgerTables(ctx, ledgerDB); err != nil {
+		return nil, err
+	} else if len(tables) > 0 {
+		watch.Partitioned(tables, nil)
+	}
 	fmt.Fprintf(log, "[%s] setup: %d accounts with prefix %s\n", r.Scenario, cfg.Accounts, r.Prefix)
 	setupStart := time.Now()
-	acc, err := setup(ctx, api, r.Prefix, cfg.Accounts, cfg.Shards, amount)
+	acc, err := setup(ctx, func(string) *API { return api }, r.Prefix, cfg.Accounts, cfg.Shards, amount)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
@@ -75,7 +82,7 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	// Load, then settle, with the processes watched throughout.
 	procs, warnings := stackProcs(cfg.RunDir)
 	r.Warnings = append(r.Warnings, warnings...)
-	measureLoad(ctx, cfg, r, api, picker, procs, watch, log)
+	measureLoad(ctx, cfg, r, []Route{{API: api, Picker: picker}}, procs, watch, log)
 	if err := measureOutcome(ctx, r, watch, acc); err != nil {
 		return nil, err
 	}
@@ -86,8 +93,9 @@ func runOne(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 }
 
 // measureLoad runs the load and waits for the system to catch up, filling
-// in r's load, settle and process figures.
-func measureLoad(ctx context.Context, cfg Config, r *Result, api *API, picker *Picker, procs []Proc, watch *Watcher, log io.Writer) {
+// in r's load, settle and process figures. The open loop sends to the first
+// target only.
+func measureLoad(ctx context.Context, cfg Config, r *Result, targets []Route, procs []Proc, watch *Watcher, log io.Writer) {
 	sampler := StartSampler(procs)
 	profiles := func() []Profile { return nil }
 	if cfg.Profile {
@@ -98,11 +106,11 @@ func measureLoad(ctx context.Context, cfg Config, r *Result, api *API, picker *P
 	var load Load
 	switch {
 	case cfg.Rate > 0:
-		load = openLoop(ctx, api, picker, cfg.Rate, cfg.MaxInFlight, cfg.Duration, cfg.Amount)
+		load = openLoop(ctx, targets[0].API, targets[0].Picker, cfg.Rate, cfg.MaxInFlight, cfg.Duration, cfg.Amount)
 	case cfg.Bulk > 0:
-		load = bulkLoop(ctx, api, picker, cfg.Clients, cfg.Bulk, cfg.Duration, cfg.Amount)
+		load = bulkLoop(ctx, targets, cfg.Clients, cfg.Bulk, cfg.Duration, cfg.Amount)
 	default:
-		load = closedLoop(ctx, api, picker, cfg.Clients, cfg.Duration, cfg.Amount)
+		load = closedLoop(ctx, targets, cfg.Clients, cfg.Duration, cfg.Amount)
 	}
 	r.LoadSeconds = load.End.Sub(load.Start).Seconds()
 	r.Requests = load.Requests

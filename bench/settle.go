@@ -43,12 +43,16 @@ const moveRetryFor = 30 * time.Second
 // during the run, so every look finds the shard schemas again and reads
 // only their live copies.
 type Watcher struct {
-	servers  []ShardServer // no schema selected: every query names its schema
-	ledgerDB *sql.DB       // the ledger's server
-	js       jetstream.JetStream
-	prefix   string // the run's account prefix
-	like     string // the shard schemas' names, a LIKE pattern
-	ledger   string // the ledger's schema
+	servers []ShardServer // no schema selected: every query names its schema
+	js      jetstream.JetStream
+	prefix  string // the run's account prefix
+	like    string // the shard schemas' names, a LIKE pattern
+	// ledgers are the ledger's balance tables: one (wallet_ledger's) until
+	// the ledger is partitioned, then one per partition (ADR 0038), each
+	// holding its own accounts. streams are the streams whose ledger
+	// consumer's backlog is read; nil: every WALLET_<p> there is.
+	ledgers []LedgerTable
+	streams []string
 	// retryFor bounds the retries of one look (moveRetryFor); retrying,
 	// if set, hears why a look is tried again, once per look.
 	retryFor time.Duration
@@ -62,7 +66,8 @@ func NewWatcher(ctx context.Context, servers []ShardServer, ledgerDB *sql.DB, js
 	if len(servers) == 0 {
 		return nil, errServers
 	}
-	w := &Watcher{servers: servers, ledgerDB: ledgerDB, js: js, prefix: prefix, like: like, ledger: ledgerSchema, retryFor: moveRetryFor}
+	w := &Watcher{servers: servers, js: js, prefix: prefix, like: like, retryFor: moveRetryFor,
+		ledgers: []LedgerTable{{DB: ledgerDB, Table: ledgerSchema + ".ledger_accounts"}}}
 	n := 0
 	err := w.look(ctx, func(live [][]string) error {
 		n = 0
@@ -78,6 +83,18 @@ func NewWatcher(ctx context.Context, servers []ShardServer, ledgerDB *sql.DB, js
 		return nil, fmt.Errorf("no shard schema like %q on the servers", like)
 	}
 	return w, nil
+}
+
+// LedgerTable is one ledger_accounts table and the server it is on.
+type LedgerTable struct {
+	DB    *sql.DB
+	Table string // schema.ledger_accounts
+}
+
+// Partitioned makes the watcher read the ledger from tables and the ledger
+// consumers' backlog from streams, for a partitioned ledger (bench -scale).
+func (w *Watcher) Partitioned(tables []LedgerTable, streams []string) {
+	w.ledgers, w.streams = tables, streams
 }
 
 // shardCopy is one shard schema found on one server, with what its
@@ -322,11 +339,15 @@ func (w *Watcher) queues(ctx context.Context) (Backlog, error) {
 	if w.js == nil {
 		return b, errors.New("no JetStream to read the ledger consumer from")
 	}
-	// Every partition's stream, WALLET_0 up to the first that does not exist.
-	for p := 0; ; p++ {
+	// The streams set (Partitioned), or every partition's stream, WALLET_0
+	// up to the first that does not exist.
+	for p := 0; w.streams == nil || p < len(w.streams); p++ {
 		name := stream.PartitionName(p)
+		if w.streams != nil {
+			name = w.streams[p]
+		}
 		cons, err := w.js.Consumer(ctx, name, ledgerConsumer)
-		if errors.Is(err, jetstream.ErrStreamNotFound) && p > 0 {
+		if w.streams == nil && errors.Is(err, jetstream.ErrStreamNotFound) && p > 0 {
 			return b, nil
 		}
 		if err != nil {
@@ -336,6 +357,7 @@ func (w *Watcher) queues(ctx context.Context) (Backlog, error) {
 		b.LedgerPending += info.NumPending
 		b.LedgerAckPending += info.NumAckPending
 	}
+	return b, nil
 }
 
 // mismatches counts the run's accounts whose ledger balance differs from
@@ -345,9 +367,13 @@ func (w *Watcher) mismatches(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ledger, err := w.balances(ctx, w.ledgerDB, []string{w.ledger + ".ledger_accounts"})
-	if err != nil {
-		return 0, fmt.Errorf("ledger balances: %w", err)
+	ledger := map[string]decimal.Decimal{}
+	for _, t := range w.ledgers {
+		m, err := w.balances(ctx, t.DB, []string{t.Table})
+		if err != nil {
+			return 0, fmt.Errorf("ledger balances in %s: %w", t.Table, err)
+		}
+		maps.Copy(ledger, m)
 	}
 	n := 0
 	for id, bal := range shard {

@@ -86,7 +86,7 @@ func (s *watchedStack) watcher(t *testing.T, names ...string) *Watcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.ledger = s.ledger
+	w.ledgers[0].Table = s.ledger + ".ledger_accounts"
 	return w
 }
 

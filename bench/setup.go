@@ -49,8 +49,9 @@ func fundingFor(i int, amount decimal.Decimal) decimal.Decimal {
 
 // setup opens n accounts through the API, spread over the logical shards by
 // accountIDs, and funds each with one deposit, from a few workers at once
-// (setup is not timed, only kept short).
-func setup(ctx context.Context, api *API, prefix string, n, shards int, amount decimal.Decimal) (Accounts, error) {
+// (setup is not timed, only kept short); route gives the service to ask
+// for an account.
+func setup(ctx context.Context, route func(id string) *API, prefix string, n, shards int, amount decimal.Decimal) (Accounts, error) {
 	ids := accountIDs(prefix, n, shards)
 	acc := Accounts{Prefix: prefix, IDs: ids, Deposited: decimal.Zero}
 	for i := range ids {
@@ -62,7 +63,7 @@ func setup(ctx context.Context, api *API, prefix string, n, shards int, amount d
 	for range 16 {
 		wg.Go(func() {
 			for i := range work {
-				errs <- openAndFund(ctx, api, ids[i], fundingFor(i, amount))
+				errs <- openAndFund(ctx, route(ids[i]), ids[i], fundingFor(i, amount))
 			}
 		})
 	}
