@@ -151,6 +151,12 @@ type LedgerConfig struct {
 	// (bucket wallet_ledger_leases), and a dead instance's partitions are
 	// taken by the others within about 1.5 × lease_ttl. Default 10s.
 	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
+	// BatchWait is how long a partition's consumer waits for more events
+	// after a batch's first before applying it: the ledger lags by up to
+	// this much, and in return writes one transaction per wait, not one
+	// per event. A partition sees 1/P of the events, so more partitions
+	// per instance want a longer wait for the same batch size. Default 20ms.
+	BatchWait time.Duration `mapstructure:"batch_wait"`
 	// MaxConnections bounds the HTTP connections served at once, as
 	// account.max_connections. Default 8192.
 	MaxConnections int `mapstructure:"max_connections"`
@@ -276,6 +282,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("ledger.databases", []string{localDSN + "wallet_ledger_{0..3}"})
 	v.SetDefault("ledger.dsn", "")
 	v.SetDefault("ledger.lease_ttl", 10*time.Second)
+	v.SetDefault("ledger.batch_wait", 20*time.Millisecond)
 	v.SetDefault("ledger.account_service_url", "http://127.0.0.1:8080")
 	v.SetDefault("ledger.reconcile_token", "")
 	v.SetDefault("relay.addr", ":8082")

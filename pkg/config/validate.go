@@ -125,6 +125,7 @@ func (l LedgerConfig) validate() []error {
 		positive("ledger.max_connections", l.MaxConnections),
 		positive("ledger.inbox_retention", l.InboxRetention),
 		positive("ledger.lease_ttl", l.LeaseTTL),
+		positive("ledger.batch_wait", l.BatchWait),
 	)
 	if l.LeaseTTL < 100*time.Millisecond { // JetStream's shortest bucket TTL
 		errs = append(errs, fmt.Errorf("ledger.lease_ttl must be at least 100ms, not %v", l.LeaseTTL))

@@ -289,6 +289,7 @@ func (a *App) runPartition(ctx context.Context, pt *part) {
 	}
 	c.Stream, c.Health = pt.stream(), pt.health
 	c.Partition, c.Gaps = pt.p, pt.gaps
+	c.BatchWait = a.cfg.Ledger.BatchWait
 	var wg sync.WaitGroup
 	jctx, stop := context.WithCancel(ctx)
 	wg.Add(1)

@@ -8,6 +8,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,9 @@ type Consumer struct {
 	// (see gaps.go); New sets an empty one, to be shared like Health.
 	Partition int
 	Gaps      *GapReport
+	// BatchWait is how long a batch waits for more events after its first
+	// (ledger.batch_wait); 0 is DefaultBatchWait.
+	BatchWait time.Duration
 }
 
 // New returns a consumer reading js into store; poison records the events
@@ -100,17 +104,18 @@ func Config() jetstream.ConsumerConfig {
 	}
 }
 
-// MaxWait is how long a batch waits for more events after its first: the
-// ledger may lag a few milliseconds, and at moderate load it then writes one
-// transaction per 20ms instead of one per event.
-const MaxWait = 20 * time.Millisecond
+// DefaultBatchWait is how long a batch waits for more events after its
+// first, unless BatchWait says otherwise: the ledger may lag a few
+// milliseconds, and at moderate load it then writes one transaction per
+// wait instead of one per event.
+const DefaultBatchWait = 20 * time.Millisecond
 
 // Run creates or updates the durable consumer and applies events until ctx
 // ends. The batch being applied then finishes before Run returns. Batches
 // are applied in order (InOrder): balance_after depends on it.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.log.Info("ledger consumer running", "stream", c.streamName(), "consumer", Name)
-	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison, Stream: c.Stream}, MaxBatch: MaxBatch, MaxWait: MaxWait,
+	opts := stream.BatchOptions{Options: stream.Options{InOrder: true, Poison: c.poison, Stream: c.Stream}, MaxBatch: MaxBatch, MaxWait: cmp.Or(c.BatchWait, DefaultBatchWait),
 		Sequenced: true, Health: c.Health, BeforeSubscribe: c.startAt}
 	return stream.ConsumeBatch(ctx, c.js, Config(), c.apply, opts, c.log)
 }
