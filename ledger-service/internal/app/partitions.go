@@ -78,7 +78,7 @@ type holder struct {
 	// beatKey is this instance's heartbeat key and peers the filter of its
 	// group's heartbeats (see LeaseBucket).
 	beatKey, peers string
-	log    *slog.Logger
+	log            *slog.Logger
 	// apply runs partition p until ctx ends (the consumer and its janitor).
 	apply func(ctx context.Context, p int)
 
