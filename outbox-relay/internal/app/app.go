@@ -171,8 +171,10 @@ func (a *App) ready(ctx context.Context) error {
 		return fmt.Errorf("nats is %s", st)
 	}
 	// One ping per server, not per shard: the shards' tables are
-	// account-service's, and the relay retries until they exist.
-	for _, s := range a.servers() {
+	// account-service's, and the relay retries until they exist. Only the
+	// servers it publishes (relay.servers): another's being down is not
+	// this relay's to report.
+	for _, s := range a.served() {
 		if err := s.DB.PingContext(ctx); err != nil {
 			return fmt.Errorf("server %s: %w", s.Name, err)
 		}
