@@ -82,7 +82,8 @@ bench-all:
 	. deploy/local/common.sh && load_secrets && go run ./bench -suite $(BENCH_STACK) $(BENCH_FLAGS)
 
 ## bench-scale: issue 19's scale-out on this machine (root: cgroup v1 cpu): 1 node against 2 nodes,
-##              each node's processes limited to 0.8 cores (deploy/local/scale.sh), single requests
+##              each node's processes limited to 0.8 cores (deploy/local/scale.sh) and owning the same
+##              partitions (-scale-p-per-node 2: 1 node P=2, 2 nodes P=4), single requests
 ##              and bulk, then 1 node's CPU per settled transfer at 1, 2, 4 and 8 partitions; ends with
 ##              "scale-out: 2 nodes / 1 node = X.XX×". Flags via BENCH_FLAGS (-duration 20s, -scale-cpu 0.8,
 ##              -scale-partitioned=false for code from before ADR 0038)

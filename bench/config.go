@@ -61,7 +61,7 @@ type Config struct {
 	// Scale* are bench -scale's (scale.go).
 	Scale               bool
 	ScaleCPU            float64
-	ScaleP              int
+	ScalePPerNode       int
 	ScaleCostPartitions []int
 	ScaleClients        int
 	ScaleBulk           int
@@ -115,7 +115,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&c.SuiteOverload, "suite-overload", 16000, "the offered rate/s of the suite's overload scenario (about four times the maximum on 2 cores)")
 	fs.BoolVar(&c.Scale, "scale", false, "make bench-scale: start 1 and 2 CPU-limited nodes with deploy/local/scale.sh, one after the other, and measure each (see scale.go)")
 	fs.Float64Var(&c.ScaleCPU, "scale-cpu", 0.8, "-scale: cores each node's cgroup may use")
-	fs.IntVar(&c.ScaleP, "scale-p", 4, "-scale: event partitions (nats.partitions) of the 1-node and 2-node runs")
+	fs.IntVar(&c.ScalePPerNode, "scale-p-per-node", 2, "-scale: event partitions each node owns in the node comparison: 1 node runs this many (nats.partitions), 2 nodes twice as many, so that each node has the same settings")
 	costPartitions := fs.String("scale-cost-partitions", "1,2,4,8", "-scale: partition counts at which 1 node's CPU per settled transfer is measured")
 	fs.IntVar(&c.ScaleClients, "scale-clients", 128, "-scale: single-request clients per node (closed loop; enough that a node waiting on another's sagas still has work)")
 	fs.IntVar(&c.ScaleBulk, "scale-bulk", 100, "-scale: transfers per request of the bulk runs (0 skips them)")
@@ -129,6 +129,9 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.ScalePPerNode < 1 {
+		return Config{}, fmt.Errorf("-scale-p-per-node: %d is not a partition count", c.ScalePPerNode)
 	}
 	var err error
 	for _, f := range strings.Split(*costPartitions, ",") {
@@ -273,7 +276,7 @@ func (c Config) Flags() map[string]string {
 		"suite-overload":     fmt.Sprint(c.SuiteOverload),
 		"scale":              fmt.Sprint(c.Scale),
 		"scale-cpu":          fmt.Sprint(c.ScaleCPU),
-		"scale-p":            fmt.Sprint(c.ScaleP),
+		"scale-p-per-node":   fmt.Sprint(c.ScalePPerNode),
 		"scale-clients":      fmt.Sprint(c.ScaleClients),
 		"scale-bulk":         fmt.Sprint(c.ScaleBulk),
 		"scale-bulk-clients": fmt.Sprint(c.ScaleBulkClients),

@@ -31,8 +31,12 @@ import (
 // and the three services, every process of a node in a cgroup limited to
 // -scale-cpu cores; this process is the load balancer and the load,
 // outside them. Each run starts its stack afresh and stops it after:
-//   - 1 node and 2 nodes, -scale-p partitions, single requests and bulk:
-//     settled transfers/s, their ratio (goal ≥ 1.8×);
+//   - 1 node and 2 nodes with the same per-node settings, single requests
+//     and bulk: each node owns -scale-p-per-node partitions (1 node P=2, 2
+//     nodes P=4 by default), its relay publishes its own server
+//     (relay.servers), its ledger applies its own partitions
+//     (ledger.partitions) and its account-service consumes their saga
+//     steps; settled transfers/s and their ratio (goal ≥ 1.8×);
 //   - 1 node at each of -scale-cost-partitions: the CPU of every process of
 //     the stack per settled transfer (goal: flat within 10%).
 
@@ -96,7 +100,10 @@ type ScaleReport struct {
 	Host        Host              `json:"host"`
 	Flags       map[string]string `json:"flags"`
 	Partitioned bool              `json:"partitioned"`
-	Runs        []ScaleRun        `json:"runs"`
+	// PartitionsPerNode is what each node owns in the node comparison:
+	// 1 node runs this many partitions, 2 nodes twice as many.
+	PartitionsPerNode int        `json:"partitions_per_node"`
+	Runs              []ScaleRun `json:"runs"`
 	// Ratio is settled/s of 2 nodes over 1 node, single requests; BulkRatio
 	// the same for bulk. CostSpread is max/min - 1 of the CPU per settled
 	// transfer over the partition counts.
@@ -108,17 +115,18 @@ type ScaleReport struct {
 // runScale runs every spec of bench -scale and prints the summary, ending
 // with the scale-out line.
 func runScale(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
-	p := cfg.ScaleP
-	specs := []scaleSpec{{1, p, 0}, {2, p, 0}}
+	p := cfg.ScalePPerNode
+	specs := []scaleSpec{{1, p, 0}, {2, 2 * p, 0}}
 	if cfg.ScaleBulk > 0 {
-		specs = append(specs, scaleSpec{1, p, cfg.ScaleBulk}, scaleSpec{2, p, cfg.ScaleBulk})
+		specs = append(specs, scaleSpec{1, p, cfg.ScaleBulk}, scaleSpec{2, 2 * p, cfg.ScaleBulk})
 	}
 	for _, q := range cfg.ScaleCostPartitions {
 		if q != p {
 			specs = append(specs, scaleSpec{1, q, 0})
 		}
 	}
-	rep := ScaleReport{StartedAt: time.Now().UTC(), Host: hostInfo(), Flags: cfg.Flags(), Partitioned: cfg.ScalePartitioned}
+	rep := ScaleReport{StartedAt: time.Now().UTC(), Host: hostInfo(), Flags: cfg.Flags(), Partitioned: cfg.ScalePartitioned,
+		PartitionsPerNode: p}
 	status := 0
 	for _, spec := range specs {
 		run, err := scaleOne(ctx, cfg, spec, stderr)
@@ -142,14 +150,17 @@ func runScale(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "cpu per settled transfer over %v partitions: spread %.1f%% (goal: within 10%%)\n", cfg.ScaleCostPartitions, rep.CostSpread*100)
+	perNode := fmt.Sprintf("%d partitions per node: 1 node P=%d, 2 nodes P=%d", p, p, 2*p)
 	if cfg.ScaleBulk > 0 {
-		fmt.Fprintf(stdout, "scale-out, bulk: 2 nodes / 1 node = %.2f×\n", rep.BulkRatio)
+		fmt.Fprintf(stdout, "scale-out, bulk: 2 nodes / 1 node = %.2f× (%s)\n", rep.BulkRatio, perNode)
 	}
+	fmt.Fprintf(stdout, "same per-node settings: %s\n", perNode)
 	fmt.Fprintf(stdout, "scale-out: 2 nodes / 1 node = %.2f×\n", rep.Ratio)
 	return status
 }
 
-// summarise works out the ratios and the spread of the cost curve.
+// summarise works out the ratios, 2 nodes of 2p partitions over 1 node of
+// p, and the spread of the cost curve.
 func (rep *ScaleReport) summarise(p, bulk int) {
 	rate := func(s scaleSpec) float64 {
 		for _, r := range rep.Runs {
@@ -159,8 +170,8 @@ func (rep *ScaleReport) summarise(p, bulk int) {
 		}
 		return 0
 	}
-	rep.Ratio = ratio(rate(scaleSpec{2, p, 0}), rate(scaleSpec{1, p, 0}))
-	rep.BulkRatio = ratio(rate(scaleSpec{2, p, bulk}), rate(scaleSpec{1, p, bulk}))
+	rep.Ratio = ratio(rate(scaleSpec{2, 2 * p, 0}), rate(scaleSpec{1, p, 0}))
+	rep.BulkRatio = ratio(rate(scaleSpec{2, 2 * p, bulk}), rate(scaleSpec{1, p, bulk}))
 	lo, hi := math.Inf(1), 0.0
 	for _, r := range rep.Runs {
 		if r.Nodes == 1 && r.Bulk == 0 && r.CPUMsPerSettled > 0 {

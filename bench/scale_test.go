@@ -59,13 +59,14 @@ node1.pid.mariadbd=20
 
 func TestScaleSummary(t *testing.T) {
 	rep := ScaleReport{Runs: []ScaleRun{
-		{scaleSpec: scaleSpec{1, 4, 0}, SettledPerSecond: 500, CPUMsPerSettled: 1.0},
+		{scaleSpec: scaleSpec{1, 2, 0}, SettledPerSecond: 500, CPUMsPerSettled: 1.0},
 		{scaleSpec: scaleSpec{2, 4, 0}, SettledPerSecond: 950, CPUMsPerSettled: 0.9},
-		{scaleSpec: scaleSpec{1, 4, 100}, SettledPerSecond: 1000},
+		{scaleSpec: scaleSpec{1, 2, 100}, SettledPerSecond: 1000},
 		{scaleSpec: scaleSpec{2, 4, 100}, SettledPerSecond: 1500},
 		{scaleSpec: scaleSpec{1, 8, 0}, SettledPerSecond: 480, CPUMsPerSettled: 1.08},
 	}}
-	rep.summarise(4, 100)
+	// 2 partitions per node: 1 node of 2 against 2 nodes of 4.
+	rep.summarise(2, 100)
 	if rep.Ratio != 1.9 || rep.BulkRatio != 1.5 {
 		t.Fatalf("ratios %v, %v", rep.Ratio, rep.BulkRatio)
 	}

@@ -15,11 +15,14 @@
 #   SCALE_NODES (1), SCALE_PARTITIONS (4, divides LOGICAL_SHARDS), SCALE_CPU
 #   (0.8 cores per node), SCALE_DIR (.run/scale), LOGICAL_SHARDS (256),
 #   SCALE_PARTITIONED (1, ADR 0038's partitions; 0 for code from before them):
-#   every node runs its own ledger-service over its partitions' schemas
-#   (ledger.databases), its account-service consumes its partitions' saga
+#   every node runs its own ledger-service, which applies only its
+#   partitions (ledger.partitions; it reads every schema of
+#   ledger.databases), its account-service consumes its partitions' saga
 #   steps (account.saga_partitions) and "outbox-relay provision" declares
-#   the streams. With 0 (code from before them) there is one WALLET stream and one
-#   ledger, on node 0. SCALE_PIN (1): pin node i to CPU i (taskset) when
+#   the streams. Either way node i's relay publishes only node i's server,
+#   db<i+1> (relay.servers), so no node does another's work. With 0 (code
+#   from before them) there is one WALLET stream and one ledger, on node 0.
+#   SCALE_PIN (1): pin node i to CPU i (taskset) when
 #   SCALE_CPU is at most 1, see pin_of.
 # Ports, node i counted from 0 (apart from make run's and the tests'):
 #   MariaDB 3360+i, NATS 4260+i (monitor 8260+i, routes 6260+i),
@@ -249,20 +252,26 @@ start() {
 		WALLET_NATS_URL="nats://wallet_admin:$NATS_ADMIN_PASSWORD@127.0.0.1:$NATS_BASE" "$BIN_DIR/outbox-relay" provision
 	fi
 	for ((i = 0; i < NODES; i++)); do
-		local nats="@127.0.0.1:$((NATS_BASE + i))" pr p saga=() account_env=()
+		local nats="@127.0.0.1:$((NATS_BASE + i))" pr p saga=() account_env=() ledger_env=()
 		pr=$(range_of "$i" "$NODES" "$PARTITIONS")
 		for ((p = ${pr%..*}; p <= ${pr#*..}; p++)); do saga+=("$p"); done
-		[ "$PARTITIONED" = 1 ] && account_env+=("WALLET_ACCOUNT_SAGA_PARTITIONS=$(IFS=,; echo "${saga[*]}")")
+		if [ "$PARTITIONED" = 1 ]; then
+			account_env+=("WALLET_ACCOUNT_SAGA_PARTITIONS=$(IFS=,; echo "${saga[*]}")")
+			ledger_env+=("WALLET_LEDGER_PARTITIONS=$(IFS=,; echo "${saga[*]}")")
+		fi
 		echo "node$i: services (partitions ${pr})"
 		start_in_node "$i" account-service env WALLET_ACCOUNT_ADDR="127.0.0.1:$((ACCOUNT_BASE + i))" \
 			WALLET_NATS_URL="nats://wallet_account:$NATS_ACCOUNT_PASSWORD$nats" "${account_env[@]+"${account_env[@]}"}" \
 			"$BIN_DIR/account-service"
+		# Node i's server is db<i+1> (servers above); code from before
+		# relay.servers ignores the variable.
 		start_in_node "$i" outbox-relay env WALLET_RELAY_ADDR="127.0.0.1:$((RELAY_BASE + i))" \
-			WALLET_NATS_URL="nats://wallet_relay:$NATS_RELAY_PASSWORD$nats" "$BIN_DIR/outbox-relay"
+			WALLET_RELAY_SERVERS="db$((i + 1))" WALLET_NATS_URL="nats://wallet_relay:$NATS_RELAY_PASSWORD$nats" "$BIN_DIR/outbox-relay"
 		# Today's main has one ledger for the one WALLET stream: node 0's.
 		if [ "$PARTITIONED" = 1 ] || [ "$i" -eq 0 ]; then
 			start_in_node "$i" ledger-service env WALLET_LEDGER_ADDR="127.0.0.1:$((LEDGER_BASE + i))" \
-				WALLET_NATS_URL="nats://wallet_ledger:$NATS_LEDGER_PASSWORD$nats" "$BIN_DIR/ledger-service"
+				WALLET_NATS_URL="nats://wallet_ledger:$NATS_LEDGER_PASSWORD$nats" "${ledger_env[@]+"${ledger_env[@]}"}" \
+				"$BIN_DIR/ledger-service"
 		fi
 	done
 	for ((i = 0; i < NODES; i++)); do

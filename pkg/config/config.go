@@ -143,6 +143,13 @@ type LedgerConfig struct {
 	// p's journal, position, system accounts and dead letters live in
 	// Databases[p] (ADR 0038). Default wallet_ledger_0..3 locally.
 	Databases Databases `mapstructure:"databases"`
+	// Partitions are the event partitions this instance applies. Default
+	// empty: every partition, divided by leases with the other instances.
+	// With a list the instance takes only those partitions' leases; two
+	// instances with the same list divide them and take over from each
+	// other, so a node-local list is highly available only with two
+	// instances running it. Each must be below nats.partitions.
+	Partitions []int `mapstructure:"partitions"`
 	// DSN is the setting before partitions; it is refused, naming
 	// ledger.databases.
 	DSN string `mapstructure:"dsn"`
@@ -206,6 +213,12 @@ type RelayConfig struct {
 	// LeaseTTL is how long a relay's claim on a shard lasts unrenewed; after
 	// it another relay takes the shard over. Default 10s.
 	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
+	// Servers names the database servers (as servers and the placement
+	// name them) whose outboxes this relay publishes: it competes only for
+	// their leases, so that a node's relay publishes its own server's
+	// shards. Default empty: every server, each taken by whichever relay
+	// gets its lease first.
+	Servers []string `mapstructure:"servers"`
 	// MaxAttempts is how often a row JetStream refuses for good (too large,
 	// a subject no stream takes) is tried before it is set aside so the rows
 	// behind it go out. Transient failures are retried forever. Default 5.
@@ -283,6 +296,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("ledger.dsn", "")
 	v.SetDefault("ledger.lease_ttl", 10*time.Second)
 	v.SetDefault("ledger.batch_wait", 20*time.Millisecond)
+	v.SetDefault("ledger.partitions", []int{})
 	v.SetDefault("ledger.account_service_url", "http://127.0.0.1:8080")
 	v.SetDefault("ledger.reconcile_token", "")
 	v.SetDefault("relay.addr", ":8082")
@@ -291,6 +305,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("relay.max_in_flight", 250)
 	v.SetDefault("relay.publish_timeout", 10*time.Second)
 	v.SetDefault("relay.lease_ttl", 10*time.Second)
+	v.SetDefault("relay.servers", []string{})
 	v.SetDefault("relay.max_attempts", 5)
 	v.SetDefault("auth.jwt_secret", "")
 	v.SetDefault("auth.jwks_url", "")

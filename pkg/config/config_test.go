@@ -421,3 +421,47 @@ func TestSagaPartitions(t *testing.T) {
 		}
 	}
 }
+
+// ledger.partitions comes as a list from the environment and must name
+// distinct partitions of nats.partitions.
+func TestLedgerPartitions(t *testing.T) {
+	if got := Defaults[LedgerService]().Ledger.Partitions; len(got) != 0 {
+		t.Fatalf("default ledger.partitions %v, want empty (every partition)", got)
+	}
+	t.Setenv("WALLET_NATS_PARTITIONS", "4")
+	t.Setenv("WALLET_LEDGER_PARTITIONS", "2,3")
+	c, err := Load[LedgerService]()
+	if err != nil || !slices.Equal(c.Ledger.Partitions, []int{2, 3}) {
+		t.Fatalf("Load() = %v, %v; want partitions [2 3]", c.Ledger.Partitions, err)
+	}
+	for _, bad := range []string{"4", "1,1", "-1", "x"} {
+		t.Setenv("WALLET_LEDGER_PARTITIONS", bad)
+		if _, err := Load[LedgerService](); err == nil || !strings.Contains(err.Error(), "ledger.partitions") {
+			t.Errorf("ledger.partitions %q: %v, want refused", bad, err)
+		}
+	}
+}
+
+// relay.servers comes as a list from the environment; with servers set,
+// each name must be one of them.
+func TestRelayServers(t *testing.T) {
+	if got := Defaults[OutboxRelay]().Relay.Servers; len(got) != 0 {
+		t.Fatalf("default relay.servers %v, want empty (every server)", got)
+	}
+	t.Setenv("WALLET_RELAY_SERVERS", "node1")
+	c, err := Load[OutboxRelay]()
+	if err != nil || !slices.Equal(c.Relay.Servers, []string{"node1"}) {
+		t.Fatalf("Load() without servers = %v, %v; want [node1] (checked at start against the shards' servers)", c.Relay.Servers, err)
+	}
+	t.Setenv("WALLET_SERVERS", "node0=wallet:wallet@tcp(127.0.0.1:3360)/,node1=wallet:wallet@tcp(127.0.0.1:3361)/")
+	t.Setenv("WALLET_SHARDS", "wallet:wallet@tcp(127.0.0.1:3360)/s_{0..1},wallet:wallet@tcp(127.0.0.1:3361)/s_{2..3}")
+	if _, err := Load[OutboxRelay](); err != nil {
+		t.Fatalf("Load() with node1 among the servers: %v", err)
+	}
+	for _, bad := range []string{"node2", "node1,node1"} {
+		t.Setenv("WALLET_RELAY_SERVERS", bad)
+		if _, err := Load[OutboxRelay](); err == nil || !strings.Contains(err.Error(), "relay.servers") {
+			t.Errorf("relay.servers %q: %v, want refused", bad, err)
+		}
+	}
+}

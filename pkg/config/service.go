@@ -92,7 +92,8 @@ func (c AccountService) Validate() error {
 
 // Validate checks ledger-service's sections.
 func (c LedgerService) Validate() error {
-	return errors.Join(append(validateSections(c), partitionsDivide(c.NATS, c.Shards), ledgerPerPartition(c.NATS, c.Ledger))...)
+	return errors.Join(append(validateSections(c), partitionsDivide(c.NATS, c.Shards), ledgerPerPartition(c.NATS, c.Ledger),
+		ledgerPartitionsIn(c.NATS, c.Ledger))...)
 }
 
 // Validate checks outbox-relay's sections, and that nats.duplicate_window
@@ -101,7 +102,7 @@ func (c LedgerService) Validate() error {
 // rows a crashed relay published into the stream. The relay checks it
 // because the horizon is its own.
 func (c OutboxRelay) Validate() error {
-	errs := append(validateSections(c), partitionsDivide(c.NATS, c.Shards))
+	errs := append(validateSections(c), partitionsDivide(c.NATS, c.Shards), relayServersNamed(c.Servers, c.Relay))
 	if horizon := c.Relay.LeaseTTL + c.Relay.PublishTimeout; c.NATS.DuplicateWindow <= horizon {
 		errs = append(errs, fmt.Errorf("nats.duplicate_window (%v) must be longer than relay.lease_ttl + relay.publish_timeout (%v), the relay's re-publish horizon",
 			c.NATS.DuplicateWindow, horizon))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,7 +149,15 @@ func (l LedgerConfig) validate() []error {
 }
 
 func (r RelayConfig) validate() []error {
-	return checks(
+	var errs []error
+	seen := map[string]bool{}
+	for i, name := range r.Servers {
+		if name == "" || seen[name] {
+			errs = append(errs, fmt.Errorf("relay.servers[%d]: %q is empty or named twice", i, name))
+		}
+		seen[name] = true
+	}
+	return append(errs, checks(
 		positive("relay.poll_interval", r.PollInterval),
 		positive("relay.batch_size", r.BatchSize),
 		positive("relay.max_in_flight", r.MaxInFlight),
@@ -156,7 +165,7 @@ func (r RelayConfig) validate() []error {
 		positive("relay.lease_ttl", r.LeaseTTL),
 		positive("relay.max_attempts", r.MaxAttempts),
 		positive("relay.outbox_retention", r.OutboxRetention),
-	)
+	)...)
 }
 
 // validate has nothing to check: the rule the value takes part in is
@@ -217,6 +226,40 @@ func ledgerPerPartition(n NATSConfig, l LedgerConfig) error {
 	}
 	return fmt.Errorf("ledger.databases has %d DSNs, nats.partitions is %d: the ledger needs one schema per event partition",
 		len(l.Databases), n.Partitions)
+}
+
+// relayServersNamed checks that relay.servers names servers of the servers
+// setting. With servers empty the names are db1, db2, … in the order of
+// the shards' servers; outbox-relay checks those when it starts.
+func relayServersNamed(s Servers, r RelayConfig) error {
+	if len(s) == 0 {
+		return nil
+	}
+	var names []string
+	for _, entry := range s {
+		name, _, _ := strings.Cut(entry, "=")
+		names = append(names, name)
+	}
+	for _, name := range r.Servers {
+		if !slices.Contains(names, name) {
+			return fmt.Errorf("relay.servers: %q is not among the servers (%s)", name, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// ledgerPartitionsIn checks that ledger.partitions lists distinct
+// partitions below nats.partitions.
+func ledgerPartitionsIn(n NATSConfig, l LedgerConfig) error {
+	seen := map[int]bool{}
+	for _, p := range l.Partitions {
+		if p < 0 || p >= n.Partitions || seen[p] {
+			return fmt.Errorf("ledger.partitions: %v must list distinct partitions of 0..%d (nats.partitions %d)",
+				l.Partitions, n.Partitions-1, n.Partitions)
+		}
+		seen[p] = true
+	}
+	return nil
 }
 
 // partitionsDivide checks that nats.partitions divides the logical shards, so

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/walletco/wallet/pkg/lease"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -26,6 +27,12 @@ type RelayConfig struct {
 	// is frozen and no longer written). EachOwnServer makes one for shards
 	// that are databases of their own.
 	Servers func() []Server
+	// Serves, if not empty, names the servers (Server.Name) this relay
+	// publishes: it competes only for their leases and leaves the others'
+	// to the relays that serve them (relay.servers), so that a node's relay
+	// publishes its own server's outboxes. Empty: every server Servers
+	// lists.
+	Serves []string
 	// Shards is the deployment's number of logical shards and Partitions
 	// its event partitions (nats.partitions, which divides Shards): a
 	// shard's rows are published in its partition's stream, and a saga
@@ -127,6 +134,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	running := map[string]chan struct{}{}
 	for {
 		for _, s := range r.cfg.Servers() {
+			if !r.serves(s.Name) {
+				continue
+			}
 			if done, ok := running[s.Name]; ok {
 				select {
 				case <-done: // stopped: its server was gone for a while
@@ -149,6 +159,12 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-time.After(r.cfg.LeaseTTL / 4):
 		}
 	}
+}
+
+// serves reports whether this relay publishes server name's shards
+// (RelayConfig.Serves).
+func (r *Relay) serves(name string) bool {
+	return len(r.cfg.Serves) == 0 || slices.Contains(r.cfg.Serves, name)
 }
 
 // RelayOnce publishes one batch of shard's unpublished rows, on the server

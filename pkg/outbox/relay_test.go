@@ -410,3 +410,35 @@ func TestRelayStopsWhenLeaseLost(t *testing.T) {
 		t.Fatalf("published %v after the other lease was written, now held by %q", time.Since(taken), got)
 	}
 }
+
+// A relay limited to one server (RelayConfig.Serves, relay.servers)
+// publishes that server's shards and never takes the other server's
+// lease, though it sees both and nobody else holds it.
+func TestRelayServesOnlyItsServers(t *testing.T) {
+	f := mustFixture(t)
+	other := testenv.MustOpen(t, testenv.Databases(t, 1)[0])
+	if err := database.Migrate(context.Background(), other, outbox.Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	g := fixture{db: other, js: f.js, stream: f.stream, admin: f.admin}
+	const ttl = 500 * time.Millisecond
+	run(t, newRelay(t, f, outbox.RelayConfig{Servers: outbox.EachOwnServer(f.db, other), Serves: []string{"shard0"},
+		BatchSize: 10, PollInterval: 10 * time.Millisecond, LeaseTTL: ttl, Owner: "node0"}))
+	f.append(t, 3)
+	g.append(t, 2)
+	f.waitHolder(t, "shard0", "node0")
+	f.waitAllPublished(t)
+	deadline := time.Now().Add(4 * ttl)
+	for time.Now().Before(deadline) {
+		if h := f.holder(t, "shard1"); h != "" {
+			t.Fatalf("shard1's lease held by %q, want nobody: the relay serves shard0 only", h)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := unpublished(t, other); n != 2 {
+		t.Fatalf("%d unpublished rows on shard1, want its 2: no relay serves it", n)
+	}
+	if n := f.count(t); n != 3 {
+		t.Fatalf("%d messages in the stream, want shard0's 3", n)
+	}
+}

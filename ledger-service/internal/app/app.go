@@ -81,7 +81,7 @@ func New(cfg config.LedgerService, log *slog.Logger) (_ *App, err error) {
 		streams[i] = pt.stream()
 	}
 	web.Collect(stream.NewLag(a.js, consumer.Name).OnStreams(streams...))
-	a.holder = newHolder(a.js, len(a.parts), cfg.Ledger.LeaseTTL, cfg.NATS.Replicas, log,
+	a.holder = newHolder(a.js, len(a.parts), cfg.Ledger.Partitions, cfg.Ledger.LeaseTTL, cfg.NATS.Replicas, log,
 		func(ctx context.Context, p int) { a.runPartition(ctx, a.parts[p]) })
 	guard, err := auth.FromConfig(cfg.Auth, cfg.HTTP, httpapi.Policy(), log)
 	if err != nil {

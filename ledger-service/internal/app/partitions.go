@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +30,11 @@ import (
 // LeaseBucket is the JetStream key-value bucket in which ledger-service
 // instances divide the event partitions (ADR 0038): the key partition.<p>
 // names the instance that applies partition p, and each instance keeps a
-// heartbeat key instance.<id>, so that every instance knows how many are
-// alive. The bucket's TTL is ledger.lease_ttl: a key not renewed within it
+// heartbeat key, so that every instance knows how many are alive: an
+// instance of every partition instance.<id>, an instance limited to a list
+// (ledger.partitions) instance.<group>.<id>, where group names its list,
+// e.g. p2-3, so that it shares its list's partitions only with the
+// instances of the same list. The bucket's TTL is ledger.lease_ttl: a key not renewed within it
 // expires.
 const LeaseBucket = "wallet_ledger_leases"
 
@@ -55,7 +59,8 @@ type part struct {
 func (pt *part) stream() string { return stream.PartitionName(pt.p) }
 
 // holder divides the partitions between the live instances: it holds at
-// most ⌈P / live instances⌉ leases, takes free ones up to that, gives up
+// most ⌈P / live instances⌉ leases (P its partitions, all or its list's,
+// and the instances those of the same list), takes free ones up to that, gives up
 // the ones above it (a new instance joined), and applies the partitions it
 // holds. A dead instance's leases and heartbeat expire at most one TTL
 // after its last renewal (renewed every third of a TTL); the others try
@@ -65,8 +70,15 @@ func (pt *part) stream() string { return stream.PartitionName(pt.p) }
 type holder struct {
 	bucket *lease.Bucket
 	id     string // this instance, unique: host, pid, random token
+	// mine are the partitions this instance may apply, ascending: every
+	// one, or ledger.partitions; leases[p] is partition p's lease, nil for
+	// a partition not in mine.
+	mine   []int
 	leases []*lease.Lease
-	log    *slog.Logger
+	// beatKey is this instance's heartbeat key and peers the filter of its
+	// group's heartbeats (see LeaseBucket).
+	beatKey, peers string
+	log            *slog.Logger
 	// apply runs partition p until ctx ends (the consumer and its janitor).
 	apply func(ctx context.Context, p int)
 
@@ -82,7 +94,9 @@ type running struct {
 	done chan struct{}
 }
 
-func newHolder(js jetstream.JetStream, partitions int, ttl time.Duration, replicas int, log *slog.Logger, apply func(context.Context, int)) *holder {
+// newHolder returns the holder of the partitions only, or of every one of
+// partitions when only is empty.
+func newHolder(js jetstream.JetStream, partitions int, only []int, ttl time.Duration, replicas int, log *slog.Logger, apply func(context.Context, int)) *holder {
 	host, _ := os.Hostname()
 	token := make([]byte, 6)
 	_, _ = rand.Read(token)
@@ -91,8 +105,23 @@ func newHolder(js jetstream.JetStream, partitions int, ttl time.Duration, replic
 		bucket: lease.NewBucket(js, LeaseBucket, "which ledger-service instance applies each event partition", ttl, replicas),
 		id:     id, log: log, apply: apply, running: map[int]*running{},
 	}
-	for p := range partitions {
-		h.leases = append(h.leases, &lease.Lease{Bucket: h.bucket, Key: "partition." + strconv.Itoa(p), Value: []byte(id)})
+	h.beatKey, h.peers = "instance."+id, "instance.*"
+	if len(only) == 0 {
+		for p := range partitions {
+			h.mine = append(h.mine, p)
+		}
+	} else {
+		h.mine = slices.Sorted(slices.Values(only))
+		group := make([]string, len(h.mine))
+		for i, p := range h.mine {
+			group[i] = strconv.Itoa(p)
+		}
+		g := "p" + strings.Join(group, "-")
+		h.beatKey, h.peers = "instance."+g+"."+id, "instance."+g+".*"
+	}
+	h.leases = make([]*lease.Lease, partitions)
+	for _, p := range h.mine {
+		h.leases[p] = &lease.Lease{Bucket: h.bucket, Key: "partition." + strconv.Itoa(p), Value: []byte(id)}
 	}
 	return h
 }
@@ -102,7 +131,7 @@ func (h *holder) Held() []int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []int
-	for p := range h.leases {
+	for _, p := range h.mine {
 		if h.running[p] != nil {
 			out = append(out, p)
 		}
@@ -127,7 +156,7 @@ func (h *holder) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			bg := context.WithoutCancel(ctx)
-			for p := range h.leases {
+			for _, p := range h.mine {
 				h.stop(p)
 				h.leases[p].Release(bg)
 			}
@@ -152,13 +181,13 @@ func (h *holder) round(ctx context.Context) {
 		h.log.Warn("ledger leases: heartbeat", "err", err)
 		live = 1
 	}
-	limit := (len(h.leases) + live - 1) / live
+	limit := (len(h.mine) + live - 1) / live
 	held := 0
-	for p, l := range h.leases {
+	for _, p := range h.mine {
 		if h.running[p] == nil {
 			continue
 		}
-		ok, err := l.Hold(ctx)
+		ok, err := h.leases[p].Hold(ctx)
 		if err != nil || !ok {
 			h.log.Warn("ledger leases: partition lost; another instance applies it", "partition", p, "err", err)
 			h.stop(p)
@@ -168,7 +197,8 @@ func (h *holder) round(ctx context.Context) {
 	}
 	// A new instance joined: give up the partitions above this one's share,
 	// the highest first, so that it can take them at once.
-	for p := len(h.leases) - 1; p >= 0 && held > limit; p-- {
+	for i := len(h.mine) - 1; i >= 0 && held > limit; i-- {
+		p := h.mine[i]
 		if h.running[p] == nil {
 			continue
 		}
@@ -180,10 +210,10 @@ func (h *holder) round(ctx context.Context) {
 	// Take free partitions up to the share, starting at an offset of this
 	// instance's own so that instances starting together try different
 	// keys first.
-	n := len(h.leases)
+	n := len(h.mine)
 	off := int(hashOf(h.id) % uint32(n))
 	for i := 0; i < n && held < limit && ctx.Err() == nil; i++ {
-		p := (off + i) % n
+		p := h.mine[(off+i)%n]
 		if h.running[p] != nil {
 			continue
 		}
@@ -202,7 +232,7 @@ func (h *holder) round(ctx context.Context) {
 }
 
 // beat writes this instance's heartbeat (every third of a TTL) and returns
-// the number of live instances, this one included.
+// the number of live instances of its group, this one included.
 func (h *holder) beat(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.bucket.TTL()/3)
 	defer cancel()
@@ -212,21 +242,21 @@ func (h *holder) beat(ctx context.Context) (int, error) {
 	}
 	if time.Now().After(h.beatAt) {
 		start := time.Now()
-		rev, err := kv.Put(ctx, "instance."+h.id, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		rev, err := kv.Put(ctx, h.beatKey, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
 		if err != nil {
 			h.bucket.Forget()
 			return 0, err
 		}
 		h.beatRev, h.beatAt = rev, start.Add(h.bucket.TTL()/3)
 	}
-	keys, err := kv.ListKeysFiltered(ctx, "instance.>")
+	keys, err := kv.ListKeysFiltered(ctx, h.peers)
 	if err != nil {
 		return 0, err
 	}
 	live, self := 0, false
 	for k := range keys.Keys() {
 		live++
-		self = self || k == "instance."+h.id
+		self = self || k == h.beatKey
 	}
 	if !self {
 		live++
@@ -241,7 +271,7 @@ func (h *holder) dropBeat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, h.bucket.TTL()/3)
 	defer cancel()
 	if kv, err := h.bucket.KV(ctx); err == nil {
-		_ = kv.Delete(ctx, "instance."+h.id, jetstream.LastRevision(h.beatRev))
+		_ = kv.Delete(ctx, h.beatKey, jetstream.LastRevision(h.beatRev))
 	}
 }
 

@@ -205,3 +205,85 @@ func TestInstancesDividePartitionsAndTakeOver(t *testing.T) {
 		t.Errorf("takeover after a stop took %v, want within a lease TTL (released leases are taken at the next try)", took)
 	}
 }
+
+// Instances limited to a list (ledger.partitions) apply only their list's
+// partitions: with the instance of the other partitions gone, theirs stay
+// unapplied rather than taken over. Two instances of one list divide it
+// and take over from each other.
+func TestInstanceAppliesOnlyItsListedPartitions(t *testing.T) {
+	const partitions = 4
+	natsSrv := testenv.NATS(t)
+	dsns := testenv.Databases(t, partitions)
+	cfg := testConfig(natsSrv.ClientURL(), dsns...)
+	js := streamsFor(t, cfg)
+	dbs := make([]*sqlx.DB, partitions)
+	for p, dsn := range dsns {
+		dbs[p] = testenv.MustOpen(t, dsn)
+	}
+	low, high := cfg, cfg
+	low.Ledger.Partitions, high.Ledger.Partitions = []int{0, 1}, []int{2, 3}
+
+	// Each alone in its list's group: each holds its whole list, though
+	// two instances are alive.
+	a, b := startInstance(t, low), startInstance(t, high)
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if ha, hb := a.a.Held(), b.a.Held(); !slices.Equal(ha, []int{0, 1}) || !slices.Equal(hb, []int{2, 3}) {
+			return fmt.Errorf("held: a %v, b %v; want [0 1] and [2 3]", ha, hb)
+		}
+		return nil
+	})
+	journals := make([]int, partitions)
+	byPartition := map[int][]string{}
+	for i := 0; len(byPartition) < partitions; i++ {
+		acc := fmt.Sprintf("acc-%d", i)
+		p := ledgertest.PartitionOf(acc, testShards, partitions)
+		if len(byPartition[p]) > 0 {
+			continue
+		}
+		byPartition[p] = append(byPartition[p], acc)
+		publishTo(t, js, p, ledgertest.Opened(acc, "USD"), ledgertest.Deposited(acc, "100", "USD"))
+		journals[p]++
+	}
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error { return caughtUp(js, dbs, journals) })
+
+	// b stops and releases 2 and 3: a, limited to 0 and 1, leaves them.
+	b.stop()
+	for p, accs := range byPartition {
+		publishTo(t, js, p, ledgertest.Deposited(accs[0], "1", "USD"))
+	}
+	journals[0]++
+	journals[1]++
+	deadline := time.Now().Add(3 * cfg.Ledger.LeaseTTL)
+	for time.Now().Before(deadline) {
+		if h := a.a.Held(); !slices.Equal(h, []int{0, 1}) {
+			t.Fatalf("a holds %v, want only its list [0 1]", h)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := caughtUp(js, dbs[:2], journals[:2]); err != nil {
+		t.Fatal(err)
+	}
+	for p := 2; p < partitions; p++ {
+		var journaled int
+		if err := dbs[p].Get(&journaled, "SELECT COUNT(*) FROM journal_transactions"); err != nil || journaled != journals[p] {
+			t.Errorf("partition %d: %d journal transactions (%v), want %d: nobody of its list runs", p, journaled, err, journals[p])
+		}
+	}
+
+	// A second instance of the list [0 1] shares it, and takes a's share
+	// when a crashes.
+	c := startInstance(t, low)
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if ha, hc := a.a.Held(), c.a.Held(); len(ha) != 1 || len(hc) != 1 || ha[0] == hc[0] {
+			return fmt.Errorf("held: a %v, c %v; want one each of [0 1]", ha, hc)
+		}
+		return nil
+	})
+	a.kill()
+	testenv.Eventually(t, 30*time.Second, 10*time.Millisecond, func() error {
+		if h := c.a.Held(); !slices.Equal(h, []int{0, 1}) {
+			return fmt.Errorf("c holds %v", h)
+		}
+		return nil
+	})
+}

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,6 +40,9 @@ type App struct {
 	relay *outbox.Relay
 	srv   *http.Server
 	ln    net.Listener
+	// serves is relay.servers: the servers this relay publishes, empty
+	// for every one.
+	serves []string
 }
 
 // Uses are the streams and buckets the relay uses: it verifies them at
@@ -64,6 +69,14 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 	if a.shards, err = placement.NewPools(layout, database.Open); err != nil {
 		return nil, fmt.Errorf("shards: %w", err)
 	}
+	// relay.servers names servers as the placement does; a name that is
+	// none of them is a typo that would leave a server without a relay.
+	for _, name := range cfg.Relay.Servers {
+		if !slices.Contains(layout.Names, name) {
+			return nil, fmt.Errorf("relay.servers: %q is not a database server; the servers are %s", name, strings.Join(layout.Names, ", "))
+		}
+	}
+	a.serves = cfg.Relay.Servers
 	if a.nc, err = stream.Connect(cfg.NATS.URL, "outbox-relay", log); err != nil {
 		return nil, err
 	}
@@ -72,7 +85,7 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 	}
 	a.uses = Uses(cfg)
 	host, _ := os.Hostname()
-	rc := outbox.RelayConfig{Servers: a.servers, Shards: a.shards.Shards(), Partitions: cfg.NATS.Partitions, BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
+	rc := outbox.RelayConfig{Servers: a.servers, Serves: a.serves, Shards: a.shards.Shards(), Partitions: cfg.NATS.Partitions, BatchSize: cfg.Relay.BatchSize, PollInterval: cfg.Relay.PollInterval,
 		MaxInFlight: cfg.Relay.MaxInFlight, PublishTimeout: cfg.Relay.PublishTimeout,
 		LeaseTTL: cfg.Relay.LeaseTTL, Retention: cfg.Relay.OutboxRetention,
 		Owner: fmt.Sprintf("%s/%d", host, os.Getpid()), MaxAttempts: cfg.Relay.MaxAttempts,
@@ -84,7 +97,7 @@ func New(ctx context.Context, cfg config.OutboxRelay, log *slog.Logger) (_ *App,
 	if a.relay, err = outbox.NewRelay(a.js, rc, log); err != nil {
 		return nil, err
 	}
-	web.Collect(outbox.NewBacklog(a.servers))
+	web.Collect(outbox.NewBacklog(a.served))
 	h, err := handler(cfg, log, a.ready)
 	if err != nil {
 		return nil, err
@@ -120,6 +133,23 @@ func (a *App) servers() []outbox.Server {
 	return out
 }
 
+// served is servers limited to relay.servers: the backlog metric reports
+// the servers this relay publishes, so that each node's relay reports its
+// own (and scrapes only its own server).
+func (a *App) served() []outbox.Server {
+	all := a.servers()
+	if len(a.serves) == 0 {
+		return all
+	}
+	out := all[:0]
+	for _, s := range all {
+		if slices.Contains(a.serves, s.Name) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // handler serves health, metrics and profiles behind the same guard as the
 // other services: profiles are for operators' tokens only.
 func handler(cfg config.OutboxRelay, log *slog.Logger, ready func(context.Context) error) (http.Handler, error) {
@@ -141,8 +171,10 @@ func (a *App) ready(ctx context.Context) error {
 		return fmt.Errorf("nats is %s", st)
 	}
 	// One ping per server, not per shard: the shards' tables are
-	// account-service's, and the relay retries until they exist.
-	for _, s := range a.servers() {
+	// account-service's, and the relay retries until they exist. Only the
+	// servers it publishes (relay.servers): another's being down is not
+	// this relay's to report.
+	for _, s := range a.served() {
 		if err := s.DB.PingContext(ctx); err != nil {
 			return fmt.Errorf("server %s: %w", s.Name, err)
 		}

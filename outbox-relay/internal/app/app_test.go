@@ -173,3 +173,16 @@ func waitMessages(t *testing.T, js jetstream.JetStream, n uint64) {
 		return nil
 	})
 }
+
+// relay.servers must name servers of the layout; without the servers
+// setting those are db1, db2, … of the shards' servers.
+func TestRelayRefusesAnUnknownServer(t *testing.T) {
+	cfg := config.Defaults[config.OutboxRelay]()
+	cfg.Shards = config.Shards{"wallet:wallet@tcp(127.0.0.1:1)/s0", "wallet:wallet@tcp(127.0.0.1:2)/s1"}
+	cfg.Relay.Addr = "127.0.0.1:0"
+	cfg.Relay.Servers = []string{"db2", "db3"}
+	_, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), `relay.servers: "db3" is not a database server; the servers are db1, db2`) {
+		t.Fatalf("New with relay.servers db3: %v, want refused naming it", err)
+	}
+}
