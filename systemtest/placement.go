@@ -41,7 +41,7 @@ func (f *Fleet) Placement(ctx context.Context) (placement.Map, error) {
 }
 
 // shards is how many logical shards the fleet has.
-func (f *Fleet) shards() int { return len(f.direct) - 1 }
+func (f *Fleet) shards() int { return len(f.direct) }
 
 // schema is logical shard sh's schema name, the same on every server.
 func (f *Fleet) schema(sh int) string {
