@@ -133,6 +133,7 @@ type History struct {
 	Via      string              // how it was read
 	Placed   placement.Map       // the placement the shards were read by
 	Leftover []string            // what moves left behind that no writer can use
+	Money    []string            // the ledger's money per partition and in total, against the shards'
 	accounts map[string][]change // by account id
 	effects  map[string]*effects // by opKey
 	ids      map[string]int      // ce-id → times seen
@@ -442,7 +443,7 @@ func (f *Fleet) Check(ctx context.Context, w *Workload, ops []*Op, injected []In
 	if err := f.checkLedger(ctx, w, shards, fs); err != nil {
 		return nil, err
 	}
-	if err := f.checkLedgerPartitions(ctx, live, shards, fs); err != nil {
+	if h.Money, err = f.checkLedgerPartitions(ctx, live, shards, fs); err != nil {
 		return nil, err
 	}
 	if err := f.reconcile(fs); err != nil {

@@ -37,7 +37,9 @@ func (m moneyBy) add(cur string, d decimal.Decimal) { m[cur] = m[cur].Add(d) }
 //   - in total, the partitions' @in_flight sum to the money the shards
 //     have in flight (debited, neither credited nor refunded yet: their
 //     pending transfers, none once quiet).
-func (f *Fleet) checkLedgerPartitions(ctx context.Context, live []*sqlx.DB, shards map[string]shardAccount, fs *Findings) error {
+//
+// It returns the figures, a line per partition and one for the total.
+func (f *Fleet) checkLedgerPartitions(ctx context.Context, live []*sqlx.DB, shards map[string]shardAccount, fs *Findings) ([]string, error) {
 	onShards := make([]moneyBy, Partitions)
 	for p := range onShards {
 		onShards[p] = moneyBy{}
@@ -53,18 +55,24 @@ func (f *Fleet) checkLedgerPartitions(ctx context.Context, live []*sqlx.DB, shar
 		}
 		if err := db.SelectContext(ctx, &rows, `SELECT currency, SUM(amount) AS amount FROM transfers
 			WHERE status = 'pending' AND from_shard = ? GROUP BY currency`, sh); err != nil {
-			return fmt.Errorf("shard %d: money in flight: %w", sh, err)
+			return nil, fmt.Errorf("shard %d: money in flight: %w", sh, err)
 		}
 		for _, r := range rows {
 			shardsInFlight.add(r.Currency, r.Amount)
 		}
 	}
+	var lines []string
 	walletsTotal, shardsTotal, inFlightTotal := moneyBy{}, moneyBy{}, moneyBy{}
 	for p, db := range f.Ledgers {
 		wallets, inFlight, balances, entries, err := ledgerMoney(ctx, db)
 		if err != nil {
-			return fmt.Errorf("partition %d's ledger: %w", p, err)
+			return nil, fmt.Errorf("partition %d's ledger: %w", p, err)
 		}
+		var figures []string
+		for _, cur := range currencies(wallets, onShards[p]) {
+			figures = append(figures, fmt.Sprintf("%s wallets %s (shards %s), @in_flight %s", cur, wallets[cur], onShards[p][cur], inFlight[cur]))
+		}
+		lines = append(lines, fmt.Sprintf("partition %d: %s", p, strings.Join(figures, "; ")))
 		for _, cur := range currencies(wallets, onShards[p]) {
 			if !wallets[cur].Equal(onShards[p][cur]) {
 				fs.Add(InvLedgerPartitions, "partition %d %s: the ledger's wallets sum to %s, its shards' balances to %s",
@@ -83,7 +91,10 @@ func (f *Fleet) checkLedgerPartitions(ctx context.Context, live []*sqlx.DB, shar
 			inFlightTotal.add(cur, v)
 		}
 	}
+	var figures []string
 	for _, cur := range currencies(walletsTotal, shardsTotal) {
+		figures = append(figures, fmt.Sprintf("%s wallets %s (shards %s), @in_flight %s (shards %s)",
+			cur, walletsTotal[cur], shardsTotal[cur], inFlightTotal[cur], shardsInFlight[cur]))
 		if !walletsTotal[cur].Equal(shardsTotal[cur]) {
 			fs.Add(InvLedgerPartitions, "total %s: the ledgers' wallets sum to %s, the shards' balances to %s", cur, walletsTotal[cur], shardsTotal[cur])
 		}
@@ -94,7 +105,7 @@ func (f *Fleet) checkLedgerPartitions(ctx context.Context, live []*sqlx.DB, shar
 				cur, inFlightTotal[cur], shardsInFlight[cur])
 		}
 	}
-	return nil
+	return append(lines, "total: "+strings.Join(figures, "; ")), nil
 }
 
 // ledgerMoney reads one partition's ledger in one snapshot: its wallets'
