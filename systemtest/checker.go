@@ -22,22 +22,26 @@ import (
 
 // The invariants the checker verifies, by the names its violations carry.
 const (
-	InvQuiescence   = "quiescence"                   // the system settles after the faults
-	InvConservation = "conservation"                 // per currency: balances = deposits − withdrawals, nothing in flight
-	InvNonNegative  = "no negative balance"          //
-	InvSagasEnded   = "every saga ended"             // completed or failed, on the shard and in the stream
-	InvOnce         = "no double effect"             // no transaction_id took effect twice
-	InvPublished    = "each event published once"    // no ce-id twice in the stream
-	InvAcked        = "acknowledged is present"      // what a client was told happened, happened
-	InvAsIntended   = "done as asked"                // each effect has the request's accounts, amount and currency
-	InvRefused      = "refused moved nothing"        // what a client was told was refused moved no money
-	InvUnasked      = "no money nobody asked for"    // every money event is an operation some client sent
-	InvHistory      = "gap-free account history"     // versions rise by one, balance_after adds up, ends at the shard's
-	InvLedger       = "ledger equals shards"         // every account's ledger balance is its shard balance
-	InvReconcile    = "reconcile exits 0"            // ledger-service reconcile finds nothing
-	InvRecovery     = "every fault healed"           // every killed process came back
-	InvMoved        = "every move done or undone"    // a move ends with the shard live on its new server or on its old one
-	InvPlaced       = "each shard live where placed" // the placement's copy of a shard is live, no other is
+	InvQuiescence   = "quiescence"                // the system settles after the faults
+	InvConservation = "conservation"              // per currency: balances = deposits − withdrawals, nothing in flight
+	InvNonNegative  = "no negative balance"       //
+	InvSagasEnded   = "every saga ended"          // completed or failed, on the shard and in the stream
+	InvOnce         = "no double effect"          // no transaction_id took effect twice
+	InvPublished    = "each event published once" // no ce-id twice in the stream
+	InvAcked        = "acknowledged is present"   // what a client was told happened, happened
+	InvAsIntended   = "done as asked"             // each effect has the request's accounts, amount and currency
+	InvRefused      = "refused moved nothing"     // what a client was told was refused moved no money
+	InvUnasked      = "no money nobody asked for" // every money event is an operation some client sent
+	InvHistory      = "gap-free account history"  // versions rise by one, balance_after adds up, ends at the shard's
+	InvLedger       = "ledger equals shards"      // every account's ledger balance is its shard balance
+	// per partition: its ledger's wallets sum to its shards' balances and
+	// its journal balances; in total: wallets are the shards' money and
+	// the partitions' @in_flight sum to what the shards have in flight
+	InvLedgerPartitions = "ledger equals shards per partition and in total"
+	InvReconcile        = "reconcile exits 0"            // ledger-service reconcile finds nothing
+	InvRecovery         = "every fault healed"           // every killed process came back
+	InvMoved            = "every move done or undone"    // a move ends with the shard live on its new server or on its old one
+	InvPlaced           = "each shard live where placed" // the placement's copy of a shard is live, no other is
 )
 
 // Violation is one broken invariant.
@@ -129,6 +133,7 @@ type History struct {
 	Via      string              // how it was read
 	Placed   placement.Map       // the placement the shards were read by
 	Leftover []string            // what moves left behind that no writer can use
+	Money    []string            // the ledger's money per partition and in total, against the shards'
 	accounts map[string][]change // by account id
 	effects  map[string]*effects // by opKey
 	ids      map[string]int      // ce-id → times seen
@@ -438,12 +443,11 @@ func (f *Fleet) Check(ctx context.Context, w *Workload, ops []*Op, injected []In
 	if err := f.checkLedger(ctx, w, shards, fs); err != nil {
 		return nil, err
 	}
-	code, stdout, stderr, err := f.Command("ledger-service", "reconcile")
-	if err != nil {
-		return nil, fmt.Errorf("reconcile: %w", err)
+	if h.Money, err = f.checkLedgerPartitions(ctx, live, shards, fs); err != nil {
+		return nil, err
 	}
-	if code != 0 {
-		fs.Add(InvReconcile, "exit %d:\n%s%s", code, stdout, tail(stderr, 10))
+	if err := f.reconcile(fs); err != nil {
+		return nil, err
 	}
 	return h, nil
 }
@@ -454,6 +458,7 @@ type shardAccount struct {
 	Currency string          `db:"currency"`
 	Balance  decimal.Decimal `db:"balance"`
 	Version  int64           `db:"version"`
+	Shard    int             `db:"-"` // the logical shard it lives on
 }
 
 // shardAccounts reads every account of the shards' live copies.
@@ -465,6 +470,7 @@ func shardAccounts(ctx context.Context, live []*sqlx.DB) (map[string]shardAccoun
 			return nil, fmt.Errorf("shard %d: %w", i, err)
 		}
 		for _, r := range rows {
+			r.Shard = i
 			out[r.ID] = r
 		}
 	}
@@ -647,11 +653,20 @@ func shardBacklog(ctx context.Context, i int, db *sqlx.DB) (pending, unpublished
 	return pending, unpublished, nil
 }
 
-// checkLedger: the ledger's balance of every account is the shard's.
+// checkLedger: the ledger's balance of every account is the shard's. The
+// accounts are asked of the ledger-service instances in turn: every
+// instance answers for every partition (it opens every schema), whichever
+// it applies.
 func (f *Fleet) checkLedger(ctx context.Context, w *Workload, shards map[string]shardAccount, fs *Findings) error {
 	client := &http.Client{Timeout: 10 * time.Second}
+	n := 0
 	for id, acc := range shards {
-		req, _ := http.NewRequestWithContext(ctx, "GET", f.URL(LedgerInstance)+"/v1/ledger/accounts/"+id+"/balance", nil)
+		n++
+		instance := LedgerInstance(n % LedgerInstances)
+		if !f.Running(instance) {
+			instance = LedgerInstance((n + 1) % LedgerInstances)
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", f.URL(instance)+"/v1/ledger/accounts/"+id+"/balance", nil)
 		req.Header.Set("Authorization", "Bearer "+w.token)
 		res, err := client.Do(req)
 		if err != nil {
@@ -667,7 +682,7 @@ func (f *Fleet) checkLedger(ctx context.Context, w *Workload, shards map[string]
 		}
 		got, err := decimal.NewFromString(body.Balance)
 		if res.StatusCode != http.StatusOK || err != nil || !got.Equal(acc.Balance) {
-			fs.Add(InvLedger, "account %s: shard %s, ledger answered %d %q", id, acc.Balance, res.StatusCode, body.Balance)
+			fs.Add(InvLedger, "account %s: shard %s, %s answered %d %q", id, acc.Balance, instance, res.StatusCode, body.Balance)
 		}
 	}
 	return nil
@@ -694,6 +709,9 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 			return fmt.Sprintf("%s: readyz %d", name, res.StatusCode)
 		}
 	}
+	if why := f.ledgerPartitionsHeld(ctx); why != "" {
+		return why
+	}
 	if why := f.clusterWhole(ctx, func(sts []jetstream.Stream) string { return consumersDrained(ctx, sts) }); why != "" {
 		return why
 	}
@@ -714,15 +732,15 @@ func (f *Fleet) Quiet(ctx context.Context) string {
 }
 
 // consumersDrained says why some consumer of the streams still has
-// messages to deliver or acknowledge, or a stream lacks one of them (saga,
-// ledger) ("" when drained).
+// messages to deliver or acknowledge, or a stream lacks one of its
+// durables (saga, ledger) ("" when drained).
 func consumersDrained(ctx context.Context, sts []jetstream.Stream) string {
 	for _, st := range sts {
 		name := st.CachedInfo().Config.Name
 		names := st.ListConsumers(ctx)
-		n := 0
+		var durables []string
 		for info := range names.Info() {
-			n++
+			durables = append(durables, info.Name)
 			if info.NumPending+uint64(info.NumAckPending) > 0 {
 				return fmt.Sprintf("consumer %s: %d pending, %d unacknowledged", stream.ConsumerLabel(name, info.Name), info.NumPending, info.NumAckPending)
 			}
@@ -730,8 +748,47 @@ func consumersDrained(ctx context.Context, sts []jetstream.Stream) string {
 		if err := names.Err(); err != nil {
 			return err.Error()
 		}
-		if n < 2 {
-			return fmt.Sprintf("%s: %d consumers", name, n)
+		for _, want := range []string{"saga", "ledger"} {
+			if !slices.Contains(durables, want) {
+				return fmt.Sprintf("%s has no consumer %s (it has %v)", name, want, durables)
+			}
+		}
+	}
+	if len(sts) != Partitions {
+		return fmt.Sprintf("%d partition streams, not %d", len(sts), Partitions)
+	}
+	return ""
+}
+
+// ledgerPartitionsHeld says why the ledger-service instances do not apply
+// every partition, each exactly once ("" when they do), from their
+// /readyz (partitions_held, shown to an operator).
+func (f *Fleet) ledgerPartitionsHeld(ctx context.Context) string {
+	client := &http.Client{Timeout: 2 * time.Second}
+	holders := map[int][]string{}
+	for i := range LedgerInstances {
+		name := LedgerInstance(i)
+		req, _ := http.NewRequestWithContext(ctx, "GET", f.URL(name)+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+f.Token())
+		res, err := client.Do(req)
+		if err != nil {
+			return fmt.Sprintf("%s: readyz: %v", name, err)
+		}
+		var body struct {
+			Held []int `json:"partitions_held"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if err != nil {
+			return fmt.Sprintf("%s: readyz: %v", name, err)
+		}
+		for _, p := range body.Held {
+			holders[p] = append(holders[p], name)
+		}
+	}
+	for p := range Partitions {
+		if len(holders[p]) != 1 {
+			return fmt.Sprintf("partition %d is applied by %d ledger-service instances %v", p, len(holders[p]), holders[p])
 		}
 	}
 	return ""

@@ -28,9 +28,11 @@ import (
 )
 
 // Fleet is the wallet deployed as on separate machines, on this one: two
-// MariaDB servers, first with two logical shards each (the ledger's schema
-// on the second), a three-node JetStream cluster with the WALLET stream at
-// 3 replicas, two account-service instances, two relays and the ledger.
+// MariaDB servers, first with two logical shards each and the ledger's
+// schemas of the same partitions (one event partition per shard, ADR
+// 0038), a three-node JetStream cluster with the partitions' streams
+// WALLET_0..3 at 3 replicas, two account-service instances, two relays and
+// two ledger-service instances dividing the partitions by leases.
 // Every one is a process of its own that the nemesis can kill, restart
 // and pause, and every link from a service to a MariaDB server and from
 // one JetStream node to another goes through a proxy it can cut or slow.
@@ -48,8 +50,9 @@ type Fleet struct {
 	// "nats-0>nats-2" (the route node 0 dials to node 2).
 	Links map[string]*testenv.Proxy
 
-	Ledger   *sqlx.DB
-	direct   []string // DSNs of shards 0-3 (first placement) and the ledger, not proxied
+	Ledgers  []*sqlx.DB // partition p's ledger schema, direct
+	direct   []string   // DSNs of shards 0-3 (first placement), not proxied
+	ledgers  []string   // DSNs of the ledger schemas, by partition, not proxied
 	natsURLs string
 
 	poolMu sync.Mutex
@@ -74,10 +77,18 @@ type Fleet struct {
 	env   []string
 }
 
-// Instance names of the fleet's services.
-const (
-	LedgerInstance = "ledger-service"
-)
+// Partitions is how many event partitions the fleet has: one per logical
+// shard, so that every partition's stream, saga and ledger schema carries
+// traffic and a MariaDB server holds the ledger of two of them.
+const Partitions = 4
+
+// LedgerInstances is how many ledger-service instances the fleet runs:
+// they divide the partitions, and a killed or paused one's partitions are
+// taken over by the other (lease.ttl, ADR 0038).
+const LedgerInstances = 2
+
+// LedgerInstance names the i-th ledger-service.
+func LedgerInstance(i int) string { return fmt.Sprintf("ledger-service-%d", i) }
 
 // AccountInstance and RelayInstance name the i-th account-service and relay.
 func AccountInstance(i int) string { return fmt.Sprintf("account-service-%d", i) }
@@ -87,7 +98,7 @@ func RelayInstance(i int) string { return fmt.Sprintf("outbox-relay-%d", i) }
 
 // Services lists every service instance, in start order.
 func (f *Fleet) Services() []string {
-	return []string{AccountInstance(0), AccountInstance(1), RelayInstance(0), RelayInstance(1), LedgerInstance}
+	return []string{AccountInstance(0), AccountInstance(1), RelayInstance(0), RelayInstance(1), LedgerInstance(0), LedgerInstance(1)}
 }
 
 // binary is the command an instance runs: its name without the number.
@@ -105,8 +116,10 @@ func binary(instance string) string {
 // servers and a server restart takes half the shards away.
 func shardServer(sh int) int { return sh / 2 }
 
-// ledgerServer is the MariaDB server of the ledger's schema.
-const ledgerServer = 1
+// ledgerServer is the MariaDB server of partition p's ledger schema: the
+// server its shard is first placed on, so that killing a server stops the
+// ledger of half the partitions too.
+func ledgerServer(p int) int { return shardServer(p) }
 
 // ReplicationUser is the login a move's target replicates from its source
 // with (config move.replication_user), on every server of the fleet.
@@ -144,14 +157,11 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"wallet_shard_0", "wallet_shard_1", "wallet_shard_2", "wallet_shard_3", "wallet_ledger"}
-	servers := []int{shardServer(0), shardServer(1), shardServer(2), shardServer(3), ledgerServer}
-	for i, name := range names {
-		admin := testenv.MustOpen(t, f.DBs[servers[i]].DSN(""))
-		if _, err := admin.Exec("CREATE DATABASE `" + name + "`"); err != nil {
-			t.Fatal(err)
-		}
-		f.direct = append(f.direct, f.DBs[servers[i]].DSN(name))
+	for sh := range 4 {
+		f.direct = append(f.direct, f.createSchema(shardServer(sh), fmt.Sprintf("wallet_shard_%d", sh)))
+	}
+	for p := range Partitions {
+		f.ledgers = append(f.ledgers, f.createSchema(ledgerServer(p), fmt.Sprintf("wallet_ledger_%d", p)))
 	}
 	// A move's target replicates from its source with this login
 	// (mariadb.sh already runs every server with the binary log on and a
@@ -165,15 +175,15 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 			}
 		}
 	}
-	f.Ledger = testenv.MustOpen(t, f.direct[4])
+	for _, dsn := range f.ledgers {
+		f.Ledgers = append(f.Ledgers, testenv.MustOpen(t, dsn))
+	}
 	t.Cleanup(f.closePools)
 
 	f.startNATS()
 	f.env = append(os.Environ(),
 		"WALLET_NATS_URL="+f.natsURLs,
-		// One event partition, so one ledger schema, until the fleet
-		// makes a schema per partition (ADR 0038).
-		"WALLET_NATS_PARTITIONS=1",
+		fmt.Sprintf("WALLET_NATS_PARTITIONS=%d", Partitions),
 		"WALLET_NATS_REPLICAS=3",
 		"WALLET_LOG_LEVEL=info",
 		"WALLET_AUTH_JWT_SECRET="+authtest.Secret,
@@ -188,6 +198,16 @@ func NewFleet(t testing.TB, bin string, env ...string) *Fleet {
 	// links still forward.
 	t.Cleanup(f.stopAll)
 	return f
+}
+
+// createSchema creates schema on server i and returns its direct DSN.
+func (f *Fleet) createSchema(i int, schema string) string {
+	f.t.Helper()
+	admin := testenv.MustOpen(f.t, f.DBs[i].DSN(""))
+	if _, err := admin.Exec("CREATE DATABASE `" + schema + "`"); err != nil {
+		f.t.Fatal(err)
+	}
+	return f.DBs[i].DSN(schema)
 }
 
 // watchdog makes sure the fleet does not outlive the test binary: if it
@@ -233,26 +253,22 @@ func (f *Fleet) link(from, to, target string) *testenv.Proxy {
 }
 
 // dsns are the servers ("name=DSN"), the shard DSNs of the first
-// placement and the ledger DSN instance connects with: each through its
-// own link to the server.
-func (f *Fleet) dsns(instance string) (servers, shards []string, ledger string) {
-	for _, d := range f.DBs {
-		p := f.link(instance, d.Name, d.Addr())
-		servers = append(servers, d.Name+"="+p.DSN(d.DSN("")))
+// placement and the ledger schemas' DSNs (by partition) instance connects
+// with: each through its own link to the server.
+func (f *Fleet) dsns(instance string) (servers, shards, ledgers []string) {
+	via := func(server int, dsn string) string {
+		return f.link(instance, f.DBs[server].Name, f.DBs[server].Addr()).DSN(dsn)
 	}
-	for i, dsn := range f.direct {
-		server := ledgerServer
-		if i < 4 {
-			server = shardServer(i)
-		}
-		p := f.link(instance, f.DBs[server].Name, f.DBs[server].Addr())
-		if i < 4 {
-			shards = append(shards, p.DSN(dsn))
-		} else {
-			ledger = p.DSN(dsn)
-		}
+	for i, d := range f.DBs {
+		servers = append(servers, d.Name+"="+via(i, d.DSN("")))
 	}
-	return servers, shards, ledger
+	for sh, dsn := range f.direct {
+		shards = append(shards, via(shardServer(sh), dsn))
+	}
+	for p, dsn := range f.ledgers {
+		ledgers = append(ledgers, via(ledgerServer(p), dsn))
+	}
+	return servers, shards, ledgers
 }
 
 // directEnv is the configuration of a batch command: every database
@@ -265,7 +281,7 @@ func (f *Fleet) directEnv() []string {
 	}
 	return append(append([]string{}, f.env...),
 		"WALLET_SERVERS="+strings.Join(servers, ","),
-		"WALLET_SHARDS="+strings.Join(f.direct[:4], ","), "WALLET_LEDGER_DATABASES="+f.direct[4],
+		"WALLET_SHARDS="+strings.Join(f.direct, ","), "WALLET_LEDGER_DATABASES="+strings.Join(f.ledgers, ","),
 		"WALLET_MOVE_REPLICATION_USER="+ReplicationUser, "WALLET_MOVE_REPLICATION_PASSWORD="+replicationPassword,
 		// reconcile reads the shards through account-service's read side.
 		"WALLET_LEDGER_ACCOUNT_SERVICE_URL="+f.URL(AccountInstance(0)))
@@ -274,11 +290,11 @@ func (f *Fleet) directEnv() []string {
 // Start runs a service instance and waits until its /readyz answers 200.
 func (f *Fleet) Start(instance string) error {
 	b := binary(instance)
-	servers, shards, ledger := f.dsns(instance)
+	servers, shards, ledgers := f.dsns(instance)
 	env := append(append([]string{}, f.env...),
 		"WALLET_SERVERS="+strings.Join(servers, ","),
 		"WALLET_SHARDS="+strings.Join(shards, ","),
-		"WALLET_LEDGER_DATABASES="+ledger,
+		"WALLET_LEDGER_DATABASES="+strings.Join(ledgers, ","),
 		addrKey[b]+"="+f.addrs[instance],
 	)
 	f.mu.Lock()

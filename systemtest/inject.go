@@ -30,12 +30,12 @@ type Injected struct {
 // FaultTargets says how many targets the fleet offers each kind of fault.
 func (f *Fleet) FaultTargets() map[nemesis.Kind]int {
 	return map[nemesis.Kind]int{
-		nemesis.KillAccount: 2, nemesis.KillRelay: 2, nemesis.KillLedger: 1,
+		nemesis.KillAccount: 2, nemesis.KillRelay: 2, nemesis.KillLedger: LedgerInstances,
 		nemesis.KillNATS: len(f.NATS), nemesis.KillMariaDB: len(f.DBs),
 		nemesis.PartitionNATS:  len(f.NATS),
 		nemesis.CutMariaDB:     2 * len(f.DBs), // each account-service from each server
 		nemesis.SlowLink:       len(f.LinkNames()),
-		nemesis.PauseConsumer:  3, // each account-service (saga consumers) and the ledger
+		nemesis.PauseConsumer:  2 + LedgerInstances, // each account-service (saga consumers) and ledger-service
 		nemesis.PauseRelay:     2,
 		nemesis.MoveShard:      f.shards(), // to the next server
 		nemesis.MoveKillSource: f.shards(),
@@ -142,7 +142,7 @@ func (f *Fleet) apply(fault nemesis.Fault) (target, note string, err error) {
 	switch fault.Kind {
 	case nemesis.KillAccount, nemesis.KillRelay, nemesis.KillLedger:
 		target = map[nemesis.Kind]string{nemesis.KillAccount: AccountInstance(i), nemesis.KillRelay: RelayInstance(i),
-			nemesis.KillLedger: LedgerInstance}[fault.Kind]
+			nemesis.KillLedger: LedgerInstance(i)}[fault.Kind]
 		f.Kill(target)
 		time.Sleep(fault.For)
 		t0 := time.Now()
@@ -208,7 +208,7 @@ func (f *Fleet) apply(fault nemesis.Fault) (target, note string, err error) {
 		p.SetLatency(0)
 		note = fmt.Sprintf("+%s each way", SlowLinkLatency)
 	case nemesis.PauseConsumer, nemesis.PauseRelay:
-		target = []string{AccountInstance(0), AccountInstance(1), LedgerInstance}[i]
+		target = []string{AccountInstance(0), AccountInstance(1), LedgerInstance(0), LedgerInstance(1)}[i]
 		if fault.Kind == nemesis.PauseRelay {
 			target = RelayInstance(i)
 		}

@@ -238,12 +238,18 @@ func (f *Fleet) verifyLive(sh int, name string, version uint64) error {
 	for {
 		var c shardCopy
 		m, err := f.Placement(ctx)
-		if err == nil {
-			switch {
-			case m.Version != version || m.Server(sh) != name:
-				return fmt.Errorf("half-done: the placement is at version %d with shard %d on %s; want version %d with it on %s",
-					m.Version, sh, m.Server(sh), version, name)
-			}
+		switch {
+		case err != nil:
+		case m.Version < version && time.Now().Before(deadline):
+			// An older map than the mover stored: read again. Only the
+			// mover writes the placement while it is checked (one move at
+			// a time), so an older one that stays until the deadline is a
+			// move half-done, not a node that has not caught up yet.
+			err = fmt.Errorf("the placement is at version %d, want %d", m.Version, version)
+		case m.Version != version || m.Server(sh) != name:
+			return fmt.Errorf("half-done: the placement is at version %d with shard %d on %s; want version %d with it on %s",
+				m.Version, sh, m.Server(sh), version, name)
+		default:
 			c, err = f.copyOn(ctx, d, sh)
 		}
 		if err == nil {

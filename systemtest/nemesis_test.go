@@ -163,6 +163,9 @@ func (r nemesisRun) do(t *testing.T, bin string, plan []nemesis.Fault, rep *stri
 	}
 	fmt.Fprintf(rep, "checked: %d stream events (read %s), %d accounts, %d operations\n", h.Events, h.Via, len(h.accounts), len(ops))
 	fmt.Fprintf(rep, "placement version %d: %s\n", h.Placed.Version, placedSummary(h.Placed))
+	for _, m := range h.Money {
+		fmt.Fprintf(rep, "ledger money: %s\n", m)
+	}
 	for _, l := range h.Leftover {
 		fmt.Fprintf(rep, "  left behind: %s\n", l)
 	}
