@@ -80,7 +80,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	var servers string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&c.Accounts, "accounts", 200, "accounts created for the run (and for each baseline)")
+	fs.IntVar(&c.Accounts, "accounts", 200, "accounts created for the run (and for each baseline); -scale: per node")
 	fs.IntVar(&c.Shards, "shards", 256, "logical shards the accounts hash to (pkg/shard.Of(id, N)): which pairs are cross-shard, and which shards setup fills")
 	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients (closed loop)")
 	fs.IntVar(&c.Bulk, "bulk", 0, "if > 0: each client sends this many transfers per request to POST "+bulkPath+" (closed loop only)")

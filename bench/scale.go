@@ -298,9 +298,13 @@ func measureScale(ctx context.Context, cfg Config, spec scaleSpec, st scaleStack
 		return nil, nil, err
 	}
 	watch.Partitioned(tables, streams)
-	fmt.Fprintf(log, "[%s] setup: %d accounts with prefix %s\n", r.Scenario, cfg.Accounts, r.Prefix)
+	// -accounts is per node, like the clients: each node's batches then
+	// span as many shards as the single node's do, and a node's cost per
+	// transfer is compared at the same work.
+	accounts := cfg.Accounts * len(st.Nodes)
+	fmt.Fprintf(log, "[%s] setup: %d accounts with prefix %s\n", r.Scenario, accounts, r.Prefix)
 	setupStart := time.Now()
-	acc, err := setup(ctx, func(id string) *API { return apis[nodeOf(id)] }, r.Prefix, cfg.Accounts, st.Shards, amount)
+	acc, err := setup(ctx, func(id string) *API { return apis[nodeOf(id)] }, r.Prefix, accounts, st.Shards, amount)
 	if err != nil {
 		return nil, nil, fmt.Errorf("setup: %w", err)
 	}
