@@ -38,7 +38,7 @@ func TestDeadLetterReplayedOnceAfterFix(t *testing.T) {
 	})
 	ref := fmt.Sprintf("ledger0:%d", id) // partition 0: the harness runs one
 	code, out, errOut := s.Command(nil, "ledger-service", "dead-letters", "list")
-	if code != 0 || !strings.Contains(out, ref) || !strings.Contains(out, "wallet.account.deposited.1") ||
+	if code != 0 || !strings.Contains(out, ref) || !strings.Contains(out, "wallet.0.account.deposited.1") ||
 		!strings.Contains(out, "open") || !strings.Contains(out, "holds EUR") {
 		t.Fatalf("list: exit %d\n%s\n%s", code, out, errOut)
 	}

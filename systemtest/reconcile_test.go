@@ -238,7 +238,7 @@ func TestReconcile(t *testing.T) {
 
 	// Undone, the system is clean again; the table is for people.
 	code, out, errOut := s.Command(nil, "ledger-service", "reconcile")
-	if code != 0 || !strings.Contains(out, "CHECK") || !strings.Contains(out, "clean: no discrepancies") || !strings.Contains(errOut, "reconcile accounts:") {
+	if code != 0 || !strings.Contains(out, "CHECK") || !strings.Contains(out, "clean: no discrepancies") || !strings.Contains(errOut, "reconcile partition 0 accounts:") {
 		t.Fatalf("clean again: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 

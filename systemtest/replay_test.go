@@ -52,8 +52,11 @@ func TestReplayAfterConcurrentSagas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every partition (the harness runs one): partition p goes to <schema>_p.
 	code, out, errOut := s.Command(nil, "ledger-service", "replay", "--schema", cfg.DBName)
-	if code != 0 || !strings.Contains(out, "replayed") || !strings.Contains(errOut, "replay:") {
+	cfg.DBName += "_0"
+	target = cfg.FormatDSN()
+	if code != 0 || !strings.Contains(out, "replayed") || !strings.Contains(errOut, "replay WALLET_0:") {
 		t.Fatalf("replay: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	live, rebuilt := ledgerSnapshot(t, s.ledgerDSN), ledgerSnapshot(t, target)

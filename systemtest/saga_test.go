@@ -27,7 +27,7 @@ func TestCrossShardSaga(t *testing.T) {
 
 	// A message nobody can decode, addressed to the destination's saga
 	// consumer, must be set aside without blocking the transfer behind it.
-	s.publishRaw("wallet.1.transfer.debited.1", []byte("not a cloudevent"))
+	s.publishRaw("wallet.0.transfer.debited.1", []byte("not a cloudevent")) // partition 0: the harness runs one
 
 	okID := uuid.NewString()
 	code, body := s.Do("POST", s.URL("account-service")+"/v1/wallet/balance_transfer", map[string]string{
@@ -77,7 +77,7 @@ func TestCrossShardSaga(t *testing.T) {
 		t.Fatalf("replays moved money: source %s", s.balance(src))
 	}
 	var dead int
-	if err := s.Shards[1].Get(&dead, "SELECT COUNT(*) FROM dead_letters WHERE consumer = 'saga'"); err != nil || dead != 1 {
+	if err := s.Shards[1].Get(&dead, "SELECT COUNT(*) FROM dead_letters WHERE consumer = 'saga@WALLET_0'"); err != nil || dead != 1 {
 		t.Fatalf("dead letters on shard 1: %d (%v), want the poison message", dead, err)
 	}
 
