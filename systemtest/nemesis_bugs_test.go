@@ -38,13 +38,17 @@ func TestNemesisCatchesInjectedBugs(t *testing.T) {
 		first map[string][]string
 		want  string
 	}{{
-		// account-service-0 is paused past AckWait and the saga redrive:
-		// what it held is redelivered to the other instance, debits still
-		// pending are sent again, and without the dedupe a step repeated
-		// is a step applied twice.
-		bug:  "no_dedupe",
-		plan: []nemesis.Fault{{At: 4 * time.Second, Kind: nemesis.PauseConsumer, Target: 0, For: PauseFor}},
-		want: InvOnce,
+		// account-service-0 holds the first batch it credited past
+		// AckWait (the saga_stall hook), and is then paused past AckWait
+		// and the saga redrive: what it held is redelivered to the other
+		// instance, debits still pending are sent again, and without the
+		// dedupe a step repeated is a step applied twice. The hook makes
+		// sure it holds one: with four partitions' pulls, whether a pause
+		// alone catches a step in flight is a matter of timing.
+		bug:   "no_dedupe",
+		first: map[string][]string{AccountInstance(0): {"WALLET_TEST_STALL_BEFORE_SAGA_ACK=true"}},
+		plan:  []nemesis.Fault{{At: 4 * time.Second, Kind: nemesis.PauseConsumer, Target: 0, For: PauseFor}},
+		want:  InvOnce,
 	}, {
 		// The relay stalls after JetStream acknowledged its first batch
 		// and is killed: its successor publishes the rows again, and
