@@ -25,27 +25,12 @@ import (
 type user struct {
 	name string
 	js   jetstream.JetStream
-	errs chan error
+	errs <-chan error
 }
 
 func connect(t *testing.T, url, name string) user {
 	t.Helper()
-	errs := make(chan error, 64)
-	nc, err := nats.Connect(url, nats.UserInfo(name, testenv.NATSPasswords[name]),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			select {
-			case errs <- err:
-			default:
-			}
-		}))
-	if err != nil {
-		t.Fatalf("connect as %s: %v", name, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, errs := testenv.ConnectAs(t, url, name)
 	return user{name: name, js: js, errs: errs}
 }
 

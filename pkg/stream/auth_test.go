@@ -8,39 +8,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/walletco/wallet/pkg/stream"
 	"github.com/walletco/wallet/pkg/testenv"
 )
-
-// connectAs connects to s as user (deploy/nats-auth.conf); permission
-// violations the server reports arrive on the returned channel.
-func connectAs(t *testing.T, url, user string) (jetstream.JetStream, <-chan error) {
-	t.Helper()
-	errs := make(chan error, 16)
-	nc, err := nats.Connect(url, nats.UserInfo(user, testenv.NATSPasswords[user]),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			select {
-			case errs <- err:
-			default:
-			}
-		}))
-	if err != nil {
-		t.Fatalf("connect as %s: %v", user, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js, errs
-}
 
 // mustBeRefused publishes an event subject as user and waits for the
 // server's permissions violation.
 func mustBeRefused(t *testing.T, url, user string) {
 	t.Helper()
-	js, errs := connectAs(t, url, user)
+	js, errs := testenv.ConnectAs(t, url, user)
 	nc := js.Conn()
 	if err := nc.Publish("wallet.transfer.debited.0", []byte(`{"forged":true}`)); err != nil {
 		t.Fatal(err)
@@ -66,7 +42,7 @@ func TestOnlyTheRelayPublishesEvents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	admin, _ := connectAs(t, s.ClientURL(), "wallet_admin")
+	admin, _ := testenv.ConnectAs(t, s.ClientURL(), "wallet_admin")
 	if _, err := stream.Ensure(ctx, admin, stream.Config{Replicas: 1, DuplicateWindow: time.Minute}); err != nil {
 		t.Fatalf("wallet_admin declares the stream: %v", err)
 	}
@@ -74,7 +50,7 @@ func TestOnlyTheRelayPublishesEvents(t *testing.T) {
 	mustBeRefused(t, s.ClientURL(), "wallet_account")
 	mustBeRefused(t, s.ClientURL(), "wallet_admin")
 
-	relay, _ := connectAs(t, s.ClientURL(), "wallet_relay")
+	relay, _ := testenv.ConnectAs(t, s.ClientURL(), "wallet_relay")
 	ack, err := relay.Publish(ctx, "wallet.transfer.debited.0", []byte(`{}`))
 	if err != nil {
 		t.Fatalf("relay publishes: %v", err)

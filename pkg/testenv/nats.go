@@ -94,3 +94,27 @@ func AuthNATS(t testing.TB) *server.Server {
 	opts.NoLog, opts.NoSigs = true, true
 	return startServer(t, opts)
 }
+
+// ConnectAs connects to url as user (deploy/nats-auth.conf, NATSPasswords);
+// the permission violations the server reports arrive on the returned
+// channel instead of stderr, for tests that expect refusals.
+func ConnectAs(t testing.TB, url, user string) (jetstream.JetStream, <-chan error) {
+	t.Helper()
+	errs := make(chan error, 64)
+	nc, err := nats.Connect(url, nats.UserInfo(user, NATSPasswords[user]),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, errs
+}
